@@ -1,0 +1,44 @@
+"""o_lisp: an embedded, sandboxed Lisp with Hy syntax.
+
+The public API is small and re-exported here; everything in underscore
+modules is private and may change.
+"""
+
+from o_lisp._errors import (
+    CompileError,
+    LimitExceeded,
+    LispError,
+    OLispError,
+    Position,
+    ProgramError,
+    ReadError,
+    SandboxViolation,
+)
+from o_lisp._interpreter import Interpreter
+from o_lisp._limits import Limits
+from o_lisp._mangle import mangle, unmangle
+from o_lisp._printer import hy_repr, to_source
+from o_lisp._reader import PrematureEndOfInput, read, read_many
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CompileError",
+    "Interpreter",
+    "LimitExceeded",
+    "Limits",
+    "LispError",
+    "OLispError",
+    "Position",
+    "PrematureEndOfInput",
+    "ProgramError",
+    "ReadError",
+    "SandboxViolation",
+    "__version__",
+    "hy_repr",
+    "mangle",
+    "read",
+    "read_many",
+    "to_source",
+    "unmangle",
+]

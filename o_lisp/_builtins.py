@@ -1,0 +1,279 @@
+"""The safe built-ins: the only host functions sandboxed code can name.
+
+Each interpreter gets its own table (bound to its budget and output stream).
+Classes that are safe to hand out as-is (int, list, dict, ...) are the real
+classes, so `isinstance` and `(= (type x) list)` behave as in Hy. `str`,
+`bytes` and `range` are wrapped because they can allocate without bound; the
+sandbox's `type` and `isinstance` translate between the wrappers and the real
+classes so that code cannot tell the difference.
+"""
+
+from __future__ import annotations
+
+import builtins
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from o_lisp._errors import SandboxViolation
+from o_lisp._mangle import mangle
+from o_lisp._printer import hy_repr
+from o_lisp._runtime import EXCEPTIONS, FORM_CLASSES, Runtime
+from o_lisp.forms import Form
+
+# Names that exist in Python but must never be reachable: calling them raises
+# SandboxViolation (a plain NameError would hide that an escape was attempted).
+DENIED = (
+    "getattr setattr delattr hasattr vars dir globals locals eval exec compile open input "
+    "breakpoint help memoryview object super classmethod staticmethod property id __import__ "
+    "exit quit copyright credits license bytearray issubclass format aiter anext "
+    "import_module builtins sys os subprocess"
+).split()
+
+_PLAIN_CLASSES: tuple[type, ...] = (int, float, bool, complex, list, tuple, dict, set, frozenset)
+_SAFE_TYPES: frozenset[type] = frozenset(
+    [*_PLAIN_CLASSES, type(None), *FORM_CLASSES.values(), *EXCEPTIONS.values(), map, filter, zip,
+     enumerate, reversed, slice]
+)
+
+
+def _denied(name: str) -> Callable[..., Any]:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise SandboxViolation(f"'{name}' is not available in the sandbox")
+
+    refuse.__name__ = name
+    refuse.__qualname__ = name
+    return refuse
+
+
+def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
+    """The builtins dict for one interpreter (`extra` holds interpreter-bound helpers)."""
+    budget = runtime.budget
+    table: dict[str, Any] = {}
+
+    def safe_str(*args: Any, **kwargs: Any) -> str:
+        if args:
+            runtime.check_text(args[0], "the string")
+        return str(*args, **kwargs)
+
+    def safe_repr(obj: Any) -> str:
+        runtime.check_text(obj, "the repr")
+        return repr(obj)
+
+    def safe_bytes(*args: Any, **kwargs: Any) -> bytes:
+        if args and isinstance(args[0], int):
+            budget.allocate(args[0], "the bytes")
+        elif args and not isinstance(args[0], str | bytes):
+            return bytes(runtime.materialize(args[0], "the bytes"))
+        return bytes(*args, **kwargs)
+
+    def safe_range(*args: int) -> range:
+        r = range(*args)
+        budget.allocate(len(r), "the range")
+        return r
+
+    wrapped_classes: dict[Any, type] = {safe_str: str, safe_bytes: bytes, safe_range: range}
+    wrappers_by_class = {cls: fn for fn, cls in wrapped_classes.items()}
+
+    def safe_type(obj: Any) -> Any:
+        cls = type(obj)
+        if cls in wrappers_by_class:
+            return wrappers_by_class[cls]
+        if cls in _SAFE_TYPES:
+            return cls
+        raise SandboxViolation(f"the type of a {cls.__name__} value is not available in the sandbox")
+
+    def to_class(spec: Any) -> Any:
+        if isinstance(spec, tuple):
+            return tuple(to_class(s) for s in spec)
+        return wrapped_classes.get(spec, spec)
+
+    def safe_isinstance(obj: Any, spec: Any) -> bool:
+        return isinstance(obj, to_class(spec))
+
+    def safe_print(*args: Any, sep: str | None = " ", end: str | None = "\n", flush: bool = False) -> None:
+        for arg in args:
+            runtime.check_text(arg, "the printed text")
+        text = (" " if sep is None else str(sep)).join(str(a) for a in args) + ("\n" if end is None else str(end))
+        runtime.write(text)
+
+    def safe_sorted(iterable: Iterable[Any], *, key: Any = None, reverse: bool = False) -> list[Any]:
+        items = runtime.materialize(iterable, "the sorted list")
+        budget.charge(len(items))
+        items.sort(key=key, reverse=reverse)
+        return items
+
+    def safe_sum(iterable: Iterable[Any], start: Any = 0) -> Any:
+        if isinstance(start, int | float | complex):
+            return sum(iterable, start)
+        items = runtime.materialize(iterable, "the summed items")
+        total = len(start) if isinstance(start, list | tuple) else 0
+        total += sum(len(x) for x in items if isinstance(x, list | tuple | str | bytes))
+        budget.allocate(total, "the sum")
+        return sum(items, start)
+
+    def safe_iter(obj: Any) -> Any:
+        return iter(obj)
+
+    def safe_hash(obj: Any) -> int:
+        return hash(obj)
+
+    def safe_pow(base: Any, exp: Any, mod: Any = None) -> Any:
+        return runtime.pow(base, exp, mod)
+
+    def safe_format_number(fn: Callable[[int], str]) -> Callable[[int], str]:
+        def convert(n: int) -> str:
+            return fn(n)
+
+        convert.__name__ = fn.__name__
+        return convert
+
+    for cls in _PLAIN_CLASSES:
+        table[cls.__name__] = cls
+    table.update(EXCEPTIONS)
+    table.update(
+        {
+            "str": safe_str,
+            "repr": safe_repr,
+            "bytes": safe_bytes,
+            "range": safe_range,
+            "type": safe_type,
+            "isinstance": safe_isinstance,
+            "print": safe_print,
+            "sorted": safe_sorted,
+            "sum": safe_sum,
+            "iter": safe_iter,
+            "hash": safe_hash,
+            "pow": safe_pow,
+            "len": len,
+            "abs": abs,
+            "min": min,
+            "max": max,
+            "round": round,
+            "divmod": divmod,
+            "chr": chr,
+            "ord": ord,
+            "bin": bin,
+            "hex": hex,
+            "oct": oct,
+            "any": any,
+            "all": all,
+            "next": next,
+            "callable": callable,
+            "map": map,
+            "filter": filter,
+            "zip": zip,
+            "enumerate": enumerate,
+            "reversed": reversed,
+            "slice": slice,
+            "hy_repr": lambda obj: hy_repr(obj, budget.limits.max_size),
+        }
+    )
+    for name in DENIED:
+        table[mangle(name)] = _denied(name)
+    for name, cls in FORM_CLASSES.items():
+        table["_o_model_" + name] = cls
+    table.update(_operator_functions(runtime))
+    table.update(extra)
+    return table
+
+
+def _operator_functions(rt: Runtime) -> dict[str, Any]:
+    """Operators as first-class functions (`(reduce + xs)`), with Hy's arities."""
+
+    def fold(fn: Callable[[Any, Any], Any], args: tuple[Any, ...]) -> Any:
+        acc = args[0]
+        for x in args[1:]:
+            acc = fn(acc, x)
+        return acc
+
+    def add(*args: Any) -> Any:
+        if not args:
+            return 0
+        if len(args) == 1:
+            return +args[0]
+        return fold(rt.add, args)
+
+    def sub(a: Any, *rest: Any) -> Any:
+        return fold(lambda x, y: x - y, (a, *rest)) if rest else -a
+
+    def mul(*args: Any) -> Any:
+        if not args:
+            return 1
+        return fold(rt.mul, args)
+
+    def div(a: Any, *rest: Any) -> Any:
+        return fold(lambda x, y: x / y, (a, *rest)) if rest else 1 / a
+
+    def floordiv(a: Any, b: Any, *rest: Any) -> Any:
+        return fold(lambda x, y: x // y, (a, b, *rest))
+
+    def mod(a: Any, b: Any) -> Any:
+        return rt.mod(a, b)
+
+    def power(a: Any, b: Any, *rest: Any) -> Any:
+        items = (a, b, *rest)
+        acc = items[-1]
+        for x in reversed(items[:-1]):
+            acc = rt.pow(x, acc)
+        return acc
+
+    def lshift(a: Any, b: Any, *rest: Any) -> Any:
+        return fold(rt.lshift, (a, b, *rest))
+
+    def rshift(a: Any, b: Any, *rest: Any) -> Any:
+        return fold(lambda x, y: x >> y, (a, b, *rest))
+
+    def band(a: Any, *rest: Any) -> Any:
+        return fold(lambda x, y: x & y, (a, *rest))
+
+    def bor(*args: Any) -> Any:
+        return fold(lambda x, y: x | y, args) if args else 0
+
+    def bxor(a: Any, b: Any) -> Any:
+        return a ^ b
+
+    def bnot(a: Any) -> Any:
+        return ~a
+
+    def chain(test: Callable[[Any, Any], bool]) -> Callable[..., bool]:
+        def compare(a: Any, *rest: Any) -> bool:
+            items = (a, *rest)
+            return all(test(x, y) for x, y in zip(items, items[1:], strict=False))
+
+        return compare
+
+    def chain2(test: Callable[[Any, Any], bool]) -> Callable[..., bool]:
+        def compare(a: Any, b: Any, *rest: Any) -> bool:
+            items = (a, b, *rest)
+            return all(test(x, y) for x, y in zip(items, items[1:], strict=False))
+
+        return compare
+
+    def not_(x: Any) -> bool:
+        return not x
+
+    def get(coll: Any, key: Any, *keys: Any) -> Any:
+        coll = coll[key]
+        for k in keys:
+            coll = coll[k]
+        return coll
+
+    ops: dict[str, Any] = {
+        "+": add, "-": sub, "*": mul, "/": div, "//": floordiv, "%": mod, "**": power,
+        "<<": lshift, ">>": rshift, "&": band, "|": bor, "^": bxor, "bnot": bnot,
+        "<": chain(lambda x, y: x < y), ">": chain(lambda x, y: x > y),
+        "<=": chain(lambda x, y: x <= y), ">=": chain(lambda x, y: x >= y),
+        "=": chain(lambda x, y: x == y), "is": chain(lambda x, y: x is y),
+        "!=": chain2(lambda x, y: x != y), "is-not": chain2(lambda x, y: x is not y),
+        "in": chain2(lambda x, y: x in y), "not-in": chain2(lambda x, y: x not in y),
+        "not": not_, "get": get,
+    }
+    return {mangle(k): v for k, v in ops.items()}
+
+
+def python_builtin_names() -> set[str]:
+    return set(dir(builtins)) | {"sys"} | set(sys.builtin_module_names)
+
+
+__all__ = ["DENIED", "Form", "make_builtins"]

@@ -1,0 +1,1480 @@
+"""The compiler: forms → a vetted subset of Python's AST → code objects.
+
+Each top-level form is macro-expanded and compiled once. Generated code is
+built node by node from forms (never from strings) and then checked by
+`vet()`: no attribute access, no imports, no classes, no dunder names, and
+internal names (`_o_...`) only where the compiler put them. Budget checks are
+inlined at every function entry and loop back-edge; comprehensions charge
+their iterations through `_o_iter`.
+
+Names: user symbols are mangled like Hy (`foo-bar` → `foo_bar`); a symbol whose
+mangled name starts with `__` or `_o_` is refused, so user code can neither
+reach dunders nor the runtime's own helpers.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from o_lisp._errors import CompileError, LispError, Position, SandboxViolation
+from o_lisp._mangle import mangle
+from o_lisp.forms import (
+    Bytes,
+    Complex,
+    Dict,
+    Expression,
+    Float,
+    Form,
+    Integer,
+    Keyword,
+    List,
+    Sequence,
+    Set,
+    String,
+    Symbol,
+    Tuple,
+)
+
+Stmts = list[ast.stmt]
+
+# Names of the runtime helpers compiled code refers to (bound in the interpreter's builtins).
+COUNTERS = "_o_S"
+OVER = "_o_over"
+ITER = "_o_iter"
+METHOD = "_o_method"
+FATAL = "_o_FATAL"
+APPEND = "_o_append"
+SETSLICE = "_o_setslice"
+QUASI = "_o_quasi"
+REGISTER_MACRO = "_o_register_macro"
+RESULT = "_o_result"
+HY_NAMES = {
+    "repr": "hy_repr",
+    "gensym": "_o_hy_gensym",
+    "mangle": "_o_hy_mangle",
+    "unmangle": "_o_hy_unmangle",
+    "read": "_o_hy_read",
+    "read-many": "_o_hy_read_many",
+    "read_many": "_o_hy_read_many",
+    "eval": "_o_hy_eval",
+    "macroexpand": "macroexpand",
+    "macroexpand-1": "macroexpand_1",
+    "macroexpand_1": "macroexpand_1",
+    "as-model": "_o_hy_as_model",
+    "as_model": "_o_hy_as_model",
+}
+FORM_CLASS_NAMES = {
+    "Symbol", "Keyword", "String", "Bytes", "Integer", "Float", "Complex",
+    "Expression", "List", "Dict", "Set", "Tuple", "Object",
+}
+
+GUARDED_BINOPS = {"+": "_o_add", "*": "_o_mul", "**": "_o_pow", "<<": "_o_lshift", "%": "_o_mod"}
+PLAIN_BINOPS: dict[str, type[ast.operator]] = {
+    "-": ast.Sub, "/": ast.Div, "//": ast.FloorDiv, ">>": ast.RShift,
+    "&": ast.BitAnd, "|": ast.BitOr, "^": ast.BitXor, "@": ast.MatMult,
+}
+ALL_BINOPS: dict[str, type[ast.operator]] = {
+    **PLAIN_BINOPS, "+": ast.Add, "*": ast.Mult, "**": ast.Pow, "<<": ast.LShift, "%": ast.Mod,
+}
+COMPARE_OPS: dict[str, type[ast.cmpop]] = {
+    "<": ast.Lt, ">": ast.Gt, "<=": ast.LtE, ">=": ast.GtE, "=": ast.Eq, "!=": ast.NotEq,
+    "is": ast.Is, "is-not": ast.IsNot, "in": ast.In, "not-in": ast.NotIn,
+}
+AUGMENTED: dict[str, str] = {
+    "+=": "+", "-=": "-", "*=": "*", "/=": "/", "//=": "//", "%=": "%", "**=": "**",
+    "<<=": "<<", ">>=": ">>", "&=": "&", "|=": "|", "^=": "^", "@=": "@",
+}
+GUARDED_AUG = {"+": "_o_iadd", "*": "_o_imul", "**": "_o_pow", "<<": "_o_lshift", "%": "_o_mod"}
+AUG_AGGREGATE = {"+": "+", "-": "+", "*": "*", "/": "*", "|": "|", "&": "&", "**": "*"}
+
+FORBIDDEN_FORMS = {
+    "import": "import is not available in the sandbox",
+    "require": "require is not available in the sandbox",
+    "eval-and-compile": "eval-and-compile is not available in the sandbox",
+    "eval-when-compile": "eval-when-compile is not available in the sandbox",
+    "py": "inline Python (py) is not available in the sandbox",
+    "pys": "inline Python (pys) is not available in the sandbox",
+    "defclass": "defclass is not available in the sandbox",
+    "with": "with is not available in the sandbox",
+    "with/a": "with/a is not available in the sandbox",
+    "yield": "yield is not supported by o_lisp",
+    "yield-from": "yield-from is not supported by o_lisp",
+    "await": "await is not supported by o_lisp",
+    "defreader": "reader macros are not available in the sandbox",
+    "match": "match is not supported by o_lisp",
+    "annotate": "annotations are not supported by o_lisp",
+    "global-macro": "not available",
+    "local-macros": "local-macros is not available in the sandbox",
+    "export": "export is not available in the sandbox",
+}
+
+
+def forbidden_name(name: str) -> str | None:
+    """Why a (mangled) name may not appear in user code, or None if it may."""
+    if name.startswith("__"):
+        return f"the name '{name}' is not allowed: dunder names are outside the sandbox"
+    if name.startswith("_o_"):
+        return f"the name '{name}' is reserved for the o_lisp runtime"
+    return None
+
+
+@dataclass
+class Result:
+    """Statements to run first, then an expression giving the value."""
+
+    stmts: Stmts = field(default_factory=list)
+    expr: ast.expr = field(default_factory=lambda: ast.Constant(value=None))
+
+    @property
+    def pure(self) -> bool:
+        return not self.stmts
+
+
+@dataclass
+class FunctionScope:
+    """Compile-time facts about the Python function (or module) being generated."""
+
+    is_module: bool
+    temps: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CompiledUnit:
+    """One compiled top-level form: the module code plus the constants it references."""
+
+    code: Any
+    constants: dict[str, Any]
+    temps: list[str]
+
+
+MacroLookup = Callable[[str], Any]
+
+
+class Compiler:
+    """Compiles forms of one source (file or string) for one interpreter."""
+
+    def __init__(
+        self,
+        *,
+        filename: str,
+        source: str | None,
+        macro_lookup: MacroLookup,
+        expand_macro: Callable[[Any, Expression], Any],
+        constant_names: Iterable[str],
+    ) -> None:
+        self.filename = filename
+        self.source = source
+        self.macro_lookup = macro_lookup
+        self.expand_macro = expand_macro
+        self._constant_names = iter(constant_names)
+        self.constants: dict[str, Any] = {}
+        self._counter = itertools.count(1)
+        self.scopes: list[FunctionScope] = []
+        self.lets: list[dict[str, str]] = []
+        self.positions: list[tuple[int, int, int, int]] = [(1, 1, 1, 1)]
+        self.loop_depth = 0
+
+    # -- entry point -----------------------------------------------------------
+    def compile_toplevel(self, form: Any) -> CompiledUnit:
+        scope = FunctionScope(is_module=True)
+        self.scopes = [scope]
+        self.constants = {}
+        result = self.compile(form)
+        body = result.stmts + [
+            ast.Assign(targets=[ast.Name(id=RESULT, ctx=ast.Store())], value=result.expr)
+        ]
+        module = ast.Module(body=body, type_ignores=[])
+        self._locate_tree(module)
+        vet(module)
+        try:
+            code = compile(module, self.filename, "exec", dont_inherit=True, optimize=0)
+        except SyntaxError as error:
+            position = Position(self.filename, error.lineno or 1, (error.offset or 0) + 1)
+            raise CompileError(str(error.msg), position, self.source) from None
+        except RecursionError:
+            raise self.error(form, "form nested too deeply to compile") from None
+        return CompiledUnit(code, self.constants, scope.temps)
+
+    # -- helpers ---------------------------------------------------------------------
+    def error(self, form: Any, message: str, cls: type[LispError] = CompileError) -> LispError:
+        pos = getattr(form, "_pos", None) or self.positions[-1]
+        return cls(message, Position(self.filename, pos[0], pos[1], pos[2], pos[3]), self.source)
+
+    def violation(self, form: Any, message: str) -> LispError:
+        return self.error(form, message, SandboxViolation)
+
+    def temp(self, hint: str = "t") -> str:
+        name = f"_o_{hint}{next(self._counter)}"
+        self.scopes[-1].temps.append(name)
+        return name
+
+    def constant(self, value: Any) -> ast.expr:
+        name = next(self._constant_names)
+        self.constants[name] = value
+        return ast.Name(id=name, ctx=ast.Load())
+
+    def _locate_tree(self, module: ast.Module) -> None:
+        line, col, end_line, end_col = self.positions[0]
+        for node in ast.walk(module):
+            if "lineno" in node._attributes and not hasattr(node, "lineno"):
+                node.lineno, node.col_offset = line, col - 1  # type: ignore[attr-defined]
+                node.end_lineno, node.end_col_offset = end_line, end_col  # type: ignore[attr-defined]
+
+    def _stamp(self, result: Result, pos: tuple[int, int, int, int]) -> None:
+        line, col, end_line, end_col = pos
+        todo: list[ast.AST] = [*result.stmts, result.expr]
+        while todo:
+            node = todo.pop()
+            if "lineno" in node._attributes:
+                if hasattr(node, "lineno"):
+                    continue
+                node.lineno, node.col_offset = line, col - 1  # type: ignore[attr-defined]
+                node.end_lineno, node.end_col_offset = end_line, end_col  # type: ignore[attr-defined]
+            todo.extend(ast.iter_child_nodes(node))
+
+    # -- dispatch ----------------------------------------------------------------------
+    def compile(self, form: Any) -> Result:
+        pos = getattr(form, "_pos", None)
+        if pos is not None:
+            self.positions.append(pos)
+        try:
+            result = self._compile(form)
+        finally:
+            if pos is not None:
+                self.positions.pop()
+        if pos is not None:
+            self._stamp(result, pos)
+        return result
+
+    def _compile(self, form: Any) -> Result:
+        t = type(form)
+        if t is Symbol:
+            return Result(expr=self.symbol(form))
+        if t is Expression:
+            return self.expression(form)
+        if t is Integer or t is Float or t is Complex:
+            return Result(expr=ast.Constant(value=t.__mro__[2](form)))
+        if t is String:
+            return Result(expr=ast.Constant(value=str(form)))
+        if t is Bytes:
+            return Result(expr=ast.Constant(value=bytes(form)))
+        if t is Keyword:
+            return Result(expr=self.constant(form))
+        if t is List:
+            return self.collection(form, ast.List)
+        if t is Tuple:
+            return self.collection(form, ast.Tuple)
+        if t is Set:
+            return self.set_literal(form)
+        if t is Dict:
+            return self.dict_literal(form)
+        if form is None or isinstance(form, bool | int | float | complex | str | bytes):
+            return Result(expr=ast.Constant(value=form))
+        raise self.error(form, f"cannot compile a value of type {type(form).__name__}")
+
+    # -- symbols -------------------------------------------------------------------------
+    def resolve(self, name: str) -> str:
+        for frame in reversed(self.lets):
+            if name in frame:
+                return frame[name]
+        return name
+
+    def python_name(self, sym: Any) -> str:
+        text = str(sym)
+        if not text:
+            raise self.error(sym, "empty symbol")
+        name = mangle(text)
+        if "." in name:
+            raise self.violation(sym, f"attribute access is not allowed: '{text}'")
+        why = forbidden_name(name)
+        if why:
+            raise self.violation(sym, why)
+        return name
+
+    def symbol(self, sym: Symbol) -> ast.expr:
+        text = str(sym)
+        if text == "None":
+            return ast.Constant(value=None)
+        if text == "True":
+            return ast.Constant(value=True)
+        if text == "False":
+            return ast.Constant(value=False)
+        if text == "...":
+            return ast.Constant(value=...)
+        return ast.Name(id=self.resolve(self.python_name(sym)), ctx=ast.Load())
+
+    # -- literals ------------------------------------------------------------------------
+    def collection(self, form: Sequence, node: type) -> Result:
+        stmts, elts = self.compile_items(form, allow_star=True)
+        return Result(stmts, node(elts=elts, ctx=ast.Load()))
+
+    def set_literal(self, form: Set) -> Result:
+        stmts, elts = self.compile_items(form, allow_star=True)
+        if not elts:
+            return Result(stmts, ast.Call(func=ast.Name(id="_o_set", ctx=ast.Load()), args=[], keywords=[]))
+        return Result(stmts, ast.Set(elts=elts))
+
+    def dict_literal(self, form: Dict) -> Result:
+        items = list(form)
+        keys: list[ast.expr | None] = []
+        values: list[ast.expr] = []
+        parts: list[Any] = []
+        i = 0
+        while i < len(items):
+            item = items[i]
+            if _is_call(item, "unpack-mapping"):
+                parts.append(("**", item[1]))
+                i += 1
+                continue
+            if i + 1 >= len(items):
+                raise self.error(item, "a dict literal needs an even number of forms")
+            parts.append((item, items[i + 1]))
+            i += 2
+        flat = [p[1] if p[0] == "**" else p[0] for p in parts] + [p[1] for p in parts if p[0] != "**"]
+        del flat
+        compiled_forms: list[Any] = []
+        for key, value in parts:
+            if key == "**":
+                compiled_forms.append(value)
+            else:
+                compiled_forms.extend([key, value])
+        stmts, exprs = self.compile_args(compiled_forms)
+        j = 0
+        for key, _value in parts:
+            if key == "**":
+                keys.append(None)
+                values.append(exprs[j])
+                j += 1
+            else:
+                keys.append(exprs[j])
+                values.append(exprs[j + 1])
+                j += 2
+        return Result(stmts, ast.Dict(keys=keys, values=values))
+
+    def compile_items(self, forms: Iterable[Any], allow_star: bool) -> tuple[Stmts, list[ast.expr]]:
+        items = list(forms)
+        inner: list[Any] = []
+        starred: list[bool] = []
+        for item in items:
+            if _is_call(item, "unpack-iterable"):
+                if not allow_star:
+                    raise self.error(item, "#* is not allowed here")
+                inner.append(item[1])
+                starred.append(True)
+            elif _is_call(item, "unpack-mapping"):
+                raise self.error(item, "#** is only allowed in calls and dict literals")
+            else:
+                inner.append(item)
+                starred.append(False)
+        stmts, exprs = self.compile_args(inner)
+        elts = [ast.Starred(value=e, ctx=ast.Load()) if s else e for e, s in zip(exprs, starred, strict=True)]
+        return stmts, elts
+
+    def compile_args(self, forms: list[Any]) -> tuple[Stmts, list[ast.expr]]:
+        """Compile forms left to right, spilling earlier values to temporaries when a
+        later form needs statements (so evaluation order stays left to right)."""
+        results = [self.compile(f) for f in forms]
+        last_impure = max((i for i, r in enumerate(results) if r.stmts), default=-1)
+        stmts: Stmts = []
+        exprs: list[ast.expr] = []
+        for i, result in enumerate(results):
+            stmts.extend(result.stmts)
+            if i < last_impure and not isinstance(result.expr, ast.Constant):
+                name = self.temp()
+                stmts.append(ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=result.expr))
+                exprs.append(ast.Name(id=name, ctx=ast.Load()))
+            else:
+                exprs.append(result.expr)
+        return stmts, exprs
+
+    # -- expressions -------------------------------------------------------------------
+    def expression(self, form: Expression) -> Result:
+        if not form:
+            raise self.error(form, "an empty expression () cannot be evaluated; use #() or []")
+        head = form[0]
+        if type(head) is Symbol:
+            name = str(head)
+            macro = self.macro_lookup(mangle(name)) if name else None
+            if macro is not None:
+                expanded = self.expand_macro(macro, form)
+                return self.compile(expanded)
+            special = SPECIAL_FORMS.get(name)
+            if special is not None:
+                return special(self, form)
+            if name in FORBIDDEN_FORMS:
+                raise self.violation(form, FORBIDDEN_FORMS[name])
+            if name in COMPARE_OPS:
+                return self.compare(form, name)
+            if name in ALL_BINOPS:
+                return self.binop(form, name)
+            if name in AUGMENTED:
+                return self.augmented(form, AUGMENTED[name])
+        if type(head) is Expression and len(head) == 3 and head[0] == Symbol(".") and head[1] == Symbol("None"):
+            return self.method_call(form, head[2])
+        if type(head) is Keyword:
+            return self.call(form, self.constant(head), form[1:])
+        head_result = self.compile(head)
+        return self.call(form, head_result, form[1:])
+
+    def call(self, form: Any, head: Result | ast.expr, args: Iterable[Any]) -> Result:
+        positional: list[Any] = []
+        plan: list[tuple[str, Any]] = []
+        items = list(args)
+        i = 0
+        while i < len(items):
+            item = items[i]
+            if type(item) is Keyword:
+                if i + 1 >= len(items):
+                    raise self.error(item, f"keyword argument :{item.name} needs a value")
+                kw = mangle(item.name) if item.name else ""
+                if not kw or forbidden_name(kw):
+                    raise self.violation(item, f"keyword argument :{item.name} is not allowed")
+                plan.append(("kw:" + kw, items[i + 1]))
+                i += 2
+                continue
+            if _is_call(item, "unpack-iterable"):
+                plan.append(("*", item[1]))
+            elif _is_call(item, "unpack-mapping"):
+                plan.append(("**", item[1]))
+            else:
+                plan.append(("", item))
+            i += 1
+        del positional
+        head_result = head if isinstance(head, Result) else Result(expr=head)
+        stmts, exprs = self.compile_args([p[1] for p in plan])
+        if stmts and not head_result.pure:
+            pass
+        elif stmts and not isinstance(head_result.expr, ast.Constant):
+            name = self.temp()
+            head_result = Result(
+                head_result.stmts + [ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=head_result.expr)],
+                ast.Name(id=name, ctx=ast.Load()),
+            )
+        call_args: list[ast.expr] = []
+        keywords: list[ast.keyword] = []
+        for (kind, _), expr in zip(plan, exprs, strict=True):
+            if kind == "":
+                call_args.append(expr)
+            elif kind == "*":
+                call_args.append(ast.Starred(value=expr, ctx=ast.Load()))
+            elif kind == "**":
+                keywords.append(ast.keyword(arg=None, value=expr))
+            else:
+                keywords.append(ast.keyword(arg=kind[3:], value=expr))
+        return Result(
+            head_result.stmts + stmts,
+            ast.Call(func=head_result.expr, args=call_args, keywords=keywords),
+        )
+
+    def method_call(self, form: Expression, method: Any) -> Result:
+        if type(method) is not Symbol:
+            raise self.error(form, "a method name must be a symbol")
+        name = mangle(str(method))
+        why = forbidden_name(name)
+        if why or name in ("format", "format_map"):
+            raise self.violation(form, why or f"method .{name} is not available in the sandbox")
+        if len(form) < 2:
+            raise self.error(form, f"method call .{method} needs an object")
+        head = ast.Name(id=METHOD, ctx=ast.Load())
+        return self.call(form, head, [form[1], String(name), *form[2:]])
+
+    # -- operators ---------------------------------------------------------------------
+    def binop(self, form: Expression, op: str) -> Result:
+        args = list(form[1:])
+        n = len(args)
+        if op in ("%", "^"):
+            if n != 2:
+                raise self.error(form, f"({op}) needs exactly 2 arguments")
+        elif op in ("**", "//", "<<", ">>"):
+            if n < 2:
+                raise self.error(form, f"({op}) needs at least 2 arguments")
+        elif op in ("-", "/", "&", "@") and n < 1:
+            raise self.error(form, f"({op}) needs at least 1 argument")
+        if n == 0:
+            return Result(expr=ast.Constant(value=0 if op in ("+", "|") else 1))
+        stmts, exprs = self.compile_args(args)
+        if n == 1:
+            e = exprs[0]
+            if op == "+":
+                return Result(stmts, ast.UnaryOp(op=ast.UAdd(), operand=e))
+            if op == "-":
+                return Result(stmts, ast.UnaryOp(op=ast.USub(), operand=e))
+            if op == "/":
+                return Result(stmts, ast.BinOp(left=ast.Constant(value=1), op=ast.Div(), right=e))
+            return Result(stmts, e)
+        if op == "**":
+            acc = exprs[-1]
+            for e in reversed(exprs[:-1]):
+                acc = self._binary(op, e, acc)
+            return Result(stmts, acc)
+        acc = exprs[0]
+        for e in exprs[1:]:
+            acc = self._binary(op, acc, e)
+        return Result(stmts, acc)
+
+    def _binary(self, op: str, left: ast.expr, right: ast.expr) -> ast.expr:
+        helper = GUARDED_BINOPS.get(op)
+        if helper is not None:
+            if op == "+" and _is_number(left) and _is_number(right):
+                return ast.BinOp(left=left, op=ast.Add(), right=right)
+            return ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[left, right], keywords=[])
+        return ast.BinOp(left=left, op=PLAIN_BINOPS[op](), right=right)
+
+    def compare(self, form: Expression, op: str) -> Result:
+        args = list(form[1:])
+        if op in ("!=", "is-not", "in", "not-in") and len(args) < 2:
+            raise self.error(form, f"({op}) needs at least 2 arguments")
+        if not args:
+            raise self.error(form, f"({op}) needs at least 1 argument")
+        stmts, exprs = self.compile_args(args)
+        if len(exprs) == 1:
+            return Result(stmts + [ast.Expr(value=exprs[0])], ast.Constant(value=True))
+        return Result(
+            stmts,
+            ast.Compare(left=exprs[0], ops=[COMPARE_OPS[op]() for _ in exprs[1:]], comparators=exprs[1:]),
+        )
+
+    def augmented(self, form: Expression, op: str) -> Result:
+        if len(form) < 3:
+            raise self.error(form, f"({form[0]}) needs a target and a value")
+        target = form[1]
+        values = list(form[2:])
+        if len(values) > 1:
+            agg = AUG_AGGREGATE.get(op)
+            if agg is None:
+                raise self.error(form, f"({form[0]}) takes exactly one value")
+            value_form: Any = Expression([Symbol(agg), *values])
+        else:
+            value_form = values[0]
+        value = self.compile(value_form)
+        stmts = list(value.stmts)
+        helper = GUARDED_AUG.get(op)
+        if type(target) is Symbol:
+            name = self.resolve(self.python_name(target))
+            load = ast.Name(id=name, ctx=ast.Load())
+            store = ast.Name(id=name, ctx=ast.Store())
+            if helper:
+                call = ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[load, value.expr], keywords=[])
+                stmts.append(ast.Assign(targets=[store], value=call))
+            else:
+                stmts.append(ast.AugAssign(target=store, op=PLAIN_BINOPS[op](), value=value.expr))
+            return Result(stmts)
+        if _is_call(target, "get") and len(target) >= 3:
+            obj_stmts, parts = self.compile_args(list(target[1:]))
+            stmts = obj_stmts + stmts
+            obj = parts[0]
+            for key in parts[1:-1]:
+                obj = ast.Subscript(value=obj, slice=key, ctx=ast.Load())
+            obj_name, key_name = self.temp(), self.temp()
+            stmts[len(obj_stmts):len(obj_stmts)] = [
+                ast.Assign(targets=[ast.Name(id=obj_name, ctx=ast.Store())], value=obj),
+                ast.Assign(targets=[ast.Name(id=key_name, ctx=ast.Store())], value=parts[-1]),
+            ]
+            current = ast.Subscript(value=ast.Name(id=obj_name, ctx=ast.Load()), slice=ast.Name(id=key_name, ctx=ast.Load()), ctx=ast.Load())
+            if helper:
+                new = ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[current, value.expr], keywords=[])
+            else:
+                new = ast.BinOp(left=current, op=PLAIN_BINOPS[op](), right=value.expr)
+            store_t = ast.Subscript(value=ast.Name(id=obj_name, ctx=ast.Load()), slice=ast.Name(id=key_name, ctx=ast.Load()), ctx=ast.Store())
+            stmts.append(ast.Assign(targets=[store_t], value=new))
+            return Result(stmts)
+        raise self.error(target, f"cannot use ({form[0]}) on this target")
+
+    # -- assignment ----------------------------------------------------------------------
+    def target(self, form: Any, ctx: type = ast.Store) -> tuple[Stmts, ast.expr]:
+        """An assignment target: symbol, [a b #* rest], #(a b), (get x k...)."""
+        if type(form) is Symbol:
+            if str(form) in ("None", "True", "False"):
+                raise self.error(form, f"cannot assign to {form}")
+            return [], ast.Name(id=self.resolve(self.python_name(form)), ctx=ctx())
+        if type(form) in (List, Tuple):
+            stmts: Stmts = []
+            elts: list[ast.expr] = []
+            for item in form:
+                if _is_call(item, "unpack-iterable"):
+                    s, e = self.target(item[1], ctx)
+                    stmts += s
+                    elts.append(ast.Starred(value=e, ctx=ctx()))
+                else:
+                    s, e = self.target(item, ctx)
+                    stmts += s
+                    elts.append(e)
+            return stmts, ast.Tuple(elts=elts, ctx=ctx())
+        if _is_call(form, "get"):
+            if len(form) < 3:
+                raise self.error(form, "(get) needs an object and at least one key")
+            stmts, parts = self.compile_args(list(form[1:]))
+            obj = parts[0]
+            for key in parts[1:-1]:
+                obj = ast.Subscript(value=obj, slice=key, ctx=ast.Load())
+            return stmts, ast.Subscript(value=obj, slice=parts[-1], ctx=ctx())
+        if _is_call(form, "cut"):
+            stmts, obj, sl = self.cut_parts(form)
+            return stmts, ast.Subscript(value=obj, slice=sl, ctx=ctx())
+        if type(form) is Expression and form and form[0] == Symbol("."):
+            raise self.violation(form, "attribute assignment is not allowed")
+        raise self.error(form, f"cannot assign to {_describe(form)}")
+
+    def setv(self, form: Expression) -> Result:
+        pairs = list(form[1:])
+        if len(pairs) % 2:
+            raise self.error(form, "setv needs an even number of arguments (target value ...)")
+        stmts: Stmts = []
+        for i in range(0, len(pairs), 2):
+            target_form, value_form = pairs[i], pairs[i + 1]
+            value = self.compile(value_form)
+            stmts.extend(value.stmts)
+            if _is_call(target_form, "cut"):
+                tstmts, obj, sl = self.cut_parts(target_form)
+                stmts.extend(tstmts)
+                stmts.append(ast.Expr(value=ast.Call(
+                    func=ast.Name(id=SETSLICE, ctx=ast.Load()),
+                    args=[obj, sl.lower or ast.Constant(value=None), sl.upper or ast.Constant(value=None),
+                          sl.step or ast.Constant(value=None), value.expr],
+                    keywords=[])))
+                continue
+            tstmts, target = self.target(target_form)
+            if tstmts and not isinstance(value.expr, ast.Constant):
+                name = self.temp()
+                stmts.append(ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=value.expr))
+                value_expr: ast.expr = ast.Name(id=name, ctx=ast.Load())
+            else:
+                value_expr = value.expr
+            stmts.extend(tstmts)
+            stmts.append(ast.Assign(targets=[target], value=value_expr))
+        return Result(stmts)
+
+    def delete(self, form: Expression) -> Result:
+        stmts: Stmts = []
+        targets: list[ast.expr] = []
+        for item in form[1:]:
+            s, t = self.target(item, ast.Del)
+            stmts += s
+            targets.append(t)
+        if targets:
+            stmts.append(ast.Delete(targets=targets))
+        return Result(stmts)
+
+    def declare(self, form: Expression) -> Result:
+        names = [self.resolve(self.python_name(s)) for s in form[1:]]
+        if not names:
+            raise self.error(form, f"({form[0]}) needs at least one name")
+        if str(form[0]) == "global":
+            return Result([ast.Global(names=names)])
+        if self.scopes[-1].is_module:
+            raise self.error(form, "nonlocal is only allowed inside a function")
+        return Result([ast.Nonlocal(names=names)])
+
+    # -- control flow -------------------------------------------------------------------
+    def body(self, forms: Iterable[Any]) -> Result:
+        items = list(forms)
+        if not items:
+            return Result()
+        stmts: Stmts = []
+        for item in items[:-1]:
+            r = self.compile(item)
+            stmts.extend(r.stmts)
+            if not isinstance(r.expr, ast.Constant | ast.Name):
+                stmts.append(ast.Expr(value=r.expr))
+            elif isinstance(r.expr, ast.Name):
+                stmts.append(ast.Expr(value=r.expr))
+        last = self.compile(items[-1])
+        return Result(stmts + last.stmts, last.expr)
+
+    def do(self, form: Expression) -> Result:
+        return self.body(form[1:])
+
+    def if_(self, form: Expression) -> Result:
+        if len(form) not in (3, 4):
+            raise self.error(form, "if needs a condition, a then-form and an optional else-form")
+        cond = self.compile(form[1])
+        then = self.compile(form[2])
+        other = self.compile(form[3]) if len(form) == 4 else Result()
+        if then.pure and other.pure:
+            return Result(cond.stmts, ast.IfExp(test=cond.expr, body=then.expr, orelse=other.expr))
+        name = self.temp()
+        return Result(
+            cond.stmts
+            + [ast.If(test=cond.expr, body=self._assign(name, then), orelse=self._assign(name, other))],
+            ast.Name(id=name, ctx=ast.Load()),
+        )
+
+    def _assign(self, name: str, result: Result) -> Stmts:
+        return result.stmts + [ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=result.expr)]
+
+    def when(self, form: Expression) -> Result:
+        if len(form) < 2:
+            raise self.error(form, "when needs a condition")
+        return self.if_(Expression([Symbol("if"), form[1], Expression([Symbol("do"), *form[2:]]), Symbol("None")], getattr(form, "_pos", None)))
+
+    def cond(self, form: Expression) -> Result:
+        clauses = list(form[1:])
+        if len(clauses) % 2:
+            raise self.error(form, "cond needs an even number of forms (condition result ...)")
+        if not clauses:
+            return Result()
+        rest = Expression([Symbol("cond"), *clauses[2:]], getattr(form, "_pos", None)) if len(clauses) > 2 else Symbol("None")
+        return self.if_(Expression([Symbol("if"), clauses[0], clauses[1], rest], getattr(form, "_pos", None)))
+
+    def boolop(self, form: Expression) -> Result:
+        is_and = str(form[0]) == "and"
+        args = list(form[1:])
+        if not args:
+            return Result(expr=ast.Constant(value=True if is_and else None))
+        results = [self.compile(a) for a in args]
+        if len(results) == 1:
+            return results[0]
+        if all(r.pure for r in results):
+            return Result(expr=ast.BoolOp(op=ast.And() if is_and else ast.Or(), values=[r.expr for r in results]))
+        name = self.temp()
+        stmts: Stmts = self._assign(name, results[-1])
+        for r in reversed(results[:-1]):
+            test: ast.expr = ast.Name(id=name, ctx=ast.Load())
+            if not is_and:
+                test = ast.UnaryOp(op=ast.Not(), operand=test)
+            stmts = self._assign(name, r) + [ast.If(test=test, body=stmts, orelse=[])]
+        return Result(stmts, ast.Name(id=name, ctx=ast.Load()))
+
+    def not_(self, form: Expression) -> Result:
+        if len(form) != 2:
+            raise self.error(form, "not takes exactly one argument")
+        r = self.compile(form[1])
+        return Result(r.stmts, ast.UnaryOp(op=ast.Not(), operand=r.expr))
+
+    def check_step(self) -> ast.stmt:
+        counters = ast.Name(id=COUNTERS, ctx=ast.Load())
+        return ast.If(
+            test=ast.Compare(
+                left=ast.Subscript(value=counters, slice=ast.Constant(value=0), ctx=ast.Load()),
+                ops=[ast.Lt()],
+                comparators=[ast.Constant(value=0)],
+            ),
+            body=[ast.Expr(value=ast.Call(func=ast.Name(id=OVER, ctx=ast.Load()), args=[], keywords=[]))],
+            orelse=[],
+        )
+
+    def tick(self) -> Stmts:
+        return [
+            ast.AugAssign(
+                target=ast.Subscript(value=ast.Name(id=COUNTERS, ctx=ast.Load()), slice=ast.Constant(value=0), ctx=ast.Store()),
+                op=ast.Sub(),
+                value=ast.Constant(value=1),
+            ),
+            self.check_step(),
+        ]
+
+    def _split_else(self, forms: list[Any]) -> tuple[list[Any], list[Any] | None]:
+        if forms and _is_call(forms[-1], "else"):
+            return forms[:-1], list(forms[-1][1:])
+        return forms, None
+
+    def while_(self, form: Expression) -> Result:
+        if len(form) < 2:
+            raise self.error(form, "while needs a condition")
+        body_forms, else_forms = self._split_else(list(form[2:]))
+        cond = self.compile(form[1])
+        self.loop_depth += 1
+        try:
+            body = self.body(body_forms)
+        finally:
+            self.loop_depth -= 1
+        loop_body = self.tick() + body.stmts + [ast.Expr(value=body.expr)]
+        orelse = self._stmts_of(else_forms)
+        if cond.pure:
+            return Result([ast.While(test=cond.expr, body=loop_body, orelse=orelse)])
+        guard = ast.If(test=ast.UnaryOp(op=ast.Not(), operand=cond.expr), body=[ast.Break()], orelse=[])
+        if orelse:
+            flag = self.temp("else")
+            loop = ast.While(test=ast.Constant(value=True), body=cond.stmts + [
+                ast.If(test=ast.UnaryOp(op=ast.Not(), operand=cond.expr), body=[
+                    ast.Assign(targets=[ast.Name(id=flag, ctx=ast.Store())], value=ast.Constant(value=True)),
+                    ast.Break()], orelse=[]),
+                *loop_body], orelse=[])
+            return Result([
+                ast.Assign(targets=[ast.Name(id=flag, ctx=ast.Store())], value=ast.Constant(value=False)),
+                loop,
+                ast.If(test=ast.Name(id=flag, ctx=ast.Load()), body=orelse, orelse=[]),
+            ])
+        return Result([ast.While(test=ast.Constant(value=True), body=cond.stmts + [guard] + loop_body, orelse=[])])
+
+    def _stmts_of(self, forms: list[Any] | None) -> Stmts:
+        if not forms:
+            return []
+        r = self.body(forms)
+        return r.stmts + [ast.Expr(value=r.expr)]
+
+    def for_(self, form: Expression) -> Result:
+        if len(form) < 2 or type(form[1]) is not List:
+            raise self.error(form, "for needs a bracketed clause list: (for [x xs] body...)")
+        body_forms, else_forms = self._split_else(list(form[2:]))
+        clauses = self.parse_clauses(list(form[1]), form)
+        if else_forms is not None and len(clauses) != 1:
+            raise self.error(form, "for with else needs exactly one clause")
+
+        def inner() -> Stmts:
+            self.loop_depth += 1
+            try:
+                return self._stmts_of(body_forms) or [ast.Pass()]
+            finally:
+                self.loop_depth -= 1
+
+        stmts = self.build_loops(clauses, inner, ticking=True, orelse=self._stmts_of(else_forms))
+        return Result(stmts)
+
+    def parse_clauses(self, items: list[Any], form: Any) -> list[tuple[str, Any, Any]]:
+        clauses: list[tuple[str, Any, Any]] = []
+        i = 0
+        while i < len(items):
+            item = items[i]
+            if type(item) is Keyword:
+                kind = item.name
+                if kind not in ("if", "setv", "do"):
+                    raise self.error(item, f"unknown clause :{kind} (expected :if, :setv or :do)")
+                if kind == "setv":
+                    if i + 2 >= len(items) + 0 and i + 2 > len(items):
+                        raise self.error(item, ":setv needs a target and a value")
+                    clauses.append(("setv", items[i + 1], items[i + 2]))
+                    i += 3
+                else:
+                    if i + 1 >= len(items):
+                        raise self.error(item, f":{kind} needs a form")
+                    clauses.append((kind, items[i + 1], None))
+                    i += 2
+                continue
+            if i + 1 >= len(items):
+                raise self.error(item, "a loop clause needs a target and an iterable")
+            clauses.append(("for", item, items[i + 1]))
+            i += 2
+        if not clauses or clauses[0][0] != "for":
+            raise self.error(form, "the first clause must be a target and an iterable")
+        return clauses
+
+    def build_loops(
+        self,
+        clauses: list[tuple[str, Any, Any]],
+        inner: Callable[[], Stmts],
+        ticking: bool,
+        orelse: Stmts | None = None,
+    ) -> Stmts:
+        if not clauses:
+            return inner()
+        kind, a, b = clauses[0]
+        rest = clauses[1:]
+        if kind == "for":
+            iterable = self.compile(b)
+            tstmts, target = self.target(a)
+            if tstmts:
+                raise self.error(a, "a loop target must be a name or a destructuring pattern")
+            body = (self.tick() if ticking else []) + self.build_loops(rest, inner, ticking)
+            return iterable.stmts + [ast.For(target=target, iter=iterable.expr if ticking else self._iter_call(iterable.expr), body=body, orelse=orelse or [])]
+        if kind == "if":
+            cond = self.compile(a)
+            return cond.stmts + [ast.If(test=cond.expr, body=self.build_loops(rest, inner, ticking), orelse=[])]
+        if kind == "setv":
+            return self.setv(Expression([Symbol("setv"), a, b])).stmts + self.build_loops(rest, inner, ticking)
+        r = self.compile(a)
+        return r.stmts + [ast.Expr(value=r.expr)] + self.build_loops(rest, inner, ticking)
+
+    def _iter_call(self, expr: ast.expr) -> ast.expr:
+        return ast.Call(func=ast.Name(id=ITER, ctx=ast.Load()), args=[expr], keywords=[])
+
+    def comprehension(self, form: Expression) -> Result:
+        kind = str(form[0])
+        nresult = 2 if kind == "dfor" else 1
+        if len(form) < 2 + nresult + 1:
+            raise self.error(form, f"{kind} needs clauses and a result form")
+        clause_items = list(form[1:-nresult])
+        result_forms = list(form[-nresult:])
+        clauses = self.parse_clauses(clause_items, form)
+        fast = self._pure_comprehension(kind, clauses, result_forms)
+        if fast is not None:
+            return fast
+        # General case: an explicit loop in a nested function (keeps the loop's
+        # variables out of the enclosing scope, like a Python comprehension).
+        fname = self.temp("comp")
+        acc = "_o_acc"
+        self.scopes.append(FunctionScope(is_module=False))
+        saved_loop = self.loop_depth
+        self.loop_depth = 0
+        try:
+            def inner() -> Stmts:
+                values = [self.compile(f) for f in result_forms]
+                stmts: Stmts = []
+                for v in values:
+                    stmts.extend(v.stmts)
+                exprs = [v.expr for v in values]
+                if kind == "gfor":
+                    stmts.append(ast.Expr(value=ast.Yield(value=exprs[0])))
+                elif kind == "lfor":
+                    stmts.append(ast.Expr(value=ast.Call(func=ast.Name(id=APPEND, ctx=ast.Load()), args=[ast.Name(id=acc, ctx=ast.Load()), exprs[0]], keywords=[])))
+                elif kind == "sfor":
+                    stmts.append(ast.Expr(value=ast.Call(func=ast.Name(id="_o_add_to_set", ctx=ast.Load()), args=[ast.Name(id=acc, ctx=ast.Load()), exprs[0]], keywords=[])))
+                else:
+                    stmts.append(ast.Assign(targets=[ast.Subscript(value=ast.Name(id=acc, ctx=ast.Load()), slice=exprs[0], ctx=ast.Store())], value=exprs[1]))
+                return stmts
+
+            loops = self.build_loops(clauses, inner, ticking=True)
+        finally:
+            self.scopes.pop()
+            self.loop_depth = saved_loop
+        init: Stmts = []
+        if kind != "gfor":
+            empty: ast.expr = {"lfor": ast.List(elts=[], ctx=ast.Load()), "dfor": ast.Dict(keys=[], values=[]),
+                               "sfor": ast.Call(func=ast.Name(id="_o_set", ctx=ast.Load()), args=[], keywords=[])}[kind]
+            init = [ast.Assign(targets=[ast.Name(id=acc, ctx=ast.Store())], value=empty)]
+        ret = [] if kind == "gfor" else [ast.Return(value=ast.Name(id=acc, ctx=ast.Load()))]
+        fdef = self.function_def(fname, ast.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]), init + loops + ret, form, prologue=False)
+        return Result([fdef], ast.Call(func=ast.Name(id=fname, ctx=ast.Load()), args=[], keywords=[]))
+
+    def _pure_comprehension(self, kind: str, clauses: list[tuple[str, Any, Any]], result_forms: list[Any]) -> Result | None:
+        if any(k in ("setv", "do") for k, _, _ in clauses):
+            return None
+        # Only the first iterable is evaluated outside the comprehension's scope.
+        self.scopes.append(FunctionScope(is_module=False))
+        try:
+            generators: list[ast.comprehension] = []
+            first_stmts: Stmts = []
+            for index, (k, a, b) in enumerate(clauses):
+                if k == "for":
+                    it = self.compile(b)
+                    if it.stmts:
+                        if index == 0:
+                            first_stmts = it.stmts
+                        else:
+                            return None
+                    tstmts, target = self.target(a)
+                    if tstmts:
+                        return None
+                    generators.append(ast.comprehension(target=target, iter=self._iter_call(it.expr), ifs=[], is_async=0))
+                else:
+                    cond = self.compile(a)
+                    if cond.stmts:
+                        return None
+                    generators[-1].ifs.append(cond.expr)
+            values = [self.compile(f) for f in result_forms]
+            if any(v.stmts for v in values):
+                return None
+            temps = self.scopes[-1].temps
+        finally:
+            self.scopes.pop()
+        if temps:
+            return None
+        if kind == "lfor":
+            node: ast.expr = ast.ListComp(elt=values[0].expr, generators=generators)
+        elif kind == "sfor":
+            node = ast.SetComp(elt=values[0].expr, generators=generators)
+        elif kind == "gfor":
+            node = ast.GeneratorExp(elt=values[0].expr, generators=generators)
+        else:
+            node = ast.DictComp(key=values[0].expr, value=values[1].expr, generators=generators)
+        return Result(first_stmts, node)
+
+    def break_continue(self, form: Expression) -> Result:
+        if len(form) != 1:
+            raise self.error(form, f"({form[0]}) takes no arguments")
+        if self.loop_depth == 0:
+            raise self.error(form, f"({form[0]}) outside a loop")
+        return Result([ast.Break() if str(form[0]) == "break" else ast.Continue()])
+
+    def return_(self, form: Expression) -> Result:
+        if self.scopes[-1].is_module:
+            raise self.error(form, "return outside a function")
+        if len(form) > 2:
+            raise self.error(form, "return takes at most one value")
+        if len(form) == 1:
+            return Result([ast.Return(value=None)])
+        r = self.compile(form[1])
+        return Result(r.stmts + [ast.Return(value=r.expr)])
+
+    def raise_(self, form: Expression) -> Result:
+        args = list(form[1:])
+        if not args:
+            return Result([ast.Raise(exc=None, cause=None)])
+        if len(args) == 3 and type(args[1]) is Keyword and args[1].name == "from":
+            stmts, exprs = self.compile_args([args[0], args[2]])
+            return Result(stmts + [ast.Raise(exc=exprs[0], cause=exprs[1])])
+        if len(args) != 1:
+            raise self.error(form, "raise takes an exception and optionally :from cause")
+        r = self.compile(args[0])
+        return Result(r.stmts + [ast.Raise(exc=r.expr, cause=None)])
+
+    def assert_(self, form: Expression) -> Result:
+        if len(form) not in (2, 3):
+            raise self.error(form, "assert takes a condition and an optional message")
+        stmts, exprs = self.compile_args(list(form[1:]))
+        msg = exprs[1] if len(exprs) > 1 else None
+        test = ast.UnaryOp(op=ast.Not(), operand=exprs[0])
+        exc = ast.Name(id="AssertionError", ctx=ast.Load()) if msg is None else ast.Call(func=ast.Name(id="_o_AssertionError", ctx=ast.Load()), args=[msg], keywords=[])
+        if msg is None:
+            exc = ast.Name(id="_o_AssertionError", ctx=ast.Load())
+        return Result(stmts + [ast.If(test=test, body=[ast.Raise(exc=exc, cause=None)], orelse=[])])
+
+    def try_(self, form: Expression) -> Result:
+        body_forms: list[Any] = []
+        catchers: list[Expression] = []
+        orelse: list[Any] | None = None
+        final: list[Any] | None = None
+        for item in form[1:]:
+            if _is_call(item, "except"):
+                if orelse is not None or final is not None:
+                    raise self.error(item, "except must come before else and finally")
+                catchers.append(item)
+            elif _is_call(item, "except*"):
+                raise self.error(item, "except* is not supported by o_lisp")
+            elif _is_call(item, "else"):
+                if orelse is not None or final is not None:
+                    raise self.error(item, "else must come once, before finally")
+                orelse = list(item[1:])
+            elif _is_call(item, "finally"):
+                if final is not None:
+                    raise self.error(item, "finally must come once, at the end")
+                final = list(item[1:])
+            else:
+                if catchers or orelse is not None or final is not None:
+                    raise self.error(item, "the body of try must come before its except/else/finally")
+                body_forms.append(item)
+        if orelse is not None and not catchers:
+            body_forms += orelse
+            orelse = None
+        body = self.body(body_forms)
+        if not catchers and final is None:
+            return body
+        name = self.temp()
+        handlers: list[ast.excepthandler] = [
+            ast.ExceptHandler(type=ast.Name(id=FATAL, ctx=ast.Load()), name=None, body=[ast.Raise(exc=None, cause=None)])
+        ]
+        for catcher in catchers:
+            handlers.append(self.handler(catcher, name))
+        body_stmts = body.stmts + ([ast.Expr(value=body.expr)] if orelse is not None else self._assign(name, body))
+        else_stmts: Stmts = []
+        if orelse is not None:
+            else_stmts = self._assign(name, self.body(orelse))
+        final_stmts = self._stmts_of(final) if final is not None else []
+        init = [ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=ast.Constant(value=None))]
+        node = ast.Try(body=body_stmts or [ast.Pass()], handlers=handlers if catchers else [], orelse=else_stmts, finalbody=final_stmts)
+        if not catchers:
+            node.handlers = []
+        return Result(init + [node], ast.Name(id=name, ctx=ast.Load()))
+
+    def handler(self, catcher: Expression, result_name: str) -> ast.ExceptHandler:
+        if len(catcher) < 2 or type(catcher[1]) is not List:
+            raise self.error(catcher, "except needs a bracketed spec: [], [Type], [e Type] or [[A B]]")
+        spec = list(catcher[1])
+        var: str | None = None
+        if not spec:
+            types: ast.expr = ast.Name(id="Exception", ctx=ast.Load())
+            type_stmts: Stmts = []
+        else:
+            if len(spec) == 2:
+                var = self.resolve(self.python_name(spec[0]))
+                exc_form = spec[1]
+            elif len(spec) == 1:
+                exc_form = spec[0]
+            else:
+                raise self.error(catcher, "except spec has too many forms")
+            if type(exc_form) is List:
+                type_stmts, elts = self.compile_args(list(exc_form))
+                types = ast.Tuple(elts=elts, ctx=ast.Load())
+            else:
+                r = self.compile(exc_form)
+                type_stmts, types = r.stmts, r.expr
+            if type_stmts:
+                raise self.error(catcher, "exception types must be simple expressions")
+        body = self.body(catcher[2:])
+        return ast.ExceptHandler(type=types, name=var, body=self._assign(result_name, body))
+
+    # -- functions ------------------------------------------------------------------------
+    def params(self, form: Any, owner: Any) -> tuple[Stmts, ast.arguments, list[str]]:
+        if type(form) is not List:
+            raise self.error(owner, "expected a bracketed parameter list")
+        posonly: list[ast.arg] = []
+        args: list[ast.arg] = []
+        defaults: list[ast.expr] = []
+        kwonly: list[ast.arg] = []
+        kw_defaults: list[ast.expr | None] = []
+        vararg: ast.arg | None = None
+        kwarg: ast.arg | None = None
+        names: list[str] = []
+        stmts: Stmts = []
+        mode = "pos"
+        for item in form:
+            if type(item) is Symbol and str(item) == "/":
+                if mode != "pos" or not args:
+                    raise self.error(item, "'/' must follow at least one positional parameter")
+                posonly, args = args, []
+                continue
+            if type(item) is Symbol and str(item) == "*":
+                if mode != "pos":
+                    raise self.error(item, "'*' in the wrong place")
+                mode = "kwonly"
+                continue
+            if _is_call(item, "unpack-iterable"):
+                if mode != "pos" or vararg is not None:
+                    raise self.error(item, "#* in the wrong place")
+                vararg = ast.arg(arg=self.python_name(item[1]))
+                names.append(vararg.arg)
+                mode = "kwonly"
+                continue
+            if _is_call(item, "unpack-mapping"):
+                if kwarg is not None:
+                    raise self.error(item, "only one #** parameter is allowed")
+                kwarg = ast.arg(arg=self.python_name(item[1]))
+                names.append(kwarg.arg)
+                mode = "done"
+                continue
+            if mode == "done":
+                raise self.error(item, "no parameters may follow #**")
+            default: ast.expr | None = None
+            if type(item) is List:
+                if len(item) != 2 or type(item[0]) is not Symbol:
+                    raise self.error(item, "an optional parameter is written [name default]")
+                r = self.compile(item[1])
+                stmts += r.stmts
+                default = r.expr
+                item = item[0]
+            if type(item) is not Symbol:
+                raise self.error(item, "a parameter must be a symbol")
+            name = self.python_name(item)
+            names.append(name)
+            if mode == "pos":
+                if default is None and defaults:
+                    raise self.error(item, "non-default parameter follows a default parameter")
+                args.append(ast.arg(arg=name))
+                if default is not None:
+                    defaults.append(default)
+            else:
+                kwonly.append(ast.arg(arg=name))
+                kw_defaults.append(default)
+        if len(set(names)) != len(names):
+            raise self.error(form, "duplicate parameter name")
+        return stmts, ast.arguments(posonlyargs=posonly, args=args, vararg=vararg, kwonlyargs=kwonly, kw_defaults=kw_defaults, kwarg=kwarg, defaults=defaults), names
+
+    def function_def(self, name: str, arguments: ast.arguments, body: Stmts, form: Any, prologue: bool = True, docstring: str | None = None) -> ast.FunctionDef:
+        counters = ast.Name(id=COUNTERS, ctx=ast.Load())
+
+        def cell(i: int, ctx: type) -> ast.Subscript:
+            return ast.Subscript(value=counters, slice=ast.Constant(value=i), ctx=ctx())
+
+        stmts: Stmts = []
+        if docstring is not None:
+            stmts.append(ast.Expr(value=ast.Constant(value=docstring)))
+        if prologue:
+            stmts += [
+                ast.AugAssign(target=cell(0, ast.Store), op=ast.Sub(), value=ast.Constant(value=1)),
+                ast.AugAssign(target=cell(1, ast.Store), op=ast.Sub(), value=ast.Constant(value=1)),
+                ast.If(
+                    test=ast.BoolOp(op=ast.Or(), values=[
+                        ast.Compare(left=cell(0, ast.Load), ops=[ast.Lt()], comparators=[ast.Constant(value=0)]),
+                        ast.Compare(left=cell(1, ast.Load), ops=[ast.Lt()], comparators=[ast.Constant(value=0)]),
+                    ]),
+                    body=[ast.Expr(value=ast.Call(func=ast.Name(id=OVER, ctx=ast.Load()), args=[], keywords=[]))],
+                    orelse=[],
+                ),
+                ast.Try(body=body or [ast.Pass()], handlers=[], orelse=[], finalbody=[
+                    ast.AugAssign(target=cell(1, ast.Store), op=ast.Add(), value=ast.Constant(value=1))
+                ]),
+            ]
+        else:
+            stmts += body
+        return ast.FunctionDef(name=name, args=arguments, body=stmts or [ast.Pass()], decorator_list=[], returns=None, type_comment=None)
+
+    def function(self, form: Expression, name: str | None, params_form: Any, body_forms: list[Any], decorators: list[Any] | None = None) -> Result:
+        docstring = None
+        if len(body_forms) > 1 and type(body_forms[0]) is String:
+            docstring = str(body_forms[0])
+            body_forms = body_forms[1:]
+        default_stmts, arguments, _names = self.params(params_form, form)
+        dec_stmts, dec_exprs = self.compile_args(list(decorators or []))
+        self.scopes.append(FunctionScope(is_module=False))
+        saved_loop = self.loop_depth
+        saved_lets = self.lets
+        self.loop_depth = 0
+        # Parameters shadow let-bindings of the same name.
+        self.lets = [*saved_lets, {n: n for n in _names}] if saved_lets else []
+        try:
+            body = self.body(body_forms)
+        finally:
+            self.scopes.pop()
+            self.loop_depth = saved_loop
+            self.lets = saved_lets
+        stmts = body.stmts + [ast.Return(value=body.expr)]
+        pyname = name or self.temp("fn")
+        fdef = self.function_def(pyname, arguments, stmts, form, docstring=docstring)
+        fdef.decorator_list = dec_exprs
+        return Result(dec_stmts + default_stmts + [fdef], ast.Name(id=pyname, ctx=ast.Load()))
+
+    def fn(self, form: Expression) -> Result:
+        if len(form) < 2:
+            raise self.error(form, "fn needs a parameter list")
+        return self.function(form, None, form[1], list(form[2:]))
+
+    def defn(self, form: Expression) -> Result:
+        items = list(form[1:])
+        decorators = None
+        if items and type(items[0]) is List:
+            decorators = list(items.pop(0))
+        if len(items) < 2 or type(items[0]) is not Symbol:
+            raise self.error(form, "defn needs a name and a parameter list: (defn name [params] body...)")
+        name = self.resolve(self.python_name(items[0]))
+        r = self.function(form, name if not self.lets or name == self.python_name(items[0]) else name, items[1], items[2:], decorators)
+        if name != r.expr.id:  # type: ignore[attr-defined]
+            r.stmts.append(ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=r.expr))
+        return Result(r.stmts)
+
+    def defmacro(self, form: Expression) -> Result:
+        if len(form) < 3 or type(form[1]) is not Symbol:
+            raise self.error(form, "defmacro needs a name and a parameter list")
+        name = mangle(str(form[1]))
+        why = forbidden_name(name)
+        if why:
+            raise self.violation(form[1], why)
+        fn = self.function(form, self.temp("macro"), form[2], list(form[3:]))
+        register = ast.Expr(value=ast.Call(
+            func=ast.Name(id=REGISTER_MACRO, ctx=ast.Load()),
+            args=[ast.Constant(value=name), fn.expr, ast.Constant(value=str(form[1]))],
+            keywords=[]))
+        return Result(fn.stmts + [register])
+
+    def let(self, form: Expression) -> Result:
+        if len(form) < 2 or type(form[1]) is not List:
+            raise self.error(form, "let needs a bracketed binding list: (let [x 1 y 2] body...)")
+        bindings = list(form[1])
+        if len(bindings) % 2:
+            raise self.error(form[1], "let bindings come in pairs: [name value ...]")
+        frame: dict[str, str] = {}
+        stmts: Stmts = []
+        self.lets.append(frame)
+        try:
+            for i in range(0, len(bindings), 2):
+                target, value_form = bindings[i], bindings[i + 1]
+                value = self.compile(value_form)
+                stmts += value.stmts
+                for sym in _pattern_symbols(target):
+                    pyname = self.python_name(sym)
+                    frame[pyname] = f"_o_let{next(self._counter)}_{pyname}"
+                tstmts, t = self.target(target)
+                stmts += tstmts
+                stmts.append(ast.Assign(targets=[t], value=value.expr))
+            body = self.body(form[2:])
+        finally:
+            self.lets.pop()
+        return Result(stmts + body.stmts, body.expr)
+
+    # -- data ---------------------------------------------------------------------------------
+    def get(self, form: Expression) -> Result:
+        if len(form) < 3:
+            raise self.error(form, "get needs an object and at least one key")
+        stmts, exprs = self.compile_args(list(form[1:]))
+        node = exprs[0]
+        for key in exprs[1:]:
+            node = ast.Subscript(value=node, slice=key, ctx=ast.Load())
+        return Result(stmts, node)
+
+    def cut_parts(self, form: Expression) -> tuple[Stmts, ast.expr, ast.Slice]:
+        args = list(form[1:])
+        if not 1 <= len(args) <= 4:
+            raise self.error(form, "cut takes an object and up to three indices")
+        stmts, exprs = self.compile_args(args)
+        obj, idx = exprs[0], exprs[1:]
+        if len(idx) == 0:
+            sl = ast.Slice(lower=None, upper=None, step=None)
+        elif len(idx) == 1:
+            sl = ast.Slice(lower=None, upper=idx[0], step=None)
+        else:
+            sl = ast.Slice(lower=idx[0], upper=idx[1], step=idx[2] if len(idx) > 2 else None)
+        return stmts, obj, sl
+
+    def cut(self, form: Expression) -> Result:
+        stmts, obj, sl = self.cut_parts(form)
+        return Result(stmts, ast.Subscript(value=obj, slice=sl, ctx=ast.Load()))
+
+    def quote(self, form: Expression) -> Result:
+        if len(form) != 2:
+            raise self.error(form, "quote takes exactly one form")
+        return Result(expr=self.constant(form[1]))
+
+    def quasiquote(self, form: Expression) -> Result:
+        if len(form) != 2:
+            raise self.error(form, "quasiquote takes exactly one form")
+        return self.qq(form[1], 1)
+
+    def qq(self, form: Any, level: int) -> Result:
+        """Code building `form` at run time, with unquotes evaluated at nesting `level`."""
+        if type(form) is Expression and form and type(form[0]) is Symbol:
+            head = str(form[0])
+            if head == "unquote" and len(form) == 2:
+                if level == 1:
+                    r = self.compile(form[1])
+                    return Result(r.stmts, ast.Call(func=ast.Name(id="_o_hy_as_model", ctx=ast.Load()), args=[r.expr], keywords=[]))
+                return self._qq_seq(form, level - 1)
+            if head == "quasiquote" and len(form) == 2:
+                return self._qq_seq(form, level + 1)
+            if head == "unquote-splice" and level == 1:
+                raise self.error(form, "unquote-splice (~@) is only allowed inside a sequence")
+        if isinstance(form, Sequence):
+            return self._qq_seq(form, level)
+        return Result(expr=self.constant(form))
+
+    def _qq_seq(self, form: Sequence, level: int) -> Result:
+        if not _contains_unquote(form):
+            return Result(expr=self.constant(form))
+        parts: list[Result] = []
+        spliced: list[bool] = []
+        for item in form:
+            if _is_call(item, "unquote-splice") and level == 1:
+                r = self.compile(item[1])
+                parts.append(r)
+                spliced.append(True)
+            elif _is_call(item, "unquote-splice"):
+                parts.append(self._qq_seq(item, level - 1))
+                spliced.append(False)
+            else:
+                parts.append(self.qq(item, level))
+                spliced.append(False)
+        stmts: Stmts = []
+        elts: list[ast.expr] = []
+        for r, s in zip(parts, spliced, strict=True):
+            stmts += r.stmts
+            if s:
+                elts.append(ast.Starred(value=ast.Call(func=ast.Name(id="_o_splice", ctx=ast.Load()), args=[r.expr], keywords=[]), ctx=ast.Load()))
+            else:
+                elts.append(r.expr)
+        build = ast.Call(
+            func=ast.Name(id=QUASI, ctx=ast.Load()),
+            args=[self.constant(type(form)), ast.List(elts=elts, ctx=ast.Load()), self.constant(getattr(form, "_pos", None))],
+            keywords=[],
+        )
+        return Result(stmts, build)
+
+    def dot(self, form: Expression) -> Result:
+        # `hy.repr`, `hy.models.Symbol` and friends are the only dotted names.
+        parts = [str(p) for p in form[1:]] if all(type(p) is Symbol for p in form[1:]) else []
+        if len(parts) == 2 and parts[0] == "hy" and parts[1] in HY_NAMES:
+            return Result(expr=ast.Name(id=HY_NAMES[parts[1]], ctx=ast.Load()))
+        if len(parts) == 3 and parts[:2] == ["hy", "models"] and parts[2] in FORM_CLASS_NAMES:
+            return Result(expr=ast.Name(id="_o_model_" + parts[2], ctx=ast.Load()))
+        raise self.violation(form, "attribute access is not allowed in the sandbox")
+
+
+def _describe(form: Any) -> str:
+    return f"a {type(form).__name__.lower()}"
+
+
+def _is_call(form: Any, name: str) -> bool:
+    return type(form) is Expression and len(form) > 0 and type(form[0]) is Symbol and str(form[0]) == name
+
+
+def _is_number(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) in (int, float)
+
+
+def _contains_unquote(form: Any) -> bool:
+    stack = [form]
+    while stack:
+        x = stack.pop()
+        if type(x) is Expression and x and type(x[0]) is Symbol and str(x[0]) in ("unquote", "unquote-splice"):
+            return True
+        if isinstance(x, Sequence):
+            stack.extend(x)
+    return False
+
+
+def _pattern_symbols(form: Any) -> list[Any]:
+    if type(form) is Symbol:
+        return [form]
+    if type(form) in (List, Tuple):
+        out: list[Any] = []
+        for item in form:
+            if _is_call(item, "unpack-iterable"):
+                out += _pattern_symbols(item[1])
+            else:
+                out += _pattern_symbols(item)
+        return out
+    return []
+
+
+SPECIAL_FORMS: dict[str, Callable[[Compiler, Expression], Result]] = {
+    "do": Compiler.do,
+    "setv": Compiler.setv,
+    "if": Compiler.if_,
+    "when": Compiler.when,
+    "cond": Compiler.cond,
+    "and": Compiler.boolop,
+    "or": Compiler.boolop,
+    "not": Compiler.not_,
+    "while": Compiler.while_,
+    "for": Compiler.for_,
+    "lfor": Compiler.comprehension,
+    "sfor": Compiler.comprehension,
+    "gfor": Compiler.comprehension,
+    "dfor": Compiler.comprehension,
+    "break": Compiler.break_continue,
+    "continue": Compiler.break_continue,
+    "return": Compiler.return_,
+    "raise": Compiler.raise_,
+    "assert": Compiler.assert_,
+    "try": Compiler.try_,
+    "fn": Compiler.fn,
+    "defn": Compiler.defn,
+    "defmacro": Compiler.defmacro,
+    "let": Compiler.let,
+    "global": Compiler.declare,
+    "nonlocal": Compiler.declare,
+    "del": Compiler.delete,
+    "get": Compiler.get,
+    "cut": Compiler.cut,
+    "quote": Compiler.quote,
+    "quasiquote": Compiler.quasiquote,
+    ".": Compiler.dot,
+}
+
+
+# -- the vetted AST subset -------------------------------------------------------------------
+
+_ALLOWED_NODES: tuple[type, ...] = (
+    ast.Module, ast.Expr, ast.Assign, ast.AugAssign, ast.Delete, ast.If, ast.While, ast.For,
+    ast.Break, ast.Continue, ast.Return, ast.Raise, ast.Try, ast.ExceptHandler, ast.FunctionDef,
+    ast.arguments, ast.arg, ast.keyword, ast.Global, ast.Nonlocal, ast.Pass, ast.Name,
+    ast.Constant, ast.List, ast.Tuple, ast.Set, ast.Dict, ast.Starred, ast.Subscript, ast.Slice,
+    ast.Call, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.ListComp,
+    ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.comprehension, ast.Yield,
+    ast.Load, ast.Store, ast.Del, ast.operator, ast.unaryop, ast.boolop, ast.cmpop,
+)
+
+
+def vet(tree: ast.AST) -> None:
+    """Refuse generated code outside the vetted subset (a compiler bug, never user input).
+
+    This is the last line of defence: whatever the compiler's special forms do,
+    the code that runs contains no attribute access, imports, classes, lambdas
+    or dunder names.
+    """
+    for node in ast.walk(tree):
+        if not isinstance(node, _ALLOWED_NODES):
+            raise SandboxViolation(f"internal: generated code contains a forbidden {type(node).__name__} node")
+        name = None
+        if isinstance(node, ast.Name):
+            name = node.id
+        elif isinstance(node, ast.FunctionDef):
+            name = node.name
+        elif isinstance(node, ast.arg):
+            name = node.arg
+        elif isinstance(node, ast.keyword):
+            name = node.arg
+        elif isinstance(node, ast.ExceptHandler):
+            name = node.name
+        elif isinstance(node, ast.Global | ast.Nonlocal):
+            for n in node.names:
+                if n.startswith("__"):
+                    raise SandboxViolation(f"internal: dunder name {n!r} in generated code")
+        if name is not None and name.startswith("__"):
+            raise SandboxViolation(f"internal: dunder name {name!r} in generated code")
+        if isinstance(node, ast.Constant) and not isinstance(node.value, int | float | complex | str | bytes | bool | type(None) | type(...)):
+            raise SandboxViolation("internal: non-literal constant in generated code")
+
+
+__all__ = ["CompiledUnit", "Compiler", "forbidden_name", "vet"]

@@ -1,0 +1,418 @@
+"""The embedding API: `Interpreter` runs o_lisp programs under `Limits`.
+
+An interpreter owns one global environment (a dict used as the globals of all
+code it compiles), its macros, its budget and its safe built-ins. Each call of
+`eval`, `load` or `call` is one *evaluation*: budgets start afresh, and every
+error leaves as a `LispError` with a position, never as a Python traceback of
+the host. After any error the interpreter is usable again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from o_lisp import _reader
+from o_lisp._budget import Budget, RecursionLimitGuard, host_recursion_headroom
+from o_lisp._builtins import make_builtins
+from o_lisp._compiler import RESULT, Compiler, forbidden_name
+from o_lisp._errors import (
+    CompileError,
+    LimitExceeded,
+    LispError,
+    OLispError,
+    Position,
+    ProgramError,
+    SandboxViolation,
+)
+from o_lisp._limits import Limits
+from o_lisp._mangle import mangle, unmangle
+from o_lisp._printer import hy_repr
+from o_lisp._runtime import FATAL, Runtime
+from o_lisp.forms import Expression, Form, Sequence, Symbol, as_form
+
+STDLIB_DIR = Path(__file__).resolve().parent.parent / "stdlib"
+_STDLIB_FILES = ("core.hy",)
+_stdlib_cache: list[tuple[str, str, list[Any]]] = []
+_stdlib_lock = threading.Lock()
+
+_DEFINING_FORMS = {"defn", "defmacro", "setv"}
+
+
+class Interpreter:
+    """A sandboxed o_lisp interpreter.
+
+    >>> interp = Interpreter()
+    >>> interp.eval("(+ 1 2)")
+    3
+
+    `capabilities` maps names to host callables the program may call; nothing
+    else of the host is reachable. `stdout` receives what `print` writes
+    (default: the current `sys.stdout` at the time of printing).
+    """
+
+    def __init__(
+        self,
+        limits: Limits | None = None,
+        capabilities: Mapping[str, Callable[..., Any]] | None = None,
+        *,
+        stdout: Any = None,
+        load_stdlib: bool = True,
+    ) -> None:
+        self.limits = limits if limits is not None else Limits()
+        if not isinstance(self.limits, Limits):
+            raise TypeError("limits must be an o_lisp.Limits")
+        self._stdout = stdout
+        self._budget = Budget()
+        self._runtime = Runtime(self._budget, self._write)
+        self._macros: dict[str, Any] = {}
+        self._macro_names: dict[str, str] = {}
+        self._definitions: dict[str, Any] = {}
+        self._sources: dict[str, str | None] = {}
+        self._constant_ids = itertools.count()
+        self._gensym_counter = itertools.count(1)
+        self._builtins = make_builtins(self._runtime, self._helpers())
+        self._globals: dict[str, Any] = {"__builtins__": self._builtins}
+        self._capabilities: dict[str, Callable[..., Any]] = {}
+        for name, fn in (capabilities or {}).items():
+            self.grant(name, fn)
+        if load_stdlib:
+            self._load_stdlib()
+
+    # -- public API --------------------------------------------------------------------
+    def eval(self, source: Any, filename: str = "<eval>", *, limits: Limits | None = None) -> Any:
+        """Evaluate source text (all its forms) or one form; return the last value."""
+        with self._evaluation(limits):
+            if isinstance(source, str | bytes):
+                forms = self._read(source, filename)
+                text = source if isinstance(source, str) else None
+            else:
+                forms = [source]
+                text = None
+            self._sources.setdefault(filename, text)
+            if text is not None:
+                self._sources[filename] = text
+            result = None
+            for form in forms:
+                result = self._eval_form(form, filename)
+            return result
+
+    def load(self, path: str | Path, *, limits: Limits | None = None) -> Any:
+        """Evaluate a file; its errors name the file's path with line and column."""
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise LispError(f"cannot read {path}: {error.strerror}") from None
+        with self._evaluation(limits):
+            forms = self._read(data, str(path), skip_shebang=True)
+            self._sources[str(path)] = data.decode("utf-8")
+            result = None
+            for form in forms:
+                result = self._eval_form(form, str(path))
+            return result
+
+    def call(self, function: str | Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call a Lisp function (by name or as a value) under this interpreter's limits."""
+        with self._evaluation(None):
+            fn = self._lookup(function) if isinstance(function, str) else function
+            if not callable(fn):
+                raise LispError(f"{function!r} is not a function")
+            return fn(*args, **kwargs)
+
+    def define(self, name: str, value: Any) -> None:
+        """Bind a global name (mangled like Hy) to a Python value."""
+        pyname = self._checked_name(name)
+        self._globals[pyname] = value
+
+    def grant(self, name: str, function: Callable[..., Any]) -> None:
+        """Grant a capability: a host function the program may call by `name`."""
+        if not callable(function):
+            raise TypeError(f"capability {name!r} must be callable")
+        pyname = self._checked_name(name)
+        budget = self._budget
+
+        def capability(*args: Any, **kwargs: Any) -> Any:
+            budget.charge(1)
+            return function(*args, **kwargs)
+
+        capability.__name__ = pyname
+        capability.__qualname__ = pyname
+        self._capabilities[pyname] = function
+        self._globals[pyname] = capability
+
+    def lookup(self, name: str) -> Any:
+        """The value of a global name; KeyError if it is not defined."""
+        return self._lookup(name)
+
+    def forms(self, name: str) -> Any:
+        """The top-level form that last defined `name` (defn, defmacro or setv)."""
+        key = mangle(name)
+        if key not in self._definitions:
+            raise KeyError(name)
+        return self._definitions[key]
+
+    def names(self) -> list[str]:
+        """Names defined by programs, capabilities and `define` (unmangled, sorted)."""
+        names = {
+            unmangle(k)
+            for k in self._globals
+            if not k.startswith("_o_") and k != "__builtins__"
+        }
+        names.update(self._macro_names.values())
+        return sorted(names)
+
+    def macros(self) -> list[str]:
+        return sorted(self._macro_names.values())
+
+    def builtin_names(self) -> list[str]:
+        return sorted(unmangle(k) for k in self._builtins if not k.startswith("_o_"))
+
+    # -- evaluation machinery --------------------------------------------------------------
+    @contextmanager
+    def _evaluation(self, limits: Limits | None) -> Iterator[None]:
+        budget = self._budget
+        outermost = budget.active == 0
+        effective = limits or self.limits
+        budget.start(effective)
+        if outermost:
+            RecursionLimitGuard.enter(host_recursion_headroom(effective.depth))
+        try:
+            yield
+        except LispError as error:
+            if error.position is None:
+                self._locate(error, error.__traceback__)
+            raise
+        except FATAL as error:
+            if isinstance(error, KeyboardInterrupt | SystemExit | GeneratorExit):
+                raise
+            converted: LispError
+            if isinstance(error, RecursionError):
+                limit = self._budget.limits.depth
+                converted = LimitExceeded("depth", f"call depth limit of {limit} exceeded (recursion too deep)")
+            else:
+                converted = LimitExceeded("memory", "out of memory")
+            self._locate(converted, error.__traceback__)
+            raise converted from None
+        except Exception as error:
+            converted = ProgramError(error)
+            self._locate(converted, error.__traceback__)
+            raise converted from None
+        finally:
+            budget.stop()
+            if outermost:
+                RecursionLimitGuard.exit()
+
+    def _locate(self, error: LispError, tb: TracebackType | None) -> None:
+        """Attach the position of the innermost sandboxed frame of a traceback."""
+        found: Position | None = None
+        filename = None
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            if code.co_filename in self._sources:
+                positions = list(code.co_positions())
+                index = tb.tb_lasti // 2
+                if 0 <= index < len(positions):
+                    line, end_line, col, end_col = positions[index]
+                    if line is not None:
+                        found = Position(code.co_filename, line, (col or 0) + 1, end_line or line, end_col or 0)
+                        filename = code.co_filename
+            tb = tb.tb_next
+        if found is not None:
+            error.with_position(found, self._sources.get(filename or ""))
+
+    def _read(self, source: str | bytes, filename: str, skip_shebang: bool = False) -> list[Any]:
+        return _reader.read_many(
+            source,
+            filename,
+            max_source=self._budget.limits.max_source,
+            max_nesting=self._budget.limits.max_nesting,
+            skip_shebang=skip_shebang,
+        )
+
+    def _compiler(self, filename: str) -> Compiler:
+        return Compiler(
+            filename=filename,
+            source=self._sources.get(filename),
+            macro_lookup=self._macros.get,
+            expand_macro=self._expand_macro,
+            constant_names=(f"_o_k{n}" for n in self._constant_ids),
+        )
+
+    def _eval_form(self, form: Any, filename: str) -> Any:
+        compiler = self._compiler(filename)
+        try:
+            unit = compiler.compile_toplevel(form)
+        except RecursionError:
+            raise compiler.error(form, "form nested too deeply to compile") from None
+        self._record_definition(form)
+        globals_ = self._globals
+        globals_.update(unit.constants)
+        try:
+            exec(unit.code, globals_)  # noqa: S102 - vetted code generated from forms
+            return globals_.pop(RESULT, None)
+        finally:
+            for name in unit.temps:
+                globals_.pop(name, None)
+
+    def _record_definition(self, form: Any) -> None:
+        if type(form) is Expression and len(form) >= 2 and type(form[0]) is Symbol:
+            head = str(form[0])
+            if head in _DEFINING_FORMS and type(form[1]) is Symbol:
+                self._definitions[mangle(str(form[1]))] = form
+
+    def _expand_macro(self, macro: Any, form: Expression) -> Any:
+        name = str(form[0])
+        try:
+            expanded = macro(*form[1:])
+        except FATAL:
+            raise
+        except LispError:
+            raise
+        except Exception as error:
+            position = getattr(form, "_pos", None)
+            raise CompileError(
+                f"macro '{name}' raised {type(error).__name__}: {error}",
+                Position("<macro>", *(position or (1, 1, 1, 1))),
+            ) from None
+        try:
+            return as_form(expanded)
+        except TypeError as error:
+            raise CompileError(f"macro '{name}' returned something that is not code: {error}") from None
+
+    def _lookup(self, name: str) -> Any:
+        key = mangle(name)
+        if key in self._globals and not key.startswith("_o_"):
+            return self._globals[key]
+        raise KeyError(name)
+
+    def _checked_name(self, name: str) -> str:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"invalid name {name!r}")
+        pyname = mangle(name)
+        why = forbidden_name(pyname)
+        if why or "." in pyname:
+            raise SandboxViolation(why or f"invalid name {name!r}")
+        return pyname
+
+    def _write(self, text: str) -> None:
+        stream = self._stdout if self._stdout is not None else sys.stdout
+        stream.write(text)
+
+    # -- helpers bound into the sandbox's builtins -------------------------------------------
+    def _helpers(self) -> dict[str, Any]:
+        rt = self._runtime
+        budget = self._budget
+
+        def register_macro(name: str, fn: Any, display: str) -> None:
+            self._macros[name] = fn
+            self._macro_names[name] = display
+
+        def gensym(name: Any = "") -> Symbol:
+            return Symbol(f"_hy_gensym_{name}_{next(self._gensym_counter)}")
+
+        def macroexpand_1(form: Any) -> Any:
+            if type(form) is Expression and form and type(form[0]) is Symbol:
+                macro = self._macros.get(mangle(str(form[0])))
+                if macro is not None:
+                    return self._expand_macro(macro, form)
+            return form
+
+        def macroexpand(form: Any) -> Any:
+            while True:
+                budget.charge(1)
+                expanded = macroexpand_1(form)
+                if expanded is form:
+                    return form
+                form = expanded
+
+        def read_one(text: str, filename: str = "<string>") -> Any:
+            budget.allocate(len(text), "the source text")
+            return _reader.read(text, filename, max_nesting=budget.limits.max_nesting)
+
+        def read_many(text: str, filename: str = "<string>") -> list[Any]:
+            budget.allocate(len(text), "the source text")
+            return _reader.read_many(text, filename, max_nesting=budget.limits.max_nesting)
+
+        def hy_eval(form: Any) -> Any:
+            return self._eval_form(as_form(form), "<hy.eval>")
+
+        def as_model(value: Any) -> Any:
+            return as_form(value)
+
+        def splice(value: Any) -> list[Any]:
+            if value is None:
+                return []
+            return [as_form(x) for x in rt.materialize(value, "the spliced forms")]
+
+        def quasi(cls: type, items: list[Any], pos: Any) -> Any:
+            budget.allocate(len(items), "the quasiquoted form")
+            return cls(items, pos)
+
+        def setslice(obj: Any, lo: Any, hi: Any, step: Any, value: Any) -> None:
+            items = rt.materialize(value, "the assigned slice")
+            if isinstance(obj, list):
+                budget.allocate(len(obj) + len(items), "the list")
+            obj[lo:hi:step] = items
+
+        self._sources.setdefault("<hy.eval>", None)
+        return {
+            "_o_S": budget.counters,
+            "_o_over": budget.over,
+            "_o_iter": rt.iterate,
+            "_o_method": rt.method,
+            "_o_FATAL": FATAL,
+            "_o_append": list.append,
+            "_o_add_to_set": set.add,
+            "_o_set": set,
+            "_o_setslice": setslice,
+            "_o_quasi": quasi,
+            "_o_splice": splice,
+            "_o_register_macro": register_macro,
+            "_o_add": rt.add,
+            "_o_mul": rt.mul,
+            "_o_pow": rt.pow,
+            "_o_lshift": rt.lshift,
+            "_o_mod": rt.mod,
+            "_o_iadd": rt.iadd,
+            "_o_imul": rt.imul,
+            "_o_AssertionError": AssertionError,
+            "_o_hy_gensym": gensym,
+            "_o_hy_mangle": mangle,
+            "_o_hy_unmangle": unmangle,
+            "_o_hy_read": read_one,
+            "_o_hy_read_many": read_many,
+            "_o_hy_eval": hy_eval,
+            "_o_hy_as_model": as_model,
+            "macroexpand": macroexpand,
+            "macroexpand_1": macroexpand_1,
+            "hy_repr": lambda obj: hy_repr(obj, budget.limits.max_size),
+        }
+
+    # -- the standard library ------------------------------------------------------------
+    def _load_stdlib(self) -> None:
+        for filename, _text, forms in _stdlib_forms():
+            self._sources[filename] = _text
+            with self._evaluation(Limits()):
+                for form in forms:
+                    self._eval_form(form, filename)
+
+
+def _stdlib_forms() -> list[tuple[str, str, list[Any]]]:
+    """The stdlib's forms, read once per process (reading is the costly part)."""
+    with _stdlib_lock:
+        if not _stdlib_cache:
+            for name in _STDLIB_FILES:
+                path = STDLIB_DIR / name
+                text = path.read_text("utf-8")
+                _stdlib_cache.append((str(path), text, _reader.read_many(text, str(path))))
+        return list(_stdlib_cache)
+
+
+__all__ = ["Form", "Interpreter", "OLispError", "Sequence"]

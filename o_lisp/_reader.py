@@ -1,0 +1,543 @@
+"""The reader: Hy 1.3 syntax → immutable forms, with positions.
+
+One lark LALR parser with a contextual lexer; the transformer runs inside the
+parser (no intermediate tree), so reading is a single linear pass. Everything
+that can go wrong with source text becomes a `ReadError` with file:line:col and
+a caret excerpt: unbalanced or mismatched brackets, bad escapes and prefixes,
+invalid numbers and dotted names, NUL bytes, invalid UTF-8, inputs beyond the
+size limit and nesting beyond the depth limit. Nothing here calls `eval`:
+string escapes are decoded with `codecs`.
+
+User-defined reader macros (`#name`) are refused: in Hy they run code at read
+time, which would put code execution outside the sandbox's budgets.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import lark
+from lark import Lark, Token, Transformer
+
+from o_lisp._errors import Position, ReadError
+from o_lisp.forms import (
+    Bytes,
+    Complex,
+    Dict,
+    Expression,
+    Float,
+    Integer,
+    Keyword,
+    List,
+    Set,
+    String,
+    Symbol,
+    Tuple,
+)
+
+DEFAULT_MAX_SOURCE = 16 * 1024 * 1024
+DEFAULT_MAX_NESTING = 1_000
+# Python refuses to convert longer digit strings; a literal that long is an error here.
+MAX_INTEGER_DIGITS = 4_300
+
+
+class PrematureEndOfInput(ReadError):
+    """The text ended inside a form: a REPL reads more lines instead of failing."""
+
+
+_IDENT_CHARS = r"""[^ \t\n\r\f\v()\[\]{};"'`~]"""
+_GRAMMAR = rf"""
+start: form*
+
+?form: IDENT                  -> ident
+     | STRING                 -> string
+     | BRACKET_STRING         -> bracket_string
+     | KEYWORD                -> keyword
+     | LPAR form* RPAR        -> expression
+     | LSQB form* RSQB        -> list
+     | LBRACE form* RBRACE    -> dict
+     | HASH_LBRACE form* RBRACE -> set
+     | HASH_LPAR form* RPAR   -> tuple
+     | QUOTE form             -> prefixed
+     | QUASIQUOTE form        -> prefixed
+     | UNQUOTE_SPLICE form    -> prefixed
+     | UNQUOTE form           -> prefixed
+     | HASH_TAG form          -> prefixed
+
+LPAR: "("
+RPAR: ")"
+LSQB: "["
+RSQB: "]"
+LBRACE: "{{"
+RBRACE: "}}"
+HASH_LBRACE: "#{{"
+HASH_LPAR: "#("
+QUOTE: "'"
+QUASIQUOTE: "`"
+UNQUOTE_SPLICE: "~@"
+UNQUOTE: "~"
+BRACKET_STRING.6: /#\[(?P<delim>[^\[\]]*)\[[\s\S]*?\](?P=delim)\]/
+STRING.5: /(?:[^ \t\n\r\f\v()\[\]{{}};"'`~:#]{_IDENT_CHARS}*)?"(?:[^"\\]|\\[\s\S])*"/
+HASH_TAG.4: /#{_IDENT_CHARS}+/
+KEYWORD.3: /:{_IDENT_CHARS}*/
+IDENT.2: /[^ \t\n\r\f\v()\[\]{{}};"'`~:#]{_IDENT_CHARS}*/
+COMMENT: /;[^\n]*/
+WHITESPACE: /[ \t\n\r\f\v]+/
+%ignore WHITESPACE
+%ignore COMMENT
+"""
+
+_OPENERS = {"LPAR": ")", "LSQB": "]", "LBRACE": "}", "HASH_LBRACE": "}", "HASH_LPAR": ")"}
+_CLOSERS = {"RPAR", "RSQB", "RBRACE"}
+_PREFIX_HEADS = {
+    "'": "quote",
+    "`": "quasiquote",
+    "~@": "unquote-splice",
+    "~": "unquote",
+    "#*": "unpack-iterable",
+    "#**": "unpack-mapping",
+}
+_ALLOWED_ESCAPES = set("\n\r\\'\"abfnrtv01234567x")
+_NAMED_ESCAPES = set("NuU")
+_ESCAPE_RE = re.compile(r"\\([\s\S])")
+_NUMBER_START = set("0123456789+-.")
+_MAYBE_NUMBER = frozenset("0123456789+-.IN")
+
+
+class _Discarded:
+    """Marks a form removed by `#_`; containers drop it."""
+
+    __slots__ = ()
+
+
+_DISCARDED = _Discarded()
+
+
+class _ParseState(threading.local):
+    """Per-thread state of the parse in progress (lark's callbacks are shared)."""
+
+    def __init__(self) -> None:
+        self.stack: list[Token] = []
+        self.max_nesting = DEFAULT_MAX_NESTING
+        self.filename = "<string>"
+        self.source = ""
+
+
+_state = _ParseState()
+
+
+def _position(token: Token) -> Position:
+    return Position(_state.filename, token.line, token.column)  # type: ignore[arg-type]
+
+
+def _fail(message: str, token: Token, cls: type[ReadError] = ReadError) -> ReadError:
+    return cls(message, _position(token), _state.source)
+
+
+def _on_open(token: Token) -> Token:
+    stack = _state.stack
+    stack.append(token)
+    if len(stack) > _state.max_nesting:
+        raise _fail(
+            f"forms nested more than {_state.max_nesting} deep (the reader's nesting limit)", token
+        )
+    return token
+
+
+def _on_close(token: Token) -> Token:
+    stack = _state.stack
+    if not stack:
+        raise _fail(f"unexpected '{token}': no bracket is open", token)
+    opener = stack.pop()
+    expected = _OPENERS[opener.type]  # type: ignore[index]
+    if token != expected:
+        raise _fail(
+            f"unexpected '{token}': expected '{expected}' to close '{opener}' "
+            f"opened at {opener.line}:{opener.column}",
+            token,
+        )
+    return token
+
+
+def _on_hash_tag(token: Token) -> Token:
+    if token not in ("#*", "#**", "#_"):
+        raise _fail(
+            f"reader macro '{token}' is not allowed: o_lisp has no user-defined reader macros "
+            "(they would run code at read time)",
+            token,
+        )
+    return token
+
+
+def _pos_of(token: Token) -> tuple[int, int, int, int]:
+    return (token.line, token.column, token.end_line, token.end_column - 1)  # type: ignore[return-value, operator]
+
+
+def _span(first: Token, last: Any) -> tuple[int, int, int, int]:
+    if isinstance(last, Token):
+        return (first.line, first.column, last.end_line, last.end_column - 1)  # type: ignore[return-value, operator]
+    end = last._pos
+    return (first.line, first.column, end[2], end[3])  # type: ignore[return-value]
+
+
+def _strip_separators(text: str) -> str:
+    return text[0] + text[1:].replace("_", "").replace(",", "") if len(text) > 1 else text
+
+
+def _check_inf_nan(text: str, value: float) -> None:
+    if value != value and "NaN" not in text:
+        raise ValueError('NaN must be capitalized as "NaN"')
+    if value in (float("inf"), float("-inf")) and "i" in text.lower() and "Inf" not in text:
+        raise ValueError('Inf must be capitalized as "Inf"')
+
+
+def _number(text: str, pos: tuple[int, int, int, int]) -> Any:
+    """Integer, Float or Complex for `text` exactly as Hy decides, else None."""
+    try:
+        stripped = _strip_separators(text)
+        if len(stripped) > MAX_INTEGER_DIGITS and stripped.lstrip("+-").isdigit():
+            raise OverflowError
+        return Integer(int(stripped, 10 if text.isdigit() else 0), pos)
+    except ValueError:
+        pass
+    try:
+        value = float(_strip_separators(text))
+        _check_inf_nan(text, value)
+        return Float(value, pos)
+    except ValueError:
+        pass
+    if text not in ("j", "J"):
+        try:
+            cvalue = complex(_strip_separators(text))
+            first, _, second = text.lstrip("+-").replace("-", "+").partition("+")
+            _check_inf_nan(first, cvalue.imag if "j" in first.lower() else cvalue.real)
+            if second:
+                _check_inf_nan(second, cvalue.imag)
+            return Complex(cvalue, pos)
+        except ValueError:
+            pass
+    return None
+
+
+def _identifier(text: str, token: Token) -> Any:
+    pos = (token.line, token.column, token.end_line, token.end_column - 1)  # type: ignore[operator]
+    first = text[0]
+    if "." not in text and first not in _MAYBE_NUMBER and first.isascii():
+        return Symbol(text, pos)  # the common case: a plain name
+    if first in _MAYBE_NUMBER or not first.isascii():
+        try:
+            number = _number(text, pos)
+        except OverflowError:
+            raise _fail(
+                f"integer literal has more than {MAX_INTEGER_DIGITS} digits", token
+            ) from None
+        if number is not None:
+            return number
+    if "." not in text or not text.strip("."):
+        return Symbol(text, pos)
+    if text.lstrip(".").find("..") > 0:
+        raise _fail("in a dotted identifier, multiple dots in a row are only allowed at the start", token)
+    if text.endswith("."):
+        raise _fail("a dotted identifier can't end with a dot", token)
+    body = text.lstrip(".")
+    head = text[: len(text) - len(body)]
+    parts = [_identifier_part(part, token, pos) for part in body.split(".")]
+    if head:
+        return Expression([Symbol(head, pos), Symbol("None", pos), *parts], pos)
+    return Expression([Symbol(".", pos), *parts], pos)
+
+
+def _identifier_part(text: str, token: Token, pos: tuple[int, int, int, int]) -> Symbol:
+    if text[0] in _MAYBE_NUMBER or not text[0].isascii():
+        if _number(text, pos) is not None:
+            raise _fail("the parts of a dotted identifier must be symbols", token)
+    return Symbol(text, pos)
+
+
+def _decode_escapes(body: str, token: Token, is_bytes: bool) -> str | bytes:
+    if "\\" in body:
+        offset = token.index(body) if body else 0
+        for match in _ESCAPE_RE.finditer(body):
+            char = match.group(1)
+            if char not in _ALLOWED_ESCAPES and (is_bytes or char not in _NAMED_ESCAPES):
+                line, column = _locate(token, offset + match.start())
+                raise ReadError(
+                    f"invalid escape sequence \\{char}",
+                    Position(_state.filename, line, column),
+                    _state.source,
+                )
+    if is_bytes:
+        try:
+            raw = body.encode("ascii")
+        except UnicodeEncodeError:
+            raise _fail("bytes literals can only contain ASCII characters", token) from None
+        if "\\" not in body:
+            return raw
+        try:
+            return codecs.escape_decode(raw)[0]  # type: ignore[attr-defined, no-any-return]
+        except ValueError as error:
+            raise _fail(f"invalid escape in bytes literal: {error}", token) from None
+    if "\\" not in body:
+        return body
+    try:
+        return body.encode("ISO-8859-1", errors="backslashreplace").decode("unicode_escape")
+    except UnicodeDecodeError as error:
+        raise _fail(f"invalid escape in string: {error.reason}", token) from None
+
+
+def _locate(token: Token, offset: int) -> tuple[int, int]:
+    """Line and column of character `offset` inside a (possibly multi-line) token."""
+    text = str(token)[:offset]
+    newlines = text.count("\n")
+    if not newlines:
+        return token.line, token.column + offset  # type: ignore[operator, return-value]
+    return token.line + newlines, offset - text.rfind("\n")  # type: ignore[operator]
+
+
+def _children(items: list[Any]) -> list[Any]:
+    return [x for x in items if x is not _DISCARDED]
+
+
+class _FormBuilder(Transformer):  # type: ignore[type-arg]
+    """Rule callbacks: each builds one form as the parser reduces."""
+
+    def start(self, items: list[Any]) -> list[Any]:
+        return _children(items)
+
+    def ident(self, items: list[Token]) -> Any:
+        token = items[0]
+        return _identifier(str(token), token)
+
+    def keyword(self, items: list[Token]) -> Keyword:
+        token = items[0]
+        if "." in token:
+            raise _fail(
+                "cannot access attribute on anything other than a name "
+                "(keywords cannot contain '.')",
+                token,
+            )
+        return Keyword(token[1:], _pos_of(token))
+
+    def string(self, items: list[Token]) -> Any:
+        token = items[0]
+        text = str(token)
+        quote = text.index('"')
+        prefix = text[:quote]
+        chars = set(prefix)
+        if len(chars) != len(prefix) or not chars <= set("bfrt") or len(chars - {"r"}) > 1:
+            raise _fail(f"invalid string prefix {prefix!r}", token)
+        if "f" in chars or "t" in chars:
+            raise _fail(f"{prefix}-strings are not supported by o_lisp; build strings with + and str", token)
+        body = text[quote + 1 : -1]
+        if "\r" in body:
+            body = body.replace("\r\n", "\n").replace("\r", "\n")
+        is_bytes = "b" in chars
+        if "r" in chars:
+            value: str | bytes = body
+            if is_bytes:
+                try:
+                    value = body.encode("ascii")
+                except UnicodeEncodeError:
+                    raise _fail("bytes literals can only contain ASCII characters", token) from None
+        else:
+            value = _decode_escapes(body, token, is_bytes)
+        if isinstance(value, bytes):
+            return Bytes(value, _pos_of(token))
+        return String(value, None, _pos_of(token))
+
+    def bracket_string(self, items: list[Token]) -> String:
+        token = items[0]
+        text = str(token)
+        open_at = text.index("[", 2)
+        delim = text[2:open_at]
+        if delim == "f" or delim.startswith("f-"):
+            raise _fail("bracketed f-strings are not supported by o_lisp", token)
+        body = text[open_at + 1 : len(text) - len(delim) - 2]
+        if body.startswith("\r\n"):
+            body = body[2:]
+        elif body[:1] in ("\r", "\n"):
+            body = body[1:]
+        if "\r" in body:
+            body = body.replace("\r\n", "\n").replace("\r", "\n")
+        return String(body, delim, _pos_of(token))
+
+    def _sequence(self, cls: type, items: list[Any]) -> Any:
+        return cls(_children(items[1:-1]), _span(items[0], items[-1]))
+
+    def expression(self, items: list[Any]) -> Expression:
+        return self._sequence(Expression, items)  # type: ignore[no-any-return]
+
+    def list(self, items: list[Any]) -> List:
+        return self._sequence(List, items)  # type: ignore[no-any-return]
+
+    def dict(self, items: list[Any]) -> Dict:
+        return self._sequence(Dict, items)  # type: ignore[no-any-return]
+
+    def set(self, items: list[Any]) -> Set:
+        return self._sequence(Set, items)  # type: ignore[no-any-return]
+
+    def tuple(self, items: list[Any]) -> Tuple:
+        return self._sequence(Tuple, items)  # type: ignore[no-any-return]
+
+    def prefixed(self, items: list[Any]) -> Any:
+        token, target = items
+        if token == "#_":
+            return _DISCARDED
+        if target is _DISCARDED:
+            raise _fail(f"'{token}' must be followed by a form, not by a discarded one", token)
+        depth = getattr(target, "_prefix_depth", 0) + 1
+        if depth > _state.max_nesting:
+            raise _fail(
+                f"forms nested more than {_state.max_nesting} deep (the reader's nesting limit)",
+                token,
+            )
+        pos = _span(token, target)
+        form = Expression([Symbol(_PREFIX_HEADS[str(token)], pos), target], pos)
+        object.__setattr__(form, "_prefix_depth", depth)
+        return form
+
+
+def _callbacks() -> dict[str, Callable[[Token], Token]]:
+    callbacks: dict[str, Callable[[Token], Token]] = {name: _on_open for name in _OPENERS}
+    callbacks.update({name: _on_close for name in _CLOSERS})
+    callbacks["HASH_TAG"] = _on_hash_tag
+    return callbacks
+
+
+_parser = Lark(
+    _GRAMMAR,
+    parser="lalr",
+    lexer="contextual",
+    transformer=_FormBuilder(),
+    lexer_callbacks=_callbacks(),
+    maybe_placeholders=False,
+    propagate_positions=False,
+    cache=False,
+)
+
+
+def _check_text(text: str | bytes, filename: str, max_source: int) -> str:
+    if isinstance(text, bytes | bytearray):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as error:
+            before = bytes(text[: error.start]).decode("utf-8", errors="replace")
+            line = before.count("\n") + 1
+            column = len(before) - (before.rfind("\n") + 1) + 1
+            raise ReadError(
+                f"invalid UTF-8: byte 0x{text[error.start]:02x} cannot start or continue a character",
+                Position(filename, line, column),
+                before + "\n",
+            ) from None
+    if not isinstance(text, str):
+        raise TypeError(f"source must be str or bytes, not {type(text).__name__}")
+    if len(text) > max_source:
+        raise ReadError(
+            f"source is {len(text)} characters long; the reader accepts at most {max_source}",
+            Position(filename, 1, 1),
+        )
+    nul = text.find("\0")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        column = nul - (text.rfind("\n", 0, nul) + 1) + 1
+        raise ReadError("NUL character in source", Position(filename, line, column), text)
+    return text
+
+
+def read_many(
+    text: str | bytes,
+    filename: str = "<string>",
+    *,
+    max_source: int = DEFAULT_MAX_SOURCE,
+    max_nesting: int = DEFAULT_MAX_NESTING,
+    skip_shebang: bool = False,
+) -> list[Any]:
+    """All forms of `text`, in order. Raises `ReadError` for any malformed input."""
+    source = _check_text(text, filename, max_source)
+    if skip_shebang and source.startswith("#!"):
+        end = source.find("\n")
+        source = "" if end < 0 else " " * end + source[end:]
+    state = _state
+    saved = (state.stack, state.max_nesting, state.filename, state.source)
+    state.stack, state.max_nesting, state.filename, state.source = [], max_nesting, filename, source
+    try:
+        return _parser.parse(source)  # type: ignore[no-any-return]
+    except ReadError:
+        raise
+    except lark.exceptions.UnexpectedCharacters as error:
+        raise _unexpected_character(error, source, filename) from None
+    except lark.exceptions.UnexpectedEOF:
+        raise _premature_end(source, filename) from None
+    except lark.exceptions.UnexpectedToken as error:
+        raise _unexpected_token(error, source, filename) from None
+    except lark.exceptions.VisitError as error:
+        inner = error.orig_exc
+        if isinstance(inner, ReadError):
+            raise inner from None
+        raise
+    finally:
+        state.stack, state.max_nesting, state.filename, state.source = saved
+
+
+def read(text: str | bytes, filename: str = "<string>", **options: Any) -> Any:
+    """Exactly one form from `text` (Hy's `hy.read` reads the first; we insist on one)."""
+    forms = read_many(text, filename, **options)
+    if not forms:
+        source = text if isinstance(text, str) else ""
+        raise PrematureEndOfInput(
+            "premature end of input: expected a form", _end_position(source, filename), source
+        )
+    return forms[0]
+
+
+def _end_position(source: str, filename: str) -> Position:
+    line = source.count("\n") + 1
+    column = len(source) - (source.rfind("\n") + 1) + 1
+    return Position(filename, line, column)
+
+
+def _premature_end(source: str, filename: str) -> ReadError:
+    stack = _state.stack
+    if stack:
+        opener = stack[-1]
+        message = (
+            f"premature end of input: '{opener}' opened at {opener.line}:{opener.column} "
+            "is never closed"
+        )
+    else:
+        message = "premature end of input: a form was expected after the last prefix"
+    return PrematureEndOfInput(message, _end_position(source, filename), source)
+
+
+def _unexpected_character(
+    error: lark.exceptions.UnexpectedCharacters, source: str, filename: str
+) -> ReadError:
+    char = source[error.pos_in_stream] if error.pos_in_stream < len(source) else ""
+    position = Position(filename, error.line, error.column)
+    if char == '"' or (char and source.find('"', error.pos_in_stream) >= 0 and char != "#"):
+        return PrematureEndOfInput("unterminated string: the closing '\"' is missing", position, source)
+    if char == "#":
+        following = source[error.pos_in_stream + 1 : error.pos_in_stream + 2]
+        if following == "[":
+            return PrematureEndOfInput(
+                "unterminated bracket string: expected ']DELIM]' to close '#[DELIM['",
+                position,
+                source,
+            )
+        if not following.strip():
+            return PrematureEndOfInput("'#' must be followed by a dispatch character", position, source)
+    return ReadError(f"unexpected character {char!r}", position, source)
+
+
+def _unexpected_token(
+    error: lark.exceptions.UnexpectedToken, source: str, filename: str
+) -> ReadError:
+    token = error.token
+    if token.type == "$END":
+        return _premature_end(source, filename)
+    position = Position(filename, token.line, token.column)
+    return ReadError(f"unexpected '{token}'", position, source)

@@ -1,0 +1,386 @@
+"""What sandboxed code can touch at run time: guarded operators, the method
+allow-list and the safe built-ins.
+
+Compiled code reaches the host only through the names defined here (and the
+capabilities an embedder grants). Every operation that could allocate without
+bound is checked *before* it allocates: sequence repetition and concatenation,
+`**`, `<<`, string padding/joining/replacing, `%` formatting, printing and
+collection constructors over lazy iterables. Operations that cannot grow
+memory beyond their inputs (`-`, comparisons, `//`, `&`, ...) compile to plain
+Python operators.
+
+Objects the sandbox may hold are: None, bools, numbers, strings, bytes, lists,
+tuples, dicts, sets, frozensets, ranges, forms, exceptions, sandboxed functions,
+the safe built-ins themselves and whatever granted capabilities return.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from o_lisp._budget import Budget
+from o_lisp._errors import LimitExceeded, SandboxViolation
+from o_lisp._mangle import mangle, unmangle
+from o_lisp._printer import hy_repr
+from o_lisp.forms import (
+    Bytes,
+    Complex,
+    Dict,
+    Expression,
+    Float,
+    Form,
+    Integer,
+    Keyword,
+    List,
+    Set,
+    String,
+    Symbol,
+    Tuple,
+    as_form,
+)
+
+# Exceptions the program must never catch: budgets and sandbox violations
+# propagate to the host whatever `except` clauses say.
+FATAL: tuple[type[BaseException], ...] = (
+    LimitExceeded,
+    SandboxViolation,
+    RecursionError,
+    MemoryError,
+    KeyboardInterrupt,
+    SystemExit,
+    GeneratorExit,
+)
+
+EXCEPTIONS: dict[str, type[BaseException]] = {
+    cls.__name__: cls
+    for cls in (
+        Exception,
+        ArithmeticError,
+        AssertionError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        LookupError,
+        NameError,
+        NotImplementedError,
+        OverflowError,
+        RuntimeError,
+        StopIteration,
+        TypeError,
+        UnboundLocalError,
+        UnicodeError,
+        ValueError,
+        ZeroDivisionError,
+    )
+}
+
+_SIZED_TYPES = (str, bytes, list, tuple, dict, set, frozenset, range)
+
+# -- methods -----------------------------------------------------------------
+
+_STR_METHODS = frozenset(
+    """capitalize casefold center count encode endswith expandtabs find index isalnum isalpha
+    isascii isdecimal isdigit isidentifier islower isnumeric isprintable isspace istitle isupper
+    join ljust lower lstrip partition removeprefix removesuffix replace rfind rindex rjust
+    rpartition rsplit rstrip split splitlines startswith strip swapcase title upper zfill""".split()
+)
+_BYTES_METHODS = frozenset(
+    """count decode endswith find hex index isalnum isalpha isascii isdigit islower isspace
+    istitle isupper join lower lstrip partition removeprefix removesuffix replace rfind rindex
+    rpartition rsplit rstrip split splitlines startswith strip upper""".split()
+)
+_LIST_METHODS = frozenset("append clear copy count extend index insert pop remove reverse sort".split())
+_TUPLE_METHODS = frozenset(["count", "index"])
+_DICT_METHODS = frozenset("clear copy get items keys pop popitem setdefault update values".split())
+_SET_METHODS = frozenset(
+    """add clear copy difference difference_update discard intersection intersection_update
+    isdisjoint issubset issuperset pop remove symmetric_difference symmetric_difference_update
+    union update""".split()
+)
+_FROZENSET_METHODS = frozenset(
+    "copy difference intersection isdisjoint issubset issuperset symmetric_difference union".split()
+)
+_INT_METHODS = frozenset(["bit_length", "bit_count", "conjugate", "as_integer_ratio"])
+_FLOAT_METHODS = frozenset(["is_integer", "as_integer_ratio", "conjugate", "hex"])
+
+METHODS: dict[type, frozenset[str]] = {
+    str: _STR_METHODS,
+    Symbol: _STR_METHODS,
+    String: _STR_METHODS,
+    bytes: _BYTES_METHODS,
+    Bytes: _BYTES_METHODS,
+    list: _LIST_METHODS,
+    tuple: _TUPLE_METHODS,
+    Expression: _TUPLE_METHODS,
+    List: _TUPLE_METHODS,
+    Dict: _TUPLE_METHODS,
+    Set: _TUPLE_METHODS,
+    Tuple: _TUPLE_METHODS,
+    dict: _DICT_METHODS,
+    set: _SET_METHODS,
+    frozenset: _FROZENSET_METHODS,
+    int: _INT_METHODS,
+    Integer: _INT_METHODS,
+    bool: _INT_METHODS,
+    float: _FLOAT_METHODS,
+    Float: _FLOAT_METHODS,
+}
+
+_TEXT_ENCODINGS = frozenset(
+    "utf-8 utf8 utf_8 ascii latin-1 latin1 latin_1 iso-8859-1 utf-16 utf-32 utf-16-le utf-16-be".split()
+)
+_FORMAT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?(.)", re.S)
+
+
+def _type_label(obj: Any) -> str:
+    return type(obj).__name__
+
+
+class Runtime:
+    """The guarded operations and safe built-ins of one interpreter, bound to its budget."""
+
+    def __init__(self, budget: Budget, write: Callable[[str], Any]) -> None:
+        self.budget = budget
+        self.write = write
+
+    # -- sizes ---------------------------------------------------------------
+    def text_size(self, obj: Any, limit: int) -> int:
+        """An upper-bound estimate of len(str(obj)), giving up past `limit`."""
+        total = 0
+        stack = [obj]
+        seen = 0
+        while stack:
+            x = stack.pop()
+            t = type(x)
+            if t is str or t is String or t is Symbol:
+                total += len(x) * 4 + 2
+            elif t is bytes or t is Bytes:
+                total += len(x) * 4 + 3
+            elif t is int or t is Integer or t is bool:
+                total += x.bit_length() // 3 + 2
+            elif isinstance(x, list | tuple | set | frozenset):
+                total += len(x) * 2 + 20
+                stack.extend(x)
+            elif isinstance(x, dict):
+                total += len(x) * 4 + 2
+                stack.extend(x.keys())
+                stack.extend(x.values())
+            else:
+                total += 80
+            seen += 1
+            if total > limit or seen > limit:
+                return total
+        return total
+
+    def check_text(self, obj: Any, what: str) -> None:
+        limit = self.budget.limits.max_size
+        if limit is None:
+            return
+        t = type(obj)
+        if t in (int, float, bool, type(None)) or (t is str and len(obj) * 4 < limit):
+            return
+        if self.text_size(obj, limit) > limit:
+            self.budget.allocate(self.text_size(obj, limit), what)
+
+    # -- guarded operators ---------------------------------------------------------
+    def add(self, a: Any, b: Any) -> Any:
+        ta = type(a)
+        if (ta is int or ta is float) and type(b) in (int, float):
+            return a + b
+        if isinstance(a, str | bytes | list | tuple) and isinstance(b, str | bytes | list | tuple):
+            self.budget.allocate(len(a) + len(b), f"concatenating two {_type_label(a)}s")
+        return a + b
+
+    def mul(self, a: Any, b: Any) -> Any:
+        ta, tb = type(a), type(b)
+        if ta is float or tb is float:
+            return a * b
+        if isinstance(a, int) and isinstance(b, int):
+            bits = a.bit_length() + b.bit_length()
+            if bits > 64:
+                self.budget.int_bits(bits, "the product")
+            return a * b
+        if isinstance(a, int) and isinstance(b, str | bytes | list | tuple):
+            a, b = b, a
+        if isinstance(a, str | bytes | list | tuple) and isinstance(b, int):
+            self.budget.allocate(len(a) * max(b, 0), f"repeating a {_type_label(a)}")
+        return a * b
+
+    def pow(self, a: Any, b: Any, mod: Any = None) -> Any:
+        if mod is not None:
+            return pow(a, b, mod)
+        if isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1:
+            bits = a.bit_length() * b
+            self.budget.int_bits(bits, "the power")
+        return a**b
+
+    def lshift(self, a: Any, b: Any) -> Any:
+        if isinstance(a, int) and isinstance(b, int) and a and b > 0:
+            self.budget.int_bits(a.bit_length() + b, "the shifted integer")
+        return a << b
+
+    def mod(self, a: Any, b: Any) -> Any:
+        if isinstance(a, str | bytes):
+            self._check_percent_format(a, b)
+        return a % b
+
+    def _check_percent_format(self, fmt: str | bytes, args: Any) -> None:
+        text = fmt.decode("latin-1") if isinstance(fmt, bytes) else fmt
+        width = 0
+        for match in _FORMAT_SPEC.finditer(text):
+            for group in (match.group(1), match.group(2)):
+                if group == "*":
+                    raise SandboxViolation("'*' widths in % formatting are not allowed")
+                if group:
+                    if len(group) > 9:
+                        self.budget.allocate(10**9, "a % format width")
+                    width += int(group)
+        limit = self.budget.limits.max_size
+        if limit is not None:
+            size = len(text) + width + self.text_size(args, limit)
+            self.budget.allocate(size, "the % formatted string")
+
+    def iadd(self, a: Any, b: Any) -> Any:
+        if isinstance(a, list):
+            size = len(b) if isinstance(b, _SIZED_TYPES) else 0
+            self.budget.allocate(len(a) + size, "extending a list")
+            self.budget.charge(1)
+            a += b
+            return a
+        return self.add(a, b)
+
+    def imul(self, a: Any, b: Any) -> Any:
+        if isinstance(a, list) and isinstance(b, int):
+            self.budget.allocate(len(a) * max(b, 0), "repeating a list")
+            self.budget.charge(1)
+            a *= b
+            return a
+        return self.mul(a, b)
+
+    # -- method calls --------------------------------------------------------------
+    def method(self, obj: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        allowed = METHODS.get(type(obj))
+        if allowed is None or name not in allowed:
+            raise SandboxViolation(
+                f"method '.{unmangle(name)}' is not available on {_type_label(obj)} values"
+            )
+        budget = self.budget
+        budget.charge(1)
+        if name == "join" and args:
+            items = self.materialize(args[0], "the joined items")
+            total = len(obj) * max(len(items) - 1, 0)
+            total += sum(len(x) for x in items if isinstance(x, str | bytes))
+            budget.allocate(total, "the joined string")
+            return obj.join(items)
+        guard = _METHOD_GUARDS.get(name)
+        if guard is not None:
+            guard(self, obj, args, kwargs)
+        return getattr(obj, name)(*args, **kwargs)
+
+    # -- iteration -----------------------------------------------------------------
+    def iterate(self, iterable: Any) -> Any:
+        """Charge a comprehension's iterations: in bulk for sized values, per item otherwise."""
+        if isinstance(iterable, _SIZED_TYPES):
+            self.budget.charge(len(iterable))
+            return iterable
+        return self._counted(iter(iterable))
+
+    def _counted(self, iterator: Iterator[Any]) -> Iterator[Any]:
+        counters = self.budget.counters
+        over = self.budget.over
+        for item in iterator:
+            counters[0] -= 1
+            if counters[0] < 0:
+                over()
+            yield item
+
+    def materialize(self, iterable: Any, what: str) -> list[Any]:
+        """A list of the items of `iterable`, refusing more than max_size of them."""
+        if isinstance(iterable, _SIZED_TYPES):
+            self.budget.allocate(len(iterable), what)
+            return list(iterable)
+        limit = self.budget.limits.max_size
+        bounded = itertools.islice(self._counted(iter(iterable)), None if limit is None else limit + 1)
+        items = list(bounded)
+        if limit is not None and len(items) > limit:
+            self.budget.allocate(len(items), what)
+        return items
+
+
+def _check_width(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    width = args[0] if args else kwargs.get("width", 0)
+    if isinstance(width, int):
+        rt.budget.allocate(max(width, len(obj)), "the padded string")
+
+
+def _check_expandtabs(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    size = args[0] if args else kwargs.get("tabsize", 8)
+    if isinstance(size, int):
+        rt.budget.allocate(len(obj) + obj.count("\t" if isinstance(obj, str) else b"\t") * max(size, 0), "the expanded string")
+
+
+def _check_replace(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    if len(args) >= 2 and isinstance(args[0], str | bytes) and isinstance(args[1], str | bytes):
+        old, new = args[0], args[1]
+        occurrences = obj.count(old) if old else len(obj) + 1
+        rt.budget.allocate(len(obj) + occurrences * max(len(new) - len(old), 0), "the replaced string")
+
+
+def _check_extend(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    if args and isinstance(args[0], _SIZED_TYPES):
+        rt.budget.allocate(len(obj) + len(args[0]), "the extended collection")
+
+
+def _check_encoding(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    encoding = args[0] if args else kwargs.get("encoding", "utf-8")
+    if not isinstance(encoding, str) or encoding.lower() not in _TEXT_ENCODINGS:
+        raise SandboxViolation(f"encoding {encoding!r} is not available in the sandbox")
+    if isinstance(obj, str):
+        rt.budget.allocate(len(obj) * 4, "the encoded bytes")
+
+
+def _check_sort(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    rt.budget.charge(len(obj))
+
+
+_METHOD_GUARDS: dict[str, Callable[[Runtime, Any, tuple[Any, ...], dict[str, Any]], None]] = {
+    "center": _check_width,
+    "ljust": _check_width,
+    "rjust": _check_width,
+    "zfill": _check_width,
+    "expandtabs": _check_expandtabs,
+    "replace": _check_replace,
+    "extend": _check_extend,
+    "update": _check_extend,
+    "encode": _check_encoding,
+    "decode": _check_encoding,
+    "sort": _check_sort,
+}
+
+
+def runtime_math() -> dict[str, Any]:
+    """Pure functions safe to expose as-is."""
+    return {"isnan": math.isnan, "isinf": math.isinf, "floor": math.floor, "ceil": math.ceil,
+            "sqrt": math.sqrt, "log": math.log, "exp": math.exp}
+
+
+FORM_CLASSES: dict[str, type] = {
+    "Symbol": Symbol,
+    "Keyword": Keyword,
+    "String": String,
+    "Bytes": Bytes,
+    "Integer": Integer,
+    "Float": Float,
+    "Complex": Complex,
+    "Expression": Expression,
+    "List": List,
+    "Dict": Dict,
+    "Set": Set,
+    "Tuple": Tuple,
+    "Object": Form,
+}
+

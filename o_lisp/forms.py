@@ -1,0 +1,381 @@
+"""Forms: o_lisp's own immutable code-as-data values, shaped like Hy's models.
+
+Each form is a subclass of the Python value it denotes (`Symbol` is a `str`,
+`Integer` an `int`, `Expression` a `tuple`...), so sandboxed code can index,
+iterate and compare forms with ordinary operations. Like Hy's models, two forms
+are equal only when their types are identical and their contents are equal;
+positions never take part in equality.
+
+Positions are 1-based `start_line`, `start_column`, `end_line`, `end_column`
+(end inclusive), as Hy records them. Forms refuse attribute assignment, so a
+form handed to sandboxed code or to another thread cannot change under it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+PositionTuple = tuple[int, int, int, int]
+
+
+class Form:
+    """Mixin for every form: position data and immutability."""
+
+    __slots__ = ()
+    _pos: PositionTuple | None
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} forms are immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} forms are immutable")
+
+    @property
+    def start_line(self) -> int | None:
+        return self._pos[0] if self._pos else None
+
+    @property
+    def start_column(self) -> int | None:
+        return self._pos[1] if self._pos else None
+
+    @property
+    def end_line(self) -> int | None:
+        return self._pos[2] if self._pos else None
+
+    @property
+    def end_column(self) -> int | None:
+        return self._pos[3] if self._pos else None
+
+    @property
+    def position(self) -> PositionTuple | None:
+        return self._pos
+
+    def at(self, pos: PositionTuple | None) -> Any:
+        """This form with a position (forms are immutable, so this may copy)."""
+        if pos == self._pos:
+            return self
+        copy = self._clone()
+        object.__setattr__(copy, "_pos", pos)
+        return copy
+
+    def _clone(self) -> Any:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and super().__eq__(other)  # type: ignore[misc]
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return super().__hash__()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({super().__repr__()})"
+
+    def __reduce__(self) -> Any:  # pragma: no cover - pickling support for forms
+        return (_rebuild, (type(self), self._payload(), self._pos))
+
+    def _payload(self) -> Any:
+        raise NotImplementedError
+
+
+def _rebuild(cls: type, payload: Any, pos: PositionTuple | None) -> Any:
+    form = cls(*payload) if isinstance(payload, tuple) and cls in (String,) else cls(payload)
+    return form.at(pos)
+
+
+def _init_pos(obj: object, pos: PositionTuple | None) -> None:
+    object.__setattr__(obj, "_pos", pos)
+
+
+class Symbol(Form, str):
+    """A name: `foo`, `+`, `foo-bar?`."""
+
+    def __new__(cls, name: str, pos: PositionTuple | None = None) -> Symbol:
+        self = str.__new__(cls, name)
+        _init_pos(self, pos)
+        return self
+
+    def _clone(self) -> Symbol:
+        return Symbol(str(self))
+
+    def _payload(self) -> str:
+        return str(self)
+
+    def __repr__(self) -> str:
+        return f"Symbol({str.__repr__(self)})"
+
+
+class String(Form, str):
+    """A string literal. `brackets` is the delimiter of a `#[delim[...]delim]` string, else None."""
+
+    brackets: str | None
+
+    def __new__(
+        cls, text: str, brackets: str | None = None, pos: PositionTuple | None = None
+    ) -> String:
+        self = str.__new__(cls, text)
+        _init_pos(self, pos)
+        object.__setattr__(self, "brackets", brackets)
+        return self
+
+    def _clone(self) -> String:
+        return String(str(self), self.brackets)
+
+    def _payload(self) -> tuple[str, str | None]:
+        return (str(self), self.brackets)
+
+    def __repr__(self) -> str:
+        extra = f", brackets={self.brackets!r}" if self.brackets is not None else ""
+        return f"String({str.__repr__(self)}{extra})"
+
+
+class Bytes(Form, bytes):
+    """A bytes literal: `b"..."`."""
+
+    def __new__(cls, data: bytes, pos: PositionTuple | None = None) -> Bytes:
+        self = bytes.__new__(cls, data)
+        _init_pos(self, pos)
+        return self
+
+    def _clone(self) -> Bytes:
+        return Bytes(bytes(self))
+
+    def _payload(self) -> bytes:
+        return bytes(self)
+
+    def __repr__(self) -> str:
+        return f"Bytes({bytes.__repr__(self)})"
+
+
+class Integer(Form, int):
+    """An integer literal (arbitrary precision)."""
+
+    def __new__(cls, value: int, pos: PositionTuple | None = None) -> Integer:
+        self = int.__new__(cls, value)
+        _init_pos(self, pos)
+        return self
+
+    def _clone(self) -> Integer:
+        return Integer(int(self))
+
+    def _payload(self) -> int:
+        return int(self)
+
+    def __repr__(self) -> str:
+        return f"Integer({int.__repr__(self)})"
+
+
+class Float(Form, float):
+    """A floating-point literal, including `NaN`, `Inf` and `-Inf`."""
+
+    def __new__(cls, value: float, pos: PositionTuple | None = None) -> Float:
+        self = float.__new__(cls, value)
+        _init_pos(self, pos)
+        return self
+
+    def _clone(self) -> Float:
+        return Float(float(self))
+
+    def _payload(self) -> float:
+        return float(self)
+
+    def __eq__(self, other: object) -> bool:
+        # NaN literals are structurally equal to each other (they read the same).
+        if type(self) is not type(other):
+            return False
+        a, b = float(self), float(other)  # type: ignore[arg-type]
+        return a == b or (a != a and b != b)
+
+    def __hash__(self) -> int:
+        return float.__hash__(self)
+
+    def __repr__(self) -> str:
+        return f"Float({float.__repr__(self)})"
+
+
+class Complex(Form, complex):
+    """A complex literal such as `1j` or `2+3j`."""
+
+    def __new__(cls, value: complex, pos: PositionTuple | None = None) -> Complex:
+        self = complex.__new__(cls, value)
+        _init_pos(self, pos)
+        return self
+
+    def _clone(self) -> Complex:
+        return Complex(complex(self))
+
+    def _payload(self) -> complex:
+        return complex(self)
+
+    def __repr__(self) -> str:
+        return f"Complex({complex.__repr__(self)})"
+
+
+class Keyword(Form):
+    """A keyword `:name`. Calling it on a mapping looks the name up, like Hy: `(:k d)`."""
+
+    __slots__ = ("_pos", "name")
+    name: str
+
+    def __init__(self, name: str, pos: PositionTuple | None = None) -> None:
+        object.__setattr__(self, "name", str(name))
+        object.__setattr__(self, "_pos", pos)
+
+    def _clone(self) -> Keyword:
+        return Keyword(self.name)
+
+    def _payload(self) -> str:
+        return self.name
+
+    def __str__(self) -> str:
+        return ":" + self.name
+
+    def __repr__(self) -> str:
+        return f"Keyword({self.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Keyword) and self.name == other.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Keyword):
+            return NotImplemented
+        return self.name < other.name
+
+    def __bool__(self) -> bool:
+        return bool(self.name)
+
+    def __call__(self, data: Any, default: Any = ...) -> Any:
+        from o_lisp._mangle import mangle
+
+        try:
+            return data[mangle(self.name)]
+        except KeyError:
+            if default is ...:
+                raise
+            return default
+
+
+class Sequence(Form, tuple):  # type: ignore[type-arg]
+    """Base of the bracketed forms; behaves like an immutable tuple of its children."""
+
+    open_bracket = "("
+    close_bracket = ")"
+
+    def __new__(cls, items: Iterable[Any] = (), pos: PositionTuple | None = None) -> Any:
+        self = tuple.__new__(cls, items)
+        _init_pos(self, pos)
+        return self
+
+    def _clone(self) -> Any:
+        return type(self)(tuple(self))
+
+    def _payload(self) -> tuple[Any, ...]:
+        return tuple(self)
+
+    def __add__(self, other: Any) -> Any:  # type: ignore[override]
+        return type(self)(tuple(self) + tuple(other))
+
+    def __getitem__(self, index: Any) -> Any:  # type: ignore[override]
+        result = tuple.__getitem__(self, index)
+        return type(self)(result) if isinstance(index, slice) else result
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}([{', '.join(repr(x) for x in self)}])"
+
+
+class Expression(Sequence):
+    """A parenthesised form: `(f x y)`."""
+
+
+class List(Sequence):
+    """A square-bracketed form: `[a b]`."""
+
+    open_bracket = "["
+    close_bracket = "]"
+
+
+class Dict(Sequence):
+    """A brace form `{k v ...}`, stored flat as alternating keys and values."""
+
+    open_bracket = "{"
+    close_bracket = "}"
+
+    def keys(self) -> list[Any]:
+        return list(self[0::2])
+
+    def values(self) -> list[Any]:
+        return list(self[1::2])
+
+    def items(self) -> list[tuple[Any, Any]]:
+        return list(zip(self[0::2], self[1::2], strict=False))
+
+
+class Set(Sequence):
+    """A set form `#{a b}`; keeps source order and duplicates, like Hy."""
+
+    open_bracket = "#{"
+    close_bracket = "}"
+
+
+class Tuple(Sequence):
+    """A tuple form `#(a b)`."""
+
+    open_bracket = "#("
+    close_bracket = ")"
+
+
+FORM_TYPES: tuple[type, ...] = (
+    Symbol,
+    String,
+    Bytes,
+    Integer,
+    Float,
+    Complex,
+    Keyword,
+    Expression,
+    List,
+    Dict,
+    Set,
+    Tuple,
+)
+
+
+def as_form(value: Any, pos: PositionTuple | None = None) -> Any:
+    """Promote a plain Python value to a form (as Hy's `as_model` does); forms pass through.
+
+    Raises TypeError for values that have no literal syntax (functions, ...).
+    Cycles and depth are the caller's concern: the compiler bounds both.
+    """
+    if isinstance(value, Form):
+        return value
+    if value is None or isinstance(value, bool):
+        return Symbol(str(value), pos)
+    if isinstance(value, int):
+        return Integer(value, pos)
+    if isinstance(value, float):
+        return Float(value, pos)
+    if isinstance(value, complex):
+        return Complex(value, pos)
+    if isinstance(value, str):
+        return String(value, None, pos)
+    if isinstance(value, bytes):
+        return Bytes(value, pos)
+    if isinstance(value, list):
+        return List([as_form(x) for x in value], pos)
+    if isinstance(value, tuple):
+        return Tuple([as_form(x) for x in value], pos)
+    if isinstance(value, dict):
+        flat: list[Any] = []
+        for k, v in value.items():
+            flat.append(as_form(k))
+            flat.append(as_form(v))
+        return Dict(flat, pos)
+    if isinstance(value, set | frozenset):
+        return Set([as_form(x) for x in value], pos)
+    raise TypeError(f"cannot turn a value of type {type(value).__name__} into a form")
