@@ -1,26 +1,35 @@
 """The per-evaluation budget: steps, wall time, call depth, memory growth.
 
-Compiled code decrements two cells of one list, `counters = [steps_left,
-depth_left]`, at every function entry and loop back-edge, and calls
-`Budget.over()` only when a cell goes negative. Steps are handed out in chunks,
-so the comparatively expensive checks (clock, resident memory) run once per
-chunk rather than once per step.
+Compiled code calls `_o_tick()` at every function entry and loop back-edge.
+The ticker is `itertools.chain.from_iterable(chunks)`'s `__next__`: each call
+costs one C-level step, and only when a chunk of `CHUNK` steps is used up does
+the Python generator `_chunks` run, account for the chunk and check the clock,
+the step limit and resident memory. Once a limit is hit, the ticker raises
+`LimitExceeded` on every further call, so `finally` blocks of the program cannot
+keep running.
+
+Call depth costs nothing per call: during an evaluation the interpreter's
+recursion limit is set to the current depth plus `Limits.depth` frames, and the
+resulting `RecursionError` (never catchable by the program) is reported as
+`LimitExceeded("depth")`.
 """
 
 from __future__ import annotations
 
+import collections
+import itertools
 import os
 import resource
 import sys
 import threading
 import time
-from typing import NoReturn
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn
 
-from o_lisp._errors import LimitExceeded, SandboxViolation
+from o_lisp._errors import LimitExceeded, LispError, SandboxViolation
 from o_lisp._limits import Limits
 
 CHUNK = 10_000
-_EXHAUSTED = -(1 << 62)
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -33,21 +42,53 @@ def resident_bytes() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+class _Raising:
+    """An iterator that raises a fresh copy of one error on every `next`."""
+
+    def __init__(self, factory: Callable[[], LispError]) -> None:
+        self.factory = factory
+
+    def __iter__(self) -> _Raising:
+        return self
+
+    def __next__(self) -> Any:
+        raise self.factory()
+
+
+_IDLE = _Raising(
+    lambda: SandboxViolation(
+        "a sandboxed function was called outside an evaluation; call it through Interpreter.call"
+    )
+)
+
+
 class Budget:
     """Budget state of one interpreter; `start()`/`stop()` bracket each evaluation."""
 
     def __init__(self) -> None:
-        self.counters: list[int] = [_EXHAUSTED, _EXHAUSTED]
         self.limits = Limits()
         self.active = 0
         self.steps_used = 0
-        self.chunk = 0
         self.deadline: float | None = None
         self.rss_base = 0
         self.alloc_since_check = 0
         self.failed: LimitExceeded | None = None
         self.cancelled = False
         self.owner: int | None = None
+        self._slots: list[dict[str, Any]] = []
+        self.ticker: Iterator[Any] = _IDLE
+        self.tick: Callable[[], Any] = _IDLE.__next__
+
+    def bind(self, table: dict[str, Any]) -> None:
+        """Publish the ticker in `table` (the sandbox's builtins) as `_o_tick`."""
+        self._slots.append(table)
+        table["_o_tick"] = self.tick
+
+    def _install(self, ticker: Iterator[Any]) -> None:
+        self.ticker = ticker
+        self.tick = tick = ticker.__next__
+        for table in self._slots:
+            table["_o_tick"] = tick
 
     # -- evaluation bracket -------------------------------------------------
     def start(self, limits: Limits) -> None:
@@ -66,51 +107,44 @@ class Budget:
         self.deadline = None if limits.time is None else time.monotonic() + limits.time
         self.rss_base = resident_bytes() if limits.memory is not None else 0
         self.alloc_since_check = 0
-        self.counters[1] = limits.depth if limits.depth is not None else 1 << 62
-        self._refill()
+        self._install(itertools.chain.from_iterable(self._chunks()))
 
     def stop(self) -> None:
         self.active -= 1
         if self.active == 0:
-            self.counters[0] = _EXHAUSTED
-            self.counters[1] = _EXHAUSTED
+            self._install(_IDLE)
             self.owner = None
 
     def cancel(self) -> None:
-        """Ask a running evaluation to stop at its next check (any thread may call this)."""
+        """Ask a running evaluation to stop at its next chunk (any thread may call this)."""
         self.cancelled = True
-        self.counters[0] = -1
 
-    # -- the slow path of the inlined checks ----------------------------------
-    def over(self) -> None:
-        """Called by compiled code when a counter went negative."""
-        counters = self.counters
-        if not self.active:
-            raise SandboxViolation(
-                "a sandboxed function was called outside an evaluation; "
-                "call it through Interpreter.call"
-            )
-        if self.failed is not None:
-            counters[0] = _EXHAUSTED
-            raise LimitExceeded(self.failed.limit, self.failed.message)
-        if counters[1] < 0:
-            counters[1] += 1
-            self._fail("depth", f"call depth limit of {self.limits.depth} exceeded")
-        self.steps_used += self.chunk - counters[0]
+    def _chunks(self) -> Iterator[Iterator[Any]]:
         limits = self.limits
-        if self.cancelled:
-            self._fail("time", "evaluation cancelled")
-        if limits.steps is not None and self.steps_used > limits.steps:
-            self._fail("steps", f"step limit of {limits.steps} exceeded")
-        self._check_clock_and_memory()
-        self._refill()
+        while True:
+            try:
+                if self.cancelled:
+                    self._fail("time", "evaluation cancelled")
+                self._check_clock_and_memory()
+                if limits.steps is None:
+                    size = CHUNK
+                else:
+                    size = min(CHUNK, limits.steps - self.steps_used)
+                    if size <= 0:
+                        self._fail("steps", f"step limit of {limits.steps} exceeded")
+            except LimitExceeded as error:
+                yield _Raising(lambda error=error: LimitExceeded(error.limit, error.message))
+                return
+            self.steps_used += size
+            yield itertools.repeat(None, size)
 
+    # -- charges made by the runtime ---------------------------------------------
     def charge(self, steps: int) -> None:
         """Charge several steps at once (e.g. a comprehension over a sized collection)."""
-        counters = self.counters
-        counters[0] -= steps
-        if counters[0] < 0:
-            self.over()
+        if steps == 1:
+            self.tick()
+        elif steps > 0:
+            collections.deque(itertools.islice(self.ticker, steps), maxlen=0)
 
     def allocate(self, size: int, what: str) -> None:
         """Refuse an allocation of `size` elements before it happens; sample memory often."""
@@ -139,24 +173,26 @@ class Budget:
                     f"memory grew by {grown >> 20} MiB; the limit is {limits.memory >> 20} MiB",
                 )
 
-    def _refill(self) -> None:
-        remaining = CHUNK
-        if self.limits.steps is not None:
-            remaining = min(CHUNK, self.limits.steps - self.steps_used + 1)
-        self.chunk = max(remaining, 0)
-        self.counters[0] = self.chunk
-
     def _fail(self, limit: str, message: str) -> NoReturn:
         error = LimitExceeded(limit, message)
-        self.failed = error
-        self.counters[0] = _EXHAUSTED
+        if self.active and self.failed is None:
+            self.failed = error
+            self._install(_Raising(lambda: LimitExceeded(limit, message)))
         raise error
 
 
-def host_recursion_headroom(depth: int | None) -> int:
-    """The Python recursion limit an evaluation needs so that our depth limit trips first."""
-    frames = (depth if depth is not None else 5_000) * 3 + 400
-    return max(sys.getrecursionlimit(), _current_depth() + frames)
+UNLIMITED_DEPTH = 20_000
+_HELPER_FRAMES = 12
+
+
+def recursion_limit_for(depth: int | None) -> int:
+    """The recursion limit that lets sandboxed code nest `depth` calls from here.
+
+    A few frames are added for the runtime's own helpers (a method call or a
+    guarded operator runs one Python frame deeper than the code calling it).
+    """
+    frames = depth if depth is not None else UNLIMITED_DEPTH
+    return _current_depth() + frames + _HELPER_FRAMES
 
 
 def _current_depth() -> int:
@@ -185,7 +221,7 @@ class RecursionLimitGuard:
             if cls._users == 0:
                 cls._saved = sys.getrecursionlimit()
             cls._users += 1
-            if needed > sys.getrecursionlimit():
+            if cls._users == 1 or needed > sys.getrecursionlimit():
                 sys.setrecursionlimit(needed)
 
     @classmethod

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,8 +43,7 @@ from o_lisp.forms import (
 Stmts = list[ast.stmt]
 
 # Names of the runtime helpers compiled code refers to (bound in the interpreter's builtins).
-COUNTERS = "_o_S"
-OVER = "_o_over"
+TICK = "_o_tick"
 ITER = "_o_iter"
 METHOD = "_o_method"
 FATAL = "_o_FATAL"
@@ -177,6 +177,7 @@ class Compiler:
         self.lets: list[dict[str, str]] = []
         self.positions: list[tuple[int, int, int, int]] = [(1, 1, 1, 1)]
         self.loop_depth = 0
+        self.no_walrus = 0
 
     # -- entry point -----------------------------------------------------------
     def compile_toplevel(self, form: Any) -> CompiledUnit:
@@ -191,7 +192,9 @@ class Compiler:
         self._locate_tree(module)
         vet(module)
         try:
-            code = compile(module, self.filename, "exec", dont_inherit=True, optimize=0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                code = compile(module, self.filename, "exec", dont_inherit=True, optimize=0)
         except SyntaxError as error:
             position = Position(self.filename, error.lineno or 1, (error.offset or 0) + 1)
             raise CompileError(str(error.msg), position, self.source) from None
@@ -521,8 +524,36 @@ class Compiler:
         if helper is not None:
             if op == "+" and _is_number(left) and _is_number(right):
                 return ast.BinOp(left=left, op=ast.Add(), right=right)
+            if op == "+" and not self.no_walrus:
+                return self._int_fast_path(op, helper, left, right)
             return ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[left, right], keywords=[])
         return ast.BinOp(left=left, op=PLAIN_BINOPS[op](), right=right)
+
+    def _int_fast_path(self, op: str, helper: str, left: ast.expr, right: ast.expr) -> ast.expr:
+        """`a + b` inline when both are ints (the common case), else the guarded helper.
+
+        (a := A, b := B) are both evaluated, left to right, before any test."""
+        a, b = self.temp("a"), self.temp("b")
+
+        def load(n: str) -> ast.expr:
+            return ast.Name(id=n, ctx=ast.Load())
+
+        def type_of(n: str, value: ast.expr) -> ast.expr:
+            walrus = ast.NamedExpr(target=ast.Name(id=n, ctx=ast.Store()), value=value)
+            return ast.Call(func=ast.Name(id="_o_type", ctx=ast.Load()), args=[walrus], keywords=[])
+
+        test = ast.Compare(
+            left=type_of(a, left),
+            ops=[ast.Is(), ast.Is()],
+            comparators=[type_of(b, right), ast.Name(id="_o_int", ctx=ast.Load())],
+        )
+        fast: ast.expr
+        if op == "+":
+            fast = ast.BinOp(left=load(a), op=ast.Add(), right=load(b))
+        else:
+            fast = ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[load(a), load(b)], keywords=[])
+        slow = ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[load(a), load(b)], keywords=[])
+        return ast.IfExp(test=test, body=fast, orelse=slow)
 
     def compare(self, form: Expression, op: str) -> Result:
         args = list(form[1:])
@@ -745,27 +776,9 @@ class Compiler:
         r = self.compile(form[1])
         return Result(r.stmts, ast.UnaryOp(op=ast.Not(), operand=r.expr))
 
-    def check_step(self) -> ast.stmt:
-        counters = ast.Name(id=COUNTERS, ctx=ast.Load())
-        return ast.If(
-            test=ast.Compare(
-                left=ast.Subscript(value=counters, slice=ast.Constant(value=0), ctx=ast.Load()),
-                ops=[ast.Lt()],
-                comparators=[ast.Constant(value=0)],
-            ),
-            body=[ast.Expr(value=ast.Call(func=ast.Name(id=OVER, ctx=ast.Load()), args=[], keywords=[]))],
-            orelse=[],
-        )
-
     def tick(self) -> Stmts:
-        return [
-            ast.AugAssign(
-                target=ast.Subscript(value=ast.Name(id=COUNTERS, ctx=ast.Load()), slice=ast.Constant(value=0), ctx=ast.Store()),
-                op=ast.Sub(),
-                value=ast.Constant(value=1),
-            ),
-            self.check_step(),
-        ]
+        """One step of budget: `_o_tick()` (see `_budget`), at function entry and loop back-edges."""
+        return [ast.Expr(value=ast.Call(func=ast.Name(id=TICK, ctx=ast.Load()), args=[], keywords=[]))]
 
     def _split_else(self, forms: list[Any]) -> tuple[list[Any], list[Any] | None]:
         if forms and _is_call(forms[-1], "else"):
@@ -940,7 +953,11 @@ class Compiler:
             first_stmts: Stmts = []
             for index, (k, a, b) in enumerate(clauses):
                 if k == "for":
-                    it = self.compile(b)
+                    self.no_walrus += 1
+                    try:
+                        it = self.compile(b)
+                    finally:
+                        self.no_walrus -= 1
                     if it.stmts:
                         if index == 0:
                             first_stmts = it.stmts
@@ -961,8 +978,8 @@ class Compiler:
             temps = self.scopes[-1].temps
         finally:
             self.scopes.pop()
-        if temps:
-            return None
+        # Walrus temporaries of a comprehension bind in the enclosing scope.
+        self.scopes[-1].temps.extend(temps)
         if kind == "lfor":
             node: ast.expr = ast.ListComp(elt=values[0].expr, generators=generators)
         elif kind == "sfor":
@@ -1154,30 +1171,11 @@ class Compiler:
         return stmts, ast.arguments(posonlyargs=posonly, args=args, vararg=vararg, kwonlyargs=kwonly, kw_defaults=kw_defaults, kwarg=kwarg, defaults=defaults), names
 
     def function_def(self, name: str, arguments: ast.arguments, body: Stmts, form: Any, prologue: bool = True, docstring: str | None = None) -> ast.FunctionDef:
-        counters = ast.Name(id=COUNTERS, ctx=ast.Load())
-
-        def cell(i: int, ctx: type) -> ast.Subscript:
-            return ast.Subscript(value=counters, slice=ast.Constant(value=i), ctx=ctx())
-
         stmts: Stmts = []
         if docstring is not None:
             stmts.append(ast.Expr(value=ast.Constant(value=docstring)))
         if prologue:
-            stmts += [
-                ast.AugAssign(target=cell(0, ast.Store), op=ast.Sub(), value=ast.Constant(value=1)),
-                ast.AugAssign(target=cell(1, ast.Store), op=ast.Sub(), value=ast.Constant(value=1)),
-                ast.If(
-                    test=ast.BoolOp(op=ast.Or(), values=[
-                        ast.Compare(left=cell(0, ast.Load), ops=[ast.Lt()], comparators=[ast.Constant(value=0)]),
-                        ast.Compare(left=cell(1, ast.Load), ops=[ast.Lt()], comparators=[ast.Constant(value=0)]),
-                    ]),
-                    body=[ast.Expr(value=ast.Call(func=ast.Name(id=OVER, ctx=ast.Load()), args=[], keywords=[]))],
-                    orelse=[],
-                ),
-                ast.Try(body=body or [ast.Pass()], handlers=[], orelse=[], finalbody=[
-                    ast.AugAssign(target=cell(1, ast.Store), op=ast.Add(), value=ast.Constant(value=1))
-                ]),
-            ]
+            stmts += self.tick() + body
         else:
             stmts += body
         return ast.FunctionDef(name=name, args=arguments, body=stmts or [ast.Pass()], decorator_list=[], returns=None, type_comment=None)
@@ -1441,7 +1439,7 @@ _ALLOWED_NODES: tuple[type, ...] = (
     ast.arguments, ast.arg, ast.keyword, ast.Global, ast.Nonlocal, ast.Pass, ast.Name,
     ast.Constant, ast.List, ast.Tuple, ast.Set, ast.Dict, ast.Starred, ast.Subscript, ast.Slice,
     ast.Call, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.ListComp,
-    ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.comprehension, ast.Yield,
+    ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.comprehension, ast.Yield, ast.NamedExpr,
     ast.Load, ast.Store, ast.Del, ast.operator, ast.unaryop, ast.boolop, ast.cmpop,
 )
 

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from o_lisp import _reader
-from o_lisp._budget import Budget, RecursionLimitGuard, host_recursion_headroom
+from o_lisp._budget import Budget, RecursionLimitGuard, recursion_limit_for
 from o_lisp._builtins import make_builtins
 from o_lisp._compiler import RESULT, Compiler, forbidden_name
 from o_lisp._errors import (
@@ -43,6 +43,10 @@ _stdlib_cache: list[tuple[str, str, list[Any]]] = []
 _stdlib_lock = threading.Lock()
 
 _DEFINING_FORMS = {"defn", "defmacro", "setv"}
+_stack_size_lock = threading.Lock()
+_STACK_PER_STEP = 80
+_STACK_MIN = 64 * 1024 * 1024
+_STACK_MAX = 1024 * 1024 * 1024
 
 
 class Interpreter:
@@ -78,6 +82,7 @@ class Interpreter:
         self._constant_ids = itertools.count()
         self._gensym_counter = itertools.count(1)
         self._builtins = make_builtins(self._runtime, self._helpers())
+        self._budget.bind(self._builtins)
         self._globals: dict[str, Any] = {"__builtins__": self._builtins}
         self._capabilities: dict[str, Callable[..., Any]] = {}
         for name, fn in (capabilities or {}).items():
@@ -88,20 +93,22 @@ class Interpreter:
     # -- public API --------------------------------------------------------------------
     def eval(self, source: Any, filename: str = "<eval>", *, limits: Limits | None = None) -> Any:
         """Evaluate source text (all its forms) or one form; return the last value."""
-        with self._evaluation(limits):
-            if isinstance(source, str | bytes):
-                forms = self._read(source, filename)
-                text = source if isinstance(source, str) else None
-            else:
-                forms = [source]
-                text = None
-            self._sources.setdefault(filename, text)
-            if text is not None:
-                self._sources[filename] = text
-            result = None
-            for form in forms:
-                result = self._eval_form(form, filename)
-            return result
+
+        def run() -> Any:
+            with self._evaluation(limits):
+                if isinstance(source, str | bytes):
+                    forms = self._read(source, filename)
+                    text = source if isinstance(source, str) else source.decode("utf-8")
+                    self._sources[filename] = text
+                else:
+                    forms = [source]
+                    self._sources.setdefault(filename, None)
+                result = None
+                for form in forms:
+                    result = self._eval_form(form, filename)
+                return result
+
+        return self._run(run, limits)
 
     def load(self, path: str | Path, *, limits: Limits | None = None) -> Any:
         """Evaluate a file; its errors name the file's path with line and column."""
@@ -110,21 +117,33 @@ class Interpreter:
             data = path.read_bytes()
         except OSError as error:
             raise LispError(f"cannot read {path}: {error.strerror}") from None
-        with self._evaluation(limits):
-            forms = self._read(data, str(path), skip_shebang=True)
-            self._sources[str(path)] = data.decode("utf-8")
-            result = None
-            for form in forms:
-                result = self._eval_form(form, str(path))
-            return result
+
+        def run() -> Any:
+            with self._evaluation(limits):
+                forms = self._read(data, str(path), skip_shebang=True)
+                self._sources[str(path)] = data.decode("utf-8")
+                result = None
+                for form in forms:
+                    result = self._eval_form(form, str(path))
+                return result
+
+        return self._run(run, limits)
 
     def call(self, function: str | Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Call a Lisp function (by name or as a value) under this interpreter's limits."""
-        with self._evaluation(None):
-            fn = self._lookup(function) if isinstance(function, str) else function
-            if not callable(fn):
-                raise LispError(f"{function!r} is not a function")
-            return fn(*args, **kwargs)
+        fn = self._lookup(function) if isinstance(function, str) else function
+        if not callable(fn):
+            raise LispError(f"{function!r} is not a function")
+
+        def run() -> Any:
+            with self._evaluation(None):
+                return fn(*args, **kwargs)
+
+        return self._run(run, None)
+
+    def cancel(self) -> None:
+        """Stop the running evaluation at its next budget check (callable from any thread)."""
+        self._budget.cancel()
 
     def define(self, name: str, value: Any) -> None:
         """Bind a global name (mangled like Hy) to a Python value."""
@@ -175,6 +194,51 @@ class Interpreter:
         return sorted(unmangle(k) for k in self._builtins if not k.startswith("_o_"))
 
     # -- evaluation machinery --------------------------------------------------------------
+    def _run(self, work: Callable[[], Any], limits: Limits | None) -> Any:
+        """Run one evaluation on a fresh thread with a deep C stack.
+
+        Some C code of CPython recurses without a depth check (hashing a tuple
+        nested a million deep crashes the process on an 8 MiB stack). Nesting
+        costs the program at least one step per level, so a stack sized from
+        the step budget makes such structures harmless. Nested evaluations
+        (a capability calling back into the interpreter) run inline.
+        """
+        if self._budget.active:
+            return work()
+        outcome: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                outcome["value"] = work()
+            except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
+                outcome["error"] = error
+
+        steps = (limits or self.limits).steps
+        stack = _STACK_MAX if steps is None else min(max(steps * _STACK_PER_STEP, _STACK_MIN), _STACK_MAX)
+        with _stack_size_lock:
+            previous = threading.stack_size(stack)
+            try:
+                thread = threading.Thread(target=target, name="o_lisp-eval", daemon=True)
+                thread.start()
+            finally:
+                threading.stack_size(previous)
+        interrupted = False
+        while thread.is_alive():
+            try:
+                thread.join()
+            except KeyboardInterrupt:
+                interrupted = True
+                self._budget.cancel()
+        if interrupted:
+            raise KeyboardInterrupt
+        if "error" in outcome:
+            error = outcome.pop("error")
+            try:
+                raise error
+            finally:
+                del error
+        return outcome.get("value")
+
     @contextmanager
     def _evaluation(self, limits: Limits | None) -> Iterator[None]:
         budget = self._budget
@@ -182,7 +246,7 @@ class Interpreter:
         effective = limits or self.limits
         budget.start(effective)
         if outermost:
-            RecursionLimitGuard.enter(host_recursion_headroom(effective.depth))
+            RecursionLimitGuard.enter(recursion_limit_for(effective.depth))
         try:
             yield
         except LispError as error:
@@ -363,8 +427,6 @@ class Interpreter:
 
         self._sources.setdefault("<hy.eval>", None)
         return {
-            "_o_S": budget.counters,
-            "_o_over": budget.over,
             "_o_iter": rt.iterate,
             "_o_method": rt.method,
             "_o_FATAL": FATAL,
@@ -383,6 +445,8 @@ class Interpreter:
             "_o_iadd": rt.iadd,
             "_o_imul": rt.imul,
             "_o_AssertionError": AssertionError,
+            "_o_type": type,
+            "_o_int": int,
             "_o_hy_gensym": gensym,
             "_o_hy_mangle": mangle,
             "_o_hy_unmangle": unmangle,
@@ -397,11 +461,14 @@ class Interpreter:
 
     # -- the standard library ------------------------------------------------------------
     def _load_stdlib(self) -> None:
-        for filename, _text, forms in _stdlib_forms():
-            self._sources[filename] = _text
-            with self._evaluation(Limits()):
-                for form in forms:
-                    self._eval_form(form, filename)
+        def run() -> None:
+            for filename, text, forms in _stdlib_forms():
+                self._sources[filename] = text
+                with self._evaluation(Limits()):
+                    for form in forms:
+                        self._eval_form(form, filename)
+
+        self._run(run, Limits())
 
 
 def _stdlib_forms() -> list[tuple[str, str, list[Any]]]:

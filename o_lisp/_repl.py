@@ -13,6 +13,7 @@ the error is reported with its position.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
@@ -32,7 +33,9 @@ from prompt_toolkit.output import Output
 
 from o_lisp._errors import LispError, OLispError, ReadError
 from o_lisp._limits import Limits
+from o_lisp._printer import hy_repr
 from o_lisp._reader import read_many
+from o_lisp.forms import Symbol
 
 PROMPT = "=> "
 CONTINUATION = "... "
@@ -158,11 +161,16 @@ class Repl:
         err: TextIO | None = None,
     ) -> None:
         self.interp = interp
-        self.limits = limits if limits is not None else Limits()
+        if limits is None:
+            limits = getattr(interp, "limits", None)
+        self.limits = limits if isinstance(limits, Limits) else Limits()
         self._out = out
         self._err = err
         self.failures = 0
         self.finished = False
+        # What the interpreter defines before the first input (the stdlib, capabilities):
+        # `,env` shows only what the session defined or redefined since.
+        self._initial = {name: self._defining_form(name) for name in self.names()}
 
     @property
     def out(self) -> TextIO:
@@ -188,7 +196,8 @@ class Repl:
         if stripped.startswith(","):
             return self.command(stripped)
         try:
-            value = self.interp.eval(text, filename=FILENAME)
+            with self._program_output():
+                value = self.interp.eval(text, filename=FILENAME)
             if value is not None:
                 self._print(self._repr(value))
         except OLispError as error:
@@ -240,8 +249,28 @@ class Repl:
             for name, value, unit in fields
         )
 
+    def _program_output(self) -> contextlib.AbstractContextManager[object]:
+        """Send what the program prints to `out` when the REPL was given one."""
+        if self._out is None:
+            return contextlib.nullcontext()
+        return contextlib.redirect_stdout(self._out)
+
+    def _defining_form(self, name: str) -> object:
+        try:
+            return self.interp.forms(name)
+        except Exception:
+            return None
+
+    def session_names(self) -> list[str]:
+        """The names defined (or redefined) since the REPL started."""
+        return [
+            name
+            for name in self.names()
+            if name not in self._initial or self._defining_form(name) is not self._initial[name]
+        ]
+
     def env_text(self) -> str:
-        names = sorted(self.names())
+        names = sorted(self.session_names())
         if not names:
             return "(no names defined)"
         width = min(max(len(name) for name in names), 24)
@@ -251,14 +280,20 @@ class Repl:
         return "\n".join(lines)
 
     def _short_value(self, name: str) -> str:
+        if name in self._macros():
+            return "<macro>"
         try:
-            from o_lisp.forms import Symbol
-
             text = self._repr(self.interp.eval(Symbol(name), filename=FILENAME))
         except Exception:
             return "..."
         text = " ".join(text.split())
         return text if len(text) <= SHORT_VALUE else text[: SHORT_VALUE - 3] + "..."
+
+    def _macros(self) -> set[str]:
+        try:
+            return {str(name) for name in self.interp.macros()}
+        except Exception:
+            return set()
 
     def names(self) -> list[str]:
         try:
@@ -275,9 +310,7 @@ class Repl:
 
     @staticmethod
     def _repr(value: object) -> str:
-        from o_lisp import hy_repr
-
-        return str(hy_repr(value))
+        return hy_repr(value)
 
     # -- drivers -----------------------------------------------------------
 

@@ -290,12 +290,9 @@ class Runtime:
         return self._counted(iter(iterable))
 
     def _counted(self, iterator: Iterator[Any]) -> Iterator[Any]:
-        counters = self.budget.counters
-        over = self.budget.over
+        budget = self.budget
         for item in iterator:
-            counters[0] -= 1
-            if counters[0] < 0:
-                over()
+            budget.tick()
             yield item
 
     def materialize(self, iterable: Any, what: str) -> list[Any]:

@@ -14,8 +14,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from o_lisp._errors import LispError, OLispError
-from o_lisp._limits import Limits
+from o_lisp import Interpreter, Limits, LispError, OLispError, hy_repr
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -114,16 +113,8 @@ def _fail(error: OLispError) -> NoReturn:
     raise click.exceptions.Exit(EXIT_PROGRAM_ERROR)
 
 
-def _new_interpreter(limits: Limits) -> Any:
-    from o_lisp import Interpreter
-
+def _new_interpreter(limits: Limits) -> Interpreter:
     return Interpreter(limits=limits)
-
-
-def _hy_repr(value: object) -> str:
-    from o_lisp import hy_repr
-
-    return str(hy_repr(value))
 
 
 @click.group(
@@ -163,7 +154,7 @@ def eval_command(
     try:
         interp = _new_interpreter(limits)
         value = interp.eval(expr, filename="<eval>")
-        text = _hy_repr(value)
+        text = hy_repr(value)
     except OLispError as error:
         _fail(error)
     except KeyboardInterrupt:
