@@ -11,6 +11,7 @@ classes so that code cannot tell the difference.
 from __future__ import annotations
 
 import builtins
+import itertools
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -239,14 +240,14 @@ def _operator_functions(rt: Runtime) -> dict[str, Any]:
     def chain(test: Callable[[Any, Any], bool]) -> Callable[..., bool]:
         def compare(a: Any, *rest: Any) -> bool:
             items = (a, *rest)
-            return all(test(x, y) for x, y in zip(items, items[1:], strict=False))
+            return all(test(x, y) for x, y in itertools.pairwise(items))
 
         return compare
 
     def chain2(test: Callable[[Any, Any], bool]) -> Callable[..., bool]:
         def compare(a: Any, b: Any, *rest: Any) -> bool:
             items = (a, b, *rest)
-            return all(test(x, y) for x, y in zip(items, items[1:], strict=False))
+            return all(test(x, y) for x, y in itertools.pairwise(items))
 
         return compare
 

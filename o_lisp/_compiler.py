@@ -29,7 +29,6 @@ from o_lisp.forms import (
     Dict,
     Expression,
     Float,
-    Form,
     Integer,
     Keyword,
     List,
@@ -170,7 +169,7 @@ class Compiler:
         self.source = source
         self.macro_lookup = macro_lookup
         self.expand_macro = expand_macro
-        self._constant_names = iter(constant_names)
+        self.constant_names = iter(constant_names)
         self.constants: dict[str, Any] = {}
         self._counter = itertools.count(1)
         self.scopes: list[FunctionScope] = []
@@ -216,7 +215,7 @@ class Compiler:
         return name
 
     def constant(self, value: Any) -> ast.expr:
-        name = next(self._constant_names)
+        name = next(self.constant_names)
         self.constants[name] = value
         return ast.Name(id=name, ctx=ast.Load())
 
@@ -337,8 +336,6 @@ class Compiler:
                 raise self.error(item, "a dict literal needs an even number of forms")
             parts.append((item, items[i + 1]))
             i += 2
-        flat = [p[1] if p[0] == "**" else p[0] for p in parts] + [p[1] for p in parts if p[0] != "**"]
-        del flat
         compiled_forms: list[Any] = []
         for key, value in parts:
             if key == "**":
@@ -424,7 +421,6 @@ class Compiler:
         return self.call(form, head_result, form[1:])
 
     def call(self, form: Any, head: Result | ast.expr, args: Iterable[Any]) -> Result:
-        positional: list[Any] = []
         plan: list[tuple[str, Any]] = []
         items = list(args)
         i = 0
@@ -446,12 +442,10 @@ class Compiler:
             else:
                 plan.append(("", item))
             i += 1
-        del positional
         head_result = head if isinstance(head, Result) else Result(expr=head)
         stmts, exprs = self.compile_args([p[1] for p in plan])
-        if stmts and not head_result.pure:
-            pass
-        elif stmts and not isinstance(head_result.expr, ast.Constant):
+        if stmts and not isinstance(head_result.expr, ast.Constant):
+            # The arguments need statements: evaluate the callee first, as Python would.
             name = self.temp()
             head_result = Result(
                 head_result.stmts + [ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=head_result.expr)],
@@ -707,12 +701,7 @@ class Compiler:
             return Result()
         stmts: Stmts = []
         for item in items[:-1]:
-            r = self.compile(item)
-            stmts.extend(r.stmts)
-            if not isinstance(r.expr, ast.Constant | ast.Name):
-                stmts.append(ast.Expr(value=r.expr))
-            elif isinstance(r.expr, ast.Name):
-                stmts.append(ast.Expr(value=r.expr))
+            stmts.extend(self._discard(self.compile(item)))
         last = self.compile(items[-1])
         return Result(stmts + last.stmts, last.expr)
 
@@ -795,7 +784,7 @@ class Compiler:
             body = self.body(body_forms)
         finally:
             self.loop_depth -= 1
-        loop_body = self.tick() + body.stmts + [ast.Expr(value=body.expr)]
+        loop_body = self.tick() + self._discard(body)
         orelse = self._stmts_of(else_forms)
         if cond.pure:
             return Result([ast.While(test=cond.expr, body=loop_body, orelse=orelse)])
@@ -817,8 +806,14 @@ class Compiler:
     def _stmts_of(self, forms: list[Any] | None) -> Stmts:
         if not forms:
             return []
-        r = self.body(forms)
-        return r.stmts + [ast.Expr(value=r.expr)]
+        return self._discard(self.body(forms))
+
+    @staticmethod
+    def _discard(result: Result) -> Stmts:
+        """The statements of a result whose value is not needed."""
+        if isinstance(result.expr, ast.Constant):
+            return list(result.stmts)
+        return [*result.stmts, ast.Expr(value=result.expr)]
 
     def for_(self, form: Expression) -> Result:
         if len(form) < 2 or type(form[1]) is not List:
@@ -848,7 +843,7 @@ class Compiler:
                 if kind not in ("if", "setv", "do"):
                     raise self.error(item, f"unknown clause :{kind} (expected :if, :setv or :do)")
                 if kind == "setv":
-                    if i + 2 >= len(items) + 0 and i + 2 > len(items):
+                    if i + 2 >= len(items):
                         raise self.error(item, ":setv needs a target and a value")
                     clauses.append(("setv", items[i + 1], items[i + 2]))
                     i += 3
@@ -872,25 +867,41 @@ class Compiler:
         inner: Callable[[], Stmts],
         ticking: bool,
         orelse: Stmts | None = None,
+        rename: dict[str, str] | None = None,
     ) -> Stmts:
+        """Nested loops for `for`-style clauses. With `rename` (a let frame), the names the
+        clauses bind get fresh names, so they stay private to the comprehension."""
         if not clauses:
             return inner()
         kind, a, b = clauses[0]
         rest = clauses[1:]
         if kind == "for":
             iterable = self.compile(b)
+            self._bind_fresh(a, rename)
             tstmts, target = self.target(a)
             if tstmts:
                 raise self.error(a, "a loop target must be a name or a destructuring pattern")
-            body = (self.tick() if ticking else []) + self.build_loops(rest, inner, ticking)
-            return iterable.stmts + [ast.For(target=target, iter=iterable.expr if ticking else self._iter_call(iterable.expr), body=body, orelse=orelse or [])]
+            body = (self.tick() if ticking else []) + self.build_loops(rest, inner, ticking, rename=rename)
+            loop = ast.For(target=target, iter=iterable.expr, body=body, orelse=orelse or [])
+            return iterable.stmts + [loop]
         if kind == "if":
             cond = self.compile(a)
-            return cond.stmts + [ast.If(test=cond.expr, body=self.build_loops(rest, inner, ticking), orelse=[])]
+            nested = self.build_loops(rest, inner, ticking, rename=rename)
+            return cond.stmts + [ast.If(test=cond.expr, body=nested or [ast.Pass()], orelse=[])]
         if kind == "setv":
-            return self.setv(Expression([Symbol("setv"), a, b])).stmts + self.build_loops(rest, inner, ticking)
-        r = self.compile(a)
-        return r.stmts + [ast.Expr(value=r.expr)] + self.build_loops(rest, inner, ticking)
+            value = self.compile(b)
+            self._bind_fresh(a, rename)
+            tstmts, target = self.target(a)
+            assign = [*value.stmts, *tstmts, ast.Assign(targets=[target], value=value.expr)]
+            return assign + self.build_loops(rest, inner, ticking, rename=rename)
+        return self._discard(self.compile(a)) + self.build_loops(rest, inner, ticking, rename=rename)
+
+    def _bind_fresh(self, pattern: Any, frame: dict[str, str] | None) -> None:
+        if frame is None:
+            return
+        for sym in _pattern_symbols(pattern):
+            pyname = self.python_name(sym)
+            frame[pyname] = f"_o_c{next(self._counter)}_{pyname}"
 
     def _iter_call(self, expr: ast.expr) -> ast.expr:
         return ast.Call(func=ast.Name(id=ITER, ctx=ast.Load()), args=[expr], keywords=[])
@@ -906,41 +917,60 @@ class Compiler:
         fast = self._pure_comprehension(kind, clauses, result_forms)
         if fast is not None:
             return fast
-        # General case: an explicit loop in a nested function (keeps the loop's
-        # variables out of the enclosing scope, like a Python comprehension).
-        fname = self.temp("comp")
-        acc = "_o_acc"
+        if kind == "gfor":
+            return self._generator_function(form, clauses, result_forms[0])
+        # General case (clauses with statements): explicit loops in the enclosing
+        # scope, so `:do` forms can assign its variables as in Hy; the names the
+        # clauses bind are renamed, so they do not leak out of the comprehension.
+        acc = self.temp("acc")
+        acc_load = ast.Name(id=acc, ctx=ast.Load())
+
+        def inner() -> Stmts:
+            values = [self.compile(f) for f in result_forms]
+            stmts: Stmts = [s for v in values for s in v.stmts]
+            exprs = [v.expr for v in values]
+            if kind == "lfor":
+                call = ast.Call(func=ast.Name(id=APPEND, ctx=ast.Load()), args=[acc_load, exprs[0]], keywords=[])
+                stmts.append(ast.Expr(value=call))
+            elif kind == "sfor":
+                call = ast.Call(func=ast.Name(id="_o_add_to_set", ctx=ast.Load()), args=[acc_load, exprs[0]], keywords=[])
+                stmts.append(ast.Expr(value=call))
+            else:
+                store = ast.Subscript(value=acc_load, slice=exprs[0], ctx=ast.Store())
+                stmts.append(ast.Assign(targets=[store], value=exprs[1]))
+            return stmts
+
+        empty: ast.expr = {
+            "lfor": ast.List(elts=[], ctx=ast.Load()),
+            "dfor": ast.Dict(keys=[], values=[]),
+            "sfor": ast.Call(func=ast.Name(id="_o_set", ctx=ast.Load()), args=[], keywords=[]),
+        }[kind]
+        frame: dict[str, str] = {}
+        self.lets.append(frame)
+        try:
+            loops = self.build_loops(clauses, inner, ticking=True, rename=frame)
+        finally:
+            self.lets.pop()
+        init = ast.Assign(targets=[ast.Name(id=acc, ctx=ast.Store())], value=empty)
+        return Result([init, *loops], ast.Name(id=acc, ctx=ast.Load()))
+
+    def _generator_function(self, form: Any, clauses: list[tuple[str, Any, Any]], result_form: Any) -> Result:
+        """A lazy `gfor` whose clauses need statements: a nested generator function."""
+        fname = self.temp("gen")
         self.scopes.append(FunctionScope(is_module=False))
         saved_loop = self.loop_depth
         self.loop_depth = 0
         try:
             def inner() -> Stmts:
-                values = [self.compile(f) for f in result_forms]
-                stmts: Stmts = []
-                for v in values:
-                    stmts.extend(v.stmts)
-                exprs = [v.expr for v in values]
-                if kind == "gfor":
-                    stmts.append(ast.Expr(value=ast.Yield(value=exprs[0])))
-                elif kind == "lfor":
-                    stmts.append(ast.Expr(value=ast.Call(func=ast.Name(id=APPEND, ctx=ast.Load()), args=[ast.Name(id=acc, ctx=ast.Load()), exprs[0]], keywords=[])))
-                elif kind == "sfor":
-                    stmts.append(ast.Expr(value=ast.Call(func=ast.Name(id="_o_add_to_set", ctx=ast.Load()), args=[ast.Name(id=acc, ctx=ast.Load()), exprs[0]], keywords=[])))
-                else:
-                    stmts.append(ast.Assign(targets=[ast.Subscript(value=ast.Name(id=acc, ctx=ast.Load()), slice=exprs[0], ctx=ast.Store())], value=exprs[1]))
-                return stmts
+                value = self.compile(result_form)
+                return [*value.stmts, ast.Expr(value=ast.Yield(value=value.expr))]
 
             loops = self.build_loops(clauses, inner, ticking=True)
         finally:
             self.scopes.pop()
             self.loop_depth = saved_loop
-        init: Stmts = []
-        if kind != "gfor":
-            empty: ast.expr = {"lfor": ast.List(elts=[], ctx=ast.Load()), "dfor": ast.Dict(keys=[], values=[]),
-                               "sfor": ast.Call(func=ast.Name(id="_o_set", ctx=ast.Load()), args=[], keywords=[])}[kind]
-            init = [ast.Assign(targets=[ast.Name(id=acc, ctx=ast.Store())], value=empty)]
-        ret = [] if kind == "gfor" else [ast.Return(value=ast.Name(id=acc, ctx=ast.Load()))]
-        fdef = self.function_def(fname, ast.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]), init + loops + ret, form, prologue=False)
+        no_args = ast.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
+        fdef = self.function_def(fname, no_args, loops, form, prologue=False)
         return Result([fdef], ast.Call(func=ast.Name(id=fname, ctx=ast.Load()), args=[], keywords=[]))
 
     def _pure_comprehension(self, kind: str, clauses: list[tuple[str, Any, Any]], result_forms: list[Any]) -> Result | None:
@@ -1066,11 +1096,11 @@ class Compiler:
         ]
         for catcher in catchers:
             handlers.append(self.handler(catcher, name))
-        body_stmts = body.stmts + ([ast.Expr(value=body.expr)] if orelse is not None else self._assign(name, body))
+        body_stmts = self._discard(body) if orelse is not None else self._assign(name, body)
         else_stmts: Stmts = []
         if orelse is not None:
             else_stmts = self._assign(name, self.body(orelse))
-        final_stmts = self._stmts_of(final) if final is not None else []
+        final_stmts = (self._stmts_of(final) or [ast.Pass()]) if final is not None else []
         init = [ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=ast.Constant(value=None))]
         node = ast.Try(body=body_stmts or [ast.Pass()], handlers=handlers if catchers else [], orelse=else_stmts, finalbody=final_stmts)
         if not catchers:
@@ -1218,10 +1248,7 @@ class Compiler:
         if len(items) < 2 or type(items[0]) is not Symbol:
             raise self.error(form, "defn needs a name and a parameter list: (defn name [params] body...)")
         name = self.resolve(self.python_name(items[0]))
-        r = self.function(form, name if not self.lets or name == self.python_name(items[0]) else name, items[1], items[2:], decorators)
-        if name != r.expr.id:  # type: ignore[attr-defined]
-            r.stmts.append(ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=r.expr))
-        return Result(r.stmts)
+        return Result(self.function(form, name, items[1], items[2:], decorators).stmts)
 
     def defmacro(self, form: Expression) -> Result:
         if len(form) < 3 or type(form[1]) is not Symbol:

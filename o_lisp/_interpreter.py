@@ -21,7 +21,7 @@ from typing import Any
 from o_lisp import _reader
 from o_lisp._budget import Budget, RecursionLimitGuard, recursion_limit_for
 from o_lisp._builtins import make_builtins
-from o_lisp._compiler import RESULT, Compiler, forbidden_name
+from o_lisp._compiler import RESULT, CompiledUnit, Compiler, forbidden_name
 from o_lisp._errors import (
     CompileError,
     LimitExceeded,
@@ -210,7 +210,7 @@ class Interpreter:
         def target() -> None:
             try:
                 outcome["value"] = work()
-            except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
+            except BaseException as error:
                 outcome["error"] = error
 
         steps = (limits or self.limits).steps
@@ -310,16 +310,23 @@ class Interpreter:
         )
 
     def _eval_form(self, form: Any, filename: str) -> Any:
+        return self._execute(self._compile(form, filename), form)
+
+    def _compile(self, form: Any, filename: str, constant_names: Iterator[str] | None = None) -> CompiledUnit:
         compiler = self._compiler(filename)
+        if constant_names is not None:
+            compiler.constant_names = constant_names
         try:
-            unit = compiler.compile_toplevel(form)
+            return compiler.compile_toplevel(form)
         except RecursionError:
             raise compiler.error(form, "form nested too deeply to compile") from None
+
+    def _execute(self, unit: CompiledUnit, form: Any) -> Any:
         self._record_definition(form)
         globals_ = self._globals
         globals_.update(unit.constants)
         try:
-            exec(unit.code, globals_)  # noqa: S102 - vetted code generated from forms
+            exec(unit.code, globals_)
             return globals_.pop(RESULT, None)
         finally:
             for name in unit.temps:
@@ -461,14 +468,41 @@ class Interpreter:
 
     # -- the standard library ------------------------------------------------------------
     def _load_stdlib(self) -> None:
+        """Run the stdlib; its compiled code is cached per process and re-executed here."""
+
         def run() -> None:
-            for filename, text, forms in _stdlib_forms():
-                self._sources[filename] = text
-                with self._evaluation(Limits()):
-                    for form in forms:
-                        self._eval_form(form, filename)
+            with self._evaluation(Limits()):
+                for filename, text, form, unit in _stdlib_units(self):
+                    self._sources[filename] = text
+                    self._execute(unit, form)
 
         self._run(run, Limits())
+
+
+_stdlib_units_cache: list[tuple[str, str, Any, CompiledUnit]] = []
+_stdlib_constant_ids = itertools.count()
+
+
+def _stdlib_units(interp: Interpreter) -> list[tuple[str, str, Any, CompiledUnit]]:
+    """Compiled stdlib forms. The first interpreter compiles (and runs) them; later ones reuse
+    the code objects, whose constants carry stdlib-only names (`_o_s...`)."""
+    if _stdlib_units_cache:
+        return list(_stdlib_units_cache)
+    units = []
+    names = (f"_o_s{n}" for n in _stdlib_constant_ids)
+    for filename, text, forms in _stdlib_forms():
+        interp._sources[filename] = text
+        for form in forms:
+            unit = interp._compile(form, filename, names)
+            interp._execute(unit, form)
+            units.append((filename, text, form, _ALREADY_RUN, unit))
+    with _stdlib_lock:
+        if not _stdlib_units_cache:
+            _stdlib_units_cache.extend((f, t, form, unit) for f, t, form, _, unit in units)
+    return []
+
+
+_ALREADY_RUN = object()
 
 
 def _stdlib_forms() -> list[tuple[str, str, list[Any]]]:

@@ -19,13 +19,12 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from o_lisp._budget import Budget
 from o_lisp._errors import LimitExceeded, SandboxViolation
-from o_lisp._mangle import mangle, unmangle
-from o_lisp._printer import hy_repr
+from o_lisp._mangle import unmangle
 from o_lisp.forms import (
     Bytes,
     Complex,
@@ -40,7 +39,6 @@ from o_lisp.forms import (
     String,
     Symbol,
     Tuple,
-    as_form,
 )
 
 # Exceptions the program must never catch: budgets and sandbox violations
