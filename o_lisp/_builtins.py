@@ -53,6 +53,13 @@ def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
     table: dict[str, Any] = {}
 
     def safe_str(*args: Any, **kwargs: Any) -> str:
+        if len(args) == 1 and not kwargs:
+            obj = args[0]
+            t = type(obj)
+            if t is str:
+                return obj  # type: ignore[no-any-return]
+            if t is float or t is bool or (t is int and obj.bit_length() < 4096):
+                return str(obj)
         if args:
             runtime.check_text(args[0], "the string")
         return str(*args, **kwargs)
@@ -90,6 +97,8 @@ def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
         return wrapped_classes.get(spec, spec)
 
     def safe_isinstance(obj: Any, spec: Any) -> bool:
+        if type(spec) is type:
+            return isinstance(obj, spec)
         return isinstance(obj, to_class(spec))
 
     def safe_print(*args: Any, sep: str | None = " ", end: str | None = "\n", flush: bool = False) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from o_lisp._errors import CompileError, LispError, Position, SandboxViolation
 from o_lisp._mangle import mangle
+from o_lisp._runtime import METHOD_NAMES, PLAIN_METHOD_NAMES
 from o_lisp.forms import (
     Bytes,
     Complex,
@@ -87,6 +88,10 @@ AUGMENTED: dict[str, str] = {
     "+=": "+", "-=": "-", "*=": "*", "/=": "/", "//=": "//", "%=": "%", "**=": "**",
     "<<=": "<<", ">>=": ">>", "&=": "&", "|=": "|", "^=": "^", "@=": "@",
 }
+# Operators that are safe on two ints (no unbounded growth) get an inline fast path.
+INT_FAST_OPS: dict[str, type[ast.operator]] = {"+": ast.Add, "%": ast.Mod, "*": ast.Mult}
+# `*` is inline only when both ints are below 2**31 in magnitude (the product cannot grow unboundedly).
+_SMALL_INT = 2**31
 GUARDED_AUG = {"+": "_o_iadd", "*": "_o_imul", "**": "_o_pow", "<<": "_o_lshift", "%": "_o_mod"}
 AUG_AGGREGATE = {"+": "+", "-": "+", "*": "*", "/": "*", "|": "|", "&": "&", "**": "*"}
 
@@ -476,6 +481,38 @@ class Compiler:
             raise self.violation(form, why or f"method .{name} is not available in the sandbox")
         if len(form) < 2:
             raise self.error(form, f"method call .{method} needs an object")
+        if name in PLAIN_METHOD_NAMES and not self.no_walrus:
+            # _o_mt_NAME[type(obj)](obj, ...): the method table refuses other types.
+            obj = self.compile(form[1])
+            if isinstance(obj.expr, ast.Name | ast.Constant):
+                first, again = obj.expr, obj.expr
+            else:
+                temp = self.temp("o")
+                first = ast.NamedExpr(target=ast.Name(id=temp, ctx=ast.Store()), value=obj.expr)
+                again = ast.Name(id=temp, ctx=ast.Load())
+            lookup = ast.Subscript(
+                value=ast.Name(id="_o_mt_" + name, ctx=ast.Load()),
+                slice=ast.Call(func=ast.Name(id="_o_type", ctx=ast.Load()), args=[first], keywords=[]),
+                ctx=ast.Load(),
+            )
+            result = self.call(form, Result(obj.stmts, lookup), [])
+            call = result.expr
+            assert isinstance(call, ast.Call)
+            rest = self.call(form, Result(), form[2:])
+            rest_call = rest.expr
+            assert isinstance(rest_call, ast.Call)
+            call.args = [again, *rest_call.args]
+            call.keywords = rest_call.keywords
+            if rest.stmts:
+                # Later arguments need statements: evaluate the method lookup first.
+                head = self.temp()
+                return Result(
+                    result.stmts + [ast.Assign(targets=[ast.Name(id=head, ctx=ast.Store())], value=lookup)] + rest.stmts,
+                    ast.Call(func=ast.Name(id=head, ctx=ast.Load()), args=[again, *rest_call.args], keywords=rest_call.keywords),
+                )
+            return Result(result.stmts, call)
+        if name in METHOD_NAMES:
+            return self.call(form, ast.Name(id="_o_m_" + name, ctx=ast.Load()), form[1:])
         head = ast.Name(id=METHOD, ctx=ast.Load())
         return self.call(form, head, [form[1], String(name), *form[2:]])
 
@@ -518,35 +555,47 @@ class Compiler:
         if helper is not None:
             if op == "+" and _is_number(left) and _is_number(right):
                 return ast.BinOp(left=left, op=ast.Add(), right=right)
-            if op == "+" and not self.no_walrus:
-                return self._int_fast_path(op, helper, left, right)
+            if op in INT_FAST_OPS and not self.no_walrus:
+                return self.int_fast_path(INT_FAST_OPS[op], helper, left, right)
             return ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[left, right], keywords=[])
         return ast.BinOp(left=left, op=PLAIN_BINOPS[op](), right=right)
 
-    def _int_fast_path(self, op: str, helper: str, left: ast.expr, right: ast.expr) -> ast.expr:
-        """`a + b` inline when both are ints (the common case), else the guarded helper.
+    def int_fast_path(self, pyop: type[ast.operator], helper: str, left: ast.expr, right: ast.expr) -> ast.expr:
+        """`a OP b` inline when both operands are ints (the common case), else the guarded helper.
 
-        (a := A, b := B) are both evaluated, left to right, before any test."""
-        a, b = self.temp("a"), self.temp("b")
+        Operands are evaluated once each, left to right, before the type test: simple
+        names and constants are used as they are, anything else through a walrus temporary.
+        """
 
-        def load(n: str) -> ast.expr:
-            return ast.Name(id=n, ctx=ast.Load())
+        def operand(value: ast.expr, hint: str) -> tuple[ast.expr, ast.expr]:
+            if isinstance(value, ast.Name | ast.Constant):
+                return value, value
+            name = self.temp(hint)
+            return ast.NamedExpr(target=ast.Name(id=name, ctx=ast.Store()), value=value), ast.Name(id=name, ctx=ast.Load())
 
-        def type_of(n: str, value: ast.expr) -> ast.expr:
-            walrus = ast.NamedExpr(target=ast.Name(id=n, ctx=ast.Store()), value=value)
-            return ast.Call(func=ast.Name(id="_o_type", ctx=ast.Load()), args=[walrus], keywords=[])
+        first_a, a = operand(left, "a")
+        first_b, b = operand(right, "b")
 
-        test = ast.Compare(
-            left=type_of(a, left),
+        def type_of(value: ast.expr) -> ast.expr:
+            return ast.Call(func=ast.Name(id="_o_type", ctx=ast.Load()), args=[value], keywords=[])
+
+        test: ast.expr = ast.Compare(
+            left=type_of(first_a),
             ops=[ast.Is(), ast.Is()],
-            comparators=[type_of(b, right), ast.Name(id="_o_int", ctx=ast.Load())],
+            comparators=[type_of(first_b), ast.Name(id="_o_int", ctx=ast.Load())],
         )
-        fast: ast.expr
-        if op == "+":
-            fast = ast.BinOp(left=load(a), op=ast.Add(), right=load(b))
-        else:
-            fast = ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[load(a), load(b)], keywords=[])
-        slow = ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[load(a), load(b)], keywords=[])
+        if pyop is ast.Mult:
+
+            def small(value: ast.expr) -> ast.expr:
+                return ast.Compare(
+                    left=ast.Constant(value=-_SMALL_INT),
+                    ops=[ast.Lt(), ast.Lt()],
+                    comparators=[value, ast.Constant(value=_SMALL_INT)],
+                )
+
+            test = ast.BoolOp(op=ast.And(), values=[test, small(a), small(b)])
+        fast = ast.BinOp(left=a, op=pyop(), right=b)
+        slow = ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[a, b], keywords=[])
         return ast.IfExp(test=test, body=fast, orelse=slow)
 
     def compare(self, form: Expression, op: str) -> Result:
@@ -582,7 +631,9 @@ class Compiler:
             name = self.resolve(self.python_name(target))
             load = ast.Name(id=name, ctx=ast.Load())
             store = ast.Name(id=name, ctx=ast.Store())
-            if helper:
+            if helper and op in INT_FAST_OPS:
+                stmts.append(ast.Assign(targets=[store], value=self.int_fast_path(INT_FAST_OPS[op], helper, load, value.expr)))
+            elif helper:
                 call = ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[load, value.expr], keywords=[])
                 stmts.append(ast.Assign(targets=[store], value=call))
             else:
@@ -1334,7 +1385,7 @@ class Compiler:
             if head == "unquote" and len(form) == 2:
                 if level == 1:
                     r = self.compile(form[1])
-                    return Result(r.stmts, ast.Call(func=ast.Name(id="_o_hy_as_model", ctx=ast.Load()), args=[r.expr], keywords=[]))
+                    return r  # Hy inserts the value as it is (no promotion to a form)
                 return self._qq_seq(form, level - 1)
             if head == "quasiquote" and len(form) == 2:
                 return self._qq_seq(form, level + 1)

@@ -420,7 +420,7 @@ class Interpreter:
         def splice(value: Any) -> list[Any]:
             if value is None:
                 return []
-            return [as_form(x) for x in rt.materialize(value, "the spliced forms")]
+            return rt.materialize(value, "the spliced forms")
 
         def quasi(cls: type, items: list[Any], pos: Any) -> Any:
             budget.allocate(len(items), "the quasiquoted form")
@@ -436,6 +436,7 @@ class Interpreter:
         return {
             "_o_iter": rt.iterate,
             "_o_method": rt.method,
+            **rt.method_dispatchers(),
             "_o_FATAL": FATAL,
             "_o_append": list.append,
             "_o_add_to_set": set.add,

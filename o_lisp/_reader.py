@@ -26,6 +26,7 @@ from lark import Lark, Token, Transformer
 from o_lisp._errors import Position, ReadError
 from o_lisp.forms import (
     Bytes,
+    Form,
     Complex,
     Dict,
     Expression,
@@ -150,13 +151,14 @@ def _on_open(token: Token) -> Token:
 
 def _on_close(token: Token) -> Token:
     stack = _state.stack
+    closer = token.value
     if not stack:
-        raise _fail(f"unexpected '{token}': no bracket is open", token)
+        raise _fail(f"unexpected '{closer}': no bracket is open", token)
     opener = stack.pop()
-    expected = _OPENERS[opener.type]  # type: ignore[index]
-    if token != expected:
+    expected = _OPENERS[opener.type]
+    if closer != expected:
         raise _fail(
-            f"unexpected '{token}': expected '{expected}' to close '{opener}' "
+            f"unexpected '{closer}': expected '{expected}' to close '{opener.value}' "
             f"opened at {opener.line}:{opener.column}",
             token,
         )
@@ -164,9 +166,9 @@ def _on_close(token: Token) -> Token:
 
 
 def _on_hash_tag(token: Token) -> Token:
-    if token not in ("#*", "#**", "#_"):
+    if token.value not in ("#*", "#**", "#_"):
         raise _fail(
-            f"reader macro '{token}' is not allowed: o_lisp has no user-defined reader macros "
+            f"reader macro '{token.value}' is not allowed: o_lisp has no user-defined reader macros "
             "(they would run code at read time)",
             token,
         )
@@ -178,7 +180,7 @@ def _pos_of(token: Token) -> tuple[int, int, int, int]:
 
 
 def _span(first: Token, last: Any) -> tuple[int, int, int, int]:
-    if isinstance(last, Token):
+    if not isinstance(last, Form):
         return (first.line, first.column, last.end_line, last.end_column - 1)  # type: ignore[return-value, operator]
     end = last._pos
     return (first.line, first.column, end[2], end[3])  # type: ignore[return-value]
@@ -260,7 +262,7 @@ def _identifier_part(text: str, token: Token, pos: tuple[int, int, int, int]) ->
 
 def _decode_escapes(body: str, token: Token, is_bytes: bool) -> str | bytes:
     if "\\" in body:
-        offset = token.index(body) if body else 0
+        offset = token.value.index(body) if body else 0
         for match in _ESCAPE_RE.finditer(body):
             char = match.group(1)
             if char not in _ALLOWED_ESCAPES and (is_bytes or char not in _NAMED_ESCAPES):
@@ -291,7 +293,7 @@ def _decode_escapes(body: str, token: Token, is_bytes: bool) -> str | bytes:
 
 def _locate(token: Token, offset: int) -> tuple[int, int]:
     """Line and column of character `offset` inside a (possibly multi-line) token."""
-    text = str(token)[:offset]
+    text = token.value[:offset]
     newlines = text.count("\n")
     if not newlines:
         return token.line, token.column + offset  # type: ignore[operator, return-value]
@@ -310,21 +312,22 @@ class _FormBuilder(Transformer):  # type: ignore[type-arg]
 
     def ident(self, items: list[Token]) -> Any:
         token = items[0]
-        return _identifier(str(token), token)
+        return _identifier(token.value, token)
 
     def keyword(self, items: list[Token]) -> Keyword:
         token = items[0]
-        if "." in token:
+        text = token.value
+        if "." in text:
             raise _fail(
                 "cannot access attribute on anything other than a name "
                 "(keywords cannot contain '.')",
                 token,
             )
-        return Keyword(token[1:], _pos_of(token))
+        return Keyword(text[1:], _pos_of(token))
 
     def string(self, items: list[Token]) -> Any:
         token = items[0]
-        text = str(token)
+        text = token.value
         quote = text.index('"')
         prefix = text[:quote]
         chars = set(prefix)
@@ -351,7 +354,7 @@ class _FormBuilder(Transformer):  # type: ignore[type-arg]
 
     def bracket_string(self, items: list[Token]) -> String:
         token = items[0]
-        text = str(token)
+        text = token.value
         open_at = text.index("[", 2)
         delim = text[2:open_at]
         if delim == "f" or delim.startswith("f-"):
@@ -385,10 +388,11 @@ class _FormBuilder(Transformer):  # type: ignore[type-arg]
 
     def prefixed(self, items: list[Any]) -> Any:
         token, target = items
-        if token == "#_":
+        tag = token.value
+        if tag == "#_":
             return _DISCARDED
         if target is _DISCARDED:
-            raise _fail(f"'{token}' must be followed by a form, not by a discarded one", token)
+            raise _fail(f"'{tag}' must be followed by a form, not by a discarded one", token)
         depth = getattr(target, "_prefix_depth", 0) + 1
         if depth > _state.max_nesting:
             raise _fail(
@@ -396,7 +400,7 @@ class _FormBuilder(Transformer):  # type: ignore[type-arg]
                 token,
             )
         pos = _span(token, target)
-        form = Expression([Symbol(_PREFIX_HEADS[str(token)], pos), target], pos)
+        form = Expression([Symbol(_PREFIX_HEADS[tag], pos), target], pos)
         object.__setattr__(form, "_prefix_depth", depth)
         return form
 

@@ -128,6 +128,28 @@ METHODS: dict[type, frozenset[str]] = {
     Float: _FLOAT_METHODS,
 }
 
+METHOD_NAMES: frozenset[str] = frozenset().union(*METHODS.values())
+
+
+class MethodTable(dict):  # type: ignore[type-arg]
+    """Exact type → unbound method, for one method name; other types are refused.
+
+    Compiled code indexes it inline: `_o_mt_upper[type(s)](s)`.
+    """
+
+    def __init__(self, name: str, table: dict[type, Callable[..., Any]]) -> None:
+        super().__init__(table)
+        self.name = name
+
+    def __missing__(self, cls: type) -> Any:
+        raise SandboxViolation(f"method '.{unmangle(self.name)}' is not available on {cls.__name__} values")
+
+# Methods that grow a list: they charge a step, so a comprehension over a list
+# that the loop body keeps extending cannot run forever on one bulk charge.
+_LIST_GROWTH = frozenset(["append", "extend", "insert"])
+# Results smaller than this skip the allocation accounting (steps bound their number).
+_SMALL = 4096
+
 _TEXT_ENCODINGS = frozenset(
     "utf-8 utf8 utf_8 ascii latin-1 latin1 latin_1 iso-8859-1 utf-16 utf-32 utf-16-le utf-16-be".split()
 )
@@ -187,10 +209,12 @@ class Runtime:
     # -- guarded operators ---------------------------------------------------------
     def add(self, a: Any, b: Any) -> Any:
         ta = type(a)
-        if (ta is int or ta is float) and type(b) in (int, float):
+        if ta is float or ta is int:
             return a + b
         if isinstance(a, str | bytes | list | tuple) and isinstance(b, str | bytes | list | tuple):
-            self.budget.allocate(len(a) + len(b), f"concatenating two {_type_label(a)}s")
+            size = len(a) + len(b)
+            if size > _SMALL:
+                self.budget.allocate(size, f"concatenating two {_type_label(a)}s")
         return a + b
 
     def mul(self, a: Any, b: Any) -> Any:
@@ -267,17 +291,77 @@ class Runtime:
                 f"method '.{unmangle(name)}' is not available on {_type_label(obj)} values"
             )
         budget = self.budget
-        budget.charge(1)
         if name == "join" and args:
-            items = self.materialize(args[0], "the joined items")
-            total = len(obj) * max(len(items) - 1, 0)
-            total += sum(len(x) for x in items if isinstance(x, str | bytes))
-            budget.allocate(total, "the joined string")
+            items = args[0]
+            if type(items) is not list and type(items) is not tuple:
+                items = self.materialize(items, "the joined items")
+            try:
+                total = sum(map(len, items)) + len(obj) * max(len(items) - 1, 0)
+            except TypeError:
+                total = 0  # not all strings: join itself raises the right TypeError
+            if total > _SMALL:
+                budget.allocate(total, "the joined string")
             return obj.join(items)
         guard = _METHOD_GUARDS.get(name)
         if guard is not None:
             guard(self, obj, args, kwargs)
         return getattr(obj, name)(*args, **kwargs)
+
+    def method_dispatchers(self) -> dict[str, Any]:
+        """`_o_m_NAME(obj, *args)` for every allow-listed method name, and for the
+        unguarded ones also the table `_o_mt_NAME` that compiled code indexes inline.
+
+        Either way one dict lookup on the exact type of `obj` finds the unbound
+        method, or refuses.
+        """
+        helpers: dict[str, Any] = {"_o_m_" + name: self._dispatcher(name) for name in METHOD_NAMES}
+        for name in PLAIN_METHOD_NAMES:
+            helpers["_o_mt_" + name] = MethodTable(
+                name, {cls: getattr(cls, name) for cls, names in METHODS.items() if name in names}
+            )
+        return helpers
+
+    def _dispatcher(self, name: str) -> Callable[..., Any]:
+        table: dict[type, Callable[..., Any]] = {
+            cls: getattr(cls, name) for cls, names in METHODS.items() if name in names
+        }
+        guard = _METHOD_GUARDS.get(name)
+        budget = self.budget
+        label = unmangle(name)
+
+        def refuse(obj: Any) -> SandboxViolation:
+            return SandboxViolation(f"method '.{label}' is not available on {_type_label(obj)} values")
+
+        if name == "join":
+
+            def join(obj: Any, *args: Any, **kwargs: Any) -> Any:
+                if type(obj) not in table:
+                    raise refuse(obj)
+                return self.method(obj, name, *args, **kwargs)
+
+            return join
+        if guard is None and name not in _LIST_GROWTH:
+
+            def plain(obj: Any, *args: Any, **kwargs: Any) -> Any:
+                fn = table.get(type(obj))
+                if fn is None:
+                    raise refuse(obj)
+                return fn(obj, *args, **kwargs)
+
+            return plain
+        grows = name in _LIST_GROWTH
+
+        def checked(obj: Any, *args: Any, **kwargs: Any) -> Any:
+            fn = table.get(type(obj))
+            if fn is None:
+                raise refuse(obj)
+            if grows:
+                budget.tick()
+            if guard is not None:
+                guard(self, obj, args, kwargs)
+            return fn(obj, *args, **kwargs)
+
+        return checked
 
     # -- iteration -----------------------------------------------------------------
     def iterate(self, iterable: Any) -> Any:
@@ -355,6 +439,12 @@ _METHOD_GUARDS: dict[str, Callable[[Runtime, Any, tuple[Any, ...], dict[str, Any
     "decode": _check_encoding,
     "sort": _check_sort,
 }
+
+
+# Methods with no guard and no growth: compiled inline through `MethodTable`s.
+PLAIN_METHOD_NAMES: frozenset[str] = frozenset(
+    n for n in METHOD_NAMES if n not in _METHOD_GUARDS and n not in _LIST_GROWTH and n != "join"
+)
 
 
 def runtime_math() -> dict[str, Any]:
