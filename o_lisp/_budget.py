@@ -17,6 +17,7 @@ resulting `RecursionError` (never catchable by the program) is reported as
 from __future__ import annotations
 
 import collections
+import functools
 import itertools
 import os
 import resource
@@ -133,7 +134,7 @@ class Budget:
                     if size <= 0:
                         self._fail("steps", f"step limit of {limits.steps} exceeded")
             except LimitExceeded as error:
-                yield _Raising(lambda error=error: LimitExceeded(error.limit, error.message))
+                yield _Raising(functools.partial(LimitExceeded, error.limit, error.message))
                 return
             self.steps_used += size
             yield itertools.repeat(None, size)
@@ -177,7 +178,7 @@ class Budget:
         error = LimitExceeded(limit, message)
         if self.active and self.failed is None:
             self.failed = error
-            self._install(_Raising(lambda: LimitExceeded(limit, message)))
+            self._install(_Raising(functools.partial(LimitExceeded, limit, message)))
         raise error
 
 

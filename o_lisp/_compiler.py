@@ -484,6 +484,8 @@ class Compiler:
         if name in PLAIN_METHOD_NAMES and not self.no_walrus:
             # _o_mt_NAME[type(obj)](obj, ...): the method table refuses other types.
             obj = self.compile(form[1])
+            first: ast.expr
+            again: ast.expr
             if isinstance(obj.expr, ast.Name | ast.Constant):
                 first, again = obj.expr, obj.expr
             else:
@@ -505,10 +507,10 @@ class Compiler:
             call.keywords = rest_call.keywords
             if rest.stmts:
                 # Later arguments need statements: evaluate the method lookup first.
-                head = self.temp()
+                bound = self.temp()
                 return Result(
-                    result.stmts + [ast.Assign(targets=[ast.Name(id=head, ctx=ast.Store())], value=lookup)] + rest.stmts,
-                    ast.Call(func=ast.Name(id=head, ctx=ast.Load()), args=[again, *rest_call.args], keywords=rest_call.keywords),
+                    result.stmts + [ast.Assign(targets=[ast.Name(id=bound, ctx=ast.Store())], value=lookup)] + rest.stmts,
+                    ast.Call(func=ast.Name(id=bound, ctx=ast.Load()), args=[again, *rest_call.args], keywords=rest_call.keywords),
                 )
             return Result(result.stmts, call)
         if name in METHOD_NAMES:
@@ -651,6 +653,7 @@ class Compiler:
                 ast.Assign(targets=[ast.Name(id=key_name, ctx=ast.Store())], value=parts[-1]),
             ]
             current = ast.Subscript(value=ast.Name(id=obj_name, ctx=ast.Load()), slice=ast.Name(id=key_name, ctx=ast.Load()), ctx=ast.Load())
+            new: ast.expr
             if helper:
                 new = ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[current, value.expr], keywords=[])
             else:
@@ -1142,7 +1145,7 @@ class Compiler:
         if not catchers and final is None:
             return body
         name = self.temp()
-        handlers: list[ast.excepthandler] = [
+        handlers: list[ast.ExceptHandler] = [
             ast.ExceptHandler(type=ast.Name(id=FATAL, ctx=ast.Load()), name=None, body=[ast.Raise(exc=None, cause=None)])
         ]
         for catcher in catchers:
@@ -1154,8 +1157,6 @@ class Compiler:
         final_stmts = (self._stmts_of(final) or [ast.Pass()]) if final is not None else []
         init = [ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=ast.Constant(value=None))]
         node = ast.Try(body=body_stmts or [ast.Pass()], handlers=handlers if catchers else [], orelse=else_stmts, finalbody=final_stmts)
-        if not catchers:
-            node.handlers = []
         return Result(init + [node], ast.Name(id=name, ctx=ast.Load()))
 
     def handler(self, catcher: Expression, result_name: str) -> ast.ExceptHandler:

@@ -90,7 +90,7 @@ class _Printer:
 def _str_repr(p: _Printer, x: str | bytes) -> str:
     brackets = getattr(x, "brackets", None)
     if brackets is not None:
-        return p.emit(f"#[{brackets}[{x}]{brackets}]")
+        return p.emit(f"#[{brackets}[{x!s}]{brackets}]")
     base = bytes.__repr__(x) if isinstance(x, bytes) else str.__repr__(x)
     r = base.lstrip("ub")
     prefix = "b" if isinstance(x, bytes) else ""
@@ -133,7 +133,7 @@ def _expression_repr(p: _Printer, x: Expression) -> str:
     return p.emit("(") + p.cat(x) + p.emit(")")
 
 
-def _dict_repr(p: _Printer, x: dict) -> str:  # type: ignore[type-arg]
+def _dict_repr(p: _Printer, x: dict) -> str:
     parts = [p.repr(k) + " " + p.repr(v) for k, v in x.items()]
     return p.emit("{") + "  ".join(parts) + p.emit("}")
 

@@ -26,14 +26,15 @@ from lark import Lark, Token, Transformer
 from o_lisp._errors import Position, ReadError
 from o_lisp.forms import (
     Bytes,
-    Form,
     Complex,
     Dict,
     Expression,
     Float,
+    Form,
     Integer,
     Keyword,
     List,
+    PositionTuple,
     Set,
     String,
     Symbol,
@@ -175,15 +176,15 @@ def _on_hash_tag(token: Token) -> Token:
     return token
 
 
-def _pos_of(token: Token) -> tuple[int, int, int, int]:
-    return (token.line, token.column, token.end_line, token.end_column - 1)  # type: ignore[return-value, operator]
+def _pos_of(token: Token) -> PositionTuple:
+    """Start and (inclusive) end of a token; lark's end column is exclusive."""
+    return (int(token.line or 0), int(token.column or 0), int(token.end_line or 0), int(token.end_column or 1) - 1)
 
 
-def _span(first: Token, last: Any) -> tuple[int, int, int, int]:
-    if not isinstance(last, Form):
-        return (first.line, first.column, last.end_line, last.end_column - 1)  # type: ignore[return-value, operator]
-    end = last._pos
-    return (first.line, first.column, end[2], end[3])  # type: ignore[return-value]
+def _span(first: Token, last: Any) -> PositionTuple:
+    start = _pos_of(first)
+    end = _pos_of(last) if not isinstance(last, Form) else (last._pos or start)
+    return (start[0], start[1], end[2], end[3])
 
 
 def _strip_separators(text: str) -> str:
@@ -197,7 +198,7 @@ def _check_inf_nan(text: str, value: float) -> None:
         raise ValueError('Inf must be capitalized as "Inf"')
 
 
-def _number(text: str, pos: tuple[int, int, int, int]) -> Any:
+def _number(text: str, pos: PositionTuple) -> Any:
     """Integer, Float or Complex for `text` exactly as Hy decides, else None."""
     try:
         stripped = _strip_separators(text)
@@ -226,7 +227,7 @@ def _number(text: str, pos: tuple[int, int, int, int]) -> Any:
 
 
 def _identifier(text: str, token: Token) -> Any:
-    pos = (token.line, token.column, token.end_line, token.end_column - 1)  # type: ignore[operator]
+    pos = _pos_of(token)
     first = text[0]
     if "." not in text and first not in _MAYBE_NUMBER and first.isascii():
         return Symbol(text, pos)  # the common case: a plain name
@@ -253,7 +254,7 @@ def _identifier(text: str, token: Token) -> Any:
     return Expression([Symbol(".", pos), *parts], pos)
 
 
-def _identifier_part(text: str, token: Token, pos: tuple[int, int, int, int]) -> Symbol:
+def _identifier_part(text: str, token: Token, pos: PositionTuple) -> Symbol:
     if text[0] in _MAYBE_NUMBER or not text[0].isascii():
         if _number(text, pos) is not None:
             raise _fail("the parts of a dotted identifier must be symbols", token)
@@ -280,7 +281,8 @@ def _decode_escapes(body: str, token: Token, is_bytes: bool) -> str | bytes:
         if "\\" not in body:
             return raw
         try:
-            return codecs.escape_decode(raw)[0]  # type: ignore[attr-defined, no-any-return]
+            decoded: bytes = codecs.escape_decode(raw)[0]
+            return decoded
         except ValueError as error:
             raise _fail(f"invalid escape in bytes literal: {error}", token) from None
     if "\\" not in body:
@@ -293,28 +295,32 @@ def _decode_escapes(body: str, token: Token, is_bytes: bool) -> str | bytes:
 
 def _locate(token: Token, offset: int) -> tuple[int, int]:
     """Line and column of character `offset` inside a (possibly multi-line) token."""
+    line, column = _pos_of(token)[:2]
     text = token.value[:offset]
     newlines = text.count("\n")
     if not newlines:
-        return token.line, token.column + offset  # type: ignore[operator, return-value]
-    return token.line + newlines, offset - text.rfind("\n")  # type: ignore[operator]
+        return line, column + offset
+    return line + newlines, offset - text.rfind("\n")
 
 
 def _children(items: list[Any]) -> list[Any]:
     return [x for x in items if x is not _DISCARDED]
 
 
-class _FormBuilder(Transformer):  # type: ignore[type-arg]
+Items = list[Any]
+
+
+class _FormBuilder(Transformer):
     """Rule callbacks: each builds one form as the parser reduces."""
 
-    def start(self, items: list[Any]) -> list[Any]:
+    def start(self, items: Items) -> Items:
         return _children(items)
 
-    def ident(self, items: list[Token]) -> Any:
+    def ident(self, items: Items) -> Any:
         token = items[0]
         return _identifier(token.value, token)
 
-    def keyword(self, items: list[Token]) -> Keyword:
+    def keyword(self, items: Items) -> Keyword:
         token = items[0]
         text = token.value
         if "." in text:
@@ -325,7 +331,7 @@ class _FormBuilder(Transformer):  # type: ignore[type-arg]
             )
         return Keyword(text[1:], _pos_of(token))
 
-    def string(self, items: list[Token]) -> Any:
+    def string(self, items: Items) -> Any:
         token = items[0]
         text = token.value
         quote = text.index('"')
@@ -352,7 +358,7 @@ class _FormBuilder(Transformer):  # type: ignore[type-arg]
             return Bytes(value, _pos_of(token))
         return String(value, None, _pos_of(token))
 
-    def bracket_string(self, items: list[Token]) -> String:
+    def bracket_string(self, items: Items) -> String:
         token = items[0]
         text = token.value
         open_at = text.index("[", 2)
@@ -368,25 +374,25 @@ class _FormBuilder(Transformer):  # type: ignore[type-arg]
             body = body.replace("\r\n", "\n").replace("\r", "\n")
         return String(body, delim, _pos_of(token))
 
-    def _sequence(self, cls: type, items: list[Any]) -> Any:
+    def _sequence(self, cls: type, items: Items) -> Any:
         return cls(_children(items[1:-1]), _span(items[0], items[-1]))
 
-    def expression(self, items: list[Any]) -> Expression:
+    def expression(self, items: Items) -> Expression:
         return self._sequence(Expression, items)  # type: ignore[no-any-return]
 
-    def list(self, items: list[Any]) -> List:
+    def list(self, items: Items) -> List:
         return self._sequence(List, items)  # type: ignore[no-any-return]
 
-    def dict(self, items: list[Any]) -> Dict:
+    def dict(self, items: Items) -> Dict:
         return self._sequence(Dict, items)  # type: ignore[no-any-return]
 
-    def set(self, items: list[Any]) -> Set:
+    def set(self, items: Items) -> Set:
         return self._sequence(Set, items)  # type: ignore[no-any-return]
 
-    def tuple(self, items: list[Any]) -> Tuple:
+    def tuple(self, items: Items) -> Tuple:
         return self._sequence(Tuple, items)  # type: ignore[no-any-return]
 
-    def prefixed(self, items: list[Any]) -> Any:
+    def prefixed(self, items: Items) -> Any:
         token, target = items
         tag = token.value
         if tag == "#_":
@@ -426,14 +432,15 @@ _parser = Lark(
 
 def _check_text(text: str | bytes, filename: str, max_source: int) -> str:
     if isinstance(text, bytes | bytearray):
+        data = bytes(text)
         try:
-            text = bytes(text).decode("utf-8")
+            text = data.decode("utf-8")
         except UnicodeDecodeError as error:
-            before = bytes(text[: error.start]).decode("utf-8", errors="replace")
+            before = data[: error.start].decode("utf-8", errors="replace")
             line = before.count("\n") + 1
             column = len(before) - (before.rfind("\n") + 1) + 1
             raise ReadError(
-                f"invalid UTF-8: byte 0x{text[error.start]:02x} cannot start or continue a character",
+                f"invalid UTF-8: byte 0x{data[error.start]:02x} cannot start or continue a character",
                 Position(filename, line, column),
                 before + "\n",
             ) from None
@@ -469,7 +476,8 @@ def read_many(
     saved = (state.stack, state.max_nesting, state.filename, state.source)
     state.stack, state.max_nesting, state.filename, state.source = [], max_nesting, filename, source
     try:
-        return _parser.parse(source)  # type: ignore[no-any-return]
+        forms: list[Any] = _parser.parse(source)  # type: ignore[assignment]
+        return forms
     except ReadError:
         raise
     except lark.exceptions.UnexpectedCharacters as error:
@@ -520,12 +528,13 @@ def _premature_end(source: str, filename: str) -> ReadError:
 def _unexpected_character(
     error: lark.exceptions.UnexpectedCharacters, source: str, filename: str
 ) -> ReadError:
-    char = source[error.pos_in_stream] if error.pos_in_stream < len(source) else ""
+    index = int(error.pos_in_stream or 0)
+    char = source[index] if index < len(source) else ""
     position = Position(filename, error.line, error.column)
-    if char == '"' or (char and source.find('"', error.pos_in_stream) >= 0 and char != "#"):
+    if char == '"':
         return PrematureEndOfInput("unterminated string: the closing '\"' is missing", position, source)
     if char == "#":
-        following = source[error.pos_in_stream + 1 : error.pos_in_stream + 2]
+        following = source[index + 1 : index + 2]
         if following == "[":
             return PrematureEndOfInput(
                 "unterminated bracket string: expected ']DELIM]' to close '#[DELIM['",

@@ -131,7 +131,7 @@ METHODS: dict[type, frozenset[str]] = {
 METHOD_NAMES: frozenset[str] = frozenset().union(*METHODS.values())
 
 
-class MethodTable(dict):  # type: ignore[type-arg]
+class MethodTable(dict):
     """Exact type → unbound method, for one method name; other types are refused.
 
     Compiled code indexes it inline: `_o_mt_upper[type(s)](s)`.

@@ -63,7 +63,7 @@ class Form:
         raise NotImplementedError
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and super().__eq__(other)  # type: ignore[misc]
+        return type(self) is type(other) and super().__eq__(other)
 
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)
@@ -186,7 +186,7 @@ class Float(Form, float):
         # NaN literals are structurally equal to each other (they read the same).
         if type(self) is not type(other):
             return False
-        a, b = float(self), float(other)  # type: ignore[arg-type]
+        a, b = float(self), float(other)
         return a == b or (a != a and b != b)
 
     def __hash__(self) -> int:
@@ -261,7 +261,7 @@ class Keyword(Form):
             return default
 
 
-class Sequence(Form, tuple):  # type: ignore[type-arg]
+class Sequence(Form, tuple):
     """Base of the bracketed forms; behaves like an immutable tuple of its children."""
 
     open_bracket = "("
@@ -278,10 +278,10 @@ class Sequence(Form, tuple):  # type: ignore[type-arg]
     def _payload(self) -> tuple[Any, ...]:
         return tuple(self)
 
-    def __add__(self, other: Any) -> Any:  # type: ignore[override]
+    def __add__(self, other: Any) -> Any:
         return type(self)(tuple(self) + tuple(other))
 
-    def __getitem__(self, index: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, index: Any) -> Any:
         result = tuple.__getitem__(self, index)
         return type(self)(result) if isinstance(index, slice) else result
 
