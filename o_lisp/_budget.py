@@ -56,6 +56,30 @@ class _Raising:
         raise self.factory()
 
 
+class _RaisingOnce:
+    """Raises one error on the first `next`, then is exhausted (the ticker moves on)."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error: BaseException | None = error
+
+    def __iter__(self) -> _RaisingOnce:
+        return self
+
+    def __next__(self) -> Any:
+        error, self.error = self.error, None
+        if error is None:
+            raise StopIteration
+        raise error
+
+
+class DeadlineExceeded(LimitExceeded):
+    """A nested deadline (e.g. one tool call's timeout) passed; the evaluation goes on.
+
+    Like every LimitExceeded it cannot be caught by the program: the trusted code
+    that pushed the deadline catches it and reports the timeout its own way.
+    """
+
+
 _IDLE = _Raising(
     lambda: SandboxViolation(
         "a sandboxed function was called outside an evaluation; call it through Interpreter.call"
@@ -77,6 +101,7 @@ class Budget:
         self.cancelled = False
         self.owner: int | None = None
         self._slots: list[dict[str, Any]] = []
+        self.deadlines: list[tuple[float, str]] = []
         self.ticker: Iterator[Any] = _IDLE
         self.tick: Callable[[], Any] = _IDLE.__next__
 
@@ -108,6 +133,7 @@ class Budget:
         self.deadline = None if limits.time is None else time.monotonic() + limits.time
         self.rss_base = resident_bytes() if limits.memory is not None else 0
         self.alloc_since_check = 0
+        self.deadlines = []
         self._install(itertools.chain.from_iterable(self._chunks()))
 
     def stop(self) -> None:
@@ -123,6 +149,10 @@ class Budget:
     def _chunks(self) -> Iterator[Iterator[Any]]:
         limits = self.limits
         while True:
+            if self.deadlines and time.monotonic() > self.deadlines[-1][0]:
+                _, label = self.deadlines[-1]
+                yield _RaisingOnce(DeadlineExceeded("time", label))
+                continue
             try:
                 if self.cancelled:
                     self._fail("time", "evaluation cancelled")
@@ -138,6 +168,13 @@ class Budget:
                 return
             self.steps_used += size
             yield itertools.repeat(None, size)
+
+    def push_deadline(self, seconds: float, label: str) -> None:
+        """Start a nested deadline; `DeadlineExceeded(label)` is raised once it passes."""
+        self.deadlines.append((time.monotonic() + seconds, label))
+
+    def pop_deadline(self) -> None:
+        self.deadlines.pop()
 
     # -- charges made by the runtime ---------------------------------------------
     def charge(self, steps: int) -> None:

@@ -38,8 +38,6 @@ from o_lisp._runtime import FATAL, Runtime
 from o_lisp.forms import Expression, Form, Sequence, Symbol, as_form
 
 STDLIB_DIR = Path(__file__).resolve().parent.parent / "stdlib"
-_STDLIB_FILES = ("core.hy",)
-_stdlib_cache: list[tuple[str, str, list[Any]]] = []
 _stdlib_lock = threading.Lock()
 
 _DEFINING_FORMS = {"defn", "defmacro", "setv"}
@@ -88,7 +86,7 @@ class Interpreter:
         for name, fn in (capabilities or {}).items():
             self.grant(name, fn)
         if load_stdlib:
-            self._load_stdlib()
+            self.load_library("core.hy")
 
     # -- public API --------------------------------------------------------------------
     def eval(self, source: Any, filename: str = "<eval>", *, limits: Limits | None = None) -> Any:
@@ -468,53 +466,43 @@ class Interpreter:
         }
 
     # -- the standard library ------------------------------------------------------------
-    def _load_stdlib(self) -> None:
-        """Run the stdlib; its compiled code is cached per process and re-executed here."""
+    def load_library(self, name: str) -> None:
+        """Run a file of the stdlib directory (e.g. "agent.hy"); its compiled code is
+        cached per process, so each further interpreter only re-executes it."""
 
         def run() -> None:
             with self._evaluation(Limits()):
-                for filename, text, form, unit in _stdlib_units(self):
+                for filename, text, form, unit in _library_units(self, name):
                     self._sources[filename] = text
                     self._execute(unit, form)
 
         self._run(run, Limits())
 
 
-_stdlib_units_cache: list[tuple[str, str, Any, CompiledUnit]] = []
-_stdlib_constant_ids = itertools.count()
+_library_cache: dict[str, list[tuple[str, str, Any, CompiledUnit]]] = {}
+_library_constant_ids = itertools.count()
 
 
-def _stdlib_units(interp: Interpreter) -> list[tuple[str, str, Any, CompiledUnit]]:
-    """Compiled stdlib forms. The first interpreter compiles (and runs) them; later ones reuse
-    the code objects, whose constants carry stdlib-only names (`_o_s...`)."""
-    if _stdlib_units_cache:
-        return list(_stdlib_units_cache)
+def _library_units(interp: Interpreter, name: str) -> list[tuple[str, str, Any, CompiledUnit]]:
+    """Compiled forms of a stdlib file. The first interpreter to load it compiles and runs
+    them; later ones reuse the code objects, whose constants carry stdlib-only names."""
+    with _stdlib_lock:
+        cached = _library_cache.get(name)
+    if cached is not None:
+        return cached
+    path = STDLIB_DIR / name
+    text = path.read_text("utf-8")
+    filename = str(path)
+    interp._sources[filename] = text
+    names = (f"_o_s{n}" for n in _library_constant_ids)
     units = []
-    names = (f"_o_s{n}" for n in _stdlib_constant_ids)
-    for filename, text, forms in _stdlib_forms():
-        interp._sources[filename] = text
-        for form in forms:
-            unit = interp._compile(form, filename, names)
-            interp._execute(unit, form)
-            units.append((filename, text, form, _ALREADY_RUN, unit))
+    for form in _reader.read_many(text, filename):
+        unit = interp._compile(form, filename, names)
+        interp._execute(unit, form)
+        units.append((filename, text, form, unit))
     with _stdlib_lock:
-        if not _stdlib_units_cache:
-            _stdlib_units_cache.extend((f, t, form, unit) for f, t, form, _, unit in units)
+        _library_cache.setdefault(name, units)
     return []
-
-
-_ALREADY_RUN = object()
-
-
-def _stdlib_forms() -> list[tuple[str, str, list[Any]]]:
-    """The stdlib's forms, read once per process (reading is the costly part)."""
-    with _stdlib_lock:
-        if not _stdlib_cache:
-            for name in _STDLIB_FILES:
-                path = STDLIB_DIR / name
-                text = path.read_text("utf-8")
-                _stdlib_cache.append((str(path), text, _reader.read_many(text, str(path))))
-        return list(_stdlib_cache)
 
 
 __all__ = ["Form", "Interpreter", "OLispError", "Sequence"]

@@ -352,6 +352,11 @@ def as_form(value: Any, pos: PositionTuple | None = None) -> Any:
     Raises TypeError for values that have no literal syntax (functions, ...).
     Cycles and depth are the caller's concern: the compiler bounds both.
     """
+    if isinstance(value, Sequence):
+        # Like Hy's as_model: a form holding plain values is promoted all the way down.
+        if all(isinstance(x, Form) for x in value):
+            return value
+        return type(value)([as_form(x) for x in value], value._pos)
     if isinstance(value, Form):
         return value
     if value is None or isinstance(value, bool):
