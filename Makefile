@@ -20,10 +20,13 @@ check: $(STAMP)
 	$(BIN)/mypy
 
 test: check
+	$(BIN)/python -m o_lisp.memory.warmup
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/vector_search.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -5,10 +5,11 @@ lives in `Repl` and is independent of the terminal: `run_interactive` drives it
 with prompt_toolkit, `run_stream` with plain lines from any text stream (used
 when stdin is not a terminal, and by the tests).
 
-Input is complete when its brackets balance and no string is left open; until
-then the REPL asks for more lines (`... `). Inputs whose brackets over-close,
-or that the reader rejects for another reason, are evaluated at once so that
-the error is reported with its position.
+The reader decides when an input is complete: while it stops with
+`PrematureEndOfInput` (an unclosed bracket or string, a quote prefix with no
+form after it) the REPL asks for more lines (`... `). Anything else, valid or
+not, is evaluated at once, so that an error is reported with its position.
+A line starting with `,` at the start of an input is a REPL command.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import importlib
 import os
 import re
 import sys
+import traceback
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
@@ -32,9 +34,10 @@ from prompt_toolkit.lexers import Lexer, PygmentsLexer
 from prompt_toolkit.output import Output
 
 from o_lisp._errors import LispError, OLispError, ReadError
+from o_lisp._interpreter import Interpreter
 from o_lisp._limits import Limits
 from o_lisp._printer import hy_repr
-from o_lisp._reader import read_many
+from o_lisp._reader import PrematureEndOfInput, read_many
 from o_lisp.forms import Symbol
 
 PROMPT = "=> "
@@ -64,12 +67,6 @@ COMMANDS: dict[str, str] = {
 _OPENERS = "([{"
 _CLOSERS = ")]}"
 _PREFIXES = frozenset({"'", "`", "~@", "~", "#_"})
-# The reader's wording for "the text stopped in the middle of a form".
-_PREMATURE_END = re.compile(
-    r"premature end|unexpected end|end of (the )?(input|file|text|source)|\beof\b"
-    r"|unterminated|unclosed|not closed|missing closing",
-    re.IGNORECASE,
-)
 _BRACKET_STRING = re.compile(r"#\[([^\[\]\s]*)\[")
 
 
@@ -121,13 +118,6 @@ def _strip_comments(text: str) -> str:
     return "\n".join(line.split(";", 1)[0] for line in text.splitlines())
 
 
-def is_premature_end(error: ReadError) -> bool:
-    """Whether a reader error only says that the text stopped in the middle of a form."""
-    if any(cls.__name__ == "PrematureEndOfInput" for cls in type(error).__mro__):
-        return True
-    return _PREMATURE_END.search(error.message) is not None
-
-
 def is_complete(text: str) -> bool:
     """Whether `text` can be evaluated now, or the REPL should ask for more lines.
 
@@ -141,8 +131,10 @@ def is_complete(text: str) -> bool:
         return True
     try:
         read_many(text, filename=FILENAME)
-    except ReadError as error:
-        return not is_premature_end(error)
+    except PrematureEndOfInput:
+        return False
+    except ReadError:
+        return True
     except Exception:
         depth, in_string = _scan(text)
         tokens = _strip_comments(text).split()
@@ -155,7 +147,7 @@ class Repl:
 
     def __init__(
         self,
-        interp: Any,
+        interp: Interpreter,
         limits: Limits | None = None,
         out: TextIO | None = None,
         err: TextIO | None = None,
@@ -356,6 +348,9 @@ class Repl:
                     break
             except KeyboardInterrupt:
                 self._print("KeyboardInterrupt", error=True)
+            except Exception:  # an interpreter bug: report it, keep the session
+                self._print("internal error (a bug in o_lisp, not in your program):", error=True)
+                self._print(traceback.format_exc().rstrip(), error=True)
         return 0
 
     def _prompt_session(self, input: Input | None, output: Output | None) -> PromptSession[str]:

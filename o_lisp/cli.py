@@ -7,9 +7,11 @@ options, unreadable file), 130 interrupted with Ctrl-C.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from importlib import metadata
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -183,19 +185,22 @@ def run_command(
     Options for o-lisp go before FILE; everything after FILE is passed to the
     program unchanged.
     """
-    try:
+    try:  # check the file up front: a file that cannot be read is a usage error
         with open(file, encoding="utf-8") as stream:
-            source = stream.read()
+            text = stream.read()
     except FileNotFoundError:
         raise click.UsageError(f"cannot run {file!r}: no such file") from None
     except (OSError, UnicodeDecodeError) as problem:
         reason = problem.strerror if isinstance(problem, OSError) else "not valid UTF-8"
         raise click.UsageError(f"cannot run {file!r}: {reason}") from None
     limits = make_limits(steps, time_, depth, max_size, unlimited)
+    if _is_agent_source(text):
+        _run_agent(file, args, limits)
+        return
     try:
         interp = _new_interpreter(limits)
         interp.define("argv", [file, *args])
-        interp.eval(source, filename=file)
+        interp.load(file)
     except OLispError as error:
         _fail(error)
     except KeyboardInterrupt:
@@ -230,6 +235,141 @@ def repl(
         _interrupted()
     if status:
         raise click.exceptions.Exit(status)
+
+
+# -- agents ---------------------------------------------------------------------------------
+
+_DEFAGENT = re.compile(r"^\s*\(defagent[\s)]", re.MULTILINE)
+
+
+def _is_agent_source(text: str) -> bool:
+    """Whether a file is an agent (a top-level `(defagent ...)`) rather than a script."""
+    return bool(_DEFAGENT.search(text))
+
+
+@click.command("run AGENT.hy", add_help_option=False)
+@click.option("--message", "-m", "messages", multiple=True, metavar="TEXT", help="A message to send (repeatable).")
+@click.option("--input", "input_file", type=click.File("r", encoding="utf-8"), metavar="FILE", help="Messages, one per line.")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False), metavar="DIR", help="The agent's data directory (default ./.o/NAME).")
+@click.option("--grant", "grants", multiple=True, metavar="NAME", help="Grant a capability, e.g. unsafe:TOOL (repeatable).")
+def _agent_options(**options: Any) -> dict[str, Any]:
+    return options
+
+
+def _run_agent(file: str, args: tuple[str, ...], limits: Limits) -> None:
+    """Run an agent offline: each message in, each reply out (one line per message)."""
+    from o_lisp.agent import Agent
+
+    with _agent_options.make_context("o-lisp run AGENT.hy", list(args)) as ctx:
+        options = _agent_options.invoke(ctx)
+        messages: list[str] = list(options["messages"])
+        if options["input_file"] is not None:
+            messages.extend(line.rstrip("\n") for line in options["input_file"] if line.strip())
+    try:
+        agent = Agent.load(file, options["data_dir"], limits=limits, grants=options["grants"])
+        if messages or not sys.stdin.isatty():
+            source = messages if messages else (line.rstrip("\n") for line in sys.stdin if line.strip())
+            for message in source:
+                reply = agent.handle(message)
+                click.echo("(no reply)" if reply is None else reply)
+            return
+        click.echo(f"{agent.name} {agent.state.version}: {agent.spec.doc}  (Ctrl-D to leave)")
+        while True:
+            try:
+                message = input("you> ")
+            except EOFError:
+                click.echo()
+                return
+            if message.strip():
+                reply = agent.handle(message)
+                click.echo(f"{agent.name}> {'(no reply)' if reply is None else reply}")
+    except OLispError as error:
+        _fail(error)
+    except KeyboardInterrupt:
+        _interrupted()
+
+
+def _open_repository(agent: str, data_dir: str | None) -> Any:
+    """The code repository of AGENT: a name (./.o/NAME), a seed file, or a data directory."""
+    from o_lisp.agent._dsl import read_agent
+    from o_lisp.agent._repo import CodeRepository
+
+    path = Path(agent)
+    if data_dir is not None:
+        root = Path(data_dir)
+    elif path.suffix == ".hy" and path.is_file():
+        root = Path(".o") / read_agent(path.read_text("utf-8"), str(path)).name
+    elif path.is_dir():
+        root = path
+    else:
+        root = Path(".o") / agent
+    code = root if (root / ".git").exists() else root / "code"
+    if not code.exists():
+        raise click.UsageError(f"no agent repository for {agent!r} (looked in {code})")
+    return CodeRepository.open(code, require_clean_worktree=False)
+
+
+def _with_repository(agent: str, data_dir: str | None, action: Callable[[Any], None]) -> None:
+    try:
+        action(_open_repository(agent, data_dir))
+    except OLispError as error:
+        _fail(error)
+
+
+_DATA_OPTION = click.option("--data", "data_dir", type=click.Path(file_okay=False), metavar="DIR", help="The agent's data directory.")
+
+
+@main.command("history")
+@_DATA_OPTION
+@click.option("--all", "show_all", is_flag=True, help="Include rejected candidates.")
+@click.argument("agent")
+def history_command(agent: str, data_dir: str | None, show_all: bool) -> None:
+    """Versions of AGENT's code with reasons and trailers, newest first."""
+
+    def show(repo: Any) -> None:
+        for entry in repo.history(all=show_all):
+            tags = f" ({', '.join(entry.tags)})" if entry.tags else ""
+            marker = "rejected " if entry.rejected else ""
+            click.echo(f"{entry.short}  {entry.version:<8} {entry.time}  {marker}{entry.summary}{tags}")
+            for key, value in entry.trailers.items():
+                if key != "Change":
+                    click.echo(f"           {key}: {value}")
+
+    _with_repository(agent, data_dir, show)
+
+
+@main.command("show")
+@_DATA_OPTION
+@click.argument("agent")
+@click.argument("rev")
+def show_command(agent: str, rev: str, data_dir: str | None) -> None:
+    """One revision of AGENT's code: message, trailers and the changed definitions."""
+    _with_repository(agent, data_dir, lambda repo: click.echo(repo.show(rev).rstrip("\n")))
+
+
+@main.command("diff")
+@_DATA_OPTION
+@click.argument("agent")
+@click.argument("rev1")
+@click.argument("rev2")
+def diff_command(agent: str, rev1: str, rev2: str, data_dir: str | None) -> None:
+    """The changes to AGENT's code between two revisions."""
+    _with_repository(agent, data_dir, lambda repo: click.echo(repo.diff(rev1, rev2).rstrip("\n")))
+
+
+@main.command("rollback")
+@_DATA_OPTION
+@click.option("--reason", default="operator rollback", show_default=True, help="Why (goes into the commit).")
+@click.argument("agent")
+@click.argument("rev")
+def rollback_command(agent: str, rev: str, data_dir: str | None, reason: str) -> None:
+    """Restore AGENT's code as of REV (a new commit; the agent loads it on its next start)."""
+
+    def roll(repo: Any) -> None:
+        commit = repo.rollback(rev, reason)
+        click.echo(f"rolled back to {rev}: {commit[:7]} (version {repo.version()})")
+
+    _with_repository(agent, data_dir, roll)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -125,7 +125,7 @@ def test_limits_per_call_and_reuse_after_errors() -> None:
 
 
 def test_limits_reject_bad_values() -> None:
-    with pytest.raises(ValueError, match="Limits.steps must be a positive integer"):
+    with pytest.raises(ValueError, match=r"Limits\.steps must be a positive integer"):
         Limits(steps=0)
     assert Limits.unlimited().steps is None
 

@@ -1,0 +1,807 @@
+"""The agent: an interpreter running the agent's definitions, its state, its
+memory, its tools and rules, and the git repository holding its code.
+
+The agent's code lives in its repository (`DATA/code`); the `.hy` file it was
+created from is only the seed. Every accepted rewrite is a commit there, every
+rejected one is recorded on the candidates ref, and a rollback is a new commit
+restoring an older tree, after which exactly that code is reloaded.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from o_lisp._budget import DeadlineExceeded
+from o_lisp._errors import CompileError, LispError, OLispError, Position
+from o_lisp._interpreter import Interpreter
+from o_lisp._limits import Limits
+from o_lisp._mangle import mangle
+from o_lisp._printer import to_source
+from o_lisp._reader import read_many
+from o_lisp.agent._definitions import Definition, DefinitionKind
+from o_lisp.agent._dsl import (
+    SEMVER,
+    STEP_OPTIONS,
+    TOOL_OPTIONS,
+    AgentSpec,
+    Param,
+    check_argument,
+    classify,
+    json_schema,
+    lambda_list,
+    parse_options,
+    parse_params,
+    read_agent,
+)
+from o_lisp.agent._lifecycle import Lifecycle
+from o_lisp.agent._state import AgentState, StateError, check_data, plain
+from o_lisp.forms import Expression, Keyword, List, String, Symbol, as_form
+
+
+class AgentError(OLispError):
+    """A problem with an agent as a whole (bad seed file, missing repository, ...)."""
+
+
+class ToolError(Exception):
+    """Raised to agent code when a tool call fails (bad arguments, timeout, refusal).
+
+    A plain exception on purpose: agent code may catch it and carry on.
+    """
+
+
+class _NoMatch:
+    """What a rule returns when its condition does not hold."""
+
+    def __repr__(self) -> str:
+        return "agent-no-match"
+
+
+NO_MATCH = _NoMatch()
+
+
+@dataclass
+class Tool:
+    name: str
+    params: list[Param]
+    doc: str
+    timeout: float | None
+    unsafe: bool
+    cache: bool
+    function: Any = None
+    results: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        return json_schema(self.name, self.doc, self.params)
+
+
+@dataclass
+class Step:
+    name: str
+    run: Any
+    when: Any
+    retries: int
+    timeout: float | None
+
+
+@dataclass
+class RewriteResult:
+    accepted: bool
+    name: str
+    reason: str
+    commit: str | None = None
+    version: str | None = None
+    failures: list[str] = field(default_factory=list)
+
+    def as_data(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "name": self.name,
+            "reason": self.reason,
+            "commit": self.commit,
+            "version": self.version,
+            "failures": list(self.failures),
+        }
+
+
+@dataclass
+class TestReport:
+    passed: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        return f"{len(self.passed)} passed, {len(self.failed)} failed"
+
+
+Clock = Callable[[], float]
+
+
+class Agent:
+    """A running agent. Create one with `Agent.load(seed_path, data_dir)`."""
+
+    def __init__(
+        self,
+        spec: AgentSpec,
+        data_dir: Path,
+        *,
+        host_tools: Mapping[str, Callable[..., Any]] | None = None,
+        grants: Iterable[str] = (),
+        limits: Limits | None = None,
+        clock: Clock = time.time,
+        state: AgentState | None = None,
+        repository: Any = None,
+    ) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.data_dir = data_dir
+        self.clock = clock
+        self.limits = limits or Limits()
+        self.grants = frozenset(grants)
+        self.host_tools = dict(host_tools or {})
+        self.repository = repository
+        self.state = state or AgentState(str(uuid.uuid4()), spec.name, spec.version)
+        self.tools: dict[str, Tool] = {}
+        self.rules: dict[str, Any] = {}
+        self.workflows: dict[str, list[Step]] = {}
+        self.tests: dict[str, Any] = {}
+        self.fitness: dict[str, Any] = {}
+        self.definitions: dict[str, Definition] = {}
+        self._pending: dict[str, Any] = {}
+        self._current: Definition | None = None
+        self.interpreter = self._new_interpreter()
+        for definition in spec.definitions:
+            if repository is None and definition.name in spec.forms:
+                self._define(definition, spec.filename, spec.forms[definition.name])
+            else:
+                self._define(definition, self._code_filename(definition))
+        if self.state.lifecycle is Lifecycle.INITIALIZING:
+            self.state.apply("set_lifecycle", {"to": Lifecycle.RUNNING.value, "time": self.clock()})
+
+    # -- loading -------------------------------------------------------------------------
+    @classmethod
+    def load(
+        cls,
+        seed: str | Path,
+        data_dir: str | Path | None = None,
+        **options: Any,
+    ) -> Agent:
+        """Load an agent: from its repository when one exists, else from the seed file
+        (creating the repository)."""
+        from o_lisp.agent._repo import CodeRepository
+
+        seed = Path(seed)
+        try:
+            text = seed.read_text("utf-8")
+        except OSError as error:
+            raise AgentError(f"cannot read agent file {seed}: {error.strerror}") from None
+        except UnicodeDecodeError:
+            raise AgentError(f"agent file {seed} is not UTF-8 text") from None
+        spec = read_agent(text, str(seed))
+        data = Path(data_dir) if data_dir is not None else default_data_dir(spec.name)
+        code = data / "code"
+        if code.exists():
+            repository = CodeRepository.open(code)
+            sync_seed(repository, spec, data / SEED_COPY, seed)
+            spec = spec_from_repository(repository, spec)
+        else:
+            data.mkdir(parents=True, exist_ok=True)
+            repository = CodeRepository.init(
+                code, spec.name, spec.definitions, spec.header_source, spec.version,
+                f"Create agent {spec.name} {spec.version}",
+            )
+            (data / SEED_COPY).write_text(text, "utf-8")
+        return cls(spec, data, repository=repository, **options)
+
+    def _code_filename(self, definition: Definition) -> str:
+        if self.repository is None:
+            return f"<{self.name}/{definition.filename}>"
+        return str(self.data_dir / "code" / definition.filename)
+
+    def _new_interpreter(self) -> Interpreter:
+        interp = Interpreter(limits=self.limits)
+        for name, fn in self._builtins().items():
+            interp.define(name, fn)
+        for name, fn in self.host_tools.items():
+            if name in self.grants or "*" in self.grants:
+                interp.grant(name, fn)
+        interp.load_library("agent.hy")
+        return interp
+
+    def _define(self, definition: Definition, filename: str, form: Any = None) -> None:
+        """Compile and run one definition (used at load, rewrite and rollback)."""
+        self._current = definition
+        try:
+            forms = [form] if form is not None else read_many(definition.source, filename)
+            self.interpreter.eval(forms[0] if len(forms) == 1 else Expression([Symbol("do"), *forms]), filename)
+        finally:
+            self._current = None
+        self.definitions[definition.name] = definition
+
+    # -- the builtins agent code sees ------------------------------------------------
+    def _builtins(self) -> dict[str, Any]:
+        return {
+            "agent-expand": self._expand,
+            "agent-define-tool": self._register_tool,
+            "agent-define-rule": self._register_rule,
+            "agent-define-workflow": self._register_workflow,
+            "agent-define-test": self._register_test,
+            "agent-define-fitness": self._register_fitness,
+            "agent-define-memory": self._register_memory,
+            "agent-no-match": NO_MATCH,
+            "ToolError": ToolError,
+            "memory-add": self._memory_add,
+            "memory-search": self._memory_search,
+            "memory-get": self._memory_get,
+            "state-get": self._state_get,
+            "state-set!": self._state_set,
+            "state-del!": self._state_del,
+            "messages": self._messages,
+            "definition": self._definition_form,
+            "definition-names": lambda: list(self.definitions),
+            "rewrite!": self._rewrite_builtin,
+            "run-workflow": self._run_workflow_builtin,
+            "resume-workflow": self._resume_workflow_builtin,
+            "tool-schema": lambda name: self.tools[str(name)].schema,
+            "now": self.clock,
+        }
+
+    # -- macro expansion of the DSL (trusted, called at macro time) --------------------
+    def _expand(self, kind: str, args: Any) -> Any:
+        filename = self._code_filename(self._current) if self._current and self.repository else self.spec.filename
+        items = list(args)
+        if kind == "when->":
+            return self._expand_rule(items, filename)
+        if kind == "deftool":
+            return self._expand_tool(items, filename)
+        if kind == "defworkflow":
+            return self._expand_workflow(items, filename)
+        if kind == "defmemory":
+            return self._expand_memory(items, filename)
+        if kind in ("deftest", "deffitness"):
+            if not items or type(items[0]) is not Symbol:
+                raise CompileError(f"({kind}) needs a name", _position(items[0] if items else None, filename))
+            register = "agent-define-test" if kind == "deftest" else "agent-define-fitness"
+            return Expression([Symbol(register), String(str(items[0])), Expression([Symbol("fn"), List([]), *(items[1:] or [Symbol("None")])])])
+        raise CompileError(f"unknown agent declaration {kind}", None)
+
+    def _expand_rule(self, items: list[Any], filename: str) -> Any:
+        name = self._current.name if self._current else f"rule-{len(self.rules) + 1}"
+        if items and type(items[0]) is Keyword and items[0].name == "name":
+            items = items[2:]
+        if not items:
+            raise CompileError("(when->) needs a condition and at least one action", _position(None, filename))
+        condition, actions = items[0], items[1:] or [Symbol("None")]
+        body = Expression([Symbol("if"), condition, Expression([Symbol("do"), *actions]), Symbol("agent-no-match")])
+        fn = Expression([Symbol("fn"), List([Symbol("msg"), Symbol("event")]), body])
+        return Expression([Symbol("agent-define-rule"), String(name), fn])
+
+    def _expand_tool(self, items: list[Any], filename: str) -> Any:
+        if len(items) < 2 or type(items[0]) is not Symbol:
+            raise CompileError("deftool needs a name and a parameter list: (deftool name [params] body...)", _position(items[0] if items else None, filename))
+        name = str(items[0])
+        params = parse_params(items[1], filename)
+        options, body = parse_options(items[2:], TOOL_OPTIONS, f"tool {name}", filename, None)
+        self._pending["tool:" + name] = (params, options)
+        fn = Expression([Symbol("fn"), lambda_list(params), *(body or [Symbol("None")])])
+        return Expression([Symbol("agent-define-tool"), String(name), fn])
+
+    def _expand_workflow(self, items: list[Any], filename: str) -> Any:
+        if not items or type(items[0]) is not Symbol:
+            raise CompileError("defworkflow needs a name", _position(items[0] if items else None, filename))
+        name = str(items[0])
+        specs: list[tuple[str, dict[str, Any]]] = []
+        runs: list[Any] = []
+        whens: list[Any] = []
+        for step in items[1:]:
+            if type(step) is not Expression or len(step) < 2 or step[0] != Symbol("step") or type(step[1]) is not Symbol:
+                raise CompileError("a workflow step is written (step name [:retries n] [:timeout s] [:when condition] body...)", _position(step, filename))
+            options, body = parse_options(list(step[2:]), STEP_OPTIONS, f"step {step[1]}", filename, None)
+            specs.append((str(step[1]), options))
+            runs.append(Expression([Symbol("fn"), List([Symbol("ctx")]), *(body or [Symbol("None")])]))
+            when = options.pop("when", None)
+            whens.append(Symbol("None") if when is None else Expression([Symbol("fn"), List([Symbol("ctx")]), when]))
+        if not specs:
+            raise CompileError(f"workflow {name} has no steps", _position(items[0], filename))
+        self._pending["workflow:" + name] = specs
+        return Expression([Symbol("agent-define-workflow"), String(name), List(runs), List(whens)])
+
+    def _expand_memory(self, items: list[Any], filename: str) -> Any:
+        from o_lisp.memory import MemoryConfig, MemoryConfigError
+
+        if not items or type(items[0]) is not Symbol:
+            raise CompileError("defmemory needs a name", _position(items[0] if items else None, filename))
+        name = str(items[0])
+        options: dict[str, Any] = {"name": name}
+        rest = items[1:]
+        if len(rest) % 2:
+            raise CompileError(f"memory {name}: options come in :key value pairs", _position(items[0], filename))
+        for key, value in zip(rest[0::2], rest[1::2], strict=True):
+            if type(key) is not Keyword:
+                raise CompileError(f"memory {name}: expected an option keyword", _position(key, filename))
+            options[mangle(key.name)] = plain(_literal_value(value, filename))
+        try:
+            MemoryConfig.from_options(dict(options))
+        except MemoryConfigError as error:
+            raise CompileError(f"memory {name}: {error}", _position(items[0], filename)) from None
+        self._pending["memory:" + name] = options
+        return Expression([Symbol("agent-define-memory"), String(name)])
+
+    # -- registration (run when a definition is evaluated) ----------------------------------
+    def _register_tool(self, name: str, fn: Any) -> None:
+        params, options = self._pending.pop("tool:" + name)
+        tool = Tool(name, params, str(options.get("doc", "")), options.get("timeout"),
+                    bool(options.get("unsafe", False)), bool(options.get("cache", False)), fn)
+        self.tools[name] = tool
+        self.interpreter.define(name, self._tool_callable(tool))
+
+    def _register_rule(self, name: str, fn: Any) -> None:
+        self.rules[name] = fn
+
+    def rule_order(self) -> list[str]:
+        """Rule names in the order they are checked: the order of the agent's definitions."""
+        return [name for name in self.definitions if name in self.rules]
+
+    def _register_workflow(self, name: str, runs: list[Any], whens: list[Any]) -> None:
+        specs = self._pending.pop("workflow:" + name)
+        self.workflows[name] = [
+            Step(step_name, run, when, int(options.get("retries", 0)), options.get("timeout"))
+            for (step_name, options), run, when in zip(specs, runs, whens, strict=True)
+        ]
+
+    def _register_test(self, name: str, fn: Any) -> None:
+        self.tests[name] = fn
+
+    def _register_fitness(self, name: str, fn: Any) -> None:
+        self.fitness[name] = fn
+
+    def _register_memory(self, name: str) -> None:
+        options = self._pending.pop("memory:" + name)
+        if name not in self.state.memory_stores:
+            self.state.apply("memory_create", {"memory": name, "config": options, "time": self.clock()})
+
+    # -- tools ---------------------------------------------------------------------------
+    def _tool_callable(self, tool: Tool) -> Callable[..., Any]:
+        def call_tool(*args: Any, **kwargs: Any) -> Any:
+            return self._call_tool(tool, args, kwargs)
+
+        call_tool.__name__ = mangle(tool.name)
+        return call_tool
+
+    def _bind(self, tool: Tool, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        if len(args) > len(tool.params):
+            raise ToolError(f"tool {tool.name} takes {len(tool.params)} arguments, got {len(args)}")
+        bound: dict[str, Any] = {}
+        for param, value in zip(tool.params, args, strict=False):
+            bound[param.name] = value
+        by_mangled = {mangle(p.name): p for p in tool.params}
+        for key, value in kwargs.items():
+            found = by_mangled.get(key)
+            if found is None:
+                raise ToolError(f"tool {tool.name} has no parameter {key}")
+            param = found
+            if param.name in bound:
+                raise ToolError(f"tool {tool.name}: argument {param.name} given twice")
+            bound[param.name] = value
+        for param in tool.params:
+            if param.name not in bound:
+                if param.required:
+                    raise ToolError(f"tool {tool.name}: missing argument {param.name}")
+                bound[param.name] = param.default
+            problem = check_argument(tool.name, param, bound[param.name])
+            if problem:
+                raise ToolError(problem)
+        return bound
+
+    def _call_tool(self, tool: Tool, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        started = time.perf_counter()
+        shown = _shown(list(args) + ([kwargs] if kwargs else []))
+        try:
+            if tool.unsafe and f"unsafe:{tool.name}" not in self.grants and "unsafe" not in self.grants:
+                raise ToolError(f"tool {tool.name} is unsafe and agent {self.name} was not granted it")
+            bound = self._bind(tool, args, kwargs)
+            key = repr(sorted(bound.items())) if tool.cache else ""
+            if tool.cache and key in tool.results:
+                return tool.results[key]
+            budget = self.interpreter._budget
+            if tool.timeout is not None:
+                budget.push_deadline(float(tool.timeout), f"tool {tool.name} timed out after {tool.timeout} s")
+            try:
+                result = self.interpreter.call(tool.function, **{mangle(k): v for k, v in bound.items()})
+            except DeadlineExceeded as error:
+                raise ToolError(error.message) from None
+            finally:
+                if tool.timeout is not None:
+                    budget.pop_deadline()
+            if tool.cache:
+                tool.results[key] = result
+        except Exception as error:
+            self._record_call(tool.name, shown, False, f"{type(error).__name__}: {error}", started)
+            raise
+        self._record_call(tool.name, shown, True, _shown(result), started)
+        return result
+
+    def call_tool(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Call a tool from the host (as an LLM tool call would)."""
+        tool = self.tools.get(name)
+        if tool is None:
+            raise AgentError(f"agent {self.name} has no tool {name!r} (tools: {', '.join(sorted(self.tools)) or 'none'})")
+        return self.interpreter.call(self._tool_callable(tool), *args, **kwargs)
+
+    def _record_call(self, tool: str, args: Any, ok: bool, outcome: Any, started: float) -> None:
+        duration = (time.perf_counter() - started) * 1000
+        record = {"tool": tool, "args": args, "ok": ok, "duration_ms": duration, "time": self.clock()}
+        record["result" if ok else "error"] = outcome
+        self.state.apply("record_tool_call", record)
+
+    # -- messages -----------------------------------------------------------------------
+    def handle(self, text: str, event: Mapping[str, Any] | None = None) -> str | None:
+        """One incoming message: rules are checked in order; the first that matches answers."""
+        if not isinstance(text, str):
+            raise AgentError("a message must be text")
+        lifecycle = self.state.lifecycle
+        if lifecycle not in (Lifecycle.RUNNING, Lifecycle.EVOLVING):
+            raise AgentError(f"agent {self.name} is {lifecycle.value} and does not take messages")
+        self.state.apply("append_message", {"role": "user", "text": text, "time": self.clock()})
+        event_data = dict(event or {})
+        event_data.setdefault("text", text)
+        reply = self.interpreter.call(self._dispatch, text, event_data)
+        answer = None if reply is None else (reply if isinstance(reply, str) else _display(reply))
+        self.state.apply("append_message", {"role": "agent", "text": answer or "", "time": self.clock()})
+        return answer
+
+    def _dispatch(self, text: str, event: dict[str, Any]) -> Any:
+        for name in self.rule_order():
+            rule = self.rules[name]
+            started = time.perf_counter()
+            ok = False
+            try:
+                result = rule(text, event)
+                ok = True
+            finally:
+                self.state.apply("record_metric", {"name": "rule:" + name, "ok": ok, "duration_ms": (time.perf_counter() - started) * 1000})
+            if result is not NO_MATCH:
+                return result
+        respond = self.interpreter._globals.get("respond")
+        if callable(respond):
+            return respond(text)
+        return None
+
+    # -- state and memory builtins ----------------------------------------------------------
+    def _state_get(self, key: str, default: Any = None) -> Any:
+        return self.state["context"].get(str(key), default)
+
+    def _state_set(self, key: str, value: Any) -> Any:
+        self.state.apply("context_set", {"key": str(key), "value": plain(value), "time": self.clock()})
+        return value
+
+    def _state_del(self, key: str) -> None:
+        self.state.apply("context_delete", {"key": str(key), "time": self.clock()})
+
+    def _messages(self, n: int | None = None) -> list[dict[str, Any]]:
+        items = self.state["messages"]
+        return [dict(m) for m in (items[-n:] if n else items)]
+
+    def _memory(self, name: str | None) -> tuple[str, Any]:
+        stores = self.state.memory_stores
+        if name is None:
+            if len(stores) != 1:
+                raise ToolError(f"agent {self.name} has {len(stores)} memories; say which (:memory NAME)")
+            name = next(iter(stores))
+        if name not in stores:
+            raise ToolError(f"agent {self.name} has no memory {name!r}")
+        return name, stores[name]
+
+    def _memory_add(self, text: str, metadata: Any = None, importance: float = 0.5, kind: str = "short_term", memory: str | None = None) -> list[str]:
+        name, store = self._memory(memory)
+        payload = store.prepare_add(str(text), metadata=plain(metadata or {}), importance=float(importance), kind=str(kind), now=self.clock(), id_prefix=self.state.next_id("m"))
+        result: list[str] = self.state.apply("memory_apply", {"memory": name, "payload": payload, "time": self.clock()})
+        return result
+
+    def _memory_search(self, query: str, k: int = 5, memory: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+        _, store = self._memory(memory)
+        hits = store.search(str(query), k=int(k), kind=kind, now=self.clock())
+        return [{"id": h.id, "text": h.text, "score": float(h.score), "metadata": dict(h.metadata)} for h in hits]
+
+    def _memory_get(self, block_id: str, memory: str | None = None) -> dict[str, Any] | None:
+        _, store = self._memory(memory)
+        block = store.get(str(block_id))
+        if block is None:
+            return None
+        return {"id": block.id, "text": block.text, "metadata": dict(block.metadata), "importance": block.importance}
+
+    # -- workflows ---------------------------------------------------------------------------
+    def _run_workflow_builtin(self, name: Any, ctx: Any = None) -> dict[str, Any]:
+        return self.run_workflow(str(name), dict(ctx or {}))
+
+    def _resume_workflow_builtin(self, run_id: str) -> dict[str, Any]:
+        return self.resume_workflow(str(run_id))
+
+    def run_workflow(self, name: str, ctx: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run a workflow from its first step; returns the run record (also kept in state)."""
+        if name not in self.workflows:
+            raise AgentError(f"agent {self.name} has no workflow {name!r}")
+        run_id = self.state.next_id("w")
+        run = {"workflow": name, "status": "running", "next": 0, "ctx": plain(ctx or {}), "error": None, "attempts": {}}
+        self.state.apply("workflow_update", {"run_id": run_id, "run": run, "time": self.clock()})
+        return self._continue(run_id)
+
+    def resume_workflow(self, run_id: str) -> dict[str, Any]:
+        """Continue a failed run from the step that failed."""
+        run = self.state["workflows"].get(run_id)
+        if run is None:
+            raise AgentError(f"no workflow run {run_id!r}")
+        if run["status"] == "done":
+            return dict(run, run_id=run_id)
+        return self._continue(run_id)
+
+    def _continue(self, run_id: str) -> dict[str, Any]:
+        run = dict(self.state["workflows"][run_id])
+        steps = self.workflows[run["workflow"]]
+        budget = self.interpreter._budget
+        while run["next"] < len(steps):
+            step = steps[run["next"]]
+            ctx = dict(run["ctx"])
+            if step.when is not None and not self.interpreter.call(step.when, ctx):
+                run = dict(run, next=run["next"] + 1)
+                continue
+            error = None
+            for _attempt in range(step.retries + 1):
+                started = time.perf_counter()
+                if step.timeout is not None:
+                    budget.push_deadline(float(step.timeout), f"step {step.name} timed out after {step.timeout} s")
+                try:
+                    value = self.interpreter.call(step.run, ctx)
+                    error = None
+                except (DeadlineExceeded, LispError) as failure:
+                    if not isinstance(failure, DeadlineExceeded) and not _is_program_error(failure):
+                        raise
+                    error = str(failure.message if isinstance(failure, DeadlineExceeded) else failure)
+                finally:
+                    if step.timeout is not None:
+                        budget.pop_deadline()
+                    self.state.apply("record_metric", {"name": f"step:{run['workflow']}.{step.name}", "ok": error is None, "duration_ms": (time.perf_counter() - started) * 1000})
+                if error is None:
+                    break
+            if error is not None:
+                run = dict(run, status="failed", error=f"step {step.name}: {error}")
+                self.state.apply("workflow_update", {"run_id": run_id, "run": run, "time": self.clock()})
+                return dict(run, run_id=run_id)
+            ctx[step.name] = _storable(value)
+            run = dict(run, ctx=plain(ctx), next=run["next"] + 1, error=None)
+            self.state.apply("workflow_update", {"run_id": run_id, "run": run, "time": self.clock()})
+        run = dict(run, status="done")
+        self.state.apply("workflow_update", {"run_id": run_id, "run": run, "time": self.clock()})
+        return dict(run, run_id=run_id)
+
+    # -- tests -------------------------------------------------------------------------------
+    def run_tests(self) -> TestReport:
+        report = TestReport()
+        for name, fn in self.tests.items():
+            try:
+                result = self.interpreter.call(fn)
+            except LispError as error:
+                report.failed[name] = str(error)
+                continue
+            if result is False:
+                report.failed[name] = "returned False"
+            else:
+                report.passed.append(name)
+        return report
+
+    # -- code as data ----------------------------------------------------------------------
+    def _definition_form(self, name: Any) -> Any:
+        definition = self.definitions.get(str(name))
+        if definition is None:
+            raise ToolError(f"agent {self.name} has no definition {name}")
+        return read_many(definition.source, definition.filename)[0]
+
+    def _rewrite_builtin(self, name: Any, form: Any, reason: str = "", bump: str | None = None) -> dict[str, Any]:
+        return self.rewrite(str(name), form, reason=str(reason), bump=bump).as_data()
+
+    def rewrite(self, name: str, form: Any, *, reason: str, bump: str | None = None) -> RewriteResult:
+        """Validate a new version of one definition and, if its tests pass, hot-swap and commit it.
+
+        Validation: the form must print and read back identically, define `name`
+        with the same kind, compile, and let every `deftest` of the agent pass in a
+        scratch copy of the agent (its state is a copy, so tests cannot touch the
+        live one). A rejected rewrite changes nothing and is recorded as a rejected
+        candidate.
+        """
+        if not reason:
+            return RewriteResult(False, name, reason, failures=["a rewrite needs a reason"])
+        old = self.definitions.get(name)
+        try:
+            form = as_form(form)
+        except TypeError as error:
+            return RewriteResult(False, name, reason, failures=[f"the new definition is not code: {error}"])
+        source = to_source(form)
+        failures: list[str] = []
+        try:
+            reread = read_many(source, f"<rewrite {name}>")
+            if len(reread) != 1 or reread[0] != form:
+                failures.append("the new form does not read back identically")
+            kind, new_name = classify(reread[0], f"<rewrite {name}>", source)
+            if new_name != name:
+                failures.append(f"the new form defines {new_name!r}, not {name!r}")
+            if old is not None and kind is not old.kind:
+                failures.append(f"the new form is a {kind.value}, the old one a {old.kind.value}")
+        except LispError as error:
+            failures.append(str(error))
+            kind = old.kind if old else DefinitionKind.FUNCTION
+        candidate = Definition(name, kind, source)
+        report = TestReport()
+        if not failures:
+            failures, report = self._trial(candidate)
+        trailers = {"Tests": report.summary()}
+        if failures:
+            if self.repository is not None:
+                rejected = dict(trailers, Rejected="; ".join(failures)[:500].replace("\n", " "))
+                self.repository.record_rejected(candidate, reason, rejected)
+            return RewriteResult(False, name, reason, failures=failures)
+        version = self.state.version
+        if bump is not None:
+            version = bump_version(version, bump)
+        self._define(candidate, self._code_filename(candidate))
+        commit = None
+        if self.repository is not None:
+            commit = self.repository.commit_definition(candidate, reason, trailers)
+            if version != self.state.version:
+                commit = self.repository.bump_version(version, reason, f"{name}: {reason}")
+        self.state.apply("record_rewrite", {"name": name, "commit": commit or "", "version": version, "reason": reason, "time": self.clock(), "source": source})
+        return RewriteResult(True, name, reason, commit=commit, version=version)
+
+    def _trial(self, candidate: Definition) -> tuple[list[str], TestReport]:
+        """Load the agent with `candidate` in a scratch copy and run its tests there."""
+        definitions = [candidate if d.name == candidate.name else d for d in self.definitions.values()]
+        if candidate.name not in self.definitions:
+            definitions.append(candidate)
+        spec = AgentSpec(self.spec.name, self.state.version, self.spec.doc, self.spec.header_source, definitions, self.spec.filename)
+        scratch_state = AgentState.from_data(self.state.to_data(), _memory_from_data)
+        try:
+            scratch = Agent(spec, self.data_dir, host_tools=self.host_tools, grants=self.grants, limits=self.limits, clock=self.clock, state=scratch_state)
+        except LispError as error:
+            return [f"does not load: {error}"], TestReport()
+        report = scratch.run_tests()
+        failures = [f"test {name} failed: {why}" for name, why in report.failed.items()]
+        return failures, report
+
+    def rollback(self, rev: str, reason: str = "operator rollback") -> str:
+        """Restore the code of `rev` (as a new commit) and reload exactly that code."""
+        if self.repository is None:
+            raise AgentError("this agent has no code repository to roll back")
+        commit = self.repository.rollback(rev, reason)
+        self.reload()
+        self.state.apply("record_rewrite", {"name": "*", "commit": commit, "version": self.repository.version(), "reason": f"rollback to {rev}: {reason}", "time": self.clock()})
+        return str(commit)
+
+    def reload(self) -> None:
+        """Rebuild the interpreter from the repository's current definitions (state is kept)."""
+        spec = spec_from_repository(self.repository, self.spec)
+        self.spec = spec
+        self.tools, self.rules, self.workflows, self.tests, self.fitness, self.definitions = {}, {}, {}, {}, {}, {}
+        self.interpreter = self._new_interpreter()
+        for definition in spec.definitions:
+            self._define(definition, self._code_filename(definition))
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def change_lifecycle(self, to: Lifecycle) -> None:
+        self.state.apply("set_lifecycle", {"to": to.value, "time": self.clock()})
+
+
+SEED_COPY = "seed.hy"
+
+
+def sync_seed(repository: Any, spec: AgentSpec, copy: Path, seed: Path) -> list[str]:
+    """Bring edits of the seed file into the repository, one commit per changed definition.
+
+    Only definitions the user changed in the seed since it was last imported are
+    applied (the previous import is kept in DATA/seed.hy), so code the agent
+    rewrote itself is not overwritten by a stale seed. Returns the commits made.
+    """
+    text = seed.read_text("utf-8")
+    previous_text = copy.read_text("utf-8") if copy.exists() else None
+    if previous_text == text:
+        return []
+    if previous_text is None:
+        copy.write_text(text, "utf-8")
+        return []
+    previous = {d.name: d.source for d in read_agent(previous_text, str(copy)).definitions}
+    current = {d.name: d for d in spec.definitions}
+    commits: list[str] = []
+    reason = f"Update from seed {seed.name}"
+    for name, definition in current.items():
+        if previous.get(name) != definition.source:
+            commits.append(repository.commit_definition(definition, reason))
+    for name in previous:
+        if name not in current and name in {d.name for d in repository.definitions()}:
+            commits.append(repository.remove_definition(name, reason))
+    copy.write_text(text, "utf-8")
+    return commits
+
+
+def spec_from_repository(repository: Any, seed: AgentSpec) -> AgentSpec:
+    definitions = repository.definitions()
+    version = repository.version()
+    return AgentSpec(seed.name, version, seed.doc, repository.header(), definitions, seed.filename)
+
+
+def default_data_dir(name: str) -> Path:
+    """Where an agent keeps its data unless told otherwise: ./.o/NAME."""
+    return Path(".o") / name
+
+
+def bump_version(version: str, part: str) -> str:
+    match = SEMVER.match(version)
+    if match is None:
+        raise AgentError(f"version {version!r} is not semantic")
+    major, minor, patch = (int(x) for x in match.groups()[:3])
+    if part == "major":
+        return f"{major + 1}.0.0"
+    if part == "minor":
+        return f"{major}.{minor + 1}.0"
+    if part == "patch":
+        return f"{major}.{minor}.{patch + 1}"
+    raise AgentError(f"unknown version bump {part!r} (major, minor or patch)")
+
+
+def _position(form: Any, filename: str) -> Position | None:
+    pos = getattr(form, "_pos", None)
+    if pos is None:
+        return Position(filename, 1, 1)
+    return Position(filename, pos[0], pos[1], pos[2], pos[3])
+
+
+def _literal_value(form: Any, filename: str) -> Any:
+    if type(form) is Symbol and str(form) in ("None", "True", "False"):
+        return {"None": None, "True": True, "False": False}[str(form)]
+    if type(form) is Keyword:
+        return form.name
+    if isinstance(form, String):
+        return str(form)
+    if isinstance(form, float):
+        return float(form)
+    if isinstance(form, int):
+        return int(form)
+    raise CompileError("option values must be literals (numbers, strings, True, False, None)", _position(form, filename))
+
+
+def _memory_from_data(data: dict[str, Any]) -> Any:
+    from o_lisp.memory import MemoryStore
+
+    return MemoryStore.from_data(data)
+
+
+def _shown(value: Any) -> Any:
+    try:
+        check_data(value, "value")
+        return plain(value)
+    except StateError:
+        return repr(value)[:500]
+
+
+def _storable(value: Any) -> Any:
+    return _shown(value)
+
+
+def _display(value: Any) -> str:
+    from o_lisp._printer import hy_repr
+
+    return hy_repr(value)
+
+
+def _is_program_error(error: LispError) -> bool:
+    from o_lisp._errors import ProgramError
+
+    return isinstance(error, ProgramError)
+
+
+__all__ = ["Agent", "AgentError", "RewriteResult", "TestReport", "Tool", "ToolError", "bump_version"]

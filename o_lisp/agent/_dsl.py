@@ -1,0 +1,296 @@
+"""Reading agent source: `defagent` and the declarations in its body.
+
+An agent file holds one `(defagent NAME :version "x.y.z" :doc "..." body...)`.
+Each body form is one *definition* (a function, tool, rule, workflow, memory,
+test, ...), stored and rewritten on its own. This module splits the file into
+definitions (keeping each one's exact source text), and parses the option lists
+of the declaration forms (`deftool` parameters and options, `defworkflow` steps,
+`defmemory` options) with errors that name file, line and column.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from o_lisp._errors import CompileError, Position
+from o_lisp._mangle import mangle
+from o_lisp._reader import read_many
+from o_lisp.agent._definitions import Definition, DefinitionKind
+from o_lisp.forms import Expression, Keyword, List, String, Symbol
+
+AGENT_OPTIONS = {"version": str, "doc": str, "author": str}
+SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
+
+_KINDS = {kind.value: kind for kind in DefinitionKind}
+
+TOOL_OPTIONS = {"doc": str, "timeout": (int, float), "unsafe": bool, "cache": bool}
+STEP_OPTIONS = {"retries": int, "timeout": (int, float), "when": object}
+TYPE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "str": {"type": "string"},
+    "int": {"type": "integer"},
+    "float": {"type": "number"},
+    "bool": {"type": "boolean"},
+    "list": {"type": "array"},
+    "dict": {"type": "object"},
+    "any": {},
+}
+_PY_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "list": (list, tuple),
+    "dict": (dict,),
+}
+
+
+@dataclass
+class AgentSpec:
+    """A parsed agent file: its name, options and definitions in order."""
+
+    name: str
+    version: str
+    doc: str
+    header_source: str
+    definitions: list[Definition] = field(default_factory=list)
+    filename: str = "<agent>"
+    # The seed's forms by definition name, with their positions in the seed file.
+    forms: dict[str, Any] = field(default_factory=dict)
+
+
+def _error(form: Any, filename: str, source: str | None, message: str) -> CompileError:
+    pos = getattr(form, "_pos", None) or (1, 1, 1, 1)
+    return CompileError(message, Position(filename, pos[0], pos[1], pos[2], pos[3]), source)
+
+
+def _slice(source: str, form: Any) -> str:
+    """The exact text of `form` in `source` (comments and layout included)."""
+    pos = form._pos
+    lines = source.splitlines(keepends=True)
+    start = sum(len(line) for line in lines[: pos[0] - 1]) + pos[1] - 1
+    end = sum(len(line) for line in lines[: pos[2] - 1]) + pos[3]
+    return source[start:end]
+
+
+def parse_options(items: list[Any], allowed: dict[str, Any], what: str, filename: str, source: str | None) -> tuple[dict[str, Any], list[Any]]:
+    """Leading `:key value` pairs of `items` → (options, the rest)."""
+    options: dict[str, Any] = {}
+    i = 0
+    while i < len(items) and type(items[i]) is Keyword:
+        key = items[i].name
+        if key not in allowed:
+            known = ", ".join(f":{k}" for k in allowed)
+            raise _error(items[i], filename, source, f"unknown option :{key} for {what} (known: {known})")
+        if i + 1 >= len(items):
+            raise _error(items[i], filename, source, f"option :{key} of {what} needs a value")
+        value = items[i + 1]
+        expected = allowed[key]
+        if expected is not object:
+            literal = _literal(value)
+            if isinstance(literal, bool) and expected in (int, (int, float)):
+                literal = None
+            if literal is None or not isinstance(literal, expected):
+                raise _error(value, filename, source, f"option :{key} of {what} must be a {_type_name(expected)}")
+            value = literal
+        options[key] = value
+        i += 2
+    return options, items[i:]
+
+
+def _literal(form: Any) -> Any:
+    if type(form) is Symbol and str(form) in ("True", "False"):
+        return str(form) == "True"
+    if isinstance(form, String):
+        return str(form)
+    if isinstance(form, float):
+        return float(form)
+    if isinstance(form, int) and not isinstance(form, bool):
+        return int(form)
+    return None
+
+
+def _type_name(expected: Any) -> str:
+    if isinstance(expected, tuple):
+        return " or ".join(t.__name__ for t in expected)
+    return str(expected.__name__)
+
+
+def read_agent(text: str, filename: str) -> AgentSpec:
+    """Parse an agent file into its definitions; every mistake names file:line:col."""
+    forms = read_many(text, filename, skip_shebang=True)
+    agents = [f for f in forms if type(f) is Expression and f and f[0] == Symbol("defagent")]
+    if len(agents) != 1 or len(forms) != 1:
+        where = forms[0] if forms else None
+        raise _error(where, filename, text, "an agent file must hold exactly one (defagent NAME ...) form")
+    form = agents[0]
+    if len(form) < 2 or type(form[1]) is not Symbol:
+        raise _error(form, filename, text, "defagent needs a name: (defagent NAME :version \"0.1.0\" ...)")
+    name = str(form[1])
+    options, body = parse_options(list(form[2:]), AGENT_OPTIONS, "defagent", filename, text)
+    version = options.get("version", "0.1.0")
+    if not SEMVER.match(version):
+        raise _error(form, filename, text, f"version {version!r} is not a semantic version (MAJOR.MINOR.PATCH)")
+    header = f"(defagent {name}\n  :version \"{version}\""
+    if "doc" in options:
+        header += "\n  :doc " + _quote(options["doc"])
+    if "author" in options:
+        header += "\n  :author " + _quote(options["author"])
+    spec = AgentSpec(name=name, version=version, doc=options.get("doc", ""), header_source=header + ")\n", filename=filename)
+    seen: dict[str, Any] = {}
+    rules = 0
+    for item in body:
+        kind, def_name = classify(item, filename, text, rules)
+        if kind is DefinitionKind.RULE:
+            rules += 1
+        if def_name in seen:
+            raise _error(item, filename, text, f"{def_name!r} is defined twice in agent {name}")
+        seen[def_name] = item
+        spec.definitions.append(Definition(def_name, kind, _slice(text, item)))
+        spec.forms[def_name] = item
+    return spec
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def classify(form: Any, filename: str, source: str | None, rule_index: int = 0) -> tuple[DefinitionKind, str]:
+    """The kind and name of one definition form."""
+    if type(form) is not Expression or not form or type(form[0]) is not Symbol or str(form[0]) not in _KINDS:
+        kinds = ", ".join(sorted(_KINDS))
+        raise _error(form, filename, source, f"a defagent body holds definitions ({kinds}), not this form")
+    kind = _KINDS[str(form[0])]
+    if kind is DefinitionKind.RULE:
+        if len(form) >= 3 and type(form[1]) is Keyword and form[1].name == "name":
+            if type(form[2]) is not Symbol:
+                raise _error(form[2], filename, source, "a rule's :name must be a symbol")
+            return kind, str(form[2])
+        return kind, f"rule-{rule_index + 1}"
+    if len(form) < 2 or type(form[1]) is not Symbol:
+        raise _error(form, filename, source, f"({form[0]}) needs a name")
+    return kind, str(form[1])
+
+
+# -- tool parameters --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str
+    required: bool
+    default: Any = None
+
+
+def parse_params(params: Any, filename: str = "<agent>", source: str | None = None) -> list[Param]:
+    """`[query :str [k 5] :int flag]` → parameters with optional types and defaults."""
+    if type(params) is not List:
+        raise _error(params, filename, source, "tool parameters must be a bracketed list: [name :type ...]")
+    out: list[Param] = []
+    items = list(params)
+    i = 0
+    while i < len(items):
+        item = items[i]
+        default: Any = None
+        required = True
+        if type(item) is List:
+            if len(item) != 2 or type(item[0]) is not Symbol:
+                raise _error(item, filename, source, "an optional parameter is written [name default]")
+            default = _plain_literal(item[1], filename, source)
+            required = False
+            item = item[0]
+        if type(item) is not Symbol:
+            raise _error(item, filename, source, "a tool parameter must be a symbol")
+        type_name = "any"
+        if i + 1 < len(items) and type(items[i + 1]) is Keyword:
+            type_name = items[i + 1].name
+            if type_name not in TYPE_SCHEMAS:
+                raise _error(items[i + 1], filename, source, f"unknown parameter type :{type_name} (known: {', '.join(':' + t for t in TYPE_SCHEMAS)})")
+            i += 1
+        if required and out and not out[-1].required:
+            raise _error(item, filename, source, "a required parameter cannot follow an optional one")
+        if any(p.name == str(item) for p in out):
+            raise _error(item, filename, source, f"duplicate parameter {item}")
+        out.append(Param(str(item), type_name, required, default))
+        i += 1
+    return out
+
+
+def _plain_literal(form: Any, filename: str, source: str | None) -> Any:
+    if type(form) is Symbol and str(form) in ("None", "True", "False"):
+        return {"None": None, "True": True, "False": False}[str(form)]
+    if isinstance(form, String):
+        return str(form)
+    if isinstance(form, float):
+        return float(form)
+    if isinstance(form, int):
+        return int(form)
+    raise _error(form, filename, source, "a parameter default must be a literal (number, string, True, False, None)")
+
+
+def lambda_list(params: list[Param]) -> List:
+    """The `fn` parameter list for a tool's body."""
+    items: list[Any] = []
+    for p in params:
+        sym = Symbol(p.name)
+        items.append(sym if p.required else List([sym, _default_form(p.default)]))
+    result: List = List(items)
+    return result
+
+
+def _default_form(value: Any) -> Any:
+    if value is None or isinstance(value, bool):
+        return Symbol(str(value))
+    if isinstance(value, str):
+        return String(value)
+    from o_lisp.forms import Float, Integer
+
+    return Float(value) if isinstance(value, float) else Integer(value)
+
+
+def json_schema(name: str, doc: str, params: list[Param]) -> dict[str, Any]:
+    """The tool's parameters as JSON Schema (the shape LLM tool-calling APIs take)."""
+    properties: dict[str, Any] = {}
+    for p in params:
+        schema = dict(TYPE_SCHEMAS[p.type])
+        if not p.required:
+            schema["default"] = p.default
+        properties[mangle(p.name)] = schema
+    return {
+        "name": name,
+        "description": doc,
+        "parameters": {
+            "type": "object",
+            "properties": properties,
+            "required": [mangle(p.name) for p in params if p.required],
+            "additionalProperties": False,
+        },
+    }
+
+
+def check_argument(tool: str, param: Param, value: Any) -> str | None:
+    """Why `value` is not acceptable for `param`, or None."""
+    if param.type == "any":
+        return None
+    expected = _PY_TYPES[param.type]
+    if isinstance(value, bool) and bool not in expected:
+        return f"tool {tool}: argument {param.name} must be {param.type}, not bool"
+    if not isinstance(value, expected):
+        return f"tool {tool}: argument {param.name} must be {param.type}, not {type(value).__name__}"
+    return None
+
+
+__all__ = [
+    "AGENT_OPTIONS",
+    "AgentSpec",
+    "Param",
+    "check_argument",
+    "classify",
+    "json_schema",
+    "lambda_list",
+    "parse_options",
+    "parse_params",
+    "read_agent",
+]

@@ -1,0 +1,281 @@
+"""The agent's whole mutable state, changed only through named mutations.
+
+A mutation is an operation name plus msgpack-able arguments: `apply("append_message",
+{"role": "user", "text": "hi", "time": 1700000000.0})`. Nothing else writes to the
+state, so a write-ahead log of mutations replayed onto a checkpoint (`to_data()`)
+reproduces it exactly. Every non-deterministic input (clock readings, generated ids,
+embeddings from a remote model) is part of the mutation's arguments, never
+computed while applying.
+
+Listeners registered with `on_mutation` see each mutation *before* it is applied
+(the guardian's WAL appends and fsyncs there).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from o_lisp._errors import OLispError
+from o_lisp.agent._lifecycle import Lifecycle, check_transition
+
+HISTORY_LIMIT = 1_000
+LATENCY_SAMPLES = 200
+FORMAT_VERSION = 1
+
+MutationListener = Callable[[int, str, dict[str, Any]], None]
+
+
+class StateError(OLispError):
+    """A mutation that is unknown or has malformed arguments; nothing was changed."""
+
+
+def check_data(value: Any, where: str, depth: int = 0) -> None:
+    """Refuse values that msgpack cannot carry exactly (state must round-trip)."""
+    if depth > 64:
+        raise StateError(f"{where}: value nested too deeply for agent state")
+    if value is None or isinstance(value, bool | int | float | str | bytes):
+        if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+            raise StateError(f"{where}: integer {value} does not fit in 64 bits")
+        return
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            check_data(item, f"{where}[{i}]", depth + 1)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str | int):
+                raise StateError(f"{where}: dict keys must be strings or integers, not {type(key).__name__}")
+            check_data(item, f"{where}[{key!r}]", depth + 1)
+        return
+    raise StateError(f"{where}: a {type(value).__name__} cannot be stored in agent state")
+
+
+def plain(value: Any) -> Any:
+    """A copy of `value` with tuples as lists and forms as plain values (what msgpack returns)."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, bytes):
+        return bytes(value)
+    if isinstance(value, list | tuple):
+        return [plain(x) for x in value]
+    if isinstance(value, dict):
+        return {plain(k): plain(v) for k, v in value.items()}
+    raise StateError(f"a {type(value).__name__} cannot be stored in agent state")
+
+
+class AgentState:
+    """All mutable state of one agent. Read freely; change only through `apply`."""
+
+    def __init__(self, agent_id: str, name: str, version: str) -> None:
+        self.data: dict[str, Any] = {
+            "format": FORMAT_VERSION,
+            "agent_id": agent_id,
+            "name": name,
+            "version": version,
+            "lifecycle": Lifecycle.INITIALIZING.value,
+            "seq": 0,
+            "time": 0.0,
+            "counter": 0,
+            "messages": [],
+            "context": {},
+            "tool_calls": [],
+            "metrics": {},
+            "workflows": {},
+            "rewrites": [],
+            "memories": {},
+        }
+        self._listeners: list[MutationListener] = []
+        self.memory_stores: dict[str, Any] = {}
+
+    # -- reading -----------------------------------------------------------------
+    @property
+    def lifecycle(self) -> Lifecycle:
+        return Lifecycle(self.data["lifecycle"])
+
+    @property
+    def version(self) -> str:
+        return str(self.data["version"])
+
+    @property
+    def seq(self) -> int:
+        return int(self.data["seq"])
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    # -- the one way to change it -------------------------------------------------
+    def on_mutation(self, listener: MutationListener) -> None:
+        self._listeners.append(listener)
+
+    def apply(self, op: str, args: dict[str, Any]) -> Any:
+        """Apply one mutation; listeners see it first. Malformed mutations change nothing."""
+        handler = _OPS.get(op)
+        if handler is None:
+            raise StateError(f"unknown state mutation {op!r}")
+        if not isinstance(args, dict):
+            raise StateError(f"mutation {op!r} needs a dict of arguments")
+        check_data(args, op)
+        _validate(self, op, args)
+        seq = self.data["seq"] + 1
+        for listener in self._listeners:
+            listener(seq, op, args)
+        result = handler(self, args)
+        self.data["seq"] = seq
+        if "time" in args and isinstance(args["time"], int | float):
+            self.data["time"] = max(self.data["time"], float(args["time"]))
+        return result
+
+    def next_id(self, prefix: str) -> str:
+        """A fresh id for a new record (deterministic: derived from the mutation count)."""
+        return f"{prefix}{self.data['seq'] + 1}"
+
+    # -- checkpoints -----------------------------------------------------------
+    def to_data(self) -> dict[str, Any]:
+        data = copy.deepcopy(self.data)
+        data["memories"] = {name: store.to_data() for name, store in sorted(self.memory_stores.items())}
+        return data
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any], memory_factory: Callable[[dict[str, Any]], Any] | None = None) -> AgentState:
+        if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
+            raise StateError("agent state data has an unknown format")
+        state = cls(str(data["agent_id"]), str(data["name"]), str(data["version"]))
+        state.data = copy.deepcopy(data)
+        memories = state.data.pop("memories", {})
+        state.data["memories"] = {}
+        if memories:
+            if memory_factory is None:
+                raise StateError("agent state holds memories but no memory factory was given")
+            for name, store_data in memories.items():
+                state.memory_stores[name] = memory_factory(store_data)
+        return state
+
+
+# -- mutations ------------------------------------------------------------------
+
+def _require(values: dict[str, Any], op: str, types: dict[str, type | tuple[type, ...]]) -> None:
+    for key, expected in types.items():
+        if key not in values:
+            raise StateError(f"mutation {op!r} needs argument {key!r}")
+        if not isinstance(values[key], expected):
+            raise StateError(f"mutation {op!r}: argument {key!r} has the wrong type ({type(values[key]).__name__})")
+
+
+_SCHEMAS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "set_lifecycle": {"to": str},
+    "set_version": {"version": str},
+    "append_message": {"role": str, "text": str, "time": (int, float)},
+    "context_set": {"key": str},
+    "context_delete": {"key": str},
+    "record_tool_call": {"tool": str, "args": (list, dict), "ok": bool, "duration_ms": (int, float), "time": (int, float)},
+    "record_metric": {"name": str, "ok": bool, "duration_ms": (int, float)},
+    "workflow_update": {"run_id": str, "run": dict},
+    "record_rewrite": {"name": str, "commit": str, "version": str, "reason": str, "time": (int, float)},
+    "memory_create": {"memory": str, "config": dict},
+    "memory_apply": {"memory": str, "payload": dict},
+}
+
+
+def _validate(state: AgentState, op: str, args: dict[str, Any]) -> None:
+    """Everything that can make a mutation fail is checked here, before listeners see it."""
+    _require(args, op, _SCHEMAS.get(op, {}))
+    if op == "set_lifecycle":
+        try:
+            wanted = Lifecycle(args["to"])
+        except ValueError:
+            raise StateError(f"unknown lifecycle state {args['to']!r}") from None
+        check_transition(state.lifecycle, wanted)
+    elif op == "memory_create" and args["memory"] in state.memory_stores:
+        raise StateError(f"memory {args['memory']!r} exists already")
+    elif op == "memory_apply" and args["memory"] not in state.memory_stores:
+        raise StateError(f"no memory named {args['memory']!r}")
+
+
+def _set_lifecycle(state: AgentState, args: dict[str, Any]) -> None:
+    state.data["lifecycle"] = Lifecycle(args["to"]).value
+
+
+def _set_version(state: AgentState, args: dict[str, Any]) -> None:
+    state.data["version"] = args["version"]
+
+
+def _bounded_append(items: list[Any], item: Any) -> None:
+    items.append(item)
+    if len(items) > HISTORY_LIMIT:
+        del items[: len(items) - HISTORY_LIMIT]
+
+
+def _append_message(state: AgentState, args: dict[str, Any]) -> None:
+    _bounded_append(state.data["messages"], {"role": args["role"], "text": args["text"], "time": float(args["time"])})
+
+
+def _context_set(state: AgentState, args: dict[str, Any]) -> None:
+    state.data["context"][args["key"]] = plain(args.get("value"))
+
+
+def _context_delete(state: AgentState, args: dict[str, Any]) -> None:
+    state.data["context"].pop(args["key"], None)
+
+
+def _record_tool_call(state: AgentState, args: dict[str, Any]) -> None:
+    entry = {k: plain(args[k]) for k in ("tool", "args", "ok", "duration_ms", "time")}
+    entry["result" if args["ok"] else "error"] = plain(args.get("result" if args["ok"] else "error"))
+    _bounded_append(state.data["tool_calls"], entry)
+    _record_metric(state, {"name": "tool:" + args["tool"], "ok": args["ok"], "duration_ms": args["duration_ms"]})
+
+
+def _record_metric(state: AgentState, args: dict[str, Any]) -> None:
+    metrics = state.data["metrics"].setdefault(args["name"], {"calls": 0, "errors": 0, "total_ms": 0.0, "latencies_ms": []})
+    metrics["calls"] += 1
+    metrics["errors"] += 0 if args["ok"] else 1
+    metrics["total_ms"] += float(args["duration_ms"])
+    samples = metrics["latencies_ms"]
+    samples.append(float(args["duration_ms"]))
+    if len(samples) > LATENCY_SAMPLES:
+        del samples[: len(samples) - LATENCY_SAMPLES]
+
+
+def _workflow_update(state: AgentState, args: dict[str, Any]) -> None:
+    state.data["workflows"][args["run_id"]] = plain(args["run"])
+
+
+def _record_rewrite(state: AgentState, args: dict[str, Any]) -> None:
+    state.data["rewrites"].append({k: plain(args[k]) for k in ("name", "commit", "version", "reason", "time")})
+    state.data["version"] = args["version"]
+
+
+def _memory_create(state: AgentState, args: dict[str, Any]) -> None:
+    from o_lisp.memory import MemoryConfig, MemoryStore
+
+    state.memory_stores[args["memory"]] = MemoryStore(MemoryConfig.from_options(dict(args["config"])))
+
+
+def _memory_apply(state: AgentState, args: dict[str, Any]) -> Any:
+    return state.memory_stores[args["memory"]].apply(args["payload"])
+
+
+_OPS: dict[str, Callable[[AgentState, dict[str, Any]], Any]] = {
+    "set_lifecycle": _set_lifecycle,
+    "set_version": _set_version,
+    "append_message": _append_message,
+    "context_set": _context_set,
+    "context_delete": _context_delete,
+    "record_tool_call": _record_tool_call,
+    "record_metric": _record_metric,
+    "workflow_update": _workflow_update,
+    "record_rewrite": _record_rewrite,
+    "memory_create": _memory_create,
+    "memory_apply": _memory_apply,
+}
+
+OPERATIONS: frozenset[str] = frozenset(_OPS)
+
+__all__ = ["OPERATIONS", "AgentState", "StateError", "check_data", "plain"]

@@ -1,0 +1,275 @@
+"""Pluggable text embedders: an offline hashing embedder (default) and HTTP services.
+
+Why a hashing embedder by default: the runtime must work offline, without
+downloading model weights, and must be deterministic (the same text gives the
+same vector on every machine and in every process, so a replayed log and a
+checkpoint agree). Signed feature hashing of content words and of character
+trigrams gives vectors in which texts sharing words (or word stems and
+inflections, through the trigrams) have high cosine similarity. It knows no
+synonyms: that is what the HTTP embedders are for.
+
+The HTTP embedder is the one non-deterministic input of the memory system;
+`MemoryStore.prepare_add` therefore computes embeddings before a mutation is
+logged, and the payload carries them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any, Protocol
+
+import numpy as np
+
+from o_lisp.memory._errors import MemoryConfigError, MemoryEmbedderError
+from o_lisp.memory._text import _WORD, STOPWORDS, stem
+
+Array = np.ndarray[Any, Any]
+
+
+class Embedder(Protocol):
+    """What the store needs from an embedder."""
+
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> Array:
+        """A float32 array of shape ``(len(texts), dim)``, rows L2-normalised (or zero)."""
+        ...
+
+    def spec(self) -> dict[str, Any]:
+        """The configuration this embedder was made from (no secrets)."""
+        ...
+
+
+def _normalise(matrix: Array) -> Array:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    out = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+@lru_cache(maxsize=1 << 16)
+def _bucket(feature: str, dim: int) -> tuple[int, float]:
+    """Bucket and sign of a feature: blake2b, because Python's ``hash`` is salted per process."""
+    h = int.from_bytes(hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest(), "little")
+    return h % dim, (1.0 if (h >> 63) & 1 else -1.0)
+
+
+class HashingEmbedder:
+    """Signed feature hashing of word unigrams and character trigrams into ``dim`` buckets.
+
+    Features per content word (stopwords dropped, light stemming): the word
+    itself (weight 1) and its character trigrams with boundary markers
+    (``<word>``), weighted ``0.5/sqrt(#trigrams)`` so a long word does not
+    outweigh a short one. The sign bit halves the bias of hash collisions.
+    Rows are L2-normalised; a text without content words maps to the zero
+    vector (cosine 0 with everything).
+    """
+
+    def __init__(self, dim: int = 384) -> None:
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0:
+            raise MemoryConfigError("dim", f"must be a positive int, got {dim!r}")
+        self.dim = dim
+
+    def spec(self) -> dict[str, Any]:
+        return {"kind": "hashing"}
+
+    def _vector(self, text: str, out: Array) -> None:
+        for raw in _WORD.findall(text.lower()):
+            if raw in STOPWORDS:
+                continue
+            word = stem(raw)
+            b, s = _bucket("w:" + word, self.dim)
+            out[b] += s
+            marked = f"<{word}>"
+            grams = [marked[i : i + 3] for i in range(len(marked) - 2)]
+            weight = 0.5 / math.sqrt(len(grams))
+            for gram in grams:
+                b, s = _bucket("c:" + gram, self.dim)
+                out[b] += s * weight
+
+    def embed(self, texts: Sequence[str]) -> Array:
+        matrix = np.zeros((len(texts), self.dim), np.float64)
+        for i, text in enumerate(texts):
+            self._vector(text, matrix[i])
+        return _normalise(matrix)
+
+
+class HTTPEmbedder:
+    """Embeddings from an OpenAI-compatible service or from Ollama.
+
+    * ``kind="openai"``: ``POST {url}/v1/embeddings`` with ``{"model", "input": [...]}``;
+      the answer's ``data[i].embedding`` (ordered by ``data[i].index`` when present).
+      ``api_key_env`` names the environment variable holding the key (the key
+      itself never enters configuration, payloads or checkpoints).
+    * ``kind="ollama"``: ``POST {url}/api/embed`` with ``{"model", "input": [...]}``;
+      the answer's ``embeddings``.
+
+    Texts are sent in batches of ``batch_size``. Every failure (HTTP status,
+    unreachable host, timeout, invalid JSON, missing fields, wrong count or
+    dimension, non-finite numbers) raises `MemoryEmbedderError`.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        url: str,
+        model: str,
+        dim: int,
+        *,
+        api_key_env: str | None = None,
+        timeout: float = 30.0,
+        batch_size: int = 64,
+    ) -> None:
+        if kind not in ("openai", "ollama"):
+            raise MemoryConfigError("embedder", f"unknown HTTP embedder kind {kind!r}")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise MemoryConfigError("embedder", f"url must be an http(s) URL, got {url!r}")
+        if not isinstance(model, str) or not model:
+            raise MemoryConfigError("embedder", "model must be a non-empty string")
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0:
+            raise MemoryConfigError("dim", f"must be a positive int, got {dim!r}")
+        if api_key_env is not None and (not isinstance(api_key_env, str) or not api_key_env):
+            raise MemoryConfigError("embedder", "api_key_env must be an environment variable name")
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+            raise MemoryConfigError("embedder", f"timeout must be > 0 seconds, got {timeout!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise MemoryConfigError("embedder", f"batch_size must be >= 1, got {batch_size!r}")
+        self.kind = kind
+        self.url = url.rstrip("/")
+        self.model = model
+        self.dim = dim
+        self.api_key_env = api_key_env
+        self.timeout = float(timeout)
+        self.batch_size = batch_size
+
+    def spec(self) -> dict[str, Any]:
+        spec: dict[str, Any] = {"kind": self.kind, "url": self.url, "model": self.model}
+        if self.api_key_env is not None:
+            spec["api_key_env"] = self.api_key_env
+        spec["timeout"] = self.timeout
+        return spec
+
+    @property
+    def endpoint(self) -> str:
+        return self.url + ("/v1/embeddings" if self.kind == "openai" else "/api/embed")
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.api_key_env is not None:
+            key = os.environ.get(self.api_key_env)
+            if not key:
+                raise MemoryEmbedderError(
+                    f"environment variable {self.api_key_env} (api_key_env) is not set"
+                )
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    def _post(self, texts: list[str]) -> Any:
+        body = json.dumps({"model": self.model, "input": texts}).encode("utf-8")
+        request = urllib.request.Request(
+            self.endpoint, data=body, headers=self._headers(), method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as error:
+            detail = error.read()[:300].decode("utf-8", "replace")
+            raise MemoryEmbedderError(
+                f"{self.kind} embedder: HTTP {error.code} from {self.endpoint}: {detail}"
+            ) from None
+        except (urllib.error.URLError, TimeoutError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise MemoryEmbedderError(
+                f"{self.kind} embedder: cannot reach {self.endpoint}: {reason}"
+            ) from None
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise MemoryEmbedderError(
+                f"{self.kind} embedder: invalid JSON from {self.endpoint}: {error}"
+            ) from None
+
+    def _vectors(self, answer: Any, count: int) -> list[Any]:
+        where = f"{self.kind} embedder ({self.endpoint})"
+        if not isinstance(answer, dict):
+            raise MemoryEmbedderError(f"{where}: expected a JSON object")
+        if self.kind == "openai":
+            data = answer.get("data")
+            if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+                raise MemoryEmbedderError(f"{where}: answer has no 'data' list of objects")
+            if all(isinstance(d.get("index"), int) for d in data):
+                data = sorted(data, key=lambda d: d["index"])
+            vectors: list[Any] = [d.get("embedding") for d in data]
+        else:
+            found = answer.get("embeddings")
+            if not isinstance(found, list):
+                raise MemoryEmbedderError(f"{where}: answer has no 'embeddings' list")
+            vectors = found
+        if len(vectors) != count:
+            raise MemoryEmbedderError(f"{where}: sent {count} texts, got {len(vectors)} embeddings")
+        for v in vectors:
+            if not isinstance(v, list) or not all(
+                isinstance(x, int | float) and not isinstance(x, bool) for x in v
+            ):
+                raise MemoryEmbedderError(f"{where}: an embedding is not a list of numbers")
+            if len(v) != self.dim:
+                raise MemoryEmbedderError(
+                    f"{where}: embedding has dimension {len(v)}, the memory expects dim={self.dim}"
+                )
+        return vectors
+
+    def embed(self, texts: Sequence[str]) -> Array:
+        rows: list[Any] = []
+        items = list(texts)
+        for i in range(0, len(items), self.batch_size):
+            batch = items[i : i + self.batch_size]
+            rows.extend(self._vectors(self._post(batch), len(batch)))
+        matrix = np.array(rows, dtype=np.float64).reshape(len(items), self.dim)
+        if not np.all(np.isfinite(matrix)):
+            raise MemoryEmbedderError(f"{self.kind} embedder: non-finite number in an embedding")
+        return _normalise(matrix)
+
+
+_HTTP_KEYS = {"kind", "url", "model", "api_key_env", "timeout", "batch_size"}
+
+
+def make_embedder(spec: Mapping[str, Any], dim: int) -> Embedder:
+    """Build an embedder from its configuration, e.g. ``{"kind": "hashing"}``.
+
+    ``{"kind": "openai", "url": ..., "model": ..., "api_key_env": ...}`` and
+    ``{"kind": "ollama", "url": ..., "model": ...}`` select `HTTPEmbedder`
+    (optional ``timeout``, ``batch_size``). Bad specs raise `MemoryConfigError`.
+    """
+    if not isinstance(spec, Mapping):
+        raise MemoryConfigError("embedder", f"must be a mapping, got {type(spec).__name__}")
+    kind = spec.get("kind")
+    if kind == "hashing":
+        extra = set(spec) - {"kind"}
+        if extra:
+            raise MemoryConfigError("embedder", f"unknown hashing option(s) {sorted(extra)}")
+        return HashingEmbedder(dim)
+    if kind in ("openai", "ollama"):
+        extra = set(spec) - _HTTP_KEYS
+        if extra:
+            raise MemoryConfigError("embedder", f"unknown {kind} option(s) {sorted(extra)}")
+        for key in ("url", "model"):
+            if key not in spec:
+                raise MemoryConfigError("embedder", f"{kind} embedder needs {key!r}")
+        return HTTPEmbedder(
+            kind,
+            spec["url"],
+            spec["model"],
+            dim,
+            api_key_env=spec.get("api_key_env"),
+            timeout=spec.get("timeout", 30.0),
+            batch_size=spec.get("batch_size", 64),
+        )
+    raise MemoryConfigError(
+        "embedder", f"unknown kind {kind!r} (expected 'hashing', 'openai' or 'ollama')"
+    )

@@ -1,0 +1,125 @@
+"""Self-modification through git: rewrites are commits, rejected ones change nothing,
+rollback restores exact code and behaviour, broken repositories fail clearly."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from o_lisp import read
+from o_lisp.agent._agent import Agent
+from o_lisp.agent._repo import RepositoryError
+
+ROOT = Path(__file__).resolve().parents[2]
+COUNTER = """\
+(defagent counter
+  :version "1.0.0"
+  :doc "Adds a step to numbers."
+
+  (defn step [] 1)
+
+  (when-> :name add (.isdigit msg) (+ (int msg) (step)))
+
+  (deftest step-is-small (assert (< (step) 100))))
+"""
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def counter(tmp_path: Path) -> Agent:
+    seed = tmp_path / "counter.hy"
+    seed.write_text(COUNTER)
+    return Agent.load(seed, tmp_path / "data")
+
+
+def test_three_rewrites_are_three_commits_with_reasons_and_trailers(counter: Agent) -> None:
+    for n in (2, 3, 4):
+        result = counter.rewrite("step", read(f"(defn step [] {n})"), reason=f"step by {n}")
+        assert result.accepted, result.failures
+    assert counter.handle("10") == "14"
+    code = counter.data_dir / "code"
+    log = git(code, "log", "--format=%s|%an|%(trailers:key=Tests,valueonly,separator=)").splitlines()
+    assert log[:3] == [
+        "step by 4|counter|1 passed, 0 failed",
+        "step by 3|counter|1 passed, 0 failed",
+        "step by 2|counter|1 passed, 0 failed",
+    ]
+    assert (code / "defs" / "step.hy").read_text() == "(defn step [] 4)\n"
+
+
+def test_a_rewrite_failing_its_tests_leaves_no_commit_and_no_change(counter: Agent) -> None:
+    code = counter.data_dir / "code"
+    head = counter.repository.head()
+    result = counter.rewrite("step", read("(defn step [] 1000)"), reason="too big")
+    assert not result.accepted
+    assert result.failures[0].startswith("test step-is-small failed")
+    assert counter.repository.head() == head
+    assert git(code, "status", "--porcelain") == ""
+    assert counter.handle("1") == "2"
+    rejected = [h for h in counter.repository.history(all=True) if h.rejected]
+    assert [h.summary for h in rejected] == ["Rejected: too big"]
+
+
+def test_rollback_restores_exact_forms_and_behaviour(counter: Agent) -> None:
+    original = counter.definitions["step"].source
+    counter.rewrite("step", read("(defn step [] 5)"), reason="bigger", bump="minor")
+    assert counter.handle("1") == "6"
+    assert git(counter.data_dir / "code", "tag").split() == ["v1.0.0", "v1.1.0"]
+    counter.rollback("v1.0.0", "back to basics")
+    assert counter.definitions["step"].source == original
+    assert counter.handle("1") == "2"
+    assert git(counter.data_dir / "code", "log", "-1", "--format=%s") == "Rollback to v1.0.0: back to basics\n"
+    # A fresh load from the repository runs the rolled-back code too.
+    again = Agent.load(counter.data_dir.parent / "counter.hy", counter.data_dir)
+    assert again.handle("1") == "2"
+
+
+def test_missing_or_corrupted_repository_is_a_clear_error(counter: Agent, tmp_path: Path) -> None:
+    code = counter.data_dir / "code"
+    (code / "ORDER").unlink()
+    with pytest.raises(RepositoryError, match="ORDER"):
+        Agent.load(tmp_path / "counter.hy", counter.data_dir)
+    assert (code / "defs" / "step.hy").exists()  # nothing was deleted
+    shutil.rmtree(code / ".git")
+    with pytest.raises(RepositoryError):
+        Agent.load(tmp_path / "counter.hy", counter.data_dir)
+    assert (code / "defs" / "step.hy").exists()
+
+
+def test_reference_agents_pass_their_own_tests(tmp_path: Path) -> None:
+    for name in ("assistant", "greeter", "pipeline"):
+        agent = Agent.load(ROOT / "agents" / f"{name}.hy", tmp_path / name)
+        report = agent.run_tests()
+        assert report.ok, (name, report.failed)
+
+
+def test_greeter_rewrites_its_own_rule_after_feedback(tmp_path: Path) -> None:
+    """Milestone M1: the agent modifies its own DSL."""
+    agent = Agent.load(ROOT / "agents" / "greeter.hy", tmp_path / "g")
+    assert agent.handle("hello") == "hello."
+    assert agent.handle("feedback: Good morning!") == "Thanks! From now on I greet with: Good morning!"
+    assert agent.handle("hello there") == "Good morning!"
+    refused = agent.handle("feedback: you are stupid")
+    assert refused is not None and refused.startswith("I could not learn that: test greeting-is-polite failed")
+    assert agent.handle("hello") == "Good morning!"
+    assert agent.state.version == "0.1.1"
+    assert "Good morning!" in (tmp_path / "g" / "code" / "defs" / "greet.hy").read_text()
+
+
+def test_seed_edits_are_imported_without_undoing_self_rewrites(counter: Agent, tmp_path: Path) -> None:
+    counter.rewrite("step", read("(defn step [] 7)"), reason="learned a bigger step")
+    seed = tmp_path / "counter.hy"
+    seed.write_text(COUNTER.replace("(deftest step-is-small (assert (< (step) 100)))",
+                                    "(deftest step-is-small (assert (< (step) 50)))\n\n  (defn twice [x] (* 2 x))"))
+    again = Agent.load(seed, counter.data_dir)
+    assert again.handle("1") == "8"  # the agent's own rewrite of `step` survives
+    assert "twice" in again.definitions
+    assert "(< (step) 50)" in again.definitions["step-is-small"].source
+    log = git(counter.data_dir / "code", "log", "--format=%s").splitlines()
+    assert log[:2] == ["Update from seed counter.hy", "Update from seed counter.hy"]
