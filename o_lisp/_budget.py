@@ -56,20 +56,22 @@ class _Raising:
         raise self.factory()
 
 
-class _RaisingOnce:
-    """Raises one error on the first `next`, then is exhausted (the ticker moves on)."""
+class _OneShot:
+    """Raises one error at the next step, then puts the budget's regular ticker back."""
 
-    def __init__(self, error: BaseException) -> None:
-        self.error: BaseException | None = error
+    def __init__(self, budget: Budget, error: BaseException) -> None:
+        self.budget = budget
+        self.error = error
 
-    def __iter__(self) -> _RaisingOnce:
+    def __iter__(self) -> _OneShot:
         return self
 
     def __next__(self) -> Any:
-        error, self.error = self.error, None
-        if error is None:
-            raise StopIteration
-        raise error
+        budget = self.budget
+        with budget._lock:
+            if budget.ticker is self and budget.failed is None:
+                budget._install(budget._chain)
+        raise self.error
 
 
 class DeadlineExceeded(LimitExceeded):
@@ -101,9 +103,13 @@ class Budget:
         self.cancelled = False
         self.owner: int | None = None
         self._slots: list[dict[str, Any]] = []
-        self.deadlines: list[tuple[float, str]] = []
+        self.deadlines: list[tuple[threading.Timer, object]] = []
         self.ticker: Iterator[Any] = _IDLE
         self.tick: Callable[[], Any] = _IDLE.__next__
+        self._chain: Iterator[Any] = _IDLE
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._timers: list[threading.Timer] = []
 
     def bind(self, table: dict[str, Any]) -> None:
         """Publish the ticker in `table` (the sandbox's builtins) as `_o_tick`."""
@@ -134,25 +140,52 @@ class Budget:
         self.rss_base = resident_bytes() if limits.memory is not None else 0
         self.alloc_since_check = 0
         self.deadlines = []
-        self._install(itertools.chain.from_iterable(self._chunks()))
+        with self._lock:
+            self._generation += 1
+            self._chain = itertools.chain.from_iterable(self._chunks())
+            self._install(self._chain)
+        if limits.time is not None:
+            self._start_timer(limits.time, self._expire)
 
     def stop(self) -> None:
         self.active -= 1
         if self.active == 0:
-            self._install(_IDLE)
+            with self._lock:
+                self._generation += 1
+                self._install(_IDLE)
+            for timer in self._timers:
+                timer.cancel()
+            self._timers = []
             self.owner = None
 
     def cancel(self) -> None:
-        """Ask a running evaluation to stop at its next chunk (any thread may call this)."""
+        """Stop the running evaluation at its next step (any thread may call this)."""
         self.cancelled = True
+        self._interrupt(self._generation, "time", "evaluation cancelled")
+
+    # -- interrupts from other threads ------------------------------------------------
+    # The clock is also checked at chunk boundaries, but one step may do up to
+    # max_size work, so a timer makes the very next step fail once time is up.
+    def _start_timer(self, seconds: float, action: Callable[[int], None]) -> threading.Timer:
+        timer = threading.Timer(seconds, action, args=(self._generation,))
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+        return timer
+
+    def _expire(self, generation: int) -> None:
+        self._interrupt(generation, "time", f"time limit of {self.limits.time} s exceeded")
+
+    def _interrupt(self, generation: int, limit: str, message: str) -> None:
+        with self._lock:
+            if generation != self._generation or not self.active or self.failed is not None:
+                return
+            self.failed = LimitExceeded(limit, message)
+            self._install(_Raising(functools.partial(LimitExceeded, limit, message)))
 
     def _chunks(self) -> Iterator[Iterator[Any]]:
         limits = self.limits
         while True:
-            if self.deadlines and time.monotonic() > self.deadlines[-1][0]:
-                _, label = self.deadlines[-1]
-                yield _RaisingOnce(DeadlineExceeded("time", label))
-                continue
             try:
                 if self.cancelled:
                     self._fail("time", "evaluation cancelled")
@@ -170,11 +203,28 @@ class Budget:
             yield itertools.repeat(None, size)
 
     def push_deadline(self, seconds: float, label: str) -> None:
-        """Start a nested deadline; `DeadlineExceeded(label)` is raised once it passes."""
-        self.deadlines.append((time.monotonic() + seconds, label))
+        """Start a nested deadline: when it passes, the next step raises
+        `DeadlineExceeded(label)` once, and the evaluation may go on."""
+        depth = len(self.deadlines)
+
+        def fire(generation: int) -> None:
+            with self._lock:
+                if generation != self._generation or len(self.deadlines) <= depth or self.failed is not None:
+                    return
+                if self.deadlines[depth][1] is not label_token:
+                    return
+                self._install(_OneShot(self, DeadlineExceeded("time", label)))
+
+        label_token = object()
+        timer = self._start_timer(seconds, fire)
+        self.deadlines.append((timer, label_token))
 
     def pop_deadline(self) -> None:
-        self.deadlines.pop()
+        timer, _ = self.deadlines.pop()
+        timer.cancel()
+        with self._lock:
+            if isinstance(self.ticker, _OneShot) and self.failed is None:
+                self._install(self._chain)
 
     # -- charges made by the runtime ---------------------------------------------
     def charge(self, steps: int) -> None:
@@ -213,9 +263,10 @@ class Budget:
 
     def _fail(self, limit: str, message: str) -> NoReturn:
         error = LimitExceeded(limit, message)
-        if self.active and self.failed is None:
-            self.failed = error
-            self._install(_Raising(functools.partial(LimitExceeded, limit, message)))
+        with self._lock:
+            if self.active and self.failed is None:
+                self.failed = error
+                self._install(_Raising(functools.partial(LimitExceeded, limit, message)))
         raise error
 
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 import builtins
 import itertools
 import sys
+import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from o_lisp._errors import SandboxViolation
-from o_lisp._mangle import mangle
+from o_lisp._mangle import mangle, unmangle
 from o_lisp._printer import hy_repr
-from o_lisp._runtime import EXCEPTIONS, FORM_CLASSES, Runtime
+from o_lisp._runtime import EXCEPTIONS, FORM_CLASSES, Runtime, runtime_math
 from o_lisp.forms import Form
 
 # Names that exist in Python but must never be reachable: calling them raises
@@ -184,8 +185,26 @@ def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
     for name, cls in FORM_CLASSES.items():
         table["_o_model_" + name] = cls
     table.update(_operator_functions(runtime))
+    table.update(runtime_math())
     table.update(extra)
+    for key, value in table.items():
+        if isinstance(value, types.FunctionType) and "<locals>" in value.__code__.co_qualname:
+            _rename(value, _public_name(key))
     return table
+
+
+def _public_name(key: str) -> str:
+    if key.startswith("_o_hy_"):
+        return "hy." + unmangle(key[len("_o_hy_"):])
+    return key if key.startswith("_o_") else unmangle(key)
+
+
+def _rename(fn: types.FunctionType, name: str) -> None:
+    """Give a closure its sandbox name, so error messages and reprs say `iter()`, not
+    `make_builtins.<locals>.safe_iter()`."""
+    fn.__code__ = fn.__code__.replace(co_name=name, co_qualname=name)
+    fn.__name__ = name
+    fn.__qualname__ = name
 
 
 def _operator_functions(rt: Runtime) -> dict[str, Any]:

@@ -88,6 +88,11 @@ AUGMENTED: dict[str, str] = {
     "+=": "+", "-=": "-", "*=": "*", "/=": "/", "//=": "//", "%=": "%", "**=": "**",
     "<<=": "<<", ">>=": ">>", "&=": "&", "|=": "|", "^=": "^", "@=": "@",
 }
+# Operators that also exist as first-class functions in the builtins (under their mangled names).
+OPERATOR_FUNCTIONS = frozenset(
+    [*ALL_BINOPS, *COMPARE_OPS, "not", "get", "bnot"]
+)
+
 # Operators that are safe on two ints (no unbounded growth) get an inline fast path.
 INT_FAST_OPS: dict[str, type[ast.operator]] = {"+": ast.Add, "%": ast.Mod, "*": ast.Mult}
 # `*` is inline only when both ints are below 2**31 in magnitude (the product cannot grow unboundedly).
@@ -405,8 +410,16 @@ class Compiler:
             name = str(head)
             macro = self.macro_lookup(mangle(name)) if name else None
             if macro is not None:
-                expanded = self.expand_macro(macro, form)
+                try:
+                    expanded = self.expand_macro(macro, form)
+                except CompileError as error:
+                    if error.position is None:
+                        raise self.error(form, error.message) from None
+                    raise
                 return self.compile(expanded)
+            if name in OPERATOR_FUNCTIONS and any(_is_call(a, "unpack-iterable") or _is_call(a, "unpack-mapping") for a in form[1:]):
+                # (+ #* xs): arity is only known at run time, so call the operator as a function.
+                return self.call(form, ast.Name(id=mangle(name), ctx=ast.Load()), form[1:])
             special = SPECIAL_FORMS.get(name)
             if special is not None:
                 return special(self, form)

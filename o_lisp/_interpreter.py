@@ -345,11 +345,8 @@ class Interpreter:
         except LispError:
             raise
         except Exception as error:
-            position = getattr(form, "_pos", None)
-            raise CompileError(
-                f"macro '{name}' raised {type(error).__name__}: {error}",
-                Position("<macro>", *(position or (1, 1, 1, 1))),
-            ) from None
+            # Positioned by the compiler at the macro call.
+            raise CompileError(f"macro '{name}' raised {type(error).__name__}: {error}") from None
         try:
             return as_form(expanded)
         except TypeError as error:

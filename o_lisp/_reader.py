@@ -303,8 +303,53 @@ def _locate(token: Token, offset: int) -> tuple[int, int]:
     return line + newlines, offset - text.rfind("\n")
 
 
+class _Pending:
+    """Prefixes whose operand was discarded (`' #_ a b`, `#_ #_ 1 2 3`).
+
+    Like Hy's reader, a prefix skips discarded forms and applies to the next real
+    one; the enclosing sequence applies these operations to the forms that follow.
+    """
+
+    __slots__ = ("ops",)
+
+    def __init__(self, ops: list[Token]) -> None:
+        self.ops = ops
+
+
 def _children(items: list[Any]) -> list[Any]:
-    return [x for x in items if x is not _DISCARDED]
+    if not any(x is _DISCARDED or type(x) is _Pending for x in items):
+        return items
+    out: list[Any] = []
+    pending: list[Token] = []
+    for item in items:
+        if item is _DISCARDED:
+            continue
+        if type(item) is _Pending:
+            pending.extend(item.ops)
+            continue
+        form: Any = item
+        while pending:
+            token = pending.pop(0)
+            if token.value == "#_":
+                form = _DISCARDED
+                break
+            form = _wrap(token, form)
+        if form is not _DISCARDED:
+            out.append(form)
+    if pending:
+        raise _fail(f"'{pending[0].value}' must be followed by a form", pending[0], PrematureEndOfInput)
+    return out
+
+
+def _wrap(token: Token, target: Any) -> Expression:
+    """`'x`, `` `x ``, `~x`, `~@x`, `#* x`, `#** x` as (head x)."""
+    depth = getattr(target, "_prefix_depth", 0) + 1
+    if depth > _state.max_nesting:
+        raise _fail(f"forms nested more than {_state.max_nesting} deep (the reader's nesting limit)", token)
+    pos = _span(token, target)
+    form = Expression([Symbol(_PREFIX_HEADS[token.value], pos), target], pos)
+    object.__setattr__(form, "_prefix_depth", depth)
+    return form
 
 
 Items = list[Any]
@@ -394,21 +439,12 @@ class _FormBuilder(Transformer):
 
     def prefixed(self, items: Items) -> Any:
         token, target = items
-        tag = token.value
-        if tag == "#_":
+        if target is _DISCARDED or type(target) is _Pending:
+            earlier = [] if target is _DISCARDED else target.ops
+            return _Pending([*earlier, token])
+        if token.value == "#_":
             return _DISCARDED
-        if target is _DISCARDED:
-            raise _fail(f"'{tag}' must be followed by a form, not by a discarded one", token)
-        depth = getattr(target, "_prefix_depth", 0) + 1
-        if depth > _state.max_nesting:
-            raise _fail(
-                f"forms nested more than {_state.max_nesting} deep (the reader's nesting limit)",
-                token,
-            )
-        pos = _span(token, target)
-        form = Expression([Symbol(_PREFIX_HEADS[tag], pos), target], pos)
-        object.__setattr__(form, "_prefix_depth", depth)
-        return form
+        return _wrap(token, target)
 
 
 def _callbacks() -> dict[str, Callable[[Token], Token]]:
@@ -496,7 +532,7 @@ def read_many(
 
 
 def read(text: str | bytes, filename: str = "<string>", **options: Any) -> Any:
-    """Exactly one form from `text` (Hy's `hy.read` reads the first; we insist on one)."""
+    """The first form of `text`, like Hy's `hy.read` (the whole text must still be valid)."""
     forms = read_many(text, filename, **options)
     if not forms:
         source = text if isinstance(text, str) else ""

@@ -169,12 +169,22 @@ class Runtime:
 
     # -- sizes ---------------------------------------------------------------
     def text_size(self, obj: Any, limit: int) -> int:
-        """An upper-bound estimate of len(str(obj)), giving up past `limit`."""
+        """An upper-bound estimate of len(str(obj)), giving up past `limit`.
+
+        Shared sub-structures count every time they are printed (a list holding
+        one big list a thousand times prints it a thousand times); a container
+        inside itself prints as `[...]` and counts once.
+        """
         total = 0
-        stack = [obj]
         seen = 0
+        on_path: set[int] = set()
+        exit_marker = object()
+        stack: list[Any] = [obj]
         while stack:
             x = stack.pop()
+            if x is exit_marker:
+                on_path.discard(stack.pop())
+                continue
             t = type(x)
             if t is str or t is String or t is Symbol:
                 total += len(x) * 4 + 2
@@ -182,13 +192,20 @@ class Runtime:
                 total += len(x) * 4 + 3
             elif t is int or t is Integer or t is bool:
                 total += x.bit_length() // 3 + 2
-            elif isinstance(x, list | tuple | set | frozenset):
-                total += len(x) * 2 + 20
-                stack.extend(x)
-            elif isinstance(x, dict):
-                total += len(x) * 4 + 2
-                stack.extend(x.keys())
-                stack.extend(x.values())
+            elif isinstance(x, list | tuple | set | frozenset | dict):
+                if id(x) in on_path:
+                    total += 5
+                else:
+                    on_path.add(id(x))
+                    stack.append(id(x))
+                    stack.append(exit_marker)
+                    if isinstance(x, dict):
+                        total += len(x) * 4 + 2
+                        stack.extend(x.keys())
+                        stack.extend(x.values())
+                    else:
+                        total += len(x) * 2 + 20
+                        stack.extend(x)
             else:
                 total += 80
             seen += 1
@@ -448,9 +465,19 @@ PLAIN_METHOD_NAMES: frozenset[str] = frozenset(
 
 
 def runtime_math() -> dict[str, Any]:
-    """Pure functions safe to expose as-is."""
-    return {"isnan": math.isnan, "isinf": math.isinf, "floor": math.floor, "ceil": math.ceil,
-            "sqrt": math.sqrt, "log": math.log, "exp": math.exp}
+    """Pure math functions safe to expose as they are (bounded time, bounded results);
+    an o_lisp extension: Hy needs `(import math)` for them."""
+    return {
+        "isnan": math.isnan,
+        "isinf": math.isinf,
+        "floor": math.floor,
+        "ceil": math.ceil,
+        "sqrt": math.sqrt,
+        "log": math.log,
+        "exp": math.exp,
+        "sin": math.sin,
+        "cos": math.cos,
+    }
 
 
 FORM_CLASSES: dict[str, type] = {

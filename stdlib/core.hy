@@ -85,14 +85,21 @@
   (lfor i (range 0 (+ (- (len items) n) 1) step) (cut items i (+ i n))))
 
 (defn flatten [xs]
-  "All non-list, non-tuple leaves of a nested list/tuple, in order."
-  (setv out [] stack [(iter [xs])])
-  (while stack
-    (setv item (next (get stack -1) stack))
-    (cond (is item stack) (.pop stack)
-          (isinstance item #(list tuple)) (.append stack (iter item))
-          True (.append out item)))
-  (cut out 1 None))
+  "All non-list, non-tuple leaves of a nested list/tuple, in order; a leaf alone is [leaf]."
+  (if (not (isinstance xs #(list tuple)))
+      [xs]
+      (do
+        (setv out [] stack [(iter xs)])
+        (while stack
+          (try
+            (setv item (next (get stack -1)))
+            (except [StopIteration]
+              (.pop stack)
+              (continue)))
+          (if (isinstance item #(list tuple))
+              (.append stack (iter item))
+              (.append out item)))
+        out)))
 
 (defn distinct [xs]
   "The items of `xs` without repetitions, in first-seen order."

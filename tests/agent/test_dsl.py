@@ -21,7 +21,7 @@ GREETER = """\
   (deftool shout [text :str [times 1] :int] :doc "Upper-case text, repeated." :timeout 1
     (* (.upper text) times))
 
-  (deftool spin [] :timeout 0.2 (while True))
+  (deftool spin [] :timeout 0.05 (while True))
 
   (deftool wipe [] :unsafe True "wiped")
 
@@ -109,7 +109,7 @@ def test_tool_schema_and_validation(greeter: Agent) -> None:
 
 
 def test_tool_timeout_is_enforced_by_the_budget(greeter: Agent) -> None:
-    assert greeter.handle("spin") == "tool spin timed out after 0.2 s"
+    assert greeter.handle("spin") == "tool spin timed out after 0.05 s"
     assert greeter.state["tool_calls"][-1]["ok"] is False
 
 
