@@ -347,7 +347,7 @@ def _wrap(token: Token, target: Any) -> Expression:
     if depth > _state.max_nesting:
         raise _fail(f"forms nested more than {_state.max_nesting} deep (the reader's nesting limit)", token)
     pos = _span(token, target)
-    form = Expression([Symbol(_PREFIX_HEADS[token.value], pos), target], pos)
+    form: Expression = Expression([Symbol(_PREFIX_HEADS[token.value], pos), target], pos)
     object.__setattr__(form, "_prefix_depth", depth)
     return form
 
@@ -439,9 +439,10 @@ class _FormBuilder(Transformer):
 
     def prefixed(self, items: Items) -> Any:
         token, target = items
-        if target is _DISCARDED or type(target) is _Pending:
-            earlier = [] if target is _DISCARDED else target.ops
-            return _Pending([*earlier, token])
+        if target is _DISCARDED:
+            return _Pending([token])
+        if isinstance(target, _Pending):
+            return _Pending([*target.ops, token])
         if token.value == "#_":
             return _DISCARDED
         return _wrap(token, target)
