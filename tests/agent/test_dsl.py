@@ -208,3 +208,24 @@ def test_malformed_agents_are_refused_with_positions(tmp_path: Path, source: str
 def test_load_reports_unreadable_files(tmp_path: Path) -> None:
     with pytest.raises(AgentError, match="cannot read agent file"):
         Agent.load(tmp_path / "missing.hy", tmp_path / "data")
+
+
+def test_memory_declaration_and_use(tmp_path: Path) -> None:
+    source = """(defagent m
+      (defmemory notes :block-size 128 :overlap 16 :dim 64)
+      (when-> (.startswith msg "note ") (memory-add (cut msg 5 None)) "ok")
+      (when-> (.endswith msg "?") (get (get (memory-search msg :k 1) 0) "text")))"""
+    agent = Agent(read_agent(source, "m.hy"), tmp_path / "m")
+    assert agent.handle("note the cat sleeps on the sofa") == "ok"
+    assert agent.handle("note the dog barks at night") == "ok"
+    assert agent.handle("where does the cat sleep?") == "the cat sleeps on the sofa"
+    assert len(agent.state.memory_stores["notes"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [(":block-size 10 :overlap 50", "memory notes:"), (":colour 1", "memory notes:"), (":dim \"x\"", "memory notes:")],
+)
+def test_bad_memory_options_are_compile_errors(tmp_path: Path, options: str, message: str) -> None:
+    with pytest.raises(CompileError, match=message):
+        Agent(read_agent(f"(defagent m (defmemory notes {options}))", "m.hy"), tmp_path / "m")

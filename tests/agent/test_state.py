@@ -98,3 +98,31 @@ def test_bad_mutations_change_nothing_and_are_not_logged() -> None:
 
 def test_operations_are_a_closed_set() -> None:
     assert {"append_message", "context_set", "record_tool_call", "memory_apply", "set_lifecycle"} <= OPERATIONS
+
+
+memory_texts = st.lists(st.text(alphabet="abcdefgh ", min_size=1, max_size=60).filter(str.strip), min_size=1, max_size=8)
+
+
+@settings(max_examples=25, deadline=None)
+@given(memory_texts, st.lists(st.floats(min_value=0, max_value=1), min_size=8, max_size=8))
+def test_memory_mutations_round_trip_and_replay(texts: list[str], importances: list[float]) -> None:
+    from o_lisp.memory import MemoryStore
+
+    state = fresh()
+    log: list[tuple[str, dict[str, Any]]] = []
+    state.on_mutation(lambda seq, op, args: log.append((op, msgpack.unpackb(msgpack.packb(args), strict_map_key=False))))
+    state.apply("memory_create", {"memory": "notes", "config": {"name": "notes", "block_size": 64, "overlap": 8, "dim": 64}})
+    store = state.memory_stores["notes"]
+    for i, text in enumerate(texts):
+        payload = store.prepare_add(text, metadata={"i": i}, importance=importances[i], kind="short_term", now=1000.0 + i, id_prefix=f"m{i}")
+        state.apply("memory_apply", {"memory": "notes", "payload": payload})
+    data = state.to_data()
+    restored = AgentState.from_data(msgpack.unpackb(msgpack.packb(data), strict_map_key=False), MemoryStore.from_data)
+    assert restored.to_data() == data
+    rebuilt = fresh()
+    for op, args in log:
+        rebuilt.apply(op, args)
+    assert rebuilt.to_data() == data
+    query = texts[0]
+    ours = [h.id for h in state.memory_stores["notes"].search(query, k=3, now=2000.0)]
+    assert [h.id for h in restored.memory_stores["notes"].search(query, k=3, now=2000.0)] == ours
