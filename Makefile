@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/o-lisp run agents/hello.hy
+	@echo "--- agents/assistant.hy, messages from agents/assistant-demo.txt:"
+	$(BIN)/o-lisp run agents/assistant.hy --data .o/demo-assistant --input agents/assistant-demo.txt
 
 check: $(STAMP)
 	$(BIN)/ruff check o_lisp tests bench examples
