@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import heapq
 import itertools
 import os
 import resource
@@ -89,6 +90,69 @@ _IDLE = _Raising(
 )
 
 
+# Thread stacks are sized through a process-wide setting (threading.stack_size), so
+# every thread o_lisp starts is started under this lock with the size it needs.
+STACK_SIZE_LOCK = threading.Lock()
+
+
+class _Alarm:
+    """One scheduled call of the watchdog; `cancel()` makes it a no-op."""
+
+    __slots__ = ("action", "argument", "cancelled", "when")
+
+    def __init__(self, when: float, action: Callable[[int], None], argument: int) -> None:
+        self.when = when
+        self.action = action
+        self.argument = argument
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class _Watchdog:
+    """One daemon thread for the whole process that fires alarms (time limits, tool
+    deadlines) at their time; cheaper than a timer thread per evaluation."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Alarm]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, seconds: float, action: Callable[[int], None], argument: int) -> _Alarm:
+        alarm = _Alarm(time.monotonic() + seconds, action, argument)
+        with self._cond:
+            heapq.heappush(self._heap, (alarm.when, next(self._order), alarm))
+            if self._thread is None or not self._thread.is_alive():
+                with STACK_SIZE_LOCK:
+                    previous = threading.stack_size(0)
+                    try:
+                        self._thread = threading.Thread(target=self._run, name="o_lisp-watchdog", daemon=True)
+                        self._thread.start()
+                    finally:
+                        threading.stack_size(previous)
+            self._cond.notify()
+        return alarm
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap:
+                    self._cond.wait()
+                when, _, alarm = self._heap[0]
+                delay = when - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                heapq.heappop(self._heap)
+            if not alarm.cancelled:
+                alarm.action(alarm.argument)
+
+
+WATCHDOG = _Watchdog()
+
+
 class Budget:
     """Budget state of one interpreter; `start()`/`stop()` bracket each evaluation."""
 
@@ -103,13 +167,13 @@ class Budget:
         self.cancelled = False
         self.owner: int | None = None
         self._slots: list[dict[str, Any]] = []
-        self.deadlines: list[tuple[threading.Timer, object]] = []
+        self.deadlines: list[tuple[_Alarm, object]] = []
         self.ticker: Iterator[Any] = _IDLE
         self.tick: Callable[[], Any] = _IDLE.__next__
         self._chain: Iterator[Any] = _IDLE
         self._lock = threading.Lock()
         self._generation = 0
-        self._timers: list[threading.Timer] = []
+        self._timers: list[_Alarm] = []
 
     def bind(self, table: dict[str, Any]) -> None:
         """Publish the ticker in `table` (the sandbox's builtins) as `_o_tick`."""
@@ -166,12 +230,10 @@ class Budget:
     # -- interrupts from other threads ------------------------------------------------
     # The clock is also checked at chunk boundaries, but one step may do up to
     # max_size work, so a timer makes the very next step fail once time is up.
-    def _start_timer(self, seconds: float, action: Callable[[int], None]) -> threading.Timer:
-        timer = threading.Timer(seconds, action, args=(self._generation,))
-        timer.daemon = True
-        self._timers.append(timer)
-        timer.start()
-        return timer
+    def _start_timer(self, seconds: float, action: Callable[[int], None]) -> _Alarm:
+        alarm = WATCHDOG.schedule(seconds, action, self._generation)
+        self._timers.append(alarm)
+        return alarm
 
     def _expire(self, generation: int) -> None:
         self._interrupt(generation, "time", f"time limit of {self.limits.time} s exceeded")
@@ -243,6 +305,10 @@ class Budget:
         if self.alloc_since_check > 8_000_000 and self.active:
             self.alloc_since_check = 0
             self._check_clock_and_memory()
+
+    def exceed(self, limit: str, message: str) -> NoReturn:
+        """Refuse an operation whose cost would break a budget (names the limit)."""
+        self._fail(limit, message)
 
     def int_bits(self, bits: int, what: str) -> None:
         limit = self.limits.max_int_bits

@@ -32,9 +32,10 @@ DENIED = (
     "import_module builtins sys os subprocess"
 ).split()
 
-_PLAIN_CLASSES: tuple[type, ...] = (int, float, bool, complex, list, tuple, dict, set, frozenset)
+_PLAIN_CLASSES: tuple[type, ...] = (float, bool, complex, list, tuple, dict, set, frozenset)
+_SIZED = (str, bytes, list, tuple, dict, set, frozenset, range)
 _SAFE_TYPES: frozenset[type] = frozenset(
-    [*_PLAIN_CLASSES, type(None), *FORM_CLASSES.values(), *EXCEPTIONS.values(), map, filter, zip,
+    [*_PLAIN_CLASSES, int, type(None), *FORM_CLASSES.values(), *EXCEPTIONS.values(), zip,
      enumerate, reversed, slice]
 )
 
@@ -81,7 +82,15 @@ def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
         budget.allocate(len(r), "the range")
         return r
 
-    wrapped_classes: dict[Any, type] = {safe_str: str, safe_bytes: bytes, safe_range: range}
+    def safe_int(*args: Any, **kwargs: Any) -> int:
+        if args and isinstance(args[0], str | bytes | bytearray):
+            # Python limits decimal strings to 4300 digits, but not hex/octal/binary ones.
+            limit = budget.limits.max_int_bits
+            if limit is not None and len(args[0]) * 5 > limit:
+                budget.exceed("int_bits", f"a {len(args[0])}-character number string could exceed the limit of {limit} bits")
+        return int(*args, **kwargs)
+
+    wrapped_classes: dict[Any, type] = {safe_str: str, safe_bytes: bytes, safe_range: range, safe_int: int}
     wrappers_by_class = {cls: fn for fn, cls in wrapped_classes.items()}
 
     def safe_type(obj: Any) -> Any:
@@ -114,9 +123,31 @@ def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
         items.sort(key=key, reverse=reverse)
         return items
 
+    def charged(fn: Callable[..., Any]) -> Callable[..., Any]:
+        """`fn` charging one step per item of a sized argument: these built-ins loop in C,
+        and `(map max (* [big] n))` would otherwise do n x len(big) work in one step."""
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if len(args) == 1 and isinstance(args[0], _SIZED):
+                budget.charge(len(args[0]))
+            return fn(*args, **kwargs)
+
+        return call
+
+    def safe_map(function: Any, *iterables: Any) -> Any:
+        return runtime.counted(map(function, *iterables))
+
+    def safe_filter(function: Any, iterable: Any) -> Any:
+        return runtime.counted(filter(function, iterable))
+
     def safe_sum(iterable: Iterable[Any], start: Any = 0) -> Any:
+        if isinstance(iterable, _SIZED):
+            budget.charge(len(iterable))
         if isinstance(start, int | float | complex):
-            return sum(iterable, start)
+            total = sum(iterable, start)
+            if type(total) is int and total.bit_length() > 64:
+                budget.int_bits(total.bit_length(), "the sum")
+            return total
         items = runtime.materialize(iterable, "the summed items")
         total = len(start) if isinstance(start, list | tuple) else 0
         total += sum(len(x) for x in items if isinstance(x, list | tuple | str | bytes))
@@ -145,6 +176,7 @@ def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
     table.update(
         {
             "str": safe_str,
+            "int": safe_int,
             "repr": safe_repr,
             "bytes": safe_bytes,
             "range": safe_range,
@@ -158,8 +190,8 @@ def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
             "pow": safe_pow,
             "len": len,
             "abs": abs,
-            "min": min,
-            "max": max,
+            "min": charged(min),
+            "max": charged(max),
             "round": round,
             "divmod": divmod,
             "chr": chr,
@@ -167,12 +199,12 @@ def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
             "bin": bin,
             "hex": hex,
             "oct": oct,
-            "any": any,
-            "all": all,
+            "any": charged(any),
+            "all": charged(all),
             "next": next,
             "callable": callable,
-            "map": map,
-            "filter": filter,
+            "map": safe_map,
+            "filter": safe_filter,
             "zip": zip,
             "enumerate": enumerate,
             "reversed": reversed,

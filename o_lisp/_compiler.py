@@ -49,6 +49,7 @@ METHOD = "_o_method"
 FATAL = "_o_FATAL"
 APPEND = "_o_append"
 SETSLICE = "_o_setslice"
+SETITEM = "_o_setitem"
 QUASI = "_o_quasi"
 REGISTER_MACRO = "_o_register_macro"
 RESULT = "_o_result"
@@ -72,7 +73,7 @@ FORM_CLASS_NAMES = {
     "Expression", "List", "Dict", "Set", "Tuple", "Object",
 }
 
-GUARDED_BINOPS = {"+": "_o_add", "*": "_o_mul", "**": "_o_pow", "<<": "_o_lshift", "%": "_o_mod"}
+GUARDED_BINOPS = {"+": "_o_add", "-": "_o_sub", "*": "_o_mul", "**": "_o_pow", "<<": "_o_lshift", "%": "_o_mod"}
 PLAIN_BINOPS: dict[str, type[ast.operator]] = {
     "-": ast.Sub, "/": ast.Div, "//": ast.FloorDiv, ">>": ast.RShift,
     "&": ast.BitAnd, "|": ast.BitOr, "^": ast.BitXor, "@": ast.MatMult,
@@ -88,16 +89,19 @@ AUGMENTED: dict[str, str] = {
     "+=": "+", "-=": "-", "*=": "*", "/=": "/", "//=": "//", "%=": "%", "**=": "**",
     "<<=": "<<", ">>=": ">>", "&=": "&", "|=": "|", "^=": "^", "@=": "@",
 }
+MAX_INLINE_OPERANDS = 32
+
 # Operators that also exist as first-class functions in the builtins (under their mangled names).
 OPERATOR_FUNCTIONS = frozenset(
     [*ALL_BINOPS, *COMPARE_OPS, "not", "get", "bnot"]
 )
 
 # Operators that are safe on two ints (no unbounded growth) get an inline fast path.
-INT_FAST_OPS: dict[str, type[ast.operator]] = {"+": ast.Add, "%": ast.Mod, "*": ast.Mult}
-# `*` is inline only when both ints are below 2**31 in magnitude (the product cannot grow unboundedly).
-_SMALL_INT = 2**31
-GUARDED_AUG = {"+": "_o_iadd", "*": "_o_imul", "**": "_o_pow", "<<": "_o_lshift", "%": "_o_mod"}
+INT_FAST_OPS: dict[str, type[ast.operator]] = {"+": ast.Add, "-": ast.Sub, "%": ast.Mod, "*": ast.Mult}
+# Inline arithmetic only on ints below these magnitudes, so results stay far below
+# max_int_bits; bigger ints take the checked helper.
+_SMALL_INT = {ast.Mult: 2**31, ast.Add: 2**62, ast.Sub: 2**62}
+GUARDED_AUG = {"+": "_o_iadd", "-": "_o_sub", "*": "_o_imul", "**": "_o_pow", "<<": "_o_lshift", "%": "_o_mod"}
 AUG_AGGREGATE = {"+": "+", "-": "+", "*": "*", "/": "*", "|": "|", "&": "&", "**": "*"}
 
 FORBIDDEN_FORMS = {
@@ -174,12 +178,16 @@ class Compiler:
         macro_lookup: MacroLookup,
         expand_macro: Callable[[Any, Expression], Any],
         constant_names: Iterable[str],
+        tick: Callable[[], Any] | None = None,
     ) -> None:
         self.filename = filename
         self.source = source
         self.macro_lookup = macro_lookup
         self.expand_macro = expand_macro
         self.constant_names = iter(constant_names)
+        # Compiling charges one budget step per form, so time limits and cancellation
+        # also stop the compilation of huge programs.
+        self.tick_budget: Callable[[], Any] = tick or (lambda: None)
         self.constants: dict[str, Any] = {}
         self._counter = itertools.count(1)
         self.scopes: list[FunctionScope] = []
@@ -187,6 +195,8 @@ class Compiler:
         self.positions: list[tuple[int, int, int, int]] = [(1, 1, 1, 1)]
         self.loop_depth = 0
         self.no_walrus = 0
+        # Enclosing "loop" / "function" / "finally" blocks, innermost last.
+        self.blocks: list[str] = []
 
     # -- entry point -----------------------------------------------------------
     def compile_toplevel(self, form: Any) -> CompiledUnit:
@@ -250,6 +260,7 @@ class Compiler:
 
     # -- dispatch ----------------------------------------------------------------------
     def compile(self, form: Any) -> Result:
+        self.tick_budget()
         pos = getattr(form, "_pos", None)
         if pos is not None:
             self.positions.append(pos)
@@ -412,9 +423,10 @@ class Compiler:
             if macro is not None:
                 try:
                     expanded = self.expand_macro(macro, form)
-                except CompileError as error:
+                except LispError as error:
                     if error.position is None:
-                        raise self.error(form, error.message) from None
+                        located = self.error(form, error.message)
+                        error.with_position(located.position, self.source)
                     raise
                 return self.compile(expanded)
             if name in OPERATOR_FUNCTIONS and any(_is_call(a, "unpack-iterable") or _is_call(a, "unpack-mapping") for a in form[1:]):
@@ -545,6 +557,10 @@ class Compiler:
             raise self.error(form, f"({op}) needs at least 1 argument")
         if n == 0:
             return Result(expr=ast.Constant(value=0 if op in ("+", "|") else 1))
+        if n > MAX_INLINE_OPERANDS:
+            # A long chain would nest the AST (and CPython's compiler) n deep: call the
+            # operator as a function on all operands instead.
+            return self.call(form, ast.Name(id=mangle(op), ctx=ast.Load()), args)
         stmts, exprs = self.compile_args(args)
         if n == 1:
             e = exprs[0]
@@ -568,8 +584,8 @@ class Compiler:
     def _binary(self, op: str, left: ast.expr, right: ast.expr) -> ast.expr:
         helper = GUARDED_BINOPS.get(op)
         if helper is not None:
-            if op == "+" and _is_number(left) and _is_number(right):
-                return ast.BinOp(left=left, op=ast.Add(), right=right)
+            if op in ("+", "-") and _is_number(left) and _is_number(right):
+                return ast.BinOp(left=left, op=ast.Add() if op == "+" else ast.Sub(), right=right)
             if op in INT_FAST_OPS and not self.no_walrus:
                 return self.int_fast_path(INT_FAST_OPS[op], helper, left, right)
             return ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[left, right], keywords=[])
@@ -599,16 +615,20 @@ class Compiler:
             ops=[ast.Is(), ast.Is()],
             comparators=[type_of(first_b), ast.Name(id="_o_int", ctx=ast.Load())],
         )
-        if pyop is ast.Mult:
+        bound = _SMALL_INT.get(pyop)
+        if bound is not None:
 
-            def small(value: ast.expr) -> ast.expr:
+            def small(value: ast.expr) -> ast.expr | None:
+                if isinstance(value, ast.Constant) and isinstance(value.value, int) and -bound < value.value < bound:
+                    return None
                 return ast.Compare(
-                    left=ast.Constant(value=-_SMALL_INT),
+                    left=ast.Constant(value=-bound),
                     ops=[ast.Lt(), ast.Lt()],
-                    comparators=[value, ast.Constant(value=_SMALL_INT)],
+                    comparators=[value, ast.Constant(value=bound)],
                 )
 
-            test = ast.BoolOp(op=ast.And(), values=[test, small(a), small(b)])
+            checks = [c for c in (small(a), small(b)) if c is not None]
+            test = ast.BoolOp(op=ast.And(), values=[test, *checks]) if checks else test
         fast = ast.BinOp(left=a, op=pyop(), right=b)
         slow = ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[a, b], keywords=[])
         return ast.IfExp(test=test, body=fast, orelse=slow)
@@ -729,6 +749,20 @@ class Compiler:
                           sl.step or ast.Constant(value=None), value.expr],
                     keywords=[])))
                 continue
+            if _is_call(target_form, "get") and len(target_form) >= 3:
+                # d[k] = v through the runtime, which refuses to grow a dict past max_size.
+                gstmts, parts = self.compile_args(list(target_form[1:]))
+                if gstmts and not isinstance(value.expr, ast.Constant):
+                    name = self.temp()
+                    stmts.append(ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=value.expr))
+                    value = Result(expr=ast.Name(id=name, ctx=ast.Load()))
+                stmts.extend(gstmts)
+                obj = parts[0]
+                for key in parts[1:-1]:
+                    obj = ast.Subscript(value=obj, slice=key, ctx=ast.Load())
+                call = ast.Call(func=ast.Name(id=SETITEM, ctx=ast.Load()), args=[obj, parts[-1], value.expr], keywords=[])
+                stmts.append(ast.Expr(value=call))
+                continue
             tstmts, target = self.target(target_form)
             if tstmts and not isinstance(value.expr, ast.Constant):
                 name = self.temp()
@@ -847,10 +881,12 @@ class Compiler:
         body_forms, else_forms = self._split_else(list(form[2:]))
         cond = self.compile(form[1])
         self.loop_depth += 1
+        self.blocks.append("loop")
         try:
             body = self.body(body_forms)
         finally:
             self.loop_depth -= 1
+            self.blocks.pop()
         loop_body = self.tick() + self._discard(body)
         orelse = self._stmts_of(else_forms)
         if cond.pure:
@@ -892,10 +928,12 @@ class Compiler:
 
         def inner() -> Stmts:
             self.loop_depth += 1
+            self.blocks.append("loop")
             try:
                 return self._stmts_of(body_forms) or [ast.Pass()]
             finally:
                 self.loop_depth -= 1
+                self.blocks.pop()
 
         stmts = self.build_loops(clauses, inner, ticking=True, orelse=self._stmts_of(else_forms))
         return Result(stmts)
@@ -1094,6 +1132,7 @@ class Compiler:
             raise self.error(form, f"({form[0]}) outside a loop")
         return Result([ast.Break() if str(form[0]) == "break" else ast.Continue()])
 
+
     def return_(self, form: Expression) -> Result:
         if self.scopes[-1].is_module:
             raise self.error(form, "return outside a function")
@@ -1167,7 +1206,13 @@ class Compiler:
         else_stmts: Stmts = []
         if orelse is not None:
             else_stmts = self._assign(name, self.body(orelse))
-        final_stmts = (self._stmts_of(final) or [ast.Pass()]) if final is not None else []
+        final_stmts: Stmts = []
+        if final is not None:
+            self.blocks.append("finally")
+            try:
+                final_stmts = self._stmts_of(final) or [ast.Pass()]
+            finally:
+                self.blocks.pop()
         init = [ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=ast.Constant(value=None))]
         node = ast.Try(body=body_stmts or [ast.Pass()], handlers=handlers if catchers else [], orelse=else_stmts, finalbody=final_stmts)
         return Result(init + [node], ast.Name(id=name, ctx=ast.Load()))
@@ -1285,7 +1330,9 @@ class Compiler:
         self.scopes.append(FunctionScope(is_module=False))
         saved_loop = self.loop_depth
         saved_lets = self.lets
+        saved_blocks = self.blocks
         self.loop_depth = 0
+        self.blocks = ["function"]
         # Parameters shadow let-bindings of the same name.
         self.lets = [*saved_lets, {n: n for n in _names}] if saved_lets else []
         try:
@@ -1294,6 +1341,7 @@ class Compiler:
             self.scopes.pop()
             self.loop_depth = saved_loop
             self.lets = saved_lets
+            self.blocks = saved_blocks
         stmts = body.stmts + [ast.Return(value=body.expr)]
         pyname = name or self.temp("fn")
         fdef = self.function_def(pyname, arguments, stmts, form, docstring=docstring)

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from o_lisp import _reader
-from o_lisp._budget import Budget, RecursionLimitGuard, recursion_limit_for
+from o_lisp._budget import STACK_SIZE_LOCK, Budget, RecursionLimitGuard, recursion_limit_for
 from o_lisp._builtins import make_builtins
 from o_lisp._compiler import RESULT, CompiledUnit, Compiler, forbidden_name
 from o_lisp._errors import (
@@ -41,7 +41,6 @@ STDLIB_DIR = Path(__file__).resolve().parent.parent / "stdlib"
 _stdlib_lock = threading.Lock()
 
 _DEFINING_FORMS = {"defn", "defmacro", "setv"}
-_stack_size_lock = threading.Lock()
 _STACK_PER_STEP = 80
 _STACK_MIN = 64 * 1024 * 1024
 _STACK_MAX = 1024 * 1024 * 1024
@@ -213,7 +212,7 @@ class Interpreter:
 
         steps = (limits or self.limits).steps
         stack = _STACK_MAX if steps is None else min(max(steps * _STACK_PER_STEP, _STACK_MIN), _STACK_MAX)
-        with _stack_size_lock:
+        with STACK_SIZE_LOCK:
             previous = threading.stack_size(stack)
             try:
                 thread = threading.Thread(target=target, name="o_lisp-eval", daemon=True)
@@ -247,6 +246,10 @@ class Interpreter:
             RecursionLimitGuard.enter(recursion_limit_for(effective.depth))
         try:
             yield
+            if outermost and budget.failed is not None:
+                # The program swallowed the failure (a `return` or `break` inside a
+                # `finally` discards the pending exception): the evaluation still failed.
+                raise LimitExceeded(budget.failed.limit, budget.failed.message)
         except LispError as error:
             if error.position is None:
                 self._locate(error, error.__traceback__)
@@ -305,6 +308,7 @@ class Interpreter:
             macro_lookup=self._macros.get,
             expand_macro=self._expand_macro,
             constant_names=(f"_o_k{n}" for n in self._constant_ids),
+            tick=lambda: self._budget.tick(),
         )
 
     def _eval_form(self, form: Any, filename: str) -> Any:
@@ -340,6 +344,9 @@ class Interpreter:
         name = str(form[0])
         try:
             expanded = macro(*form[1:])
+        except RecursionError:
+            limit = self._budget.limits.depth
+            raise LimitExceeded("depth", f"call depth limit of {limit} exceeded in macro '{name}'") from None
         except FATAL:
             raise
         except LispError:
@@ -427,6 +434,14 @@ class Interpreter:
                 budget.allocate(len(obj) + len(items), "the list")
             obj[lo:hi:step] = items
 
+        def setitem(obj: Any, key: Any, value: Any) -> None:
+            if type(obj) is dict and key not in obj:
+                budget.tick()
+                limit = budget.limits.max_size
+                if limit is not None and len(obj) >= limit:
+                    budget.exceed("size", f"the dict would grow past the size limit of {limit} elements")
+            obj[key] = value
+
         self._sources.setdefault("<hy.eval>", None)
         return {
             "_o_iter": rt.iterate,
@@ -437,10 +452,12 @@ class Interpreter:
             "_o_add_to_set": set.add,
             "_o_set": set,
             "_o_setslice": setslice,
+            "_o_setitem": setitem,
             "_o_quasi": quasi,
             "_o_splice": splice,
             "_o_register_macro": register_macro,
             "_o_add": rt.add,
+            "_o_sub": rt.sub,
             "_o_mul": rt.mul,
             "_o_pow": rt.pow,
             "_o_lshift": rt.lshift,

@@ -74,7 +74,12 @@ class _Printer:
                 self.quoting = False
 
     def cat(self, items: Any) -> str:
-        return " ".join([self.repr(x) for x in items])
+        parts: list[str] = []
+        for x in items:
+            if parts:
+                self.emit(" ")
+            parts.append(self.repr(x))
+        return " ".join(parts)
 
     def dispatch(self, obj: Any) -> str:
         handler = _HANDLERS.get(type(obj))

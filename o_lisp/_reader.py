@@ -15,6 +15,7 @@ time, which would put code execution outside the sandbox's budgets.
 from __future__ import annotations
 
 import codecs
+import collections
 import re
 import threading
 from collections.abc import Callable
@@ -83,7 +84,7 @@ QUASIQUOTE: "`"
 UNQUOTE_SPLICE: "~@"
 UNQUOTE: "~"
 BRACKET_STRING.6: /#\[(?P<delim>[^\[\]]*)\[[\s\S]*?\](?P=delim)\]/
-STRING.5: /(?:[^ \t\n\r\f\v()\[\]{{}};"'`~:#]{_IDENT_CHARS}*)?"(?:[^"\\]|\\[\s\S])*"/
+STRING.5: /(?:[^ \t\n\r\f\v()\[\]{{}};"'`~:#]{_IDENT_CHARS}*)?"(?:[^"\\]++|\\[\s\S])*+"/
 HASH_TAG.4: /#{_IDENT_CHARS}+/
 KEYWORD.3: /:{_IDENT_CHARS}*/
 IDENT.2: /[^ \t\n\r\f\v()\[\]{{}};"'`~:#]{_IDENT_CHARS}*/
@@ -202,7 +203,7 @@ def _number(text: str, pos: PositionTuple) -> Any:
     """Integer, Float or Complex for `text` exactly as Hy decides, else None."""
     try:
         stripped = _strip_separators(text)
-        if len(stripped) > MAX_INTEGER_DIGITS and stripped.lstrip("+-").isdigit():
+        if len(stripped) > MAX_INTEGER_DIGITS and stripped.lstrip("+-")[:1].isdigit():
             raise OverflowError
         return Integer(int(stripped, 10 if text.isdigit() else 0), pos)
     except ValueError:
@@ -320,7 +321,7 @@ def _children(items: list[Any]) -> list[Any]:
     if not any(x is _DISCARDED or type(x) is _Pending for x in items):
         return items
     out: list[Any] = []
-    pending: list[Token] = []
+    pending: collections.deque[Token] = collections.deque()
     for item in items:
         if item is _DISCARDED:
             continue
@@ -329,7 +330,7 @@ def _children(items: list[Any]) -> list[Any]:
             continue
         form: Any = item
         while pending:
-            token = pending.pop(0)
+            token = pending.popleft()
             if token.value == "#_":
                 form = _DISCARDED
                 break
@@ -442,7 +443,8 @@ class _FormBuilder(Transformer):
         if target is _DISCARDED:
             return _Pending([token])
         if isinstance(target, _Pending):
-            return _Pending([*target.ops, token])
+            target.ops.append(token)  # the inner _Pending is not shared: extend it in place
+            return target
         if token.value == "#_":
             return _DISCARDED
         return _wrap(token, target)

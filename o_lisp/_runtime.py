@@ -146,9 +146,11 @@ class MethodTable(dict):
 
 # Methods that grow a list: they charge a step, so a comprehension over a list
 # that the loop body keeps extending cannot run forever on one bulk charge.
-_LIST_GROWTH = frozenset(["append", "extend", "insert"])
+_LIST_GROWTH = frozenset(["append", "extend", "insert", "add", "setdefault"])
 # Results smaller than this skip the allocation accounting (steps bound their number).
 _SMALL = 4096
+# Largest exponent-bits x modulus-bits product of a 3-argument pow (an 8192-bit RSA-size power is 2**26).
+_MODPOW_COST = 2**26
 
 _TEXT_ENCODINGS = frozenset(
     "utf-8 utf8 utf_8 ascii latin-1 latin1 latin_1 iso-8859-1 utf-16 utf-32 utf-16-le utf-16-be".split()
@@ -226,13 +228,27 @@ class Runtime:
     # -- guarded operators ---------------------------------------------------------
     def add(self, a: Any, b: Any) -> Any:
         ta = type(a)
-        if ta is float or ta is int:
+        if ta is float:
+            return a + b
+        if ta is int and type(b) is int:
+            self._int_result(a, b, "the sum")
             return a + b
         if isinstance(a, str | bytes | list | tuple) and isinstance(b, str | bytes | list | tuple):
             size = len(a) + len(b)
             if size > _SMALL:
                 self.budget.allocate(size, f"concatenating two {_type_label(a)}s")
         return a + b
+
+    def sub(self, a: Any, b: Any) -> Any:
+        if type(a) is int and type(b) is int:
+            self._int_result(a, b, "the difference")
+        return a - b
+
+    def _int_result(self, a: int, b: int, what: str) -> None:
+        """A sum or difference has at most one bit more than its larger operand."""
+        bits = max(a.bit_length(), b.bit_length()) + 1
+        if bits > 64:
+            self.budget.int_bits(bits, what)
 
     def mul(self, a: Any, b: Any) -> Any:
         ta, tb = type(a), type(b)
@@ -251,9 +267,18 @@ class Runtime:
 
     def pow(self, a: Any, b: Any, mod: Any = None) -> Any:
         if mod is not None:
+            if isinstance(b, int) and isinstance(mod, int) and b > 0:
+                # Modular exponentiation costs about bits(b) multiplications of bits(mod)-bit numbers.
+                cost = b.bit_length() * max(mod.bit_length(), 64)
+                if cost > _MODPOW_COST:
+                    self.budget.exceed(
+                        "int_bits",
+                        f"a modular power with a {b.bit_length()}-bit exponent and a {mod.bit_length()}-bit "
+                        f"modulus is too costly (exponent bits x modulus bits must stay below {_MODPOW_COST})",
+                    )
             return pow(a, b, mod)
         if isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1:
-            bits = a.bit_length() * b
+            bits = int(b * math.log2(abs(a))) + 1
             self.budget.int_bits(bits, "the power")
         return a**b
 
@@ -374,6 +399,9 @@ class Runtime:
                 raise refuse(obj)
             if grows:
                 budget.tick()
+                limit = budget.limits.max_size
+                if limit is not None and len(obj) >= limit:
+                    budget.exceed("size", f"the {_type_label(obj)} would grow past the size limit of {limit} elements")
             if guard is not None:
                 guard(self, obj, args, kwargs)
             return fn(obj, *args, **kwargs)
@@ -386,9 +414,10 @@ class Runtime:
         if isinstance(iterable, _SIZED_TYPES):
             self.budget.charge(len(iterable))
             return iterable
-        return self._counted(iter(iterable))
+        return self.counted(iter(iterable))
 
-    def _counted(self, iterator: Iterator[Any]) -> Iterator[Any]:
+    def counted(self, iterator: Iterator[Any]) -> Iterator[Any]:
+        """`iterator`, charging one step per item it yields."""
         budget = self.budget
         for item in iterator:
             budget.tick()
@@ -400,7 +429,7 @@ class Runtime:
             self.budget.allocate(len(iterable), what)
             return list(iterable)
         limit = self.budget.limits.max_size
-        bounded = itertools.islice(self._counted(iter(iterable)), None if limit is None else limit + 1)
+        bounded = itertools.islice(self.counted(iter(iterable)), None if limit is None else limit + 1)
         items = list(bounded)
         if limit is not None and len(items) > limit:
             self.budget.allocate(len(items), what)
@@ -439,6 +468,11 @@ def _check_encoding(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[s
         rt.budget.allocate(len(obj) * 4, "the encoded bytes")
 
 
+def _check_hex(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    if isinstance(obj, bytes):
+        rt.budget.allocate(len(obj) * 3, "the hex string")
+
+
 def _check_sort(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     rt.budget.charge(len(obj))
 
@@ -455,6 +489,7 @@ _METHOD_GUARDS: dict[str, Callable[[Runtime, Any, tuple[Any, ...], dict[str, Any
     "encode": _check_encoding,
     "decode": _check_encoding,
     "sort": _check_sort,
+    "hex": _check_hex,
 }
 
 

@@ -1,0 +1,1 @@
+"""The guardian: supervises agent workers and keeps their durable state (checkpoints + WAL)."""

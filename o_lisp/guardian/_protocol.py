@@ -1,0 +1,1054 @@
+"""The guardian↔worker wire protocol: length-prefixed msgpack frames and typed messages.
+
+The guardian exists to survive a misbehaving worker, so everything a worker sends is
+treated as hostile input: a frame's length is checked before a byte of its body is
+buffered, the body is structurally verified in C (``Unpacker.skip``) before msgpack is
+allowed to pre-allocate containers, nesting depth and map keys are bounded, and every
+field of every message is type-checked. Whatever goes wrong surfaces as a
+`ProtocolError` (never MemoryError, RecursionError, UnicodeDecodeError, ...), so the
+guardian has exactly one thing to catch before dropping the connection and restarting
+the worker. Nothing in a frame is ever turned into code on the guardian's side.
+
+Layers, bottom up (see ``docs/protocol.md``):
+
+* framing: ``>I`` length + one msgpack map; `encode_frame`, `decode_body`, `FrameParser`
+  (sans-IO: feed bytes, pop messages);
+* messages: one frozen dataclass per ``type``, validated on construction and decode;
+* transports: `FrameReader`/`FrameWriter` (blocking, on raw fds — the worker) and
+  `AsyncFrameReader`/`AsyncFrameWriter` (asyncio streams — the guardian), plus
+  `open_pipe` to wrap raw pipe fds for asyncio;
+* handshake: `worker_handshake` (blocking) and `guardian_handshake` (async).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import os
+import select
+import struct
+import threading
+import time
+import types
+import typing
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, ClassVar, Literal, TypeVar
+
+import msgpack
+
+from o_lisp._errors import OLispError
+
+PROTOCOL_VERSION = 1
+"""Bumped on any incompatible change; the handshake refuses a mismatch."""
+
+HEADER = struct.Struct(">I")
+HEADER_SIZE = HEADER.size
+MAX_FRAME_LIMIT = 2**32 - 1
+"""The largest length a 4-byte header can express."""
+DEFAULT_MAX_FRAME = 64 * 1024 * 1024
+"""Big enough for a checkpoint of ~30 000 memory blocks with 384-d embeddings."""
+DEFAULT_MAX_DEPTH = 100
+"""Agent state is limited to 64 levels (`o_lisp.agent._state.check_data`) plus the envelope."""
+READ_CHUNK = 1024 * 1024
+"""Bodies are read at most this much at a time, so memory grows only with bytes received."""
+
+WORKER: Literal["worker"] = "worker"
+GUARDIAN: Literal["guardian"] = "guardian"
+Side = Literal["worker", "guardian"]
+
+U64_MAX = 2**64 - 1
+
+# Well-known `Error.code` values.
+E_VERSION_MISMATCH = "version_mismatch"
+E_BAD_REQUEST = "bad_request"
+E_UNKNOWN_METHOD = "unknown_method"
+E_TIMEOUT = "timeout"
+E_INTERNAL = "internal"
+E_NOT_DURABLE = "not_durable"
+E_RELOAD_FAILED = "reload_failed"
+
+
+class ProtocolError(OLispError):
+    """A frame or message that violates the protocol; the connection cannot be trusted any more."""
+
+
+class VersionMismatch(ProtocolError):
+    """The two sides speak different protocol versions; the connection is closed."""
+
+    def __init__(self, ours: int, theirs: int | None, detail: str = "") -> None:
+        peer = "another version" if theirs is None else str(theirs)
+        super().__init__(f"protocol version mismatch: this side speaks {ours}, the peer speaks {peer}{detail}")
+        self.ours = ours
+        self.theirs = theirs
+
+
+# ---------------------------------------------------------------------------------------
+# Field checkers
+# ---------------------------------------------------------------------------------------
+
+Checker = Callable[[str, Any], Any]
+"""Validate (and possibly normalise) one field value; raise ProtocolError naming the field."""
+
+
+def _fail(name: str, expected: str, value: Any) -> typing.NoReturn:
+    raise ProtocolError(f"field {name!r} must be {expected}, not {type(value).__name__}")
+
+
+def _check_u64(name: str, value: Any) -> int:
+    # `type(...) is int` rejects bool (a msgpack true is not a sequence number).
+    if type(value) is not int:
+        _fail(name, "an unsigned 64-bit integer", value)
+    if not 0 <= value <= U64_MAX:
+        raise ProtocolError(f"field {name!r} must be an unsigned 64-bit integer, got {value}")
+    return value
+
+
+def _check_float(name: str, value: Any) -> float:
+    if type(value) is float:
+        return value
+    if type(value) is int:  # a sender may write `1` for `1.0`; msgpack keeps the distinction
+        return float(value)
+    _fail(name, "a number", value)
+
+
+def _check_str(name: str, value: Any) -> str:
+    if type(value) is not str:
+        _fail(name, "a string", value)
+    return value
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    if type(value) is not bool:
+        _fail(name, "a boolean", value)
+    return value
+
+
+def _check_any(name: str, value: Any) -> Any:
+    # Decoded frames were already verified by `_check_tree`; outgoing values are checked
+    # by msgpack when packing. Nothing to do per field.
+    return value
+
+
+def _check_str_map(name: str, value: Any) -> dict[str, Any]:
+    if type(value) is not dict:
+        _fail(name, "a map", value)
+    for key in value:
+        if type(key) is not str:
+            raise ProtocolError(f"field {name!r} must be a map with string keys, found key {key!r}")
+    return value
+
+
+def _map_of(check_value: Checker, expected: str) -> Checker:
+    def check(name: str, value: Any) -> dict[str, Any]:
+        checked = _check_str_map(name, value)
+        for key, item in checked.items():
+            check_value(f"{name}.{key}", item)
+        return checked
+
+    check.__doc__ = expected
+    return check
+
+
+def _check_number(name: str, value: Any) -> int | float:
+    if type(value) is int or type(value) is float:
+        return value
+    _fail(name, "a number", value)
+
+
+def _optional(check: Checker) -> Checker:
+    def check_optional(name: str, value: Any) -> Any:
+        return None if value is None else check(name, value)
+
+    return check_optional
+
+
+def _list_of(check: Checker) -> Checker:
+    def check_list(name: str, value: Any) -> list[Any]:
+        if type(value) is not list:
+            _fail(name, "an array", value)
+        return [check(f"{name}[{i}]", item) for i, item in enumerate(value)]
+
+    return check_list
+
+
+def _checker_for(annotation: Any) -> Checker:
+    """The checker for one dataclass field annotation (the protocol's whole type language)."""
+    simple: dict[Any, Checker] = {
+        int: _check_u64,
+        float: _check_float,
+        str: _check_str,
+        bool: _check_bool,
+        Any: _check_any,
+        dict[str, Any]: _check_str_map,
+        dict[str, str]: _map_of(_check_str, "strings"),
+        dict[str, int | float]: _map_of(_check_number, "numbers"),
+        list[str]: _list_of(_check_str),
+    }
+    if annotation in simple:
+        return simple[annotation]
+    if isinstance(annotation, types.UnionType) and type(None) in annotation.__args__:
+        rest = [a for a in annotation.__args__ if a is not type(None)]
+        if len(rest) == 1:
+            return _optional(_checker_for(rest[0]))
+    if typing.get_origin(annotation) is list:
+        (item,) = typing.get_args(annotation)
+        if isinstance(item, type) and issubclass(item, WalRecord):
+            return _list_of(_check_wal_record)
+    raise TypeError(f"no protocol checker for annotation {annotation!r}")  # pragma: no cover
+
+
+# ---------------------------------------------------------------------------------------
+# Messages
+# ---------------------------------------------------------------------------------------
+
+_REGISTRY: dict[str, type[Message]] = {}
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
+    """Base of every message: `id` is unique per sender and connection, increasing from 1.
+
+    Subclasses declare `TYPE` (the wire ``type``) and `SENDER` (who may send it, so a
+    worker cannot, say, acknowledge its own WAL append). Construction validates every
+    field, so an invalid message cannot be built, sent or received.
+    """
+
+    TYPE: ClassVar[str] = ""
+    SENDER: ClassVar[tuple[Side, ...]] = ()
+    _CHECKS: ClassVar[tuple[tuple[str, Checker], ...]] = ()
+    _FIELD_NAMES: ClassVar[tuple[str, ...]] = ()
+    _REQUIRED: ClassVar[tuple[str, ...]] = ()
+    _RECORD_FIELDS: ClassVar[frozenset[str]] = frozenset()
+
+    id: int
+
+    def __post_init__(self) -> None:
+        for name, check in self._CHECKS:
+            value = getattr(self, name)
+            checked = check(name, value)
+            if checked is not value:
+                object.__setattr__(self, name, checked)
+
+    def encode(self) -> dict[str, Any]:
+        """The message as a msgpack-able map with its ``type``."""
+        out: dict[str, Any] = {"type": self.TYPE}
+        for name, _ in self._CHECKS:
+            value = getattr(self, name)
+            out[name] = [r.encode() for r in value] if name in self._RECORD_FIELDS else value
+        return out
+
+    @classmethod
+    def decode(cls, data: Any, sender: Side | None = None) -> Message:
+        """Validate a decoded map and build the message it describes.
+
+        `sender`, when given, is the side the map came from; a type that side may not
+        send is rejected. Unknown fields are ignored (additions that old peers can skip
+        do not need a version bump); unknown types are errors.
+        """
+        if type(data) is not dict:
+            raise ProtocolError(f"a message must be a map, not {type(data).__name__}")
+        kind = data.get("type")
+        if type(kind) is not str:
+            raise ProtocolError("a message needs a string field 'type'")
+        message_class = _REGISTRY.get(kind)
+        if message_class is None:
+            raise ProtocolError(f"unknown message type {kind[:64]!r}")
+        if cls is not Message and message_class is not cls:
+            raise ProtocolError(f"expected a {cls.TYPE!r} message, got {kind!r}")
+        if sender is not None and sender not in message_class.SENDER:
+            raise ProtocolError(f"a {sender} may not send {kind!r} messages")
+        for name in message_class._REQUIRED:
+            if name not in data:
+                raise ProtocolError(f"{kind!r} message is missing field {name!r}")
+        kwargs = {name: data[name] for name in message_class._FIELD_NAMES if name in data}
+        try:
+            return message_class(**kwargs)
+        except ProtocolError as error:
+            raise ProtocolError(f"{kind!r} message: {error}") from None
+
+
+M = TypeVar("M", bound=Message)
+
+
+def _message(*, sender: tuple[Side, ...]) -> Callable[[type[M]], type[M]]:
+    """Register a message class: derive its field checkers from the annotations."""
+
+    def register(cls: type[M]) -> type[M]:
+        hints = typing.get_type_hints(cls)
+        fields = dataclasses.fields(cls)
+        cls._CHECKS = tuple((f.name, _checker_for(hints[f.name])) for f in fields)
+        cls.SENDER = sender
+        cls._FIELD_NAMES = tuple(f.name for f in fields)
+        cls._RECORD_FIELDS = frozenset(
+            f.name for f in fields if typing.get_origin(hints[f.name]) is list and typing.get_args(hints[f.name]) == (WalRecord,)
+        )
+        cls._REQUIRED = tuple(
+            f.name
+            for f in fields
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        )
+        assert cls.TYPE and cls.TYPE not in _REGISTRY, cls
+        _REGISTRY[cls.TYPE] = cls
+        return cls
+
+    return register
+
+
+_BOTH: tuple[Side, ...] = (WORKER, GUARDIAN)
+_FROM_WORKER: tuple[Side, ...] = (WORKER,)
+_FROM_GUARDIAN: tuple[Side, ...] = (GUARDIAN,)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class WalRecord:
+    """One logged mutation as the guardian replays it: `AgentState.apply(op, args)` at `seq`."""
+
+    seq: int
+    op: str
+    args: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        _check_u64("seq", self.seq)
+        _check_str("op", self.op)
+        _check_str_map("args", self.args)
+
+    def encode(self) -> dict[str, Any]:
+        return {"seq": self.seq, "op": self.op, "args": self.args}
+
+
+def _check_wal_record(name: str, value: Any) -> WalRecord:
+    if isinstance(value, WalRecord):
+        return value
+    if type(value) is not dict:
+        _fail(name, "a WAL record map", value)
+    for key in ("seq", "op", "args"):
+        if key not in value:
+            raise ProtocolError(f"field {name!r} is missing {key!r}")
+    try:
+        return WalRecord(seq=value["seq"], op=value["op"], args=value["args"])
+    except ProtocolError as error:
+        raise ProtocolError(f"field {name!r}: {error}") from None
+
+
+# -- handshake ------------------------------------------------------------------------
+
+
+@_message(sender=_FROM_WORKER)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Hello(Message):
+    """First frame from a worker: who it is and which protocol it speaks."""
+
+    TYPE: ClassVar[str] = "hello"
+    protocol: int
+    pid: int
+    agent: str
+    code_version: str
+
+
+@_message(sender=_FROM_GUARDIAN)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Welcome(Message):
+    """The guardian accepts a `Hello`; tells the worker the timing and size rules."""
+
+    TYPE: ClassVar[str] = "welcome"
+    re: int
+    protocol: int
+    heartbeat_interval: float
+    max_frame: int
+
+
+# -- liveness -------------------------------------------------------------------------
+
+
+@_message(sender=_FROM_WORKER)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Heartbeat(Message):
+    """Sent by the worker every `heartbeat_interval` s; `busy` = id of the request in progress."""
+
+    TYPE: ClassVar[str] = "heartbeat"
+    time: float
+    busy: int | None = None
+    rss: int = 0
+
+
+@_message(sender=_FROM_GUARDIAN)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Shutdown(Message):
+    """Finish the current request, then exit 0 within `grace` seconds (or be killed)."""
+
+    TYPE: ClassVar[str] = "shutdown"
+    reason: str = ""
+    grace: float = 5.0
+
+
+# -- requests -------------------------------------------------------------------------
+
+
+@_message(sender=_FROM_GUARDIAN)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Request(Message):
+    """Work for the agent (a user message, a memory operation, ...): answered by `Reply` or `Error`."""
+
+    TYPE: ClassVar[str] = "request"
+    method: str
+    args: dict[str, Any] = dataclasses.field(default_factory=dict)
+    timeout: float | None = None
+
+
+@_message(sender=_FROM_WORKER)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Reply(Message):
+    """The successful answer to the `Request` whose id is `re`."""
+
+    TYPE: ClassVar[str] = "reply"
+    re: int
+    result: Any = None
+
+
+@_message(sender=_BOTH)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Error(Message):
+    """A failed request (`re` = its id) or, with `re` None, a complaint about the connection."""
+
+    TYPE: ClassVar[str] = "error"
+    code: str
+    message: str = ""
+    re: int | None = None
+
+
+# -- durability -----------------------------------------------------------------------
+
+
+@_message(sender=_FROM_WORKER)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class WalAppend(Message):
+    """Make this mutation durable; the worker applies it only after the matching `WalAck`.
+
+    `seq` is the worker's expected sequence number (`AgentState.seq + 1`) when it
+    knows it; the guardian assigns the authoritative one and returns it in the ack.
+    """
+
+    TYPE: ClassVar[str] = "wal_append"
+    op: str
+    args: dict[str, Any]
+    seq: int | None = None
+
+
+@_message(sender=_FROM_GUARDIAN)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class WalAck(Message):
+    """The `WalAppend` with id `re` is on disk (fsynced) as record `seq`."""
+
+    TYPE: ClassVar[str] = "wal_ack"
+    re: int
+    seq: int
+
+
+@_message(sender=_FROM_GUARDIAN)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CheckpointRequest(Message):
+    """The guardian wants a checkpoint now (interval, WAL size, before a risky operation)."""
+
+    TYPE: ClassVar[str] = "checkpoint_request"
+    reason: str = ""
+
+
+@_message(sender=_FROM_WORKER)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Checkpoint(Message):
+    """The whole agent state (`AgentState.to_data()`), covering WAL records up to `wal_seq`.
+
+    `re` is the id of the `CheckpointRequest` it answers, None if the worker took it
+    on its own (e.g. before a self-modification).
+    """
+
+    TYPE: ClassVar[str] = "checkpoint"
+    state: dict[str, Any]
+    wal_seq: int
+    re: int | None = None
+
+
+@_message(sender=_FROM_GUARDIAN)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CheckpointAck(Message):
+    """The `Checkpoint` with id `re` is durable in the vault as `checkpoint_id`."""
+
+    TYPE: ClassVar[str] = "checkpoint_ack"
+    re: int
+    checkpoint_id: str
+    wal_seq: int
+
+
+@_message(sender=_FROM_GUARDIAN)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Restore(Message):
+    """Rebuild the state: load `checkpoint` (None = fresh state), then apply `wal` in order."""
+
+    TYPE: ClassVar[str] = "restore"
+    checkpoint: dict[str, Any] | None
+    wal: list[WalRecord] = dataclasses.field(default_factory=list)
+
+
+@_message(sender=_FROM_WORKER)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class RestoreAck(Message):
+    """The `Restore` with id `re` is applied; the state now stands at `wal_seq`."""
+
+    TYPE: ClassVar[str] = "restore_ack"
+    re: int
+    wal_seq: int
+
+
+# -- code -----------------------------------------------------------------------------
+
+
+@_message(sender=_FROM_GUARDIAN)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class HotReload(Message):
+    """Switch the worker to `code_version`.
+
+    `definitions` maps definition names to o_lisp source; empty means "load
+    `code_version` from the agent's repository" (the rollback path). The worker
+    compiles it in its sandbox; the guardian only forwards text it got from git.
+    """
+
+    TYPE: ClassVar[str] = "hot_reload"
+    code_version: str
+    definitions: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@_message(sender=_FROM_WORKER)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class HotReloadAck(Message):
+    """The `HotReload` with id `re` succeeded; the worker now runs `code_version`."""
+
+    TYPE: ClassVar[str] = "hot_reload_ack"
+    re: int
+    code_version: str
+
+
+@_message(sender=_FROM_GUARDIAN)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Metrics(Message):
+    """Ask the worker for its counters and gauges."""
+
+    TYPE: ClassVar[str] = "metrics"
+
+
+@_message(sender=_FROM_WORKER)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class MetricsReply(Message):
+    """Flat name → number map (e.g. ``requests_total``, ``rss_bytes``, ``memory_blocks``)."""
+
+    TYPE: ClassVar[str] = "metrics_reply"
+    re: int
+    metrics: dict[str, int | float]
+
+
+MESSAGE_TYPES: dict[str, type[Message]] = dict(_REGISTRY)
+"""Every message class by its wire ``type``."""
+
+
+# ---------------------------------------------------------------------------------------
+# Framing
+# ---------------------------------------------------------------------------------------
+
+
+def _check_max_frame(max_frame: int) -> int:
+    if type(max_frame) is not int or not 1 <= max_frame <= MAX_FRAME_LIMIT:
+        raise ValueError(f"max_frame must be between 1 and {MAX_FRAME_LIMIT}, got {max_frame!r}")
+    return max_frame
+
+
+def encode_frame(message: Message, max_frame: int = DEFAULT_MAX_FRAME) -> bytes:
+    """Header + body for one message; refuses what the peer would refuse (too big, unpackable)."""
+    try:
+        body: bytes = msgpack.packb(message.encode(), use_bin_type=True, datetime=False)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise ProtocolError(f"cannot encode {message.TYPE!r} message: {error}") from None
+    if len(body) > max_frame:
+        raise ProtocolError(f"{message.TYPE!r} frame of {len(body)} bytes exceeds max_frame {max_frame}")
+    return HEADER.pack(len(body)) + body
+
+
+def check_length(length: int, max_frame: int) -> None:
+    """Refuse a header before any of its body is read."""
+    if length == 0:
+        raise ProtocolError("zero-length frame")
+    if length > max_frame:
+        raise ProtocolError(f"frame of {length} bytes exceeds max_frame {max_frame}")
+
+
+def _check_tree(value: Any, max_depth: int) -> None:
+    """Bound nesting depth and restrict map keys to str/int, iteratively (no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, depth = pop()
+        if depth > max_depth:
+            raise ProtocolError(f"frame nested deeper than {max_depth} levels")
+        child = depth + 1
+        if type(node) is dict:
+            for key, item in node.items():
+                kt = type(key)
+                if kt is not str and kt is not int:
+                    raise ProtocolError(f"map keys must be strings or integers, not {kt.__name__}")
+                it = type(item)
+                if it is dict or it is list:
+                    push((item, child))
+        else:
+            for item in node:
+                it = type(item)
+                if it is dict or it is list:
+                    push((item, child))
+
+
+def decode_body(
+    body: bytes | bytearray | memoryview,
+    *,
+    sender: Side | None = None,
+    max_depth: int | None = DEFAULT_MAX_DEPTH,
+) -> Message:
+    """One frame body → one validated message, or ProtocolError.
+
+    Order matters: the C skipper first proves that every element any container claims
+    is really present (so the unpacker below never pre-allocates a list for 2^32
+    claimed items), then the bounded unpack, then depth/key checks, then the fields.
+
+    ``max_depth=None`` skips the depth/key walk (about 3 ms per MB of small objects):
+    only for frames from the trusted side, i.e. a worker reading the guardian. msgpack's
+    own 1024-level stack limit still applies.
+    """
+    size = len(body)
+    if size == 0:
+        raise ProtocolError("zero-length frame")
+    try:
+        skipper = msgpack.Unpacker(max_buffer_size=size)
+        skipper.feed(body)
+        skipper.skip()
+        consumed = skipper.tell()
+    except msgpack.OutOfData:
+        raise ProtocolError("invalid msgpack: a value claims more data than the frame holds") from None
+    except Exception as error:
+        raise ProtocolError(f"invalid msgpack: {type(error).__name__} {error}") from None
+    if consumed != size:
+        raise ProtocolError(f"frame holds {size - consumed} bytes after its message")
+    try:
+        data = msgpack.unpackb(
+            body,
+            raw=False,
+            strict_map_key=False,  # agent state allows int keys; `_check_tree` refuses the rest
+            use_list=True,
+            max_str_len=size,
+            max_bin_len=size,
+            max_array_len=size,
+            max_map_len=size // 2,
+            max_ext_len=0,  # no extension types (timestamps included) on this wire
+        )
+    except Exception as error:
+        raise ProtocolError(f"invalid msgpack: {type(error).__name__} {error}") from None
+    if type(data) is not dict:
+        raise ProtocolError(f"a message must be a map, not {type(data).__name__}")
+    if max_depth is not None:
+        _check_tree(data, max_depth)
+    return Message.decode(data, sender)
+
+
+def decode_frame(
+    frame: bytes | bytearray | memoryview,
+    *,
+    max_frame: int = DEFAULT_MAX_FRAME,
+    sender: Side | None = None,
+    max_depth: int | None = DEFAULT_MAX_DEPTH,
+) -> Message:
+    """Exactly one complete frame (header + body) → its message."""
+    parser = FrameParser(max_frame=max_frame, sender=sender, max_depth=max_depth)
+    parser.feed(frame)
+    message = parser.next()
+    if message is None:
+        parser.feed_eof()  # raises "truncated frame" when part of a frame is there
+        raise ProtocolError("no frame")
+    if parser.buffered:
+        raise ProtocolError(f"{parser.buffered} bytes after the frame")
+    return message
+
+
+class FrameParser:
+    """Sans-IO frame splitter: `feed` bytes as they arrive, `next` pops whole messages.
+
+    Call `next` after every `feed` (the readers do): it validates a header as soon as
+    its 4 bytes are in, so an oversized or empty frame is refused before the reader
+    asks for any of its body.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_frame: int = DEFAULT_MAX_FRAME,
+        sender: Side | None = None,
+        max_depth: int | None = DEFAULT_MAX_DEPTH,
+    ) -> None:
+        self.max_frame = _check_max_frame(max_frame)
+        self.sender = sender
+        self.max_depth = max_depth
+        self._buf = bytearray()
+        self._pos = 0
+        self._length: int | None = None  # body length of the frame being assembled
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet consumed."""
+        return len(self._buf) - self._pos
+
+    def needed(self) -> int:
+        """How many more bytes complete the current header or frame (at least 1)."""
+        if self._length is None:
+            return max(1, HEADER_SIZE - self.buffered)
+        return max(1, HEADER_SIZE + self._length - self.buffered)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        if self._pos and self._pos >= len(self._buf) // 2:
+            del self._buf[: self._pos]
+            self._pos = 0
+        self._buf += data
+
+    def _check_header(self) -> None:
+        if self._length is None and self.buffered >= HEADER_SIZE:
+            (length,) = HEADER.unpack_from(self._buf, self._pos)
+            check_length(length, self.max_frame)
+            self._length = length
+
+    def next(self) -> Message | None:
+        """The next complete message, None if more bytes are needed.
+
+        Raises ProtocolError for a bad header as soon as its 4 bytes are buffered;
+        frames before it are still delivered first.
+        """
+        self._check_header()
+        length = self._length
+        if length is None or self.buffered < HEADER_SIZE + length:
+            return None
+        start = self._pos + HEADER_SIZE
+        end = start + length
+        with memoryview(self._buf) as view:
+            body = bytes(view[start:end])
+        self._pos = end
+        self._length = None
+        return decode_body(body, sender=self.sender, max_depth=self.max_depth)
+
+    def feed_eof(self) -> None:
+        """The peer closed: fine between frames, a ProtocolError inside one."""
+        if self.buffered:
+            raise ProtocolError(f"truncated frame: connection closed with {self.buffered} bytes of a frame")
+
+
+# ---------------------------------------------------------------------------------------
+# Blocking transport (worker side)
+# ---------------------------------------------------------------------------------------
+
+
+class FrameReader:
+    """Blocking reader of messages from a raw fd (a pipe end dedicated to frames).
+
+    Reads in chunks of up to `READ_CHUNK` into a `FrameParser`, so many small frames
+    cost one syscall and a huge claimed frame costs only the bytes really sent.
+    `read(timeout=...)` lets a single-threaded worker interleave heartbeats.
+    """
+
+    def __init__(
+        self,
+        fd: int,
+        *,
+        max_frame: int = DEFAULT_MAX_FRAME,
+        sender: Side | None = GUARDIAN,
+        max_depth: int | None = DEFAULT_MAX_DEPTH,
+    ) -> None:
+        self.fd = fd
+        self.parser = FrameParser(max_frame=max_frame, sender=sender, max_depth=max_depth)
+        self._eof = False
+
+    def read(self, timeout: float | None = None) -> Message | None:
+        """The next message; None at a clean EOF; TimeoutError if none completes in time."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            message = self.parser.next()
+            if message is not None:
+                return message
+            if self._eof:
+                return None
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not select.select([self.fd], [], [], remaining)[0]:
+                    raise TimeoutError("no complete frame within the timeout")
+            chunk = os.read(self.fd, min(max(self.parser.needed(), 65536), READ_CHUNK))
+            if not chunk:
+                self._eof = True
+                self.parser.feed_eof()
+                return None
+            self.parser.feed(chunk)
+
+    def __iter__(self) -> Iterator[Message]:
+        while (message := self.read()) is not None:
+            yield message
+
+
+class FrameWriter:
+    """Blocking, thread-safe writer of messages to a raw fd.
+
+    The lock keeps frames whole when, e.g., a heartbeat thread and the request loop
+    write concurrently (pipe writes above PIPE_BUF are not atomic). `next_id()` hands
+    out this side's message ids.
+    """
+
+    def __init__(self, fd: int, *, max_frame: int = DEFAULT_MAX_FRAME) -> None:
+        self.fd = fd
+        self.max_frame = _check_max_frame(max_frame)
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    def write(self, message: Message) -> None:
+        frame = encode_frame(message, self.max_frame)
+        with self._lock:
+            _write_all(self.fd, frame)
+
+    def write_many(self, messages: Iterable[Message]) -> None:
+        """Several frames in one syscall (pipelining)."""
+        frame = b"".join(encode_frame(m, self.max_frame) for m in messages)
+        with self._lock:
+            _write_all(self.fd, frame)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+# ---------------------------------------------------------------------------------------
+# asyncio transport (guardian side)
+# ---------------------------------------------------------------------------------------
+
+
+class AsyncFrameReader:
+    """asyncio reader of messages from a `StreamReader` (see `open_pipe`).
+
+    Reads whatever has arrived (up to `READ_CHUNK`) into a `FrameParser`: one await
+    serves every frame already in the pipe, the header is checked as soon as it is in,
+    and memory grows only with bytes received. EOF inside a frame is a ProtocolError.
+    """
+
+    def __init__(
+        self,
+        stream: asyncio.StreamReader,
+        *,
+        max_frame: int = DEFAULT_MAX_FRAME,
+        sender: Side | None = WORKER,
+        max_depth: int | None = DEFAULT_MAX_DEPTH,
+        transport: asyncio.BaseTransport | None = None,
+    ) -> None:
+        self.stream = stream
+        self.parser = FrameParser(max_frame=max_frame, sender=sender, max_depth=max_depth)
+        self.transport = transport
+        self._eof = False
+
+    def close(self) -> None:
+        """Stop reading and close the pipe (when the worker is being dropped)."""
+        if self.transport is not None:
+            self.transport.close()
+
+    async def read(self) -> Message | None:
+        """The next message; None at a clean EOF (the worker closed its end or died)."""
+        parser = self.parser
+        while True:
+            message = parser.next()
+            if message is not None:
+                return message
+            if self._eof:
+                return None
+            chunk = await self.stream.read(min(max(parser.needed(), 65536), READ_CHUNK))
+            if not chunk:
+                self._eof = True
+                parser.feed_eof()
+                return None
+            parser.feed(chunk)
+
+    def __aiter__(self) -> AsyncFrameReader:
+        return self
+
+    async def __anext__(self) -> Message:
+        message = await self.read()
+        if message is None:
+            raise StopAsyncIteration
+        return message
+
+
+class AsyncFrameWriter:
+    """asyncio writer of messages to a `StreamWriter`; `write` waits for the pipe to drain."""
+
+    def __init__(self, stream: asyncio.StreamWriter, *, max_frame: int = DEFAULT_MAX_FRAME) -> None:
+        self.stream = stream
+        self.max_frame = _check_max_frame(max_frame)
+        self._ids = itertools.count(1)
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    def write_nowait(self, message: Message) -> None:
+        """Queue a frame without waiting (call `drain` later); frames stay whole."""
+        self.stream.write(encode_frame(message, self.max_frame))
+
+    async def drain(self) -> None:
+        await self.stream.drain()
+
+    async def write(self, message: Message) -> None:
+        self.write_nowait(message)
+        await self.stream.drain()
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+async def open_pipe(
+    read_fd: int,
+    write_fd: int,
+    *,
+    max_frame: int = DEFAULT_MAX_FRAME,
+    sender: Side | None = WORKER,
+    max_depth: int | None = DEFAULT_MAX_DEPTH,
+) -> tuple[AsyncFrameReader, AsyncFrameWriter]:
+    """Wrap the guardian's ends of the two frame pipes for asyncio (takes ownership of the fds)."""
+    loop = asyncio.get_running_loop()
+    stream = asyncio.StreamReader(limit=2**16, loop=loop)
+    read_file = os.fdopen(read_fd, "rb", buffering=0)
+    read_transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(stream, loop=loop), read_file
+    )
+    write_file = os.fdopen(write_fd, "wb", buffering=0)
+    transport, protocol = await loop.connect_write_pipe(
+        lambda: asyncio.streams.FlowControlMixin(loop=loop), write_file
+    )
+    writer = asyncio.StreamWriter(transport, protocol, None, loop)
+    reader = AsyncFrameReader(
+        stream, max_frame=max_frame, sender=sender, max_depth=max_depth, transport=read_transport
+    )
+    return reader, AsyncFrameWriter(writer, max_frame=max_frame)
+
+
+# ---------------------------------------------------------------------------------------
+# Handshake
+# ---------------------------------------------------------------------------------------
+
+
+def worker_handshake(
+    reader: FrameReader,
+    writer: FrameWriter,
+    *,
+    agent: str,
+    code_version: str,
+    timeout: float = 10.0,
+    protocol: int = PROTOCOL_VERSION,
+) -> Welcome:
+    """Send `Hello`, wait for `Welcome`; VersionMismatch if the guardian refused our version."""
+    hello = Hello(id=writer.next_id(), protocol=protocol, pid=os.getpid(), agent=agent, code_version=code_version)
+    writer.write(hello)
+    answer = reader.read(timeout=timeout)
+    if answer is None:
+        raise ProtocolError("the guardian closed the connection during the handshake")
+    if isinstance(answer, Error) and answer.code == E_VERSION_MISMATCH:
+        raise VersionMismatch(protocol, None, f" (guardian: {answer.message})")
+    if not isinstance(answer, Welcome) or answer.re != hello.id:
+        raise ProtocolError(f"expected 'welcome' answering {hello.id}, got {answer.TYPE!r}")
+    if answer.protocol != protocol:
+        raise VersionMismatch(protocol, answer.protocol)
+    return answer
+
+
+async def guardian_handshake(
+    reader: AsyncFrameReader,
+    writer: AsyncFrameWriter,
+    *,
+    heartbeat_interval: float = 1.0,
+    timeout: float = 10.0,
+    protocol: int = PROTOCOL_VERSION,
+) -> Hello:
+    """Wait for the worker's `Hello` and answer `Welcome`.
+
+    On a version mismatch an `Error` with code ``version_mismatch`` is sent, the writer
+    closed, and VersionMismatch raised: the caller must not keep talking to this worker.
+    """
+    try:
+        first = await asyncio.wait_for(reader.read(), timeout)
+    except TimeoutError:
+        raise ProtocolError(f"no hello from the worker within {timeout} s") from None
+    if first is None:
+        raise ProtocolError("the worker closed the connection before its hello")
+    if not isinstance(first, Hello):
+        raise ProtocolError(f"expected 'hello' as the first message, got {first.TYPE!r}")
+    if first.protocol != protocol:
+        error = VersionMismatch(protocol, first.protocol)
+        try:
+            await writer.write(Error(id=writer.next_id(), re=first.id, code=E_VERSION_MISMATCH, message=str(error)))
+        except (OSError, ConnectionError):  # pragma: no cover - the worker may be gone already
+            pass
+        writer.close()
+        raise error
+    await writer.write(
+        Welcome(
+            id=writer.next_id(),
+            re=first.id,
+            protocol=protocol,
+            heartbeat_interval=heartbeat_interval,
+            max_frame=writer.max_frame,
+        )
+    )
+    return first
+
+
+__all__ = [
+    "DEFAULT_MAX_DEPTH",
+    "DEFAULT_MAX_FRAME",
+    "GUARDIAN",
+    "HEADER_SIZE",
+    "MESSAGE_TYPES",
+    "PROTOCOL_VERSION",
+    "WORKER",
+    "AsyncFrameReader",
+    "AsyncFrameWriter",
+    "Checkpoint",
+    "CheckpointAck",
+    "CheckpointRequest",
+    "Error",
+    "FrameParser",
+    "FrameReader",
+    "FrameWriter",
+    "Heartbeat",
+    "Hello",
+    "HotReload",
+    "HotReloadAck",
+    "Message",
+    "Metrics",
+    "MetricsReply",
+    "ProtocolError",
+    "Reply",
+    "Request",
+    "Restore",
+    "RestoreAck",
+    "Shutdown",
+    "VersionMismatch",
+    "WalAck",
+    "WalAppend",
+    "WalRecord",
+    "Welcome",
+    "check_length",
+    "decode_body",
+    "decode_frame",
+    "encode_frame",
+    "guardian_handshake",
+    "open_pipe",
+    "worker_handshake",
+]
