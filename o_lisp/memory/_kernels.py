@@ -28,6 +28,8 @@ every signature once.
 
 from __future__ import annotations
 
+import os
+import threading
 from typing import Any
 
 import numba
@@ -46,7 +48,7 @@ Array = np.ndarray[Any, Any]
 
 #: Below this many rows per chunk, splitting across threads costs more than it saves.
 MIN_ROWS_PER_CHUNK = 2048
-#: Chunks per thread: a few, so that a thread slowed by the (busy) machine does not stall the rest.
+#: Chunks per thread: a few, to bound per-chunk work (prange schedules them statically).
 CHUNKS_PER_THREAD = 4
 #: Row tile of the batch kernels: each query vector loaded from cache serves this many rows.
 ROW_TILE = 4
@@ -283,7 +285,48 @@ def _merge_batch(top_scores: Array, top_ids: Array, k: np.int64) -> tuple[Array,
 _NO_MASK = np.zeros(0, np.uint8)
 
 
+#: OpenMP settings that, when the user gives any of them, leave the wait policy to the user.
+_OMP_WAIT_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
+_pool_lock = threading.Lock()
+_pool_started = False
+
+
+def _start_pool() -> None:
+    """Launch Numba's thread pool with OpenMP threads that sleep, not spin, while idle.
+
+    Numba's default threading layer here is OpenMP (libgomp), whose idle
+    threads busy-wait for up to ~300 000 ``pause`` instructions (several ms
+    on this hardware) before sleeping, both at the end of each parallel region
+    and between regions. On a machine with more runnable threads than cores
+    (2 cores, other processes busy) a spinning pool thread holds a core the
+    thread still doing work needs, and a kernel that computes in 1-2 ms takes
+    8-12 ms: that, not arithmetic, was why the int8 search was no faster than
+    the float32 one. ``OMP_WAIT_POLICY=passive`` makes idle threads sleep at
+    once; it costs a futex wake-up (tens of µs) per parallel call when the
+    machine is idle. libgomp reads the variable once, when it is loaded, which
+    happens when Numba launches its pool (the first ``get_num_threads()``), so
+    it is set only around that launch and then restored: later OpenMP
+    libraries and child processes do not see it. If the user set any OpenMP
+    wait variable, or the pool was already running (or libgomp already
+    loaded), nothing changes.
+    """
+    if any(v in os.environ for v in _OMP_WAIT_VARS):
+        numba.get_num_threads()
+        return
+    os.environ["OMP_WAIT_POLICY"] = "passive"
+    try:
+        numba.get_num_threads()
+    finally:
+        os.environ.pop("OMP_WAIT_POLICY", None)
+
+
 def _threads() -> np.int64:
+    global _pool_started
+    if not _pool_started:
+        with _pool_lock:
+            if not _pool_started:
+                _start_pool()
+                _pool_started = True
     return np.int64(numba.get_num_threads())
 
 
