@@ -73,7 +73,7 @@ FORM_CLASS_NAMES = {
     "Expression", "List", "Dict", "Set", "Tuple", "Object",
 }
 
-GUARDED_BINOPS = {"+": "_o_add", "-": "_o_sub", "*": "_o_mul", "**": "_o_pow", "<<": "_o_lshift", "%": "_o_mod"}
+GUARDED_BINOPS = {"+": "_o_add", "*": "_o_mul", "**": "_o_pow", "<<": "_o_lshift", "%": "_o_mod"}
 PLAIN_BINOPS: dict[str, type[ast.operator]] = {
     "-": ast.Sub, "/": ast.Div, "//": ast.FloorDiv, ">>": ast.RShift,
     "&": ast.BitAnd, "|": ast.BitOr, "^": ast.BitXor, "@": ast.MatMult,
@@ -97,11 +97,11 @@ OPERATOR_FUNCTIONS = frozenset(
 )
 
 # Operators that are safe on two ints (no unbounded growth) get an inline fast path.
-INT_FAST_OPS: dict[str, type[ast.operator]] = {"+": ast.Add, "-": ast.Sub, "%": ast.Mod, "*": ast.Mult}
-# Inline arithmetic only on ints below these magnitudes, so results stay far below
-# max_int_bits; bigger ints take the checked helper.
-_SMALL_INT = {ast.Mult: 2**31, ast.Add: 2**62, ast.Sub: 2**62}
-GUARDED_AUG = {"+": "_o_iadd", "-": "_o_sub", "*": "_o_imul", "**": "_o_pow", "<<": "_o_lshift", "%": "_o_mod"}
+INT_FAST_OPS: dict[str, type[ast.operator]] = {"+": ast.Add, "%": ast.Mod, "*": ast.Mult}
+# `*` is inline only on ints below this magnitude (a product can double an int's size;
+# a sum or difference grows it by one bit at most, so those need no bound).
+_SMALL_INT = {ast.Mult: 2**31}
+GUARDED_AUG = {"+": "_o_iadd", "*": "_o_imul", "**": "_o_pow", "<<": "_o_lshift", "%": "_o_mod"}
 AUG_AGGREGATE = {"+": "+", "-": "+", "*": "*", "/": "*", "|": "|", "&": "&", "**": "*"}
 
 FORBIDDEN_FORMS = {
@@ -584,8 +584,8 @@ class Compiler:
     def _binary(self, op: str, left: ast.expr, right: ast.expr) -> ast.expr:
         helper = GUARDED_BINOPS.get(op)
         if helper is not None:
-            if op in ("+", "-") and _is_number(left) and _is_number(right):
-                return ast.BinOp(left=left, op=ast.Add() if op == "+" else ast.Sub(), right=right)
+            if op == "+" and _is_number(left) and _is_number(right):
+                return ast.BinOp(left=left, op=ast.Add(), right=right)
             if op in INT_FAST_OPS and not self.no_walrus:
                 return self.int_fast_path(INT_FAST_OPS[op], helper, left, right)
             return ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[left, right], keywords=[])
@@ -610,11 +610,19 @@ class Compiler:
         def type_of(value: ast.expr) -> ast.expr:
             return ast.Call(func=ast.Name(id="_o_type", ctx=ast.Load()), args=[value], keywords=[])
 
-        test: ast.expr = ast.Compare(
-            left=type_of(first_a),
-            ops=[ast.Is(), ast.Is()],
-            comparators=[type_of(first_b), ast.Name(id="_o_int", ctx=ast.Load())],
-        )
+        def int_constant(value: ast.expr) -> bool:
+            return isinstance(value, ast.Constant) and type(value.value) is int
+
+        int_name = ast.Name(id="_o_int", ctx=ast.Load())
+        test: ast.expr
+        if int_constant(first_a) and int_constant(first_b):
+            test = ast.Constant(value=True)
+        elif int_constant(first_b):
+            test = ast.Compare(left=type_of(first_a), ops=[ast.Is()], comparators=[int_name])
+        elif int_constant(first_a):
+            test = ast.Compare(left=type_of(first_b), ops=[ast.Is()], comparators=[int_name])
+        else:
+            test = ast.Compare(left=type_of(first_a), ops=[ast.Is(), ast.Is()], comparators=[type_of(first_b), int_name])
         bound = _SMALL_INT.get(pyop)
         if bound is not None:
 

@@ -230,25 +230,13 @@ class Runtime:
         ta = type(a)
         if ta is float:
             return a + b
-        if ta is int and type(b) is int:
-            self._int_result(a, b, "the sum")
+        if ta is int:
             return a + b
         if isinstance(a, str | bytes | list | tuple) and isinstance(b, str | bytes | list | tuple):
             size = len(a) + len(b)
             if size > _SMALL:
                 self.budget.allocate(size, f"concatenating two {_type_label(a)}s")
         return a + b
-
-    def sub(self, a: Any, b: Any) -> Any:
-        if type(a) is int and type(b) is int:
-            self._int_result(a, b, "the difference")
-        return a - b
-
-    def _int_result(self, a: int, b: int, what: str) -> None:
-        """A sum or difference has at most one bit more than its larger operand."""
-        bits = max(a.bit_length(), b.bit_length()) + 1
-        if bits > 64:
-            self.budget.int_bits(bits, what)
 
     def mul(self, a: Any, b: Any) -> Any:
         ta, tb = type(a), type(b)
