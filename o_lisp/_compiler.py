@@ -100,7 +100,7 @@ OPERATOR_FUNCTIONS = frozenset(
 INT_FAST_OPS: dict[str, type[ast.operator]] = {"+": ast.Add, "%": ast.Mod, "*": ast.Mult}
 # `*` is inline only on ints below this magnitude (a product can double an int's size;
 # a sum or difference grows it by one bit at most, so those need no bound).
-_SMALL_INT = {ast.Mult: 2**31}
+_SMALL_INT: dict[type[ast.operator], int] = {ast.Mult: 2**31}
 GUARDED_AUG = {"+": "_o_iadd", "*": "_o_imul", "**": "_o_pow", "<<": "_o_lshift", "%": "_o_mod"}
 AUG_AGGREGATE = {"+": "+", "-": "+", "*": "*", "/": "*", "|": "|", "&": "&", "**": "*"}
 
