@@ -467,7 +467,7 @@ class Agent:
                 result = rule(text, event)
                 ok = True
             finally:
-                self.state.apply("record_metric", {"name": "rule:" + name, "ok": ok, "duration_ms": (time.perf_counter() - started) * 1000})
+                self.state.observe("rule:" + name, ok, (time.perf_counter() - started) * 1000)
             if result is not NO_MATCH:
                 return result
         respond = self.interpreter._globals.get("respond")
@@ -568,7 +568,7 @@ class Agent:
                 finally:
                     if step.timeout is not None:
                         budget.pop_deadline()
-                    self.state.apply("record_metric", {"name": f"step:{run['workflow']}.{step.name}", "ok": error is None, "duration_ms": (time.perf_counter() - started) * 1000})
+                    self.state.observe(f"step:{run['workflow']}.{step.name}", error is None, (time.perf_counter() - started) * 1000)
                 if error is None:
                     break
             if error is not None:

@@ -133,6 +133,16 @@ class AgentState:
             self.data["time"] = max(self.data["time"], float(args["time"]))
         return result
 
+    def observe(self, name: str, ok: bool, duration_ms: float) -> None:
+        """Count one call of a rule, step or definition in the metrics.
+
+        Metrics are observations, not mutations: they are not logged (a write-ahead
+        log append per rule check would cost an fsync each), so after a crash they
+        are as recent as the last checkpoint. Tool calls, which are history, are
+        mutations (`record_tool_call`).
+        """
+        _record_metric(self, {"name": name, "ok": ok, "duration_ms": duration_ms})
+
     def next_id(self, prefix: str) -> str:
         """A fresh id for a new record (deterministic: derived from the mutation count)."""
         return f"{prefix}{self.data['seq'] + 1}"
