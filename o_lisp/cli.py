@@ -7,6 +7,7 @@ options, unreadable file), 130 interrupted with Ctrl-C.
 
 from __future__ import annotations
 
+import importlib
 import re
 import sys
 from collections.abc import Callable
@@ -252,8 +253,35 @@ def _is_agent_source(text: str) -> bool:
 @click.option("--input", "input_file", type=click.File("r", encoding="utf-8"), metavar="FILE", help="Messages, one per line.")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), metavar="DIR", help="The agent's data directory (default ./.o/NAME).")
 @click.option("--grant", "grants", multiple=True, metavar="NAME", help="Grant a capability, e.g. unsafe:TOOL (repeatable).")
+@click.option("--tools", "tool_files", multiple=True, type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="Trusted host tools: a Python (or Hy) file defining TOOLS = {name: function} (repeatable).")
 def _agent_options(**options: Any) -> dict[str, Any]:
     return options
+
+
+def _host_tools(files: tuple[str, ...]) -> dict[str, Callable[..., Any]]:
+    """Load trusted host tools written by the operator (never agent code): each file is
+    run as ordinary Python (Hy files through Hy's own importer) and must define
+    `TOOLS`, a dict from tool name to function. A tool is callable by the agent only
+    when granted with --grant NAME."""
+    import runpy
+
+    tools: dict[str, Callable[..., Any]] = {}
+    for file in files:
+        if file.endswith(".hy"):
+            try:  # Hy's import registers the .hy loader runpy uses (trusted operator code)
+                importlib.import_module("hy")
+            except ImportError:
+                raise click.UsageError(f"{file}: tools written in Hy need the hy package installed") from None
+        try:
+            namespace = runpy.run_path(file)
+        except Exception as error:  # the operator's own code failed: say where
+            raise click.UsageError(f"cannot load tools from {file}: {type(error).__name__}: {error}") from None
+        table = namespace.get("TOOLS")
+        if not isinstance(table, dict) or not all(isinstance(k, str) and callable(v) for k, v in table.items()):
+            raise click.UsageError(f"{file} must define TOOLS = {{name: function, ...}}")
+        tools.update(table)
+    return tools
 
 
 def _run_agent(file: str, args: tuple[str, ...], limits: Limits) -> None:
@@ -266,7 +294,10 @@ def _run_agent(file: str, args: tuple[str, ...], limits: Limits) -> None:
         if options["input_file"] is not None:
             messages.extend(line.rstrip("\n") for line in options["input_file"] if line.strip())
     try:
-        agent = Agent.load(file, options["data_dir"], limits=limits, grants=options["grants"])
+        agent = Agent.load(
+            file, options["data_dir"], limits=limits, grants=options["grants"],
+            host_tools=_host_tools(options["tool_files"]),
+        )
         if messages or not sys.stdin.isatty():
             source = messages if messages else (line.rstrip("\n") for line in sys.stdin if line.strip())
             for message in source:
@@ -370,6 +401,130 @@ def rollback_command(agent: str, rev: str, data_dir: str | None, reason: str) ->
         click.echo(f"rolled back to {rev}: {commit[:7]} (version {repo.version()})")
 
     _with_repository(agent, data_dir, roll)
+
+
+# -- the guardian ---------------------------------------------------------------------------
+
+
+def _guardian_data_dir(agent: str, data_dir: str | None) -> Path:
+    """The guardian's data directory: --data, else ./.o/NAME like `o-lisp run`."""
+    if data_dir is not None:
+        return Path(data_dir)
+    from o_lisp.agent._agent import default_data_dir
+    from o_lisp.agent._dsl import read_agent
+
+    return default_data_dir(read_agent(Path(agent).read_text("utf-8"), agent).name)
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (non-loopback needs O_API_TOKEN).")
+@click.option("--port", default=4000, show_default=True, type=click.IntRange(0, 65535), help="TCP port (0: any free port).")
+@_DATA_OPTION
+@click.argument("agent", metavar="AGENT.hy", type=click.Path(exists=True, dir_okay=False))
+def serve_command(agent: str, host: str, port: int, data_dir: str | None) -> None:
+    """Run AGENT under the guardian with its HTTP API, in the foreground until Ctrl-C or SIGTERM.
+
+    Every POST needs 'Authorization: Bearer $O_API_TOKEN' when O_API_TOKEN is set;
+    listening on a non-loopback address without it is refused.
+    """
+    import asyncio
+    import signal
+
+    from o_lisp.guardian._http import ConfigError, check_bind, serve, token_from_env
+
+    token = token_from_env()
+    try:  # before anything starts: an unsafe bind is a usage error
+        check_bind(host, token)
+    except ConfigError as error:
+        raise click.UsageError(str(error)) from None
+    try:
+        data = _guardian_data_dir(agent, data_dir)
+    except OLispError as error:
+        _fail(error)
+    except (OSError, UnicodeDecodeError) as problem:
+        raise click.UsageError(f"cannot read {agent!r}: {problem}") from None
+    from o_lisp.guardian._supervisor import Guardian, GuardianConfig
+
+    def ready(urls: list[str]) -> None:
+        auth = "token required for POST" if token else "no token: loopback only"
+        click.echo(f"o-lisp: serving {agent} on {', '.join(urls)} ({auth}); Ctrl-C to stop", err=True)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGINT, signal.SIGTERM)
+
+        def request_stop() -> None:
+            # A second Ctrl-C while shutting down falls back to the default (immediate) handler.
+            for number in signals:
+                loop.remove_signal_handler(number)
+            click.echo("o-lisp: stopping (waiting for requests in flight)", err=True)
+            stop.set()
+
+        for number in signals:
+            loop.add_signal_handler(number, request_stop)
+        try:
+            guardian = Guardian(GuardianConfig(agent=Path(agent), data_dir=data))
+            await serve(guardian, host, port, token, stop, on_ready=ready)
+        finally:
+            for number in signals:
+                loop.remove_signal_handler(number)
+
+    try:
+        asyncio.run(run())
+    except OLispError as error:
+        _fail(error)
+    except OSError as error:  # the port is taken, the address is not ours, ...
+        click.echo(f"o-lisp: cannot serve on {host}:{port}: {error.strerror or error}", err=True)
+        raise click.exceptions.Exit(EXIT_PROGRAM_ERROR) from None
+    except KeyboardInterrupt:
+        _interrupted()
+
+
+def _report(result: tuple[list[str], int]) -> None:
+    lines, status = result
+    for line in lines:
+        click.echo(line)
+    if status:
+        raise click.exceptions.Exit(status)
+
+
+@main.group("checkpoints")
+def checkpoints_group() -> None:
+    """Inspect the guardian's checkpoints (read-only; safe while it runs)."""
+
+
+@checkpoints_group.command("list")
+@click.argument("data_dir", metavar="DATA_DIR")
+def checkpoints_list(data_dir: str) -> None:
+    """Checkpoints in DATA_DIR, one line each (headers only). Exit 1 if DATA_DIR is missing."""
+    from o_lisp.guardian._vault import list_command
+
+    _report(list_command(data_dir))
+
+
+@checkpoints_group.command("verify")
+@click.argument("data_dir", metavar="DATA_DIR")
+def checkpoints_verify(data_dir: str) -> None:
+    """Verify every checkpoint in DATA_DIR in full (header, size, SHA-256). Exit 1 if any is bad."""
+    from o_lisp.guardian._vault import verify_command
+
+    _report(verify_command(data_dir))
+
+
+@main.group("wal")
+def wal_group() -> None:
+    """Inspect the guardian's write-ahead log (read-only; safe while it runs)."""
+
+
+@wal_group.command("verify")
+@click.argument("data_dir", metavar="DATA_DIR")
+def wal_verify(data_dir: str) -> None:
+    """Check every WAL record in DATA_DIR (frame, CRC32C, sequence, payload). Exit 1 on corruption."""
+    from o_lisp.guardian._wal import verify
+
+    report = verify(data_dir)
+    _report((report.lines, report.status))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -87,3 +87,20 @@ def test_plain_git_log_tells_the_same_story(tmp_path: Path) -> None:
     log = subprocess.run(["git", "-C", str(tmp_path / "g" / "code"), "log", "--format=%s"],
                          check=True, capture_output=True, text=True).stdout.splitlines()
     assert log == ['feedback: greet with "Welcome!"', 'feedback: greet with "Welcome!"', "Create agent greeter 0.1.0"]
+
+
+def test_host_tools_are_callable_only_when_granted(runner: CliRunner, tmp_path: Path) -> None:
+    tools = tmp_path / "tools.py"
+    tools.write_text('TOOLS = {"today": lambda: "2026-11-21"}\n')
+    agent = tmp_path / "clock.hy"
+    agent.write_text('(defagent clock (when-> (= msg "date?") (today)))\n')
+    granted = runner.invoke(main, ["run", str(agent), "--tools", str(tools), "--grant", "today", "-m", "date?"])
+    assert granted.output == "2026-11-21\n"
+    refused = runner.invoke(main, ["run", str(agent), "--tools", str(tools), "-m", "date?"])
+    assert refused.exit_code == 1
+    assert "NameError: name 'today' is not defined" in refused.output
+    bad = tmp_path / "bad.py"
+    bad.write_text("TOOLS = 3\n")
+    usage = runner.invoke(main, ["run", str(agent), "--tools", str(bad)])
+    assert usage.exit_code == 2
+    assert "must define TOOLS = {name: function, ...}" in usage.output

@@ -641,7 +641,6 @@ def test_kill_9_loses_no_acknowledged_append(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("O_SLOW"), reason="soak: run with O_SLOW=1 pytest -m slow")
 def test_kill_9_soak(tmp_path: Path) -> None:
     kill_rounds(tmp_path, rounds=50, seed=2)
 

@@ -1,0 +1,744 @@
+"""The guardian's HTTP API (aiohttp): health, Prometheus metrics, messages, memory, versions.
+
+The HTTP layer is a thin, strict door in front of `Guardian.request`. It exists so
+that nothing the network sends can reach the guardian half-checked:
+
+* **Validate everything first.** Content type, body size, JSON syntax, field names,
+  field types and ranges are checked before the guardian is called, so a rejected
+  request has changed nothing ("nothing half-applied"). Values that JSON can carry
+  but the guardian's msgpack WAL cannot (integers beyond 64 bits, unpaired
+  surrogates, metadata nested deeper than the memory store accepts) are refused
+  here too, rather than failing after the request was sent on.
+* **Acknowledged means durable.** `POST /v1/memory` answers 201 only after
+  `Guardian.request("memory_add", ...)` returned, and the guardian returns only
+  after the WAL record is fsynced.
+* **Every error is JSON.** ``{"error": {"code": ..., "message": ...}}`` (plus
+  ``"field"`` when one field is at fault) for bad input, auth failures, unknown
+  routes, guardian refusals and our own bugs; a traceback goes to the log, never
+  into a response.
+* **Loopback unless protected.** A bearer token (`O_API_TOKEN`) guards every
+  mutating request when set, compared in constant time; binding to a
+  non-loopback address without one is refused (`ConfigError`) before anything
+  listens.
+
+The guardian is typed structurally (`GuardianLike`) so that this module and its
+tests do not depend on the supervisor's concrete class. A guardian refusal is
+any `OLispError` carrying a string ``code`` attribute (the supervisor's
+`RequestFailed(message, code)`); its code picks the HTTP status (`FAILURE_STATUS`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hmac
+import ipaddress
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from functools import partial
+from typing import Any, Protocol
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from o_lisp._errors import OLispError
+
+__all__ = [
+    "DEFAULT_K",
+    "FAILURE_STATUS",
+    "MAX_BODY_BYTES",
+    "MAX_K",
+    "REGISTRY_KEY",
+    "TOKEN_ENV",
+    "ConfigError",
+    "GuardianLike",
+    "ManagedGuardian",
+    "check_bind",
+    "create_app",
+    "is_loopback",
+    "serve",
+    "token_from_env",
+]
+
+log = logging.getLogger(__name__)
+
+TOKEN_ENV = "O_API_TOKEN"
+MAX_BODY_BYTES = 1024 * 1024
+"""Largest request body; larger ones get 413 before the guardian sees anything."""
+DEFAULT_K = 10
+MAX_K = 100
+"""Search results per request are bounded so one query cannot make the worker rank everything."""
+MAX_ID_LENGTH = 256
+MAX_METADATA_DEPTH = 32
+"""The memory store's own limit (`o_lisp.memory._store._check_metadata`), enforced here first."""
+DEFAULT_IMPORTANCE = 0.5
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what msgpack can encode
+_MAX_ERROR_MESSAGE = 2000
+
+FAILURE_STATUS: Mapping[str, int] = {
+    "timeout": 504,  # the worker did not answer within the request timeout
+    "worker_restarting": 503,  # transient: retry shortly
+    "unavailable": 503,  # no worker is serving (starting, restarting, stopped)
+    "not_durable": 503,  # the WAL could not fsync (disk full, I/O error): nothing was acknowledged
+    "bad_request": 400,  # the agent judged the (already validated) input invalid
+    "agent_error": 502,  # the agent's code failed while handling the request
+    "internal": 502,  # the worker failed (an exception in agent code, an unencodable result)
+    "worker_died": 502,  # the worker died with the request in flight: its outcome is unknown
+}
+"""HTTP status for a guardian refusal, by `RequestFailed.code`; any other code is a 500."""
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_FSYNC_WINDOW = 1024
+_FSYNC_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
+
+
+class ConfigError(OLispError):
+    """The server's configuration is unsafe or invalid (e.g. a public bind without a token)."""
+
+
+class GuardianLike(Protocol):
+    """What the HTTP layer needs from a guardian: requests, health and metrics."""
+
+    async def request(self, method: str, params: dict[str, Any]) -> Any: ...
+
+    def health(self) -> Mapping[str, Any]: ...
+
+    @property
+    def metrics(self) -> object: ...
+
+
+class ManagedGuardian(GuardianLike, Protocol):
+    """A guardian `serve` can start and stop."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+# -- binding and tokens ---------------------------------------------------------------------
+
+
+def token_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """The API token from `O_API_TOKEN`; empty or blank counts as unset (it would protect nothing)."""
+    value = (os.environ if environ is None else environ).get(TOKEN_ENV, "")
+    return value if value.strip() else None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether HOST only accepts local connections. Names other than `localhost` count as public:
+    what they resolve to can change, so they are treated as the unsafe case."""
+    name = host.strip().strip("[]")
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, token: str | None) -> None:
+    """Refuse to serve a public address without a token: anyone who can reach it could
+    write the agent's memory."""
+    if not is_loopback(host) and token is None:
+        raise ConfigError(
+            f"refusing to listen on non-loopback address {host!r} without an API token: "
+            f"set {TOKEN_ENV} (every POST will then need 'Authorization: Bearer <token>'), "
+            "or bind to 127.0.0.1"
+        )
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    """A request that fails with a JSON error body; raised by handlers, rendered by middleware."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.headers = dict(headers or {})
+
+
+def _invalid(field: str, message: str) -> ApiError:
+    return ApiError(400, "invalid_field", f"field {field!r} {message}", field=field)
+
+
+def _error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        error["field"] = field
+    return {"error": error}
+
+
+def _json_default(value: object) -> object:
+    """Encode what guardian results may contain besides plain JSON (numpy values, bytes)."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    tolist = getattr(value, "tolist", None)  # numpy arrays and scalars
+    if callable(tolist):
+        return tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+_dumps = partial(json.dumps, default=_json_default, ensure_ascii=False, allow_nan=False)
+
+
+def _json(data: object, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.json_response(data, status=status, headers=headers, dumps=_dumps)
+
+
+def _error_response(error: ApiError) -> web.Response:
+    return _json(_error_body(error.code, error.message, error.field), error.status, error.headers)
+
+
+def _failure_message(error: BaseException) -> str:
+    """The message of a guardian refusal, whether it keeps it in `.message` or in `args[0]`."""
+    message = getattr(error, "message", None)
+    if not isinstance(message, str):
+        message = error.args[0] if error.args and isinstance(error.args[0], str) else str(error)
+    return message[:_MAX_ERROR_MESSAGE]
+
+
+# -- input checks ---------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Duplicate keys are refused: which one wins differs between parsers, so a proxy
+    and this server could disagree about what was sent."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate field {key!r}")
+        result[key] = value
+    return result
+
+
+def _check_text(field: str, value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _invalid(field, "contains an unpaired surrogate (not encodable as UTF-8)") from None
+
+
+def _check_value(field: str, value: Any, depth: int = 0) -> None:
+    """JSON values the guardian can store unchanged: bounded nesting, 64-bit integers, UTF-8 text."""
+    if depth > MAX_METADATA_DEPTH:
+        raise _invalid(field, f"is nested more than {MAX_METADATA_DEPTH} levels deep")
+    if isinstance(value, str):
+        _check_text(field, value)
+    elif isinstance(value, bool) or value is None:
+        pass
+    elif isinstance(value, int):
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise _invalid(field, f"holds an integer outside [{_INT_MIN}, {_INT_MAX}]")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise _invalid(field, "holds a number too large to represent")
+    elif isinstance(value, list):
+        for item in value:
+            _check_value(field, item, depth + 1)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(field, key)
+            _check_value(field, item, depth + 1)
+    else:  # pragma: no cover - json.loads produces nothing else
+        raise _invalid(field, f"holds an unsupported {type(value).__name__}")
+
+
+def _check_fields(body: Mapping[str, Any], required: Sequence[str], optional: Sequence[str]) -> None:
+    allowed = (*required, *optional)
+    for name in body:
+        if name not in allowed:
+            raise ApiError(
+                400,
+                "unknown_field",
+                f"unknown field {name!r} (allowed: {', '.join(allowed)})",
+                field=name,
+            )
+    for name in required:
+        if name not in body:
+            raise ApiError(400, "missing_field", f"field {name!r} is required", field=name)
+
+
+def _text_field(body: Mapping[str, Any], field: str = "text") -> str:
+    value = body[field]
+    if not isinstance(value, str):
+        raise _invalid(field, f"must be a string, got {_json_type(value)}")
+    if not value.strip():
+        raise _invalid(field, "must not be empty or blank")
+    _check_text(field, value)
+    return value
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+async def _read_json_object(request: web.Request, max_body: int) -> dict[str, Any]:
+    """The body as a JSON object, or an `ApiError` saying exactly what is wrong with it."""
+    if request.content_type != "application/json":
+        given = request.headers.get("Content-Type")
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "Content-Type must be application/json"
+            + (f", got {given!r}" if given else " (the header is missing)"),
+        )
+    charset = request.charset
+    if charset is not None and charset.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        raise ApiError(415, "unsupported_media_type", f"JSON must be UTF-8, got charset {charset!r}")
+    if request.content_length is not None and request.content_length > max_body:
+        raise ApiError(413, "body_too_large", f"request body exceeds {max_body} bytes")
+    raw = await request.read()  # raises HTTPRequestEntityTooLarge past client_max_size
+    if not raw.strip():
+        raise ApiError(400, "invalid_json", "request body is empty; expected a JSON object")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ApiError(400, "invalid_json", f"request body is not valid UTF-8 (byte {e.start})") from None
+    try:
+        data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "request body is nested too deeply") from None
+    except ValueError as e:  # JSONDecodeError, duplicate fields, NaN, overlong integers
+        raise ApiError(400, "invalid_json", f"request body is not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", f"request body must be a JSON object, got {_json_type(data)}")
+    return data
+
+
+def _query_params(request: web.Request, allowed: Sequence[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for name, value in request.query.items():
+        if name not in allowed:
+            raise ApiError(
+                400,
+                "unknown_parameter",
+                f"unknown query parameter {name!r} (allowed: {', '.join(allowed)})",
+                field=name,
+            )
+        if name in params:
+            raise ApiError(400, "invalid_parameter", f"query parameter {name!r} is given twice", field=name)
+        params[name] = value
+    return params
+
+
+# -- metrics --------------------------------------------------------------------------------
+
+
+class _GuardianCollector(Collector):
+    """Reads the guardian's own counters at scrape time, so they cannot drift from the source."""
+
+    _COUNTERS = (  # the first three are part of the API; the rest are exported when present
+        ("o_guardian_restarts", "restarts", "Worker restarts since the guardian started."),
+        ("o_guardian_checkpoints", "checkpoints", "Checkpoints written."),
+        ("o_guardian_wal_appends", "wal_appends", "WAL records appended (and fsynced)."),
+        ("o_guardian_hangs", "hangs", "Workers killed for missing heartbeats."),
+        ("o_guardian_escalations", "escalations", "Crash loops escalated to the last known-good code."),
+        ("o_guardian_checkpoint_failures", "checkpoint_failures", "Checkpoints that could not be written."),
+        ("o_guardian_wal_failures", "wal_failures", "WAL appends that failed (not acknowledged)."),
+    )
+
+    def __init__(self, guardian: GuardianLike) -> None:
+        self._guardian = guardian
+
+    def collect(self) -> Iterable[Metric]:
+        metrics = self._guardian.metrics
+        for name, attribute, documentation in self._COUNTERS:
+            value = getattr(metrics, attribute, None)
+            if _is_number(value):
+                yield CounterMetricFamily(name, documentation, value=value)
+        requests = getattr(metrics, "requests", None)
+        if _is_number(requests):
+            yield CounterMetricFamily("o_guardian_requests", "Requests handled by the guardian.", value=requests)
+        elif isinstance(requests, Mapping):  # (method, outcome) -> count, or method -> count
+            family = CounterMetricFamily(
+                "o_guardian_requests",
+                "Requests handled by the guardian, by method and outcome (ok or the error code).",
+                labels=["method", "outcome"],
+            )
+            for key, count in requests.items():
+                method, outcome = key if isinstance(key, tuple) and len(key) == 2 else (key, "")
+                if _is_number(count):
+                    family.add_metric([str(method), str(outcome)], count)
+            yield family
+        try:
+            health = self._guardian.health()
+        except Exception:  # a failing health() must not break the scrape
+            log.exception("guardian health() failed during a metrics scrape")
+            return
+        yield GaugeMetricFamily(
+            "o_guardian_up", "1 when a worker is serving, else 0.", value=1 if health.get("status") == "ok" else 0
+        )
+        for key, name, documentation in (
+            ("wal_seq", "o_guardian_wal_seq", "Sequence number of the last WAL record."),
+            ("uptime_s", "o_guardian_uptime_seconds", "Seconds since the guardian started."),
+        ):
+            value = health.get(key)
+            if _is_number(value):
+                yield GaugeMetricFamily(name, documentation, value=value)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class _FsyncTracker:
+    """Feeds the guardian's recent fsync durations into a cumulative histogram, each sample once.
+
+    Used only for a guardian without `metrics.fsync_listeners` (which feed the histogram
+    directly, see `_Api`): such a guardian exposes a window of recent durations. With a total fsync count
+    (`metrics.wal_fsyncs`, if the supervisor provides it) the new samples are the last
+    `total - seen` of the window. Without it, the new samples are what follows the
+    longest overlap between the previous window's tail and the current window's head
+    (exact for an append-only list or a bounded deque, short of identical floats).
+    """
+
+    def __init__(self, histogram: Histogram) -> None:
+        self._histogram = histogram
+        self._previous: list[float] = []
+        self._seen_total: int | None = None
+
+    def update(self, metrics: object) -> None:
+        raw = getattr(metrics, "wal_fsync_seconds", None)
+        if not isinstance(raw, Iterable):
+            return
+        # Only the newest samples: bounds the overlap search (quadratic) to ~1 M compares in C.
+        window = [float(v) for v in list(raw)[-_FSYNC_WINDOW:] if _is_number(v)]
+        total = getattr(metrics, "wal_fsyncs", None)
+        if isinstance(total, int) and not isinstance(total, bool):
+            new_count = total - (self._seen_total or 0)
+            self._seen_total = total
+            fresh = window[len(window) - min(max(new_count, 0), len(window)) :]
+        else:
+            fresh = window[self._overlap(self._previous, window) :]
+        self._previous = window
+        for seconds in fresh:
+            self._histogram.observe(seconds)
+
+    @staticmethod
+    def _overlap(previous: list[float], window: list[float]) -> int:
+        for size in range(min(len(previous), len(window)), 0, -1):
+            if previous[len(previous) - size :] == window[:size]:
+                return size
+        return 0
+
+
+# -- the application ------------------------------------------------------------------------
+
+REGISTRY_KEY = web.AppKey("o_lisp_registry", CollectorRegistry)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class _Api:
+    """The handlers and middleware of one app, sharing its guardian, token and metrics."""
+
+    def __init__(self, guardian: GuardianLike, token: str | None, max_body: int, registry: CollectorRegistry) -> None:
+        self.guardian = guardian
+        self._token = token.encode("utf-8") if token is not None else None
+        self.max_body = max_body
+        self.registry = registry
+        self.requests = Counter(
+            "o_http_requests",
+            "HTTP requests by endpoint (route pattern), method and status.",
+            ["endpoint", "method", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "o_http_request_duration_seconds",
+            "HTTP request latency by endpoint and method.",
+            ["endpoint", "method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        fsync = Histogram(
+            "o_wal_fsync_duration_seconds",
+            "Duration of the guardian's WAL fsyncs.",
+            buckets=_FSYNC_BUCKETS,
+            registry=registry,
+        )
+        # Exact and cheap: the guardian calls us with every fsync (from its WAL thread;
+        # Histogram.observe is thread-safe). Otherwise, sample its window at scrape time.
+        listeners = getattr(guardian.metrics, "fsync_listeners", None)
+        self._listeners: list[Callable[[float], None]] | None = listeners if isinstance(listeners, list) else None
+        self._observe_fsync: Callable[[float], None] = fsync.observe
+        self._fsync: _FsyncTracker | None = None
+        if self._listeners is not None:
+            self._listeners.append(self._observe_fsync)
+        else:
+            self._fsync = _FsyncTracker(fsync)
+        registry.register(_GuardianCollector(guardian))
+
+    async def close(self, app: web.Application) -> None:
+        """Unhook from the guardian, which may outlive this app (tests, a restarted server)."""
+        if self._listeners is not None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(self._observe_fsync)
+            self._listeners = None
+
+    # -- middleware
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Auth for mutating methods, JSON errors for everything, and request metrics."""
+        started = time.perf_counter()
+        response: web.StreamResponse | None = None
+        status = 500
+        try:
+            if request.method not in _SAFE_METHODS:
+                self._authorize(request)
+            response = await handler(request)
+            status = response.status
+            return response
+        except ApiError as error:
+            status = error.status
+            return _error_response(error)
+        except web.HTTPException as error:  # aiohttp's own: 404, 405, 413, ...
+            status = error.status
+            code = _STATUS_CODES.get(error.status, "http_error")
+            headers = {k: v for k, v in error.headers.items() if k.lower() in ("allow", "www-authenticate")}
+            return _json(_error_body(code, error.reason if error.status != 413 else _too_large(error)), status, headers)
+        except asyncio.CancelledError:
+            status = 499  # client went away or the server is stopping; nothing is sent
+            raise
+        except Exception:
+            log.exception("unhandled error in %s %s", request.method, request.path)
+            return _json(_error_body("internal_error", "internal server error (details are in the server log)"), 500)
+        finally:
+            route = request.match_info.route
+            endpoint = route.resource.canonical if route.resource is not None else "unmatched"
+            self.requests.labels(endpoint, request.method, str(status)).inc()
+            self.latency.labels(endpoint, request.method).observe(time.perf_counter() - started)
+
+    def _authorize(self, request: web.Request) -> None:
+        if self._token is None:
+            return
+        header = request.headers.get("Authorization", "")
+        scheme, _, credentials = header.partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            raise ApiError(
+                401,
+                "unauthorized",
+                "this endpoint needs 'Authorization: Bearer <token>'",
+                headers={"WWW-Authenticate": 'Bearer realm="o-lisp"'},
+            )
+        if not hmac.compare_digest(credentials.strip().encode("utf-8"), self._token):
+            raise ApiError(
+                401,
+                "unauthorized",
+                "invalid API token",
+                headers={"WWW-Authenticate": 'Bearer realm="o-lisp", error="invalid_token"'},
+            )
+
+    async def _call(self, method: str, params: dict[str, Any]) -> Any:
+        """Forward a validated request; a guardian refusal becomes a JSON error with its code."""
+        try:
+            return await self.guardian.request(method, params)
+        except OLispError as error:
+            code = getattr(error, "code", None)
+            if isinstance(code, str):
+                status = FAILURE_STATUS.get(code, 500)
+                headers = {"Retry-After": "1"} if status == 503 else None
+                raise ApiError(status, code, _failure_message(error), headers=headers) from None
+            raise ApiError(500, "guardian_error", _failure_message(error)) from None
+
+    # -- handlers
+
+    async def health(self, request: web.Request) -> web.Response:
+        """200 only while a worker is serving, so load balancers route around a restart."""
+        try:
+            report = dict(self.guardian.health())
+        except Exception as error:
+            log.exception("guardian health() failed")
+            report = {"status": "unknown", "error": _failure_message(error)}
+        status = 200 if report.get("status") == "ok" else 503
+        return _json(report, status, headers={"Cache-Control": "no-store"})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        if self._fsync is not None:
+            self._fsync.update(self.guardian.metrics)
+        return web.Response(body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def message(self, request: web.Request) -> web.Response:
+        body = await _read_json_object(request, self.max_body)
+        _check_fields(body, ("text",), ())
+        text = _text_field(body)
+        reply = await self._call("message", {"text": text})
+        return _json({"reply": reply})
+
+    async def memory_add(self, request: web.Request) -> web.Response:
+        body = await _read_json_object(request, self.max_body)
+        _check_fields(body, ("text",), ("metadata", "importance"))
+        text = _text_field(body)
+        metadata = body.get("metadata", {})
+        if not isinstance(metadata, dict):
+            raise _invalid("metadata", f"must be a JSON object, got {_json_type(metadata)}")
+        _check_value("metadata", metadata)
+        importance = body.get("importance", DEFAULT_IMPORTANCE)
+        if not _is_number(importance):
+            raise _invalid("importance", f"must be a number, got {_json_type(importance)}")
+        if not (math.isfinite(importance) and 0.0 <= importance <= 1.0):
+            raise _invalid("importance", f"must be between 0 and 1, got {importance!r}")
+        result = await self._call(
+            "memory_add", {"text": text, "metadata": metadata, "importance": float(importance)}
+        )
+        ids = list(result) if isinstance(result, list | tuple) else []
+        if not ids:
+            # The write may have happened; say so rather than pretend it did not.
+            log.error("memory_add returned %r instead of a non-empty list of ids", result)
+            raise ApiError(500, "internal_error", "the guardian stored the memory but returned no id")
+        headers = {"Location": f"/v1/memory/{ids[0]}"} if isinstance(ids[0], str) else None
+        return _json({"id": ids[0], "ids": ids}, 201, headers)
+
+    async def memory_get(self, request: web.Request) -> web.Response:
+        block_id = request.match_info["id"]
+        if len(block_id) > MAX_ID_LENGTH:
+            raise ApiError(400, "invalid_parameter", f"memory id longer than {MAX_ID_LENGTH} characters", field="id")
+        _check_text("id", block_id)
+        block = await self._call("memory_get", {"id": block_id})
+        if block is None:
+            raise ApiError(404, "not_found", f"no memory block {block_id!r}")
+        return _json(block)
+
+    async def memory_search(self, request: web.Request) -> web.Response:
+        params = _query_params(request, ("q", "k"))
+        if "q" not in params:
+            raise ApiError(400, "missing_parameter", "query parameter 'q' is required", field="q")
+        query = params["q"]
+        if not query.strip():
+            raise ApiError(400, "invalid_parameter", "query parameter 'q' must not be empty", field="q")
+        _check_text("q", query)
+        k = DEFAULT_K
+        if "k" in params:
+            raw_k = params["k"].strip()
+            if not raw_k.isdigit() or not 1 <= int(raw_k) <= MAX_K:
+                raise ApiError(
+                    400,
+                    "invalid_parameter",
+                    f"query parameter 'k' must be an integer from 1 to {MAX_K}, got {params['k'][:20]!r}",
+                    field="k",
+                )
+            k = int(raw_k)
+        results = await self._call("memory_search", {"q": query, "k": k})
+        return _json({"results": list(results or [])})
+
+    async def versions(self, request: web.Request) -> web.Response:
+        versions = await self._call("versions", {})
+        return _json({"versions": list(versions or [])})
+
+
+def _too_large(error: web.HTTPException) -> str:
+    return f"request body too large ({error.text or error.reason})"
+
+
+def create_app(
+    guardian: GuardianLike,
+    *,
+    token: str | None = None,
+    max_body: int = MAX_BODY_BYTES,
+    registry: CollectorRegistry | None = None,
+) -> web.Application:
+    """The aiohttp application for GUARDIAN. TOKEN (if any) is required on every POST.
+
+    Each app gets its own `CollectorRegistry` (in ``app[REGISTRY_KEY]``) so that two
+    apps in one process — tests, or two agents — never share or clash on metrics.
+    """
+    registry = CollectorRegistry(auto_describe=True) if registry is None else registry
+    api = _Api(guardian, token, max_body, registry)
+    app = web.Application(client_max_size=max_body, middlewares=[api.middleware])
+    app[REGISTRY_KEY] = registry
+    app.on_cleanup.append(api.close)
+    app.router.add_get("/health", api.health)
+    app.router.add_get("/metrics", api.metrics)
+    app.router.add_post("/v1/messages", api.message)
+    app.router.add_post("/v1/memory", api.memory_add)
+    app.router.add_get("/v1/memory", api.memory_search)
+    app.router.add_get("/v1/memory/{id}", api.memory_get)
+    app.router.add_get("/v1/versions", api.versions)
+    return app
+
+
+async def serve(
+    guardian: ManagedGuardian,
+    host: str,
+    port: int,
+    token: str | None,
+    stop: asyncio.Event,
+    *,
+    on_ready: Callable[[list[str]], None] | None = None,
+) -> None:
+    """Start GUARDIAN, serve its API on HOST:PORT until STOP is set, then shut down in order:
+    stop accepting requests, let in-flight ones finish, and only then stop the guardian
+    (so no acknowledged write is cut off mid-flight).
+
+    The bind check comes first, so an unsafe configuration starts nothing.
+    """
+    check_bind(host, token)
+    await guardian.start()
+    try:
+        runner = web.AppRunner(create_app(guardian, token=token), handle_signals=False)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port).start()
+            if on_ready is not None:
+                on_ready([_url(address) for address in runner.addresses])
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+    finally:
+        await guardian.stop()
+
+
+def _url(address: Any) -> str:
+    host, port = address[0], address[1]
+    return f"http://[{host}]:{port}" if ":" in str(host) else f"http://{host}:{port}"

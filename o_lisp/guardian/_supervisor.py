@@ -1,0 +1,1048 @@
+"""The guardian's supervision core: one agent worker, its durable state, and OTP-style restarts.
+
+`Guardian` is what ``o-lisp serve`` (and its HTTP API) drives::
+
+    g = Guardian(GuardianConfig(agent=Path("agents/assistant.hy"), data_dir=Path(".o/assistant")))
+    await g.start()
+    await g.request("memory_add", {"text": "..."})   # returns after the WAL record is fsynced
+    await g.stop()
+
+Why it is shaped this way:
+
+* **It runs no agent code.** This module imports the protocol, the WAL and the
+  vault, never `o_lisp.agent`; workers are separate processes forked by a zygote
+  (`_worker.run_zygote`) that has already imported the runtime, so a restart
+  costs a fork, not a second of imports. The only thing the guardian takes from
+  a worker is data, checked frame by frame (`_protocol`).
+* **Acknowledged means durable.** A worker's ``wal_append`` is written and
+  fsynced (group commit in `WriteAheadLog`) before the ``wal_ack`` goes back,
+  and the worker applies a mutation only after its ack, so its replies (which
+  the guardian forwards) never run ahead of the disk. What a checkpoint covers
+  is decided from the acks the guardian sent, not from the worker's say-so, so
+  a confused or hostile worker cannot make the guardian compact records away.
+* **Restore = newest good checkpoint + WAL after it**, sent in one ``restore``.
+  Before a new worker is restored the guardian waits for every WAL append still
+  in flight from the dead one, so a record that became durable late is replayed
+  rather than skipped.
+* **Supervision after OTP.** A worker that exits, breaks the protocol, or is
+  silent for `heartbeat_timeout` is SIGKILLed, reaped and restarted; requests in
+  flight fail with an error (their mutations, if acknowledged by the WAL, are
+  replayed — the client learns "unknown", never a false "ok"). More than
+  `max_restarts` failures in `restart_window` seconds is a crash loop: when the
+  failing code is not the last known-good version (``DATA/known_good``, recorded
+  once a worker answered a request or served for `known_good_after` seconds),
+  the next worker first rolls the agent's repository back to it — as a new
+  commit whose message says why — and the guardian serves again. A crash loop
+  with nothing to fall back on backs off instead of spinning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from o_lisp._errors import OLispError
+from o_lisp.guardian._protocol import (
+    E_INTERNAL,
+    E_NOT_DURABLE,
+    E_TIMEOUT,
+    AsyncFrameReader,
+    AsyncFrameWriter,
+    Checkpoint,
+    CheckpointAck,
+    CheckpointRequest,
+    Error,
+    Heartbeat,
+    Hello,
+    HotReloadAck,
+    Message,
+    MetricsReply,
+    ProtocolError,
+    Reply,
+    Request,
+    Restore,
+    RestoreAck,
+    Shutdown,
+    WalAck,
+    WalAppend,
+    WalRecord,
+    guardian_handshake,
+    open_pipe,
+)
+from o_lisp.guardian._vault import NoGoodCheckpoint, Vault, VaultError
+from o_lisp.guardian._wal import WalError, WriteAheadLog
+from o_lisp.guardian._worker import WorkerSpec
+
+__all__ = [
+    "E_WORKER_DIED",
+    "Guardian",
+    "GuardianConfig",
+    "GuardianError",
+    "GuardianMetrics",
+    "RequestFailed",
+]
+
+log = logging.getLogger("o_lisp.guardian")
+
+E_WORKER_DIED = "worker_died"
+"""`RequestFailed.code` when the worker died with the request in flight (outcome unknown)."""
+E_UNAVAILABLE = "unavailable"
+"""`RequestFailed.code` when no worker came up to serve within the request's time."""
+
+KNOWN_GOOD = "known_good"
+T = TypeVar("T")
+
+
+class GuardianError(OLispError):
+    """The guardian cannot do what was asked (start, checkpoint, ...)."""
+
+
+class RequestFailed(GuardianError):
+    """A request was answered with an error; `code` is a protocol `E_*` code or `E_WORKER_DIED`."""
+
+    def __init__(self, message: str, code: str = E_INTERNAL) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+@dataclass
+class GuardianConfig:
+    """Everything the guardian is told; the defaults are the issue's."""
+
+    agent: Path
+    data_dir: Path
+    heartbeat_interval: float = 1.0
+    heartbeat_timeout: float = 5.0
+    request_timeout: float = 10.0
+    max_restarts: int = 5
+    restart_window: float = 30.0
+    checkpoint_interval: float = 300.0
+    checkpoint_wal_records: int = 10_000
+    keep_checkpoints: int = 5
+    fork_server: bool = True
+    """Fork workers from a pre-warmed zygote (fast restarts); False spawns fresh interpreters."""
+    startup_timeout: float = 60.0
+    """From spawn to serving (handshake + restore), per attempt."""
+    zygote_timeout: float = 120.0
+    """For the fork server's imports (the first run may compile the Numba kernels)."""
+    checkpoint_timeout: float = 60.0
+    known_good_after: float = 10.0
+    """A worker serving this long (or answering a request) marks its code version known-good."""
+    shutdown_grace: float = 5.0
+    checkpoint_on_stop: bool = True
+    max_backoff: float = 5.0
+    """Longest pause between attempts when a crash loop has nothing to roll back to."""
+    debug_methods: bool = False
+    """Let workers accept ``debug_*`` requests (tests only)."""
+    python: str = sys.executable
+
+    def __post_init__(self) -> None:
+        self.agent = Path(self.agent)
+        self.data_dir = Path(self.data_dir)
+        for name in ("heartbeat_interval", "heartbeat_timeout", "request_timeout", "restart_window",
+                     "checkpoint_interval", "startup_timeout", "checkpoint_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive")
+        if self.max_restarts < 0 or self.checkpoint_wal_records < 1 or self.keep_checkpoints < 1:
+            raise ValueError("max_restarts >= 0, checkpoint_wal_records >= 1, keep_checkpoints >= 1")
+
+
+@dataclass
+class GuardianMetrics:
+    """Counters for ``/metrics``. Latency samples are bounded deques (newest last)."""
+
+    restarts: int = 0
+    hangs: int = 0
+    escalations: int = 0
+    checkpoints: int = 0
+    checkpoint_failures: int = 0
+    wal_appends: int = 0
+    wal_failures: int = 0
+    wal_fsyncs: int = 0
+    wal_fsync_seconds_total: float = 0.0
+    wal_fsync_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    requests: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(method, outcome) → count; outcome is "ok" or the error code."""
+    request_seconds: deque[tuple[str, float]] = field(default_factory=lambda: deque(maxlen=10_000))
+    restart_to_serving_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=1_000))
+    fsync_listeners: list[Callable[[float], None]] = field(default_factory=list)
+    """Called (from a WAL thread) with every fsync's latency, e.g. to feed a histogram."""
+
+    def observe_fsync(self, seconds: float) -> None:
+        self.wal_fsyncs += 1
+        self.wal_fsync_seconds_total += seconds
+        self.wal_fsync_seconds.append(seconds)
+        for listener in self.fsync_listeners:
+            listener(seconds)
+
+
+# ---------------------------------------------------------------------------------------
+# Worker processes
+# ---------------------------------------------------------------------------------------
+
+
+class _Child:
+    """A worker process the guardian can kill and whose exit it can await (reaped either way)."""
+
+    pid: int
+
+    @property
+    def returncode(self) -> int | None:
+        raise NotImplementedError
+
+    async def wait(self) -> int:
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        if self.returncode is None:  # after the exit is known the pid may be reused
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+
+class _DirectChild(_Child):
+    """A worker started as its own interpreter; asyncio's child watcher reaps it."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.pid = process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    async def wait(self) -> int:
+        return await self.process.wait()
+
+
+class _ZygoteChild(_Child):
+    """A worker forked by the zygote, which reaps it and reports its exit status."""
+
+    def __init__(self, pid: int, exited: asyncio.Future[int]) -> None:
+        self.pid = pid
+        self.exited = exited
+
+    @property
+    def returncode(self) -> int | None:
+        return self.exited.result() if self.exited.done() else None
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self.exited)
+
+
+class _ForkServer:
+    """The guardian's end of the zygote: a SOCK_SEQPACKET socket carrying JSON and fds."""
+
+    def __init__(self, python: str) -> None:
+        self.python = python
+        self.process: asyncio.subprocess.Process | None = None
+        self.sock: socket.socket | None = None
+        self._tokens = itertools.count(1)
+        self._spawns: dict[int, asyncio.Future[int]] = {}
+        self._exits: dict[int, asyncio.Future[int]] = {}
+        self._reader: asyncio.Task[None] | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.sock is not None and self.process is not None and self.process.returncode is None
+
+    async def start(self, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                self.python, "-m", "o_lisp.guardian._worker", "zygote", str(theirs.fileno()),
+                pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL,
+            )
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        try:
+            first = await asyncio.wait_for(loop.sock_recv(ours, 1 << 16), timeout)
+            message = _parse_control(first)
+            if message is None or message.get("op") != "ready":
+                raise GuardianError(f"the fork server did not start (said {first[:100]!r})")
+        except BaseException:
+            ours.close()
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            await self.process.wait()
+            raise
+        self.sock = ours
+        self._reader = asyncio.create_task(self._read_loop(), name="o-zygote-reader")
+
+    async def _read_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        sock = self.sock
+        assert sock is not None
+        try:
+            while True:
+                data = await loop.sock_recv(sock, 1 << 16)
+                if not data:
+                    break
+                message = _parse_control(data)
+                if message is None:
+                    log.error("fork server sent garbage: %r", data[:100])
+                    break
+                op = message.get("op")
+                pid = message.get("pid")
+                if op == "spawned" and type(pid) is int:
+                    future = self._spawns.pop(message.get("token"), None)  # type: ignore[arg-type]
+                    if future is not None and not future.done():
+                        future.set_result(pid)
+                elif op == "exit" and type(pid) is int and type(message.get("status")) is int:
+                    exited = self._exit_future(pid)
+                    if not exited.done():
+                        exited.set_result(message["status"])
+                elif op == "error":
+                    future = self._spawns.pop(message.get("token"), None)  # type: ignore[arg-type]
+                    if future is not None and not future.done():
+                        future.set_exception(GuardianError(f"fork server: {message.get('message')}"))
+        except OSError as error:
+            log.error("fork server connection failed: %s", error)
+        finally:
+            self._closed()
+
+    def _exit_future(self, pid: int) -> asyncio.Future[int]:
+        future = self._exits.get(pid)
+        if future is None:
+            future = self._exits[pid] = asyncio.get_running_loop().create_future()
+        return future
+
+    def _closed(self) -> None:
+        """The zygote is gone: its workers die with it (PDEATHSIG) and init reaps them."""
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        for future in self._spawns.values():
+            if not future.done():
+                future.set_exception(GuardianError("the fork server exited"))
+        self._spawns.clear()
+        for future in self._exits.values():
+            if not future.done():
+                future.set_result(-signal.SIGKILL)
+        self._exits.clear()
+
+    async def spawn(self, spec: WorkerSpec, fds: tuple[int, int], timeout: float) -> _ZygoteChild:
+        if self.sock is None:
+            raise GuardianError("the fork server is not running")
+        token = next(self._tokens)
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._spawns[token] = future
+        payload = json.dumps({"op": "spawn", "token": token, "spec": json.loads(spec.to_json())}).encode()
+        socket.send_fds(self.sock, [payload], list(fds))
+        pid = await asyncio.wait_for(future, timeout)
+        return _ZygoteChild(pid, self._exit_future(pid))
+
+    def forget(self, pid: int) -> None:
+        self._exits.pop(pid, None)
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        if self.sock is not None:
+            self.sock.close()  # EOF: the zygote kills and reaps its workers, then exits
+            self.sock = None
+        await _cancel_and_wait(self._reader)
+        if self.process is not None and self.process.returncode is None:
+            try:
+                await asyncio.wait_for(self.process.wait(), timeout)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+        self._closed()
+
+
+async def _cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
+    """Cancel `task` and wait until it is done, without swallowing a cancellation of *our* task
+    (``suppress(CancelledError)`` around ``await task`` would, and a cancelled supervisor
+    would go on restarting workers)."""
+    if task is None or task is asyncio.current_task() or task.done():
+        return
+    task.cancel()
+    await asyncio.wait([task])
+
+
+def _parse_control(data: bytes) -> dict[str, Any] | None:
+    try:
+        message = json.loads(data)
+    except ValueError:
+        return None
+    return message if isinstance(message, dict) else None
+
+
+class _Link:
+    """The guardian's side of one worker: pending calls, liveness, what it was acked."""
+
+    def __init__(self, guardian: Guardian, child: _Child, reader: AsyncFrameReader, writer: AsyncFrameWriter) -> None:
+        self.guardian = guardian
+        self.child = child
+        self.reader = reader
+        self.writer = writer
+        self.pending: dict[int, asyncio.Future[Message]] = {}
+        self.late: deque[int] = deque(maxlen=4096)  # ids of calls that timed out: answers are dropped
+        self.checkpoint_covers: dict[int, int] = {}
+        self.code_version = ""
+        self.last_heartbeat = time.monotonic()
+        self.busy: int | None = None
+        self.serving_since: float | None = None
+        self.acked_seq = 0
+        self.ok_replies = 0
+        self.dead: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._reader_task: asyncio.Task[None] | None = None
+
+    @property
+    def commit(self) -> str:
+        return self.code_version.partition("+")[2]
+
+    @property
+    def version(self) -> str:
+        return self.code_version.partition("+")[0]
+
+    def start_reading(self) -> None:
+        self._reader_task = asyncio.create_task(self._read_loop(), name=f"o-worker-{self.child.pid}")
+
+    async def call(self, message: Message, timeout: float) -> Message:
+        """Send a message that expects an answer; TimeoutError after `timeout` s."""
+        if self.dead.done():
+            raise RequestFailed(f"the worker died ({self.dead.result()})", E_WORKER_DIED)
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self.pending[message.id] = future
+        try:
+            async with asyncio.timeout(timeout):
+                await self.writer.write(message)
+                return await future
+        except TimeoutError:
+            if self.pending.pop(message.id, None) is not None:
+                self.late.append(message.id)
+            raise
+        except (OSError, ConnectionError):
+            self.pending.pop(message.id, None)
+            raise RequestFailed("the worker's pipe is closed", E_WORKER_DIED) from None
+
+    async def send(self, message: Message) -> None:
+        with contextlib.suppress(OSError, ConnectionError):
+            await self.writer.write(message)
+
+    async def _read_loop(self) -> None:
+        reason = "the worker closed its pipe"
+        try:
+            while True:
+                message = await self.reader.read()
+                if message is None:
+                    break
+                self.last_heartbeat = time.monotonic()
+                self._dispatch(message)
+        except ProtocolError as error:
+            reason = f"protocol error: {error}"
+            log.error("worker %d: %s", self.child.pid, error)
+        except (OSError, ConnectionError) as error:
+            reason = f"pipe error: {error}"
+        finally:
+            self.die(reason)
+
+    def _dispatch(self, message: Message) -> None:
+        if isinstance(message, Heartbeat):
+            self.busy = message.busy
+        elif isinstance(message, WalAppend):
+            self.guardian._spawn_append(self, message)
+        elif isinstance(message, Checkpoint) and message.re is None:
+            self.guardian._spawn_unsolicited_checkpoint(self, message, self.acked_seq)
+        elif isinstance(message, Reply | Error | RestoreAck | Checkpoint | MetricsReply | HotReloadAck):
+            re = message.re
+            if re is None:  # an Error about the connection
+                log.warning("worker %d: %s", self.child.pid, message)
+                return
+            future = self.pending.pop(re, None)
+            if future is None:
+                if re in self.late:
+                    return
+                raise ProtocolError(f"{message.TYPE!r} answers {re}, which is not outstanding")
+            if isinstance(message, Checkpoint):
+                # What the state covers: every mutation acked so far (the worker sent the
+                # checkpoint after it had all its acks, and later appends come after it).
+                self.checkpoint_covers[message.id] = self.acked_seq
+            if not future.done():
+                future.set_result(message)
+        else:
+            raise ProtocolError(f"unexpected {message.TYPE!r} from a worker")
+
+    def die(self, reason: str) -> None:
+        """Mark the worker dead: fail every call in flight, kill it, close the pipes."""
+        if not self.dead.done():
+            self.dead.set_result(reason)
+        for future in self.pending.values():
+            if not future.done():
+                future.set_exception(RequestFailed(f"the worker died ({reason})", E_WORKER_DIED))
+        self.pending.clear()
+        self.child.kill()
+        self.reader.close()
+        self.writer.close()
+
+    async def terminate(self, reason: str, timeout: float = 10.0) -> int | None:
+        """Kill (if still alive), close, reap; the exit status if it came in time."""
+        self.die(reason)
+        await _cancel_and_wait(self._reader_task)
+        try:
+            return await asyncio.wait_for(self.child.wait(), timeout)
+        except TimeoutError:
+            log.error("worker %d did not exit within %s s of SIGKILL", self.child.pid, timeout)
+            return None
+
+
+class _StartFailed(Exception):
+    def __init__(self, reason: str, code_version: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code_version = code_version
+
+
+@dataclass
+class _CachedCheckpoint:
+    checkpoint_id: int
+    wal_seq: int
+    state: dict[str, Any]
+    created: float
+
+
+# ---------------------------------------------------------------------------------------
+# The guardian
+# ---------------------------------------------------------------------------------------
+
+
+class Guardian:
+    """Supervises one agent worker and owns its WAL (``DATA/wal``) and vault (``DATA/checkpoints``)."""
+
+    def __init__(self, config: GuardianConfig) -> None:
+        self.config = config
+        self.metrics = GuardianMetrics()
+        self.status = "stopped"
+        self.last_failure: str | None = None
+        self.last_escalation: dict[str, Any] | None = None
+        self._wal: WriteAheadLog | None = None
+        self._vault: Vault | None = None
+        self._fork_server: _ForkServer | None = None
+        self._link: _Link | None = None
+        self._serving = asyncio.Event()
+        self._stopping = False
+        self._started = time.monotonic()
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="o-guardian-io")
+        self._appends: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
+        self._supervisor: asyncio.Task[None] | None = None
+        self._checkpointer: asyncio.Task[None] | None = None
+        self._checkpoint_lock = asyncio.Lock()
+        self._checkpoint_due = asyncio.Event()
+        self._cached: _CachedCheckpoint | None = None
+        self._checkpoint_seq = 0
+        self._checkpoint_time = time.monotonic()
+        self._last_checkpoint: dict[str, Any] | None = None
+        self._failures: deque[float] = deque()
+        self._rollback: tuple[str, str] | None = None
+        self._escalated_unserved = False
+        self._gave_up: asyncio.Future[str] | None = None
+        self._known_good: dict[str, Any] | None = None
+
+    # -- paths and blocking helpers --------------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        return self.config.data_dir
+
+    async def _io(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    def _wal_or_fail(self) -> WriteAheadLog:
+        if self._wal is None:
+            raise GuardianError("the guardian is not started")
+        return self._wal
+
+    # -- life cycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Open the WAL and vault, start the fork server and a worker; return once it serves."""
+        if self._supervisor is not None:
+            raise GuardianError("the guardian is already started")
+        cfg = self.config
+        self.status = "starting"
+        self._started = time.monotonic()
+        self._stopping = False
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            await self._io(self._open_storage)
+            if cfg.fork_server:
+                await self._start_fork_server()
+            self._known_good = await self._io(self._read_known_good)
+            self._gave_up = asyncio.get_running_loop().create_future()
+            self._supervisor = asyncio.create_task(self._supervise(), name="o-supervisor")
+            serving: asyncio.Future[Any] = asyncio.ensure_future(self._serving.wait())
+            gave_up: asyncio.Future[Any] = self._gave_up
+            await asyncio.wait([serving, gave_up], timeout=cfg.startup_timeout * (cfg.max_restarts + 2),
+                               return_when=asyncio.FIRST_COMPLETED)
+            serving.cancel()
+            if not self._serving.is_set():
+                why = self._gave_up.result() if self._gave_up.done() else "timed out"
+                raise GuardianError(f"the agent worker did not start: {why}")
+        except BaseException:
+            await self.stop()
+            raise
+        if self._cached is None:  # a first checkpoint pins the agent's identity and state
+            with contextlib.suppress(GuardianError):
+                await self.checkpoint("initial")
+        self._checkpointer = asyncio.create_task(self._checkpoint_loop(), name="o-checkpointer")
+
+    def _open_storage(self) -> None:
+        cfg = self.config
+        self._vault = Vault(cfg.data_dir / "checkpoints", keep=cfg.keep_checkpoints)
+        initial = 1
+        try:
+            loaded = self._vault.load_latest()
+        except NoGoodCheckpoint as error:
+            log.error("%s; restoring from the WAL alone if it is complete", error)
+            loaded = None
+        if loaded is not None:
+            info = loaded.info
+            self._cached = _CachedCheckpoint(info.checkpoint_id, info.wal_seq, loaded.data, info.created)
+            self._checkpoint_seq = info.wal_seq
+            self._last_checkpoint = {"id": info.checkpoint_id, "wal_seq": info.wal_seq, "time": info.created}
+            initial = info.wal_seq + 1
+        self._wal = WriteAheadLog(cfg.data_dir / "wal", initial_seq=initial, on_fsync=self.metrics.observe_fsync)
+        if self._cached is None and self._wal.first_seq > 1:
+            raise GuardianError(
+                f"no good checkpoint in {cfg.data_dir / 'checkpoints'} and the WAL starts at "
+                f"seq {self._wal.first_seq}: the state cannot be restored"
+            )
+
+    async def _start_fork_server(self) -> None:
+        server = _ForkServer(self.config.python)
+        try:
+            await server.start(self.config.zygote_timeout)
+        except (GuardianError, OSError, TimeoutError) as error:
+            log.error("fork server unavailable, spawning workers directly: %s", error)
+            return
+        self._fork_server = server
+
+    async def stop(self) -> None:
+        """Checkpoint (if serving), ask the worker to exit, reap everything, close the files."""
+        self._stopping = True
+        self.status = "stopping"
+        await _cancel_and_wait(self._checkpointer)
+        self._checkpointer = None
+        link = self._link
+        if link is not None and link.serving_since is not None and self.config.checkpoint_on_stop:
+            try:
+                await asyncio.wait_for(self.checkpoint("shutdown"), self.config.checkpoint_timeout)
+            except (GuardianError, TimeoutError) as error:
+                log.warning("no checkpoint at shutdown: %s", error)
+        await _cancel_and_wait(self._supervisor)
+        self._supervisor = None
+        if link is not None:
+            await link.send(Shutdown(id=link.writer.next_id(), reason="guardian stopping", grace=self.config.shutdown_grace))
+            try:
+                await asyncio.wait_for(link.child.wait(), self.config.shutdown_grace)
+            except TimeoutError:
+                pass
+            await link.terminate("guardian stopped")
+        self._link = None
+        self._serving.clear()
+        if self._appends:
+            await asyncio.gather(*self._appends, return_exceptions=True)
+        for task in list(self._background):
+            task.cancel()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        if self._fork_server is not None:
+            await self._fork_server.stop()
+            self._fork_server = None
+        if self._wal is not None:
+            await self._io(self._wal.close)
+            self._wal = None
+        if self._vault is not None:
+            self._vault.close()
+            self._vault = None
+        self.status = "stopped"
+
+    # -- supervision ------------------------------------------------------------------------
+    async def _supervise(self) -> None:
+        first = True
+        while not self._stopping:
+            began = time.monotonic()
+            rollback = self._rollback
+            spec = WorkerSpec(
+                agent=str(self.config.agent.absolute()), data_dir=str(self.config.data_dir.absolute()),
+                debug_methods=self.config.debug_methods,
+                rollback_to=None if rollback is None else rollback[0],
+                rollback_reason="" if rollback is None else rollback[1],
+            )
+            try:
+                link = await self._launch(spec)
+            except _StartFailed as failure:
+                await self._failed(f"start-up failed: {failure.reason}", failure.code_version)
+                continue
+            self._rollback = None
+            self._escalated_unserved = False
+            self._link = link
+            self.status = "ok"
+            self._serving.set()
+            if not first:
+                self.metrics.restart_to_serving_seconds.append(time.monotonic() - began)
+            first = False
+            log.info("worker %d serving %s", link.child.pid, link.code_version)
+            reason = await self._watch(link)
+            self._serving.clear()
+            self._link = None
+            if self._stopping:
+                return
+            self.status = "restarting"
+            self.last_failure = reason
+            status = await link.terminate(reason)
+            await self._failed(reason if status is None else f"{reason} (exit status {status})", link.code_version)
+
+    async def _watch(self, link: _Link) -> str:
+        """Until the worker dies or goes silent; marks its code known-good on the way."""
+        cfg = self.config
+        tick = min(cfg.heartbeat_interval, cfg.heartbeat_timeout) / 4
+        while True:
+            with contextlib.suppress(TimeoutError):
+                return await asyncio.wait_for(asyncio.shield(link.dead), tick)
+            silent = time.monotonic() - link.last_heartbeat
+            if silent > cfg.heartbeat_timeout:
+                self.metrics.hangs += 1
+                reason = f"no heartbeat for {silent:.1f} s (busy with {link.busy})"
+                log.error("worker %d: %s; killing it", link.child.pid, reason)
+                return reason
+            assert link.serving_since is not None
+            if time.monotonic() - link.serving_since >= cfg.known_good_after:
+                await self._mark_known_good(link, f"served {cfg.known_good_after:g} s")
+
+    async def _failed(self, reason: str, code_version: str) -> None:
+        """Count a failure against the restart intensity; escalate or back off when exceeded."""
+        cfg = self.config
+        now = time.monotonic()
+        self.metrics.restarts += 1
+        self.last_failure = reason
+        log.warning("worker failed (%s): %s", code_version or "unknown version", reason)
+        self._failures.append(now)
+        while self._failures and now - self._failures[0] > cfg.restart_window:
+            self._failures.popleft()
+        if len(self._failures) <= cfg.max_restarts:
+            return
+        count = len(self._failures)
+        self._failures.clear()
+        known = self._known_good
+        commit = code_version.partition("+")[2]
+        if known is not None and commit != known["commit"] and not self._escalated_unserved:
+            why = (f"guardian: {code_version or 'the current version'} crash-looped "
+                   f"({count} failures in {cfg.restart_window:g} s; last: {reason})")[:500]
+            self._rollback = (str(known["commit"]), why)
+            self._escalated_unserved = True
+            self.metrics.escalations += 1
+            self.last_escalation = {"from": code_version, "to": known["commit"], "reason": why, "time": time.time()}
+            log.error("escalating: rolling back to known-good %s: %s", known["commit"], why)
+            return
+        self.status = "crash_loop"
+        if self._gave_up is not None and not self._gave_up.done() and not self._serving.is_set():
+            self._gave_up.set_result(f"crash loop with no known-good version to fall back on ({reason})")
+        backoff = min(cfg.max_backoff, cfg.restart_window / max(cfg.max_restarts, 1))
+        log.error("crash loop and nothing to roll back to; retrying in %.1f s", backoff)
+        await asyncio.sleep(backoff)
+
+    async def _spawn_child(self, spec: WorkerSpec, fds: tuple[int, int]) -> _Child:
+        server = self._fork_server
+        if self.config.fork_server and (server is None or not server.alive):
+            if server is not None:
+                await server.stop()
+            self._fork_server = None
+            await self._start_fork_server()
+            server = self._fork_server
+        if server is not None:
+            return await server.spawn(spec, fds, self.config.startup_timeout)
+        process = await asyncio.create_subprocess_exec(
+            self.config.python, "-m", "o_lisp.guardian._worker", "worker", str(fds[0]), str(fds[1]), spec.to_json(),
+            pass_fds=fds, stdin=asyncio.subprocess.DEVNULL,
+        )
+        return _DirectChild(process)
+
+    async def _launch(self, spec: WorkerSpec) -> _Link:
+        """Spawn, handshake, restore; a serving link or `_StartFailed`."""
+        cfg = self.config
+        if self._appends:  # a dead worker's appends: durable ones must be in the restore
+            await asyncio.gather(*self._appends, return_exceptions=True)
+        to_worker_r, to_worker_w = os.pipe()
+        from_worker_r, from_worker_w = os.pipe()
+        try:
+            child = await self._spawn_child(spec, (to_worker_r, from_worker_w))
+        except (GuardianError, OSError, TimeoutError) as error:
+            for fd in (to_worker_w, from_worker_r):
+                os.close(fd)
+            raise _StartFailed(f"cannot spawn a worker: {error}", "") from None
+        finally:
+            os.close(to_worker_r)
+            os.close(from_worker_w)
+        reader, writer = await open_pipe(from_worker_r, to_worker_w)
+        link = _Link(self, child, reader, writer)
+        try:
+            hello: Hello = await guardian_handshake(reader, writer, heartbeat_interval=cfg.heartbeat_interval,
+                                                   timeout=cfg.startup_timeout)
+            link.code_version = hello.code_version
+            link.last_heartbeat = time.monotonic()
+            link.start_reading()
+            restore, base = await self._restore_message(link)
+            link.acked_seq = base
+            answer = await link.call(restore, cfg.startup_timeout)
+            if not isinstance(answer, RestoreAck):
+                message = answer.message if isinstance(answer, Error) else answer.TYPE
+                raise _StartFailed(f"restore refused: {message}", link.code_version)
+        except _StartFailed:
+            await link.terminate("start-up failed")
+            raise
+        except (ProtocolError, RequestFailed, GuardianError, WalError, OSError, TimeoutError) as error:
+            status = await link.terminate("start-up failed")
+            detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+            raise _StartFailed(f"{detail} (exit status {status})", link.code_version) from None
+        link.serving_since = time.monotonic()
+        return link
+
+    async def _restore_message(self, link: _Link) -> tuple[Restore, int]:
+        cached = self._cached
+        base = 0 if cached is None else cached.wal_seq
+        wal = self._wal_or_fail()
+        records = await self._io(lambda: [WalRecord(seq=s, op=o, args=a) for s, o, a in wal.replay(base)])
+        last = records[-1].seq if records else base
+        restore = Restore(id=link.writer.next_id(), checkpoint=None if cached is None else cached.state, wal=records)
+        return restore, last
+
+    # -- the WAL ------------------------------------------------------------------------------
+    def _spawn_append(self, link: _Link, message: WalAppend) -> None:
+        task = asyncio.create_task(self._append(link, message))
+        self._appends.add(task)
+        task.add_done_callback(self._appends.discard)
+
+    async def _append(self, link: _Link, message: WalAppend) -> None:
+        """Append + fsync, then ack (or refuse with ``not_durable``); never the other way round."""
+        wal = self._wal_or_fail()
+        answer: Message
+        try:
+            seq = await self._io(wal.append, message.op, message.args)
+        except WalError as error:
+            self.metrics.wal_failures += 1
+            log.error("WAL append failed: %s", error)
+            if wal.poisoned:
+                await self._io(self._reopen_wal)
+            answer = Error(id=link.writer.next_id(), re=message.id, code=E_NOT_DURABLE, message=str(error)[:1000])
+        else:
+            self.metrics.wal_appends += 1
+            link.acked_seq = seq  # before the ack is written: see `_Link._dispatch` (checkpoints)
+            answer = WalAck(id=link.writer.next_id(), re=message.id, seq=seq)
+            if seq - self._checkpoint_seq >= self.config.checkpoint_wal_records:
+                self._checkpoint_due.set()
+        if not link.dead.done():
+            await link.send(answer)
+
+    def _reopen_wal(self) -> None:
+        """After a failed fsync the log must be reopened (it re-syncs what it recovers)."""
+        old = self._wal
+        if old is None:
+            return
+        with contextlib.suppress(WalError, OSError):
+            old.close()
+        self._wal = WriteAheadLog(self.config.data_dir / "wal", on_fsync=self.metrics.observe_fsync)
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    async def checkpoint(self, reason: str = "on demand") -> dict[str, Any]:
+        """Take a checkpoint now: ask the worker, store it in the vault, compact the WAL."""
+        async with self._checkpoint_lock:
+            link = await self._serving_link(time.monotonic() + self.config.checkpoint_timeout)
+            request = CheckpointRequest(id=link.writer.next_id(), reason=reason)
+            try:
+                answer = await link.call(request, self.config.checkpoint_timeout)
+            except TimeoutError:
+                self.metrics.checkpoint_failures += 1
+                raise GuardianError("the worker did not deliver a checkpoint in time") from None
+            except RequestFailed as error:
+                self.metrics.checkpoint_failures += 1
+                raise GuardianError(f"checkpoint failed: {error}") from None
+            if not isinstance(answer, Checkpoint):
+                self.metrics.checkpoint_failures += 1
+                raise GuardianError(f"the worker refused a checkpoint: {getattr(answer, 'message', answer.TYPE)}")
+            covered = link.checkpoint_covers.pop(answer.id, link.acked_seq)
+            return await self._store_checkpoint(link, answer, covered)
+
+    def _spawn_unsolicited_checkpoint(self, link: _Link, message: Checkpoint, covered: int) -> None:
+        async def store() -> None:
+            async with self._checkpoint_lock:
+                with contextlib.suppress(GuardianError):
+                    await self._store_checkpoint(link, message, covered)
+
+        task = asyncio.create_task(store())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _store_checkpoint(self, link: _Link, message: Checkpoint, covered: int) -> dict[str, Any]:
+        vault = self._vault
+        wal = self._wal_or_fail()
+        if vault is None:
+            raise GuardianError("the guardian is not started")
+        if message.wal_seq != covered:
+            log.debug("worker says its checkpoint covers %d; the acks say %d", message.wal_seq, covered)
+        try:
+            info = await self._io(vault.write, message.state, covered)
+            floor = await self._io(vault.compaction_floor)
+            if floor is not None:
+                await self._io(wal.compact, floor)
+        except (VaultError, WalError, OSError) as error:
+            self.metrics.checkpoint_failures += 1
+            await link.send(Error(id=link.writer.next_id(), re=message.id, code=E_INTERNAL, message=str(error)[:1000]))
+            raise GuardianError(f"checkpoint not stored: {error}") from error
+        await link.send(CheckpointAck(id=link.writer.next_id(), re=message.id,
+                                      checkpoint_id=str(info.checkpoint_id), wal_seq=covered))
+        self._cached = _CachedCheckpoint(info.checkpoint_id, covered, message.state, info.created)
+        self._checkpoint_seq = covered
+        self._checkpoint_time = time.monotonic()
+        self.metrics.checkpoints += 1
+        self._last_checkpoint = {"id": info.checkpoint_id, "wal_seq": covered, "time": info.created}
+        return dict(self._last_checkpoint)
+
+    async def _checkpoint_loop(self) -> None:
+        cfg = self.config
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._checkpoint_due.wait(), min(cfg.checkpoint_interval, 1.0))
+            self._checkpoint_due.clear()
+            if not self._serving.is_set() or self._wal is None:
+                continue
+            by_time = time.monotonic() - self._checkpoint_time >= cfg.checkpoint_interval
+            by_size = self._wal.last_seq - self._checkpoint_seq >= cfg.checkpoint_wal_records
+            if not (by_time or by_size):
+                continue
+            try:
+                await self.checkpoint("interval" if by_time else "wal size")
+            except GuardianError as error:
+                log.error("scheduled checkpoint failed: %s", error)
+                self._checkpoint_time = time.monotonic()  # retry at the next interval, not in a loop
+
+    # -- known-good versions --------------------------------------------------------------------
+    def _read_known_good(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads((self.data_dir / KNOWN_GOOD).read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("commit"), str):
+            return None
+        return data
+
+    def _write_known_good(self, record: dict[str, Any]) -> None:
+        path = self.data_dir / KNOWN_GOOD
+        temp = path.with_name(f".{KNOWN_GOOD}.{os.getpid()}.tmp")
+        with open(temp, "w", encoding="utf-8") as f:
+            json.dump(record, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+        fd = os.open(self.data_dir, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    async def _mark_known_good(self, link: _Link, why: str) -> None:
+        commit = link.commit
+        if not commit or (self._known_good is not None and self._known_good.get("commit") == commit):
+            return
+        record = {"commit": commit, "version": link.version, "time": time.time(), "why": why}
+        self._known_good = record
+        try:
+            await self._io(self._write_known_good, record)
+        except OSError as error:
+            log.error("cannot record the known-good version: %s", error)
+
+    @property
+    def known_good(self) -> dict[str, Any] | None:
+        """The last code version that served successfully (``DATA/known_good``)."""
+        return None if self._known_good is None else dict(self._known_good)
+
+    # -- requests ---------------------------------------------------------------------------------
+    async def _serving_link(self, deadline: float) -> _Link:
+        while True:
+            link = self._link
+            if link is not None and link.serving_since is not None and not link.dead.done():
+                return link
+            if self._stopping or self._supervisor is None:
+                raise RequestFailed("the guardian is not running", E_UNAVAILABLE)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RequestFailed("no worker is serving", E_UNAVAILABLE)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._serving.wait(), remaining)
+
+    async def request(self, method: str, args: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
+        """Forward one request to the worker; its result, or `RequestFailed(message, code)`."""
+        limit = self.config.request_timeout if timeout is None else timeout
+        started = time.monotonic()
+        outcome = "ok"
+        try:
+            link = await self._serving_link(started + limit)
+            try:
+                message = Request(id=link.writer.next_id(), method=method, args=dict(args or {}), timeout=limit)
+            except ProtocolError as error:
+                raise RequestFailed(f"bad request: {error}", "bad_request") from None
+            try:
+                answer = await link.call(message, max(0.0, started + limit - time.monotonic()))
+            except TimeoutError:
+                raise RequestFailed(f"{method} timed out after {limit:g} s", E_TIMEOUT) from None
+            if isinstance(answer, Error):
+                raise RequestFailed(answer.message or answer.code, answer.code)
+            if not isinstance(answer, Reply):  # pragma: no cover - _dispatch pairs types by id only
+                raise RequestFailed(f"unexpected {answer.TYPE!r} answer", E_INTERNAL)
+            link.ok_replies += 1
+            if link.ok_replies == 1:
+                await self._mark_known_good(link, f"answered {method}")
+            return answer.result
+        except RequestFailed as error:
+            outcome = error.code
+            raise
+        finally:
+            self.metrics.requests[(method, outcome)] += 1
+            self.metrics.request_seconds.append((method, time.monotonic() - started))
+
+    # -- observability ------------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        """For ``GET /health``: "ok" only while a worker is serving."""
+        link = self._link
+        serving = link is not None and link.serving_since is not None and not link.dead.done()
+        now = time.monotonic()
+        wal_seq = None
+        with contextlib.suppress(Exception):
+            wal_seq = None if self._wal is None else self._wal.last_seq
+        restart_times = self.metrics.restart_to_serving_seconds
+        return {
+            "status": "ok" if serving else (self.status if self.status != "ok" else "restarting"),
+            "worker_pid": link.child.pid if serving and link is not None else None,
+            "version": link.version if serving and link is not None else None,
+            "commit": link.commit if serving and link is not None else None,
+            "uptime_s": round(now - self._started, 3),
+            "worker_uptime_s": round(now - link.serving_since, 3) if serving and link is not None and link.serving_since else None,
+            "restarts": self.metrics.restarts,
+            "last_heartbeat_ms": round((now - link.last_heartbeat) * 1000, 1) if link is not None else None,
+            "last_checkpoint": None if self._last_checkpoint is None else dict(self._last_checkpoint),
+            "wal_seq": wal_seq,
+            "known_good": self.known_good,
+            "last_failure": self.last_failure,
+            "last_escalation": self.last_escalation,
+            "last_restart_ms": round(restart_times[-1] * 1000, 1) if restart_times else None,
+        }
+
+    @property
+    def worker_pid(self) -> int | None:
+        link = self._link
+        return None if link is None or link.serving_since is None else link.child.pid

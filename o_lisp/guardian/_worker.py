@@ -1,0 +1,622 @@
+"""Agent worker processes and the fork server (zygote) that starts them.
+
+This is the only part of the guardian package that runs agent code, and it runs
+it in *other* processes: the guardian (`_supervisor`) never imports this module's
+agent-facing half. Two entry points, both ``python -m o_lisp.guardian._worker``:
+
+* ``zygote CONTROL_FD`` — the fork server. Importing the agent runtime, NumPy,
+  Numba and pygit2 costs about a second; a worker restarted after ``kill -9``
+  must not pay it again. So the zygote imports everything once, loads the Numba
+  kernels from the cache, and then waits on a ``SOCK_SEQPACKET`` control socket
+  for ``spawn`` commands, each carrying the worker's two frame-pipe fds
+  (``SCM_RIGHTS``). It forks a worker per command (a few ms), reports its pid,
+  reaps its children (no zombies) and reports every exit status. It never loads
+  an agent itself, so it has no state a crash could corrupt.
+* ``worker IN_FD OUT_FD SPEC_JSON`` — one worker started directly (no zygote),
+  used when the fork server is disabled or being restarted.
+
+A worker (`run_worker`):
+
+1. dies with its parent (``PR_SET_PDEATHSIG``) and exits on EOF on its frame pipe,
+   so a dead guardian never leaves workers behind;
+2. prepares the code (open/create the agent's git repository, import seed edits,
+   and — when the guardian escalated a crash loop — roll back to the last
+   known-good commit, recording why), then says ``hello`` with its code version
+   ``SEMVER+COMMIT`` (so the guardian learns which commit crashes even when the
+   crash comes later);
+3. waits for ``restore``: rebuilds `AgentState.from_data(checkpoint)`, replays the
+   WAL records *without* logging them again, and only then hooks the WAL into
+   `AgentState.on_mutation` and constructs the `Agent` (whose own start-up
+   mutations are logged like any other);
+4. serves requests one at a time on its main thread while a heartbeat thread
+   reports liveness (and which request is in progress).
+
+The durable mutation: the listener sends ``wal_append`` and blocks until the
+matching ``wal_ack`` (the guardian fsynced it) before `AgentState.apply` applies
+the mutation; frames that arrive meanwhile are queued for the main loop. An
+``error`` instead of the ack raises `NotDurable`, so the mutation is not applied
+and the request fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from o_lisp.guardian._protocol import (
+    E_BAD_REQUEST,
+    E_INTERNAL,
+    E_NOT_DURABLE,
+    E_RELOAD_FAILED,
+    E_UNKNOWN_METHOD,
+    Checkpoint,
+    CheckpointAck,
+    CheckpointRequest,
+    Error,
+    FrameReader,
+    FrameWriter,
+    Heartbeat,
+    HotReload,
+    HotReloadAck,
+    Message,
+    Metrics,
+    MetricsReply,
+    ProtocolError,
+    Reply,
+    Request,
+    Restore,
+    RestoreAck,
+    Shutdown,
+    WalAck,
+    WalAppend,
+    worker_handshake,
+)
+
+__all__ = [
+    "EXIT_GUARDIAN_GONE",
+    "EXIT_PROTOCOL",
+    "EXIT_START_FAILED",
+    "NotDurable",
+    "WorkerSpec",
+    "main",
+    "run_worker",
+    "run_zygote",
+]
+
+EXIT_GUARDIAN_GONE = 0
+"""EOF on the frame pipe or a `shutdown`: the guardian is done with us."""
+EXIT_PROTOCOL = 2
+"""A bad frame from the guardian (the trusted side): a bug or a version skew."""
+EXIT_START_FAILED = 3
+"""The code could not be prepared, loaded or restored: a start-up crash."""
+
+_PR_SET_PDEATHSIG = 1
+
+
+class NotDurable(Exception):
+    """The guardian could not make a mutation durable; it must not be applied."""
+
+
+class _GuardianGone(Exception):
+    """EOF on the frame pipe while waiting for the guardian."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    """What a worker needs to know besides its fds; travels as JSON on its command line
+    or in the zygote's ``spawn`` command (never as code)."""
+
+    agent: str
+    """The agent's seed file (``agents/NAME.hy``)."""
+    data_dir: str
+    debug_methods: bool = False
+    """Enable ``debug_*`` requests (sleep, hang, exit) for the supervision tests."""
+    rollback_to: str | None = None
+    """Escalation: roll the repository back to this commit before loading."""
+    rollback_reason: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> WorkerSpec:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("a worker spec must be a JSON object")
+        return cls(
+            agent=str(data["agent"]),
+            data_dir=str(data["data_dir"]),
+            debug_methods=bool(data.get("debug_methods", False)),
+            rollback_to=None if data.get("rollback_to") is None else str(data["rollback_to"]),
+            rollback_reason=str(data.get("rollback_reason", "")),
+        )
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL us when our parent dies; exit now if it already has.
+
+    Belt and braces with EOF detection: a worker blocked inside agent code does not
+    read its pipe, but it still must not outlive the guardian.
+    """
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if parent == 1 or os.getppid() != parent:
+        os._exit(EXIT_GUARDIAN_GONE)
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+# ---------------------------------------------------------------------------------------
+# The worker
+# ---------------------------------------------------------------------------------------
+
+
+class _Heartbeat(threading.Thread):
+    """Sends `heartbeat` every interval, even while the main thread is busy in agent code.
+
+    `stop()` is used by ``debug_hang`` to simulate a wedged worker (what a worker
+    stuck in a C call with the GIL held would look like to the guardian).
+    """
+
+    def __init__(self, writer: FrameWriter, interval: float, busy: Callable[[], int | None]) -> None:
+        super().__init__(name="o-heartbeat", daemon=True)
+        self.writer = writer
+        self.interval = interval
+        self.busy = busy
+        self._stop_event = threading.Event()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def beat(self) -> None:
+        self.writer.write(Heartbeat(id=self.writer.next_id(), time=time.time(), busy=self.busy(), rss=_rss_bytes()))
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            try:
+                self.beat()
+            except (OSError, ProtocolError):
+                return  # the pipe is gone; the main thread sees EOF and exits
+
+
+class _Worker:
+    """One worker's main loop: restore, then requests, checkpoints and metrics in order."""
+
+    def __init__(self, spec: WorkerSpec, reader: FrameReader, writer: FrameWriter) -> None:
+        self.spec = spec
+        self.reader = reader
+        self.writer = writer
+        self.inbox: deque[Message] = deque()
+        self.agent: Any = None
+        self.agent_spec: Any = None
+        self.repository: Any = None
+        self.code_version = ""
+        self.applied_seq = 0  # the last WAL seq this worker applied (informational: the guardian
+        # decides what a checkpoint covers from the acks it sent, never from the worker's word)
+        self.current: int | None = None  # id of the request being processed
+        self.heartbeat: _Heartbeat | None = None
+        self.requests = 0
+        self.errors = 0
+        self.wal_appends = 0
+
+    # -- code ---------------------------------------------------------------------------
+    def prepare_code(self) -> None:
+        """Open (or create) the repository, import seed edits, roll back if told to.
+
+        Mirrors `Agent.load` up to, but not including, loading the code: the
+        interpreter is built only after the state is restored, so that start-up
+        mutations land on the restored state and are logged.
+        """
+        from o_lisp.agent._agent import SEED_COPY, spec_from_repository, sync_seed
+        from o_lisp.agent._dsl import read_agent
+        from o_lisp.agent._repo import CodeRepository, RepositoryError
+
+        seed = Path(self.spec.agent)
+        data = Path(self.spec.data_dir)
+        text = seed.read_text("utf-8")
+        seed_spec = read_agent(text, str(seed))
+        code = data / "code"
+        if code.exists():
+            repository = CodeRepository.open(code)
+            sync_seed(repository, seed_spec, data / SEED_COPY, seed)
+        else:
+            data.mkdir(parents=True, exist_ok=True)
+            repository = CodeRepository.init(
+                code, seed_spec.name, seed_spec.definitions, seed_spec.header_source, seed_spec.version,
+                f"Create agent {seed_spec.name} {seed_spec.version}",
+            )
+            (data / SEED_COPY).write_text(text, "utf-8")
+        if self.spec.rollback_to:
+            try:
+                repository.rollback(
+                    self.spec.rollback_to,
+                    self.spec.rollback_reason or "the current version crash-looped",
+                    trailers={"Rolled-Back-By": "guardian"},
+                )
+            except RepositoryError as error:
+                if "already has the code" not in str(error):
+                    raise
+        self.repository = repository
+        self.agent_spec = spec_from_repository(repository, seed_spec)
+        self.code_version = f"{repository.version()}+{repository.head()}"
+
+    # -- frames ---------------------------------------------------------------------------
+    def next_message(self) -> Message | None:
+        if self.inbox:
+            return self.inbox.popleft()
+        return self.reader.read()
+
+    def send(self, message: Message) -> None:
+        self.writer.write(message)
+
+    def on_mutation(self, seq: int, op: str, args: dict[str, Any]) -> None:
+        """Make the mutation durable before `AgentState.apply` applies it (blocks for the ack)."""
+        append = WalAppend(id=self.writer.next_id(), op=op, args=args)
+        self.send(append)
+        while True:
+            message = self.reader.read()
+            if message is None:
+                raise _GuardianGone()
+            if isinstance(message, WalAck) and message.re == append.id:
+                self.applied_seq = message.seq
+                self.wal_appends += 1
+                return
+            if isinstance(message, Error) and message.re == append.id:
+                raise NotDurable(f"mutation {op!r} is not durable: {message.message}")
+            self.inbox.append(message)
+
+    # -- main loop --------------------------------------------------------------------------
+    def serve(self) -> int:
+        while True:
+            message = self.next_message()
+            if message is None or isinstance(message, Shutdown):
+                return EXIT_GUARDIAN_GONE
+            if isinstance(message, Restore):
+                if not self.restore(message):
+                    return EXIT_START_FAILED
+            elif isinstance(message, Request):
+                self.handle(message)
+            elif isinstance(message, CheckpointRequest):
+                self.checkpoint(message)
+            elif isinstance(message, Metrics):
+                self.send(MetricsReply(id=self.writer.next_id(), re=message.id, metrics=self.metrics()))
+            elif isinstance(message, HotReload):
+                self.hot_reload(message)
+            elif isinstance(message, CheckpointAck):
+                pass  # the vault has it; nothing for the worker to do
+            elif isinstance(message, Error):
+                print(f"o-lisp worker: error from the guardian: {message.code}: {message.message}", file=sys.stderr)
+            else:
+                raise ProtocolError(f"unexpected {message.TYPE!r} message from the guardian")
+
+    def restore(self, message: Restore) -> bool:
+        """Checkpoint + WAL replay (not re-logged), then hook the WAL and load the code."""
+        from o_lisp.agent._agent import Agent, _memory_from_data
+        from o_lisp.agent._state import AgentState
+
+        try:
+            spec = self.agent_spec
+            if message.checkpoint is not None:
+                state = AgentState.from_data(message.checkpoint, _memory_from_data)
+            else:
+                state = AgentState(str(uuid.uuid4()), spec.name, spec.version)
+            applied = 0
+            for record in message.wal:
+                try:
+                    state.apply(record.op, record.args)
+                except Exception as error:  # a record that failed when first applied fails again
+                    print(f"o-lisp worker: replaying WAL record {record.seq} ({record.op}) failed: {error}", file=sys.stderr)
+                applied = record.seq
+            self.applied_seq = max(applied, self.applied_seq)
+            state.on_mutation(self.on_mutation)
+            self.agent = Agent(spec, Path(self.spec.data_dir), state=state, repository=self.repository)
+        except _GuardianGone:
+            raise
+        except Exception as error:
+            self.send(Error(id=self.writer.next_id(), re=message.id, code=E_INTERNAL,
+                            message=f"start-up failed: {type(error).__name__}: {error}"[:4000]))
+            traceback.print_exc()
+            return False
+        self.send(RestoreAck(id=self.writer.next_id(), re=message.id, wal_seq=self.applied_seq))
+        return True
+
+    def checkpoint(self, message: CheckpointRequest) -> None:
+        if self.agent is None:
+            self.send(Error(id=self.writer.next_id(), re=message.id, code=E_BAD_REQUEST, message="not restored yet"))
+            return
+        state = self.agent.state.to_data()
+        self.send(Checkpoint(id=self.writer.next_id(), re=message.id, state=state, wal_seq=self.applied_seq))
+
+    def metrics(self) -> dict[str, int | float]:
+        blocks = 0
+        if self.agent is not None:
+            for store in self.agent.state.memory_stores.values():
+                with contextlib.suppress(Exception):
+                    blocks += len(store)
+        return {"requests_total": self.requests, "errors_total": self.errors, "wal_appends_total": self.wal_appends,
+                "rss_bytes": _rss_bytes(), "memory_blocks": blocks, "state_seq": 0 if self.agent is None else self.agent.state.seq}
+
+    def hot_reload(self, message: HotReload) -> None:
+        """Reload the repository's HEAD; a version other than HEAD (or inline definitions) is refused."""
+        try:
+            if self.agent is None:
+                raise RuntimeError("not restored yet")
+            if message.definitions:
+                raise RuntimeError("inline definitions are not supported; commit them to the repository")
+            version = f"{self.repository.version()}+{self.repository.head()}"
+            if message.code_version not in (version, self.repository.head()):
+                raise RuntimeError(f"HEAD is {version}, not {message.code_version}")
+            self.agent.reload()
+            self.code_version = version
+        except Exception as error:
+            self.send(Error(id=self.writer.next_id(), re=message.id, code=E_RELOAD_FAILED, message=str(error)[:4000]))
+            return
+        self.send(HotReloadAck(id=self.writer.next_id(), re=message.id, code_version=self.code_version))
+
+    # -- requests ---------------------------------------------------------------------------
+    def handle(self, request: Request) -> None:
+        self.current = request.id
+        self.requests += 1
+        try:
+            if self.agent is None:
+                raise _BadRequest(E_BAD_REQUEST, "the worker is not restored yet")
+            result = self.dispatch(request.method, request.args)
+            reply: Message = Reply(id=self.writer.next_id(), re=request.id, result=result)
+        except _GuardianGone:
+            raise
+        except _BadRequest as error:
+            self.errors += 1
+            reply = Error(id=self.writer.next_id(), re=request.id, code=error.code, message=error.message)
+        except NotDurable as error:
+            self.errors += 1
+            reply = Error(id=self.writer.next_id(), re=request.id, code=E_NOT_DURABLE, message=str(error)[:4000])
+        except Exception as error:
+            self.errors += 1
+            reply = Error(id=self.writer.next_id(), re=request.id, code=E_INTERNAL,
+                          message=f"{type(error).__name__}: {error}"[:4000])
+        finally:
+            self.current = None
+        try:
+            self.send(reply)
+        except ProtocolError as error:  # an unencodable or oversized result
+            self.send(Error(id=self.writer.next_id(), re=request.id, code=E_INTERNAL, message=str(error)[:4000]))
+
+    def dispatch(self, method: str, args: dict[str, Any]) -> Any:
+        agent = self.agent
+        if method == "message":
+            text = _arg(args, "text", str)
+            return agent.handle(text)
+        if method == "memory_add":
+            text = _arg(args, "text", str)
+            metadata = _arg(args, "metadata", dict, {})
+            importance = _arg(args, "importance", (int, float), 0.5)
+            kind = _arg(args, "kind", str, "long_term")
+            memory = _arg(args, "memory", (str, type(None)), None)
+            return agent._memory_add(text, metadata=metadata, importance=float(importance), kind=kind, memory=memory)
+        if method == "memory_get":
+            block_id = _arg(args, "id", str)
+            return agent._memory_get(block_id, memory=_arg(args, "memory", (str, type(None)), None))
+        if method == "memory_search":
+            query = _arg(args, "q", str)
+            k = _arg(args, "k", int, 5)
+            if not 1 <= k <= 1000:
+                raise _BadRequest(E_BAD_REQUEST, "k must be between 1 and 1000")
+            return agent._memory_search(query, k=k, memory=_arg(args, "memory", (str, type(None)), None))
+        if method == "versions":
+            return [
+                {"commit": e.commit, "version": e.version, "summary": e.summary, "time": e.time,
+                 "tags": list(e.tags), "trailers": dict(e.trailers)}
+                for e in self.repository.history()
+            ]
+        if method.startswith("debug_") and self.spec.debug_methods:
+            return self.debug(method, args)
+        raise _BadRequest(E_UNKNOWN_METHOD, f"unknown method {method[:64]!r}")
+
+    def debug(self, method: str, args: dict[str, Any]) -> Any:
+        """Test-only misbehaviour, enabled by `WorkerSpec.debug_methods`."""
+        seconds = float(_arg(args, "seconds", (int, float), 0.0))
+        if method == "debug_sleep":  # busy but alive: heartbeats continue
+            time.sleep(seconds)
+            return seconds
+        if method == "debug_hang":  # wedged: heartbeats stop too
+            if self.heartbeat is not None:
+                self.heartbeat.stop()
+            time.sleep(seconds)
+            return seconds
+        if method == "debug_exit":
+            os._exit(int(_arg(args, "code", int, 1)))
+        if method == "debug_pid":
+            return os.getpid()
+        if method == "debug_blocks":  # every block's (id, text), to check for duplicates
+            return [[block_id, store.get(block_id).text]
+                    for store in self.agent.state.memory_stores.values() for block_id in store.ids()]
+        raise _BadRequest(E_UNKNOWN_METHOD, f"unknown method {method[:64]!r}")
+
+
+class _BadRequest(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _arg(args: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+    if name not in args:
+        if default is ...:
+            raise _BadRequest(E_BAD_REQUEST, f"missing argument {name!r}")
+        return default
+    value = args[name]
+    if isinstance(value, bool) and kind in (int, (int, float)):
+        raise _BadRequest(E_BAD_REQUEST, f"argument {name!r} must be a number, not a boolean")
+    if not isinstance(value, kind):
+        raise _BadRequest(E_BAD_REQUEST, f"argument {name!r} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def run_worker(spec: WorkerSpec, in_fd: int, out_fd: int) -> int:
+    """Run one worker on its two frame-pipe fds until the guardian is done; the exit code."""
+    die_with_parent()
+    reader = FrameReader(in_fd, max_depth=None)  # frames from the trusted guardian
+    writer = FrameWriter(out_fd)
+    worker = _Worker(spec, reader, writer)
+    try:
+        try:
+            worker.prepare_code()
+        except Exception:
+            traceback.print_exc()
+            return EXIT_START_FAILED
+        welcome = worker_handshake(reader, writer, agent=worker.agent_spec.name, code_version=worker.code_version)
+        heartbeat = _Heartbeat(writer, welcome.heartbeat_interval, lambda: worker.current)
+        worker.heartbeat = heartbeat
+        heartbeat.start()
+        return worker.serve()
+    except _GuardianGone:
+        return EXIT_GUARDIAN_GONE
+    except (ProtocolError, OSError) as error:
+        if isinstance(error, BrokenPipeError):
+            return EXIT_GUARDIAN_GONE
+        print(f"o-lisp worker: {error}", file=sys.stderr)
+        return EXIT_PROTOCOL
+
+
+# ---------------------------------------------------------------------------------------
+# The fork server
+# ---------------------------------------------------------------------------------------
+
+
+def _preload() -> None:
+    """Import and warm everything a worker uses, so forked workers start in milliseconds."""
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")  # no BLAS thread pools to be broken by fork
+    # Warming the kernels runs them, which starts Numba's thread pool. GNU OpenMP (the
+    # default layer here) refuses to work in a child forked after that ("fork() called
+    # from a process already using GNU OpenMP"), and without the warm-up each worker
+    # would spend ~230 ms loading kernels. Numba's own workqueue layer survives fork:
+    # a forked worker's first search then costs ~8 ms.
+    os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+    import o_lisp.agent._agent
+    import o_lisp.agent._dsl
+    import o_lisp.agent._repo
+    import o_lisp.agent._state
+    import o_lisp.memory
+    from o_lisp.memory._kernels import warm_up
+
+    warm_up()
+    del o_lisp
+
+
+def _send(sock: socket.socket, payload: dict[str, Any]) -> None:
+    sock.send(json.dumps(payload).encode())
+
+
+def run_zygote(control_fd: int) -> int:
+    """Serve ``spawn`` commands on the control socket until it closes; fork one worker each."""
+    die_with_parent()
+    sock = socket.socket(fileno=control_fd)
+    _preload()
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    _send(sock, {"op": "ready", "pid": os.getpid()})
+    children: set[int] = set()
+    while True:
+        readable, _, _ = select.select([sock.fileno(), wake_r], [], [])
+        if wake_r in readable:
+            with contextlib.suppress(BlockingIOError):
+                while os.read(wake_r, 4096):
+                    pass
+            _reap(sock, children)
+        if sock.fileno() not in readable:
+            continue
+        try:
+            data, fds, _, _ = socket.recv_fds(sock, 1 << 16, 2)
+        except OSError:
+            data, fds = b"", []
+        if not data:  # the guardian is gone: take the workers with us
+            for pid in children:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            for pid in children:
+                with contextlib.suppress(OSError):
+                    os.waitpid(pid, 0)
+            return 0
+        command = json.loads(data)
+        if command.get("op") != "spawn" or len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            _send(sock, {"op": "error", "token": command.get("token"), "message": "bad command"})
+            continue
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = EXIT_START_FAILED
+            try:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                os.close(wake_r)
+                os.close(wake_w)
+                sock.close()
+                code = run_worker(WorkerSpec.from_json(json.dumps(command["spec"])), fds[0], fds[1])
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                with contextlib.suppress(Exception):
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                os._exit(code)
+        for fd in fds:
+            os.close(fd)
+        children.add(pid)
+        _send(sock, {"op": "spawned", "token": command.get("token"), "pid": pid})
+
+
+def _reap(sock: socket.socket, children: set[int]) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        children.discard(pid)
+        with contextlib.suppress(OSError):
+            _send(sock, {"op": "exit", "pid": pid, "status": os.waitstatus_to_exitcode(status)})
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) == 2 and args[0] == "zygote":
+        return run_zygote(int(args[1]))
+    if len(args) == 4 and args[0] == "worker":
+        return run_worker(WorkerSpec.from_json(args[3]), int(args[1]), int(args[2]))
+    print("usage: python -m o_lisp.guardian._worker zygote FD | worker IN_FD OUT_FD SPEC_JSON", file=sys.stderr)
+    return 64
+
+
+if __name__ == "__main__":
+    sys.exit(main())
