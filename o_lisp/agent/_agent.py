@@ -34,6 +34,7 @@ from o_lisp.agent._dsl import (
     classify,
     json_schema,
     lambda_list,
+    literal_or_error,
     parse_options,
     parse_params,
     read_agent,
@@ -157,6 +158,10 @@ class Agent:
         self.definitions: dict[str, Definition] = {}
         self._pending: dict[str, Any] = {}
         self._current: Definition | None = None
+        self.before_risky: Callable[[str], None] | None = None
+        """Called with a reason just before a self-modification or reload changes the running
+        code (after a rewrite passed validation); the guardian's worker takes a durable
+        checkpoint there. An exception from it aborts the operation, nothing changed."""
         self.interpreter = self._new_interpreter()
         for definition in spec.definitions:
             if repository is None and definition.name in spec.forms:
@@ -327,7 +332,7 @@ class Agent:
         for key, value in zip(rest[0::2], rest[1::2], strict=True):
             if type(key) is not Keyword:
                 raise CompileError(f"memory {name}: expected an option keyword", _position(key, filename))
-            options[mangle(key.name)] = plain(_literal_value(value, filename))
+            options[mangle(key.name)] = plain(literal_or_error(value, filename, None, f"memory {name}: option :{key.name}", keywords=True))
         try:
             MemoryConfig.from_options(dict(options))
         except MemoryConfigError as error:
@@ -575,7 +580,7 @@ class Agent:
                 run = dict(run, status="failed", error=f"step {step.name}: {error}")
                 self.state.apply("workflow_update", {"run_id": run_id, "run": run, "time": self.clock()})
                 return dict(run, run_id=run_id)
-            ctx[step.name] = _storable(value)
+            ctx[step.name] = _shown(value)
             run = dict(run, ctx=plain(ctx), next=run["next"] + 1, error=None)
             self.state.apply("workflow_update", {"run_id": run_id, "run": run, "time": self.clock()})
         run = dict(run, status="done")
@@ -650,6 +655,8 @@ class Agent:
         version = self.state.version
         if bump is not None:
             version = bump_version(version, bump)
+        if self.before_risky is not None:
+            self.before_risky(f"rewrite {name}: {reason}")
         self._define(candidate, self._code_filename(candidate))
         commit = None
         if self.repository is not None:
@@ -678,13 +685,20 @@ class Agent:
         """Restore the code of `rev` (as a new commit) and reload exactly that code."""
         if self.repository is None:
             raise AgentError("this agent has no code repository to roll back")
+        if self.before_risky is not None:
+            self.before_risky(f"rollback to {rev}: {reason}")
         commit = self.repository.rollback(rev, reason)
-        self.reload()
+        self._reload()
         self.state.apply("record_rewrite", {"name": "*", "commit": commit, "version": self.repository.version(), "reason": f"rollback to {rev}: {reason}", "time": self.clock()})
         return str(commit)
 
     def reload(self) -> None:
         """Rebuild the interpreter from the repository's current definitions (state is kept)."""
+        if self.before_risky is not None:
+            self.before_risky("reload")
+        self._reload()
+
+    def _reload(self) -> None:
         spec = spec_from_repository(self.repository, self.spec)
         self.spec = spec
         self.tools, self.rules, self.workflows, self.tests, self.fitness, self.definitions = {}, {}, {}, {}, {}, {}
@@ -760,20 +774,6 @@ def _position(form: Any, filename: str) -> Position | None:
     return Position(filename, pos[0], pos[1], pos[2], pos[3])
 
 
-def _literal_value(form: Any, filename: str) -> Any:
-    if type(form) is Symbol and str(form) in ("None", "True", "False"):
-        return {"None": None, "True": True, "False": False}[str(form)]
-    if type(form) is Keyword:
-        return form.name
-    if isinstance(form, String):
-        return str(form)
-    if isinstance(form, float):
-        return float(form)
-    if isinstance(form, int):
-        return int(form)
-    raise CompileError("option values must be literals (numbers, strings, True, False, None)", _position(form, filename))
-
-
 def _memory_from_data(data: dict[str, Any]) -> Any:
     from o_lisp.memory import MemoryStore
 
@@ -786,10 +786,6 @@ def _shown(value: Any) -> Any:
         return plain(value)
     except StateError:
         return repr(value)[:500]
-
-
-def _storable(value: Any) -> Any:
-    return _shown(value)
 
 
 def _display(value: Any) -> str:

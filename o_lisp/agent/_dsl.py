@@ -88,27 +88,42 @@ def parse_options(items: list[Any], allowed: dict[str, Any], what: str, filename
         value = items[i + 1]
         expected = allowed[key]
         if expected is not object:
-            literal = _literal(value)
-            if isinstance(literal, bool) and expected in (int, (int, float)):
-                literal = None
-            if literal is None or not isinstance(literal, expected):
+            plain_value = literal(value)
+            if isinstance(plain_value, bool) and expected in (int, (int, float)):
+                plain_value = _NOT_LITERAL
+            if plain_value is _NOT_LITERAL or not isinstance(plain_value, expected):
                 raise _error(value, filename, source, f"option :{key} of {what} must be a {_type_name(expected)}")
-            value = literal
+            value = plain_value
         options[key] = value
         i += 2
     return options, items[i:]
 
 
-def _literal(form: Any) -> Any:
-    if type(form) is Symbol and str(form) in ("True", "False"):
-        return str(form) == "True"
+_NOT_LITERAL = object()
+_NAMED_CONSTANTS = {"None": None, "True": True, "False": False}
+
+
+def literal(form: Any, *, keywords: bool = False) -> Any:
+    """The plain value of a literal form (number, string, True/False/None, and
+    keywords as their names when `keywords`), or `_NOT_LITERAL`."""
+    if type(form) is Symbol and str(form) in _NAMED_CONSTANTS:
+        return _NAMED_CONSTANTS[str(form)]
+    if keywords and type(form) is Keyword:
+        return form.name
     if isinstance(form, String):
         return str(form)
     if isinstance(form, float):
         return float(form)
-    if isinstance(form, int) and not isinstance(form, bool):
+    if isinstance(form, int):
         return int(form)
-    return None
+    return _NOT_LITERAL
+
+
+def literal_or_error(form: Any, filename: str, source: str | None, what: str, *, keywords: bool = False) -> Any:
+    value = literal(form, keywords=keywords)
+    if value is _NOT_LITERAL:
+        raise _error(form, filename, source, f"{what} must be a literal (number, string, True, False, None)")
+    return value
 
 
 def _type_name(expected: Any) -> str:
@@ -198,7 +213,7 @@ def parse_params(params: Any, filename: str = "<agent>", source: str | None = No
         if type(item) is List:
             if len(item) != 2 or type(item[0]) is not Symbol:
                 raise _error(item, filename, source, "an optional parameter is written [name default]")
-            default = _plain_literal(item[1], filename, source)
+            default = literal_or_error(item[1], filename, source, "a parameter default")
             required = False
             item = item[0]
         if type(item) is not Symbol:
@@ -216,18 +231,6 @@ def parse_params(params: Any, filename: str = "<agent>", source: str | None = No
         out.append(Param(str(item), type_name, required, default))
         i += 1
     return out
-
-
-def _plain_literal(form: Any, filename: str, source: str | None) -> Any:
-    if type(form) is Symbol and str(form) in ("None", "True", "False"):
-        return {"None": None, "True": True, "False": False}[str(form)]
-    if isinstance(form, String):
-        return str(form)
-    if isinstance(form, float):
-        return float(form)
-    if isinstance(form, int):
-        return int(form)
-    raise _error(form, filename, source, "a parameter default must be a literal (number, string, True, False, None)")
 
 
 def lambda_list(params: list[Param]) -> List:
