@@ -34,6 +34,21 @@ Why it is shaped this way:
   the next worker first rolls the agent's repository back to it — as a new
   commit whose message says why — and the guardian serves again. A crash loop
   with nothing to fall back on backs off instead of spinning.
+* **A failing disk is refused, not survived by luck.** A WAL append whose write
+  or fsync fails is answered ``not_durable``: the mutation is not applied and the
+  client gets `RequestFailed(code="not_durable")`. A failed write (ENOSPC, EIO)
+  leaves the log usable. A failed fsync poisons it (see `_wal`); the guardian
+  then reopens it at once (reopening re-fsyncs what it recovers). While reopening
+  fails the WAL is *unavailable*: every write is refused with ``not_durable``
+  without touching the disk, reads are still served, ``/health`` reports
+  ``status: "degraded"`` with the cause in ``wal_error``, and the reopen is
+  retried before each later write and before restoring a new worker; the first
+  successful reopen clears it. `GuardianConfig.wal_fsync` / ``wal_write`` inject
+  the WAL's fsync and pwrite for tests of exactly this.
+* **Checkpoint before risky operations.** Before a self-modification (an accepted
+  ``rewrite!``, a rollback) or a hot reload changes the running code, the worker
+  sends a `Checkpoint` of its own and waits for the `CheckpointAck`: the code
+  changes only once the state before it is durable in the vault.
 """
 
 from __future__ import annotations
@@ -68,6 +83,7 @@ from o_lisp.guardian._protocol import (
     Error,
     Heartbeat,
     Hello,
+    HotReload,
     HotReloadAck,
     Message,
     MetricsReply,
@@ -84,7 +100,7 @@ from o_lisp.guardian._protocol import (
     open_pipe,
 )
 from o_lisp.guardian._vault import NoGoodCheckpoint, Vault, VaultError
-from o_lisp.guardian._wal import WalError, WriteAheadLog
+from o_lisp.guardian._wal import DEFAULT_SEGMENT_BYTES, WalError, WriteAheadLog
 from o_lisp.guardian._worker import WorkerSpec
 
 __all__ = [
@@ -149,6 +165,12 @@ class GuardianConfig:
     """Longest pause between attempts when a crash loop has nothing to roll back to."""
     debug_methods: bool = False
     """Let workers accept ``debug_*`` requests (tests only)."""
+    wal_segment_bytes: int = DEFAULT_SEGMENT_BYTES
+    """Size past which the WAL starts a new segment (small values exercise rotation and compaction)."""
+    wal_fsync: Callable[[int], None] | None = None
+    """Fault injection, tests only: replaces ``os.fsync`` in the WAL (called from I/O threads)."""
+    wal_write: Callable[[int, bytes, int], int] | None = None
+    """Fault injection, tests only: replaces ``os.pwrite(fd, data, offset)`` in the WAL."""
     python: str = sys.executable
 
     def __post_init__(self) -> None:
@@ -554,6 +576,8 @@ class Guardian:
         self._escalated_unserved = False
         self._gave_up: asyncio.Future[str] | None = None
         self._known_good: dict[str, Any] | None = None
+        self._wal_error: str | None = None  # why the WAL is unavailable (reopen failed)
+        self._wal_lock = asyncio.Lock()
 
     # -- paths and blocking helpers --------------------------------------------------------
     @property
@@ -562,11 +586,6 @@ class Guardian:
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
-
-    def _wal_or_fail(self) -> WriteAheadLog:
-        if self._wal is None:
-            raise GuardianError("the guardian is not started")
-        return self._wal
 
     # -- life cycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -616,7 +635,7 @@ class Guardian:
             self._checkpoint_seq = info.wal_seq
             self._last_checkpoint = {"id": info.checkpoint_id, "wal_seq": info.wal_seq, "time": info.created}
             initial = info.wal_seq + 1
-        self._wal = WriteAheadLog(cfg.data_dir / "wal", initial_seq=initial, on_fsync=self.metrics.observe_fsync)
+        self._wal = self._new_wal(initial)
         if self._cached is None and self._wal.first_seq > 1:
             raise GuardianError(
                 f"no good checkpoint in {cfg.data_dir / 'checkpoints'} and the WAL starts at "
@@ -816,7 +835,7 @@ class Guardian:
     async def _restore_message(self, link: _Link) -> tuple[Restore, int]:
         cached = self._cached
         base = 0 if cached is None else cached.wal_seq
-        wal = self._wal_or_fail()
+        wal = await self._usable_wal()
         records = await self._io(lambda: [WalRecord(seq=s, op=o, args=a) for s, o, a in wal.replay(base)])
         last = records[-1].seq if records else base
         restore = Restore(id=link.writer.next_id(), checkpoint=None if cached is None else cached.state, wal=records)
@@ -830,15 +849,17 @@ class Guardian:
 
     async def _append(self, link: _Link, message: WalAppend) -> None:
         """Append + fsync, then ack (or refuse with ``not_durable``); never the other way round."""
-        wal = self._wal_or_fail()
         answer: Message
         try:
+            wal = await self._usable_wal()
             seq = await self._io(wal.append, message.op, message.args)
         except WalError as error:
             self.metrics.wal_failures += 1
             log.error("WAL append failed: %s", error)
-            if wal.poisoned:
-                await self._io(self._reopen_wal)
+            current = self._wal
+            if current is not None and current.poisoned:
+                with contextlib.suppress(WalError):
+                    await self._usable_wal()  # reopen now, so /health tells the truth
             answer = Error(id=link.writer.next_id(), re=message.id, code=E_NOT_DURABLE, message=str(error)[:1000])
         else:
             self.metrics.wal_appends += 1
@@ -849,14 +870,47 @@ class Guardian:
         if not link.dead.done():
             await link.send(answer)
 
+    def _new_wal(self, initial_seq: int) -> WriteAheadLog:
+        cfg = self.config
+        return WriteAheadLog(
+            cfg.data_dir / "wal", segment_bytes=cfg.wal_segment_bytes, initial_seq=initial_seq,
+            fsync=cfg.wal_fsync or os.fsync, write=cfg.wal_write or os.pwrite, on_fsync=self.metrics.observe_fsync,
+        )
+
+    async def _usable_wal(self) -> WriteAheadLog:
+        """The WAL, reopened first if a failed fsync poisoned it; WalError while it cannot be.
+
+        See the module docstring ("A failing disk ..."): while reopening fails the WAL
+        is unavailable (`_wal_error`, ``/health`` "degraded") and every write is refused.
+        """
+        wal = self._wal
+        if wal is not None and not wal.poisoned and self._wal_error is None:
+            return wal
+        async with self._wal_lock:
+            wal = self._wal
+            if wal is not None and not wal.poisoned and self._wal_error is None:
+                return wal  # another task reopened it meanwhile
+            if self._vault is None:
+                raise WalError("the guardian is not started")
+            try:
+                await self._io(self._reopen_wal)
+            except (WalError, OSError) as error:
+                self._wal_error = f"{type(error).__name__}: {error}"[:1000]
+                log.error("the WAL is unavailable, refusing writes: %s", self._wal_error)
+                raise WalError(f"the write-ahead log is unavailable: {self._wal_error}") from error
+            if self._wal_error is not None:
+                log.warning("the WAL is available again (was: %s)", self._wal_error)
+            self._wal_error = None
+            assert self._wal is not None
+            return self._wal
+
     def _reopen_wal(self) -> None:
         """After a failed fsync the log must be reopened (it re-syncs what it recovers)."""
-        old = self._wal
-        if old is None:
-            return
-        with contextlib.suppress(WalError, OSError):
-            old.close()
-        self._wal = WriteAheadLog(self.config.data_dir / "wal", on_fsync=self.metrics.observe_fsync)
+        old, self._wal = self._wal, None
+        if old is not None:
+            with contextlib.suppress(WalError, OSError):
+                old.close()
+        self._wal = self._new_wal(self._checkpoint_seq + 1)
 
     # -- checkpoints ----------------------------------------------------------------------------
     async def checkpoint(self, reason: str = "on demand") -> dict[str, Any]:
@@ -878,10 +932,27 @@ class Guardian:
             covered = link.checkpoint_covers.pop(answer.id, link.acked_seq)
             return await self._store_checkpoint(link, answer, covered)
 
+    async def hot_reload(self, code_version: str, timeout: float | None = None) -> str:
+        """Have the worker load `code_version` (the repository's HEAD, ``SEMVER+COMMIT`` or a
+        bare commit) in place; its new code version. The worker checkpoints first."""
+        limit = self.config.request_timeout if timeout is None else timeout
+        link = await self._serving_link(time.monotonic() + limit)
+        try:
+            answer = await link.call(HotReload(id=link.writer.next_id(), code_version=code_version), limit)
+        except TimeoutError:
+            raise RequestFailed(f"hot reload timed out after {limit:g} s", E_TIMEOUT) from None
+        if isinstance(answer, Error):
+            raise RequestFailed(answer.message or answer.code, answer.code)
+        if not isinstance(answer, HotReloadAck):  # pragma: no cover - _dispatch pairs types by id only
+            raise RequestFailed(f"unexpected {answer.TYPE!r} answer", E_INTERNAL)
+        link.code_version = answer.code_version
+        return answer.code_version
+
     def _spawn_unsolicited_checkpoint(self, link: _Link, message: Checkpoint, covered: int) -> None:
+        """A checkpoint the worker took on its own (before a risky operation): it waits for our answer."""
         async def store() -> None:
             async with self._checkpoint_lock:
-                with contextlib.suppress(GuardianError):
+                with contextlib.suppress(GuardianError):  # the worker got an Error; it logs, we logged
                     await self._store_checkpoint(link, message, covered)
 
         task = asyncio.create_task(store())
@@ -890,15 +961,15 @@ class Guardian:
 
     async def _store_checkpoint(self, link: _Link, message: Checkpoint, covered: int) -> dict[str, Any]:
         vault = self._vault
-        wal = self._wal_or_fail()
-        if vault is None:
-            raise GuardianError("the guardian is not started")
         if message.wal_seq != covered:
             log.debug("worker says its checkpoint covers %d; the acks say %d", message.wal_seq, covered)
         try:
+            if vault is None:
+                raise VaultError("the guardian is not started")
             info = await self._io(vault.write, message.state, covered)
             floor = await self._io(vault.compaction_floor)
-            if floor is not None:
+            wal = self._wal
+            if floor is not None and wal is not None and not wal.poisoned:
                 await self._io(wal.compact, floor)
         except (VaultError, WalError, OSError) as error:
             self.metrics.checkpoint_failures += 1
@@ -919,10 +990,11 @@ class Guardian:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._checkpoint_due.wait(), min(cfg.checkpoint_interval, 1.0))
             self._checkpoint_due.clear()
-            if not self._serving.is_set() or self._wal is None:
+            wal = self._wal
+            if not self._serving.is_set() or wal is None:
                 continue
             by_time = time.monotonic() - self._checkpoint_time >= cfg.checkpoint_interval
-            by_size = self._wal.last_seq - self._checkpoint_seq >= cfg.checkpoint_wal_records
+            by_size = wal.last_seq - self._checkpoint_seq >= cfg.checkpoint_wal_records
             if not (by_time or by_size):
                 continue
             try:
@@ -1025,8 +1097,12 @@ class Guardian:
         with contextlib.suppress(Exception):
             wal_seq = None if self._wal is None else self._wal.last_seq
         restart_times = self.metrics.restart_to_serving_seconds
+        if not serving:
+            status = self.status if self.status != "ok" else "restarting"
+        else:
+            status = "ok" if self._wal_error is None else "degraded"
         return {
-            "status": "ok" if serving else (self.status if self.status != "ok" else "restarting"),
+            "status": status,
             "worker_pid": link.child.pid if serving and link is not None else None,
             "version": link.version if serving and link is not None else None,
             "commit": link.commit if serving and link is not None else None,
@@ -1036,6 +1112,7 @@ class Guardian:
             "last_heartbeat_ms": round((now - link.last_heartbeat) * 1000, 1) if link is not None else None,
             "last_checkpoint": None if self._last_checkpoint is None else dict(self._last_checkpoint),
             "wal_seq": wal_seq,
+            "wal_error": self._wal_error,
             "known_good": self.known_good,
             "last_failure": self.last_failure,
             "last_escalation": self.last_escalation,

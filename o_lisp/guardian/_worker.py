@@ -222,6 +222,7 @@ class _Worker:
         self.requests = 0
         self.errors = 0
         self.wal_appends = 0
+        self.risky_checkpoints = 0
 
     # -- code ---------------------------------------------------------------------------
     def prepare_code(self) -> None:
@@ -289,6 +290,31 @@ class _Worker:
                 raise NotDurable(f"mutation {op!r} is not durable: {message.message}")
             self.inbox.append(message)
 
+    def checkpoint_before(self, reason: str) -> None:
+        """`Agent.before_risky`: a checkpoint, durable in the vault, before the code changes.
+
+        Sent on the worker's own initiative (``re`` None) and waited for: the rewrite or
+        reload goes ahead only after the guardian's `CheckpointAck`; its `Error` raises
+        `NotDurable` and the operation is abandoned. A `CheckpointRequest` that arrives
+        meanwhile is answered at once (the guardian may hold its checkpoint lock for it).
+        """
+        state = self.agent.state.to_data()
+        message = Checkpoint(id=self.writer.next_id(), state=state, wal_seq=self.applied_seq)
+        self.send(message)
+        while True:
+            answer = self.reader.read()
+            if answer is None:
+                raise _GuardianGone()
+            if isinstance(answer, CheckpointAck) and answer.re == message.id:
+                self.risky_checkpoints += 1
+                return
+            if isinstance(answer, Error) and answer.re == message.id:
+                raise NotDurable(f"no checkpoint before {reason}: {answer.message}")
+            if isinstance(answer, CheckpointRequest):
+                self.checkpoint(answer)
+            else:
+                self.inbox.append(answer)
+
     # -- main loop --------------------------------------------------------------------------
     def serve(self) -> int:
         while True:
@@ -334,6 +360,7 @@ class _Worker:
             self.applied_seq = max(applied, self.applied_seq)
             state.on_mutation(self.on_mutation)
             self.agent = Agent(spec, Path(self.spec.data_dir), state=state, repository=self.repository)
+            self.agent.before_risky = self.checkpoint_before
         except _GuardianGone:
             raise
         except Exception as error:
@@ -358,6 +385,7 @@ class _Worker:
                 with contextlib.suppress(Exception):
                     blocks += len(store)
         return {"requests_total": self.requests, "errors_total": self.errors, "wal_appends_total": self.wal_appends,
+                "risky_checkpoints_total": self.risky_checkpoints,
                 "rss_bytes": _rss_bytes(), "memory_blocks": blocks, "state_seq": 0 if self.agent is None else self.agent.state.seq}
 
     def hot_reload(self, message: HotReload) -> None:
@@ -451,6 +479,16 @@ class _Worker:
             os._exit(int(_arg(args, "code", int, 1)))
         if method == "debug_pid":
             return os.getpid()
+        if method == "debug_raw":  # protocol fuzz: raw bytes on the frame pipe, then maybe exit
+            data = bytes.fromhex(_arg(args, "hex", str))
+            if self.heartbeat is not None:
+                self.heartbeat.stop()
+            with self.writer._lock:  # no heartbeat frame in the middle of the garbage
+                os.write(self.writer.fd, data)
+                if _arg(args, "exit", bool, False):
+                    os._exit(0)
+                time.sleep(seconds)  # keep the lock: nothing else may follow the garbage
+            return len(data)
         if method == "debug_blocks":  # every block's (id, text), to check for duplicates
             return [[block_id, store.get(block_id).text]
                     for store in self.agent.state.memory_stores.values() for block_id in store.ids()]
