@@ -10,21 +10,19 @@ Nothing asserts on timing: waits are bounded, outcomes are checked.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import os
 import signal
 import struct
 import textwrap
 import threading
-import time
 import tracemalloc
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from guardian_harness import make_config, retry, run_guardian, wait_for
 
 from o_lisp.guardian._protocol import DEFAULT_MAX_FRAME, Restore, encode_frame
 from o_lisp.guardian._supervisor import E_WORKER_DIED, Guardian, GuardianConfig, RequestFailed
@@ -58,7 +56,15 @@ AGENT = textwrap.dedent(
     """
 )
 
-UNKNOWN = {E_WORKER_DIED, "timeout", "unavailable"}
+
+def _config(tmp_path: Path, **overrides: Any) -> GuardianConfig:
+    return make_config(tmp_path, AGENT, **{"request_timeout": 10.0, **overrides})
+
+
+_run = run_guardian
+_retry = retry
+_wait_for = wait_for
+
 
 
 class Faults:
@@ -92,47 +98,6 @@ class Faults:
             os.pwrite(fd, data[: len(data) // 2], offset)
             raise OSError(errno.ENOSPC, "injected: no space left on device")
         return os.pwrite(fd, data, offset)
-
-
-def _config(tmp_path: Path, **overrides: Any) -> GuardianConfig:
-    agent = tmp_path / "tester.hy"
-    if not agent.exists():
-        agent.write_text(AGENT, "utf-8")
-    options: dict[str, Any] = {
-        "agent": agent,
-        "data_dir": tmp_path / "data",
-        "heartbeat_interval": 0.2,
-        "heartbeat_timeout": 1.5,
-        "request_timeout": 10.0,
-        "debug_methods": True,
-        "known_good_after": 60.0,
-    }
-    options.update(overrides)
-    return GuardianConfig(**options)
-
-
-def _run(test: Callable[[Guardian], Awaitable[None]], config: GuardianConfig, limit: float = 45.0) -> None:
-    async def main() -> None:
-        guardian = Guardian(config)
-        await guardian.start()
-        try:
-            await asyncio.wait_for(test(guardian), limit)
-        finally:
-            await guardian.stop()
-
-    asyncio.run(main())
-
-
-async def _retry(guardian: Guardian, method: str, args: dict[str, Any], limit: float = 20.0) -> Any:
-    """A read, retried across restarts (reads are safe to repeat)."""
-    deadline = time.monotonic() + limit
-    while True:
-        try:
-            return await guardian.request(method, args)
-        except RequestFailed as error:
-            if error.code not in UNKNOWN or time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.02)
 
 
 async def _texts(g: Guardian) -> list[str]:

@@ -15,11 +15,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from guardian_harness import UNKNOWN, make_config, retry, run_guardian, wait_for
 
 from o_lisp.guardian._supervisor import E_WORKER_DIED, Guardian, GuardianConfig, RequestFailed
 
@@ -36,58 +36,17 @@ AGENT = textwrap.dedent(
     """
 )
 
-CRASHING = AGENT.replace('(defn respond [text] (+ "echo: " text))', '(setv boom (/ 1 0))\n  (defn respond [text] (+ "echo: " text))')
-
-UNKNOWN = {E_WORKER_DIED, "timeout", "unavailable"}
-"""Outcomes after which a write may or may not have happened."""
-
 
 def _config(tmp_path: Path, **overrides: Any) -> GuardianConfig:
-    agent = tmp_path / "tester.hy"
-    if not agent.exists():
-        agent.write_text(AGENT, "utf-8")
-    options: dict[str, Any] = {
-        "agent": agent,
-        "data_dir": tmp_path / "data",
-        "heartbeat_interval": 0.2,
-        "heartbeat_timeout": 1.5,
-        "request_timeout": 5.0,
-        "debug_methods": True,
-        "known_good_after": 60.0,
-    }
-    options.update(overrides)
-    return GuardianConfig(**options)
+    return make_config(tmp_path, AGENT, **overrides)
 
 
-def _run(test: Callable[[Guardian], Awaitable[None]], config: GuardianConfig, limit: float = 60.0) -> None:
-    async def main() -> None:
-        guardian = Guardian(config)
-        await guardian.start()
-        try:
-            await asyncio.wait_for(test(guardian), limit)
-        finally:
-            await guardian.stop()
+_run = run_guardian
+_retry = retry
+_wait_for = wait_for
 
-    asyncio.run(main())
+CRASHING = AGENT.replace('(defn respond [text] (+ "echo: " text))', '(setv boom (/ 1 0))\n  (defn respond [text] (+ "echo: " text))')
 
-
-async def _retry(guardian: Guardian, method: str, args: dict[str, Any], limit: float = 20.0) -> Any:
-    """A read, retried across restarts (reads are safe to repeat)."""
-    deadline = time.monotonic() + limit
-    while True:
-        try:
-            return await guardian.request(method, args)
-        except RequestFailed as error:
-            if error.code not in UNKNOWN or time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.02)
-
-
-async def _wait_for(condition: Callable[[], bool], limit: float = 20.0) -> None:
-    deadline = time.monotonic() + limit
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 def _gone(pid: int) -> bool:
