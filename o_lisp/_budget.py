@@ -347,10 +347,10 @@ def recursion_limit_for(depth: int | None) -> int:
     guarded operator runs one Python frame deeper than the code calling it).
     """
     frames = depth if depth is not None else UNLIMITED_DEPTH
-    return _current_depth() + frames + _HELPER_FRAMES
+    return current_depth() + frames + _HELPER_FRAMES
 
 
-def _current_depth() -> int:
+def current_depth() -> int:
     frame = sys._getframe()
     depth = 0
     while frame is not None:

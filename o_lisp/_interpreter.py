@@ -19,7 +19,13 @@ from types import TracebackType
 from typing import Any
 
 from o_lisp import _reader
-from o_lisp._budget import STACK_SIZE_LOCK, Budget, RecursionLimitGuard, recursion_limit_for
+from o_lisp._budget import (
+    STACK_SIZE_LOCK,
+    Budget,
+    RecursionLimitGuard,
+    current_depth,
+    recursion_limit_for,
+)
 from o_lisp._builtins import make_builtins
 from o_lisp._compiler import RESULT, CompiledUnit, Compiler, forbidden_name
 from o_lisp._errors import (
@@ -293,13 +299,14 @@ class Interpreter:
             error.with_position(found, self._sources.get(filename or ""))
 
     def _read(self, source: str | bytes, filename: str, skip_shebang: bool = False) -> list[Any]:
-        return _reader.read_many(
-            source,
-            filename,
-            max_source=self._budget.limits.max_source,
-            max_nesting=self._budget.limits.max_nesting,
-            skip_shebang=skip_shebang,
-        )
+        with _tooling_headroom():
+            return _reader.read_many(
+                source,
+                filename,
+                max_source=self._budget.limits.max_source,
+                max_nesting=self._budget.limits.max_nesting,
+                skip_shebang=skip_shebang,
+            )
 
     def _compiler(self, filename: str) -> Compiler:
         return Compiler(
@@ -319,7 +326,8 @@ class Interpreter:
         if constant_names is not None:
             compiler.constant_names = constant_names
         try:
-            return compiler.compile_toplevel(form)
+            with _tooling_headroom():
+                return compiler.compile_toplevel(form)
         except RecursionError:
             raise compiler.error(form, "form nested too deeply to compile") from None
 
@@ -490,6 +498,25 @@ class Interpreter:
                     self._execute(unit, form)
 
         self._run(run, Limits())
+
+
+# Frames the reader and compiler may use on top of the current depth: the program's
+# depth budget (Limits.depth) is for its own calls, not for reading and compiling it.
+_TOOLING_FRAMES = 8_000
+
+
+@contextmanager
+def _tooling_headroom() -> Iterator[None]:
+    needed = current_depth() + _TOOLING_FRAMES
+    previous = sys.getrecursionlimit()
+    if needed <= previous:
+        yield
+        return
+    sys.setrecursionlimit(needed)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
 
 
 _library_cache: dict[str, list[tuple[str, str, Any, CompiledUnit]]] = {}

@@ -874,7 +874,7 @@ class Guardian:
         cfg = self.config
         return WriteAheadLog(
             cfg.data_dir / "wal", segment_bytes=cfg.wal_segment_bytes, initial_seq=initial_seq,
-            fsync=cfg.wal_fsync or os.fsync, write=cfg.wal_write or os.pwrite, on_fsync=self.metrics.observe_fsync,
+            fsync=cfg.wal_fsync, write=cfg.wal_write or os.pwrite, on_fsync=self.metrics.observe_fsync,
         )
 
     async def _usable_wal(self) -> WriteAheadLog:

@@ -16,6 +16,7 @@ tested or run on a read-only replica.
 from __future__ import annotations
 
 import copy
+import gc
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -95,6 +96,38 @@ def _check_metadata(value: Any, where: str, depth: int = 0) -> None:
     )
 
 
+_ATOMIC = frozenset({type(None), bool, int, float, str, bytes})
+_BLOCK_FIELDS = frozenset({"id", "text", "embedding", "metadata", "importance", "kind", "created",
+                           "access_count", "last_accessed"})
+
+
+def _copy_metadata(value: Any) -> Any:
+    """A deep copy of checked metadata (plain dicts, lists and scalars), much cheaper than
+    `copy.deepcopy`; anything else (subclasses) still goes through `copy.deepcopy`."""
+    t = type(value)
+    if t in _ATOMIC:
+        return value
+    if t is dict:
+        return {k: _copy_metadata(v) for k, v in value.items()}
+    if t is list:
+        return [_copy_metadata(v) for v in value]
+    return copy.deepcopy(value)
+
+
+def _checked_metadata_copy(metadata: dict[str, Any]) -> dict[str, Any]:
+    """`_check_metadata` then `_copy_metadata` of a block's metadata dict, with a fast path for
+    the usual flat dict of str keys and scalar values (whose shallow copy is a deep copy)."""
+    for key, value in metadata.items():
+        t = type(value)
+        if type(key) is not str or not (
+            t is str or t is int or t is bool or value is None or t is bytes
+            or (t is float and math.isfinite(value))
+        ):
+            _check_metadata(metadata, "metadata")
+            return dict(_copy_metadata(metadata))
+    return dict(metadata)
+
+
 def _finite(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise MemoryPayloadError(f"{where} must be a finite number, got {value!r}")
@@ -143,7 +176,8 @@ class MemoryStore:
         self._kinds = np.zeros(16, np.uint8)
         self._q8 = np.zeros((16, config.dim), np.int8) if config.quantize else None
         self._scales = np.zeros(16, np.float32) if config.quantize else None
-        self._bm25 = BM25Index()
+        # None: not built yet (after `from_data`); `_keyword_index` builds it on first use.
+        self._bm25: BM25Index | None = BM25Index()
 
     # ------------------------------------------------------------------ reading
 
@@ -207,7 +241,7 @@ class MemoryStore:
             "by_kind": by_kind,
             "dim": self.config.dim,
             "quantized": self.config.quantize,
-            "vocabulary": self._bm25.vocabulary,
+            "vocabulary": self._keyword_index().vocabulary,
             "chars": chars,
             "matrix_bytes": int(n * self.config.dim * 4 + (n * (self.config.dim + 4) if self._q8 is not None else 0)),
             "weights": self._weights.to_dict(),
@@ -354,9 +388,7 @@ class MemoryStore:
     def _decode_block(self, raw: Any, seen: set[str]) -> Block:
         if not isinstance(raw, Mapping):
             raise MemoryPayloadError("memory_add: each block must be a mapping")
-        allowed = {"id", "text", "embedding", "metadata", "importance", "kind", "created",
-                   "access_count", "last_accessed"}
-        extra = set(raw) - allowed
+        extra = set(raw) - _BLOCK_FIELDS
         if extra:
             raise MemoryPayloadError(f"memory_add: unknown block field(s) {sorted(extra)}")
         block_id = raw.get("id")
@@ -406,7 +438,7 @@ class MemoryStore:
             id=block_id,
             text=text,
             embedding=vec,
-            metadata=copy.deepcopy(metadata),
+            metadata=_copy_metadata(metadata),
             importance=_importance(raw.get("importance", 0.5), f"block {block_id!r} importance"),
             access_count=access,
             created=_finite(raw.get("created"), f"block {block_id!r} created"),
@@ -414,26 +446,106 @@ class MemoryStore:
             last_accessed=None if last is None else _finite(last, f"block {block_id!r} last_accessed"),
         )
 
+    def _decode_blocks_fast(self, raw_blocks: list[Any]) -> tuple[list[Block], Array] | None:
+        """The blocks of a ``memory_add`` and their embeddings as one (n, dim) float32 matrix.
+
+        The optimistic bulk path: the same checks as `_decode_block`, but the
+        embeddings are decoded from one joined buffer and checked (finite,
+        L2 norm) with whole-matrix array operations. It returns None at the
+        first irregularity (including anything merely unusual, such as list
+        embeddings or subclasses of dict/str); the caller then reruns the
+        exact per-block path, which raises the same error as always.
+        """
+        dim = self.config.dim
+        nbytes = 4 * dim
+        existing = self._blocks
+        seen: set[str] = set()
+        embeddings: list[bytes | bytearray] = []
+        fields: list[tuple[str, str, dict[str, Any], float, int, float, str, float | None]] = []
+        try:
+            for raw in raw_blocks:
+                if type(raw) is not dict or not raw.keys() <= _BLOCK_FIELDS:
+                    return None
+                block_id = raw.get("id")
+                if type(block_id) is not str or not block_id or block_id in existing or block_id in seen:
+                    return None
+                seen.add(block_id)
+                text = raw.get("text")
+                emb = raw.get("embedding")
+                if type(text) is not str or not text or not isinstance(emb, bytes | bytearray) or len(emb) != nbytes:
+                    return None
+                embeddings.append(emb)
+                metadata = raw.get("metadata", {})
+                if type(metadata) is not dict:
+                    return None
+                metadata = _checked_metadata_copy(metadata)
+                kind = raw.get("kind", "short_term")
+                if type(kind) is not str or kind not in KINDS:
+                    return None
+                access = raw.get("access_count", 0)
+                if type(access) is not int or access < 0:
+                    return None
+                last = raw.get("last_accessed")
+                fields.append((
+                    block_id,
+                    text,
+                    metadata,
+                    _importance(raw.get("importance", 0.5), "importance"),
+                    access,
+                    _finite(raw.get("created"), "created"),
+                    kind,
+                    None if last is None else _finite(last, "last_accessed"),
+                ))
+        except MemoryPayloadError:
+            return None
+        matrix = np.frombuffer(b"".join(embeddings), dtype="<f4").reshape(len(embeddings), dim)
+        if matrix.dtype != np.float32:  # big-endian host
+            matrix = matrix.astype(np.float32)
+        if not np.isfinite(matrix).all():
+            return None
+        # Norms in float64 are more exact than `_decode_block`'s float32 ones; rows whose norm is
+        # not clearly within the tolerance (zero rows, rows near the edge) get the exact check.
+        norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64))
+        margin = 1e-4 + 2.0 * dim * 2.0**-24
+        for row in np.flatnonzero(np.abs(norms - 1.0) > 1e-3 - margin).tolist():
+            norm = float(np.linalg.norm(matrix[row]))
+            if norm != 0.0 and abs(norm - 1.0) > 1e-3:
+                return None
+        matrix.setflags(write=False)  # rows are the blocks' read-only embeddings
+        blocks = [
+            Block(block_id, text, matrix[i], metadata, importance, access, created, kind, last)
+            for i, (block_id, text, metadata, importance, access, created, kind, last) in enumerate(fields)
+        ]
+        return blocks, matrix
+
     def _apply_add(self, payload: Mapping[str, Any]) -> list[str]:
         raw_blocks = payload.get("blocks")
         if not isinstance(raw_blocks, list) or not raw_blocks:
             raise MemoryPayloadError("memory_add: 'blocks' must be a non-empty list")
-        seen: set[str] = set()
-        blocks = [self._decode_block(raw, seen) for raw in raw_blocks]  # validate all first
-        self._reserve(len(self._order) + len(blocks))
-        for block in blocks:
-            row = len(self._order)
-            self._blocks[block.id] = block
-            self._row[block.id] = row
-            self._order.append(block.id)
-            self._matrix[row] = block.embedding
-            self._kinds[row] = KINDS.index(block.kind)
-            if self._q8 is not None and self._scales is not None:
-                q, s = _kernels.quantize_rows(block.embedding)
-                self._q8[row] = q[0]
-                self._scales[row] = s[0]
-            self._bm25.add(block.id, block.text)
-        return [b.id for b in blocks]
+        decoded = self._decode_blocks_fast(raw_blocks)
+        if decoded is None:
+            seen: set[str] = set()
+            blocks = [self._decode_block(raw, seen) for raw in raw_blocks]  # validate all first
+            matrix = np.stack([b.embedding for b in blocks])
+        else:
+            blocks, matrix = decoded
+        start = len(self._order)
+        end = start + len(blocks)
+        self._reserve(end)
+        self._matrix[start:end] = matrix
+        self._kinds[start:end] = [KINDS.index(b.kind) for b in blocks]
+        if self._q8 is not None and self._scales is not None:
+            q, scales = _kernels.quantize_rows(matrix)
+            self._q8[start:end] = q
+            self._scales[start:end] = scales
+        ids = [b.id for b in blocks]
+        self._blocks.update(zip(ids, blocks, strict=True))
+        self._row.update(zip(ids, range(start, end), strict=True))
+        self._order.extend(ids)
+        if self._bm25 is not None:  # else built from all blocks on the first keyword search
+            for block in blocks:
+                self._bm25.add(block.id, block.text)
+        return ids
 
     def _apply_touch(self, payload: Mapping[str, Any]) -> list[str]:
         ids = _ids(payload)
@@ -483,7 +595,9 @@ class MemoryStore:
             self._q8 = _compact(self._q8, keep_rows, cap)
             self._scales = _compact(self._scales, keep_rows, cap)
         for block_id in ids:
-            self._bm25.remove(block_id, self._blocks.pop(block_id).text)
+            block = self._blocks.pop(block_id)
+            if self._bm25 is not None:
+                self._bm25.remove(block_id, block.text)
         self._order = [i for i in self._order if i not in gone]
         self._row = {block_id: row for row, block_id in enumerate(self._order)}
         return ids
@@ -498,6 +612,20 @@ class MemoryStore:
         if self._q8 is not None and self._scales is not None:
             self._q8 = _grow(self._q8, new_cap)
             self._scales = _grow(self._scales, new_cap)
+
+    def _keyword_index(self) -> BM25Index:
+        """The BM25 index, built from the current blocks (in order) if it was deferred.
+
+        Scores do not depend on the order blocks entered the index, so building
+        it in one go later gives exactly the scores of the incremental index.
+        """
+        index = self._bm25
+        if index is None:
+            index = BM25Index()
+            blocks = self._blocks
+            index.add_many((block_id, blocks[block_id].text) for block_id in self._order)
+            self._bm25 = index
+        return index
 
     def _require(self, block_id: Any, op: str) -> None:
         if not isinstance(block_id, str) or block_id not in self._blocks:
@@ -587,7 +715,7 @@ class MemoryStore:
         measured from the last access (or creation); importance as stored.
         Ties are broken by insertion order.
         """
-        keyword = self._bm25.scores(query, allowed)
+        keyword = self._keyword_index().scores(query, allowed)
         best_kw = sorted(keyword, key=lambda i: (-keyword[i], self._row[i]))[:pool]
         rows = {int(r) for r in vec_rows}
         if rows:
@@ -634,7 +762,7 @@ class MemoryStore:
                     "id": b.id,
                     "text": b.text,
                     "embedding": np.asarray(b.embedding, dtype="<f4").tobytes(),
-                    "metadata": copy.deepcopy(b.metadata),
+                    "metadata": _copy_metadata(b.metadata),
                     "importance": b.importance,
                     "kind": b.kind,
                     "created": b.created,
@@ -661,7 +789,17 @@ class MemoryStore:
         if not isinstance(blocks, list):
             raise MemoryPayloadError("serialized store has no 'blocks' list")
         if blocks:
-            store.apply({"op": "memory_add", "blocks": blocks})
+            store._bm25 = None  # re-tokenising every text is deferred to the first keyword search
+            # The blocks built here hold no reference cycles: pausing the cyclic GC saves the
+            # collections (a full one can take longer than the rest) that thousands of new
+            # objects would otherwise trigger half-way through.
+            paused = gc.isenabled()
+            gc.disable()
+            try:
+                store.apply({"op": "memory_add", "blocks": blocks})
+            finally:
+                if paused:
+                    gc.enable()
         return store
 
 

@@ -11,6 +11,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable
+from functools import lru_cache
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
@@ -43,9 +44,13 @@ def stem(word: str) -> str:
     return word
 
 
+#: `stem` memoised: words repeat a lot, and tokenising is on every embed, add and search.
+_stem = lru_cache(maxsize=1 << 16)(stem)
+
+
 def tokens(text: str) -> list[str]:
     """Lower-cased, stemmed content words of ``text`` (stopwords removed)."""
-    return [stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+    return [_stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
 
 
 def chunk_text(text: str, block_size: int, overlap: int) -> list[str]:
@@ -112,11 +117,24 @@ class BM25Index:
         return len(self._postings)
 
     def add(self, block_id: str, text: str) -> None:
-        counts = Counter(tokens(text))
-        self._lengths[block_id] = sum(counts.values())
-        self._total += self._lengths[block_id]
-        for term, tf in counts.items():
-            self._postings.setdefault(term, {})[block_id] = tf
+        self.add_many(((block_id, text),))
+
+    def add_many(self, items: Iterable[tuple[str, str]]) -> None:
+        """`add` for many ``(block_id, text)`` pairs, in order."""
+        postings = self._postings
+        lengths = self._lengths
+        total = 0
+        for block_id, text in items:
+            words = tokens(text)
+            lengths[block_id] = len(words)
+            total += len(words)
+            for term, tf in Counter(words).items():
+                posting = postings.get(term)
+                if posting is None:
+                    postings[term] = {block_id: tf}
+                else:
+                    posting[block_id] = tf
+        self._total += total
 
     def remove(self, block_id: str, text: str) -> None:
         length = self._lengths.pop(block_id)

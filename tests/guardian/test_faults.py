@@ -234,11 +234,12 @@ def _last_record(segment: Path) -> tuple[int, int]:
     """(offset, size) of the last record in a WAL segment (walking the record headers)."""
     data = segment.read_bytes()
     offset, last = SEGMENT_HEADER_SIZE, None
-    while offset < len(data):
+    empty_header = bytes(RECORD_HEADER_SIZE)
+    while offset + RECORD_HEADER_SIZE <= len(data) and data[offset : offset + RECORD_HEADER_SIZE] != empty_header:
         (length,) = struct.unpack_from(">I", data, offset + 2)
         last = (offset, RECORD_HEADER_SIZE + length)
         offset += RECORD_HEADER_SIZE + length
-    assert last is not None and offset == len(data)
+    assert last is not None and not any(data[offset:])  # segments are preallocated with zeros
     return last
 
 

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from o_lisp._errors import OLispError
 from o_lisp.agent._state import AgentState
 from o_lisp.guardian._wal import (
+    DEFAULT_SEGMENT_BYTES,
     RECORD_HEADER_SIZE,
     SEGMENT_HEADER_SIZE,
     WalCorruption,
@@ -50,10 +51,10 @@ def records(wal: WriteAheadLog, after: int = 0) -> list[tuple[int, str, dict[str
 
 
 def record_offsets(segment: Path) -> list[tuple[int, int]]:
-    """(start, end) of every record in a well-formed segment."""
+    """(start, end) of every record in a well-formed segment (up to its zero-filled rest)."""
     data = segment.read_bytes()
     spans, off = [], SEGMENT_HEADER_SIZE
-    while off < len(data):
+    while data[off : off + 2] == b"OR":
         length = int.from_bytes(data[off + 2 : off + 6], "big")
         spans.append((off, off + RECORD_HEADER_SIZE + length))
         off += RECORD_HEADER_SIZE + length
@@ -233,6 +234,35 @@ def test_group_commit_shares_fsyncs(wal_dir: Path) -> None:
     assert replayed == acked
 
 
+def test_appends_fdatasync_preallocated_segments(wal_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """By default appends use fdatasync (no size change to flush); everything else a full fsync."""
+    calls: list[str] = []
+    real_fsync, real_fdatasync = os.fsync, os.fdatasync
+
+    def fsync(fd: int) -> None:
+        calls.append("fsync")
+        real_fsync(fd)
+
+    def fdatasync(fd: int) -> None:
+        calls.append("fdatasync")
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    with WriteAheadLog(wal_dir, segment_bytes=150) as wal:
+        assert calls and set(calls) == {"fsync"}  # segment creation, directories
+        assert wal.segments[0].stat().st_size == 150
+        del calls[:]
+        wal.append("x", {"i": 0})
+        assert calls == ["fdatasync"]
+        for i in range(1, 6):  # rotations create (and fsync) new preallocated segments
+            wal.append("x", {"i": i, "pad": "p" * 40})
+        assert calls.count("fdatasync") >= 6 and "fsync" in calls and len(wal.segments) > 1
+        assert all(p.stat().st_size == 150 for p in wal.segments)
+    with open_wal(wal_dir) as wal:
+        assert [args["i"] for _, _, args in wal.replay(0)] == list(range(6))
+
+
 def test_single_writer_fsyncs_every_append(wal_dir: Path) -> None:
     calls = {"n": 0}
 
@@ -249,24 +279,30 @@ def test_single_writer_fsyncs_every_append(wal_dir: Path) -> None:
 # -- torn tails and corruption ----------------------------------------------------------------
 
 
-def test_truncated_at_every_byte_of_the_final_record(tmp_path: Path) -> None:
+@pytest.mark.parametrize("crash", ["zero-filled", "short file"])
+def test_truncated_at_every_byte_of_the_final_record(tmp_path: Path, crash: str) -> None:
+    """A crash mid-append leaves a prefix of the record followed by the preallocated zeros
+    (or, for a segment that could not be preallocated, a file that simply ends early)."""
     source = tmp_path / "source"
     fill(source, 9, segment_bytes=200)
     last = sorted(source.glob("wal-*.log"))[-1]
     assert len(list(source.glob("wal-*.log"))) >= 3
     data = last.read_bytes()
     start, end = record_offsets(last)[-1]
-    assert end == len(data)
+    assert len(data) == 200 and data[end:] == bytes(len(data) - end)  # preallocated, zero-filled
     for cut in range(start, end):
         case = tmp_path / f"cut{cut}"
         shutil.copytree(source, case)
-        (case / last.name).write_bytes(data[:cut])
-        with open_wal(case) as wal:
-            assert wal.recovery.truncated_bytes == cut - start
+        image = data[:cut] + bytes(len(data) - cut) if crash == "zero-filled" else data[:cut]
+        (case / last.name).write_bytes(image)
+        with open_wal(case, segment_bytes=200) as wal:
+            # trailing zeros of the torn prefix are indistinguishable from unwritten space
+            assert wal.recovery.truncated_bytes == len(data[start:cut].rstrip(b"\0"))
             assert (wal.recovery.torn_tail is None) == (cut == start)
             assert wal.last_seq == 8
             assert [seq for seq, _, _ in wal.replay(0)] == list(range(1, 9))
-            assert (case / last.name).stat().st_size == start
+            after = (case / last.name).read_bytes()
+            assert after == data[:start] + bytes(200 - start)  # cut, and preallocated again
             assert wal.append("after", {"cut": cut}) == 9
         with open_wal(case) as wal:
             assert wal.recovery.torn_tail is None
@@ -274,20 +310,57 @@ def test_truncated_at_every_byte_of_the_final_record(tmp_path: Path) -> None:
         shutil.rmtree(case)
 
 
-@pytest.mark.parametrize("tail", [b"\x00" * 300, b"OR\x00\x00\x00\x05", bytes(range(1, 120))])
-def test_garbage_tail_without_valid_records_is_torn(wal_dir: Path, tail: bytes) -> None:
-    """Zeros from a file extended before its data landed, or a prefix of a lost write."""
+def test_zero_filled_rest_is_the_end_of_the_log(wal_dir: Path) -> None:
+    """Segments are preallocated: the zeros after the last record are unwritten space, not a torn tail."""
+    fill(wal_dir, 4)
+    (segment,) = wal_dir.glob("wal-*.log")
+    end = record_offsets(segment)[-1][1]
+    data = segment.read_bytes()
+    assert len(data) == DEFAULT_SEGMENT_BYTES and data[end:] == bytes(len(data) - end)
+    for size in (DEFAULT_SEGMENT_BYTES, end + 300, end + 1):  # also a short or a non-preallocated zero tail
+        os.truncate(segment, end)
+        os.truncate(segment, size)
+        report = verify(wal_dir)
+        assert report.ok and not any("torn" in line for line in report.lines), report.lines
+        assert f"{end} bytes" in report.lines[1]
+        with open_wal(wal_dir) as wal:
+            assert wal.recovery.torn_tail is None and wal.recovery.truncated_bytes == 0
+            assert wal.last_seq == 4 and wal.total_bytes == end
+        assert segment.stat().st_size == DEFAULT_SEGMENT_BYTES  # preallocated again on opening
+
+
+@pytest.mark.parametrize("beyond_zeros", [False, True])
+@pytest.mark.parametrize("tail", [b"OR\x00\x00\x00\x05", bytes(range(1, 120)), b"\x07" + bytes(50) + b"\x01"])
+def test_garbage_tail_without_valid_records_is_torn(wal_dir: Path, tail: bytes, beyond_zeros: bool) -> None:
+    """A prefix of a lost write (over the preallocated zeros, or past them): cut and reported."""
     fill(wal_dir, 4)
     segment = sorted(wal_dir.glob("wal-*.log"))[-1]
-    clean = segment.stat().st_size
-    with segment.open("ab") as f:
+    clean = record_offsets(segment)[-1][1]
+    at = DEFAULT_SEGMENT_BYTES if beyond_zeros else clean
+    with segment.open("r+b") as f:
+        f.seek(at)
         f.write(tail)
     report = verify(wal_dir)
     assert report.status == 0 and any("torn tail" in line for line in report.lines)
     with open_wal(wal_dir) as wal:
-        assert wal.recovery.truncated_bytes == len(tail)
+        assert wal.recovery.truncated_bytes == at + len(tail) - clean
+        assert wal.recovery.torn_tail is not None and f"offset {clean}" in wal.recovery.torn_tail
         assert wal.last_seq == 4
-    assert segment.stat().st_size == clean
+    assert segment.read_bytes() == segment.read_bytes()[:clean] + bytes(DEFAULT_SEGMENT_BYTES - clean)
+
+
+def test_zeroed_record_followed_by_valid_ones_is_corruption(wal_dir: Path) -> None:
+    """Zeros are the end of the log only when nothing but zeros follows."""
+    fill(wal_dir, 5)
+    (segment,) = wal_dir.glob("wal-*.log")
+    start, end = record_offsets(segment)[2]
+    with segment.open("r+b") as f:
+        f.seek(start)
+        f.write(bytes(end - start))
+    with pytest.raises(WalCorruption, match=r"valid record \(seq 4\)") as info:
+        open_wal(wal_dir)
+    assert info.value.path == segment and info.value.offset == start
+    assert verify(wal_dir).status == 1
 
 
 def test_flipped_byte_in_a_middle_record_is_corruption(tmp_path: Path) -> None:
@@ -325,11 +398,13 @@ def test_damage_in_an_older_segment_is_corruption_even_at_its_end(tmp_path: Path
     fill(tmp_path, 12, segment_bytes=200)
     first = sorted(tmp_path.glob("wal-*.log"))[0]
     data = first.read_bytes()
-    for cut in (len(data) - 1, len(data) - 10):  # torn tail in a segment that is not the last
-        first.write_bytes(data[:cut])
-        with pytest.raises(WalCorruption, match="not the last one") as info:
-            open_wal(tmp_path)
-        assert info.value.path == first
+    end = record_offsets(first)[-1][1]
+    for cut in (end - 1, end - 10):  # torn tail in a segment that is not the last
+        for image in (data[:cut], data[:cut] + bytes(len(data) - cut)):  # short or zero-filled
+            first.write_bytes(image)
+            with pytest.raises(WalCorruption, match="not the last one") as info:
+                open_wal(tmp_path)
+            assert info.value.path == first
     first.write_bytes(data)
     for pos, what in [(0, "bad magic"), (6, "checksum"), (5, "checksum")]:
         corrupt = bytearray(data)
@@ -480,9 +555,11 @@ def test_fsync_failure_poisons_until_reopened(wal_dir: Path) -> None:
     with pytest.raises(WalError, match="reopen"):
         wal.append("refused", {"n": 4})
     wal.close()
+    assert wal_dir.joinpath(segment_name(1)).stat().st_size == size  # cut back to the last good fsync
     with faulty_wal(wal_dir, disk) as wal:
         assert [args["n"] for _, _, args in wal.replay(0)] == [1, 2]
         assert wal.recovery.torn_tail is None
+        assert wal.segments[-1].stat().st_size == DEFAULT_SEGMENT_BYTES  # preallocated again
         assert wal.append("ok", {"n": 3}) == 3
 
 

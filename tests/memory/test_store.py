@@ -316,3 +316,88 @@ def test_stats_and_len() -> None:
     assert len(store) == stats["blocks"] == 5
     assert stats["quantized"] is True and stats["vocabulary"] > 10
     assert "n0-0" in store
+
+
+def _f32(values: list[float], dim: int = 128) -> bytes:
+    return np.asarray(values + [0.0] * (dim - len(values)), dtype="<f4").tobytes()
+
+
+@pytest.mark.parametrize(
+    ("index", "change", "message"),
+    [
+        (2, {"embedding": _f32([float("nan"), 1.0])}, "block 'n2-0': non-finite embedding"),
+        (2, {"embedding": _f32([float("inf")])}, "block 'n2-0': non-finite embedding"),
+        (1, {"embedding": _f32([0.6, 0.6])}, r"block 'n1-0': embedding must be L2-normalised \(norm 0.8485\)"),
+        (1, {"embedding": _f32([1.0015])}, "L2-normalised"),
+        (3, {"embedding": b"\x00" * 12}, "block 'n3-0': embedding has 12 bytes, expected 512"),
+        (3, {"embedding": "nope"}, "'embedding' must be bytes or a list"),
+        (3, {"embedding": [0.0] * 127}, "embedding has 127 numbers"),
+        (4, {"id": "n0-0"}, "block id 'n0-0' already exists"),
+        (4, {"id": ""}, "'id' must be a non-empty string"),
+        (0, {"text": ""}, "'text' must be a non-empty string"),
+        (0, {"metadata": {"x": float("nan")}}, "non-finite float"),
+        (0, {"metadata": {"x": [1, {2: 3}]}}, "keys must be strings"),
+        (0, {"metadata": []}, "'metadata' must be a dict"),
+        (1, {"kind": "forever"}, "unknown memory kind"),
+        (1, {"access_count": -1}, "bad access_count"),
+        (1, {"access_count": True}, "bad access_count"),
+        (1, {"importance": 2.0}, r"block 'n1-0' importance must be in \[0, 1\]"),
+        (1, {"created": None}, "block 'n1-0' created must be a finite number"),
+        (1, {"last_accessed": float("nan")}, "block 'n1-0' last_accessed must be a finite number"),
+        (1, {"color": "red"}, "unknown block field"),
+    ],
+)
+def test_from_data_rejects_bad_blocks(index: int, change: dict[str, Any], message: str) -> None:
+    data = corpus_store().to_data()
+    data["blocks"][index].update(change)
+    with pytest.raises(MemoryPayloadError, match=message):
+        MemoryStore.from_data(data)
+    with pytest.raises(MemoryPayloadError, match=message):  # the same error as a replayed memory_add
+        make().apply({"op": "memory_add", "blocks": data["blocks"]})
+
+
+def test_from_data_reports_the_first_bad_block() -> None:
+    data = corpus_store().to_data()
+    data["blocks"][3]["embedding"] = _f32([float("nan")])
+    data["blocks"][1]["kind"] = "forever"  # earlier block: its error wins, as block by block
+    with pytest.raises(MemoryPayloadError, match="unknown memory kind"):
+        MemoryStore.from_data(data)
+    data["blocks"][1]["kind"] = "long_term"
+    data["blocks"][4]["metadata"] = {"t": float("inf")}
+    with pytest.raises(MemoryPayloadError, match=r"n3-0.*non-finite embedding"):
+        MemoryStore.from_data(data)
+
+
+@pytest.mark.parametrize("quantize", [False, True])
+def test_from_data_bulk_path_matches_incremental_store(quantize: bool) -> None:
+    store = corpus_store(quantize=quantize)
+    add(store, "the and of", "z", now=T0 + 9, metadata={"deep": [{"a": [1, None, b"x"]}]})  # a zero embedding
+    assert not np.any(store.get("z-0").embedding)  # type: ignore[union-attr]
+    store.apply(store.plan_touch(["n1-0"], T0 + 20))
+    data = store.to_data()
+    data["blocks"][0]["embedding"] = bytearray(data["blocks"][0]["embedding"])  # still accepted
+    data["blocks"][2]["embedding"] = np.frombuffer(data["blocks"][2]["embedding"], "<f4").tolist()  # list form
+    clone = MemoryStore.from_data(data)
+    assert clone == store and clone.to_data() == store.to_data()
+    block = clone.get("n0-0")
+    assert block is not None and not block.embedding.flags.writeable and block.embedding.dtype == np.float32
+    raw = clone._blocks["z-0"].metadata  # a copy, not the serialized object
+    assert raw == data["blocks"][-1]["metadata"] and raw["deep"] is not data["blocks"][-1]["metadata"]["deep"]
+    queries = ["tomato plants", "backup database", "cat windowsill europe"]
+    expect = [[(h.id, h.score, h.components) for h in store.search(q, now=T0)] for q in queries]
+    assert [[(h.id, h.score, h.components) for h in clone.search(q, now=T0)] for q in queries] == expect
+    assert clone.stats() == store.stats()
+
+
+def test_deferred_keyword_index_follows_mutations_before_first_search() -> None:
+    store = corpus_store(forget_after_s=100.0, forget_below_importance=0.6)
+    store.apply(store.plan_touch(["n4-0"], T0 + 5))  # accessed: never forgotten
+    clone = MemoryStore.from_data(store.to_data())
+    for s in (store, clone):  # the clone's keyword index is not built yet
+        assert s.apply(s.plan_forget(T0 + 1e9)) == ["n0-0", "n1-0", "n2-0", "n3-0"]
+        add(s, "tomato soup recipe with basil", "late", now=T0 + 50)
+        s.apply(s.plan_consolidate(T0 + 60))
+    assert clone == store
+    hits = [(h.id, h.score) for h in store.search("tomato", now=T0)]
+    assert hits and [(h.id, h.score) for h in clone.search("tomato", now=T0)] == hits
+    assert clone.stats()["vocabulary"] == store.stats()["vocabulary"]
