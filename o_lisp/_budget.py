@@ -115,6 +115,13 @@ class _Watchdog:
     deadlines) at their time; cheaper than a timer thread per evaluation."""
 
     def __init__(self) -> None:
+        self._reset()
+        if hasattr(os, "register_at_fork"):
+            # A forked child (e.g. a guardian worker forked by the zygote) has no
+            # watchdog thread and may have inherited a held lock: start afresh.
+            os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
         self._cond = threading.Condition()
         self._heap: list[tuple[float, int, _Alarm]] = []
         self._order = itertools.count()

@@ -564,6 +564,13 @@ def _preload() -> None:
     from o_lisp.memory._kernels import warm_up
 
     warm_up()
+    # Compile the stdlib (core.hy, agent.hy) and build lark's lexers once here: forked
+    # workers then reuse the cached code objects instead of compiling on every restart.
+    from o_lisp._interpreter import Interpreter
+    from o_lisp.agent._dsl import read_agent
+
+    Interpreter().load_library("agent.hy")
+    read_agent('(defagent warm-up (defmemory notes :dim 8) (when-> (= msg "x") "y") (defn f [a [b 2]] `(a ~b)))', "<warm-up>")
     del o_lisp
 
 
