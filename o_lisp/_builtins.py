@@ -10,9 +10,7 @@ classes so that code cannot tell the difference.
 
 from __future__ import annotations
 
-import builtins
 import itertools
-import sys
 import types
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -21,7 +19,6 @@ from o_lisp._errors import SandboxViolation
 from o_lisp._mangle import mangle, unmangle
 from o_lisp._printer import hy_repr
 from o_lisp._runtime import EXCEPTIONS, FORM_CLASSES, Runtime, runtime_math
-from o_lisp.forms import Form
 
 # Names that exist in Python but must never be reachable: calling them raises
 # SandboxViolation (a plain NameError would hide that an escape was attempted).
@@ -333,8 +330,4 @@ def _operator_functions(rt: Runtime) -> dict[str, Any]:
     return {mangle(k): v for k, v in ops.items()}
 
 
-def python_builtin_names() -> set[str]:
-    return set(dir(builtins)) | {"sys"} | set(sys.builtin_module_names)
-
-
-__all__ = ["DENIED", "Form", "make_builtins"]
+__all__ = ["DENIED", "make_builtins"]

@@ -23,7 +23,6 @@ from o_lisp.forms import (
     Integer,
     Keyword,
     List,
-    Sequence,
     Set,
     String,
     Symbol,
@@ -227,10 +226,3 @@ def to_source(form: Any, limit: int | None = None) -> str:
     printer = _Printer(limit)
     printer.quoting = True
     return printer.repr(form)
-
-
-def is_sequence_form(obj: Any) -> bool:
-    return isinstance(obj, Sequence)
-
-
-__all__ = ["Float", "List", "Set", "String", "Tuple", "hy_repr", "is_sequence_form", "to_source"]

@@ -108,7 +108,6 @@ _PREFIX_HEADS = {
 _ALLOWED_ESCAPES = set("\n\r\\'\"abfnrtv01234567x")
 _NAMED_ESCAPES = set("NuU")
 _ESCAPE_RE = re.compile(r"\\([\s\S])")
-_NUMBER_START = set("0123456789+-.")
 _MAYBE_NUMBER = frozenset("0123456789+-.IN")
 
 
