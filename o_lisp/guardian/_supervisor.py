@@ -172,6 +172,8 @@ class GuardianConfig:
     wal_write: Callable[[int, bytes, int], int] | None = None
     """Fault injection, tests only: replaces ``os.pwrite(fd, data, offset)`` in the WAL."""
     python: str = sys.executable
+    evolution: Any = None
+    """`o_lisp.guardian._evolution.EvolutionConfig` (None = the defaults)."""
 
     def __post_init__(self) -> None:
         self.agent = Path(self.agent)
@@ -204,6 +206,11 @@ class GuardianMetrics:
     restart_to_serving_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=1_000))
     fsync_listeners: list[Callable[[float], None]] = field(default_factory=list)
     """Called (from a WAL thread) with every fsync's latency, e.g. to feed a histogram."""
+    evolution_cycles: int = 0
+    evolution_promotions: int = 0
+    evolution_rejections: int = 0
+    """Candidates rejected (at validation, shadow test, decision or canary)."""
+    evolution_rollbacks: int = 0
 
     def observe_fsync(self, seconds: float) -> None:
         self.wal_fsyncs += 1
@@ -524,6 +531,16 @@ class _Link:
             return None
 
 
+class _ShadowLink(_Link):
+    """A shadow worker (an evolution trial): it logs to its own scratch area, so a WAL
+    append or a checkpoint from it is a protocol violation and ends it."""
+
+    def _dispatch(self, message: Message) -> None:
+        if isinstance(message, WalAppend) or (isinstance(message, Checkpoint) and message.re is None):
+            raise ProtocolError(f"a shadow worker may not send {message.TYPE!r}")
+        super()._dispatch(message)
+
+
 class _StartFailed(Exception):
     def __init__(self, reason: str, code_version: str) -> None:
         super().__init__(reason)
@@ -578,6 +595,9 @@ class Guardian:
         self._known_good: dict[str, Any] | None = None
         self._wal_error: str | None = None  # why the WAL is unavailable (reopen failed)
         self._wal_lock = asyncio.Lock()
+        from o_lisp.guardian._evolution import EvolutionManager
+
+        self.evolution = EvolutionManager(self, config.evolution)
 
     # -- paths and blocking helpers --------------------------------------------------------
     @property
@@ -655,6 +675,7 @@ class Guardian:
         """Checkpoint (if serving), ask the worker to exit, reap everything, close the files."""
         self._stopping = True
         self.status = "stopping"
+        await self.evolution.close()
         await _cancel_and_wait(self._checkpointer)
         self._checkpointer = None
         link = self._link
@@ -750,6 +771,13 @@ class Guardian:
         now = time.monotonic()
         self.metrics.restarts += 1
         self.last_failure = reason
+        rollback = self.evolution.on_worker_failed(reason, code_version)
+        if rollback is not None:  # a promoted version crashed on probation: back to its parent now
+            self._rollback = rollback
+            self._escalated_unserved = True
+            self.last_escalation = {"from": code_version, "to": rollback[0], "reason": rollback[1], "time": time.time()}
+            log.error("rolling back the promoted %s: %s", code_version, rollback[1])
+            return
         log.warning("worker failed (%s): %s", code_version or "unknown version", reason)
         self._failures.append(now)
         while self._failures and now - self._failures[0] > cfg.restart_window:
@@ -792,8 +820,9 @@ class Guardian:
         )
         return _DirectChild(process)
 
-    async def _launch(self, spec: WorkerSpec) -> _Link:
-        """Spawn, handshake, restore; a serving link or `_StartFailed`."""
+    async def _launch(self, spec: WorkerSpec, link_class: type[_Link] = _Link) -> _Link:
+        """Spawn, handshake, restore; a serving link or `_StartFailed`. Shadows of an
+        evolution cycle come through here too (`link_class` `_ShadowLink`)."""
         cfg = self.config
         if self._appends:  # a dead worker's appends: durable ones must be in the restore
             await asyncio.gather(*self._appends, return_exceptions=True)
@@ -809,7 +838,7 @@ class Guardian:
             os.close(to_worker_r)
             os.close(from_worker_w)
         reader, writer = await open_pipe(from_worker_r, to_worker_w)
-        link = _Link(self, child, reader, writer)
+        link = link_class(self, child, reader, writer)
         try:
             hello: Hello = await guardian_handshake(reader, writer, heartbeat_interval=cfg.heartbeat_interval,
                                                    timeout=cfg.startup_timeout)
@@ -865,6 +894,8 @@ class Guardian:
             self.metrics.wal_appends += 1
             link.acked_seq = seq  # before the ack is written: see `_Link._dispatch` (checkpoints)
             answer = WalAck(id=link.writer.next_id(), re=message.id, seq=seq)
+            if message.op == "evolution_intent" and link is self._link:
+                self.evolution.on_wal_record(message.op, message.args)
             if seq - self._checkpoint_seq >= self.config.checkpoint_wal_records:
                 self._checkpoint_due.set()
         if not link.dead.done():
@@ -1031,6 +1062,8 @@ class Guardian:
         commit = link.commit
         if not commit or (self._known_good is not None and self._known_good.get("commit") == commit):
             return
+        if self.evolution.in_probation():  # a promoted version is known-good once its probation passed
+            return
         record = {"commit": commit, "version": link.version, "time": time.time(), "why": why}
         self._known_good = record
         try:
@@ -1062,6 +1095,8 @@ class Guardian:
         limit = self.config.request_timeout if timeout is None else timeout
         started = time.monotonic()
         outcome = "ok"
+        if method == "message":
+            self.evolution.mirror(method, args or {})
         try:
             link = await self._serving_link(started + limit)
             try:
@@ -1086,6 +1121,8 @@ class Guardian:
         finally:
             self.metrics.requests[(method, outcome)] += 1
             self.metrics.request_seconds.append((method, time.monotonic() - started))
+            if method == "message":
+                self.evolution.observe(method, outcome)
 
     # -- observability ------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:

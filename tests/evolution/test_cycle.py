@@ -1,0 +1,253 @@
+"""End to end: protected evolution cycles on a running guardian (issue #5's acceptance).
+
+Each test runs a real `Guardian` (fork server, worker processes, WAL, vault, git) on a
+small agent whose `twice` does redundant work, sends live traffic while a cycle runs,
+and checks what clients saw, what the cycle decided and what git recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+from typing import Any
+
+import pygit2
+
+from o_lisp.evolution._decision import Thresholds
+from o_lisp.guardian._evolution import EvolutionConfig
+from o_lisp.guardian._supervisor import Guardian, GuardianConfig, RequestFailed
+
+CALC = """\
+(defagent calc
+  :version "1.0.0"
+  :doc "Doubles numbers (slowly, at first)."
+
+  (defmemory notes :dim 32)
+
+  (defn twice [x]
+    (for [i (range 4000)] (+ i 1))
+    (* 2 x))
+
+  (when-> :name double (.startswith msg "double ")
+    (str (twice (int (cut msg 7 None)))))
+
+  (defn respond [text] "say: double N")
+
+  (deftest twice-doubles
+    (assert (= (twice 21) 42))
+    (assert (= (twice 0) 0)))
+
+  (deffitness doubling
+    (if (= (twice 4) 8) 1.0 0.0)))
+"""
+
+FAST = "(defn twice [x]\n  (* 2 x))"
+SLOW = "(defn twice [x]\n  (for [i (range 40000)] (+ i 1))\n  (* 2 x))"
+RECURSIVE = "(defn twice [x]\n  (twice x))"
+RUNAWAY = "(defn twice [x]\n  (while True (setv x (+ x 1)))\n  x)"
+FAST_BUT_BROKEN = "(defn twice [x]\n  (if (>= x 1000) (raise (ValueError \"too big\")) (* 2 x)))"
+
+
+def _config(tmp_path: Path, agent: str = CALC, **evolution: Any) -> GuardianConfig:
+    path = tmp_path / "agent.hy"
+    path.write_text(agent, "utf-8")
+    options: dict[str, Any] = {
+        "mirror_share": 1.0, "shadow_min_seconds": 0.2, "shadow_max_seconds": 30.0, "fitness_rounds": 12,
+        "fitness_repeats": 2, "canary_stage_seconds": 20.0, "canary_min_requests": 10, "probation_seconds": 30.0,
+        "probation_min_requests": 5, "seed": 7,
+        "canary_thresholds": Thresholds(require_improvement=False, min_samples=10),
+    }
+    options.update(evolution)
+    return GuardianConfig(
+        agent=path, data_dir=tmp_path / "data", heartbeat_interval=0.2, heartbeat_timeout=3.0, request_timeout=20.0,
+        debug_methods=True, known_good_after=1.0, evolution=EvolutionConfig(**options),
+    )
+
+
+class Traffic:
+    """Live clients: `double N` requests in a loop, every outcome recorded."""
+
+    def __init__(self, guardian: Guardian, n: int = 7) -> None:
+        self.guardian = guardian
+        self.n = n
+        self.ok = 0
+        self.failures: list[str] = []
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                reply = await self.guardian.request("message", {"text": f"double {self.n}"})
+                if reply == str(2 * self.n):
+                    self.ok += 1
+                else:
+                    self.failures.append(f"wrong reply {reply!r}")
+            except RequestFailed as error:
+                self.failures.append(f"{error.code}: {error.message}")
+            await asyncio.sleep(0.005)
+
+    async def __aenter__(self) -> Traffic:
+        self._task = asyncio.create_task(self._loop())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stop.set()
+        assert self._task is not None
+        await self._task
+
+
+def _run(config: GuardianConfig, scenario: Any, limit: float = 150.0) -> None:
+    async def main() -> None:
+        guardian = Guardian(config)
+        await guardian.start()
+        try:
+            await asyncio.wait_for(scenario(guardian), limit)
+        finally:
+            await guardian.stop()
+
+    asyncio.run(main())
+
+
+async def _evolve(g: Guardian, limit: float = 120.0, **options: Any) -> dict[str, Any]:
+    cycle_id = await g.evolution.start("twice", **options)
+    return await g.evolution.wait(cycle_id, limit)
+
+
+def _repo(config: GuardianConfig) -> pygit2.Repository:
+    return pygit2.Repository(str(config.data_dir / "code"))
+
+
+def _rejected_commits(config: GuardianConfig) -> list[pygit2.Commit]:
+    repo = _repo(config)
+    ref = repo.references.get("refs/o-lisp/candidates")
+    if ref is None:
+        return []
+    return [c for c in repo.walk(ref.target) if "Change: rejected" in c.message]
+
+
+def test_infinite_recursion_is_rejected_in_its_shadow_and_main_serves_throughout(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+
+    async def scenario(g: Guardian) -> None:
+        pid = g.worker_pid
+        async with Traffic(g) as traffic:
+            cycle = await _evolve(g, source=RECURSIVE, hypothesis="recursion is elegant")
+        assert cycle["status"] == "rejected", cycle["events"]
+        (candidate,) = cycle["candidates"]
+        assert candidate["verdict"] == "rejected" and candidate["stage"] == "tests", candidate
+        assert "recursion" in candidate["reason"] or "depth" in candidate["reason"], candidate["reason"]
+        assert traffic.failures == [] and traffic.ok > 0
+        assert g.worker_pid == pid and g.metrics.restarts == 0  # main never noticed
+        assert await g.request("message", {"text": "double 5"}) == "10"
+
+    _run(config, scenario)
+    (rejected,) = _rejected_commits(config)
+    assert "Stage: tests" in rejected.message and "Evolution-Cycle: evo-1" in rejected.message
+
+
+def test_a_runaway_candidate_is_killed_by_its_shadows_cpu_limit(tmp_path: Path) -> None:
+    config = _config(tmp_path, shadow_cpu_seconds=2)
+
+    async def scenario(g: Guardian) -> None:
+        async with Traffic(g) as traffic:
+            cycle = await _evolve(g, source=RUNAWAY, hypothesis="spin")
+        (candidate,) = cycle["candidates"]
+        assert candidate["verdict"] == "rejected", candidate
+        assert "killed by SIGXCPU" in candidate["reason"] or "killed by SIGKILL" in candidate["reason"], candidate
+        assert traffic.failures == [] and g.metrics.restarts == 0
+
+    _run(config, scenario)
+
+
+def test_a_slower_correct_candidate_is_rejected_with_statistical_evidence(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+
+    async def scenario(g: Guardian) -> None:
+        async with Traffic(g) as traffic:
+            cycle = await _evolve(g, source=SLOW, hypothesis="more work")
+        (candidate,) = cycle["candidates"]
+        assert candidate["verdict"] == "rejected", candidate
+        assert candidate["stage"] in ("performance", "decide"), candidate
+        assert "p=" in candidate["reason"], candidate["reason"]
+        assert traffic.failures == []
+
+    _run(config, scenario)
+    (rejected,) = _rejected_commits(config)
+    assert "Rejected: " in rejected.message
+
+
+def test_a_faster_candidate_is_promoted_through_the_canary_while_serving(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+
+    async def scenario(g: Guardian) -> None:
+        async with Traffic(g) as traffic:
+            cycle = await _evolve(g, source=FAST, hypothesis="drop the redundant loop", canary=True)
+        assert cycle["status"] == "promoted", cycle["events"]
+        (candidate,) = cycle["candidates"]
+        assert [stage["weight"] for stage in candidate["canary"]] == [0.1, 0.5, 1.0]
+        assert all(stage["verdict"] == "promote" for stage in candidate["canary"])
+        assert cycle["result"]["version"] == "1.0.1" and cycle["result"]["tag"] == "v1.0.1"
+        assert traffic.failures == [] and traffic.ok > 30
+        assert g.health()["version"] == "1.0.1"
+        assert await g.request("message", {"text": "double 21"}) == "42"
+
+    _run(config, scenario)
+    repo = _repo(config)
+    head = repo.revparse_single("HEAD")
+    assert repo.revparse_single("v1.0.1").peel(pygit2.Commit).id == head.id
+    promoted = head.parents[0]
+    trailers = dict(promoted.message_trailers)
+    assert trailers["Evolution-Cycle"] == "evo-1" and trailers["Canary"] == "10% -> 50% -> 100%"
+    assert "P-Latency" in trailers or "Latency-Median-Ms" in trailers, trailers
+    changelog = (config.data_dir / "code" / "CHANGELOG.md").read_text("utf-8")
+    assert "1.0.1" in changelog and "twice" in changelog
+
+
+def test_a_promoted_version_failing_under_real_traffic_is_rolled_back_without_losing_writes(tmp_path: Path) -> None:
+    config = _config(tmp_path, probation_seconds=60.0)
+
+    async def scenario(g: Guardian) -> None:
+        cycle = await _evolve(g, source=FAST_BUT_BROKEN, hypothesis="faster")
+        assert cycle["status"] == "promoted", cycle["events"]
+        ids = [(await g.request("memory_add", {"text": f"note {i}"}))[0] for i in range(5)]
+        started = time.monotonic()
+        for _ in range(10):  # real traffic the shadows never saw
+            with contextlib.suppress(RequestFailed):
+                await g.request("message", {"text": "double 5000"})
+        while (await g.request("message", {"text": "double 5000"})) != "10000":
+            assert time.monotonic() - started < 10.0, "no rollback within 10 s"
+            await asyncio.sleep(0.05)
+        assert g.evolution.get(cycle["id"])["status"] == "rolled_back"
+        assert g.metrics.evolution_rollbacks == 1
+        for block_id in ids:  # every acknowledged write survived
+            assert (await g.request("memory_get", {"id": block_id})) is not None
+        state = await g.request("evolution_state", {})
+        assert state["history"][-1]["outcome"] == "rolled_back"
+
+    _run(config, scenario)
+    head = _repo(config).revparse_single("HEAD")
+    assert "Rolled-Back-By: guardian" in head.message and "probation" in head.message
+
+
+def test_a_promoted_version_that_crashes_is_rolled_back_on_restart(tmp_path: Path) -> None:
+    config = _config(tmp_path, probation_seconds=60.0)
+
+    async def scenario(g: Guardian) -> None:
+        cycle = await _evolve(g, source=FAST, hypothesis="faster")
+        assert cycle["status"] == "promoted"
+        promoted = g.health()["commit"]
+        block = (await g.request("memory_add", {"text": "acknowledged before the crash"}))[0]
+        with contextlib.suppress(RequestFailed):
+            await g.request("debug_exit", {"code": 3})
+        deadline = time.monotonic() + 20
+        while g.health()["status"] != "ok" or g.health()["commit"] == promoted:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        assert g.evolution.get(cycle["id"])["status"] == "rolled_back"
+        assert (await g.request("memory_get", {"id": block}))["text"] == "acknowledged before the crash"
+        assert await g.request("message", {"text": "double 4"}) == "8"
+
+    _run(config, scenario)
