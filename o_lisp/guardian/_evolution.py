@@ -92,8 +92,9 @@ class EvolutionConfig:
     fitness_repeats: int = 2
     shadow_cpu_seconds: int = 120
     """RLIMIT_CPU of a shadow."""
-    shadow_memory_headroom: int = 1024 * 1024 * 1024
-    """RLIMIT_AS of a shadow: its address space at start plus this."""
+    shadow_memory_headroom: int = 3 * 1024 * 1024 * 1024
+    """RLIMIT_AS of a shadow: its address space at start plus this (an evaluation thread
+    reserves up to 1 GiB of stack; the sandbox's own memory budget is 512 MiB)."""
     shadow_call_timeout: float = 30.0
     """A shadow that takes longer than this for one call is killed (counted against the candidate)."""
     canary_stages: tuple[float, ...] = (0.1, 0.5, 1.0)
@@ -205,10 +206,13 @@ class EvolutionManager:
             raise EvolutionError("candidates must be from 1 to 32")
         if origin not in ("operator", "agent", "feedback", "metrics", "tests"):
             raise EvolutionError(f"unknown origin {origin!r}")
-        names = await self._definition_names()
-        if definition not in names:
-            raise EvolutionError(f"the agent has no definition {definition!r} (it has: {', '.join(sorted(names))})",
+        kinds = await self._definition_kinds()
+        if definition not in kinds:
+            raise EvolutionError(f"the agent has no definition {definition!r} (it has: {', '.join(sorted(kinds))})",
                                  "not_found")
+        if kinds[definition] in ("deftest", "deffitness"):  # the gates of evolution do not evolve
+            raise EvolutionError(f"{definition} is a {kinds[definition]}: tests and fitness tasks judge candidates "
+                                 "and are not evolved themselves")
         cycle = _Cycle(f"evo-{next(self._ids)}", definition, hypothesis[:1000], origin, generations, candidates,
                        canary, source)
         self._cycles[cycle.id] = cycle
@@ -543,8 +547,9 @@ class EvolutionManager:
                         "parent": result.get("parent")}
         cycle.event(f"promoted {record['id']} as {result['version']} ({str(result['commit'])[:7]})")
         self.guardian.metrics.evolution_promotions += 1
-        self.probation = _Probation(cycle, cycle.target, str(result["parent"]), str(result["commit"]),
-                                    str(result["code_version"]), time.monotonic() + self.config.probation_seconds)
+        code_version = str(result["code_version"])  # HEAD: the version bump after the definition's commit
+        self.probation = _Probation(cycle, cycle.target, str(result["parent"]), code_version.partition("+")[2],
+                                    code_version, time.monotonic() + self.config.probation_seconds)
         await self._learn(cycle, record, "promoted", record["reason"])
 
     async def _reject(self, cycle: _Cycle, record: dict[str, Any], stage: str, reason: str,
@@ -616,12 +621,12 @@ class EvolutionManager:
             cycle.events.append({"time": time.time(), "message": f"rolled back: {why}"})
 
     # -- internals: workers ---------------------------------------------------------------------------
-    async def _definition_names(self) -> set[str]:
+    async def _definition_kinds(self) -> dict[str, str]:
         try:
             definitions = await self.guardian.request("evolution_definitions", {})
         except Exception as error:
             raise EvolutionError(f"the agent is not serving: {error}", "unavailable") from None
-        return {str(d["name"]) for d in definitions}
+        return {str(d["name"]): str(d["kind"]) for d in definitions}
 
     async def _main_call(self, method: str, args: dict[str, Any]) -> Any:
         return await self.guardian.request(method, args, timeout=self.guardian.config.checkpoint_timeout)

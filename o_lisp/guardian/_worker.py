@@ -141,7 +141,9 @@ class WorkerSpec:
     cpu_seconds: int | None = None
     """Shadow only: RLIMIT_CPU (SIGXCPU at the soft limit, SIGKILL one second later)."""
     address_space: int | None = None
-    """Shadow only: RLIMIT_AS in bytes (allocations beyond it fail)."""
+    """Shadow only: RLIMIT_AS headroom in bytes above the address space the shadow starts
+    with (allocations beyond it fail). Must leave room for an evaluation thread's stack,
+    which is sized from the step budget (`o_lisp._interpreter`, up to 1 GiB)."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -207,7 +209,14 @@ def apply_process_limits(spec: WorkerSpec) -> None:
         soft = int(used.ru_utime + used.ru_stime) + spec.cpu_seconds
         resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
     if spec.address_space is not None:
-        resource.setrlimit(resource.RLIMIT_AS, (spec.address_space, spec.address_space))
+        limit = _virtual_size() + spec.address_space
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _virtual_size() -> int:
+    """This process's address space now (VmSize), in bytes."""
+    with open("/proc/self/statm", "rb") as f:
+        return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def _rss_bytes() -> int:
