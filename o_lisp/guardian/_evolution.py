@@ -110,6 +110,8 @@ class EvolutionConfig:
     canary_thresholds: Thresholds = field(default_factory=lambda: Thresholds(require_improvement=False, min_samples=10))
     validation: dict[str, Any] = field(default_factory=dict)
     """Options of `o_lisp.evolution._validate.ValidationThresholds`, passed to the shadow."""
+    intent_canary: bool = True
+    """Cycles the agent starts itself (``evolve!``, ``rewrite!`` under a guardian) use the canary."""
     seed: int | None = None
     history_limit: int = 100
 
@@ -265,7 +267,8 @@ class EvolutionManager:
         async def submit() -> None:
             try:
                 await self.start(str(definition), hypothesis=str(args.get("hypothesis", "")), origin=str(origin),
-                                 source=source if isinstance(source, str) else None)
+                                 source=source if isinstance(source, str) else None,
+                                 canary=self.config.intent_canary)
             except (EvolutionError, _guardian_error()) as error:
                 log.warning("evolution intent for %r ignored: %s", definition, error)
 

@@ -257,3 +257,30 @@ def test_a_promoted_version_that_crashes_is_rolled_back_on_restart(tmp_path: Pat
         assert await g.request("message", {"text": "double 4"}) == "8"
 
     _run(config, scenario)
+
+
+def test_m1_the_greeter_rewrites_its_rule_after_feedback_through_the_pipeline(tmp_path: Path) -> None:
+    """Milestone M1 under the guardian: feedback → the agent proposes a new `greet` rule →
+    validation, shadow test on mirrored traffic, canary → promoted, tagged, serving."""
+    greeter = (Path(__file__).parents[2] / "agents" / "greeter.hy").read_text("utf-8")
+    config = _config(tmp_path, agent=greeter, fitness_rounds=0)
+
+    async def scenario(g: Guardian) -> None:
+        assert await g.request("message", {"text": "hello"}) == "hello."
+        reply = await g.request("message", {"text": "feedback: Good morning, friend!"})
+        assert reply == "Thanks! I will try greeting with: Good morning, friend!"
+        deadline = time.monotonic() + 60
+        while not g.evolution.list() or g.evolution.list()[0]["finished"] is None:
+            assert time.monotonic() < deadline, "the proposed rewrite was not decided in time"
+            assert await g.request("message", {"text": "hello"}) in ("hello.", "Good morning, friend!")
+        cycle = g.evolution.list()[0]
+        assert (cycle["status"], cycle["origin"], cycle["target"]) == ("promoted", "agent", "greet"), _story(cycle)
+        assert cycle["result"]["tag"] == "v0.1.1" and cycle["canary"] is True
+        assert [stage["verdict"] for stage in cycle["candidates"][0]["canary"]] == ["promote"] * 3
+        assert await g.request("message", {"text": "hello"}) == "Good morning, friend!"
+        # An impolite greeting fails the agent's own deftest before any shadow runs.
+        reply = await g.request("message", {"text": "feedback: you stupid human"})
+        assert reply.startswith("I could not learn that: test greeting-is-polite failed")
+        assert len(g.evolution.list()) == 1
+
+    _run(config, scenario)
