@@ -107,7 +107,11 @@ class EvolutionConfig:
     """Error rate of ``message`` requests on the promoted version that triggers a rollback."""
     thresholds: Thresholds = field(default_factory=Thresholds)
     """The shadow decision (improvement required unless the candidate came from the agent)."""
-    canary_thresholds: Thresholds = field(default_factory=lambda: Thresholds(require_improvement=False, min_samples=10))
+    canary_thresholds: Thresholds = field(default_factory=lambda: Thresholds(
+        require_improvement=False, min_samples=10, alpha=0.01, latency_effect=0.5, max_slowdown=0.5))
+    """A canary stage guards against regressions (errors, gross slowdowns) on live traffic;
+    the shadow test already judged the improvement, so no improvement is required and
+    latency must be worse by a large, clear margin (live requests of a few ms are noisy)."""
     validation: dict[str, Any] = field(default_factory=dict)
     """Options of `o_lisp.evolution._validate.ValidationThresholds`, passed to the shadow."""
     intent_canary: bool = True
@@ -462,28 +466,37 @@ class EvolutionManager:
             await self._call(link, "evolution_samples", {}, cfg.shadow_call_timeout)
         started = time.monotonic()
         self._mirrors = [baseline, shadow]
-        collected: builtins.list[dict[str, Any]] = [{"latencies_ms": [], "errors": 0, "requests": 0, "fitness": {}} for _ in arms]
-        for _ in range(cfg.fitness_rounds):
-            for link, into in zip(arms, collected, strict=True):
-                run = await self._call(link, "evolution_fitness", {"repeats": cfg.fitness_repeats}, cfg.shadow_call_timeout)
-                into["latencies_ms"].extend(float(x) for x in run.get("latencies_ms", []))
-                errors = dict(run.get("errors") or {})
-                into["errors"] += len(errors)
-                into["requests"] += cfg.fitness_repeats * max(1, len(run.get("scores") or {}) + len(errors))
-                for name, scores in (run.get("scores") or {}).items():
-                    into["fitness"].setdefault(str(name), []).extend(float(s) for s in scores)
-            if time.monotonic() - started > cfg.shadow_max_seconds:
-                break
+        collected: builtins.list[dict[str, Any]] = [{"latencies_ms": [], "errors": 0, "requests": 0, "fitness": {}}
+                                                    for _ in arms]
         needed = cfg.thresholds.min_samples
+        rounds = 0
+        has_fitness = cfg.fitness_rounds > 0
         while True:
             elapsed = time.monotonic() - started
             enough = all(len(c["latencies_ms"]) >= needed for c in collected)
-            if (elapsed >= cfg.shadow_min_seconds and enough) or elapsed >= cfg.shadow_max_seconds:
+            if elapsed >= cfg.shadow_max_seconds or (
+                    enough and rounds >= cfg.fitness_rounds and elapsed >= cfg.shadow_min_seconds):
                 break
-            await asyncio.sleep(0.05)
-            if not enough:
+            if has_fitness and (rounds < cfg.fitness_rounds or not enough):
+                # Interleaved replay of the fitness tasks (baseline, candidate, baseline, ...),
+                # continued past `fitness_rounds` until each arm has enough latency samples.
+                rounds += 1
                 for link, into in zip(arms, collected, strict=True):
-                    _merge(into, await self._call(link, "evolution_samples", {}, cfg.shadow_call_timeout))
+                    run = await self._call(link, "evolution_fitness", {"repeats": cfg.fitness_repeats},
+                                           cfg.shadow_call_timeout)
+                    latencies = [float(x) for x in run.get("latencies_ms", [])]
+                    into["latencies_ms"].extend(latencies)
+                    errors = dict(run.get("errors") or {})
+                    into["errors"] += len(errors)
+                    into["requests"] += len(latencies) + len(errors)
+                    for name, scores in (run.get("scores") or {}).items():
+                        into["fitness"].setdefault(str(name), []).extend(float(x) for x in scores)
+                if not any(collected[0]["latencies_ms"]) and not collected[0]["fitness"]:
+                    has_fitness = False  # the agent has no fitness tasks: mirrored traffic only
+            else:
+                await asyncio.sleep(0.05)
+            for link, into in zip(arms, collected, strict=True):
+                _merge(into, await self._call(link, "evolution_samples", {}, cfg.shadow_call_timeout))
         self._mirrors = []
         for task in list(self._mirror_tasks):  # let mirrored requests in flight finish
             with contextlib.suppress(Exception):
@@ -506,13 +519,19 @@ class EvolutionManager:
                     await self._main_call("canary_weight", {"weight": weight})
                 cycle.event(f"canary at {weight:.0%}")
                 canary: dict[str, Any] = {"latencies_ms": [], "errors": 0, "requests": 0, "fitness": {}}
+                stable_stage: dict[str, Any] = {"latencies_ms": [], "errors": 0, "requests": 0, "fitness": {}}
                 deadline = time.monotonic() + cfg.canary_stage_seconds
                 while canary["requests"] < cfg.canary_min_requests and time.monotonic() < deadline:
                     await asyncio.sleep(0.1)
                     report = await self._main_call("canary_report", {})
                     _merge(stable_all, report["stable"])
+                    _merge(stable_stage, report["stable"])
                     _merge(canary, report["canary"])
-                decision = decide(_samples(stable_all), _samples(canary), cfg.canary_thresholds)
+                # Compare arms over the same time window when the stage has enough stable
+                # samples (machines are noisy); at 100 % only the earlier stages have any.
+                stable = stable_stage if len(stable_stage["latencies_ms"]) >= cfg.canary_thresholds.min_samples \
+                    else stable_all
+                decision = decide(_samples(stable), _samples(canary), cfg.canary_thresholds)
                 record.setdefault("canary", []).append({"weight": weight, "verdict": decision.verdict,
                                                          "reasons": list(decision.reasons),
                                                          "requests": canary["requests"], "errors": canary["errors"]})

@@ -15,7 +15,6 @@ from typing import Any
 
 import pygit2
 
-from o_lisp.evolution._decision import Thresholds
 from o_lisp.guardian._evolution import EvolutionConfig
 from o_lisp.guardian._supervisor import Guardian, GuardianConfig, RequestFailed
 
@@ -59,7 +58,6 @@ def _config(tmp_path: Path, agent: str = CALC, **evolution: Any) -> GuardianConf
         "mirror_share": 1.0, "shadow_min_seconds": 0.2, "shadow_max_seconds": 30.0, "fitness_rounds": 20,
         "fitness_repeats": 2, "canary_stage_seconds": 20.0, "canary_min_requests": 10, "probation_seconds": 30.0,
         "probation_min_requests": 5, "seed": 7,
-        "canary_thresholds": Thresholds(require_improvement=False, min_samples=10),
     }
     options.update(evolution)
     return GuardianConfig(
@@ -284,3 +282,50 @@ def test_m1_the_greeter_rewrites_its_rule_after_feedback_through_the_pipeline(tm
         assert len(g.evolution.list()) == 1
 
     _run(config, scenario)
+
+
+def _pairs(path: Path) -> list[tuple[str, str]]:
+    lines = [line for line in path.read_text("utf-8").splitlines() if line.strip() and not line.startswith("#")]
+    return [(a.strip(), b.strip()) for a, b in (line.split(" | ", 1) for line in lines)]
+
+
+def test_m3_the_librarian_evolves_its_retrieval_weights_and_recall_rises_on_held_out_questions(tmp_path: Path) -> None:
+    """Milestone M3: offline generation (mutations + templates) on the `notes` memory's
+    weights, judged only by the agent's training fitness; recall@5 measured on questions
+    the agent never saw, through the live API, before and after."""
+    agents = Path(__file__).parents[2] / "agents"
+    config = _config(tmp_path, agent=(agents / "librarian.hy").read_text("utf-8"), fitness_rounds=4)
+    notes = [(float(i), t) for i, t in _pairs(agents / "librarian-notes.txt")]
+    heldout = _pairs(agents / "librarian-heldout.txt")
+    figures: dict[str, float] = {}
+
+    async def recall(g: Guardian) -> float:
+        found = 0
+        for question, fragment in heldout:
+            hits = await g.request("memory_search", {"q": question, "k": 5})
+            found += any(fragment in hit["text"] for hit in hits)
+        return found / len(heldout)
+
+    async def scenario(g: Guardian) -> None:
+        for importance, text in notes:
+            await g.request("memory_add", {"text": text, "importance": importance, "kind": "long_term"})
+        figures["before"] = await recall(g)
+        cycle = await _evolve_target(g, "notes", generations=1, candidates=3,
+                                     hypothesis="relevance, not recency, should rank notes")
+        assert cycle["status"] == "promoted", _story(cycle)
+        figures["after"] = await recall(g)
+        promoted = [c for c in cycle["candidates"] if c["verdict"] == "promoted"]
+        fitness = promoted[-1]["evidence"]["fitness"]["recall-at-5"]
+        figures["train_before"] = fitness["baseline"]["mean"]
+        figures["train_after"] = fitness["candidate"]["mean"]
+
+    _run(config, scenario, limit=300)
+    print(f"\nM3 librarian recall@5: training {figures['train_before']:.2f} -> {figures['train_after']:.2f}, "
+          f"held-out {figures['before']:.2f} -> {figures['after']:.2f}")
+    assert figures["before"] <= 0.5 and figures["after"] >= figures["before"] + 0.3
+    assert figures["train_after"] > figures["train_before"]
+
+
+async def _evolve_target(g: Guardian, target: str, limit: float = 240.0, **options: Any) -> dict[str, Any]:
+    cycle_id = await g.evolution.start(target, **options)
+    return await g.evolution.wait(cycle_id, limit)
