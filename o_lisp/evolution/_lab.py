@@ -393,10 +393,64 @@ class Lab:
         })
         return {"stats": stats}
 
+    def _evolution_perceive(self, args: dict[str, Any]) -> list[dict[str, str]]:
+        """Perception: definitions that deserve a cycle, from metrics and failing tests.
+
+        Metrics (`AgentState.observe`, per rule, tool and workflow step) flag a
+        definition whose error rate exceeds ``max_error_rate`` or whose p95 latency
+        exceeds ``p95_ms`` over at least ``min_calls`` calls. Every ``deftest`` runs in
+        a scratch copy (never on the live state); a failing one flags the definitions
+        it refers to. Tests and fitness tasks are never targets.
+        """
+        from o_lisp.agent._definitions import DefinitionKind
+
+        agent = self.worker.agent
+        max_error_rate = float(args.get("max_error_rate", 0.1))
+        min_calls = _int(args, "min_calls", 20, 1, 10**9)
+        p95_ms = args.get("p95_ms")
+        evolvable = {name for name, d in agent.definitions.items()
+                     if d.kind not in (DefinitionKind.TEST, DefinitionKind.FITNESS)}
+        intents: list[dict[str, str]] = []
+        seen: set[str] = set()
+
+        def flag(target: str, hypothesis: str, origin: str) -> None:
+            if target in evolvable and target not in seen:
+                seen.add(target)
+                intents.append({"definition": target, "hypothesis": hypothesis[:500], "origin": origin})
+
+        for key, metric in sorted(agent.state.data.get("metrics", {}).items()):
+            kind, _, name = key.partition(":")
+            target = name.partition(".")[0] if kind == "step" else name
+            calls, errors = int(metric.get("calls", 0)), int(metric.get("errors", 0))
+            if calls < min_calls:
+                continue
+            if errors / calls > max_error_rate:
+                flag(target, f"{key} fails {errors} of {calls} calls ({errors / calls:.0%})", "metrics")
+            samples = sorted(metric.get("latencies_ms") or [])
+            if isinstance(p95_ms, int | float) and samples:
+                p95 = samples[min(len(samples) - 1, int(0.95 * len(samples)))]
+                if p95 > p95_ms:
+                    flag(target, f"{key} p95 latency {p95:.1f} ms exceeds {p95_ms:g} ms", "metrics")
+        if agent.tests and args.get("tests", True):
+            report = agent.scratch().run_tests()
+            for test_name, why in report.failed.items():
+                source = agent.definitions[test_name].source if test_name in agent.definitions else ""
+                for target in sorted(evolvable):
+                    if _mentions(source, target):
+                        flag(target, f"test {test_name} fails: {why}", "tests")
+        return intents
+
     def _evolution_state(self, args: dict[str, Any]) -> dict[str, Any]:
         evolution = self.worker.agent.state.data.get("evolution") or {}
         return {"stats": evolution.get("stats") or {}, "history": list(evolution.get("history") or [])[-50:],
                 "code_version": self.worker.code_version, "pid": os.getpid()}
+
+
+def _mentions(source: str, name: str) -> bool:
+    """Whether `source` uses the symbol `name` (a whole symbol, not a substring of another)."""
+    import re
+
+    return re.search(rf"(?<![\w\-!?*<>=/.]){re.escape(name)}(?![\w\-!?*<>=/])", source) is not None
 
 
 def _str(args: dict[str, Any], name: str) -> str:

@@ -40,6 +40,7 @@ import builtins
 import contextlib
 import itertools
 import logging
+import math
 import random
 import shutil
 import signal
@@ -114,6 +115,13 @@ class EvolutionConfig:
     latency must be worse by a large, clear margin (live requests of a few ms are noisy)."""
     validation: dict[str, Any] = field(default_factory=dict)
     """Options of `o_lisp.evolution._validate.ValidationThresholds`, passed to the shadow."""
+    perceive_interval: float | None = None
+    """Seconds between perception passes (metrics and failing tests raise intents); None = off."""
+    perceive_cooldown: float = 3600.0
+    """A definition perception flagged is not flagged again for this long."""
+    perceive_max_error_rate: float = 0.1
+    perceive_min_calls: int = 20
+    perceive_p95_ms: float | None = None
     intent_canary: bool = True
     """Cycles the agent starts itself (``evolve!``, ``rewrite!`` under a guardian) use the canary."""
     seed: int | None = None
@@ -198,6 +206,8 @@ class EvolutionManager:
         self._rng = random.Random(self.config.seed)
         self.probation: _Probation | None = None
         self._rollback_task: asyncio.Task[None] | None = None
+        self._perceiver: asyncio.Task[None] | None = None
+        self._flagged: dict[str, float] = {}
         self.current: _Cycle | None = None
 
     # -- public API ------------------------------------------------------------------------------
@@ -249,7 +259,52 @@ class EvolutionManager:
         await asyncio.wait_for(cycle.done.wait(), timeout)
         return cycle.as_data()
 
+    async def begin(self) -> None:
+        """Called once the guardian serves: clear shadows a previous run left, start perceiving."""
+        shadows = self.guardian.data_dir / "shadows"
+        await asyncio.get_running_loop().run_in_executor(None, shutil.rmtree, shadows, True)
+        if self.config.perceive_interval is not None and self._perceiver is None:
+            self._perceiver = asyncio.get_running_loop().create_task(self._perceive_loop(), name="o-perceive")
+
+    async def perceive(self) -> builtins.list[str]:
+        """One perception pass: ask the agent which definitions its metrics and tests flag,
+        and start a cycle for each one not flagged within the cooldown. The cycle ids."""
+        cfg = self.config
+        intents = await self.guardian.request("evolution_perceive", {
+            "max_error_rate": cfg.perceive_max_error_rate, "min_calls": cfg.perceive_min_calls,
+            "p95_ms": cfg.perceive_p95_ms,
+        }, timeout=self.guardian.config.checkpoint_timeout)
+        started = []
+        now = time.monotonic()
+        for intent in intents:
+            target = str(intent.get("definition"))
+            if now - self._flagged.get(target, -math.inf) < cfg.perceive_cooldown:
+                continue
+            self._flagged[target] = now
+            try:
+                started.append(await self.start(target, hypothesis=str(intent.get("hypothesis", "")),
+                                                origin=str(intent.get("origin", "metrics"))))
+            except EvolutionError as error:
+                log.warning("perceived intent for %s not started: %s", target, error)
+        return started
+
+    async def _perceive_loop(self) -> None:
+        interval = self.config.perceive_interval
+        assert interval is not None
+        while True:
+            await asyncio.sleep(interval)
+            if self.current is not None or (self._queue is not None and not self._queue.empty()):
+                continue
+            try:
+                await self.perceive()
+            except Exception as error:  # the agent may be restarting; try again next time
+                log.warning("perception failed: %s", error)
+
     async def close(self) -> None:
+        if self._perceiver is not None:
+            self._perceiver.cancel()
+            await asyncio.gather(self._perceiver, return_exceptions=True)
+            self._perceiver = None
         if self._runner is not None:
             self._runner.cancel()
             await asyncio.gather(self._runner, return_exceptions=True)

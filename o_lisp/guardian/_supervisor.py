@@ -639,6 +639,7 @@ class Guardian:
             with contextlib.suppress(GuardianError):
                 await self.checkpoint("initial")
         self._checkpointer = asyncio.create_task(self._checkpoint_loop(), name="o-checkpointer")
+        await self.evolution.begin()
 
     def _open_storage(self) -> None:
         cfg = self.config

@@ -318,8 +318,21 @@ def test_m3_the_librarian_evolves_its_retrieval_weights_and_recall_rises_on_held
         fitness = promoted[-1]["evidence"]["fitness"]["recall-at-5"]
         figures["train_before"] = fitness["baseline"]["mean"]
         figures["train_after"] = fitness["candidate"]["mean"]
+        # Learning: every outcome is in the agent's state, per operator and per target.
+        stats = (await g.request("evolution_state", {}))["stats"]
+        by_operator = stats["by_operator"]
+        assert sum(v["tried"] for v in by_operator.values()) >= len(cycle["candidates"])
+        assert sum(v["promoted"] for v in by_operator.values()) >= 1
+        assert stats["by_target"]["notes"] == by_operator
+        figures["stats"] = stats
 
     _run(config, scenario, limit=300)
+
+    async def after_restart(g: Guardian) -> None:  # checkpointed like any other state
+        assert (await g.request("evolution_state", {}))["stats"] == figures["stats"]
+        assert await recall(g) == figures["after"]
+
+    _run(config, after_restart)
     print(f"\nM3 librarian recall@5: training {figures['train_before']:.2f} -> {figures['train_after']:.2f}, "
           f"held-out {figures['before']:.2f} -> {figures['after']:.2f}")
     assert figures["before"] <= 0.5 and figures["after"] >= figures["before"] + 0.3
@@ -329,3 +342,26 @@ def test_m3_the_librarian_evolves_its_retrieval_weights_and_recall_rises_on_held
 async def _evolve_target(g: Guardian, target: str, limit: float = 240.0, **options: Any) -> dict[str, Any]:
     cycle_id = await g.evolution.start(target, **options)
     return await g.evolution.wait(cycle_id, limit)
+
+
+def test_perception_raises_intents_from_error_metrics_and_failing_tests(tmp_path: Path) -> None:
+    agent = CALC.replace(
+        '(deffitness doubling',
+        '(deftest large-numbers (assert (= (twice 100) 200)))\n\n  (deffitness doubling',
+    ).replace("(* 2 x))\n\n  (when->", "(if (> x 50) (- (* 2 x) 1) (* 2 x)))\n\n  (when->", 1)
+    config = _config(tmp_path, agent=agent, perceive_min_calls=10)
+
+    async def scenario(g: Guardian) -> None:
+        for _ in range(12):  # `int("x")` fails: the rule errors on every such message
+            with contextlib.suppress(RequestFailed):
+                await g.request("message", {"text": "double x"})
+        intents = await g.request("evolution_perceive", {"max_error_rate": 0.1, "min_calls": 10})
+        by_target = {i["definition"]: i for i in intents}
+        assert by_target["double"]["origin"] == "metrics" and "fails 12 of 12" in by_target["double"]["hypothesis"]
+        assert by_target["twice"]["origin"] == "tests" and "test large-numbers fails" in by_target["twice"]["hypothesis"]
+        assert "large-numbers" not in by_target and "doubling" not in by_target  # gates are not targets
+        started = await g.evolution.perceive()
+        assert [g.evolution.get(i)["target"] for i in started] == ["double", "twice"]
+        assert await g.evolution.perceive() == []  # flagged within the cooldown: not again
+
+    _run(config, scenario)
