@@ -106,6 +106,11 @@ class EvolutionConfig:
     probation_min_requests: int = 5
     probation_max_error_rate: float = 0.2
     """Error rate of ``message`` requests on the promoted version that triggers a rollback."""
+    probation_thresholds: Thresholds = field(default_factory=lambda: Thresholds(
+        require_improvement=False, min_samples=20, alpha=0.001, latency_effect=0.6, max_slowdown=1.0,
+        max_error_increase=0.99, bootstrap_resamples=0))
+    """Latency regression on probation: live ``message`` latencies after the promotion
+    against those just before it; only a large, clear slowdown rolls back."""
     thresholds: Thresholds = field(default_factory=Thresholds)
     """The shadow decision (improvement required unless the candidate came from the agent)."""
     canary_thresholds: Thresholds = field(default_factory=lambda: Thresholds(
@@ -188,6 +193,8 @@ class _Probation:
     requests: int = 0
     errors: int = 0
     rolling_back: bool = False
+    baseline_ms: tuple[float, ...] = ()
+    latencies_ms: list[float] = field(default_factory=list)
 
 
 class EvolutionManager:
@@ -208,6 +215,7 @@ class EvolutionManager:
         self._rollback_task: asyncio.Task[None] | None = None
         self._perceiver: asyncio.Task[None] | None = None
         self._flagged: dict[str, float] = {}
+        self._recent_ms: deque[float] = deque(maxlen=500)  # ok `message` latencies outside probation
         self.current: _Cycle | None = None
 
     # -- public API ------------------------------------------------------------------------------
@@ -348,23 +356,40 @@ class EvolutionManager:
         with contextlib.suppress(Exception):  # the shadow's own samples record the outcome
             await self._call(link, method, {"text": args.get("text", "")}, self.config.shadow_call_timeout)
 
-    def observe(self, method: str, outcome: str) -> None:
-        """Every answered client request: probation counts ``message`` outcomes."""
-        probation = self.probation
-        if probation is None or method != "message":
+    def observe(self, method: str, outcome: str, seconds: float) -> None:
+        """Every answered ``message``: the latency baseline, and on probation the checks
+        for an error-rate or latency regression of the promoted version."""
+        if method != "message":
             return
-        if time.monotonic() > probation.until:
+        probation = self.probation
+        if probation is None or time.monotonic() > probation.until:
+            if outcome == "ok":
+                self._recent_ms.append(seconds * 1000)
             return
         probation.requests += 1
         if outcome != "ok":
             probation.errors += 1
+        else:
+            probation.latencies_ms.append(seconds * 1000)
+        if probation.rolling_back:
+            return
         cfg = self.config
-        if (not probation.rolling_back and probation.requests >= cfg.probation_min_requests
-                and probation.errors / probation.requests > cfg.probation_max_error_rate):
-            probation.rolling_back = True
+        why = None
+        if probation.requests >= cfg.probation_min_requests and \
+                probation.errors / probation.requests > cfg.probation_max_error_rate:
             why = (f"error rate {probation.errors}/{probation.requests} on {probation.code_version} "
                    f"exceeded {cfg.probation_max_error_rate:.0%} during probation")
-            self._rollback_task = asyncio.get_running_loop().create_task(self._rollback_live(probation, why))
+        elif len(probation.latencies_ms) >= cfg.probation_thresholds.min_samples and len(probation.latencies_ms) % 10 == 0 \
+                and len(probation.baseline_ms) >= cfg.probation_thresholds.min_samples:
+            decision = decide(Samples(latencies_ms=probation.baseline_ms, requests=len(probation.baseline_ms)),
+                              Samples(latencies_ms=tuple(probation.latencies_ms[-200:]),
+                                      requests=len(probation.latencies_ms[-200:])),
+                              cfg.probation_thresholds)
+            if decision.verdict == "reject":
+                why = f"latency regression on {probation.code_version} during probation: " + "; ".join(decision.reasons)
+        if why is not None:
+            probation.rolling_back = True
+            self._rollback_task = asyncio.get_running_loop().create_task(self._rollback_live(probation, why[:450]))
 
     def in_probation(self) -> bool:
         probation = self.probation
@@ -626,7 +651,9 @@ class EvolutionManager:
         self.guardian.metrics.evolution_promotions += 1
         code_version = str(result["code_version"])  # HEAD: the version bump after the definition's commit
         self.probation = _Probation(cycle, cycle.target, str(result["parent"]), code_version.partition("+")[2],
-                                    code_version, time.monotonic() + self.config.probation_seconds)
+                                    code_version, time.monotonic() + self.config.probation_seconds,
+                                    baseline_ms=tuple(self._recent_ms))
+        self._recent_ms.clear()
         await self._learn(cycle, record, "promoted", record["reason"])
 
     async def _reject(self, cycle: _Cycle, record: dict[str, Any], stage: str, reason: str,

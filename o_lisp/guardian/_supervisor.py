@@ -1123,7 +1123,7 @@ class Guardian:
             self.metrics.requests[(method, outcome)] += 1
             self.metrics.request_seconds.append((method, time.monotonic() - started))
             if method == "message":
-                self.evolution.observe(method, outcome)
+                self.evolution.observe(method, outcome, time.monotonic() - started)
 
     # -- observability ------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:

@@ -236,6 +236,31 @@ def test_a_promoted_version_failing_under_real_traffic_is_rolled_back_without_lo
     assert "Rolled-Back-By: guardian" in head.message and "probation" in head.message
 
 
+FAST_BUT_SLOW_ON_LARGE = (
+    "(defn twice [x]\n  (when (> x 1000) (for [i (range 300000)] (+ i 1)))\n  (* 2 x))"
+)
+
+
+def test_a_promoted_version_slower_on_real_traffic_is_rolled_back(tmp_path: Path) -> None:
+    config = _config(tmp_path, probation_seconds=60.0)
+
+    async def scenario(g: Guardian) -> None:
+        for _ in range(40):  # the latency baseline: large numbers on the current code
+            assert await g.request("message", {"text": "double 5000"}) == "10000"
+        cycle = await _evolve(g, source=FAST_BUT_SLOW_ON_LARGE, hypothesis="faster on small numbers")
+        assert cycle["status"] == "promoted", _story(cycle)
+        started = time.monotonic()
+        while g.evolution.get(cycle["id"])["status"] != "rolled_back":
+            assert await g.request("message", {"text": "double 5000"}) == "10000"  # slow, but correct
+            assert time.monotonic() - started < 30.0, "no rollback"
+        story = _story(g.evolution.get(cycle["id"]))
+        assert "latency regression" in story and "Mann-Whitney" in story, story
+
+    _run(config, scenario)
+    head = _repo(config).revparse_single("HEAD")
+    assert "Rolled-Back-By: guardian" in head.message and "latency regression" in head.message
+
+
 def test_a_promoted_version_that_crashes_is_rolled_back_on_restart(tmp_path: Path) -> None:
     config = _config(tmp_path, probation_seconds=60.0)
 
