@@ -111,8 +111,10 @@ class EvolutionConfig:
         max_error_increase=0.99, bootstrap_resamples=0))
     """Latency regression on probation: live ``message`` latencies after the promotion
     against those just before it; only a large, clear slowdown rolls back."""
-    thresholds: Thresholds = field(default_factory=Thresholds)
-    """The shadow decision (improvement required unless the candidate came from the agent)."""
+    thresholds: Thresholds = field(default_factory=lambda: Thresholds(alpha=0.01))
+    """The shadow decision (improvement required unless the candidate came from the agent).
+    alpha 0.01 rather than 0.05: shadows share the machine with the live worker, and a
+    false "slower" or "faster" costs a wrong decision either way."""
     canary_thresholds: Thresholds = field(default_factory=lambda: Thresholds(
         require_improvement=False, min_samples=10, alpha=0.01, latency_effect=0.5, max_slowdown=0.5))
     """A canary stage guards against regressions (errors, gross slowdowns) on live traffic;

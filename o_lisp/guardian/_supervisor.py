@@ -835,6 +835,10 @@ class Guardian:
             for fd in (to_worker_w, from_worker_r):
                 os.close(fd)
             raise _StartFailed(f"cannot spawn a worker: {error}", "") from None
+        except asyncio.CancelledError:
+            for fd in (to_worker_w, from_worker_r):
+                os.close(fd)
+            raise
         finally:
             os.close(to_worker_r)
             os.close(from_worker_w)
@@ -854,6 +858,9 @@ class Guardian:
                 raise _StartFailed(f"restore refused: {message}", link.code_version)
         except _StartFailed:
             await link.terminate("start-up failed")
+            raise
+        except asyncio.CancelledError:  # the guardian is stopping (or a cycle was cancelled)
+            await link.terminate("start-up cancelled")
             raise
         except (ProtocolError, RequestFailed, GuardianError, WalError, OSError, TimeoutError) as error:
             status = await link.terminate("start-up failed")

@@ -15,6 +15,7 @@ from typing import Any
 
 import pygit2
 
+from o_lisp.evolution._decision import Thresholds
 from o_lisp.guardian._evolution import EvolutionConfig
 from o_lisp.guardian._supervisor import Guardian, GuardianConfig, RequestFailed
 
@@ -26,7 +27,7 @@ CALC = """\
   (defmemory notes :dim 32)
 
   (defn twice [x]
-    (for [i (range 20000)] (+ i 1))
+    (for [i (range 100000)] (+ i 1))
     (* 2 x))
 
   (when-> :name double (.startswith msg "double ")
@@ -43,7 +44,7 @@ CALC = """\
 """
 
 FAST = "(defn twice [x]\n  (* 2 x))"
-SLOW = "(defn twice [x]\n  (for [i (range 100000)] (+ i 1))\n  (* 2 x))"
+SLOW = "(defn twice [x]\n  (for [i (range 500000)] (+ i 1))\n  (* 2 x))"
 RECURSIVE = "(defn twice [x]\n  (twice x))"
 RUNAWAY = "(defn twice [x]\n  (setv big (** 7 17000))\n  (while True (setv y (* big big)))\n  x)"
 """Burns CPU in big-integer multiplication: few sandbox steps per second, so the
@@ -237,7 +238,7 @@ def test_a_promoted_version_failing_under_real_traffic_is_rolled_back_without_lo
 
 
 FAST_BUT_SLOW_ON_LARGE = (
-    "(defn twice [x]\n  (when (> x 1000) (for [i (range 300000)] (+ i 1)))\n  (* 2 x))"
+    "(defn twice [x]\n  (when (> x 1000) (for [i (range 2000000)] (+ i 1)))\n  (* 2 x))"
 )
 
 
@@ -319,7 +320,11 @@ def test_m3_the_librarian_evolves_its_retrieval_weights_and_recall_rises_on_held
     weights, judged only by the agent's training fitness; recall@5 measured on questions
     the agent never saw, through the live API, before and after."""
     agents = Path(__file__).parents[2] / "agents"
-    config = _config(tmp_path, agent=(agents / "librarian.hy").read_text("utf-8"), fitness_rounds=4)
+    # M3 is about retrieval quality: a weights change costs the same compute, so latency
+    # differences here are the machine's noise; only a gross slowdown may count.
+    config = _config(tmp_path, agent=(agents / "librarian.hy").read_text("utf-8"), fitness_rounds=4,
+                     thresholds=Thresholds(alpha=0.01, latency_effect=0.6, max_slowdown=1.0),
+                     validation={"max_slowdown": 1.0})
     notes = [(float(i), t) for i, t in _pairs(agents / "librarian-notes.txt")]
     heldout = _pairs(agents / "librarian-heldout.txt")
     figures: dict[str, float] = {}
