@@ -771,7 +771,7 @@ class _Api:
     async def evolution_start(self, request: web.Request) -> web.Response:
         """Queue a cycle; 202 at once with where to follow it (a cycle takes minutes)."""
         body = await _read_json_object(request, self.max_body)
-        _check_fields(body, ("definition",), ("hypothesis", "generations", "candidates", "canary"))
+        _check_fields(body, ("definition",), ("hypothesis", "generations", "candidates", "canary", "candidate"))
         definition = _text_field(body, "definition")
         if len(definition) > MAX_NAME_LENGTH:
             raise _invalid("definition", f"is longer than {MAX_NAME_LENGTH} characters")
@@ -788,10 +788,16 @@ class _Api:
         canary = body.get("canary", False)
         if not isinstance(canary, bool):
             raise _invalid("canary", f"must be true or false, got {_json_type(canary)}")
+        candidate = body.get("candidate")  # an operator's own candidate source (else: generated)
+        if candidate is not None:
+            if not isinstance(candidate, str) or not candidate.strip():
+                raise _invalid("candidate", f"must be the source of one definition, got {_json_type(candidate)}")
+            _check_text("candidate", candidate)
         manager = self._evolution()
         try:
             cycle_id = await manager.start(
-                definition, hypothesis=hypothesis, generations=generations, candidates=candidates, canary=canary
+                definition, hypothesis=hypothesis, generations=generations, candidates=candidates, canary=canary,
+                source=candidate,
             )
         except (EvolutionError, OLispError) as error:
             raise self._evolution_failure(error) from None

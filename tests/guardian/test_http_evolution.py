@@ -279,7 +279,12 @@ BAD_EVOLUTION = [
     ({"definition": "greet", "canary": 1}, "invalid_field",
      "field 'canary' must be true or false, got a number", "canary"),
     ({"definition": "greet", "source": "(defn greet [])"}, "unknown_field",
-     "unknown field 'source' (allowed: definition, hypothesis, generations, candidates, canary)", "source"),
+     "unknown field 'source' (allowed: definition, hypothesis, generations, candidates, canary, candidate)",
+     "source"),
+    ({"definition": "greet", "candidate": 3}, "invalid_field",
+     "field 'candidate' must be the source of one definition, got a number", "candidate"),
+    ({"definition": "greet", "candidate": "  "}, "invalid_field",
+     "field 'candidate' must be the source of one definition, got a string", "candidate"),
 ]
 
 
@@ -366,6 +371,20 @@ def test_a_cycle_runs_to_a_verdict_and_is_listed(live: LiveServer) -> None:
     assert listed.body["cycles"][0]["id"] == cycle_id
     metrics = live.request("GET", "/metrics", token=None).body
     assert _sample(metrics, "o_guardian_evolution_cycles_total") >= 1
+
+
+@needs_evolution
+def test_an_operators_own_candidate_is_judged_like_any_other(live: LiveServer) -> None:
+    """`candidate`: the operator proposes the source; it still goes through validation
+    (here the agent's deftest refuses an impolite greeting) and is recorded as rejected."""
+    started = live.request("POST", "/v1/evolution", {
+        "definition": "greet", "hypothesis": "blunt", "candidate": '(when-> :name greet (= msg "hello") "stupid")',
+    })
+    assert started.status == 202, started.body
+    cycle = live.run(live.guardian.evolution.wait(started.body["id"], timeout=120), timeout=180)
+    (candidate,) = cycle["candidates"]
+    assert (cycle["status"], candidate["generator"], candidate["stage"]) == ("rejected", "operator", "tests")
+    assert "greeting-is-polite" in candidate["reason"]
 
 
 def _sample(metrics: str, name: str) -> float:
