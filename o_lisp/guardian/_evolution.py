@@ -618,7 +618,8 @@ class EvolutionManager:
                                                          "reasons": list(decision.reasons),
                                                          "requests": canary["requests"], "errors": canary["errors"]})
                 if decision.verdict != "promote":
-                    await self._main_call("canary_weight", {"weight": 0.0})
+                    with contextlib.suppress(Exception):  # a restarted worker has no canary left
+                        await self._main_call("canary_weight", {"weight": 0.0})
                     await self._reject(cycle, record, "canary",
                                        f"canary at {weight:.0%}: " + "; ".join(decision.reasons), decision.evidence,
                                        decision)
