@@ -129,13 +129,19 @@ class Api:
             except ValueError:
                 return error.code, {"error": {"code": "http", "message": raw.decode("utf-8", "replace")}}
 
+    def answer(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+        try:
+            return self.call(method, path, body)
+        except (OSError, ValueError) as error:  # refused, reset, timed out, not JSON
+            raise DemoFailed(f"{method} {path}: no answer from the server ({error})") from None
+
     def get(self, path: str) -> Any:
-        status, body = self.call("GET", path)
+        status, body = self.answer("GET", path)
         check(status == 200, f"GET {path} answered {status}: {body}")
         return body
 
     def post(self, path: str, body: dict[str, Any], expect: int = 200) -> Any:
-        status, answer = self.call("POST", path, body)
+        status, answer = self.answer("POST", path, body)
         check(status == expect, f"POST {path} answered {status}: {answer}")
         return answer
 
@@ -333,7 +339,7 @@ def demo(data: Path, candidates: int, cycles: int) -> None:
                    "candidates": candidates}
 
         def accepted() -> Any:
-            status, body = api.call("POST", "/v1/evolution", request)
+            status, body = api.answer("POST", "/v1/evolution", request)
             if status == 202:
                 return body
             code = body.get("error", {}).get("code") if isinstance(body, dict) else None
@@ -451,9 +457,11 @@ def demo(data: Path, candidates: int, cycles: int) -> None:
             say(tail)
         raise
     finally:
-        if traffic is not None and traffic.is_alive():
-            traffic.stop()
-        server.stop()
+        try:
+            if traffic is not None:
+                traffic.stop()
+        finally:
+            server.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -463,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cycles", type=int, default=2,
                         help="cycles to try at most until one promotes a candidate (default: 2)")
     args = parser.parse_args(argv)
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C does, so the server is stopped too.
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
     with contextlib.ExitStack() as stack:
         if args.data is None:
             data = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="o-evolution-demo-"))) / "calculator"
