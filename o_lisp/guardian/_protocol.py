@@ -817,9 +817,12 @@ class FrameWriter:
 
     def write_many(self, messages: Iterable[Message]) -> None:
         """Several frames in one syscall (pipelining)."""
-        frame = b"".join(encode_frame(m, self.max_frame) for m in messages)
+        self.write_raw(b"".join(encode_frame(m, self.max_frame) for m in messages))
+
+    def write_raw(self, frames: bytes) -> None:
+        """Bytes that are already whole frames (from `encode_frame`), in one go."""
         with self._lock:
-            _write_all(self.fd, frame)
+            _write_all(self.fd, frames)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -901,6 +904,10 @@ class AsyncFrameWriter:
     def write_nowait(self, message: Message) -> None:
         """Queue a frame without waiting (call `drain` later); frames stay whole."""
         self.stream.write(encode_frame(message, self.max_frame))
+
+    def write_many_nowait(self, messages: Iterable[Message]) -> None:
+        """Several frames queued in one write (e.g. the acks of one WAL batch)."""
+        self.stream.write(b"".join(encode_frame(m, self.max_frame) for m in messages))
 
     async def drain(self) -> None:
         await self.stream.drain()

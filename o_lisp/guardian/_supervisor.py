@@ -4,7 +4,7 @@
 
     g = Guardian(GuardianConfig(agent=Path("agents/assistant.hy"), data_dir=Path(".o/assistant")))
     await g.start()
-    await g.request("memory_add", {"text": "..."})   # returns after the WAL record is fsynced
+    await g.request("memory_add", {"text": "..."})   # answered once the WAL record is fsynced
     await g.stop()
 
 Why it is shaped this way:
@@ -14,12 +14,31 @@ Why it is shaped this way:
   (`_worker.run_zygote`) that has already imported the runtime, so a restart
   costs a fork, not a second of imports. The only thing the guardian takes from
   a worker is data, checked frame by frame (`_protocol`).
-* **Acknowledged means durable.** A worker's ``wal_append`` is written and
-  fsynced (group commit in `WriteAheadLog`) before the ``wal_ack`` goes back,
-  and the worker applies a mutation only after its ack, so its replies (which
-  the guardian forwards) never run ahead of the disk. What a checkpoint covers
-  is decided from the acks the guardian sent, not from the worker's say-so, so
-  a confused or hostile worker cannot make the guardian compact records away.
+* **Acknowledged means durable; nothing a client sees is ahead of the disk.**
+  One appender task per worker (`_appender`) writes its ``wal_append``s in the
+  order they arrived, every append that queued up during the previous fsync in
+  one batch (one write, one fsync: `WriteAheadLog.append_many`), and acks them
+  only after that fsync. A *pipelined* worker (the default) applies a mutation
+  as soon as it has sent the append and goes on serving, so several requests
+  share one fsync. What keeps that safe is on this side: **held answers.** An
+  answer from a worker (reply, error, checkpoint, ...) is passed on only once
+  every ``wal_append`` that worker sent *before* it — the frames are read in pipe
+  order, so these include every mutation the answer can depend on, including a
+  read's — is durable (`_Link._dispatch`, `_Link._deliver`). If one of them
+  failed, the answer is replaced by ``not_durable``. The strict mode
+  (`GuardianConfig.pipelined` False) makes the worker wait for each ack before
+  applying; the same rule then holds trivially. What a checkpoint covers is
+  decided from the acks the guardian sent, not from the worker's say-so, so a
+  confused or hostile worker cannot make the guardian compact records away.
+* **A failed append in a pipelined worker: refuse, then resync.** The worker
+  has applied a mutation that is not durable. Every later append of it is
+  refused without touching the disk (it was computed from that state), every
+  answer that depends on it fails with ``not_durable``, and the guardian sends
+  the *running* worker a ``restore`` (newest checkpoint + the WAL's acknowledged
+  records; read-only from the segment files if the WAL cannot be reopened), which
+  the worker awaits since it read the refusal. No process restarts and nothing
+  counts against the restart intensity (`_resync`); a worker that cannot be
+  resynced is killed and restarted like any failure.
 * **Restore = newest good checkpoint + WAL after it**, sent in one ``restore``.
   Before a new worker is restored the guardian waits for every WAL append still
   in flight from the dead one, so a record that became durable late is replayed
@@ -35,8 +54,9 @@ Why it is shaped this way:
   commit whose message says why — and the guardian serves again. A crash loop
   with nothing to fall back on backs off instead of spinning.
 * **A failing disk is refused, not survived by luck.** A WAL append whose write
-  or fsync fails is answered ``not_durable``: the mutation is not applied and the
-  client gets `RequestFailed(code="not_durable")`. A failed write (ENOSPC, EIO)
+  or fsync fails is answered ``not_durable``: the mutation is not applied (strict)
+  or is discarded by a resync (pipelined), and the client gets
+  `RequestFailed(code="not_durable")`. A failed write (ENOSPC, EIO)
   leaves the log usable. A failed fsync poisons it (see `_wal`); the guardian
   then reopens it at once (reopening re-fsyncs what it recovers). While reopening
   fails the WAL is *unavailable*: every write is refused with ``not_durable``
@@ -48,7 +68,10 @@ Why it is shaped this way:
 * **Checkpoint before risky operations.** Before a self-modification (an accepted
   ``rewrite!``, a rollback) or a hot reload changes the running code, the worker
   sends a `Checkpoint` of its own and waits for the `CheckpointAck`: the code
-  changes only once the state before it is durable in the vault.
+  changes only once the state before it is durable in the vault. Checkpoints,
+  the worker's own and requested ones, are answers like any other: held until
+  the appends before them are durable, covering exactly those, and refused if
+  one of them failed.
 """
 
 from __future__ import annotations
@@ -100,7 +123,7 @@ from o_lisp.guardian._protocol import (
     open_pipe,
 )
 from o_lisp.guardian._vault import NoGoodCheckpoint, Vault, VaultError
-from o_lisp.guardian._wal import DEFAULT_SEGMENT_BYTES, WalError, WriteAheadLog
+from o_lisp.guardian._wal import DEFAULT_SEGMENT_BYTES, WalError, WriteAheadLog, read_records
 from o_lisp.guardian._worker import WorkerSpec
 
 __all__ = [
@@ -121,6 +144,8 @@ E_UNAVAILABLE = "unavailable"
 
 KNOWN_GOOD = "known_good"
 T = TypeVar("T")
+_MAX_BATCH = 1024
+"""Most wal_appends in one write + fsync."""
 
 
 class GuardianError(OLispError):
@@ -165,6 +190,10 @@ class GuardianConfig:
     """Longest pause between attempts when a crash loop has nothing to roll back to."""
     debug_methods: bool = False
     """Let workers accept ``debug_*`` requests (tests only)."""
+    pipelined: bool = True
+    """Workers apply a mutation as soon as its ``wal_append`` is sent and go on serving; the
+    guardian holds every answer until the appends before it are durable (module docstring).
+    False is the strict mode: the worker waits for each ack before applying."""
     wal_segment_bytes: int = DEFAULT_SEGMENT_BYTES
     """Size past which the WAL starts a new segment (small values exercise rotation and compaction)."""
     wal_fsync: Callable[[int], None] | None = None
@@ -195,6 +224,12 @@ class GuardianMetrics:
     checkpoint_failures: int = 0
     wal_appends: int = 0
     wal_failures: int = 0
+    wal_batches: int = 0
+    """Write + fsync rounds of `_Guardian._appender`; wal_appends / wal_batches is the group size."""
+    wal_refused: int = 0
+    """Appends refused without touching the disk because an earlier one of the same worker failed."""
+    resyncs: int = 0
+    """Pipelined workers given the durable state back after a failed append (no restart)."""
     wal_fsyncs: int = 0
     wal_fsync_seconds_total: float = 0.0
     wal_fsync_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
@@ -424,6 +459,17 @@ class _Link:
         self.ok_replies = 0
         self.dead: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._reader_task: asyncio.Task[None] | None = None
+        # Durability of what the worker says (see "Held answers" in the module docstring).
+        self.pipelined = guardian.config.pipelined
+        self.appends_received = 0  # wal_append frames read from this worker, in pipe order
+        self.appends_done = 0  # of those, answered (acked or refused), always in the same order
+        self.append_queue: deque[tuple[int, int, WalAppend]] = deque()  # (index, epoch, frame)
+        self.append_wakeup = asyncio.Event()
+        self.held: deque[tuple[int, int, Message]] = deque()  # (appends received before it, epoch, answer)
+        self.epoch = 0  # +1 when a resync restore is acknowledged: the worker's state is clean again
+        self.failed: tuple[int, int] | None = None  # (epoch, index) of the first append that failed
+        self.resync_ids: set[int] = set()  # ids of the `restore` frames sent to resync this worker
+        self.resyncs = 0
 
     @property
     def commit(self) -> str:
@@ -479,27 +525,76 @@ class _Link:
         if isinstance(message, Heartbeat):
             self.busy = message.busy
         elif isinstance(message, WalAppend):
-            self.guardian._spawn_append(self, message)
-        elif isinstance(message, Checkpoint) and message.re is None:
-            self.guardian._spawn_unsolicited_checkpoint(self, message, self.acked_seq)
+            self.appends_received += 1
+            self.append_queue.append((self.appends_received, self.epoch, message))
+            self.append_wakeup.set()
         elif isinstance(message, Reply | Error | RestoreAck | Checkpoint | MetricsReply | HotReloadAck):
-            re = message.re
-            if re is None:  # an Error about the connection
+            if isinstance(message, Error) and message.re is None:  # an Error about the connection
                 log.warning("worker %d: %s", self.child.pid, message)
                 return
-            future = self.pending.pop(re, None)
-            if future is None:
-                if re in self.late:
-                    return
-                raise ProtocolError(f"{message.TYPE!r} answers {re}, which is not outstanding")
-            if isinstance(message, Checkpoint):
-                # What the state covers: every mutation acked so far (the worker sent the
-                # checkpoint after it had all its acks, and later appends come after it).
-                self.checkpoint_covers[message.id] = self.acked_seq
-            if not future.done():
-                future.set_result(message)
+            if isinstance(message, RestoreAck) and message.re in self.resync_ids:
+                self.epoch += 1  # everything after this frame was produced on the restored state
+            if self.held or self.appends_done < self.appends_received:
+                self.held.append((self.appends_received, self.epoch, message))
+            else:
+                self._deliver(self.appends_received, self.epoch, message)
         else:
             raise ProtocolError(f"unexpected {message.TYPE!r} from a worker")
+
+    def append_done(self) -> None:
+        """One more wal_append answered (in order): release the answers that were waiting for it."""
+        self.appends_done += 1
+        held = self.held
+        while held and held[0][0] <= self.appends_done:
+            tag, epoch, message = held.popleft()
+            try:
+                self._deliver(tag, epoch, message)
+            except ProtocolError as error:
+                log.error("worker %d: %s", self.child.pid, error)
+                self.die(f"protocol error: {error}")
+                return
+
+    def refuses(self, epoch: int) -> bool:
+        """Appends of this epoch are refused: an earlier one failed and the worker applied it anyway."""
+        return self.failed is not None and self.failed[0] == epoch
+
+    def _deliver(self, tag: int, epoch: int, message: Message) -> None:
+        """Pass on an answer whose wal_appends (the `tag` received before it) are all answered.
+
+        When one of them failed, the answer may show state that is not durable: it is
+        replaced by a ``not_durable`` error (a checkpoint is refused).
+        """
+        failed = self.failed
+        tainted = (failed is not None and failed[0] == epoch and tag >= failed[1]
+                   and not isinstance(message, RestoreAck))
+        if isinstance(message, Checkpoint) and message.re is None:  # the worker's own, before a risky step
+            if tainted:
+                self.send_nowait(Error(id=self.writer.next_id(), re=message.id, code=E_NOT_DURABLE,
+                                       message="an earlier mutation was not durable"))
+            else:
+                self.guardian._spawn_unsolicited_checkpoint(self, message, self.acked_seq)
+            return
+        assert isinstance(message, Reply | Error | RestoreAck | Checkpoint | MetricsReply | HotReloadAck)
+        re = message.re
+        assert re is not None
+        future = self.pending.pop(re, None)
+        if future is None:
+            if re in self.late:
+                return
+            raise ProtocolError(f"{message.TYPE!r} answers {re}, which is not outstanding")
+        if tainted:
+            message = Error(id=message.id, re=re, code=E_NOT_DURABLE,
+                            message="not durable: a mutation it depends on could not be made durable")
+        elif isinstance(message, Checkpoint):
+            # What the state covers: every mutation the worker logged before it, all acked now.
+            self.checkpoint_covers[message.id] = self.acked_seq
+        if not future.done():
+            future.set_result(message)
+
+    def send_nowait(self, *messages: Message) -> None:
+        """Queue frames for the worker in one write (no waiting; a closed pipe is ignored)."""
+        with contextlib.suppress(OSError, ConnectionError, RuntimeError):
+            self.writer.write_many_nowait(messages)
 
     def die(self, reason: str) -> None:
         """Mark the worker dead: fail every call in flight, kill it, close the pipes."""
@@ -509,6 +604,8 @@ class _Link:
             if not future.done():
                 future.set_exception(RequestFailed(f"the worker died ({reason})", E_WORKER_DIED))
         self.pending.clear()
+        self.held.clear()
+        self.append_wakeup.set()  # the appender drops what it has not started
         self.child.kill()
         self.reader.close()
         self.writer.close()
@@ -577,6 +674,7 @@ class Guardian:
         self._gave_up: asyncio.Future[str] | None = None
         self._known_good: dict[str, Any] | None = None
         self._wal_error: str | None = None  # why the WAL is unavailable (reopen failed)
+        self._acked_seq = 0  # the last seq the WAL acknowledged (or recovered): what replay may go up to
         self._wal_lock = asyncio.Lock()
 
     # -- paths and blocking helpers --------------------------------------------------------
@@ -636,6 +734,7 @@ class Guardian:
             self._last_checkpoint = {"id": info.checkpoint_id, "wal_seq": info.wal_seq, "time": info.created}
             initial = info.wal_seq + 1
         self._wal = self._new_wal(initial)
+        self._acked_seq = self._wal.last_seq
         if self._cached is None and self._wal.first_seq > 1:
             raise GuardianError(
                 f"no good checkpoint in {cfg.data_dir / 'checkpoints'} and the WAL starts at "
@@ -699,7 +798,7 @@ class Guardian:
             rollback = self._rollback
             spec = WorkerSpec(
                 agent=str(self.config.agent.absolute()), data_dir=str(self.config.data_dir.absolute()),
-                debug_methods=self.config.debug_methods,
+                debug_methods=self.config.debug_methods, pipelined=self.config.pipelined,
                 rollback_to=None if rollback is None else rollback[0],
                 rollback_reason="" if rollback is None else rollback[1],
             )
@@ -816,6 +915,7 @@ class Guardian:
             link.code_version = hello.code_version
             link.last_heartbeat = time.monotonic()
             link.start_reading()
+            self._start_appender(link)
             restore, base = await self._restore_message(link)
             link.acked_seq = base
             answer = await link.call(restore, cfg.startup_timeout)
@@ -835,40 +935,127 @@ class Guardian:
     async def _restore_message(self, link: _Link) -> tuple[Restore, int]:
         cached = self._cached
         base = 0 if cached is None else cached.wal_seq
-        wal = await self._usable_wal()
-        records = await self._io(lambda: [WalRecord(seq=s, op=o, args=a) for s, o, a in wal.replay(base)])
+        try:
+            wal = await self._usable_wal()
+        except WalError:
+            if self._vault is None:
+                raise
+            # The WAL cannot take appends (degraded), but what it acknowledged is on disk.
+            upto = self._acked_seq
+            directory = self.config.data_dir / "wal"
+            records = await self._io(lambda: [WalRecord(seq=s, op=o, args=a)
+                                              for s, o, a in read_records(directory, base, upto)])
+        else:
+            records = await self._io(lambda: [WalRecord(seq=s, op=o, args=a) for s, o, a in wal.replay(base)])
         last = records[-1].seq if records else base
         restore = Restore(id=link.writer.next_id(), checkpoint=None if cached is None else cached.state, wal=records)
         return restore, last
 
     # -- the WAL ------------------------------------------------------------------------------
-    def _spawn_append(self, link: _Link, message: WalAppend) -> None:
-        task = asyncio.create_task(self._append(link, message))
+    def _start_appender(self, link: _Link) -> None:
+        task = asyncio.create_task(self._appender(link), name=f"o-wal-{link.child.pid}")
         self._appends.add(task)
         task.add_done_callback(self._appends.discard)
 
-    async def _append(self, link: _Link, message: WalAppend) -> None:
+    async def _appender(self, link: _Link) -> None:
+        """Append one worker's mutations in the order it sent them, as few fsyncs as possible.
+
+        Every ``wal_append`` that arrived while the previous batch was being written and
+        fsynced goes into the next batch (`WriteAheadLog.append_many`: one write, one
+        fsync), then each is acked in order. A batch that fails is refused
+        (``not_durable``) as a whole; for a pipelined worker, which has already applied
+        those mutations, every later append of the same epoch is refused too (it was
+        computed from state that is not durable) and the worker is resynced
+        (`_resync`). Once the worker is dead, appends not yet started are dropped: their
+        requests already failed as "worker died" (outcome unknown), and none was acked.
+        """
+        queue = link.append_queue
+        while True:
+            await link.append_wakeup.wait()
+            link.append_wakeup.clear()
+            while queue:
+                if link.dead.done():
+                    queue.clear()
+                    return
+                _, epoch, message = queue[0]
+                if link.refuses(epoch):
+                    queue.popleft()
+                    self.metrics.wal_refused += 1
+                    link.send_nowait(Error(id=link.writer.next_id(), re=message.id, code=E_NOT_DURABLE,
+                                           message="refused: an earlier mutation was not durable"))
+                    link.append_done()
+                    continue
+                batch: list[tuple[int, WalAppend]] = []
+                while queue and queue[0][1] == epoch and len(batch) < _MAX_BATCH:
+                    item = queue.popleft()
+                    batch.append((item[0], item[2]))
+                await self._append_batch(link, epoch, batch)
+            with contextlib.suppress(OSError, ConnectionError, RuntimeError):
+                await link.writer.drain()
+            if link.dead.done():
+                queue.clear()
+                return
+
+    async def _append_batch(self, link: _Link, epoch: int, batch: list[tuple[int, WalAppend]]) -> None:
         """Append + fsync, then ack (or refuse with ``not_durable``); never the other way round."""
-        answer: Message
         try:
             wal = await self._usable_wal()
-            seq = await self._io(wal.append, message.op, message.args)
+            seqs = await self._io(wal.append_many, [(m.op, m.args) for _, m in batch])
         except WalError as error:
-            self.metrics.wal_failures += 1
+            self.metrics.wal_failures += len(batch)
             log.error("WAL append failed: %s", error)
             current = self._wal
             if current is not None and current.poisoned:
                 with contextlib.suppress(WalError):
                     await self._usable_wal()  # reopen now, so /health tells the truth
-            answer = Error(id=link.writer.next_id(), re=message.id, code=E_NOT_DURABLE, message=str(error)[:1000])
-        else:
-            self.metrics.wal_appends += 1
-            link.acked_seq = seq  # before the ack is written: see `_Link._dispatch` (checkpoints)
-            answer = WalAck(id=link.writer.next_id(), re=message.id, seq=seq)
-            if seq - self._checkpoint_seq >= self.config.checkpoint_wal_records:
-                self._checkpoint_due.set()
-        if not link.dead.done():
-            await link.send(answer)
+            if link.pipelined and not link.refuses(epoch):
+                link.failed = (epoch, batch[0][0])
+                self._spawn_resync(link)
+            text = str(error)[:1000]
+            link.send_nowait(*(Error(id=link.writer.next_id(), re=m.id, code=E_NOT_DURABLE, message=text) for _, m in batch))
+            for _ in batch:
+                link.append_done()
+            return
+        self.metrics.wal_appends += len(batch)
+        self.metrics.wal_batches += 1
+        last = seqs[-1]
+        self._acked_seq = max(self._acked_seq, last)
+        link.send_nowait(*(WalAck(id=link.writer.next_id(), re=m.id, seq=seq) for (_, m), seq in zip(batch, seqs, strict=True)))
+        for seq in seqs:
+            link.acked_seq = seq  # before the answers it releases: see `_Link._deliver` (checkpoints)
+            link.append_done()
+        if last - self._checkpoint_seq >= self.config.checkpoint_wal_records:
+            self._checkpoint_due.set()
+
+    def _spawn_resync(self, link: _Link) -> None:
+        task = asyncio.create_task(self._resync(link), name=f"o-resync-{link.child.pid}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _resync(self, link: _Link) -> None:
+        """A pipelined worker applied a mutation that is not durable: give it the durable state back.
+
+        The same ``restore`` a new worker gets (newest checkpoint + WAL), sent to the
+        running worker, which has stopped serving since it read the ``not_durable``
+        error and rebuilds its state and agent from it. No process is restarted and no
+        failure is counted (nothing crashed); if the restore fails, the worker is
+        killed and restarted like any failed worker.
+        """
+        if link.dead.done():
+            return
+        try:
+            restore, _ = await self._restore_message(link)
+            link.resync_ids.add(restore.id)
+            answer = await link.call(restore, self.config.startup_timeout)
+        except (RequestFailed, GuardianError, WalError, OSError, TimeoutError) as error:
+            answer = Error(id=0, re=0, code=E_INTERNAL, message=f"{type(error).__name__}: {error}")
+        if not isinstance(answer, RestoreAck):
+            reason = answer.message if isinstance(answer, Error) else answer.TYPE
+            log.error("worker %d: resync failed: %s", link.child.pid, reason)
+            link.die(f"resync after a failed WAL append failed: {reason}")
+            return
+        link.resyncs += 1
+        self.metrics.resyncs += 1
 
     def _new_wal(self, initial_seq: int) -> WriteAheadLog:
         cfg = self.config
@@ -911,6 +1098,7 @@ class Guardian:
             with contextlib.suppress(WalError, OSError):
                 old.close()
         self._wal = self._new_wal(self._checkpoint_seq + 1)
+        self._acked_seq = max(self._acked_seq, self._wal.last_seq)
 
     # -- checkpoints ----------------------------------------------------------------------------
     async def checkpoint(self, reason: str = "on demand") -> dict[str, Any]:

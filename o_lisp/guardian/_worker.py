@@ -31,11 +31,25 @@ A worker (`run_worker`):
 4. serves requests one at a time on its main thread while a heartbeat thread
    reports liveness (and which request is in progress).
 
-The durable mutation: the listener sends ``wal_append`` and blocks until the
-matching ``wal_ack`` (the guardian fsynced it) before `AgentState.apply` applies
-the mutation; frames that arrive meanwhile are queued for the main loop. An
-``error`` instead of the ack raises `NotDurable`, so the mutation is not applied
-and the request fails.
+The durable mutation, two modes (`WorkerSpec.pipelined`):
+
+* **Pipelined** (default): the listener sends ``wal_append`` and returns, so
+  `AgentState.apply` applies the mutation at once and the worker goes on with the
+  request and the next ones; acks are read between requests. The worker does not
+  hold its replies back: the guardian does, passing an answer on only once every
+  append this worker sent before it is durable, so no client sees state that is
+  not (see `_supervisor`). A ``not_durable`` refusal means the state now holds a
+  mutation that is not durable: the worker stops serving (`diverged`; requests
+  that arrive are deferred) until the guardian sends a ``restore`` with the
+  durable state, rebuilds state and agent from it in place, then serves the
+  deferred requests.
+* **Strict**: the listener blocks until the matching ``wal_ack`` (the guardian
+  fsynced it) before the mutation is applied; frames that arrive meanwhile are
+  queued for the main loop. An ``error`` instead of the ack raises `NotDurable`,
+  so the mutation is not applied and the request fails.
+
+Outgoing frames are buffered and written in one syscall when the worker is about
+to wait for the guardian (`_Worker.send`, `_Worker.flush`).
 """
 
 from __future__ import annotations
@@ -84,6 +98,7 @@ from o_lisp.guardian._protocol import (
     Shutdown,
     WalAck,
     WalAppend,
+    encode_frame,
     worker_handshake,
 )
 
@@ -106,6 +121,7 @@ EXIT_START_FAILED = 3
 """The code could not be prepared, loaded or restored: a start-up crash."""
 
 _PR_SET_PDEATHSIG = 1
+_OUTBOX_BYTES = 256 * 1024
 
 
 class NotDurable(Exception):
@@ -129,6 +145,9 @@ class WorkerSpec:
     rollback_to: str | None = None
     """Escalation: roll the repository back to this commit before loading."""
     rollback_reason: str = ""
+    pipelined: bool = True
+    """Apply a mutation as soon as its ``wal_append`` is sent (the guardian holds the replies
+    until it is durable); False: wait for the ack first (strict)."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -144,6 +163,7 @@ class WorkerSpec:
             debug_methods=bool(data.get("debug_methods", False)),
             rollback_to=None if data.get("rollback_to") is None else str(data["rollback_to"]),
             rollback_reason=str(data.get("rollback_reason", "")),
+            pipelined=bool(data.get("pipelined", True)),
         )
 
 
@@ -223,6 +243,12 @@ class _Worker:
         self.errors = 0
         self.wal_appends = 0
         self.risky_checkpoints = 0
+        self.resyncs = 0
+        self.outstanding: set[int] = set()  # ids of wal_appends sent and not yet answered (pipelined)
+        self.diverged = False  # a pipelined append was refused: the state holds a mutation that is not durable
+        self.deferred: deque[Message] = deque()  # requests that arrived while diverged: served after the restore
+        self.outbox: list[bytes] = []  # encoded frames not yet written (`send`, `flush`)
+        self.outbox_bytes = 0
 
     # -- code ---------------------------------------------------------------------------
     def prepare_code(self) -> None:
@@ -269,17 +295,52 @@ class _Worker:
     def next_message(self) -> Message | None:
         if self.inbox:
             return self.inbox.popleft()
+        return self.read()
+
+    def read(self) -> Message | None:
+        """The next frame from the guardian; what `send` buffered goes out before we block."""
+        message = self.reader.parser.next()
+        if message is not None:
+            return message
+        self.flush()
         return self.reader.read()
 
     def send(self, message: Message) -> None:
-        self.writer.write(message)
+        """Queue a frame (encoded now, so an unencodable one raises here); `flush` writes them.
+
+        Frames go out in one write when the worker is about to wait for the guardian, or
+        when `_OUTBOX_BYTES` have piled up: a burst of requests costs one syscall for all
+        their appends and replies instead of two each.
+        """
+        frame = encode_frame(message, self.writer.max_frame)
+        self.outbox.append(frame)
+        self.outbox_bytes += len(frame)
+        if self.outbox_bytes >= _OUTBOX_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.outbox:
+            data = b"".join(self.outbox)
+            self.outbox.clear()
+            self.outbox_bytes = 0
+            self.writer.write_raw(data)
 
     def on_mutation(self, seq: int, op: str, args: dict[str, Any]) -> None:
-        """Make the mutation durable before `AgentState.apply` applies it (blocks for the ack)."""
+        """Log the mutation before `AgentState.apply` applies it.
+
+        Pipelined: send the ``wal_append`` and return at once (the guardian holds every
+        later answer of this worker until the append is durable). Strict: block until
+        the ack, so that nothing unacknowledged is ever applied.
+        """
+        if self.diverged:
+            raise NotDurable(f"mutation {op!r} refused: an earlier mutation was not durable")
         append = WalAppend(id=self.writer.next_id(), op=op, args=args)
         self.send(append)
+        if self.spec.pipelined:
+            self.outstanding.add(append.id)
+            return
         while True:
-            message = self.reader.read()
+            message = self.read()
             if message is None:
                 raise _GuardianGone()
             if isinstance(message, WalAck) and message.re == append.id:
@@ -289,6 +350,26 @@ class _Worker:
             if isinstance(message, Error) and message.re == append.id:
                 raise NotDurable(f"mutation {op!r} is not durable: {message.message}")
             self.inbox.append(message)
+
+    def wal_answer(self, message: Message) -> bool:
+        """Handle the answer to a pipelined ``wal_append``; False if `message` is something else.
+
+        A refusal means the state holds a mutation that is not durable: the worker stops
+        serving (`diverged`) until the guardian's ``restore`` gives it the durable state.
+        Answers to appends sent before that restore are ignored.
+        """
+        if isinstance(message, WalAck):
+            if message.re in self.outstanding:
+                self.outstanding.discard(message.re)
+                self.applied_seq = message.seq
+                self.wal_appends += 1
+            return True
+        if isinstance(message, Error) and message.re is not None and message.code == E_NOT_DURABLE:
+            if message.re in self.outstanding:
+                self.diverged = True
+                self.outstanding.clear()
+            return True
+        return False
 
     def checkpoint_before(self, reason: str) -> None:
         """`Agent.before_risky`: a checkpoint, durable in the vault, before the code changes.
@@ -302,7 +383,7 @@ class _Worker:
         message = Checkpoint(id=self.writer.next_id(), state=state, wal_seq=self.applied_seq)
         self.send(message)
         while True:
-            answer = self.reader.read()
+            answer = self.read()
             if answer is None:
                 raise _GuardianGone()
             if isinstance(answer, CheckpointAck) and answer.re == message.id:
@@ -312,7 +393,7 @@ class _Worker:
                 raise NotDurable(f"no checkpoint before {reason}: {answer.message}")
             if isinstance(answer, CheckpointRequest):
                 self.checkpoint(answer)
-            else:
+            elif not self.wal_answer(answer):
                 self.inbox.append(answer)
 
     # -- main loop --------------------------------------------------------------------------
@@ -321,9 +402,16 @@ class _Worker:
             message = self.next_message()
             if message is None or isinstance(message, Shutdown):
                 return EXIT_GUARDIAN_GONE
+            if self.wal_answer(message):
+                continue
+            if self.diverged and isinstance(message, Request | CheckpointRequest | HotReload | Metrics):
+                self.deferred.append(message)  # nothing may run on state that is not durable
+                continue
             if isinstance(message, Restore):
                 if not self.restore(message):
                     return EXIT_START_FAILED
+                self.inbox.extendleft(reversed(self.deferred))
+                self.deferred.clear()
             elif isinstance(message, Request):
                 self.handle(message)
             elif isinstance(message, CheckpointRequest):
@@ -345,6 +433,14 @@ class _Worker:
         from o_lisp.agent._state import AgentState
 
         try:
+            if self.agent is not None:  # a resync: drop the speculative state, rebuild from durable data
+                from o_lisp.agent._agent import spec_from_repository
+
+                self.agent_spec = spec_from_repository(self.repository, self.agent_spec)
+                self.agent = None
+                self.resyncs += 1
+            self.outstanding.clear()
+            self.diverged = False
             spec = self.agent_spec
             if message.checkpoint is not None:
                 state = AgentState.from_data(message.checkpoint, _memory_from_data)
@@ -385,7 +481,7 @@ class _Worker:
                 with contextlib.suppress(Exception):
                     blocks += len(store)
         return {"requests_total": self.requests, "errors_total": self.errors, "wal_appends_total": self.wal_appends,
-                "risky_checkpoints_total": self.risky_checkpoints,
+                "risky_checkpoints_total": self.risky_checkpoints, "resyncs_total": self.resyncs,
                 "rss_bytes": _rss_bytes(), "memory_blocks": blocks, "state_seq": 0 if self.agent is None else self.agent.state.seq}
 
     def hot_reload(self, message: HotReload) -> None:
@@ -466,6 +562,7 @@ class _Worker:
 
     def debug(self, method: str, args: dict[str, Any]) -> Any:
         """Test-only misbehaviour, enabled by `WorkerSpec.debug_methods`."""
+        self.flush()
         seconds = float(_arg(args, "seconds", (int, float), 0.0))
         if method == "debug_sleep":  # busy but alive: heartbeats continue
             time.sleep(seconds)
@@ -531,7 +628,11 @@ def run_worker(spec: WorkerSpec, in_fd: int, out_fd: int) -> int:
         heartbeat = _Heartbeat(writer, welcome.heartbeat_interval, lambda: worker.current)
         worker.heartbeat = heartbeat
         heartbeat.start()
-        return worker.serve()
+        try:
+            return worker.serve()
+        finally:
+            with contextlib.suppress(OSError, ProtocolError):
+                worker.flush()
     except _GuardianGone:
         return EXIT_GUARDIAN_GONE
     except (ProtocolError, OSError) as error:
