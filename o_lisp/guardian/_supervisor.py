@@ -91,7 +91,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from o_lisp._errors import OLispError
 from o_lisp.guardian._protocol import (
@@ -190,6 +190,11 @@ class GuardianConfig:
     """Longest pause between attempts when a crash loop has nothing to roll back to."""
     debug_methods: bool = False
     """Let workers accept ``debug_*`` requests (tests only)."""
+    worker_log_bytes: int = 1024 * 1024
+    """Workers' (and the fork server's) stdout and stderr go to ``DATA/logs/worker.log``,
+    rotated at this size (``worker.log.1``, ``.2``, ...)."""
+    worker_log_files: int = 3
+    """How many log files are kept, the current one included."""
     pipelined: bool = True
     """Workers apply a mutation as soon as its ``wal_append`` is sent and go on serving; the
     guardian holds every answer until the appends before it are durable (module docstring).
@@ -211,6 +216,8 @@ class GuardianConfig:
                 raise ValueError(f"{name} must be positive")
         if self.max_restarts < 0 or self.checkpoint_wal_records < 1 or self.keep_checkpoints < 1:
             raise ValueError("max_restarts >= 0, checkpoint_wal_records >= 1, keep_checkpoints >= 1")
+        if self.worker_log_bytes < 1 or self.worker_log_files < 1:
+            raise ValueError("worker_log_bytes >= 1, worker_log_files >= 1")
 
 
 @dataclass
@@ -301,11 +308,82 @@ class _ZygoteChild(_Child):
         return await asyncio.shield(self.exited)
 
 
+WORKER_LOG = Path("logs") / "worker.log"
+
+
+class WorkerLog(asyncio.Protocol):
+    """What workers print: their stdout and stderr (and the fork server's) into a size-rotated file.
+
+    Workers inherit the write end of one pipe as fds 1 and 2; the guardian reads the
+    other end on its event loop and appends what arrives to ``DATA/logs/worker.log``.
+    When the file would pass `max_bytes` it becomes ``worker.log.1`` (the older ones
+    shift up to ``worker.log.<files - 1>``; the oldest is dropped), so a crash's
+    traceback is kept without the log growing without bound. Agent code cannot reach
+    the frame pipes through it: it is a separate pipe, and the guardian only copies bytes.
+    """
+
+    def __init__(self, path: Path, max_bytes: int, files: int) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.files = files
+        self.write_fd = -1
+        self._file: BinaryIO | None = None
+        self._size = 0
+        self._transport: asyncio.ReadTransport | None = None
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "ab", buffering=0)
+        self._size = self._file.tell()
+        read_fd, self.write_fd = os.pipe()
+        loop = asyncio.get_running_loop()
+        self._transport, _ = await loop.connect_read_pipe(lambda: self, os.fdopen(read_fd, "rb", buffering=0))
+
+    def data_received(self, data: bytes) -> None:
+        self.write(data)
+
+    def write(self, data: bytes) -> None:
+        if self._file is None:
+            return
+        try:
+            if self._size and self._size + len(data) > self.max_bytes:
+                self._rotate()
+            self._file.write(data)
+            self._size += len(data)
+        except OSError as error:  # a full disk must not take the guardian down
+            log.error("cannot write %s: %s", self.path, error)
+
+    def _rotate(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        for i in range(self.files - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{i}")
+            newer = self.path.with_name(f"{self.path.name}.{i - 1}") if i > 1 else self.path
+            if newer.exists():
+                os.replace(newer, older)
+        if self.files == 1:
+            self.path.unlink(missing_ok=True)
+        self._file = open(self.path, "ab", buffering=0)
+        self._size = 0
+
+    def close(self) -> None:
+        if self.write_fd >= 0:
+            os.close(self.write_fd)
+            self.write_fd = -1
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
 class _ForkServer:
     """The guardian's end of the zygote: a SOCK_SEQPACKET socket carrying JSON and fds."""
 
-    def __init__(self, python: str) -> None:
+    def __init__(self, python: str, output: int | None = None) -> None:
         self.python = python
+        self.output = output  # stdout and stderr of the zygote and its workers
         self.process: asyncio.subprocess.Process | None = None
         self.sock: socket.socket | None = None
         self._tokens = itertools.count(1)
@@ -323,7 +401,7 @@ class _ForkServer:
         try:
             self.process = await asyncio.create_subprocess_exec(
                 self.python, "-m", "o_lisp.guardian._worker", "zygote", str(theirs.fileno()),
-                pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL, stdout=self.output, stderr=self.output,
             )
         finally:
             theirs.close()
@@ -674,6 +752,7 @@ class Guardian:
         self._gave_up: asyncio.Future[str] | None = None
         self._known_good: dict[str, Any] | None = None
         self._wal_error: str | None = None  # why the WAL is unavailable (reopen failed)
+        self._worker_log: WorkerLog | None = None
         self._acked_seq = 0  # the last seq the WAL acknowledged (or recovered): what replay may go up to
         self._wal_lock = asyncio.Lock()
 
@@ -681,6 +760,14 @@ class Guardian:
     @property
     def data_dir(self) -> Path:
         return self.config.data_dir
+
+    @property
+    def worker_log(self) -> Path:
+        """Where workers' stdout and stderr go (``DATA/logs/worker.log``, rotated by size)."""
+        return self.data_dir / WORKER_LOG
+
+    def _worker_output(self) -> int | None:
+        return None if self._worker_log is None or self._worker_log.write_fd < 0 else self._worker_log.write_fd
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
@@ -697,6 +784,13 @@ class Guardian:
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         try:
             await self._io(self._open_storage)
+            self._worker_log = WorkerLog(self.worker_log, cfg.worker_log_bytes, cfg.worker_log_files)
+            try:
+                await self._worker_log.open()
+            except OSError as error:
+                log.error("cannot open %s, workers print to the guardian's terminal: %s", self.worker_log, error)
+                self._worker_log.close()
+                self._worker_log = None
             if cfg.fork_server:
                 await self._start_fork_server()
             self._known_good = await self._io(self._read_known_good)
@@ -742,7 +836,7 @@ class Guardian:
             )
 
     async def _start_fork_server(self) -> None:
-        server = _ForkServer(self.config.python)
+        server = _ForkServer(self.config.python, self._worker_output())
         try:
             await server.start(self.config.zygote_timeout)
         except (GuardianError, OSError, TimeoutError) as error:
@@ -788,6 +882,10 @@ class Guardian:
         if self._vault is not None:
             self._vault.close()
             self._vault = None
+        if self._worker_log is not None:
+            await asyncio.sleep(0)  # what the last worker printed before exiting is usually in by now
+            self._worker_log.close()
+            self._worker_log = None
         self.status = "stopped"
 
     # -- supervision ------------------------------------------------------------------------
@@ -887,7 +985,7 @@ class Guardian:
             return await server.spawn(spec, fds, self.config.startup_timeout)
         process = await asyncio.create_subprocess_exec(
             self.config.python, "-m", "o_lisp.guardian._worker", "worker", str(fds[0]), str(fds[1]), spec.to_json(),
-            pass_fds=fds, stdin=asyncio.subprocess.DEVNULL,
+            pass_fds=fds, stdin=asyncio.subprocess.DEVNULL, stdout=self._worker_output(), stderr=self._worker_output(),
         )
         return _DirectChild(process)
 
@@ -924,6 +1022,9 @@ class Guardian:
                 raise _StartFailed(f"restore refused: {message}", link.code_version)
         except _StartFailed:
             await link.terminate("start-up failed")
+            raise
+        except asyncio.CancelledError:  # the guardian is stopping: do not leave the pipes open
+            link.die("the guardian stopped during start-up")
             raise
         except (ProtocolError, RequestFailed, GuardianError, WalError, OSError, TimeoutError) as error:
             status = await link.terminate("start-up failed")
@@ -1305,6 +1406,7 @@ class Guardian:
             "last_failure": self.last_failure,
             "last_escalation": self.last_escalation,
             "last_restart_ms": round(restart_times[-1] * 1000, 1) if restart_times else None,
+            "worker_log": str(self.worker_log),
         }
 
     @property

@@ -273,3 +273,53 @@ def test_workers_die_with_the_guardian(tmp_path: Path) -> None:
             assert _gone(worker) and _gone(zygote)
         finally:
             process.kill()
+
+
+PRINTING = AGENT.replace(
+    '(defn respond [text] (+ "echo: " text))',
+    '(when-> :name shout (= msg "shout") (print "the agent says hi") "ok")\n  (defn respond [text] (+ "echo: " text))',
+)
+
+
+def test_worker_output_and_crash_tracebacks_go_to_the_worker_log(tmp_path: Path) -> None:
+    from o_lisp.agent._dsl import read_agent
+    from o_lisp.agent._repo import CodeRepository
+
+    config = make_config(tmp_path, PRINTING, max_restarts=1)
+
+    async def scenario(g: Guardian) -> None:
+        assert g.health()["worker_log"] == str(tmp_path / "data" / "logs" / "worker.log")
+        assert await g.request("message", {"text": "shout"}) == "ok"
+        repo = CodeRepository.open(tmp_path / "data" / "code")
+        boom = next(d for d in read_agent(CRASHING, "crashing.hy").definitions if d.name == "boom")
+        repo.commit_definition(boom, "Add a definition that crashes at load")
+        os.kill(g.worker_pid or 0, signal.SIGKILL)  # the next worker loads the crashing code
+        await _wait_for(lambda: g.metrics.escalations == 1 and g.worker_pid is not None, limit=30)
+
+    _run(scenario, config)
+    text = (tmp_path / "data" / "logs" / "worker.log").read_text("utf-8", "replace")
+    assert "the agent says hi" in text
+    assert "Traceback (most recent call last)" in text and "ZeroDivisionError" in text
+
+
+def test_the_worker_log_rotates_by_size(tmp_path: Path) -> None:
+    from o_lisp.guardian._supervisor import WorkerLog
+
+    path = tmp_path / "logs" / "worker.log"
+
+    async def main() -> None:
+        worker_log = WorkerLog(path, max_bytes=100, files=3)
+        await worker_log.open()
+        try:
+            for i in range(10):
+                worker_log.write(f"line {i}: {'x' * 40}\n".encode())  # 50 bytes: two per file
+        finally:
+            worker_log.close()
+            await asyncio.sleep(0)  # the transport closes on the next loop iteration
+
+    asyncio.run(main())
+    files = sorted(p.name for p in path.parent.iterdir())
+    assert files == ["worker.log", "worker.log.1", "worker.log.2"]  # the oldest were dropped
+    assert path.read_text().startswith("line 8:") and "line 9:" in path.read_text()
+    assert (path.parent / "worker.log.2").read_text().startswith("line 4:")
+    assert all(p.stat().st_size <= 100 for p in path.parent.iterdir())
