@@ -483,11 +483,23 @@ class CheckpointAck(Message):
 @_message(sender=_FROM_GUARDIAN)
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Restore(Message):
-    """Rebuild the state: load `checkpoint` (None = fresh state), then apply `wal` in order."""
+    """Rebuild the state: load `checkpoint` (None = fresh state), then apply `wal` in order.
+
+    `mode`: ``"replace"`` (default) = restore and serve; ``"standby"`` = restore and load
+    the code but do not serve or log until a ``"resume"`` (a warm standby); ``"resume"``
+    = a standby applies `wal` on top of its state (`checkpoint` is ignored) and serves,
+    or refuses with an error when the repository's code is no longer what it loaded.
+    Any other mode is refused with an error (a newer guardian's idea).
+    """
 
     TYPE: ClassVar[str] = "restore"
     checkpoint: dict[str, Any] | None
     wal: list[WalRecord] = dataclasses.field(default_factory=list)
+    mode: str = "replace"
+
+
+RESTORE_MODES = ("replace", "standby", "resume")
+"""The `Restore.mode` values a worker knows; it refuses any other with an error."""
 
 
 @_message(sender=_FROM_WORKER)

@@ -43,6 +43,14 @@ Why it is shaped this way:
   Before a new worker is restored the guardian waits for every WAL append still
   in flight from the dead one, so a record that became durable late is replayed
   rather than skipped.
+* **Warm standby** (`GuardianConfig.standby`). A second worker, restored from the
+  newest checkpoint in ``standby`` mode (loaded, idle, not logging), takes over when
+  the serving worker dies: it replays only the WAL after its checkpoint
+  (``resume``) — no fork, no 4.7 MB restore frame, no state rebuild on the critical
+  path. It is replaced after every checkpoint and hot reload, refuses to resume when
+  the repository's HEAD or the seed file changed since it loaded its code, is
+  discarded when an escalation is due, and changes nothing in the restart
+  intensity: the death is counted before the standby is considered.
 * **Supervision after OTP.** A worker that exits, breaks the protocol, or is
   silent for `heartbeat_timeout` is SIGKILLed, reaped and restarted; requests in
   flight fail with an error (their mutations, if acknowledged by the WAL, are
@@ -190,6 +198,10 @@ class GuardianConfig:
     """Longest pause between attempts when a crash loop has nothing to roll back to."""
     debug_methods: bool = False
     """Let workers accept ``debug_*`` requests (tests only)."""
+    standby: bool = True
+    """Keep a warm standby worker: forked, restored from the newest checkpoint and loaded,
+    idle. When the serving worker dies it only replays the WAL since its checkpoint and
+    serves (module docstring, "Warm standby"). Costs a second worker's memory."""
     worker_log_bytes: int = 1024 * 1024
     """Workers' (and the fork server's) stdout and stderr go to ``DATA/logs/worker.log``,
     rotated at this size (``worker.log.1``, ``.2``, ...)."""
@@ -237,6 +249,10 @@ class GuardianMetrics:
     """Appends refused without touching the disk because an earlier one of the same worker failed."""
     resyncs: int = 0
     """Pipelined workers given the durable state back after a failed append (no restart)."""
+    standby_activations: int = 0
+    """Restarts served by the warm standby."""
+    standby_fallbacks: int = 0
+    """Restarts that found no usable standby (none ready, stale code, a rollback due) and launched one."""
     wal_fsyncs: int = 0
     wal_fsync_seconds_total: float = 0.0
     wal_fsync_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
@@ -753,6 +769,10 @@ class Guardian:
         self._known_good: dict[str, Any] | None = None
         self._wal_error: str | None = None  # why the WAL is unavailable (reopen failed)
         self._worker_log: WorkerLog | None = None
+        self._standby: _Link | None = None  # loaded from the checkpoint covering `_standby_base`, idle
+        self._standby_base = 0
+        self._standby_task: asyncio.Task[None] | None = None  # preparing the next standby
+        self._standby_generation = 0
         self._acked_seq = 0  # the last seq the WAL acknowledged (or recovered): what replay may go up to
         self._wal_lock = asyncio.Lock()
 
@@ -858,6 +878,7 @@ class Guardian:
                 log.warning("no checkpoint at shutdown: %s", error)
         await _cancel_and_wait(self._supervisor)
         self._supervisor = None
+        await self._discard_standby()
         if link is not None:
             await link.send(Shutdown(id=link.writer.next_id(), reason="guardian stopping", grace=self.config.shutdown_grace))
             try:
@@ -900,8 +921,14 @@ class Guardian:
                 rollback_to=None if rollback is None else rollback[0],
                 rollback_reason="" if rollback is None else rollback[1],
             )
+            link = None
+            if rollback is None and not first and self.config.standby:
+                link = await self._activate_standby()
+            else:
+                await self._discard_standby()  # escalation: the standby runs the code being rolled back
             try:
-                link = await self._launch(spec)
+                if link is None:
+                    link = await self._launch(spec)
             except _StartFailed as failure:
                 await self._failed(f"start-up failed: {failure.reason}", failure.code_version)
                 continue
@@ -914,6 +941,8 @@ class Guardian:
                 self.metrics.restart_to_serving_seconds.append(time.monotonic() - began)
             first = False
             log.info("worker %d serving %s", link.child.pid, link.code_version)
+            if self.config.standby and self._cached is not None:
+                self._refresh_standby()
             reason = await self._watch(link)
             self._serving.clear()
             self._link = None
@@ -989,11 +1018,13 @@ class Guardian:
         )
         return _DirectChild(process)
 
-    async def _launch(self, spec: WorkerSpec) -> _Link:
-        """Spawn, handshake, restore; a serving link or `_StartFailed`."""
+    async def _connect(self, spec: WorkerSpec, created: list[_Link]) -> _Link:
+        """Spawn and handshake; a reading link (not restored) or `_StartFailed`.
+
+        The link is also put in `created` as soon as it exists, so that a caller
+        cancelled just as this returns can still close it.
+        """
         cfg = self.config
-        if self._appends:  # a dead worker's appends: durable ones must be in the restore
-            await asyncio.gather(*self._appends, return_exceptions=True)
         to_worker_r, to_worker_w = os.pipe()
         from_worker_r, from_worker_w = os.pipe()
         try:
@@ -1007,12 +1038,35 @@ class Guardian:
             os.close(from_worker_w)
         reader, writer = await open_pipe(from_worker_r, to_worker_w)
         link = _Link(self, child, reader, writer)
+        created.append(link)
         try:
             hello: Hello = await guardian_handshake(reader, writer, heartbeat_interval=cfg.heartbeat_interval,
                                                    timeout=cfg.startup_timeout)
             link.code_version = hello.code_version
             link.last_heartbeat = time.monotonic()
             link.start_reading()
+        except asyncio.CancelledError:
+            link.die("cancelled during start-up")
+            raise
+        except (ProtocolError, OSError, TimeoutError) as error:
+            status = await link.terminate("start-up failed")
+            detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+            raise _StartFailed(f"{detail} (exit status {status})", link.code_version) from None
+        return link
+
+    async def _launch(self, spec: WorkerSpec) -> _Link:
+        """Spawn, handshake, restore; a serving link or `_StartFailed`."""
+        cfg = self.config
+        if self._appends:  # a dead worker's appends: durable ones must be in the restore
+            await asyncio.gather(*self._appends, return_exceptions=True)
+        created: list[_Link] = []
+        try:
+            link = await self._connect(spec, created)
+        except asyncio.CancelledError:
+            for orphan in created:
+                orphan.die("the guardian stopped during start-up")
+            raise
+        try:
             self._start_appender(link)
             restore, base = await self._restore_message(link)
             link.acked_seq = base
@@ -1051,6 +1105,103 @@ class Guardian:
         last = records[-1].seq if records else base
         restore = Restore(id=link.writer.next_id(), checkpoint=None if cached is None else cached.state, wal=records)
         return restore, last
+
+    # -- the warm standby ----------------------------------------------------------------------
+    def _refresh_standby(self) -> None:
+        """Replace the standby (if any) by one restored from the newest checkpoint, in the background."""
+        previous, old = self._standby_task, self._standby
+        self._standby = None
+        if old is not None:
+            old.die("standby replaced")
+        if previous is not None:
+            previous.cancel()
+        self._standby_generation += 1  # a cancelled preparation that finishes anyway is dropped
+        self._standby_task = asyncio.create_task(self._prepare_standby(previous, self._standby_generation),
+                                                 name="o-standby")
+
+    async def _discard_standby(self) -> None:
+        task, standby = self._standby_task, self._standby
+        self._standby_task = self._standby = None
+        self._standby_generation += 1
+        await _cancel_and_wait(task)
+        if standby is not None:
+            await standby.terminate("standby discarded")
+
+    async def _prepare_standby(self, previous: asyncio.Task[None] | None, generation: int) -> None:
+        """Spawn a worker and restore it in "standby" mode from the cached checkpoint."""
+        if previous is not None:
+            await asyncio.wait([previous])  # one standby being prepared at a time
+        cached = self._cached
+        if cached is None or self._stopping:
+            return
+        cfg = self.config
+        spec = WorkerSpec(agent=str(cfg.agent.absolute()), data_dir=str(cfg.data_dir.absolute()),
+                          debug_methods=cfg.debug_methods, pipelined=cfg.pipelined)
+        created: list[_Link] = []
+        try:
+            link = await self._connect(spec, created)
+            restore = Restore(id=link.writer.next_id(), checkpoint=cached.state, mode="standby")
+            answer = await link.call(restore, cfg.startup_timeout)
+            if not isinstance(answer, RestoreAck):
+                raise GuardianError(answer.message if isinstance(answer, Error) else answer.TYPE)
+        except asyncio.CancelledError:
+            for orphan in created:
+                orphan.die("standby cancelled")
+            raise
+        except (_StartFailed, ProtocolError, RequestFailed, GuardianError, OSError, TimeoutError) as error:
+            log.warning("no warm standby: %s", error)
+            for orphan in created:
+                await orphan.terminate("standby failed")
+            return
+        if self._stopping or generation != self._standby_generation or self._standby is not None:
+            await link.terminate("standby no longer wanted")
+            return
+        self._standby, self._standby_base = link, cached.wal_seq
+        log.info("worker %d is the warm standby (checkpoint at seq %d)", link.child.pid, cached.wal_seq)
+
+    async def _activate_standby(self) -> _Link | None:
+        """The standby, brought up to date with the WAL and serving; None to launch a worker instead.
+
+        A standby still being prepared is waited for (it started before any new worker
+        could). It is refused when it died or went silent, when the WAL it needs was
+        compacted away, and by the worker itself when the repository's HEAD or the seed
+        file changed since it loaded its code (a self-rewrite commits after the
+        checkpoint that refreshed the standby).
+        """
+        cfg = self.config
+        task = self._standby_task
+        if task is not None and not task.done():
+            await asyncio.wait([task], timeout=cfg.startup_timeout)
+        standby, base = self._standby, self._standby_base
+        self._standby = None
+        if standby is None or standby.dead.done() or time.monotonic() - standby.last_heartbeat > cfg.heartbeat_timeout:
+            self.metrics.standby_fallbacks += 1
+            if standby is not None:
+                await standby.terminate("standby unusable")
+            return None
+        try:
+            if self._appends:  # a dead worker's appends: durable ones must be replayed
+                await asyncio.gather(*self._appends, return_exceptions=True)
+            wal = await self._usable_wal()
+            records = await self._io(lambda: [WalRecord(seq=s, op=o, args=a) for s, o, a in wal.replay(base)])
+            last = records[-1].seq if records else base
+            answer = await standby.call(Restore(id=standby.writer.next_id(), checkpoint=None, wal=records, mode="resume"),
+                                        cfg.startup_timeout)
+            if not isinstance(answer, RestoreAck):
+                raise GuardianError(answer.message if isinstance(answer, Error) else answer.TYPE)
+        except asyncio.CancelledError:
+            standby.die("the guardian stopped during the takeover")
+            raise
+        except (ProtocolError, RequestFailed, GuardianError, WalError, OSError, TimeoutError) as error:
+            log.warning("the warm standby cannot take over: %s", error)
+            self.metrics.standby_fallbacks += 1
+            await standby.terminate("standby refused")
+            return None
+        standby.acked_seq = last
+        self._start_appender(standby)
+        standby.serving_since = time.monotonic()
+        self.metrics.standby_activations += 1
+        return standby
 
     # -- the WAL ------------------------------------------------------------------------------
     def _start_appender(self, link: _Link) -> None:
@@ -1235,6 +1386,8 @@ class Guardian:
         if not isinstance(answer, HotReloadAck):  # pragma: no cover - _dispatch pairs types by id only
             raise RequestFailed(f"unexpected {answer.TYPE!r} answer", E_INTERNAL)
         link.code_version = answer.code_version
+        if self.config.standby:
+            self._refresh_standby()  # it loaded the old code
         return answer.code_version
 
     def _spawn_unsolicited_checkpoint(self, link: _Link, message: Checkpoint, covered: int) -> None:
@@ -1271,6 +1424,8 @@ class Guardian:
         self._checkpoint_time = time.monotonic()
         self.metrics.checkpoints += 1
         self._last_checkpoint = {"id": info.checkpoint_id, "wal_seq": covered, "time": info.created}
+        if self.config.standby and not self._stopping:
+            self._refresh_standby()  # from the new checkpoint: less WAL to replay on a takeover
         return dict(self._last_checkpoint)
 
     async def _checkpoint_loop(self) -> None:

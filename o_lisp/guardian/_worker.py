@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import select
@@ -78,6 +79,7 @@ from o_lisp.guardian._protocol import (
     E_NOT_DURABLE,
     E_RELOAD_FAILED,
     E_UNKNOWN_METHOD,
+    RESTORE_MODES,
     Checkpoint,
     CheckpointAck,
     CheckpointRequest,
@@ -247,6 +249,9 @@ class _Worker:
         self.outstanding: set[int] = set()  # ids of wal_appends sent and not yet answered (pipelined)
         self.diverged = False  # a pipelined append was refused: the state holds a mutation that is not durable
         self.deferred: deque[Message] = deque()  # requests that arrived while diverged: served after the restore
+        self.standby = False  # restored in "standby" mode: loaded, not serving, must not mutate
+        self.replaying = False
+        self.seed_text = ""
         self.outbox: list[bytes] = []  # encoded frames not yet written (`send`, `flush`)
         self.outbox_bytes = 0
 
@@ -265,6 +270,7 @@ class _Worker:
         seed = Path(self.spec.agent)
         data = Path(self.spec.data_dir)
         text = seed.read_text("utf-8")
+        self.seed_text = text
         seed_spec = read_agent(text, str(seed))
         code = data / "code"
         if code.exists():
@@ -427,12 +433,84 @@ class _Worker:
             else:
                 raise ProtocolError(f"unexpected {message.TYPE!r} message from the guardian")
 
+    def listen(self, seq: int, op: str, args: dict[str, Any]) -> None:
+        """The state's mutation listener: replayed records are not logged again; a standby
+        must not change its state at all (it would not be logged); else `on_mutation`."""
+        if self.replaying:
+            return
+        if self.standby:
+            raise NotDurable(f"mutation {op!r} in a standby worker (it does not log)")
+        self.on_mutation(seq, op, args)
+
+    def code_changed(self) -> str | None:
+        """Why the code this worker loaded is no longer what a new worker would load, or None."""
+        version = f"{self.repository.version()}+{self.repository.head()}"
+        if version != self.code_version:
+            return f"the repository is at {version}, this worker loaded {self.code_version}"
+        try:
+            if Path(self.spec.agent).read_text("utf-8") != self.seed_text:
+                return "the seed file changed (a new worker would import the edits)"
+        except OSError as error:
+            return f"cannot read the seed file: {error}"
+        return None
+
+    def resume(self, message: Restore) -> bool:
+        """A standby takes over: the WAL records since its checkpoint, then serve (`Restore` "resume")."""
+        why = "not a standby" if not self.standby or self.agent is None else self.code_changed()
+        if why is not None:
+            self.send(Error(id=self.writer.next_id(), re=message.id, code=E_BAD_REQUEST, message=f"cannot resume: {why}"))
+            return True  # the guardian kills us and starts a fresh worker
+        gc.disable()
+        try:
+            self.replaying = True
+            self.replay(self.agent.state, message)
+        finally:
+            self.replaying = False
+            gc.enable()
+        self.standby = False
+        self.send(RestoreAck(id=self.writer.next_id(), re=message.id, wal_seq=self.applied_seq))
+        return True
+
+    def replay(self, state: Any, message: Restore) -> None:
+        applied = 0
+        for record in message.wal:
+            try:
+                state.apply(record.op, record.args)
+            except Exception as error:  # a record that failed when first applied fails again
+                print(f"o-lisp worker: replaying WAL record {record.seq} ({record.op}) failed: {error}", file=sys.stderr)
+            applied = record.seq
+        self.applied_seq = max(applied, self.applied_seq)
+
     def restore(self, message: Restore) -> bool:
-        """Checkpoint + WAL replay (not re-logged), then hook the WAL and load the code."""
+        """Checkpoint + WAL replay (not re-logged), then hook the WAL and load the code.
+
+        The garbage collector is off meanwhile (a restore allocates millions of objects
+        that all survive: collections would only walk them) and the survivors are moved
+        to the permanent generation afterwards (`gc.freeze`), so later collections do
+        not walk the agent's memory either.
+        """
+        if message.mode == "resume":
+            return self.resume(message)
+        if message.mode not in RESTORE_MODES:
+            self.send(Error(id=self.writer.next_id(), re=message.id, code=E_BAD_REQUEST,
+                            message=f"unknown restore mode {message.mode[:32]!r}"))
+            return self.agent is not None  # a new worker without state has nothing to serve
+        first = self.agent is None  # (not after a resync: the old state's cycles would never be freed)
+        gc.disable()
+        try:
+            return self._restore(message)
+        finally:
+            gc.enable()
+            if first:
+                gc.freeze()
+
+    def _restore(self, message: Restore) -> bool:
         from o_lisp.agent._agent import Agent, _memory_from_data
         from o_lisp.agent._state import AgentState
 
         try:
+            if message.mode == "standby" and (message.checkpoint is None or self.agent is not None):
+                raise RuntimeError("a standby starts from a checkpoint, in a new worker")
             if self.agent is not None:  # a resync: drop the speculative state, rebuild from durable data
                 from o_lisp.agent._agent import spec_from_repository
 
@@ -446,15 +524,9 @@ class _Worker:
                 state = AgentState.from_data(message.checkpoint, _memory_from_data)
             else:
                 state = AgentState(str(uuid.uuid4()), spec.name, spec.version)
-            applied = 0
-            for record in message.wal:
-                try:
-                    state.apply(record.op, record.args)
-                except Exception as error:  # a record that failed when first applied fails again
-                    print(f"o-lisp worker: replaying WAL record {record.seq} ({record.op}) failed: {error}", file=sys.stderr)
-                applied = record.seq
-            self.applied_seq = max(applied, self.applied_seq)
-            state.on_mutation(self.on_mutation)
+            self.replay(state, message)
+            self.standby = message.mode == "standby"
+            state.on_mutation(self.listen)
             self.agent = Agent(spec, Path(self.spec.data_dir), state=state, repository=self.repository)
             self.agent.before_risky = self.checkpoint_before
         except _GuardianGone:
@@ -468,7 +540,7 @@ class _Worker:
         return True
 
     def checkpoint(self, message: CheckpointRequest) -> None:
-        if self.agent is None:
+        if self.agent is None or self.standby:
             self.send(Error(id=self.writer.next_id(), re=message.id, code=E_BAD_REQUEST, message="not restored yet"))
             return
         state = self.agent.state.to_data()
@@ -506,8 +578,8 @@ class _Worker:
         self.current = request.id
         self.requests += 1
         try:
-            if self.agent is None:
-                raise _BadRequest(E_BAD_REQUEST, "the worker is not restored yet")
+            if self.agent is None or self.standby:
+                raise _BadRequest(E_BAD_REQUEST, "the worker is not serving yet")
             result = self.dispatch(request.method, request.args)
             reply: Message = Reply(id=self.writer.next_id(), re=request.id, result=result)
         except _GuardianGone:
@@ -673,6 +745,10 @@ def _preload() -> None:
     Interpreter().load_library("agent.hy")
     read_agent('(defagent warm-up (defmemory notes :dim 8) (when-> (= msg "x") "y") (defn f [a [b 2]] `(a ~b)))', "<warm-up>")
     del o_lisp
+    # Everything imported so far lives as long as the process: keep it out of the
+    # collections of the zygote and of every forked worker (fewer pages copied on write).
+    gc.collect()
+    gc.freeze()
 
 
 def _send(sock: socket.socket, payload: dict[str, Any]) -> None:

@@ -323,3 +323,44 @@ def test_the_worker_log_rotates_by_size(tmp_path: Path) -> None:
     assert path.read_text().startswith("line 8:") and "line 9:" in path.read_text()
     assert (path.parent / "worker.log.2").read_text().startswith("line 4:")
     assert all(p.stat().st_size <= 100 for p in path.parent.iterdir())
+
+
+def test_the_warm_standby_takes_over_after_kill_9_with_the_wal_since_its_checkpoint(tmp_path: Path) -> None:
+    async def scenario(g: Guardian) -> None:
+        await g.request("memory_add", {"text": "in the checkpoint"})
+        await g.checkpoint("test")
+        await _wait_for(lambda: g._standby is not None)
+        standby = g._standby
+        assert standby is not None and standby.child.pid != g.worker_pid
+        await g.request("memory_add", {"text": "only in the WAL"})
+        assert await g.request("message", {"text": "count"}) == "1"
+        os.kill(g.worker_pid or 0, signal.SIGKILL)
+        blocks = await _retry(g, "debug_blocks", {})
+        assert sorted(text for _, text in blocks) == ["in the checkpoint", "only in the WAL"]
+        assert g.worker_pid == standby.child.pid  # the standby serves now
+        assert g.metrics.standby_activations == 1 and g.metrics.restarts == 1
+        assert await g.request("message", {"text": "count"}) == "2"
+        await _wait_for(lambda: g._standby is not None)  # and a new standby is prepared
+        assert g._standby is not None and g._standby.child.pid not in (standby.child.pid,)
+
+    _run(scenario, _config(tmp_path))
+
+
+def test_a_standby_with_outdated_code_does_not_take_over(tmp_path: Path) -> None:
+    from o_lisp.agent._dsl import read_agent
+    from o_lisp.agent._repo import CodeRepository
+
+    async def scenario(g: Guardian) -> None:
+        await _wait_for(lambda: g._standby is not None)
+        standby = g._standby
+        assert standby is not None
+        repo = CodeRepository.open(tmp_path / "data" / "code")
+        source = AGENT.replace('(+ "echo: " text)', '(+ "new code: " text)')
+        respond = next(d for d in read_agent(source, "new.hy").definitions if d.name == "respond")
+        repo.commit_definition(respond, "Answer differently")  # HEAD moves; no hot reload
+        os.kill(g.worker_pid or 0, signal.SIGKILL)
+        assert await _retry(g, "message", {"text": "hi"}) == "new code: hi"  # HEAD, not the standby's code
+        assert g.worker_pid != standby.child.pid and standby.dead.done()
+        assert g.metrics.standby_fallbacks == 1 and g.metrics.standby_activations == 0
+
+    _run(scenario, _config(tmp_path))
