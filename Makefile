@@ -16,6 +16,8 @@ run: $(STAMP)
 	$(BIN)/o-lisp run agents/hello.hy
 	@echo "--- agents/assistant.hy, messages from agents/assistant-demo.txt:"
 	$(BIN)/o-lisp run agents/assistant.hy --data .o/demo-assistant --input agents/assistant-demo.txt
+	@echo "--- examples/evolution_demo.py: a protected evolution cycle on a live agent, then a crash:"
+	$(BIN)/python examples/evolution_demo.py
 
 check: $(STAMP)
 	$(BIN)/ruff check o_lisp tests bench examples

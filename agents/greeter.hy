@@ -1,5 +1,6 @@
 ;; Milestone M1: an agent that rewrites one of its own when-> rules after feedback.
 ;; Every accepted rewrite is a commit (with a semver tag) in the agent's repository.
+;; Under the guardian the rewrite becomes an evolution intent instead (see docs/agents.md).
 ;;
 ;;   .venv/bin/o-lisp run agents/greeter.hy --message "hello" \
 ;;        --message "feedback: Good morning, friend!" --message "hello"
@@ -21,9 +22,11 @@
     (setv result (rewrite! 'greet (rebuild-greeting (definition 'greet) reply)
                            :reason (+ "feedback: greet with " (hy.repr reply))
                            :bump "patch"))
-    (if (get result "accepted")
-        (+ "Thanks! From now on I greet with: " reply)
-        (+ "I could not learn that: " (.join "; " (get result "failures")))))
+    ;; Under a guardian (`propose_rewrites`), a rewrite that passed validation is pending:
+    ;; the guardian tries it in a shadow and a canary before promoting it.
+    (cond (get result "accepted") (+ "Thanks! From now on I greet with: " reply)
+          (get result "pending") (+ "Thanks! I will try greeting with: " reply)
+          True (+ "I could not learn that: " (.join "; " (get result "failures")))))
 
   (deftest greeting-is-polite
     ;; Gates every rewrite: a greeting must be a non-empty sentence.

@@ -1,19 +1,26 @@
-"""The `o-lisp` command line: `eval`, `run`, `repl` and `--version`.
+"""The `o-lisp` command line: `eval`, `run`, `repl`, agents (`history`, `show`, `diff`,
+`rollback`), the guardian (`serve`, `evolve`, `checkpoints`, `wal`) and `--version`.
 
 Exit codes: 0 success, 1 the program failed (any `LispError`, reported with its
-position and a source excerpt, never a Python traceback), 2 usage error (bad
-options, unreadable file), 130 interrupted with Ctrl-C.
+position and a source excerpt, never a Python traceback; for `evolve`: no candidate
+was promoted), 2 usage error (bad options, unreadable file, a request the server
+refuses as invalid), 130 interrupted with Ctrl-C.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import json
+import logging
 import re
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TextIO, TypeVar
 
 import click
 
@@ -350,18 +357,96 @@ def _with_repository(agent: str, data_dir: str | None, action: Callable[[Any], N
 _DATA_OPTION = click.option("--data", "data_dir", type=click.Path(file_okay=False), metavar="DIR", help="The agent's data directory.")
 
 
+MARKERS = ("seed", "rewrite", "promoted", "rollback", "rejected")
+"""What `o-lisp history` says each commit was (see `history_markers`)."""
+_MARKER_COLOURS = {"seed": "cyan", "rewrite": "blue", "promoted": "green", "rollback": "yellow", "rejected": "red"}
+
+
+@dataclass(frozen=True)
+class HistoryMark:
+    """How one commit reads in `o-lisp history`: what it was and what became of it."""
+
+    marker: str
+    """seed (the agent's creation), rewrite (a self-rewrite or operator change, and version
+    bumps after one), promoted (an evolution cycle's winner, `Evolution-Cycle` trailer,
+    and its version bump), rollback (`Change: rollback`), rejected (a rejected candidate)."""
+    rolled_back_by: str | None = None
+    """The first later rollback commit that restored code older than this one."""
+    why: str | None = None
+    """For a rejected candidate: its `Rejected` (or `Reason`) trailer, after its `Stage`."""
+
+
+def history_markers(entries: Sequence[Any]) -> list[HistoryMark]:
+    """Classify `CodeRepository.history()` entries (newest first) from their trailers alone,
+    so the same story can be read back from plain `git log` by anyone."""
+    mainline = [i for i, entry in enumerate(entries) if not entry.rejected]
+    index_of = {entries[i].commit: i for i in mainline}
+    markers: dict[int, str] = {}
+    for position in reversed(range(len(mainline))):  # oldest first: a version bump follows its change
+        i = mainline[position]
+        change = entries[i].trailers.get("Change", "")
+        if change == "create":
+            markers[i] = "seed"
+        elif change == "rollback":
+            markers[i] = "rollback"
+        elif "Evolution-Cycle" in entries[i].trailers:
+            markers[i] = "promoted"
+        elif change == "version" and position + 1 < len(mainline):
+            previous = markers[mainline[position + 1]]
+            markers[i] = previous if previous in ("promoted", "rewrite") else "rewrite"
+        else:
+            markers[i] = "rewrite"
+    rolled_back: dict[int, str] = {}
+    for position in reversed(range(len(mainline))):  # oldest rollback first: the closest one wins
+        i = mainline[position]
+        target = entries[i].trailers.get("Rollback-To") if markers[i] == "rollback" else None
+        if target is None or target not in index_of:
+            continue
+        for j in mainline:
+            if i < j < index_of[target]:
+                rolled_back.setdefault(j, entries[i].short)
+    marks = []
+    for i, entry in enumerate(entries):
+        if entry.rejected or entry.trailers.get("Change") == "rejected":
+            reason = entry.trailers.get("Rejected") or entry.trailers.get("Reason")
+            stage = entry.trailers.get("Stage")
+            why = f"{stage}: {reason}" if stage and reason else reason
+            marks.append(HistoryMark("rejected", why=why))
+        else:
+            marks.append(HistoryMark(markers[i], rolled_back_by=rolled_back.get(i)))
+    return marks
+
+
 @main.command("history")
 @_DATA_OPTION
 @click.option("--all", "show_all", is_flag=True, help="Include rejected candidates.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array of commits (with marker and trailers).")
 @click.argument("agent")
-def history_command(agent: str, data_dir: str | None, show_all: bool) -> None:
-    """Versions of AGENT's code with reasons and trailers, newest first."""
+def history_command(agent: str, data_dir: str | None, show_all: bool, as_json: bool) -> None:
+    """Versions of AGENT's code with reasons and trailers, newest first.
+
+    The column after the date says what each commit was: seed, rewrite, promoted
+    (an evolution cycle's winner), rollback, or rejected (with --all; with why).
+    """
 
     def show(repo: Any) -> None:
-        for entry in repo.history(all=show_all):
+        entries = repo.history(all=show_all)
+        marks = history_markers(entries)
+        if as_json:
+            click.echo(json.dumps([
+                {"commit": e.commit, "short": e.short, "version": e.version, "time": e.time, "marker": m.marker,
+                 "summary": e.summary, "tags": list(e.tags), "trailers": dict(e.trailers),
+                 "rolled_back_by": m.rolled_back_by, "why": m.why}
+                for e, m in zip(entries, marks, strict=True)
+            ], indent=2, ensure_ascii=False))
+            return
+        for entry, mark in zip(entries, marks, strict=True):
             tags = f" ({', '.join(entry.tags)})" if entry.tags else ""
-            marker = "rejected " if entry.rejected else ""
-            click.echo(f"{entry.short}  {entry.version:<8} {entry.time}  {marker}{entry.summary}{tags}")
+            undone = f"  [rolled back by {mark.rolled_back_by}]" if mark.rolled_back_by else ""
+            marker = click.style(f"{mark.marker:<8}", fg=_MARKER_COLOURS[mark.marker])
+            click.echo(f"{entry.short}  {entry.version:<8} {entry.time}  {marker}  {entry.summary}{tags}{undone}")
+            if mark.why:
+                click.echo(f"           why: {mark.why}")
             for key, value in entry.trailers.items():
                 if key != "Change":
                     click.echo(f"           {key}: {value}")
@@ -464,7 +549,8 @@ def serve_command(agent: str, host: str, port: int, data_dir: str | None) -> Non
         for number in signals:
             loop.add_signal_handler(number, request_stop)
         try:
-            guardian = Guardian(GuardianConfig(agent=Path(agent), data_dir=data))
+            # Absolute: evolution's shadow workers must find the same files whatever their cwd.
+            guardian = Guardian(GuardianConfig(agent=Path(agent).absolute(), data_dir=data.absolute()))
             await serve(guardian, host, port, token, stop, on_ready=ready)
         finally:
             for number in signals:
@@ -479,6 +565,322 @@ def serve_command(agent: str, host: str, port: int, data_dir: str | None) -> Non
         raise click.exceptions.Exit(EXIT_PROGRAM_ERROR) from None
     except KeyboardInterrupt:
         _interrupted()
+
+
+# -- evolution -------------------------------------------------------------------------------
+
+TERMINAL_STATUSES = frozenset({"promoted", "rejected", "rolled_back", "failed"})
+POLL_SECONDS = 0.5
+"""How often `evolve` looks at a running cycle (a cycle takes minutes; this is plenty)."""
+
+
+class EvolveFailed(Exception):
+    """`evolve` cannot go on; `status` is the exit code (2: the request was invalid)."""
+
+    def __init__(self, message: str, status: int = EXIT_PROGRAM_ERROR) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class CycleView:
+    """Shows a cycle while it runs: a rich progress bar (stage and progress) on a terminal,
+    one plain line per event otherwise (logs, CI, pipes), each event exactly once."""
+
+    def __init__(self, stream: TextIO, live: bool) -> None:
+        self.stream = stream
+        self.live = live
+        self._events_seen = 0
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> CycleView:
+        if self.live:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TaskProgressColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            console = Console(file=self.stream, force_terminal=True)
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
+                console=console, transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("queued", total=100)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def update(self, cycle: Mapping[str, Any]) -> None:
+        events = cycle.get("events") or []
+        started = cycle.get("started")
+        for event in events[self._events_seen:]:
+            self._line(_event_line(cycle.get("id", "?"), event, started))
+        self._events_seen = max(self._events_seen, len(events))
+        if self._progress is not None:
+            progress = cycle.get("progress")
+            done = 100 * float(progress) if isinstance(progress, int | float) else 0.0
+            generation = f" {cycle.get('generation')}/{cycle.get('generations')}" if cycle.get("generations") else ""
+            description = f"{cycle.get('id', '?')} {cycle.get('target', '')}{generation}: {cycle.get('stage', '?')}"
+            self._progress.update(self._task, completed=done, description=description)
+
+    def _line(self, text: str) -> None:
+        if self._progress is not None:
+            self._progress.console.print(text, markup=False, highlight=False)
+        else:
+            click.echo(text, file=self.stream)
+
+
+def _event_line(cycle_id: object, event: Mapping[str, Any], started: object) -> str:
+    when = event.get("time")
+    if isinstance(when, int | float) and isinstance(started, int | float):
+        return f"{cycle_id}  {max(0.0, when - started):7.1f}s  {event.get('message', '')}"
+    return f"{cycle_id}  {event.get('message', '')}"
+
+
+def cycle_summary(cycle: Mapping[str, Any]) -> list[str]:
+    """The verdict of a finished cycle, as `evolve` prints it last: what was promoted, or for
+    every candidate the stage that stopped it and why."""
+    cycle_id, target, status = cycle.get("id", "?"), cycle.get("target", "?"), cycle.get("status")
+    result = cycle.get("result") or {}
+    events = cycle.get("events") or []
+    last = events[-1].get("message", "") if events else ""
+    if status == "promoted":
+        commit = str(result.get("commit") or "")[:7]
+        tag = result.get("tag")
+        return [f"{cycle_id} promoted {target}: version {result.get('version')}, commit {commit}"
+                + (f", tag {tag}" if tag else "")]
+    if status == "rolled_back":
+        lines = [f"{cycle_id} rolled back {target}: {result.get('rollback_reason') or last}"]
+    elif status == "rejected":
+        lines = [f"{cycle_id} rejected: no candidate for {target} was promoted"]
+    else:
+        lines = [f"{cycle_id} {status}: {last}"]
+    for candidate in cycle.get("candidates") or []:
+        how = "/".join(str(part) for part in (candidate.get("generator"), candidate.get("operator")) if part)
+        reason = candidate.get("reason") or ""
+        lines.append(f"  {candidate.get('id', '?')}  {how or '?'}  {candidate.get('verdict', '?')} at "
+                     f"{candidate.get('stage', '?')}" + (f": {reason}" if reason else ""))
+    return lines
+
+
+def _check_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise click.BadParameter(f"{url!r} is not an http(s) URL like http://127.0.0.1:4000", param_hint="'--url'")
+    return url.rstrip("/")
+
+
+def _api(method: str, url: str, token: str | None, payload: Mapping[str, Any] | None = None) -> Any:
+    """One JSON request to a running `o-lisp serve`; its body, or `EvolveFailed` saying why not."""
+    import urllib.error
+    import urllib.request
+
+    data = None if payload is None else json.dumps(payload).encode("utf-8")
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            raw = error.read()
+        try:
+            detail = json.loads(raw)["error"]
+            message = f"{detail['message']} ({error.code} {detail['code']})"
+        except (ValueError, KeyError, TypeError):
+            message = f"HTTP {error.code} {error.reason}"
+        # The request itself was wrong (bad field, unknown definition, no or wrong token).
+        status = EXIT_USAGE if error.code in (400, 401, 403, 404, 413, 415) else EXIT_PROGRAM_ERROR
+        raise EvolveFailed(f"{method} {url}: {message}", status) from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", None) or error
+        raise EvolveFailed(f"cannot reach {url}: {reason}") from None
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise EvolveFailed(f"{method} {url}: the answer is not JSON") from None
+
+
+def _evolve_remote(base: str, token: str | None, options: dict[str, Any], view: CycleView,
+                   timeout: float | None) -> dict[str, Any]:
+    started = _api("POST", f"{base}/v1/evolution", token, options)
+    if not isinstance(started, dict) or not isinstance(started.get("id"), str):
+        raise EvolveFailed(f"POST {base}/v1/evolution: unexpected answer {started!r}")
+    cycle_id = started["id"]
+    status_url = base + str(started.get("status_url") or f"/v1/evolution/{cycle_id}")
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while True:
+            cycle = _api("GET", status_url, None)
+            if not isinstance(cycle, dict):
+                raise EvolveFailed(f"GET {status_url}: unexpected answer {cycle!r}")
+            view.update(cycle)
+            if cycle.get("status") in TERMINAL_STATUSES and cycle.get("finished") is not None:
+                return cycle
+            if deadline is not None and time.monotonic() >= deadline:
+                raise EvolveFailed(f"{cycle_id} is still {cycle.get('status')} after {timeout:g} s "
+                                   f"(it keeps running on the server: GET {status_url})")
+            time.sleep(POLL_SECONDS)
+    except KeyboardInterrupt:
+        click.echo(f"o-lisp: stopped following {cycle_id}; it keeps running on the server (GET {status_url})",
+                   err=True)
+        raise
+
+
+async def _evolve_local(agent: Path, data: Path, options: dict[str, Any], view: CycleView,
+                        timeout: float | None) -> dict[str, Any]:
+    """Run one cycle in a guardian of our own (as `o-lisp serve` would start it), then stop it."""
+    import asyncio
+
+    from o_lisp.guardian._evolution import EvolutionError
+    from o_lisp.guardian._supervisor import Guardian, GuardianConfig
+
+    guardian = Guardian(GuardianConfig(agent=agent, data_dir=data))
+    await guardian.start()
+    try:
+        manager = guardian.evolution
+        try:
+            cycle_id = await manager.start(
+                options["definition"], hypothesis=options["hypothesis"], generations=options["generations"],
+                candidates=options["candidates"], canary=options["canary"],
+            )
+        except EvolutionError as error:
+            raise EvolveFailed(error.message, EXIT_USAGE if error.code in ("bad_request", "not_found")
+                               else EXIT_PROGRAM_ERROR) from None
+        waiter = asyncio.ensure_future(manager.wait(cycle_id, timeout))
+        try:
+            while True:
+                await asyncio.wait({waiter}, timeout=POLL_SECONDS)
+                cycle = manager.get(cycle_id)
+                if cycle is not None:
+                    view.update(cycle)
+                if waiter.done():
+                    break
+            try:
+                return waiter.result()
+            except TimeoutError:
+                raise EvolveFailed(f"{cycle_id} did not finish within {timeout:g} s; stopping the guardian "
+                                   "abandons it") from None
+        finally:
+            waiter.cancel()
+    finally:
+        await guardian.stop()
+
+
+@main.command("evolve")
+@_DATA_OPTION
+@click.option("--generations", default=1, show_default=True, type=click.IntRange(1, 50), metavar="N",
+              help="Generations to breed (each one's winner is the next one's parent).")
+@click.option("--candidates", default=4, show_default=True, type=click.IntRange(1, 32), metavar="N",
+              help="Candidates per generation.")
+@click.option("--canary", is_flag=True, help="Route a growing share of live traffic to the winner before promoting it.")
+@click.option("--hypothesis", default="", metavar="TEXT", help="What should improve (guides generation, kept in the record).")
+@click.option("--url", metavar="URL", help="A running `o-lisp serve` to run the cycle in (default: in-process guardian).")
+@click.option("--token", envvar="O_API_TOKEN", metavar="TOKEN", help="The server's API token [env: O_API_TOKEN].")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Give up waiting after this long (exit 1).")
+@click.option("--json", "as_json", is_flag=True, help="Print the final cycle as JSON (progress goes to stderr).")
+@click.argument("agent", metavar="AGENT.hy", type=click.Path(dir_okay=False))
+@click.argument("definition")
+def evolve_command(agent: str, definition: str, data_dir: str | None, generations: int, candidates: int,
+                   canary: bool, hypothesis: str, url: str | None, token: str | None, timeout: float | None,
+                   as_json: bool) -> None:
+    """Run one protected evolution cycle on DEFINITION of AGENT and wait for its verdict.
+
+    Candidates are generated, validated (tests, fitness, performance) and shadow-tested
+    against the current code; the best one is promoted only if it is better. With
+    --url the cycle runs in that server's guardian; otherwise a guardian is started on
+    the agent's data directory (like `o-lisp serve`) and stopped afterwards.
+
+    Exit status: 0 a candidate was promoted, 1 none was (rejected, rolled back, failed),
+    2 usage error (including a definition the agent does not have).
+    """
+    import asyncio
+
+    if hypothesis:
+        _check_hypothesis(hypothesis)
+    options = {"definition": definition, "hypothesis": hypothesis, "generations": generations,
+               "candidates": candidates, "canary": canary}
+    token = token if token is not None and token.strip() else None
+    stream = sys.stderr if as_json else sys.stdout
+    view = CycleView(stream, live=stream.isatty())
+    try:
+        if url is not None:
+            base = _check_url(url)
+            with view:
+                cycle = _evolve_remote(base, token, options, view, timeout)
+        else:
+            if not Path(agent).is_file():
+                raise click.UsageError(f"cannot evolve {agent!r}: no such file")
+            try:
+                data = _guardian_data_dir(agent, data_dir)
+            except (OSError, UnicodeDecodeError) as problem:
+                raise click.UsageError(f"cannot read {agent!r}: {problem}") from None
+            except OLispError as error:
+                _fail(error)
+            with view, _log_lines(sys.stderr):
+                # Absolute: shadow workers must find the same files whatever their working directory.
+                cycle = asyncio.run(_evolve_local(Path(agent).absolute(), data.absolute(), options, view, timeout))
+    except EvolveFailed as error:
+        sys.stdout.flush()
+        click.echo(f"o-lisp: {error.message}", err=True)
+        raise click.exceptions.Exit(error.status) from None
+    except OLispError as error:
+        _fail(error)
+    except KeyboardInterrupt:
+        _interrupted()
+    if as_json:
+        click.echo(json.dumps(cycle, indent=2, ensure_ascii=False))
+    for line in cycle_summary(cycle):
+        click.echo(line, err=as_json)
+    if cycle.get("status") != "promoted":
+        raise click.exceptions.Exit(EXIT_PROGRAM_ERROR)
+
+
+class _NoTraceback(logging.Formatter):
+    """One line per record: an operator reads the cause, the traceback is for a debug log."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"o-lisp: {record.getMessage()}"
+
+
+@contextlib.contextmanager
+def _log_lines(stream: TextIO) -> Iterator[None]:
+    """While the in-process guardian runs, its warnings go to STREAM as plain lines rather than
+    to Python's last-resort handler (which would print tracebacks)."""
+    logger = logging.getLogger("o_lisp")
+    handler = logging.StreamHandler(stream)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(_NoTraceback())
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def _check_hypothesis(hypothesis: str) -> None:
+    from o_lisp.guardian._http import MAX_HYPOTHESIS_LENGTH
+
+    if len(hypothesis) > MAX_HYPOTHESIS_LENGTH:
+        raise click.BadParameter(f"longer than {MAX_HYPOTHESIS_LENGTH} characters", param_hint="'--hypothesis'")
 
 
 def _report(result: tuple[list[str], int]) -> None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from o_lisp._budget import DeadlineExceeded
 from o_lisp._errors import CompileError, LispError, OLispError, Position
@@ -34,7 +34,7 @@ from o_lisp.agent._dsl import (
     classify,
     json_schema,
     lambda_list,
-    literal_or_error,
+    literal_data,
     parse_options,
     parse_params,
     read_agent,
@@ -46,6 +46,11 @@ from o_lisp.forms import Expression, Keyword, List, String, Symbol, as_form
 
 class AgentError(OLispError):
     """A problem with an agent as a whole (bad seed file, missing repository, ...)."""
+
+
+class MemoryChangeError(CompileError):
+    """A `defmemory` changes an option of an existing memory that cannot change in place
+    (dimension, block size, embedder...: the stored blocks were built with the old ones)."""
 
 
 class ToolError(Exception):
@@ -98,10 +103,16 @@ class RewriteResult:
     commit: str | None = None
     version: str | None = None
     failures: list[str] = field(default_factory=list)
+    pending: bool = False
+    """True when the rewrite passed validation but was turned into an evolution intent
+    (`Agent.propose_rewrites`): the guardian decides, the code did not change yet."""
+    intent: str | None = None
 
     def as_data(self) -> dict[str, Any]:
         return {
             "accepted": self.accepted,
+            "pending": self.pending,
+            "intent": self.intent,
             "name": self.name,
             "reason": self.reason,
             "commit": self.commit,
@@ -125,6 +136,16 @@ class TestReport:
 
 Clock = Callable[[], float]
 
+AgentRole = Literal["main", "scratch", "canary"]
+"""`main`: the live agent. `scratch`: a throw-away copy on a copy of the state (validation,
+fitness, shadows). `canary`: candidate code sharing the live state. Only `main` may change
+its code or reconfigure a memory."""
+
+_REFUSALS: dict[str, str] = {
+    "scratch": "a scratch agent cannot change its code",
+    "canary": "a canary agent cannot change its code",
+}
+
 
 class Agent:
     """A running agent. Create one with `Agent.load(seed_path, data_dir)`."""
@@ -140,7 +161,9 @@ class Agent:
         clock: Clock = time.time,
         state: AgentState | None = None,
         repository: Any = None,
+        role: AgentRole = "main",
     ) -> None:
+        self.role: AgentRole = role
         self.spec = spec
         self.name = spec.name
         self.data_dir = data_dir
@@ -158,18 +181,71 @@ class Agent:
         self.definitions: dict[str, Definition] = {}
         self._pending: dict[str, Any] = {}
         self._current: Definition | None = None
-        self.before_risky: Callable[[str], None] | None = None
+        self.before_risky: Callable[[str], None] | None = None if role == "main" else self._refuse
         """Called with a reason just before a self-modification or reload changes the running
         code (after a rewrite passed validation); the guardian's worker takes a durable
-        checkpoint there. An exception from it aborts the operation, nothing changed."""
+        checkpoint there. An exception from it aborts the operation, nothing changed.
+        Scratch and canary agents refuse (`AgentError`)."""
+        self.propose_rewrites = False
+        """When True (set by the guardian's worker), `rewrite!` called by agent code does not
+        hot-swap and commit: after the same validation it raises an evolution intent carrying
+        the candidate, and the guardian runs a protected cycle (shadow, canary, promotion)."""
+        self.last_reply_id: str | None = None
+        """The id of the last reply `handle` gave (stored with the message; feedback refers to it)."""
         self.interpreter = self._new_interpreter()
         for definition in spec.definitions:
             if repository is None and definition.name in spec.forms:
                 self._define(definition, spec.filename, spec.forms[definition.name])
             else:
                 self._define(definition, self._code_filename(definition))
-        if self.state.lifecycle is Lifecycle.INITIALIZING:
+        if role != "canary" and self.state.lifecycle is Lifecycle.INITIALIZING:
             self.state.apply("set_lifecycle", {"to": Lifecycle.RUNNING.value, "time": self.clock()})
+
+    def _refuse(self, reason: str) -> None:
+        raise AgentError(_REFUSALS.get(self.role, "this agent cannot change its code"))
+
+    # -- copies for validation and canaries ------------------------------------------------
+    def _definitions_with(self, candidate: Definition | None) -> list[Definition]:
+        definitions = list(self.definitions.values())
+        if candidate is not None:
+            definitions = [candidate if d.name == candidate.name else d for d in definitions]
+            if candidate.name not in self.definitions:
+                definitions.append(candidate)
+        return definitions
+
+    def _copy(self, candidate: Definition | None, state: AgentState, role: AgentRole) -> Agent:
+        spec = AgentSpec(self.spec.name, self.state.version, self.spec.doc, self.spec.header_source,
+                         self._definitions_with(candidate), self.spec.filename)
+        return Agent(spec, self.data_dir, host_tools=self.host_tools, grants=self.grants, limits=self.limits,
+                     clock=self.clock, state=state, role=role)
+
+    def scratch(self, candidate: Definition | None = None, *, state: AgentState | None = None) -> Agent:
+        """A throw-away copy running the current definitions, `candidate` replacing (or adding)
+        its definition, on a deep copy of the state unless `state` is given.
+
+        Same host tools, grants, limits and clock; no repository; it cannot change its code
+        (`rewrite!`, rollback and reload raise `AgentError`). Its mutations touch only its own
+        state, so tests, fitness tasks and shadows run on it without touching the live agent;
+        a `defmemory` candidate reconfigures the copied store, so fitness sees its weights.
+        A candidate that does not load raises its `LispError` (`MemoryChangeError` for a
+        memory option that cannot change).
+        """
+        if state is None:
+            state = AgentState.from_data(self.state.to_data(), _memory_from_data)
+        return self._copy(candidate, state, "scratch")
+
+    def with_candidate(self, candidate: Definition) -> Agent:
+        """A canary: `candidate` running on this agent's own `state` object.
+
+        Its mutations go through the same listeners (the guardian's WAL logs them like the
+        live agent's). Building it applies no mutation: no lifecycle change, and its
+        `defmemory` definitions neither create nor reconfigure a memory (a candidate needing
+        a new memory raises `MemoryChangeError`). It cannot change its code; with
+        `propose_rewrites` (copied from this agent) its `rewrite!` still proposes.
+        """
+        canary = self._copy(candidate, self.state, "canary")
+        canary.propose_rewrites = self.propose_rewrites
+        return canary
 
     # -- loading -------------------------------------------------------------------------
     @classmethod
@@ -253,6 +329,9 @@ class Agent:
             "definition": self._definition_form,
             "definition-names": lambda: list(self.definitions),
             "rewrite!": self._rewrite_builtin,
+            "evolve!": self._evolve_builtin,
+            "feedback": self._feedback_records,
+            "evolution-stats": lambda: plain(self.state["evolution"]["stats"]),
             "run-workflow": self._run_workflow_builtin,
             "resume-workflow": self._resume_workflow_builtin,
             "tool-schema": lambda name: self.tools[str(name)].schema,
@@ -332,7 +411,7 @@ class Agent:
         for key, value in zip(rest[0::2], rest[1::2], strict=True):
             if type(key) is not Keyword:
                 raise CompileError(f"memory {name}: expected an option keyword", _position(key, filename))
-            options[mangle(key.name)] = plain(literal_or_error(value, filename, None, f"memory {name}: option :{key.name}", keywords=True))
+            options[mangle(key.name)] = plain(literal_data(value, filename, None, f"memory {name}: option :{key.name}"))
         try:
             MemoryConfig.from_options(dict(options))
         except MemoryConfigError as error:
@@ -369,9 +448,30 @@ class Agent:
         self.fitness[name] = fn
 
     def _register_memory(self, name: str) -> None:
+        """Create the memory, or bring an existing one in line with its (re)evaluated definition.
+
+        New `:weights` are applied as a logged `memory_apply` mutation (so an evolved
+        `defmemory` takes effect and a WAL replay reproduces it). Other options cannot
+        change under existing blocks: a scratch or canary agent (validation) refuses such
+        a definition with `MemoryChangeError`; the live agent keeps the store's options, so
+        a rollback or a restart never fails on them. A canary changes nothing.
+        """
+        from o_lisp.memory import MemoryConfig
+
         options = self._pending.pop("memory:" + name)
-        if name not in self.state.memory_stores:
+        store = self.state.memory_stores.get(name)
+        if store is None:
+            if self.role == "canary":
+                raise MemoryChangeError(f"memory {name}: a canary agent cannot create a memory (it shares the live state)")
             self.state.apply("memory_create", {"memory": name, "config": options, "time": self.clock()})
+            return
+        config = MemoryConfig.from_options(dict(options))
+        problem = memory_change_problem(name, store, config)
+        if problem is not None and self.role != "main":
+            raise MemoryChangeError(problem)
+        if self.role == "canary" or config.weights == store.weights:
+            return
+        self.state.apply("memory_apply", {"memory": name, "payload": store.plan_set_weights(config.weights), "time": self.clock()})
 
     # -- tools ---------------------------------------------------------------------------
     def _tool_callable(self, tool: Tool) -> Callable[..., Any]:
@@ -460,7 +560,9 @@ class Agent:
         event_data.setdefault("text", text)
         reply = self.interpreter.call(self._dispatch, text, event_data)
         answer = None if reply is None else (reply if isinstance(reply, str) else _display(reply))
-        self.state.apply("append_message", {"role": "agent", "text": answer or "", "time": self.clock()})
+        reply_id = self.state.next_id("r")
+        self.state.apply("append_message", {"role": "agent", "text": answer or "", "time": self.clock(), "id": reply_id})
+        self.last_reply_id = reply_id
         return answer
 
     def _dispatch(self, text: str, event: dict[str, Any]) -> Any:
@@ -494,6 +596,52 @@ class Agent:
     def _messages(self, n: int | None = None) -> list[dict[str, Any]]:
         items = self.state["messages"]
         return [dict(m) for m in (items[-n:] if n else items)]
+
+    # -- feedback and evolution ---------------------------------------------------------------
+    def feedback(self, rating: float, comment: str = "", reply_to: str | None = None) -> str:
+        """Record a user's rating (in [-1, 1]) of the agent, optionally of one reply
+        (`last_reply_id`); returns the feedback id. Agent code reads it with `(feedback n)`;
+        the evolution pipeline uses it as a signal."""
+        if isinstance(rating, bool) or not isinstance(rating, int | float):
+            raise AgentError(f"a rating must be a number in [-1, 1], not {type(rating).__name__}")
+        feedback_id = self.state.next_id("f")
+        self.state.apply("record_feedback", {"id": feedback_id, "rating": float(rating), "comment": str(comment),
+                                             "reply_to": reply_to, "time": self.clock()})
+        return feedback_id
+
+    def _feedback_records(self, n: int | None = None) -> list[dict[str, Any]]:
+        items = self.state["feedback"]
+        return [dict(f) for f in (items[-int(n):] if n else items)]
+
+    def evolve(self, name: str, *, hypothesis: str, candidate: Any = None, origin: str = "operator") -> str:
+        """Ask for a protected evolution cycle of definition `name`; returns the intent id.
+
+        Only records an `evolution_intent` mutation: the guardian watches its WAL for them
+        and runs the cycle (validation, shadow, canary, promotion). A given `candidate` form
+        must read back identically and define `name` with the same kind; its source travels
+        with the intent. Raises `ToolError` (agent code may catch it) when refused.
+        """
+        name = str(name)
+        if name not in self.definitions:
+            raise ToolError(f"agent {self.name} has no definition {name}")
+        if not isinstance(hypothesis, str) or not hypothesis.strip():
+            raise ToolError("an evolution intent needs a hypothesis (why the change should help)")
+        source = None
+        if candidate is not None:
+            definition, failures = self._candidate(name, candidate)
+            if definition is None or failures:
+                raise ToolError(f"candidate for {name} refused: " + "; ".join(failures))
+            source = definition.source
+        return self._record_intent(name, hypothesis, origin, source)
+
+    def _evolve_builtin(self, name: Any, hypothesis: str = "", candidate: Any = None) -> str:
+        return self.evolve(str(name), hypothesis=str(hypothesis), candidate=candidate, origin="agent")
+
+    def _record_intent(self, name: str, hypothesis: str, origin: str, source: str | None) -> str:
+        intent_id = self.state.next_id("e")
+        self.state.apply("evolution_intent", {"id": intent_id, "definition": name, "hypothesis": hypothesis,
+                                              "origin": origin, "source": source, "time": self.clock()})
+        return intent_id
 
     def _memory(self, name: str | None) -> tuple[str, Any]:
         stores = self.state.memory_stores
@@ -610,24 +758,17 @@ class Agent:
         return read_many(definition.source, definition.filename)[0]
 
     def _rewrite_builtin(self, name: Any, form: Any, reason: str = "", bump: str | None = None) -> dict[str, Any]:
-        return self.rewrite(str(name), form, reason=str(reason), bump=bump).as_data()
+        return self.rewrite(str(name), form, reason=str(reason), bump=bump, propose=self.propose_rewrites).as_data()
 
-    def rewrite(self, name: str, form: Any, *, reason: str, bump: str | None = None) -> RewriteResult:
-        """Validate a new version of one definition and, if its tests pass, hot-swap and commit it.
-
-        Validation: the form must print and read back identically, define `name`
-        with the same kind, compile, and let every `deftest` of the agent pass in a
-        scratch copy of the agent (its state is a copy, so tests cannot touch the
-        live one). A rejected rewrite changes nothing and is recorded as a rejected
-        candidate.
-        """
-        if not reason:
-            return RewriteResult(False, name, reason, failures=["a rewrite needs a reason"])
+    def _candidate(self, name: str, form: Any) -> tuple[Definition | None, list[str]]:
+        """A new version of definition `name` as a `Definition` (None if `form` is not code),
+        and why it is unacceptable (it must print and read back identically and define
+        `name` with the same kind)."""
         old = self.definitions.get(name)
         try:
             form = as_form(form)
         except TypeError as error:
-            return RewriteResult(False, name, reason, failures=[f"the new definition is not code: {error}"])
+            return None, [f"the new definition is not code: {error}"]
         source = to_source(form)
         failures: list[str] = []
         try:
@@ -642,7 +783,31 @@ class Agent:
         except LispError as error:
             failures.append(str(error))
             kind = old.kind if old else DefinitionKind.FUNCTION
-        candidate = Definition(name, kind, source)
+        return Definition(name, kind, source), failures
+
+    def rewrite(self, name: str, form: Any, *, reason: str, bump: str | None = None, propose: bool = False) -> RewriteResult:
+        """Validate a new version of one definition and, if its tests pass, hot-swap and commit it.
+
+        Validation: the form must print and read back identically, define `name`
+        with the same kind, compile, and let every `deftest` of the agent pass in a
+        scratch copy of the agent (its state is a copy, so tests cannot touch the
+        live one). A rejected rewrite changes nothing and is recorded as a rejected
+        candidate.
+
+        With `propose` (what `rewrite!` passes when `propose_rewrites` is set) a
+        candidate that passed validation is not applied: an `evolution_intent` carrying
+        its source is recorded instead and the result is pending (`accepted` False,
+        `pending` True, `intent` its id). Scratch agents refuse to rewrite
+        (`AgentError`); canaries only propose.
+        """
+        if self.role != "main" and not (propose and self.role == "canary"):
+            self._refuse(f"rewrite {name}")
+        if not reason:
+            return RewriteResult(False, name, reason, failures=["a rewrite needs a reason"])
+        candidate, failures = self._candidate(name, form)
+        if candidate is None:
+            return RewriteResult(False, name, reason, failures=failures)
+        source = candidate.source
         report = TestReport()
         if not failures:
             failures, report = self._trial(candidate)
@@ -652,6 +817,9 @@ class Agent:
                 rejected = dict(trailers, Rejected="; ".join(failures)[:500].replace("\n", " "))
                 self.repository.record_rejected(candidate, reason, rejected)
             return RewriteResult(False, name, reason, failures=failures)
+        if propose:
+            intent = self._record_intent(name, reason, "agent", source)
+            return RewriteResult(False, name, reason, pending=True, intent=intent)
         version = self.state.version
         if bump is not None:
             version = bump_version(version, bump)
@@ -668,13 +836,10 @@ class Agent:
 
     def _trial(self, candidate: Definition) -> tuple[list[str], TestReport]:
         """Load the agent with `candidate` in a scratch copy and run its tests there."""
-        definitions = [candidate if d.name == candidate.name else d for d in self.definitions.values()]
-        if candidate.name not in self.definitions:
-            definitions.append(candidate)
-        spec = AgentSpec(self.spec.name, self.state.version, self.spec.doc, self.spec.header_source, definitions, self.spec.filename)
-        scratch_state = AgentState.from_data(self.state.to_data(), _memory_from_data)
         try:
-            scratch = Agent(spec, self.data_dir, host_tools=self.host_tools, grants=self.grants, limits=self.limits, clock=self.clock, state=scratch_state)
+            scratch = self.scratch(candidate)
+        except MemoryChangeError as error:
+            return [error.message], TestReport()
         except LispError as error:
             return [f"does not load: {error}"], TestReport()
         report = scratch.run_tests()
@@ -683,6 +848,8 @@ class Agent:
 
     def rollback(self, rev: str, reason: str = "operator rollback") -> str:
         """Restore the code of `rev` (as a new commit) and reload exactly that code."""
+        if self.role != "main":
+            self._refuse(f"rollback to {rev}")
         if self.repository is None:
             raise AgentError("this agent has no code repository to roll back")
         if self.before_risky is not None:
@@ -694,6 +861,8 @@ class Agent:
 
     def reload(self) -> None:
         """Rebuild the interpreter from the repository's current definitions (state is kept)."""
+        if self.role != "main":
+            self._refuse("reload")
         if self.before_risky is not None:
             self.before_risky("reload")
         self._reload()
@@ -774,6 +943,23 @@ def _position(form: Any, filename: str) -> Position | None:
     return Position(filename, pos[0], pos[1], pos[2], pos[3])
 
 
+def memory_change_problem(name: str, store: Any, config: Any) -> str | None:
+    """Why memory `name` cannot take `config` in place, or None.
+
+    Only the search weights can change under existing blocks; the dimension, block size,
+    embedder and the other options shaped the stored blocks (or their lifecycle rules)
+    and have no migration.
+    """
+    for f in fields(config):
+        if f.name in ("name", "weights"):
+            continue
+        old, new = getattr(store.config, f.name), getattr(config, f.name)
+        if old != new:
+            where = "while it holds blocks" if len(store) else "once the memory exists"
+            return f"memory {name}: option {f.name.replace('_', '-')} cannot change ({_display(old)} → {_display(new)}) {where}"
+    return None
+
+
 def _memory_from_data(data: dict[str, Any]) -> Any:
     from o_lisp.memory import MemoryStore
 
@@ -800,4 +986,5 @@ def _is_program_error(error: LispError) -> bool:
     return isinstance(error, ProgramError)
 
 
-__all__ = ["Agent", "AgentError", "RewriteResult", "TestReport", "Tool", "ToolError", "bump_version"]
+__all__ = ["Agent", "AgentError", "AgentRole", "MemoryChangeError", "RewriteResult", "TestReport", "Tool", "ToolError",
+           "bump_version", "memory_change_problem"]

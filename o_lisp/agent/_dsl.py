@@ -18,7 +18,7 @@ from o_lisp._errors import CompileError, Position
 from o_lisp._mangle import mangle
 from o_lisp._reader import read_many
 from o_lisp.agent._definitions import Definition, DefinitionKind
-from o_lisp.forms import Expression, Keyword, List, String, Symbol
+from o_lisp.forms import Dict, Expression, Keyword, List, String, Symbol
 
 AGENT_OPTIONS = {"version": str, "doc": str, "author": str}
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
@@ -124,6 +124,25 @@ def literal_or_error(form: Any, filename: str, source: str | None, what: str, *,
     if value is _NOT_LITERAL:
         raise _error(form, filename, source, f"{what} must be a literal (number, string, True, False, None)")
     return value
+
+
+def literal_data(form: Any, filename: str, source: str | None, what: str) -> Any:
+    """Like `literal_or_error` (keywords as their names), and also `{key value ...}` and
+    `[item ...]` of literals: `defmemory` takes `:weights {"vector" 0.6 "keyword" 0.3}`,
+    an option that evolution rewrites, so it must stay plain data (never code to run)."""
+    if type(form) is Dict:
+        if len(form) % 2:
+            raise _error(form, filename, source, f"{what}: a dict needs a value for every key")
+        out: dict[str, Any] = {}
+        for key, value in form.items():
+            plain_key = literal(key, keywords=True)
+            if not isinstance(plain_key, str):
+                raise _error(key, filename, source, f"{what}: dict keys must be strings")
+            out[plain_key] = literal_data(value, filename, source, what)
+        return out
+    if type(form) is List:
+        return [literal_data(item, filename, source, what) for item in form]
+    return literal_or_error(form, filename, source, what, keywords=True)
 
 
 def _type_name(expected: Any) -> str:
@@ -293,6 +312,7 @@ __all__ = [
     "classify",
     "json_schema",
     "lambda_list",
+    "literal_data",
     "parse_options",
     "parse_params",
     "read_agent",

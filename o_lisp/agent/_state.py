@@ -14,6 +14,7 @@ Listeners registered with `on_mutation` see each mutation *before* it is applied
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,11 @@ from o_lisp.agent._lifecycle import Lifecycle, check_transition
 HISTORY_LIMIT = 1_000
 LATENCY_SAMPLES = 200
 FORMAT_VERSION = 1
+EVOLUTION_LIMIT = 500
+"""How many evolution intents and cycle records are kept (each intent may carry a candidate's source)."""
+
+INTENT_ORIGINS = ("agent", "operator", "feedback", "metrics", "tests")
+EVOLUTION_OUTCOMES = ("promoted", "rejected", "rolled_back")
 
 MutationListener = Callable[[int, str, dict[str, Any]], None]
 
@@ -91,6 +97,8 @@ class AgentState:
             "workflows": {},
             "rewrites": [],
             "memories": {},
+            "feedback": [],
+            "evolution": _empty_evolution(),
         }
         self._listeners: list[MutationListener] = []
         self.memory_stores: dict[str, Any] = {}
@@ -161,6 +169,11 @@ class AgentState:
         # The memory stores rebuild their own structures from their data, so only the
         # rest is copied (copying 10 000 blocks' embeddings twice was a third of a restore).
         state.data = copy.deepcopy({k: v for k, v in data.items() if k != "memories"})
+        # Checkpoints written before feedback and evolution records existed lack their keys.
+        state.data.setdefault("feedback", [])
+        evolution = state.data.setdefault("evolution", _empty_evolution())
+        for key, value in _empty_evolution().items():
+            evolution.setdefault(key, value)
         memories = data.get("memories", {})
         state.data["memories"] = {}
         if memories:
@@ -169,6 +182,12 @@ class AgentState:
             for name, store_data in memories.items():
                 state.memory_stores[name] = memory_factory(store_data)
         return state
+
+
+def _empty_evolution() -> dict[str, Any]:
+    """`intents`: requests for a protected evolution cycle; `history`: finished cycles;
+    `stats`: the learning statistics of the evolution pipeline (computed by the caller)."""
+    return {"intents": [], "history": [], "stats": {}}
 
 
 # -- mutations ------------------------------------------------------------------
@@ -193,6 +212,9 @@ _SCHEMAS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "record_rewrite": {"name": str, "commit": str, "version": str, "reason": str, "time": (int, float)},
     "memory_create": {"memory": str, "config": dict},
     "memory_apply": {"memory": str, "payload": dict},
+    "record_feedback": {"id": str, "rating": (int, float), "comment": str, "reply_to": (str, type(None)), "time": (int, float)},
+    "evolution_intent": {"id": str, "definition": str, "hypothesis": str, "origin": str, "source": (str, type(None)), "time": (int, float)},
+    "record_evolution": {"cycle": str, "target": str, "generator": str, "operator": str, "outcome": str, "reason": str, "stats": dict, "time": (int, float)},
 }
 
 
@@ -209,6 +231,16 @@ def _validate(state: AgentState, op: str, args: dict[str, Any]) -> None:
         raise StateError(f"memory {args['memory']!r} exists already")
     elif op == "memory_apply" and args["memory"] not in state.memory_stores:
         raise StateError(f"no memory named {args['memory']!r}")
+    elif op == "append_message" and "id" in args and not isinstance(args["id"], str):
+        raise StateError(f"mutation {op!r}: argument 'id' has the wrong type ({type(args['id']).__name__})")
+    elif op == "record_feedback":
+        rating = args["rating"]
+        if isinstance(rating, bool) or not math.isfinite(rating) or not -1 <= rating <= 1:
+            raise StateError(f"mutation {op!r}: rating must be a number in [-1, 1], got {rating!r}")
+    elif op == "evolution_intent" and args["origin"] not in INTENT_ORIGINS:
+        raise StateError(f"mutation {op!r}: origin must be one of {', '.join(INTENT_ORIGINS)}, got {args['origin']!r}")
+    elif op == "record_evolution" and args["outcome"] not in EVOLUTION_OUTCOMES:
+        raise StateError(f"mutation {op!r}: outcome must be one of {', '.join(EVOLUTION_OUTCOMES)}, got {args['outcome']!r}")
 
 
 def _set_lifecycle(state: AgentState, args: dict[str, Any]) -> None:
@@ -219,14 +251,17 @@ def _set_version(state: AgentState, args: dict[str, Any]) -> None:
     state.data["version"] = args["version"]
 
 
-def _bounded_append(items: list[Any], item: Any) -> None:
+def _bounded_append(items: list[Any], item: Any, limit: int = HISTORY_LIMIT) -> None:
     items.append(item)
-    if len(items) > HISTORY_LIMIT:
-        del items[: len(items) - HISTORY_LIMIT]
+    if len(items) > limit:
+        del items[: len(items) - limit]
 
 
 def _append_message(state: AgentState, args: dict[str, Any]) -> None:
-    _bounded_append(state.data["messages"], {"role": args["role"], "text": args["text"], "time": float(args["time"])})
+    message = {"role": args["role"], "text": args["text"], "time": float(args["time"])}
+    if "id" in args:
+        message["id"] = args["id"]
+    _bounded_append(state.data["messages"], message)
 
 
 def _context_set(state: AgentState, args: dict[str, Any]) -> None:
@@ -274,6 +309,26 @@ def _memory_apply(state: AgentState, args: dict[str, Any]) -> Any:
     return state.memory_stores[args["memory"]].apply(args["payload"])
 
 
+def _record_feedback(state: AgentState, args: dict[str, Any]) -> None:
+    entry = {k: plain(args[k]) for k in ("id", "rating", "comment", "reply_to")}
+    entry["rating"] = float(entry["rating"])
+    entry["time"] = float(args["time"])
+    _bounded_append(state.data["feedback"], entry)
+
+
+def _evolution_intent(state: AgentState, args: dict[str, Any]) -> None:
+    entry = {k: plain(args[k]) for k in ("id", "definition", "hypothesis", "origin", "source")}
+    entry["time"] = float(args["time"])
+    _bounded_append(state.data["evolution"]["intents"], entry, EVOLUTION_LIMIT)
+
+
+def _record_evolution(state: AgentState, args: dict[str, Any]) -> None:
+    entry = {k: plain(args[k]) for k in ("cycle", "target", "generator", "operator", "outcome", "reason")}
+    entry["time"] = float(args["time"])
+    _bounded_append(state.data["evolution"]["history"], entry, EVOLUTION_LIMIT)
+    state.data["evolution"]["stats"] = plain(args["stats"])
+
+
 _OPS: dict[str, Callable[[AgentState, dict[str, Any]], Any]] = {
     "set_lifecycle": _set_lifecycle,
     "set_version": _set_version,
@@ -286,8 +341,11 @@ _OPS: dict[str, Callable[[AgentState, dict[str, Any]], Any]] = {
     "record_rewrite": _record_rewrite,
     "memory_create": _memory_create,
     "memory_apply": _memory_apply,
+    "record_feedback": _record_feedback,
+    "evolution_intent": _evolution_intent,
+    "record_evolution": _record_evolution,
 }
 
 OPERATIONS: frozenset[str] = frozenset(_OPS)
 
-__all__ = ["OPERATIONS", "AgentState", "StateError", "check_data", "plain"]
+__all__ = ["EVOLUTION_OUTCOMES", "INTENT_ORIGINS", "OPERATIONS", "AgentState", "StateError", "check_data", "plain"]

@@ -1,4 +1,5 @@
-"""The guardian's HTTP API (aiohttp): health, Prometheus metrics, messages, memory, versions.
+"""The guardian's HTTP API (aiohttp): health, Prometheus metrics, messages, feedback, memory,
+versions and self-evolution cycles.
 
 The HTTP layer is a thin, strict door in front of `Guardian.request`. It exists so
 that nothing the network sends can reach the guardian half-checked:
@@ -25,6 +26,10 @@ The guardian is typed structurally (`GuardianLike`) so that this module and its
 tests do not depend on the supervisor's concrete class. A guardian refusal is
 any `OLispError` carrying a string ``code`` attribute (the supervisor's
 `RequestFailed(message, code)`); its code picks the HTTP status (`FAILURE_STATUS`).
+Evolution cycles go to ``guardian.evolution`` (an `EvolutionLike`, typed the same
+way); its refusals (`EvolutionError` with code ``bad_request``, ``not_found`` or
+``busy``, or a guardian refusal) become 400, 404, 409 or their `FAILURE_STATUS`
+(`EVOLUTION_STATUS`).
 """
 
 from __future__ import annotations
@@ -38,10 +43,11 @@ import json
 import logging
 import math
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from aiohttp import web
 from prometheus_client import (
@@ -55,15 +61,22 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from o_lisp._errors import OLispError
+from o_lisp.guardian._evolution import EvolutionError
 
 __all__ = [
     "DEFAULT_K",
+    "EVOLUTION_STATUS",
     "FAILURE_STATUS",
     "MAX_BODY_BYTES",
+    "MAX_CANDIDATES",
+    "MAX_COMMENT_LENGTH",
+    "MAX_GENERATIONS",
+    "MAX_HYPOTHESIS_LENGTH",
     "MAX_K",
     "REGISTRY_KEY",
     "TOKEN_ENV",
     "ConfigError",
+    "EvolutionLike",
     "GuardianLike",
     "ManagedGuardian",
     "check_bind",
@@ -100,6 +113,24 @@ FAILURE_STATUS: Mapping[str, int] = {
 }
 """HTTP status for a guardian refusal, by `RequestFailed.code`; any other code is a 500."""
 
+EVOLUTION_STATUS: Mapping[str, int] = {
+    **FAILURE_STATUS,
+    "not_found": 404,  # no such definition (or cycle)
+    "busy": 409,  # a cycle for this agent is already running
+}
+"""HTTP status for a refusal of the evolution manager (`EvolutionError.code`); else a 500."""
+
+MAX_GENERATIONS = 50
+MAX_CANDIDATES = 32
+"""Bounds on one cycle's size: each candidate is validated and shadowed against live traffic,
+so an unbounded request could keep the agent's evolution busy for days."""
+MAX_HYPOTHESIS_LENGTH = 1000
+"""The evolution manager keeps this much of a hypothesis; longer ones are refused, not cut."""
+MAX_COMMENT_LENGTH = 10_000
+MAX_NAME_LENGTH = 256
+STARS_MIN, STARS_MAX = 1, 5
+_BAD_NAME = re.compile(r"[\s\x00-\x1f\x7f]")  # what the code repository refuses in a definition name
+
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _FSYNC_WINDOW = 1024
 _FSYNC_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
@@ -111,6 +142,7 @@ _STATUS_CODES = {
     405: "method_not_allowed",
     413: "body_too_large",
     415: "unsupported_media_type",
+    501: "not_implemented",
 }
 
 
@@ -127,6 +159,25 @@ class GuardianLike(Protocol):
 
     @property
     def metrics(self) -> object: ...
+
+
+class EvolutionLike(Protocol):
+    """What the HTTP layer needs from ``guardian.evolution`` (the supervisor's `EvolutionManager`)."""
+
+    async def start(
+        self,
+        definition: str,
+        *,
+        hypothesis: str = "",
+        generations: int = 1,
+        candidates: int = 4,
+        canary: bool = False,
+        source: str | None = None,
+    ) -> str: ...
+
+    def get(self, cycle_id: str) -> dict[str, Any] | None: ...
+
+    def list(self) -> list[dict[str, Any]]: ...
 
 
 class ManagedGuardian(GuardianLike, Protocol):
@@ -309,6 +360,31 @@ def _text_field(body: Mapping[str, Any], field: str = "text") -> str:
     return value
 
 
+def _id_field(body: Mapping[str, Any], field: str) -> str:
+    value = body[field]
+    if not isinstance(value, str):
+        raise _invalid(field, f"must be a string, got {_json_type(value)}")
+    if not value.strip():
+        raise _invalid(field, "must not be empty or blank")
+    if len(value) > MAX_ID_LENGTH:
+        raise _invalid(field, f"is longer than {MAX_ID_LENGTH} characters")
+    _check_text(field, value)
+    return value
+
+
+def _int_field(body: Mapping[str, Any], field: str, default: int, low: int, high: int) -> int:
+    """An optional integer in [LOW, HIGH]; 2.0 is refused like 2.5 (a count is never fractional)."""
+    if field not in body:
+        return default
+    value = body[field]
+    if not (isinstance(value, int) and not isinstance(value, bool)):
+        given = "a fractional number" if _is_number(value) else _json_type(value)
+        raise _invalid(field, f"must be an integer from {low} to {high}, got {given}")
+    if not low <= value <= high:
+        raise _invalid(field, f"must be an integer from {low} to {high}, got {value}")
+    return value
+
+
 def _json_type(value: object) -> str:
     if value is None:
         return "null"
@@ -363,7 +439,8 @@ def _query_params(request: web.Request, allowed: Sequence[str]) -> dict[str, str
             raise ApiError(
                 400,
                 "unknown_parameter",
-                f"unknown query parameter {name!r} (allowed: {', '.join(allowed)})",
+                f"unknown query parameter {name!r} "
+                + (f"(allowed: {', '.join(allowed)})" if allowed else "(this endpoint takes none)"),
                 field=name,
             )
         if name in params:
@@ -386,6 +463,10 @@ class _GuardianCollector(Collector):
         ("o_guardian_escalations", "escalations", "Crash loops escalated to the last known-good code."),
         ("o_guardian_checkpoint_failures", "checkpoint_failures", "Checkpoints that could not be written."),
         ("o_guardian_wal_failures", "wal_failures", "WAL appends that failed (not acknowledged)."),
+        ("o_guardian_evolution_cycles", "evolution_cycles", "Evolution cycles started."),
+        ("o_guardian_evolution_promotions", "evolution_promotions", "Evolution cycles that promoted a candidate."),
+        ("o_guardian_evolution_rejections", "evolution_rejections", "Evolution cycles that promoted nothing."),
+        ("o_guardian_evolution_rollbacks", "evolution_rollbacks", "Promotions rolled back (canary or probation)."),
     )
 
     def __init__(self, guardian: GuardianLike) -> None:
@@ -610,11 +691,136 @@ class _Api:
         return web.Response(body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def message(self, request: web.Request) -> web.Response:
+        """The agent's reply and its id (the handle `POST /v1/feedback` rates it by)."""
         body = await _read_json_object(request, self.max_body)
         _check_fields(body, ("text",), ())
         text = _text_field(body)
-        reply = await self._call("message", {"text": text})
-        return _json({"reply": reply})
+        result = await self._call("message", {"text": text, "with_id": True})
+        if isinstance(result, Mapping) and "reply" in result:
+            reply_id = result.get("reply_id")
+            return _json({"reply": result["reply"], "reply_id": reply_id if isinstance(reply_id, str) else None})
+        # A worker that predates reply ids answers with the bare reply: still a valid answer,
+        # but nothing to rate it by.
+        log.warning("the guardian answered a message without a reply id (%s)", type(result).__name__)
+        return _json({"reply": result, "reply_id": None})
+
+    async def feedback(self, request: web.Request) -> web.Response:
+        """Rate a reply (or the agent in general): the signal evolution cycles learn from.
+
+        ``rating`` is a number in [-1, 1]; ``stars`` (an integer 1..5) is the alternative
+        for star widgets and maps linearly onto it (1 → -1, 3 → 0, 5 → 1). They are two
+        fields rather than one because ``rating: 1`` would otherwise mean both "best"
+        and "one star".
+        """
+        body = await _read_json_object(request, self.max_body)
+        _check_fields(body, (), ("reply_id", "rating", "stars", "comment"))
+        if ("rating" in body) == ("stars" in body):
+            raise ApiError(
+                400,
+                "missing_field" if "rating" not in body else "invalid_field",
+                "exactly one of 'rating' (a number from -1 to 1) and 'stars' (an integer from 1 to 5) is required",
+                field="rating",
+            )
+        if "rating" in body:
+            rating = body["rating"]
+            if not _is_number(rating):
+                raise _invalid("rating", f"must be a number, got {_json_type(rating)}")
+            if not (math.isfinite(rating) and -1.0 <= rating <= 1.0):
+                raise _invalid("rating", f"must be between -1 and 1, got {rating!r}")
+            value = float(rating)
+        else:
+            stars = body["stars"]
+            if not (isinstance(stars, int) and not isinstance(stars, bool)):
+                given = "a fractional number" if _is_number(stars) else _json_type(stars)
+                raise _invalid("stars", f"must be an integer from {STARS_MIN} to {STARS_MAX}, got {given}")
+            if not STARS_MIN <= stars <= STARS_MAX:
+                raise _invalid("stars", f"must be an integer from {STARS_MIN} to {STARS_MAX}, got {stars}")
+            value = (stars - 3) / 2
+        comment = body.get("comment", "")
+        if not isinstance(comment, str):
+            raise _invalid("comment", f"must be a string, got {_json_type(comment)}")
+        if len(comment) > MAX_COMMENT_LENGTH:
+            raise _invalid("comment", f"is longer than {MAX_COMMENT_LENGTH} characters")
+        _check_text("comment", comment)
+        reply_id: str | None = None
+        if "reply_id" in body:
+            reply_id = _id_field(body, "reply_id")
+        result = await self._call("feedback", {"rating": value, "comment": comment, "reply_to": reply_id})
+        feedback_id = result.get("id") if isinstance(result, Mapping) else None
+        if not isinstance(feedback_id, str):
+            log.error("feedback returned %r instead of {'id': str}", result)
+            raise ApiError(500, "internal_error", "the guardian stored the feedback but returned no id")
+        return _json({"id": feedback_id}, 201)
+
+    # -- evolution
+
+    def _evolution(self) -> EvolutionLike:
+        manager = getattr(self.guardian, "evolution", None)
+        if manager is None or not all(callable(getattr(manager, name, None)) for name in ("start", "get", "list")):
+            raise ApiError(501, "not_implemented", "this guardian does not run evolution cycles")
+        return cast(EvolutionLike, manager)
+
+    @staticmethod
+    def _evolution_failure(error: Exception) -> ApiError:
+        code = getattr(error, "code", None)
+        if isinstance(code, str):
+            status = EVOLUTION_STATUS.get(code, 500)
+            headers = {"Retry-After": "1"} if status == 503 else None
+            return ApiError(status, code, _failure_message(error), headers=headers)
+        return ApiError(500, "guardian_error", _failure_message(error))
+
+    async def evolution_start(self, request: web.Request) -> web.Response:
+        """Queue a cycle; 202 at once with where to follow it (a cycle takes minutes)."""
+        body = await _read_json_object(request, self.max_body)
+        _check_fields(body, ("definition",), ("hypothesis", "generations", "candidates", "canary", "candidate"))
+        definition = _text_field(body, "definition")
+        if len(definition) > MAX_NAME_LENGTH:
+            raise _invalid("definition", f"is longer than {MAX_NAME_LENGTH} characters")
+        if _BAD_NAME.search(definition) or definition.startswith("#"):
+            raise _invalid("definition", "must be a definition name (no whitespace or control characters, no leading '#')")
+        hypothesis = body.get("hypothesis", "")
+        if not isinstance(hypothesis, str):
+            raise _invalid("hypothesis", f"must be a string, got {_json_type(hypothesis)}")
+        if len(hypothesis) > MAX_HYPOTHESIS_LENGTH:
+            raise _invalid("hypothesis", f"is longer than {MAX_HYPOTHESIS_LENGTH} characters")
+        _check_text("hypothesis", hypothesis)
+        generations = _int_field(body, "generations", 1, 1, MAX_GENERATIONS)
+        candidates = _int_field(body, "candidates", 4, 1, MAX_CANDIDATES)
+        canary = body.get("canary", False)
+        if not isinstance(canary, bool):
+            raise _invalid("canary", f"must be true or false, got {_json_type(canary)}")
+        candidate = body.get("candidate")  # an operator's own candidate source (else: generated)
+        if candidate is not None:
+            if not isinstance(candidate, str) or not candidate.strip():
+                raise _invalid("candidate", f"must be the source of one definition, got {_json_type(candidate)}")
+            _check_text("candidate", candidate)
+        manager = self._evolution()
+        try:
+            cycle_id = await manager.start(
+                definition, hypothesis=hypothesis, generations=generations, candidates=candidates, canary=canary,
+                source=candidate,
+            )
+        except (EvolutionError, OLispError) as error:
+            raise self._evolution_failure(error) from None
+        url = f"/v1/evolution/{cycle_id}"
+        return _json({"id": cycle_id, "status_url": url}, 202, {"Location": url})
+
+    async def evolution_get(self, request: web.Request) -> web.Response:
+        cycle_id = request.match_info["id"]
+        if len(cycle_id) > MAX_ID_LENGTH:
+            raise ApiError(
+                400, "invalid_parameter", f"evolution cycle id longer than {MAX_ID_LENGTH} characters", field="id"
+            )
+        _check_text("id", cycle_id)
+        _query_params(request, ())
+        cycle = self._evolution().get(cycle_id)
+        if cycle is None:
+            raise ApiError(404, "not_found", f"no evolution cycle {cycle_id!r}")
+        return _json(cycle, headers={"Cache-Control": "no-store"})
+
+    async def evolution_list(self, request: web.Request) -> web.Response:
+        _query_params(request, ())
+        return _json({"cycles": list(self._evolution().list())}, headers={"Cache-Control": "no-store"})
 
     async def memory_add(self, request: web.Request) -> web.Response:
         body = await _read_json_object(request, self.max_body)
@@ -701,6 +907,10 @@ def create_app(
     app.router.add_get("/health", api.health)
     app.router.add_get("/metrics", api.metrics)
     app.router.add_post("/v1/messages", api.message)
+    app.router.add_post("/v1/feedback", api.feedback)
+    app.router.add_post("/v1/evolution", api.evolution_start)
+    app.router.add_get("/v1/evolution", api.evolution_list)
+    app.router.add_get("/v1/evolution/{id}", api.evolution_get)
     app.router.add_post("/v1/memory", api.memory_add)
     app.router.add_get("/v1/memory", api.memory_search)
     app.router.add_get("/v1/memory/{id}", api.memory_get)

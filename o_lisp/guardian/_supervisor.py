@@ -218,6 +218,8 @@ class GuardianConfig:
     wal_write: Callable[[int, bytes, int], int] | None = None
     """Fault injection, tests only: replaces ``os.pwrite(fd, data, offset)`` in the WAL."""
     python: str = sys.executable
+    evolution: Any = None
+    """`o_lisp.guardian._evolution.EvolutionConfig` (None = the defaults)."""
 
     def __post_init__(self) -> None:
         self.agent = Path(self.agent)
@@ -262,6 +264,11 @@ class GuardianMetrics:
     restart_to_serving_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=1_000))
     fsync_listeners: list[Callable[[float], None]] = field(default_factory=list)
     """Called (from a WAL thread) with every fsync's latency, e.g. to feed a histogram."""
+    evolution_cycles: int = 0
+    evolution_promotions: int = 0
+    evolution_rejections: int = 0
+    """Candidates rejected (at validation, shadow test, decision or canary)."""
+    evolution_rollbacks: int = 0
 
     def observe_fsync(self, seconds: float) -> None:
         self.wal_fsyncs += 1
@@ -715,6 +722,16 @@ class _Link:
             return None
 
 
+class _ShadowLink(_Link):
+    """A shadow worker (an evolution trial): it logs to its own scratch area, so a WAL
+    append or a checkpoint from it is a protocol violation and ends it."""
+
+    def _dispatch(self, message: Message) -> None:
+        if isinstance(message, WalAppend) or (isinstance(message, Checkpoint) and message.re is None):
+            raise ProtocolError(f"a shadow worker may not send {message.TYPE!r}")
+        super()._dispatch(message)
+
+
 class _StartFailed(Exception):
     def __init__(self, reason: str, code_version: str) -> None:
         super().__init__(reason)
@@ -775,6 +792,9 @@ class Guardian:
         self._standby_generation = 0
         self._acked_seq = 0  # the last seq the WAL acknowledged (or recovered): what replay may go up to
         self._wal_lock = asyncio.Lock()
+        from o_lisp.guardian._evolution import EvolutionManager
+
+        self.evolution = EvolutionManager(self, config.evolution)
 
     # -- paths and blocking helpers --------------------------------------------------------
     @property
@@ -831,6 +851,7 @@ class Guardian:
             with contextlib.suppress(GuardianError):
                 await self.checkpoint("initial")
         self._checkpointer = asyncio.create_task(self._checkpoint_loop(), name="o-checkpointer")
+        await self.evolution.begin()
 
     def _open_storage(self) -> None:
         cfg = self.config
@@ -868,6 +889,7 @@ class Guardian:
         """Checkpoint (if serving), ask the worker to exit, reap everything, close the files."""
         self._stopping = True
         self.status = "stopping"
+        await self.evolution.close()
         await _cancel_and_wait(self._checkpointer)
         self._checkpointer = None
         link = self._link
@@ -976,6 +998,13 @@ class Guardian:
         now = time.monotonic()
         self.metrics.restarts += 1
         self.last_failure = reason
+        rollback = self.evolution.on_worker_failed(reason, code_version)
+        if rollback is not None:  # a promoted version crashed on probation: back to its parent now
+            self._rollback = rollback
+            self._escalated_unserved = True
+            self.last_escalation = {"from": code_version, "to": rollback[0], "reason": rollback[1], "time": time.time()}
+            log.error("rolling back the promoted %s: %s", code_version, rollback[1])
+            return
         log.warning("worker failed (%s): %s", code_version or "unknown version", reason)
         self._failures.append(now)
         while self._failures and now - self._failures[0] > cfg.restart_window:
@@ -1018,7 +1047,7 @@ class Guardian:
         )
         return _DirectChild(process)
 
-    async def _connect(self, spec: WorkerSpec, created: list[_Link]) -> _Link:
+    async def _connect(self, spec: WorkerSpec, created: list[_Link], link_class: type[_Link] = _Link) -> _Link:
         """Spawn and handshake; a reading link (not restored) or `_StartFailed`.
 
         The link is also put in `created` as soon as it exists, so that a caller
@@ -1033,11 +1062,15 @@ class Guardian:
             for fd in (to_worker_w, from_worker_r):
                 os.close(fd)
             raise _StartFailed(f"cannot spawn a worker: {error}", "") from None
+        except asyncio.CancelledError:
+            for fd in (to_worker_w, from_worker_r):
+                os.close(fd)
+            raise
         finally:
             os.close(to_worker_r)
             os.close(from_worker_w)
         reader, writer = await open_pipe(from_worker_r, to_worker_w)
-        link = _Link(self, child, reader, writer)
+        link = link_class(self, child, reader, writer)
         created.append(link)
         try:
             hello: Hello = await guardian_handshake(reader, writer, heartbeat_interval=cfg.heartbeat_interval,
@@ -1054,20 +1087,24 @@ class Guardian:
             raise _StartFailed(f"{detail} (exit status {status})", link.code_version) from None
         return link
 
-    async def _launch(self, spec: WorkerSpec) -> _Link:
-        """Spawn, handshake, restore; a serving link or `_StartFailed`."""
+    async def _launch(self, spec: WorkerSpec, link_class: type[_Link] = _Link) -> _Link:
+        """Spawn, handshake, restore; a serving link or `_StartFailed`. Shadows of an
+        evolution cycle come through here too (`link_class` `_ShadowLink`)."""
         cfg = self.config
-        if self._appends:  # a dead worker's appends: durable ones must be in the restore
+        if self._appends and not issubclass(link_class, _ShadowLink):
+            # A dead worker's appends: durable ones must be in the restore. (A shadow starts
+            # while the main worker serves: its appender runs as long as it does.)
             await asyncio.gather(*self._appends, return_exceptions=True)
         created: list[_Link] = []
         try:
-            link = await self._connect(spec, created)
+            link = await self._connect(spec, created, link_class)
         except asyncio.CancelledError:
             for orphan in created:
                 orphan.die("the guardian stopped during start-up")
             raise
         try:
-            self._start_appender(link)
+            if not isinstance(link, _ShadowLink):  # a shadow never appends to the WAL
+                self._start_appender(link)
             restore, base = await self._restore_message(link)
             link.acked_seq = base
             answer = await link.call(restore, cfg.startup_timeout)
@@ -1077,8 +1114,8 @@ class Guardian:
         except _StartFailed:
             await link.terminate("start-up failed")
             raise
-        except asyncio.CancelledError:  # the guardian is stopping: do not leave the pipes open
-            link.die("the guardian stopped during start-up")
+        except asyncio.CancelledError:  # stopping, or a cycle was cancelled: do not leave the pipes open
+            link.die("start-up cancelled")
             raise
         except (ProtocolError, RequestFailed, GuardianError, WalError, OSError, TimeoutError) as error:
             status = await link.terminate("start-up failed")
@@ -1273,6 +1310,10 @@ class Guardian:
         last = seqs[-1]
         self._acked_seq = max(self._acked_seq, last)
         link.send_nowait(*(WalAck(id=link.writer.next_id(), re=m.id, seq=seq) for (_, m), seq in zip(batch, seqs, strict=True)))
+        if link is self._link:
+            for _, m in batch:
+                if m.op == "evolution_intent":
+                    self.evolution.on_wal_record(m.op, m.args)
         for seq in seqs:
             link.acked_seq = seq  # before the answers it releases: see `_Link._deliver` (checkpoints)
             link.append_done()
@@ -1475,6 +1516,8 @@ class Guardian:
         commit = link.commit
         if not commit or (self._known_good is not None and self._known_good.get("commit") == commit):
             return
+        if self.evolution.in_probation():  # a promoted version is known-good once its probation passed
+            return
         record = {"commit": commit, "version": link.version, "time": time.time(), "why": why}
         self._known_good = record
         try:
@@ -1506,6 +1549,8 @@ class Guardian:
         limit = self.config.request_timeout if timeout is None else timeout
         started = time.monotonic()
         outcome = "ok"
+        if method == "message":
+            self.evolution.mirror(method, args or {})
         try:
             link = await self._serving_link(started + limit)
             try:
@@ -1530,6 +1575,8 @@ class Guardian:
         finally:
             self.metrics.requests[(method, outcome)] += 1
             self.metrics.request_seconds.append((method, time.monotonic() - started))
+            if method == "message":
+                self.evolution.observe(method, outcome, time.monotonic() - started)
 
     # -- observability ------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:

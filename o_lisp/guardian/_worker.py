@@ -150,6 +150,21 @@ class WorkerSpec:
     pipelined: bool = True
     """Apply a mutation as soon as its ``wal_append`` is sent (the guardian holds the replies
     until it is durable); False: wait for the ack first (strict)."""
+    role: str = "main"
+    """``main`` (serves clients, logs to the guardian's WAL, owns git writes) or ``shadow``
+    (an evolution trial: never writes git, logs mutations to a scratch WAL, runs under
+    process limits; see `o_lisp.evolution._lab`)."""
+    candidate_name: str | None = None
+    """Shadow only: the definition the candidate replaces (None = a baseline shadow)."""
+    candidate_source: str | None = None
+    scratch_dir: str | None = None
+    """Shadow only: where its mutations are logged (deleted by the guardian afterwards)."""
+    cpu_seconds: int | None = None
+    """Shadow only: RLIMIT_CPU (SIGXCPU at the soft limit, SIGKILL one second later)."""
+    address_space: int | None = None
+    """Shadow only: RLIMIT_AS headroom in bytes above the address space the shadow starts
+    with (allocations beyond it fail). Must leave room for an evaluation thread's stack,
+    which is sized from the step budget (`o_lisp._interpreter`, up to 1 GiB)."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -159,14 +174,32 @@ class WorkerSpec:
         data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError("a worker spec must be a JSON object")
+
+        def optional(key: str, kind: type) -> Any:
+            value = data.get(key)
+            return None if value is None else kind(value)
+
+        role = str(data.get("role", "main"))
+        if role not in ("main", "shadow"):
+            raise ValueError(f"unknown worker role {role!r}")
         return cls(
             agent=str(data["agent"]),
             data_dir=str(data["data_dir"]),
             debug_methods=bool(data.get("debug_methods", False)),
-            rollback_to=None if data.get("rollback_to") is None else str(data["rollback_to"]),
+            rollback_to=optional("rollback_to", str),
             rollback_reason=str(data.get("rollback_reason", "")),
             pipelined=bool(data.get("pipelined", True)),
+            role=role,
+            candidate_name=optional("candidate_name", str),
+            candidate_source=optional("candidate_source", str),
+            scratch_dir=optional("scratch_dir", str),
+            cpu_seconds=optional("cpu_seconds", int),
+            address_space=optional("address_space", int),
         )
+
+    @property
+    def shadow(self) -> bool:
+        return self.role == "shadow"
 
 
 def die_with_parent() -> None:
@@ -182,6 +215,30 @@ def die_with_parent() -> None:
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if parent == 1 or os.getppid() != parent:
         os._exit(EXIT_GUARDIAN_GONE)
+
+
+def apply_process_limits(spec: WorkerSpec) -> None:
+    """A shadow's process limits: a candidate that runs away kills only its shadow.
+
+    RLIMIT_CPU: SIGXCPU at the soft limit (the default action ends the process) and
+    SIGKILL at the hard limit a second later. RLIMIT_AS: allocations beyond it fail,
+    which the sandbox reports as an error or which ends the process.
+    """
+    import resource
+
+    if spec.cpu_seconds is not None:
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        soft = int(used.ru_utime + used.ru_stime) + spec.cpu_seconds
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
+    if spec.address_space is not None:
+        limit = _virtual_size() + spec.address_space
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _virtual_size() -> int:
+    """This process's address space now (VmSize), in bytes."""
+    with open("/proc/self/statm", "rb") as f:
+        return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def _rss_bytes() -> int:
@@ -241,6 +298,7 @@ class _Worker:
         # decides what a checkpoint covers from the acks it sent, never from the worker's word)
         self.current: int | None = None  # id of the request being processed
         self.heartbeat: _Heartbeat | None = None
+        self.lab: Any = None  # o_lisp.evolution._lab.Lab, created after restore
         self.requests = 0
         self.errors = 0
         self.wal_appends = 0
@@ -273,6 +331,11 @@ class _Worker:
         self.seed_text = text
         seed_spec = read_agent(text, str(seed))
         code = data / "code"
+        if self.spec.shadow:  # read-only: the main worker owns the repository
+            self.repository = CodeRepository.open(code, require_clean_worktree=False)
+            self.agent_spec = spec_from_repository(self.repository, seed_spec)
+            self.code_version = f"{self.repository.version()}+{self.repository.head()}"
+            return
         if code.exists():
             repository = CodeRepository.open(code)
             sync_seed(repository, seed_spec, data / SEED_COPY, seed)
@@ -526,9 +589,16 @@ class _Worker:
                 state = AgentState(str(uuid.uuid4()), spec.name, spec.version)
             self.replay(state, message)
             self.standby = message.mode == "standby"
-            state.on_mutation(self.listen)
-            self.agent = Agent(spec, Path(self.spec.data_dir), state=state, repository=self.repository)
-            self.agent.before_risky = self.checkpoint_before
+            from o_lisp.evolution._lab import Lab
+
+            if self.spec.shadow:  # an evolution trial: its own scratch log, no git writes
+                self.lab = Lab(self, state)
+            else:
+                state.on_mutation(self.listen)
+                self.agent = Agent(spec, Path(self.spec.data_dir), state=state, repository=self.repository)
+                self.agent.before_risky = self.checkpoint_before
+                self.agent.propose_rewrites = True  # the agent's own rewrites go through evolution
+                self.lab = Lab(self, state)
         except _GuardianGone:
             raise
         except Exception as error:
@@ -577,11 +647,14 @@ class _Worker:
     def handle(self, request: Request) -> None:
         self.current = request.id
         self.requests += 1
+        started = time.perf_counter()
+        ok = False
         try:
             if self.agent is None or self.standby:
                 raise _BadRequest(E_BAD_REQUEST, "the worker is not serving yet")
             result = self.dispatch(request.method, request.args)
             reply: Message = Reply(id=self.writer.next_id(), re=request.id, result=result)
+            ok = True
         except _GuardianGone:
             raise
         except _BadRequest as error:
@@ -596,6 +669,8 @@ class _Worker:
                           message=f"{type(error).__name__}: {error}"[:4000])
         finally:
             self.current = None
+            if self.lab is not None:
+                self.lab.observe(request.method, ok, (time.perf_counter() - started) * 1000)
         try:
             self.send(reply)
         except ProtocolError as error:  # an unencodable or oversized result
@@ -605,7 +680,17 @@ class _Worker:
         agent = self.agent
         if method == "message":
             text = _arg(args, "text", str)
-            return agent.handle(text)
+            reply, reply_id = self.lab.handle_message(text)
+            return {"reply": reply, "reply_id": reply_id} if _arg(args, "with_id", bool, False) else reply
+        if method == "feedback":
+            rating = _arg(args, "rating", (int, float))
+            if not -1.0 <= float(rating) <= 1.0:
+                raise _BadRequest(E_BAD_REQUEST, "rating must be between -1 and 1")
+            comment = _arg(args, "comment", str, "")
+            reply_to = _arg(args, "reply_to", (str, type(None)), None)
+            return {"id": self.lab.feedback(float(rating), comment, reply_to)}
+        if method.startswith(("evolution_", "canary_")):
+            return self.lab.dispatch(method, args)
         if method == "memory_add":
             text = _arg(args, "text", str)
             metadata = _arg(args, "metadata", dict, {})
@@ -687,6 +772,8 @@ def _arg(args: dict[str, Any], name: str, kind: type | tuple[type, ...], default
 def run_worker(spec: WorkerSpec, in_fd: int, out_fd: int) -> int:
     """Run one worker on its two frame-pipe fds until the guardian is done; the exit code."""
     die_with_parent()
+    if spec.shadow:
+        apply_process_limits(spec)
     reader = FrameReader(in_fd, max_depth=None)  # frames from the trusted guardian
     writer = FrameWriter(out_fd)
     worker = _Worker(spec, reader, writer)

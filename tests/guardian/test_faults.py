@@ -47,9 +47,9 @@ AGENT = textwrap.dedent(
         (setv result (rewrite! 'greet (rebuild-greeting (definition 'greet) reply)
                                :reason (+ "feedback: greet with " (hy.repr reply))
                                :bump "patch"))
-        (if (get result "accepted")
-            (+ "learned: " reply)
-            (+ "refused: " (.join "; " (get result "failures")))))
+        (cond (get result "accepted") (+ "learned: " reply)
+              (.get result "pending") (+ "trying: " reply)
+              True (+ "refused: " (.join "; " (get result "failures")))))
       (defn respond [text] (+ "echo: " text))
       (deftest greeting-is-a-string
         (assert (isinstance (get (definition 'greet) 4) str))))
@@ -320,7 +320,13 @@ def test_garbage_frames_from_a_worker_restart_it_and_the_guardian_stays_up(tmp_p
 
 
 def test_self_modification_is_preceded_by_a_durable_checkpoint(tmp_path: Path) -> None:
-    config = _config(tmp_path, checkpoint_on_stop=False)
+    """Under the guardian an agent's `rewrite!` goes through a protected evolution cycle;
+    the promotion that finally swaps the code is preceded by a durable checkpoint."""
+    from o_lisp.guardian._evolution import EvolutionConfig
+
+    config = _config(tmp_path, checkpoint_on_stop=False,
+                     evolution=EvolutionConfig(mirror_share=1.0, shadow_min_seconds=0.1, fitness_rounds=0,
+                                               intent_canary=False))
     before: dict[str, Any] = {}
 
     async def scenario(g: Guardian) -> None:
@@ -329,15 +335,23 @@ def test_self_modification_is_preceded_by_a_durable_checkpoint(tmp_path: Path) -
         before["seq"] = g.health()["wal_seq"]
         before["checkpoints"] = g.metrics.checkpoints
         reply = await g.request("message", {"text": "feedback: Good morning!"})
-        assert reply == "learned: Good morning!"
-        assert g.metrics.checkpoints == before["checkpoints"] + 1  # exactly one: the risky one
+        assert reply == "trying: Good morning!"  # proposed: the guardian decides
+        await _wait_for(lambda: bool(g.evolution.list()))
+        cycle_id = g.evolution.list()[0]["id"]
+        while g.evolution.get(cycle_id)["finished"] is None:  # live traffic for the shadow test
+            assert await g.request("message", {"text": "hello"}) in ("hello.", "Good morning!")
+        cycle = g.evolution.get(cycle_id)
+        assert cycle["status"] == "promoted" and cycle["origin"] == "agent", cycle["events"]
+        # Two checkpoints: the cycle's own (shadows start from it) and the one right
+        # before the promotion swapped the code (the risky one).
+        assert g.metrics.checkpoints == before["checkpoints"] + 2
         last = g.health()["last_checkpoint"]
         assert last is not None and last["wal_seq"] >= before["seq"]
         before["checkpoint"] = last
         assert await g.request("message", {"text": "hello"}) == "Good morning!"  # the new code runs
         versions = await g.request("versions", {})
-        assert versions[0]["version"] == "0.1.1" and "feedback: greet with" in versions[0]["summary"]
-        before["commit"] = versions[0]["commit"]
+        assert versions[0]["version"] == "0.1.1" and "feedback: greet with" in versions[1]["summary"]
+        before["commit"] = versions[1]["commit"]
 
     _run(scenario, config)
     checkpoint = before["checkpoint"]
@@ -359,6 +373,7 @@ def test_self_modification_is_preceded_by_a_durable_checkpoint(tmp_path: Path) -
     result = CliRunner().invoke(main, ["history", "tester", "--data", str(config.data_dir)])
     assert result.exit_code == 0, result.output
     assert before["commit"][:7] in result.output and "feedback: greet with" in result.output
+
     # After a restart the rewritten code and the state are both back.
     async def again(g: Guardian) -> None:
         assert await g.request("message", {"text": "hello"}) == "Good morning!"

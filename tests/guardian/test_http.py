@@ -232,8 +232,9 @@ def test_health_is_503_when_the_guardian_cannot_report(guardian: FakeGuardian) -
 
 def test_message_returns_the_agents_reply(guardian: FakeGuardian) -> None:
     replies = exchange(guardian, post("/v1/messages", {"text": "hi"}), post("/v1/messages", {"text": "silence"}))
-    assert [(r.status, r.body) for r in replies] == [(200, {"reply": "echo: hi"}), (200, {"reply": None})]
-    assert guardian.calls == [("message", {"text": "hi"}), ("message", {"text": "silence"})]
+    assert [(r.status, r.body) for r in replies] == [(200, {"reply": "echo: hi", "reply_id": None}),
+                                                     (200, {"reply": None, "reply_id": None})]
+    assert guardian.calls == [("message", {"text": "hi", "with_id": True}), ("message", {"text": "silence", "with_id": True})]
 
 
 def test_memory_add_is_201_with_the_ids_and_defaults_filled_in(guardian: FakeGuardian) -> None:

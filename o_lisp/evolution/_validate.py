@@ -1,0 +1,426 @@
+"""Validation of one candidate definition before any shadow serves with it.
+
+Run in a worker process with the live (or shadow) agent as the parent; nothing here
+touches the parent's state or code: every trial runs in `Agent.scratch` copies. The
+stages run in order and the first that fails stops the pipeline with its reason and
+evidence, so the cheap checks (reading, a static scan) protect the expensive ones:
+
+``read``
+    The source reads as exactly one form, printing it and reading it back gives the
+    same form (the repository stores printed source), and it defines the same name with
+    the same kind as the parent's definition. Nothing is compiled yet: compiling runs
+    code (macros, `setv` values, `defmemory` options), so it waits for the scan.
+``scan``
+    A static scan of the form, conservative on purpose: a symbol is refused wherever it
+    appears (called, passed or quoted). Refused: macros and imports (`defmacro`,
+    `require`, `import`), evaluation of built code (`eval`, `hy.eval`, `exec`,
+    `compile`, `eval-and-compile`, `eval-when-compile`), reflection (`getattr`,
+    `setattr`, `delattr`, `hasattr`, `globals`, `locals`, `vars`), `open` and
+    `breakpoint`, dunder names, attribute access to names starting with `_`
+    (`x._y`, `(._y x)`, `(. x _y)`), self-modification (`rewrite!`, `evolve!`: a
+    candidate may not trigger further rewrites: a cycle's candidate must be judged
+    on what it does, not on the code it would install next, and rewrites launched
+    from shadows or canaries would escape the cycle's protection), host tools the
+    agent was not granted, and unsafe tools (called, or declared with
+    `:unsafe True`) when the agent holds no unsafe grant. The sandbox refuses most of
+    these at run time too; the scan rejects them before anything runs, with
+    ``line:col`` in the candidate's source.
+``tests``
+    The agent loads with the candidate in a scratch copy (``parent.scratch(candidate)``;
+    a `defmemory` changing an option that cannot change under existing blocks fails
+    here, with `MemoryChangeError`'s message, and any other load failure as "does not
+    load: ..."), and every `deftest` passes there.
+``fitness``
+    Every `deffitness` runs (in a fresh scratch copy) and returns a finite number; the
+    scores are the evidence.
+``performance``
+    K interleaved runs (pairs in alternating order, each on a fresh copy of the state)
+    of the fitness tasks, or of the tests when there are none, with the parent's code
+    and with the candidate's. Rejected when the candidate's median is more than
+    ``max_slowdown`` slower *and* a one-sided Mann-Whitney U test says it is slower at
+    ``alpha``: a slowdown must be both large and unlikely to be noise.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from statistics import median
+from typing import Any
+
+from o_lisp._errors import LispError
+from o_lisp._mangle import mangle
+from o_lisp._printer import to_source
+from o_lisp._reader import read_many
+from o_lisp.agent._agent import Agent, MemoryChangeError, _memory_from_data
+from o_lisp.agent._definitions import Definition, DefinitionKind
+from o_lisp.agent._dsl import classify
+from o_lisp.agent._state import AgentState
+from o_lisp.evolution._stats import mann_whitney_u
+from o_lisp.forms import Expression, Keyword, Sequence, Symbol
+
+STAGES = ("read", "scan", "tests", "fitness", "performance")
+
+_REFLECTION = "reflection escapes the sandbox's name checks"
+_BUILT_CODE = "a candidate may not build and run code at run time"
+#: Symbols a candidate may not contain (compared mangled), with why.
+FORBIDDEN: dict[str, str] = {
+    "defmacro": "a candidate may not define macros (they run at compile time, before any test)",
+    "defmacro!": "a candidate may not define macros (they run at compile time, before any test)",
+    "require": "a candidate may not import macros",
+    "import": "a candidate may not import modules",
+    "eval": _BUILT_CODE,
+    "hy.eval": _BUILT_CODE,
+    "exec": _BUILT_CODE,
+    "compile": _BUILT_CODE,
+    "eval-and-compile": _BUILT_CODE,
+    "eval-when-compile": _BUILT_CODE,
+    "getattr": _REFLECTION,
+    "setattr": _REFLECTION,
+    "delattr": _REFLECTION,
+    "hasattr": _REFLECTION,
+    "globals": _REFLECTION,
+    "locals": _REFLECTION,
+    "vars": _REFLECTION,
+    "open": "a candidate may not open files",
+    "breakpoint": "a candidate may not start a debugger",
+    "rewrite!": "a candidate may not trigger further rewrites",
+    "evolve!": "a candidate may not trigger further rewrites",
+}
+_FORBIDDEN_MANGLED = {mangle(name): (name, why) for name, why in FORBIDDEN.items()}
+
+
+@dataclass(frozen=True)
+class ValidationThresholds:
+    """Knobs of the pipeline (the guardian passes them as a mapping of these names)."""
+
+    runs: int = 15
+    """K: timed runs per side in the performance stage."""
+    max_slowdown: float = 0.2
+    """Largest tolerated relative slowdown of the median (0.2 = 20 %)."""
+    alpha: float = 0.05
+    """Significance level of the one-sided Mann-Whitney U test."""
+    warmup: int = 1
+    """Untimed runs per side before the timed ones (caches, lazily built indexes)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.runs, bool) or not isinstance(self.runs, int) or self.runs < 2:
+            raise ValueError(f"runs must be an int >= 2, got {self.runs!r}")
+        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
+            raise ValueError(f"warmup must be an int >= 0, got {self.warmup!r}")
+        if not isinstance(self.max_slowdown, int | float) or not math.isfinite(self.max_slowdown) or self.max_slowdown < 0:
+            raise ValueError(f"max_slowdown must be a finite number >= 0, got {self.max_slowdown!r}")
+        if not isinstance(self.alpha, int | float) or not 0 < self.alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1), got {self.alpha!r}")
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """One stage's outcome: `reason` says why it failed ("" when it passed)."""
+
+    name: str
+    ok: bool
+    reason: str
+    evidence: dict[str, Any]
+    duration_ms: float
+
+    def as_data(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "reason": self.reason, "evidence": self.evidence,
+                "duration_ms": self.duration_ms}
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The pipeline's verdict. `stage` is where it stopped ("passed" when every stage did);
+    `evidence` maps each stage that ran to its evidence (msgpack/JSON data)."""
+
+    ok: bool
+    stage: str
+    reason: str
+    evidence: dict[str, Any]
+    stages: tuple[StageResult, ...]
+
+    def as_data(self) -> dict[str, Any]:
+        return {"ok": self.ok, "stage": self.stage, "reason": self.reason, "evidence": self.evidence,
+                "stages": [s.as_data() for s in self.stages]}
+
+
+@dataclass(frozen=True)
+class FitnessRun:
+    """`scores[name]`: one score per successful run of fitness task `name`; `latencies_ms`:
+    every call's duration, in call order; `errors[name]`: the first failure of a task
+    (it is not run again)."""
+
+    scores: dict[str, list[float]] = field(default_factory=dict)
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+class _Reject(Exception):
+    def __init__(self, reason: str, evidence: dict[str, Any] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.evidence = evidence or {}
+
+
+def run_fitness(agent: Agent, repeats: int = 1) -> FitnessRun:
+    """Run every fitness task of `agent` `repeats` times, on the agent itself.
+
+    Mutations the tasks make go to `agent`'s state: pass a scratch copy (or a shadow)
+    unless that is wanted. A task that raises, or returns anything but a finite number
+    (bools are not numbers here), is recorded in `errors` and not run again.
+    """
+    run = FitnessRun({name: [] for name in agent.fitness})
+    for _ in range(repeats):
+        for name, fn in agent.fitness.items():
+            if name in run.errors:
+                continue
+            started = time.perf_counter()
+            try:
+                value = agent.interpreter.call(fn)
+            except LispError as error:
+                run.errors[name] = str(error)
+                continue
+            finally:
+                run.latencies_ms.append((time.perf_counter() - started) * 1000)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                run.errors[name] = f"returned {_shown(value)}, not a finite number"
+                continue
+            run.scores[name].append(float(value))
+    return run
+
+
+def validate(parent: Agent, candidate: Definition, thresholds: ValidationThresholds = ValidationThresholds()) -> ValidationReport:
+    """Run the stages in order on `candidate` against `parent`; the first failure stops them."""
+    context = _Context(parent, candidate, thresholds)
+    stages: list[StageResult] = []
+    evidence: dict[str, Any] = {}
+    steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+        ("read", context.read), ("scan", context.scan), ("tests", context.tests),
+        ("fitness", context.fitness), ("performance", context.performance),
+    ]
+    for name, step in steps:
+        started = time.perf_counter()
+        try:
+            found = step()
+        except _Reject as rejected:
+            result = StageResult(name, False, rejected.reason, rejected.evidence, (time.perf_counter() - started) * 1000)
+            stages.append(result)
+            evidence[name] = rejected.evidence
+            return ValidationReport(False, name, rejected.reason, evidence, tuple(stages))
+        stages.append(StageResult(name, True, "", found, (time.perf_counter() - started) * 1000))
+        evidence[name] = found
+    return ValidationReport(True, "passed", "", evidence, tuple(stages))
+
+
+class _Context:
+    def __init__(self, parent: Agent, candidate: Definition, thresholds: ValidationThresholds) -> None:
+        self.parent = parent
+        self.candidate = candidate
+        self.thresholds = thresholds
+        self.form: Any = None
+
+    def _scratch(self, state: AgentState | None = None, *, with_candidate: bool = True) -> Agent:
+        try:
+            return self.parent.scratch(self.candidate if with_candidate else None, state=state)
+        except MemoryChangeError as error:
+            raise _Reject(error.message) from None
+        except LispError as error:
+            raise _Reject(f"does not load: {error}", {"error": str(error)}) from None
+
+    # -- read ---------------------------------------------------------------------------------
+    def read(self) -> dict[str, Any]:
+        candidate = self.candidate
+        where = f"<candidate {candidate.name}>"
+        try:
+            forms = read_many(candidate.source, where)
+        except LispError as error:
+            raise _Reject(f"does not read: {error}") from None
+        if len(forms) != 1:
+            raise _Reject(f"the source holds {len(forms)} forms, not exactly one", {"forms": len(forms)})
+        form = forms[0]
+        printed = to_source(form)
+        try:
+            again = read_many(printed, where)
+        except LispError as error:
+            raise _Reject(f"does not print back identically: {error}") from None
+        if len(again) != 1 or again[0] != form:
+            raise _Reject("does not print back identically", {"printed": printed[:2000]})
+        try:
+            kind, name = classify(form, where, candidate.source)
+        except LispError as error:
+            raise _Reject(str(error)) from None
+        old = self.parent.definitions.get(candidate.name)
+        if name != candidate.name:
+            raise _Reject(f"the form defines {name!r}, not {candidate.name!r}")
+        if old is None:
+            raise _Reject(f"agent {self.parent.name} has no definition {candidate.name!r} to replace")
+        if kind is not old.kind or kind is not candidate.kind:
+            raise _Reject(f"the form is a {kind.value}, the definition a {old.kind.value}")
+        self.form = form
+        return {"name": name, "kind": kind.value, "chars": len(candidate.source)}
+
+    # -- scan ---------------------------------------------------------------------------------
+    def scan(self) -> dict[str, Any]:
+        findings = list(self._findings(self.form))
+        if findings:
+            first = findings[0]
+            reason = f"{first['symbol']} at {first['line']}:{first['col']}: {first['why']}"
+            raise _Reject(reason, {"findings": findings[:50], **first})
+        return {"findings": []}
+
+    def _findings(self, form: Any) -> Iterator[dict[str, Any]]:
+        parent, candidate = self.parent, self.candidate
+
+        def unsafe_granted(tool: str) -> bool:  # the rule `Agent._call_tool` enforces
+            return "unsafe" in parent.grants or f"unsafe:{tool}" in parent.grants
+
+        host = {mangle(name): name for name in parent.host_tools}
+        granted = {mangle(name) for name in parent.host_tools if name in parent.grants or "*" in parent.grants}
+        unsafe = {mangle(t.name): t.name for t in parent.tools.values() if t.unsafe and not unsafe_granted(t.name)}
+        if candidate.kind is DefinitionKind.TOOL:
+            unsafe.pop(mangle(candidate.name), None)  # its own name; a new :unsafe True is checked below
+            if _declares_unsafe(form) and not unsafe_granted(candidate.name):
+                keyword = next(n for n, _, _ in _walk(form, None, 0) if type(n) is Keyword and n.name == "unsafe")
+                yield _finding(keyword, ":unsafe", f"declares an unsafe tool, and agent {parent.name} holds no unsafe grant")
+        for node, inside, index in _walk(form, None, 0):
+            if type(node) is Expression and node and node[0] == Symbol("."):
+                text, attributes = _dotted(node)
+            elif type(node) is Symbol and not (inside is not None and inside[0] == Symbol(".") and index != 1):
+                text, attributes = str(node), []
+            else:  # not a name, or a part of a dotted name (checked with the whole name)
+                continue
+            key = mangle(text)
+            if key in _FORBIDDEN_MANGLED:
+                yield _finding(node, text, _FORBIDDEN_MANGLED[key][1])
+            elif key.startswith("__") or any(a.startswith("__") for a in attributes):
+                yield _finding(node, text, "dunder names are outside the sandbox")
+            elif any(a.startswith("_") for a in attributes):
+                yield _finding(node, text, "attribute access to a name starting with _ is not allowed")
+            elif key in host and key not in granted:
+                yield _finding(node, text, f"calls host tool {host[key]}, which agent {parent.name} was not granted")
+            elif key in unsafe:
+                yield _finding(node, text, f"calls unsafe tool {unsafe[key]}, and agent {parent.name} holds no unsafe grant")
+
+    # -- tests --------------------------------------------------------------------------------
+    def tests(self) -> dict[str, Any]:
+        agent = self._scratch()  # the tests may change its state: later stages use fresh copies
+        report = agent.run_tests()
+        evidence = {"passed": list(report.passed), "failed": dict(report.failed)}
+        if report.failed:
+            name, why = next(iter(report.failed.items()))
+            raise _Reject(f"test {name} failed: {why}", evidence)
+        return evidence
+
+    # -- fitness ------------------------------------------------------------------------------
+    def fitness(self) -> dict[str, Any]:
+        run = run_fitness(self._scratch(), 1)
+        scores = {name: values[0] for name, values in run.scores.items() if values}
+        evidence = {"scores": scores, "latencies_ms": list(run.latencies_ms), "errors": dict(run.errors)}
+        if run.errors:
+            name, why = next(iter(run.errors.items()))
+            raise _Reject(f"fitness {name} failed: {why}", evidence)
+        return evidence
+
+    # -- performance --------------------------------------------------------------------------
+    def performance(self) -> dict[str, Any]:
+        limits = self.thresholds
+        workload = "fitness" if self.parent.fitness else "tests" if self.parent.tests else None
+        if workload is None:
+            return {"skipped": "the agent has no fitness tasks or tests to time"}
+        data = self.parent.state.to_data()
+        times: dict[bool, list[float]] = {False: [], True: []}
+        for i in range(limits.warmup + limits.runs):
+            for with_candidate in ((False, True) if i % 2 == 0 else (True, False)):
+                agent = self._scratch(AgentState.from_data(data, _memory_from_data), with_candidate=with_candidate)
+                elapsed = self._time(agent, workload, "candidate" if with_candidate else "parent")
+                if i >= limits.warmup:
+                    times[with_candidate].append(elapsed)
+        parent_ms, candidate_ms = times[False], times[True]
+        parent_median, candidate_median = median(parent_ms), median(candidate_ms)
+        ratio = candidate_median / parent_median if parent_median > 0 else None
+        test = mann_whitney_u(candidate_ms, parent_ms, "greater")
+        evidence: dict[str, Any] = {
+            "workload": workload, "runs": limits.runs,
+            "parent_median_ms": parent_median, "candidate_median_ms": candidate_median,
+            "ratio": ratio, "p_value": test.p_value, "u": test.u, "effect": test.effect, "method": test.method,
+            "max_slowdown": limits.max_slowdown, "alpha": limits.alpha,
+            "parent_ms": parent_ms, "candidate_ms": candidate_ms,
+        }
+        slower = candidate_median > parent_median * (1 + limits.max_slowdown)
+        if slower and test.p_value < limits.alpha:
+            shown = f"{ratio:.2f}×" if ratio is not None else "infinitely"
+            raise _Reject(
+                f"the candidate is {shown} slower: median {candidate_median:.3f} ms vs {parent_median:.3f} ms over "
+                f"{limits.runs} interleaved runs of the {workload} (allowed +{limits.max_slowdown:.0%}); "
+                f"Mann-Whitney U one-sided p = {test.p_value:.3g} < {limits.alpha}",
+                evidence,
+            )
+        return evidence
+
+    @staticmethod
+    def _time(agent: Agent, workload: str, side: str) -> float:
+        gc.collect()
+        started = time.perf_counter()
+        if workload == "fitness":
+            for name, fn in agent.fitness.items():
+                try:
+                    agent.interpreter.call(fn)
+                except LispError as error:
+                    raise _Reject(f"fitness {name} failed in a timed run of the {side}: {error}") from None
+        else:
+            report = agent.run_tests()
+            if report.failed:
+                name, why = next(iter(report.failed.items()))
+                raise _Reject(f"test {name} failed in a timed run of the {side}: {why}")
+        return (time.perf_counter() - started) * 1000
+
+
+def _walk(form: Any, inside: Any, index: int) -> Iterator[tuple[Any, Any, int]]:
+    """Every sub-form with the sequence directly containing it and its index there."""
+    yield form, inside, index
+    if isinstance(form, Sequence):
+        for i, item in enumerate(form):
+            yield from _walk(item, form, i)
+
+
+def _dotted(form: Any) -> tuple[str, list[str]]:
+    """The name a `(. object attribute...)` form spells (the reader turns `hy.eval`, `x._y`
+    and `(._y x)` into such forms) and its attribute names."""
+    obj = form[1] if len(form) > 1 else None
+    attributes = [str(a[0]) if type(a) is Expression and a and type(a[0]) is Symbol else str(a)
+                  for a in list(form)[2:] if type(a) is Symbol or type(a) is Expression]
+    head = "" if obj is None or obj == Symbol("None") else str(obj) if type(obj) is Symbol else "(...)"
+    return ".".join([head, *attributes]), attributes
+
+
+def _declares_unsafe(form: Any) -> bool:
+    """Whether a `deftool` form has the option `:unsafe True` (options precede the body)."""
+    items = list(form)[3:] if type(form) is Expression else []
+    i = 0
+    while i + 1 < len(items) and type(items[i]) is Keyword:
+        if items[i].name == "unsafe":
+            return bool(type(items[i + 1]) is Symbol and str(items[i + 1]) == "True")
+        i += 2
+    return False
+
+
+def _finding(node: Any, symbol: str, why: str) -> dict[str, Any]:
+    pos = getattr(node, "_pos", None) or (0, 0, 0, 0)
+    return {"symbol": symbol, "line": pos[0], "col": pos[1], "why": why}
+
+
+def _shown(value: Any) -> str:
+    from o_lisp._printer import hy_repr
+
+    try:
+        return hy_repr(value)[:200]
+    except Exception:
+        return repr(value)[:200]
+
+
+__all__ = ["FORBIDDEN", "STAGES", "FitnessRun", "StageResult", "ValidationReport", "ValidationThresholds",
+           "run_fitness", "validate"]

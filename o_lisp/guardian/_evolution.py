@@ -1,0 +1,843 @@
+"""Protected evolution, the guardian's half: one cycle from intent to promotion or rejection.
+
+The cycle (issue #5; the seeds' "perception → checkpoint → shadow test → decision →
+hot reload → validation → learning"), orchestrated here and executed in worker
+processes (`o_lisp.evolution._lab`), because the guardian never runs agent code:
+
+1. **Intent.** An operator (`start`, ``POST /v1/evolution``, ``o-lisp evolve``) or the
+   agent itself (its ``evolve!``/``rewrite!`` becomes an ``evolution_intent`` mutation,
+   which the guardian sees when it logs it) names a definition and a hypothesis,
+   optionally with a candidate.
+2. **Checkpoint**, so shadows start from the durable state of now.
+3. **Generation** in a *baseline shadow* (the current code on a copy of the state):
+   mutation operators and templates, biased by what worked before (learning stats).
+4. **Validation** in a *candidate shadow* per candidate: read/compile, static scan,
+   ``deftest``s, fitness, performance against the parent; a stage that fails rejects
+   the candidate with its reason and evidence.
+5. **Shadow test**: both shadows get the same mirrored share of live ``message``
+   requests (their replies never reach a client) and replay the fitness tasks
+   interleaved; shadows log to a scratch area and run under CPU/address-space limits,
+   so a runaway candidate kills only its shadow (recorded as the reason).
+6. **Decision** (`o_lisp.evolution._decision.decide`): Mann-Whitney U on latency with
+   an effect-size threshold, error rates, fitness; no data is a failure. Evidence goes
+   into the git trailers of the promotion or of the rejected candidate.
+7. **Canary** (optional): the main worker routes 10 % → 50 % → 100 % of ``message``
+   requests to the candidate, with an analysis at each stage; abort → weight 0.
+8. **Promotion**: commit with trailers, version bump, tag, changelog, hot reload in
+   place (checkpoint first) — in-flight requests are not failed.
+9. **Probation**: the guardian watches the promoted version; a worker crash or an
+   error rate beyond the threshold rolls back to the parent (a new commit) at once.
+10. **Learning**: every outcome is recorded in agent state (``record_evolution``),
+   whose success rates bias later generation.
+
+Cycles run one at a time; intents that arrive meanwhile queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import itertools
+import logging
+import math
+import random
+import shutil
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from o_lisp.evolution._decision import Decision, Samples, Thresholds, decide
+
+if TYPE_CHECKING:
+    from o_lisp.guardian._supervisor import Guardian, _Link
+
+__all__ = ["EvolutionConfig", "EvolutionError", "EvolutionManager"]
+
+log = logging.getLogger("o_lisp.guardian.evolution")
+
+
+def _guardian_error() -> type[Exception]:
+    from o_lisp.guardian._supervisor import GuardianError
+
+    return GuardianError
+
+
+class EvolutionError(Exception):
+    """A request to the evolution manager that cannot be done; `code` says why."""
+
+    def __init__(self, message: str, code: str = "bad_request") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class _ShadowDied(Exception):
+    pass
+
+
+@dataclass
+class EvolutionConfig:
+    """Knobs of a cycle; the defaults are the issue's (10 % mirrored, 10/50/100 % canary)."""
+
+    mirror_share: float = 0.1
+    """Share of live ``message`` requests copied to the shadows."""
+    shadow_min_seconds: float = 1.0
+    """A shadow test lasts at least this long (so mirrored traffic can arrive)..."""
+    shadow_max_seconds: float = 60.0
+    """...and at most this long, even if the samples are still too few (then: no data)."""
+    fitness_rounds: int = 12
+    """Interleaved rounds of fitness replay (baseline then candidate) per shadow test."""
+    fitness_repeats: int = 2
+    shadow_cpu_seconds: int = 120
+    """RLIMIT_CPU of a shadow."""
+    shadow_memory_headroom: int = 3 * 1024 * 1024 * 1024
+    """RLIMIT_AS of a shadow: its address space at start plus this (an evaluation thread
+    reserves up to 1 GiB of stack; the sandbox's own memory budget is 512 MiB)."""
+    shadow_call_timeout: float = 30.0
+    """A shadow that takes longer than this for one call is killed (counted against the candidate)."""
+    canary_stages: tuple[float, ...] = (0.1, 0.5, 1.0)
+    canary_stage_seconds: float = 30.0
+    """Longest a canary stage waits for `canary_min_requests` canary-arm requests."""
+    canary_min_requests: int = 20
+    probation_seconds: float = 30.0
+    probation_min_requests: int = 5
+    probation_max_error_rate: float = 0.2
+    """Error rate of ``message`` requests on the promoted version that triggers a rollback."""
+    probation_thresholds: Thresholds = field(default_factory=lambda: Thresholds(
+        require_improvement=False, min_samples=20, alpha=0.001, latency_effect=0.6, max_slowdown=1.0,
+        max_error_increase=0.99, bootstrap_resamples=0))
+    """Latency regression on probation: live ``message`` latencies after the promotion
+    against those just before it; only a large, clear slowdown rolls back."""
+    thresholds: Thresholds = field(default_factory=lambda: Thresholds(alpha=0.01))
+    """The shadow decision (improvement required unless the candidate came from the agent).
+    alpha 0.01 rather than 0.05: shadows share the machine with the live worker, and a
+    false "slower" or "faster" costs a wrong decision either way."""
+    canary_thresholds: Thresholds = field(default_factory=lambda: Thresholds(
+        require_improvement=False, min_samples=10, alpha=0.01, latency_effect=0.5, max_slowdown=0.5))
+    """A canary stage guards against regressions (errors, gross slowdowns) on live traffic;
+    the shadow test already judged the improvement, so no improvement is required and
+    latency must be worse by a large, clear margin (live requests of a few ms are noisy)."""
+    validation: dict[str, Any] = field(default_factory=dict)
+    """Options of `o_lisp.evolution._validate.ValidationThresholds`, passed to the shadow."""
+    perceive_interval: float | None = None
+    """Seconds between perception passes (metrics and failing tests raise intents); None = off."""
+    perceive_cooldown: float = 3600.0
+    """A definition perception flagged is not flagged again for this long."""
+    perceive_max_error_rate: float = 0.1
+    perceive_min_calls: int = 20
+    perceive_p95_ms: float | None = None
+    intent_canary: bool = True
+    """Cycles the agent starts itself (``evolve!``, ``rewrite!`` under a guardian) use the canary."""
+    seed: int | None = None
+    history_limit: int = 100
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.mirror_share <= 1.0:
+            raise ValueError("mirror_share must be between 0 and 1")
+        if not self.canary_stages or any(not 0.0 < w <= 1.0 for w in self.canary_stages):
+            raise ValueError("canary_stages must be weights in (0, 1]")
+        if self.fitness_rounds < 0 or self.fitness_repeats < 1:
+            raise ValueError("fitness_rounds >= 0 and fitness_repeats >= 1")
+
+
+@dataclass
+class _Cycle:
+    id: str
+    target: str
+    hypothesis: str
+    origin: str
+    generations: int
+    candidates_per_generation: int
+    canary: bool
+    source: str | None
+    status: str = "queued"
+    stage: str = "queued"
+    progress: float = 0.0
+    generation: int = 0
+    events: list[dict[str, Any]] = field(default_factory=list)
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    result: dict[str, Any] | None = None
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def event(self, message: str) -> None:
+        self.events.append({"time": time.time(), "message": message})
+        log.info("%s: %s", self.id, message)
+
+    def at(self, stage: str, progress: float | None = None) -> None:
+        self.stage = stage
+        if progress is not None:
+            self.progress = max(self.progress, min(1.0, progress))
+
+    def as_data(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "target": self.target, "hypothesis": self.hypothesis, "origin": self.origin,
+            "status": self.status, "stage": self.stage, "progress": round(self.progress, 3),
+            "generation": self.generation, "generations": self.generations, "canary": self.canary,
+            "events": [dict(e) for e in self.events], "candidates": [dict(c) for c in self.candidates],
+            "result": None if self.result is None else dict(self.result),
+            "started": self.started, "finished": self.finished,
+        }
+
+
+@dataclass
+class _Probation:
+    cycle: _Cycle
+    target: str
+    parent_commit: str
+    commit: str
+    code_version: str
+    until: float
+    requests: int = 0
+    errors: int = 0
+    rolling_back: bool = False
+    baseline_ms: tuple[float, ...] = ()
+    latencies_ms: list[float] = field(default_factory=list)
+
+
+class EvolutionManager:
+    """Runs evolution cycles for one `Guardian` (as ``guardian.evolution``)."""
+
+    def __init__(self, guardian: Guardian, config: EvolutionConfig | None = None) -> None:
+        self.guardian = guardian
+        self.config = config or EvolutionConfig()
+        self._cycles: dict[str, _Cycle] = {}
+        self._order: deque[str] = deque()
+        self._ids = itertools.count(1)
+        self._queue: asyncio.Queue[_Cycle] | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._mirrors: list[_Link] = []
+        self._mirror_tasks: set[asyncio.Task[Any]] = set()
+        self._rng = random.Random(self.config.seed)
+        self.probation: _Probation | None = None
+        self._rollback_task: asyncio.Task[None] | None = None
+        self._perceiver: asyncio.Task[None] | None = None
+        self._flagged: dict[str, float] = {}
+        self._recent_ms: deque[float] = deque(maxlen=500)  # ok `message` latencies outside probation
+        self.current: _Cycle | None = None
+
+    # -- public API ------------------------------------------------------------------------------
+    async def start(self, definition: str, *, hypothesis: str = "", generations: int = 1, candidates: int = 4,
+                    canary: bool = False, origin: str = "operator", source: str | None = None) -> str:
+        """Queue a cycle for `definition`; its id. EvolutionError for a bad request."""
+        if not isinstance(definition, str) or not definition:
+            raise EvolutionError("definition must be a non-empty string")
+        if not 1 <= generations <= 50:
+            raise EvolutionError("generations must be from 1 to 50")
+        if not 1 <= candidates <= 32:
+            raise EvolutionError("candidates must be from 1 to 32")
+        if origin not in ("operator", "agent", "feedback", "metrics", "tests"):
+            raise EvolutionError(f"unknown origin {origin!r}")
+        kinds = await self._definition_kinds()
+        if definition not in kinds:
+            raise EvolutionError(f"the agent has no definition {definition!r} (it has: {', '.join(sorted(kinds))})",
+                                 "not_found")
+        if kinds[definition] in ("deftest", "deffitness"):  # the gates of evolution do not evolve
+            raise EvolutionError(f"{definition} is a {kinds[definition]}: tests and fitness tasks judge candidates "
+                                 "and are not evolved themselves")
+        cycle = _Cycle(f"evo-{next(self._ids)}", definition, hypothesis[:1000], origin, generations, candidates,
+                       canary, source)
+        self._cycles[cycle.id] = cycle
+        self._order.appendleft(cycle.id)
+        while len(self._order) > self.config.history_limit:
+            old = self._order.pop()
+            if self._cycles[old].finished is not None:
+                del self._cycles[old]
+            else:
+                self._order.append(old)
+                break
+        cycle.event(f"queued ({origin}): {definition}" + (f" — {hypothesis}" if hypothesis else ""))
+        self._ensure_runner().put_nowait(cycle)
+        self.guardian.metrics.evolution_cycles += 1
+        return cycle.id
+
+    def get(self, cycle_id: str) -> dict[str, Any] | None:
+        cycle = self._cycles.get(cycle_id)
+        return None if cycle is None else cycle.as_data()
+
+    def list(self) -> list[dict[str, Any]]:
+        return [self._cycles[i].as_data() for i in self._order if i in self._cycles]
+
+    async def wait(self, cycle_id: str, timeout: float | None = None) -> dict[str, Any]:
+        cycle = self._cycles.get(cycle_id)
+        if cycle is None:
+            raise EvolutionError(f"no evolution cycle {cycle_id!r}", "not_found")
+        await asyncio.wait_for(cycle.done.wait(), timeout)
+        return cycle.as_data()
+
+    async def begin(self) -> None:
+        """Called once the guardian serves: clear shadows a previous run left, start perceiving."""
+        shadows = self.guardian.data_dir / "shadows"
+        await asyncio.get_running_loop().run_in_executor(None, shutil.rmtree, shadows, True)
+        if self.config.perceive_interval is not None and self._perceiver is None:
+            self._perceiver = asyncio.get_running_loop().create_task(self._perceive_loop(), name="o-perceive")
+
+    async def perceive(self) -> builtins.list[str]:
+        """One perception pass: ask the agent which definitions its metrics and tests flag,
+        and start a cycle for each one not flagged within the cooldown. The cycle ids."""
+        cfg = self.config
+        intents = await self.guardian.request("evolution_perceive", {
+            "max_error_rate": cfg.perceive_max_error_rate, "min_calls": cfg.perceive_min_calls,
+            "p95_ms": cfg.perceive_p95_ms,
+        }, timeout=self.guardian.config.checkpoint_timeout)
+        started = []
+        now = time.monotonic()
+        for intent in intents:
+            target = str(intent.get("definition"))
+            if now - self._flagged.get(target, -math.inf) < cfg.perceive_cooldown:
+                continue
+            self._flagged[target] = now
+            try:
+                started.append(await self.start(target, hypothesis=str(intent.get("hypothesis", "")),
+                                                origin=str(intent.get("origin", "metrics"))))
+            except EvolutionError as error:
+                log.warning("perceived intent for %s not started: %s", target, error)
+        return started
+
+    async def _perceive_loop(self) -> None:
+        interval = self.config.perceive_interval
+        assert interval is not None
+        while True:
+            await asyncio.sleep(interval)
+            if self.current is not None or (self._queue is not None and not self._queue.empty()):
+                continue
+            try:
+                await self.perceive()
+            except Exception as error:  # the agent may be restarting; try again next time
+                log.warning("perception failed: %s", error)
+
+    async def close(self) -> None:
+        if self._perceiver is not None:
+            self._perceiver.cancel()
+            await asyncio.gather(self._perceiver, return_exceptions=True)
+            self._perceiver = None
+        if self._runner is not None:
+            self._runner.cancel()
+            await asyncio.gather(self._runner, return_exceptions=True)
+            self._runner = None
+        for task in list(self._mirror_tasks):
+            task.cancel()
+        if self._rollback_task is not None:
+            await asyncio.gather(self._rollback_task, return_exceptions=True)
+
+    # -- hooks called by the guardian ---------------------------------------------------------------
+    def on_wal_record(self, op: str, args: dict[str, Any]) -> None:
+        """Every mutation the main worker logged: an ``evolution_intent`` starts a cycle."""
+        if op != "evolution_intent":
+            return
+        definition = args.get("definition")
+        source = args.get("source")
+        origin = args.get("origin") if args.get("origin") in ("agent", "feedback", "metrics", "tests") else "agent"
+
+        async def submit() -> None:
+            try:
+                await self.start(str(definition), hypothesis=str(args.get("hypothesis", "")), origin=str(origin),
+                                 source=source if isinstance(source, str) else None,
+                                 canary=self.config.intent_canary)
+            except (EvolutionError, _guardian_error()) as error:
+                log.warning("evolution intent for %r ignored: %s", definition, error)
+
+        task = asyncio.get_running_loop().create_task(submit())
+        self._mirror_tasks.add(task)
+        task.add_done_callback(self._mirror_tasks.discard)
+
+    def mirror(self, method: str, args: dict[str, Any]) -> None:
+        """A live request: copy it (at the mirror share) to the shadows under test."""
+        if not self._mirrors or method != "message" or self._rng.random() >= self.config.mirror_share:
+            return
+        for link in list(self._mirrors):
+            task = asyncio.get_running_loop().create_task(self._mirror_one(link, method, args))
+            self._mirror_tasks.add(task)
+            task.add_done_callback(self._mirror_tasks.discard)
+
+    async def _mirror_one(self, link: _Link, method: str, args: dict[str, Any]) -> None:
+        with contextlib.suppress(Exception):  # the shadow's own samples record the outcome
+            await self._call(link, method, {"text": args.get("text", "")}, self.config.shadow_call_timeout)
+
+    def observe(self, method: str, outcome: str, seconds: float) -> None:
+        """Every answered ``message``: the latency baseline, and on probation the checks
+        for an error-rate or latency regression of the promoted version."""
+        if method != "message":
+            return
+        probation = self.probation
+        if probation is None or time.monotonic() > probation.until:
+            if outcome == "ok":
+                self._recent_ms.append(seconds * 1000)
+            return
+        probation.requests += 1
+        if outcome != "ok":
+            probation.errors += 1
+        else:
+            probation.latencies_ms.append(seconds * 1000)
+        if probation.rolling_back:
+            return
+        cfg = self.config
+        why = None
+        if probation.requests >= cfg.probation_min_requests and \
+                probation.errors / probation.requests > cfg.probation_max_error_rate:
+            why = (f"error rate {probation.errors}/{probation.requests} on {probation.code_version} "
+                   f"exceeded {cfg.probation_max_error_rate:.0%} during probation")
+        elif len(probation.latencies_ms) >= cfg.probation_thresholds.min_samples and len(probation.latencies_ms) % 10 == 0 \
+                and len(probation.baseline_ms) >= cfg.probation_thresholds.min_samples:
+            decision = decide(Samples(latencies_ms=probation.baseline_ms, requests=len(probation.baseline_ms)),
+                              Samples(latencies_ms=tuple(probation.latencies_ms[-200:]),
+                                      requests=len(probation.latencies_ms[-200:])),
+                              cfg.probation_thresholds)
+            if decision.verdict == "reject":
+                why = f"latency regression on {probation.code_version} during probation: " + "; ".join(decision.reasons)
+        if why is not None:
+            probation.rolling_back = True
+            self._rollback_task = asyncio.get_running_loop().create_task(self._rollback_live(probation, why[:450]))
+
+    def in_probation(self) -> bool:
+        probation = self.probation
+        return probation is not None and time.monotonic() <= probation.until
+
+    def on_worker_failed(self, reason: str, code_version: str) -> tuple[str, str] | None:
+        """A worker died: during the probation of the version it ran, roll back at once."""
+        probation = self.probation
+        if probation is None or probation.rolling_back or not self.in_probation():
+            return None
+        if code_version.partition("+")[2] != probation.commit:
+            return None
+        probation.rolling_back = True
+        why = f"guardian: promoted {probation.code_version} crashed during probation ({reason})"[:480]
+        probation.cycle.event(f"rollback: {why}")
+        self._finish_rollback(probation, why)
+        return probation.parent_commit, why
+
+    # -- internals: the runner -----------------------------------------------------------------------
+    def _ensure_runner(self) -> asyncio.Queue[_Cycle]:
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.get_running_loop().create_task(self._run_queue(), name="o-evolution")
+        return self._queue
+
+    async def _run_queue(self) -> None:
+        assert self._queue is not None
+        while True:
+            cycle = await self._queue.get()
+            self.current = cycle
+            try:
+                await self._run(cycle)
+            except asyncio.CancelledError:
+                self._end(cycle, "failed", "cancelled")
+                raise
+            except Exception as error:
+                log.exception("evolution cycle %s failed", cycle.id)
+                self._end(cycle, "failed", f"{type(error).__name__}: {error}")
+            finally:
+                self.current = None
+                self._mirrors = []
+
+    def _end(self, cycle: _Cycle, status: str, message: str) -> None:
+        if cycle.finished is not None:
+            return
+        cycle.status = status
+        cycle.at("done", 1.0)
+        cycle.event(message)
+        cycle.finished = time.time()
+        cycle.done.set()
+
+    async def _run(self, cycle: _Cycle) -> None:
+        cycle.status = "running"
+        promoted = 0
+        for generation in range(1, cycle.generations + 1):
+            cycle.generation = generation
+            base = (generation - 1) / cycle.generations
+            span = 1.0 / cycle.generations
+            cycle.at("checkpoint", base)
+            await self.guardian.checkpoint(f"evolution {cycle.id}")
+            cycle.at("generate", base + 0.05 * span)
+            baseline = await self._spawn_shadow(cycle, None, None)
+            winners: builtins.list[tuple[dict[str, Any], Decision]] = []
+            try:
+                proposals = await self._proposals(cycle, baseline, generation)
+                cycle.event(f"generation {generation}: {len(proposals)} candidate(s)")
+                for index, proposal in enumerate(proposals):
+                    cycle.at("validate", base + span * (0.1 + 0.7 * index / max(1, len(proposals))))
+                    record = self._candidate_record(cycle, proposal)
+                    decision = await self._trial(cycle, baseline, proposal, record)
+                    if decision is not None and decision.verdict == "promote":
+                        winners.append((record, decision))
+            finally:
+                await self._close_shadow(baseline)
+            if not winners:
+                continue
+            record, decision = max(winners, key=lambda w: _score(w[1]))
+            for other, _ in winners:
+                if other is not record:
+                    await self._reject(cycle, other, "decide", "another candidate of the generation did better", {})
+            if cycle.canary:
+                cycle.at("canary", base + 0.85 * span)
+                if not await self._canary(cycle, record):
+                    continue
+            cycle.at("promote", base + 0.95 * span)
+            await self._promote(cycle, record, decision)
+            promoted += 1
+        if promoted:
+            cycle.at("probation")
+            self._end(cycle, "promoted", f"done: {promoted} promotion(s)")
+        elif cycle.status != "rolled_back":
+            self._end(cycle, "rejected", "done: no candidate was promoted")
+
+    async def _proposals(self, cycle: _Cycle, baseline: _Link, generation: int) -> builtins.list[dict[str, Any]]:
+        if cycle.source is not None:
+            if generation > 1:
+                return []
+            return [{"name": cycle.target, "source": cycle.source, "generator": cycle.origin, "operator": "proposal",
+                     "description": cycle.hypothesis or "proposed by the agent", "parent_source": ""}]
+        seed = self._rng.randrange(2**32)
+        answer = await self._call(baseline, "evolution_generate", {
+            "target": cycle.target, "hypothesis": cycle.hypothesis, "n": cycle.candidates_per_generation, "seed": seed,
+        }, self.config.shadow_call_timeout)
+        return [c for c in answer if isinstance(c, dict) and isinstance(c.get("source"), str)]
+
+    def _candidate_record(self, cycle: _Cycle, proposal: dict[str, Any]) -> dict[str, Any]:
+        record = {
+            "id": f"{cycle.id}.{len(cycle.candidates) + 1}", "generator": str(proposal.get("generator", "")),
+            "operator": str(proposal.get("operator", "")), "description": str(proposal.get("description", ""))[:500],
+            "source": proposal["source"], "verdict": "pending", "stage": "validate", "reason": "", "evidence": {},
+        }
+        cycle.candidates.append(record)
+        return record
+
+    # -- internals: one candidate ----------------------------------------------------------------------
+    async def _trial(self, cycle: _Cycle, baseline: _Link, proposal: dict[str, Any], record: dict[str, Any]) -> Decision | None:
+        cfg = self.config
+        shadow: _Link | None = None
+        try:
+            shadow = await self._spawn_shadow(cycle, cycle.target, proposal["source"])
+            report = await self._call(shadow, "evolution_validate", {"thresholds": dict(cfg.validation)},
+                                      cfg.shadow_call_timeout * 4)
+            if not report.get("ok"):
+                await self._reject(cycle, record, str(report.get("stage", "validate")), str(report.get("reason", "")),
+                                   dict(report.get("evidence") or {}))
+                return None
+            record["stage"] = "shadow"
+            cycle.event(f"{record['id']} passed validation; shadow test")
+            baseline_samples, candidate_samples = await self._shadow_test(cycle, baseline, shadow)
+            thresholds = cfg.thresholds
+            if cycle.origin in ("agent", "feedback"):  # the agent or a user asserts the improvement
+                thresholds = _replace(thresholds, require_improvement=False)
+            decision = decide(baseline_samples, candidate_samples, thresholds)
+            record["evidence"] = decision.evidence
+            if decision.verdict != "promote":
+                await self._reject(cycle, record, "decide", "; ".join(decision.reasons), decision.evidence, decision)
+                return None
+            record["reason"] = "; ".join(decision.reasons)
+            cycle.event(f"{record['id']} won its shadow test: {record['reason']}")
+            return decision
+        except _ShadowDied as died:
+            await self._reject(cycle, record, str(record.get("stage", "shadow")), str(died), {})
+            return None
+        finally:
+            self._mirrors = []
+            if shadow is not None:
+                await self._close_shadow(shadow)
+
+    async def _shadow_test(self, cycle: _Cycle, baseline: _Link, shadow: _Link) -> tuple[Samples, Samples]:
+        cfg = self.config
+        arms = (baseline, shadow)
+        for link in arms:  # drop what the baseline saw for earlier candidates
+            await self._call(link, "evolution_samples", {}, cfg.shadow_call_timeout)
+        started = time.monotonic()
+        self._mirrors = [baseline, shadow]
+        collected: builtins.list[dict[str, Any]] = [{"latencies_ms": [], "errors": 0, "requests": 0, "fitness": {}}
+                                                    for _ in arms]
+        needed = cfg.thresholds.min_samples
+        rounds = 0
+        has_fitness = cfg.fitness_rounds > 0
+        while True:
+            elapsed = time.monotonic() - started
+            enough = all(len(c["latencies_ms"]) >= needed for c in collected)
+            if elapsed >= cfg.shadow_max_seconds or (
+                    enough and rounds >= cfg.fitness_rounds and elapsed >= cfg.shadow_min_seconds):
+                break
+            if has_fitness and (rounds < cfg.fitness_rounds or not enough):
+                # Interleaved replay of the fitness tasks (baseline, candidate, baseline, ...),
+                # continued past `fitness_rounds` until each arm has enough latency samples.
+                rounds += 1
+                for link, into in zip(arms, collected, strict=True):
+                    run = await self._call(link, "evolution_fitness", {"repeats": cfg.fitness_repeats},
+                                           cfg.shadow_call_timeout)
+                    latencies = [float(x) for x in run.get("latencies_ms", [])]
+                    into["latencies_ms"].extend(latencies)
+                    errors = dict(run.get("errors") or {})
+                    into["errors"] += len(errors)
+                    into["requests"] += len(latencies) + len(errors)
+                    for name, scores in (run.get("scores") or {}).items():
+                        into["fitness"].setdefault(str(name), []).extend(float(x) for x in scores)
+                if not any(collected[0]["latencies_ms"]) and not collected[0]["fitness"]:
+                    has_fitness = False  # the agent has no fitness tasks: mirrored traffic only
+            else:
+                await asyncio.sleep(0.05)
+            for link, into in zip(arms, collected, strict=True):
+                _merge(into, await self._call(link, "evolution_samples", {}, cfg.shadow_call_timeout))
+        self._mirrors = []
+        for task in list(self._mirror_tasks):  # let mirrored requests in flight finish
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(task), cfg.shadow_call_timeout)
+        for link, into in zip(arms, collected, strict=True):
+            _merge(into, await self._call(link, "evolution_samples", {}, cfg.shadow_call_timeout))
+        return _samples(collected[0]), _samples(collected[1])
+
+    # -- internals: canary, promotion, rejection, rollback -------------------------------------------
+    async def _canary(self, cycle: _Cycle, record: dict[str, Any]) -> bool:
+        """Stages of live traffic on the candidate; False (and weight 0) at the first bad stage."""
+        cfg = self.config
+        record["stage"] = "canary"
+        stable_all: dict[str, Any] = {"latencies_ms": [], "errors": 0, "requests": 0, "fitness": {}}
+        await self._main_call("canary_start", {"name": cycle.target, "source": record["source"],
+                                               "weight": cfg.canary_stages[0], "seed": self._rng.randrange(2**32)})
+        try:
+            for stage_index, weight in enumerate(cfg.canary_stages):
+                if stage_index:
+                    await self._main_call("canary_weight", {"weight": weight})
+                cycle.event(f"canary at {weight:.0%}")
+                canary: dict[str, Any] = {"latencies_ms": [], "errors": 0, "requests": 0, "fitness": {}}
+                stable_stage: dict[str, Any] = {"latencies_ms": [], "errors": 0, "requests": 0, "fitness": {}}
+                deadline = time.monotonic() + cfg.canary_stage_seconds
+                while canary["requests"] < cfg.canary_min_requests and time.monotonic() < deadline:
+                    await asyncio.sleep(0.1)
+                    report = await self._main_call("canary_report", {})
+                    _merge(stable_all, report["stable"])
+                    _merge(stable_stage, report["stable"])
+                    _merge(canary, report["canary"])
+                # Compare arms over the same time window when the stage has enough stable
+                # samples (machines are noisy); at 100 % only the earlier stages have any.
+                stable = stable_stage if len(stable_stage["latencies_ms"]) >= cfg.canary_thresholds.min_samples \
+                    else stable_all
+                decision = decide(_samples(stable), _samples(canary), cfg.canary_thresholds)
+                record.setdefault("canary", []).append({"weight": weight, "verdict": decision.verdict,
+                                                         "reasons": list(decision.reasons),
+                                                         "requests": canary["requests"], "errors": canary["errors"]})
+                if decision.verdict != "promote":
+                    with contextlib.suppress(Exception):  # a restarted worker has no canary left
+                        await self._main_call("canary_weight", {"weight": 0.0})
+                    await self._reject(cycle, record, "canary",
+                                       f"canary at {weight:.0%}: " + "; ".join(decision.reasons), decision.evidence,
+                                       decision)
+                    return False
+            return True
+        finally:
+            with contextlib.suppress(Exception):
+                await self._main_call("canary_stop", {})
+
+    async def _promote(self, cycle: _Cycle, record: dict[str, Any], decision: Decision) -> None:
+        health = self.guardian.health()
+        trailers = {
+            "Evolution-Cycle": cycle.id, "Generator": record["generator"] or "unknown",
+            "Operator": record["operator"] or "none", "Parent-Version": str(health.get("version") or "unknown"),
+            "Origin": cycle.origin,
+        }
+        trailers.update(decision.as_trailers())
+        if cycle.canary:
+            trailers["Canary"] = " -> ".join(f"{w:.0%}" for w in self.config.canary_stages)
+        reason = f"Evolve {cycle.target}: {record['description'] or cycle.hypothesis or record['operator']}"[:200]
+        result = await self._main_call("evolution_promote", {"name": cycle.target, "source": record["source"],
+                                                             "reason": reason, "trailers": _clean(trailers),
+                                                             "bump": "patch"})
+        link = self.guardian._link
+        if link is not None:
+            link.code_version = str(result["code_version"])
+        self._code_changed()
+        record["verdict"] = "promoted"
+        record["stage"] = "promoted"
+        cycle.result = {"commit": result["commit"], "version": result["version"], "tag": result.get("tag"),
+                        "parent": result.get("parent")}
+        cycle.event(f"promoted {record['id']} as {result['version']} ({str(result['commit'])[:7]})")
+        self.guardian.metrics.evolution_promotions += 1
+        code_version = str(result["code_version"])  # HEAD: the version bump after the definition's commit
+        self.probation = _Probation(cycle, cycle.target, str(result["parent"]), code_version.partition("+")[2],
+                                    code_version, time.monotonic() + self.config.probation_seconds,
+                                    baseline_ms=tuple(self._recent_ms))
+        self._recent_ms.clear()
+        await self._learn(cycle, record, "promoted", record["reason"])
+
+    async def _reject(self, cycle: _Cycle, record: dict[str, Any], stage: str, reason: str,
+                      evidence: dict[str, Any], decision: Decision | None = None) -> None:
+        record.update(verdict="rejected", stage=stage, reason=reason[:2000], evidence=evidence)
+        cycle.event(f"rejected {record['id']} at {stage}: {reason[:300]}")
+        self.guardian.metrics.evolution_rejections += 1
+        trailers = {"Evolution-Cycle": cycle.id, "Generator": record["generator"] or "unknown",
+                    "Operator": record["operator"] or "none", "Stage": stage, "Rejected": reason[:400] or "rejected"}
+        if decision is not None:
+            trailers.update(decision.as_trailers())
+        summary = f"Evolve {cycle.target}: {record['description'] or record['operator'] or 'candidate'}"[:200]
+        try:
+            await self._main_call("evolution_reject", {"name": cycle.target, "source": record["source"],
+                                                       "reason": summary, "trailers": _clean(trailers)})
+        except Exception as error:  # the record is best effort; the decision stands
+            log.error("could not record rejected candidate %s: %s", record["id"], error)
+        await self._learn(cycle, record, "rejected", reason)
+
+    async def _learn(self, cycle: _Cycle, record: dict[str, Any], outcome: str, reason: str) -> None:
+        try:
+            await self._main_call("evolution_record", {"cycle": cycle.id, "target": cycle.target,
+                                                       "generator": record["generator"] or "unknown",
+                                                       "operator": record["operator"], "outcome": outcome,
+                                                       "reason": reason[:500]})
+        except Exception as error:
+            log.error("could not record the outcome of %s: %s", record["id"], error)
+
+    async def _rollback_live(self, probation: _Probation, why: str) -> None:
+        """A regression on the promoted version: roll back in place (a new commit) and reload."""
+        probation.cycle.event(f"rollback: {why}")
+        try:
+            result = await self._main_call("evolution_rollback", {
+                "rev": probation.parent_commit, "reason": why[:400],
+                "trailers": {"Rolled-Back-By": "guardian", "Evolution-Cycle": probation.cycle.id},
+            })
+        except Exception as error:
+            log.error("rollback of %s failed: %s", probation.code_version, error)
+            probation.cycle.event(f"rollback failed: {error}")
+            return
+        link = self.guardian._link
+        if link is not None:
+            link.code_version = str(result["code_version"])
+        self._code_changed()
+        self._finish_rollback(probation, why)
+
+    def _code_changed(self) -> None:
+        """The main worker runs new code: a warm standby must be rebuilt on it."""
+        g = self.guardian
+        if g.config.standby and g._cached is not None and not g._stopping:
+            g._refresh_standby()
+
+    def _finish_rollback(self, probation: _Probation, why: str) -> None:
+        cycle = probation.cycle
+        self.guardian.metrics.evolution_rollbacks += 1
+        cycle.status = "rolled_back"
+        cycle.result = dict(cycle.result or {}, rolled_back=True, rollback_reason=why)
+        self.probation = None
+        for record in cycle.candidates:
+            if record["verdict"] == "promoted":
+                record["verdict"] = "rolled_back"
+
+                async def learn(record: dict[str, Any] = record) -> None:
+                    for _ in range(100):  # after a crash, wait for the restarted worker
+                        if self.guardian.worker_pid is not None:
+                            break
+                        await asyncio.sleep(0.1)
+                    await self._learn(cycle, record, "rolled_back", why)
+
+                task = asyncio.get_running_loop().create_task(learn())
+                self._mirror_tasks.add(task)
+                task.add_done_callback(self._mirror_tasks.discard)
+        if cycle.finished is None:
+            self._end(cycle, "rolled_back", f"rolled back: {why}")
+        else:
+            cycle.events.append({"time": time.time(), "message": f"rolled back: {why}"})
+
+    # -- internals: workers ---------------------------------------------------------------------------
+    async def _definition_kinds(self) -> dict[str, str]:
+        try:
+            definitions = await self.guardian.request("evolution_definitions", {})
+        except Exception as error:
+            raise EvolutionError(f"the agent is not serving: {error}", "unavailable") from None
+        return {str(d["name"]): str(d["kind"]) for d in definitions}
+
+    async def _main_call(self, method: str, args: dict[str, Any]) -> Any:
+        return await self.guardian.request(method, args, timeout=self.guardian.config.checkpoint_timeout)
+
+    async def _call(self, link: _Link, method: str, args: dict[str, Any], timeout: float) -> Any:
+        from o_lisp.guardian._protocol import Error, Reply, Request
+
+        if link.dead.done():
+            raise _ShadowDied(await self._death(link))
+        request = Request(id=link.writer.next_id(), method=method, args=args, timeout=timeout)
+        try:
+            answer = await link.call(request, timeout)
+        except TimeoutError:
+            link.die(f"{method} took longer than {timeout:g} s")
+            raise _ShadowDied(f"the shadow was killed: {method} took longer than {timeout:g} s") from None
+        except Exception:
+            raise _ShadowDied(await self._death(link)) from None
+        if isinstance(answer, Error):
+            if method in ("evolution_fitness", "evolution_validate", "evolution_generate"):
+                raise _ShadowDied(f"{method} failed in the shadow: {answer.message or answer.code}")
+            raise _ShadowDied(f"{method}: {answer.message or answer.code}")
+        assert isinstance(answer, Reply)
+        return answer.result
+
+    async def _death(self, link: _Link) -> str:
+        reason = link.dead.result() if link.dead.done() else "the shadow stopped answering"
+        status = None
+        with contextlib.suppress(Exception):
+            status = await asyncio.wait_for(link.child.wait(), 5.0)
+        if status is not None and status < 0:
+            name = signal.Signals(-status).name if -status in signal.valid_signals() else str(-status)
+            return f"the shadow was killed by {name} ({'CPU limit' if name in ('SIGXCPU', 'SIGKILL') else 'signal'}); {reason}"
+        return f"the shadow died (exit status {status}): {reason}"
+
+    async def _spawn_shadow(self, cycle: _Cycle, name: str | None, source: str | None) -> _Link:
+        from o_lisp.guardian._supervisor import _ShadowLink, _StartFailed
+        from o_lisp.guardian._worker import WorkerSpec
+
+        g = self.guardian
+        scratch = g.data_dir / "shadows" / f"{cycle.id}-{time.monotonic_ns()}"
+        spec = WorkerSpec(
+            agent=str(g.config.agent.absolute()), data_dir=str(g.config.data_dir.absolute()),
+            debug_methods=g.config.debug_methods, role="shadow", candidate_name=name, candidate_source=source,
+            scratch_dir=str(scratch), cpu_seconds=self.config.shadow_cpu_seconds,
+            address_space=self.config.shadow_memory_headroom,
+        )
+        try:
+            link = await g._launch(spec, _ShadowLink)
+        except _StartFailed as failure:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise _ShadowDied(f"the shadow did not start: {failure.reason}") from None
+        link.scratch = scratch  # type: ignore[attr-defined]
+        return link
+
+    async def _close_shadow(self, link: _Link) -> None:
+        if link in self._mirrors:
+            self._mirrors.remove(link)
+        await link.terminate("shadow done", timeout=5.0)
+        scratch = getattr(link, "scratch", None)
+        if scratch is not None:
+            await asyncio.get_running_loop().run_in_executor(None, shutil.rmtree, scratch, True)
+
+
+def _merge(into: dict[str, Any], report: dict[str, Any]) -> None:
+    into["latencies_ms"].extend(float(x) for x in report.get("latencies_ms", []))
+    into["errors"] += int(report.get("errors", 0))
+    into["requests"] += int(report.get("requests", 0))
+
+
+def _samples(data: dict[str, Any]) -> Samples:
+    return Samples(latencies_ms=tuple(data["latencies_ms"]), errors=min(data["errors"], data["requests"]),
+                   requests=data["requests"], fitness={k: tuple(v) for k, v in data.get("fitness", {}).items()})
+
+
+def _score(decision: Decision) -> tuple[float, float]:
+    """Rank winners: total fitness gain first, then how much faster (Cliff's delta, negated)."""
+    evidence = decision.evidence
+    gain = 0.0
+    for task in (evidence.get("fitness") or {}).values():
+        if isinstance(task, dict) and isinstance(task.get("mean_change"), int | float):
+            gain += float(task["mean_change"])
+    delta = (evidence.get("latency") or {}).get("cliffs_delta")
+    return gain, -float(delta) if isinstance(delta, int | float) else 0.0
+
+
+def _replace(thresholds: Thresholds, **changes: Any) -> Thresholds:
+    import dataclasses
+
+    return dataclasses.replace(thresholds, **changes)
+
+
+def _clean(trailers: dict[str, str]) -> dict[str, str]:
+    """Git trailer values: one line, non-empty, bounded."""
+    out = {}
+    for key, value in trailers.items():
+        text = " ".join(str(value).split())[:400]
+        if text:
+            out[key] = text
+    return out
