@@ -2,6 +2,11 @@
 
     .venv/bin/python bench/guardian.py [--quick] [--kills 50] [--n 3000] [--concurrency 16]
                                        [--blocks 1000,10000] [--dir DIR] [--json PATH]
+                                       [--strict] [--no-standby]
+
+``--strict`` runs workers in strict mode (a mutation applied only after its WAL ack)
+instead of the default pipelined mode; ``--no-standby`` turns the warm standby off, so
+every restart launches and restores a fresh worker. Run it in each mode to compare.
 
 A small offline agent (one memory, a trivial ``ping`` rule) is written to a temporary
 directory and run under a real `Guardian` with the issue's defaults, except that
@@ -20,7 +25,7 @@ taken only when this script asks for them. Measured, in this order:
    records); the RSS of the last restored worker.
 3. At the largest block count, requests through the guardian↔worker pipe (``Guardian.request`` in this process):
    ``memory_get``, ``message`` ("ping" → "pong", a rule, no LLM) and ``memory_add``
-   (which waits for the durable WAL append), 1 in flight and ``--concurrency`` in flight.
+   (answered once its WAL append is durable), 1 in flight and ``--concurrency`` in flight.
 4. The same through HTTP: the real aiohttp app (`create_app`, as ``o-lisp serve`` builds
    it) on 127.0.0.1 and a free port, driven by an aiohttp client in a *separate process*
    (so client and server do not share one event loop): GET /v1/memory/{id},
@@ -246,6 +251,8 @@ class Bench:
             max_restarts=1_000_000,  # every kill here is deliberate: no crash-loop escalation
             checkpoint_interval=86_400.0,  # checkpoints only when this script takes them
             checkpoint_wal_records=10_000_000,
+            pipelined=not options.strict,
+            standby=not options.no_standby,
         )
         self.guardian = Guardian(self.config)
         self.ids: list[str] = []
@@ -326,6 +333,8 @@ class Bench:
                 print(f"    {i + 1}/{kills}: p50 so far {statistics.median(samples) * 1e3:.1f} ms", flush=True)
         self.results["recovery"][str(blocks)] = {
             "blocks": self.blocks,
+            "standby_activations": self.guardian.metrics.standby_activations,
+            "standby_fallbacks": self.guardian.metrics.standby_fallbacks,
             "kill_to_first_success": percentiles(samples),
             "restart_to_serving": percentiles(own),
             "retries_median": statistics.median(retries),
@@ -336,6 +345,16 @@ class Bench:
         pid = self.guardian.worker_pid
         if pid is not None:
             self.results["rss"][f"restored_{blocks}"] = proc_memory(pid)
+        await self.standby_memory(f"standby_{blocks}")
+
+    async def standby_memory(self, label: str) -> None:
+        """The warm standby's memory (a second copy of the state), once it is ready."""
+        g = self.guardian
+        deadline = time.monotonic() + 30
+        while g.config.standby and g._standby is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if g._standby is not None:
+            self.results["rss"][label] = proc_memory(g._standby.child.pid)
 
     async def pipe(self) -> None:
         g = self.guardian
@@ -363,6 +382,7 @@ class Bench:
             print(f"    pipe {name:<10} 1: p50 {seq['p50_ms']:.3f} p99 {seq['p99_ms']:.3f} ms {seq['req_s']:,.0f}/s | "
                   f"{o.concurrency}: p50 {conc['p50_ms']:.3f} p99 {conc['p99_ms']:.3f} ms {conc['req_s']:,.0f}/s", flush=True)
         results["loadavg"] = [load0, loadavg()]
+        results["wal_appends_per_fsync"] = g.metrics.wal_appends / max(1, g.metrics.wal_batches)
         self.results["pipe"] = results
 
     async def http(self) -> None:
@@ -435,6 +455,9 @@ def report(results: dict[str, Any], options: argparse.Namespace) -> list[str]:
     la = results["loadavg"]
     lines.append(f"guardian benchmark: {os.cpu_count()} CPUs, load average {la['start'][0]:.2f} at start, "
                  f"{la['end'][0]:.2f} at end; wall {results['wall_s']:.0f} s; data dir on {options.dir or tempfile.gettempdir()}")
+    lines.append(f"mode: {'strict (apply after the ack)' if options.strict else 'pipelined (speculative apply, answers held)'}, "
+                 f"{'no standby' if options.no_standby else 'warm standby'}; "
+                 f"WAL appends per fsync over the whole run: {results['pipe'].get('wal_appends_per_fsync', float('nan')):.1f}")
     lines.append(f"{'measurement':<46} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>9}   target")
     pipe = results["pipe"]
     lines.append(f"-- pipe (Guardian.request, {pipe['blocks']} blocks; load avg {pipe['loadavg'][1][0]:.2f})")
@@ -462,11 +485,12 @@ def report(results: dict[str, Any], options: argparse.Namespace) -> list[str]:
             target = f"p50 < 100, p99 < 250 ms: {verdict(ok)}"
         lines.append(f"  {blocks:>6} blocks: kill -> first success     {k2s['p50_ms']:>8.1f} {k2s['p99_ms']:>8.1f} {'':>9}   {target}"
                      f" (load avg {r['loadavg'][1][0]:.2f})")
-        lines.append(f"  {blocks:>6} blocks: restart_to_serving (own)  {own['p50_ms']:>8.1f} {own['p99_ms']:>8.1f}")
+        lines.append(f"  {blocks:>6} blocks: restart_to_serving (own)  {own['p50_ms']:>8.1f} {own['p99_ms']:>8.1f}"
+                     f"   (standby took over {r.get('standby_activations', 0)} times so far, fell back {r.get('standby_fallbacks', 0)})")
     lines.append("-- worker memory (MB): VmRSS / RssAnon / Pss")
     for label, mem in results["rss"].items():
         target = ""
-        if label.startswith(("loaded_", "restored_")) and label.endswith(f"_{max(options.blocks)}"):
+        if label.startswith(("loaded_", "restored_", "standby_")) and label.endswith(f"_{max(options.blocks)}"):
             target = f"VmRSS < 150 MB: {verdict(mem.get('VmRSS', float('inf')) < TARGETS['rss_mb'])}"
         lines.append(f"  {label:<20} {mem.get('VmRSS', float('nan')):>7.1f} / {mem.get('RssAnon', float('nan')):>6.1f} / "
                      f"{mem.get('Pss', float('nan')):>6.1f}   {target}")
@@ -485,6 +509,8 @@ def main() -> None:
     parser.add_argument("--blocks", default=None, help="comma-separated block counts (default 1000,10000)")
     parser.add_argument("--dir", default=None, help="where the data directory goes (default: system temp)")
     parser.add_argument("--json", default=None, metavar="PATH", help="write every figure and sample here")
+    parser.add_argument("--strict", action="store_true", help="strict mode: workers apply a mutation only after its ack")
+    parser.add_argument("--no-standby", action="store_true", help="no warm standby: every restart launches a worker")
     parser.add_argument("--http-client", default=None, help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.http_client is not None:

@@ -646,6 +646,7 @@ class EvolutionManager:
         link = self.guardian._link
         if link is not None:
             link.code_version = str(result["code_version"])
+        self._code_changed()
         record["verdict"] = "promoted"
         record["stage"] = "promoted"
         cycle.result = {"commit": result["commit"], "version": result["version"], "tag": result.get("tag"),
@@ -700,7 +701,14 @@ class EvolutionManager:
         link = self.guardian._link
         if link is not None:
             link.code_version = str(result["code_version"])
+        self._code_changed()
         self._finish_rollback(probation, why)
+
+    def _code_changed(self) -> None:
+        """The main worker runs new code: a warm standby must be rebuilt on it."""
+        g = self.guardian
+        if g.config.standby and g._cached is not None and not g._stopping:
+            g._refresh_standby()
 
     def _finish_rollback(self, probation: _Probation, why: str) -> None:
         cycle = probation.cycle

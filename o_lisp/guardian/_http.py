@@ -172,6 +172,7 @@ class EvolutionLike(Protocol):
         generations: int = 1,
         candidates: int = 4,
         canary: bool = False,
+        source: str | None = None,
     ) -> str: ...
 
     def get(self, cycle_id: str) -> dict[str, Any] | None: ...

@@ -483,11 +483,23 @@ class CheckpointAck(Message):
 @_message(sender=_FROM_GUARDIAN)
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Restore(Message):
-    """Rebuild the state: load `checkpoint` (None = fresh state), then apply `wal` in order."""
+    """Rebuild the state: load `checkpoint` (None = fresh state), then apply `wal` in order.
+
+    `mode`: ``"replace"`` (default) = restore and serve; ``"standby"`` = restore and load
+    the code but do not serve or log until a ``"resume"`` (a warm standby); ``"resume"``
+    = a standby applies `wal` on top of its state (`checkpoint` is ignored) and serves,
+    or refuses with an error when the repository's code is no longer what it loaded.
+    Any other mode is refused with an error (a newer guardian's idea).
+    """
 
     TYPE: ClassVar[str] = "restore"
     checkpoint: dict[str, Any] | None
     wal: list[WalRecord] = dataclasses.field(default_factory=list)
+    mode: str = "replace"
+
+
+RESTORE_MODES = ("replace", "standby", "resume")
+"""The `Restore.mode` values a worker knows; it refuses any other with an error."""
 
 
 @_message(sender=_FROM_WORKER)
@@ -817,9 +829,12 @@ class FrameWriter:
 
     def write_many(self, messages: Iterable[Message]) -> None:
         """Several frames in one syscall (pipelining)."""
-        frame = b"".join(encode_frame(m, self.max_frame) for m in messages)
+        self.write_raw(b"".join(encode_frame(m, self.max_frame) for m in messages))
+
+    def write_raw(self, frames: bytes) -> None:
+        """Bytes that are already whole frames (from `encode_frame`), in one go."""
         with self._lock:
-            _write_all(self.fd, frame)
+            _write_all(self.fd, frames)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -901,6 +916,10 @@ class AsyncFrameWriter:
     def write_nowait(self, message: Message) -> None:
         """Queue a frame without waiting (call `drain` later); frames stay whole."""
         self.stream.write(encode_frame(message, self.max_frame))
+
+    def write_many_nowait(self, messages: Iterable[Message]) -> None:
+        """Several frames queued in one write (e.g. the acks of one WAL batch)."""
+        self.stream.write(b"".join(encode_frame(m, self.max_frame) for m in messages))
 
     async def drain(self) -> None:
         await self.stream.drain()

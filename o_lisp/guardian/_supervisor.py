@@ -4,7 +4,7 @@
 
     g = Guardian(GuardianConfig(agent=Path("agents/assistant.hy"), data_dir=Path(".o/assistant")))
     await g.start()
-    await g.request("memory_add", {"text": "..."})   # returns after the WAL record is fsynced
+    await g.request("memory_add", {"text": "..."})   # answered once the WAL record is fsynced
     await g.stop()
 
 Why it is shaped this way:
@@ -14,16 +14,43 @@ Why it is shaped this way:
   (`_worker.run_zygote`) that has already imported the runtime, so a restart
   costs a fork, not a second of imports. The only thing the guardian takes from
   a worker is data, checked frame by frame (`_protocol`).
-* **Acknowledged means durable.** A worker's ``wal_append`` is written and
-  fsynced (group commit in `WriteAheadLog`) before the ``wal_ack`` goes back,
-  and the worker applies a mutation only after its ack, so its replies (which
-  the guardian forwards) never run ahead of the disk. What a checkpoint covers
-  is decided from the acks the guardian sent, not from the worker's say-so, so
-  a confused or hostile worker cannot make the guardian compact records away.
+* **Acknowledged means durable; nothing a client sees is ahead of the disk.**
+  One appender task per worker (`_appender`) writes its ``wal_append``s in the
+  order they arrived, every append that queued up during the previous fsync in
+  one batch (one write, one fsync: `WriteAheadLog.append_many`), and acks them
+  only after that fsync. A *pipelined* worker (the default) applies a mutation
+  as soon as it has sent the append and goes on serving, so several requests
+  share one fsync. What keeps that safe is on this side: **held answers.** An
+  answer from a worker (reply, error, checkpoint, ...) is passed on only once
+  every ``wal_append`` that worker sent *before* it — the frames are read in pipe
+  order, so these include every mutation the answer can depend on, including a
+  read's — is durable (`_Link._dispatch`, `_Link._deliver`). If one of them
+  failed, the answer is replaced by ``not_durable``. The strict mode
+  (`GuardianConfig.pipelined` False) makes the worker wait for each ack before
+  applying; the same rule then holds trivially. What a checkpoint covers is
+  decided from the acks the guardian sent, not from the worker's say-so, so a
+  confused or hostile worker cannot make the guardian compact records away.
+* **A failed append in a pipelined worker: refuse, then resync.** The worker
+  has applied a mutation that is not durable. Every later append of it is
+  refused without touching the disk (it was computed from that state), every
+  answer that depends on it fails with ``not_durable``, and the guardian sends
+  the *running* worker a ``restore`` (newest checkpoint + the WAL's acknowledged
+  records; read-only from the segment files if the WAL cannot be reopened), which
+  the worker awaits since it read the refusal. No process restarts and nothing
+  counts against the restart intensity (`_resync`); a worker that cannot be
+  resynced is killed and restarted like any failure.
 * **Restore = newest good checkpoint + WAL after it**, sent in one ``restore``.
   Before a new worker is restored the guardian waits for every WAL append still
   in flight from the dead one, so a record that became durable late is replayed
   rather than skipped.
+* **Warm standby** (`GuardianConfig.standby`). A second worker, restored from the
+  newest checkpoint in ``standby`` mode (loaded, idle, not logging), takes over when
+  the serving worker dies: it replays only the WAL after its checkpoint
+  (``resume``) — no fork, no 4.7 MB restore frame, no state rebuild on the critical
+  path. It is replaced after every checkpoint and hot reload, refuses to resume when
+  the repository's HEAD or the seed file changed since it loaded its code, is
+  discarded when an escalation is due, and changes nothing in the restart
+  intensity: the death is counted before the standby is considered.
 * **Supervision after OTP.** A worker that exits, breaks the protocol, or is
   silent for `heartbeat_timeout` is SIGKILLed, reaped and restarted; requests in
   flight fail with an error (their mutations, if acknowledged by the WAL, are
@@ -35,8 +62,9 @@ Why it is shaped this way:
   commit whose message says why — and the guardian serves again. A crash loop
   with nothing to fall back on backs off instead of spinning.
 * **A failing disk is refused, not survived by luck.** A WAL append whose write
-  or fsync fails is answered ``not_durable``: the mutation is not applied and the
-  client gets `RequestFailed(code="not_durable")`. A failed write (ENOSPC, EIO)
+  or fsync fails is answered ``not_durable``: the mutation is not applied (strict)
+  or is discarded by a resync (pipelined), and the client gets
+  `RequestFailed(code="not_durable")`. A failed write (ENOSPC, EIO)
   leaves the log usable. A failed fsync poisons it (see `_wal`); the guardian
   then reopens it at once (reopening re-fsyncs what it recovers). While reopening
   fails the WAL is *unavailable*: every write is refused with ``not_durable``
@@ -48,7 +76,10 @@ Why it is shaped this way:
 * **Checkpoint before risky operations.** Before a self-modification (an accepted
   ``rewrite!``, a rollback) or a hot reload changes the running code, the worker
   sends a `Checkpoint` of its own and waits for the `CheckpointAck`: the code
-  changes only once the state before it is durable in the vault.
+  changes only once the state before it is durable in the vault. Checkpoints,
+  the worker's own and requested ones, are answers like any other: held until
+  the appends before them are durable, covering exactly those, and refused if
+  one of them failed.
 """
 
 from __future__ import annotations
@@ -68,7 +99,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from o_lisp._errors import OLispError
 from o_lisp.guardian._protocol import (
@@ -100,7 +131,7 @@ from o_lisp.guardian._protocol import (
     open_pipe,
 )
 from o_lisp.guardian._vault import NoGoodCheckpoint, Vault, VaultError
-from o_lisp.guardian._wal import DEFAULT_SEGMENT_BYTES, WalError, WriteAheadLog
+from o_lisp.guardian._wal import DEFAULT_SEGMENT_BYTES, WalError, WriteAheadLog, read_records
 from o_lisp.guardian._worker import WorkerSpec
 
 __all__ = [
@@ -121,6 +152,8 @@ E_UNAVAILABLE = "unavailable"
 
 KNOWN_GOOD = "known_good"
 T = TypeVar("T")
+_MAX_BATCH = 1024
+"""Most wal_appends in one write + fsync."""
 
 
 class GuardianError(OLispError):
@@ -165,6 +198,19 @@ class GuardianConfig:
     """Longest pause between attempts when a crash loop has nothing to roll back to."""
     debug_methods: bool = False
     """Let workers accept ``debug_*`` requests (tests only)."""
+    standby: bool = True
+    """Keep a warm standby worker: forked, restored from the newest checkpoint and loaded,
+    idle. When the serving worker dies it only replays the WAL since its checkpoint and
+    serves (module docstring, "Warm standby"). Costs a second worker's memory."""
+    worker_log_bytes: int = 1024 * 1024
+    """Workers' (and the fork server's) stdout and stderr go to ``DATA/logs/worker.log``,
+    rotated at this size (``worker.log.1``, ``.2``, ...)."""
+    worker_log_files: int = 3
+    """How many log files are kept, the current one included."""
+    pipelined: bool = True
+    """Workers apply a mutation as soon as its ``wal_append`` is sent and go on serving; the
+    guardian holds every answer until the appends before it are durable (module docstring).
+    False is the strict mode: the worker waits for each ack before applying."""
     wal_segment_bytes: int = DEFAULT_SEGMENT_BYTES
     """Size past which the WAL starts a new segment (small values exercise rotation and compaction)."""
     wal_fsync: Callable[[int], None] | None = None
@@ -184,6 +230,8 @@ class GuardianConfig:
                 raise ValueError(f"{name} must be positive")
         if self.max_restarts < 0 or self.checkpoint_wal_records < 1 or self.keep_checkpoints < 1:
             raise ValueError("max_restarts >= 0, checkpoint_wal_records >= 1, keep_checkpoints >= 1")
+        if self.worker_log_bytes < 1 or self.worker_log_files < 1:
+            raise ValueError("worker_log_bytes >= 1, worker_log_files >= 1")
 
 
 @dataclass
@@ -197,6 +245,16 @@ class GuardianMetrics:
     checkpoint_failures: int = 0
     wal_appends: int = 0
     wal_failures: int = 0
+    wal_batches: int = 0
+    """Write + fsync rounds of `_Guardian._appender`; wal_appends / wal_batches is the group size."""
+    wal_refused: int = 0
+    """Appends refused without touching the disk because an earlier one of the same worker failed."""
+    resyncs: int = 0
+    """Pipelined workers given the durable state back after a failed append (no restart)."""
+    standby_activations: int = 0
+    """Restarts served by the warm standby."""
+    standby_fallbacks: int = 0
+    """Restarts that found no usable standby (none ready, stale code, a rollback due) and launched one."""
     wal_fsyncs: int = 0
     wal_fsync_seconds_total: float = 0.0
     wal_fsync_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
@@ -273,11 +331,82 @@ class _ZygoteChild(_Child):
         return await asyncio.shield(self.exited)
 
 
+WORKER_LOG = Path("logs") / "worker.log"
+
+
+class WorkerLog(asyncio.Protocol):
+    """What workers print: their stdout and stderr (and the fork server's) into a size-rotated file.
+
+    Workers inherit the write end of one pipe as fds 1 and 2; the guardian reads the
+    other end on its event loop and appends what arrives to ``DATA/logs/worker.log``.
+    When the file would pass `max_bytes` it becomes ``worker.log.1`` (the older ones
+    shift up to ``worker.log.<files - 1>``; the oldest is dropped), so a crash's
+    traceback is kept without the log growing without bound. Agent code cannot reach
+    the frame pipes through it: it is a separate pipe, and the guardian only copies bytes.
+    """
+
+    def __init__(self, path: Path, max_bytes: int, files: int) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.files = files
+        self.write_fd = -1
+        self._file: BinaryIO | None = None
+        self._size = 0
+        self._transport: asyncio.ReadTransport | None = None
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "ab", buffering=0)
+        self._size = self._file.tell()
+        read_fd, self.write_fd = os.pipe()
+        loop = asyncio.get_running_loop()
+        self._transport, _ = await loop.connect_read_pipe(lambda: self, os.fdopen(read_fd, "rb", buffering=0))
+
+    def data_received(self, data: bytes) -> None:
+        self.write(data)
+
+    def write(self, data: bytes) -> None:
+        if self._file is None:
+            return
+        try:
+            if self._size and self._size + len(data) > self.max_bytes:
+                self._rotate()
+            self._file.write(data)
+            self._size += len(data)
+        except OSError as error:  # a full disk must not take the guardian down
+            log.error("cannot write %s: %s", self.path, error)
+
+    def _rotate(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        for i in range(self.files - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{i}")
+            newer = self.path.with_name(f"{self.path.name}.{i - 1}") if i > 1 else self.path
+            if newer.exists():
+                os.replace(newer, older)
+        if self.files == 1:
+            self.path.unlink(missing_ok=True)
+        self._file = open(self.path, "ab", buffering=0)
+        self._size = 0
+
+    def close(self) -> None:
+        if self.write_fd >= 0:
+            os.close(self.write_fd)
+            self.write_fd = -1
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
 class _ForkServer:
     """The guardian's end of the zygote: a SOCK_SEQPACKET socket carrying JSON and fds."""
 
-    def __init__(self, python: str) -> None:
+    def __init__(self, python: str, output: int | None = None) -> None:
         self.python = python
+        self.output = output  # stdout and stderr of the zygote and its workers
         self.process: asyncio.subprocess.Process | None = None
         self.sock: socket.socket | None = None
         self._tokens = itertools.count(1)
@@ -295,7 +424,7 @@ class _ForkServer:
         try:
             self.process = await asyncio.create_subprocess_exec(
                 self.python, "-m", "o_lisp.guardian._worker", "zygote", str(theirs.fileno()),
-                pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL, stdout=self.output, stderr=self.output,
             )
         finally:
             theirs.close()
@@ -431,6 +560,17 @@ class _Link:
         self.ok_replies = 0
         self.dead: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._reader_task: asyncio.Task[None] | None = None
+        # Durability of what the worker says (see "Held answers" in the module docstring).
+        self.pipelined = guardian.config.pipelined
+        self.appends_received = 0  # wal_append frames read from this worker, in pipe order
+        self.appends_done = 0  # of those, answered (acked or refused), always in the same order
+        self.append_queue: deque[tuple[int, int, WalAppend]] = deque()  # (index, epoch, frame)
+        self.append_wakeup = asyncio.Event()
+        self.held: deque[tuple[int, int, Message]] = deque()  # (appends received before it, epoch, answer)
+        self.epoch = 0  # +1 when a resync restore is acknowledged: the worker's state is clean again
+        self.failed: tuple[int, int] | None = None  # (epoch, index) of the first append that failed
+        self.resync_ids: set[int] = set()  # ids of the `restore` frames sent to resync this worker
+        self.resyncs = 0
 
     @property
     def commit(self) -> str:
@@ -486,27 +626,76 @@ class _Link:
         if isinstance(message, Heartbeat):
             self.busy = message.busy
         elif isinstance(message, WalAppend):
-            self.guardian._spawn_append(self, message)
-        elif isinstance(message, Checkpoint) and message.re is None:
-            self.guardian._spawn_unsolicited_checkpoint(self, message, self.acked_seq)
+            self.appends_received += 1
+            self.append_queue.append((self.appends_received, self.epoch, message))
+            self.append_wakeup.set()
         elif isinstance(message, Reply | Error | RestoreAck | Checkpoint | MetricsReply | HotReloadAck):
-            re = message.re
-            if re is None:  # an Error about the connection
+            if isinstance(message, Error) and message.re is None:  # an Error about the connection
                 log.warning("worker %d: %s", self.child.pid, message)
                 return
-            future = self.pending.pop(re, None)
-            if future is None:
-                if re in self.late:
-                    return
-                raise ProtocolError(f"{message.TYPE!r} answers {re}, which is not outstanding")
-            if isinstance(message, Checkpoint):
-                # What the state covers: every mutation acked so far (the worker sent the
-                # checkpoint after it had all its acks, and later appends come after it).
-                self.checkpoint_covers[message.id] = self.acked_seq
-            if not future.done():
-                future.set_result(message)
+            if isinstance(message, RestoreAck) and message.re in self.resync_ids:
+                self.epoch += 1  # everything after this frame was produced on the restored state
+            if self.held or self.appends_done < self.appends_received:
+                self.held.append((self.appends_received, self.epoch, message))
+            else:
+                self._deliver(self.appends_received, self.epoch, message)
         else:
             raise ProtocolError(f"unexpected {message.TYPE!r} from a worker")
+
+    def append_done(self) -> None:
+        """One more wal_append answered (in order): release the answers that were waiting for it."""
+        self.appends_done += 1
+        held = self.held
+        while held and held[0][0] <= self.appends_done:
+            tag, epoch, message = held.popleft()
+            try:
+                self._deliver(tag, epoch, message)
+            except ProtocolError as error:
+                log.error("worker %d: %s", self.child.pid, error)
+                self.die(f"protocol error: {error}")
+                return
+
+    def refuses(self, epoch: int) -> bool:
+        """Appends of this epoch are refused: an earlier one failed and the worker applied it anyway."""
+        return self.failed is not None and self.failed[0] == epoch
+
+    def _deliver(self, tag: int, epoch: int, message: Message) -> None:
+        """Pass on an answer whose wal_appends (the `tag` received before it) are all answered.
+
+        When one of them failed, the answer may show state that is not durable: it is
+        replaced by a ``not_durable`` error (a checkpoint is refused).
+        """
+        failed = self.failed
+        tainted = (failed is not None and failed[0] == epoch and tag >= failed[1]
+                   and not isinstance(message, RestoreAck))
+        if isinstance(message, Checkpoint) and message.re is None:  # the worker's own, before a risky step
+            if tainted:
+                self.send_nowait(Error(id=self.writer.next_id(), re=message.id, code=E_NOT_DURABLE,
+                                       message="an earlier mutation was not durable"))
+            else:
+                self.guardian._spawn_unsolicited_checkpoint(self, message, self.acked_seq)
+            return
+        assert isinstance(message, Reply | Error | RestoreAck | Checkpoint | MetricsReply | HotReloadAck)
+        re = message.re
+        assert re is not None
+        future = self.pending.pop(re, None)
+        if future is None:
+            if re in self.late:
+                return
+            raise ProtocolError(f"{message.TYPE!r} answers {re}, which is not outstanding")
+        if tainted:
+            message = Error(id=message.id, re=re, code=E_NOT_DURABLE,
+                            message="not durable: a mutation it depends on could not be made durable")
+        elif isinstance(message, Checkpoint):
+            # What the state covers: every mutation the worker logged before it, all acked now.
+            self.checkpoint_covers[message.id] = self.acked_seq
+        if not future.done():
+            future.set_result(message)
+
+    def send_nowait(self, *messages: Message) -> None:
+        """Queue frames for the worker in one write (no waiting; a closed pipe is ignored)."""
+        with contextlib.suppress(OSError, ConnectionError, RuntimeError):
+            self.writer.write_many_nowait(messages)
 
     def die(self, reason: str) -> None:
         """Mark the worker dead: fail every call in flight, kill it, close the pipes."""
@@ -516,6 +705,8 @@ class _Link:
             if not future.done():
                 future.set_exception(RequestFailed(f"the worker died ({reason})", E_WORKER_DIED))
         self.pending.clear()
+        self.held.clear()
+        self.append_wakeup.set()  # the appender drops what it has not started
         self.child.kill()
         self.reader.close()
         self.writer.close()
@@ -594,6 +785,12 @@ class Guardian:
         self._gave_up: asyncio.Future[str] | None = None
         self._known_good: dict[str, Any] | None = None
         self._wal_error: str | None = None  # why the WAL is unavailable (reopen failed)
+        self._worker_log: WorkerLog | None = None
+        self._standby: _Link | None = None  # loaded from the checkpoint covering `_standby_base`, idle
+        self._standby_base = 0
+        self._standby_task: asyncio.Task[None] | None = None  # preparing the next standby
+        self._standby_generation = 0
+        self._acked_seq = 0  # the last seq the WAL acknowledged (or recovered): what replay may go up to
         self._wal_lock = asyncio.Lock()
         from o_lisp.guardian._evolution import EvolutionManager
 
@@ -603,6 +800,14 @@ class Guardian:
     @property
     def data_dir(self) -> Path:
         return self.config.data_dir
+
+    @property
+    def worker_log(self) -> Path:
+        """Where workers' stdout and stderr go (``DATA/logs/worker.log``, rotated by size)."""
+        return self.data_dir / WORKER_LOG
+
+    def _worker_output(self) -> int | None:
+        return None if self._worker_log is None or self._worker_log.write_fd < 0 else self._worker_log.write_fd
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
@@ -619,6 +824,13 @@ class Guardian:
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         try:
             await self._io(self._open_storage)
+            self._worker_log = WorkerLog(self.worker_log, cfg.worker_log_bytes, cfg.worker_log_files)
+            try:
+                await self._worker_log.open()
+            except OSError as error:
+                log.error("cannot open %s, workers print to the guardian's terminal: %s", self.worker_log, error)
+                self._worker_log.close()
+                self._worker_log = None
             if cfg.fork_server:
                 await self._start_fork_server()
             self._known_good = await self._io(self._read_known_good)
@@ -657,6 +869,7 @@ class Guardian:
             self._last_checkpoint = {"id": info.checkpoint_id, "wal_seq": info.wal_seq, "time": info.created}
             initial = info.wal_seq + 1
         self._wal = self._new_wal(initial)
+        self._acked_seq = self._wal.last_seq
         if self._cached is None and self._wal.first_seq > 1:
             raise GuardianError(
                 f"no good checkpoint in {cfg.data_dir / 'checkpoints'} and the WAL starts at "
@@ -664,7 +877,7 @@ class Guardian:
             )
 
     async def _start_fork_server(self) -> None:
-        server = _ForkServer(self.config.python)
+        server = _ForkServer(self.config.python, self._worker_output())
         try:
             await server.start(self.config.zygote_timeout)
         except (GuardianError, OSError, TimeoutError) as error:
@@ -687,6 +900,7 @@ class Guardian:
                 log.warning("no checkpoint at shutdown: %s", error)
         await _cancel_and_wait(self._supervisor)
         self._supervisor = None
+        await self._discard_standby()
         if link is not None:
             await link.send(Shutdown(id=link.writer.next_id(), reason="guardian stopping", grace=self.config.shutdown_grace))
             try:
@@ -711,6 +925,10 @@ class Guardian:
         if self._vault is not None:
             self._vault.close()
             self._vault = None
+        if self._worker_log is not None:
+            await asyncio.sleep(0)  # what the last worker printed before exiting is usually in by now
+            self._worker_log.close()
+            self._worker_log = None
         self.status = "stopped"
 
     # -- supervision ------------------------------------------------------------------------
@@ -721,12 +939,18 @@ class Guardian:
             rollback = self._rollback
             spec = WorkerSpec(
                 agent=str(self.config.agent.absolute()), data_dir=str(self.config.data_dir.absolute()),
-                debug_methods=self.config.debug_methods,
+                debug_methods=self.config.debug_methods, pipelined=self.config.pipelined,
                 rollback_to=None if rollback is None else rollback[0],
                 rollback_reason="" if rollback is None else rollback[1],
             )
+            link = None
+            if rollback is None and not first and self.config.standby:
+                link = await self._activate_standby()
+            else:
+                await self._discard_standby()  # escalation: the standby runs the code being rolled back
             try:
-                link = await self._launch(spec)
+                if link is None:
+                    link = await self._launch(spec)
             except _StartFailed as failure:
                 await self._failed(f"start-up failed: {failure.reason}", failure.code_version)
                 continue
@@ -739,6 +963,8 @@ class Guardian:
                 self.metrics.restart_to_serving_seconds.append(time.monotonic() - began)
             first = False
             log.info("worker %d serving %s", link.child.pid, link.code_version)
+            if self.config.standby and self._cached is not None:
+                self._refresh_standby()
             reason = await self._watch(link)
             self._serving.clear()
             self._link = None
@@ -817,16 +1043,17 @@ class Guardian:
             return await server.spawn(spec, fds, self.config.startup_timeout)
         process = await asyncio.create_subprocess_exec(
             self.config.python, "-m", "o_lisp.guardian._worker", "worker", str(fds[0]), str(fds[1]), spec.to_json(),
-            pass_fds=fds, stdin=asyncio.subprocess.DEVNULL,
+            pass_fds=fds, stdin=asyncio.subprocess.DEVNULL, stdout=self._worker_output(), stderr=self._worker_output(),
         )
         return _DirectChild(process)
 
-    async def _launch(self, spec: WorkerSpec, link_class: type[_Link] = _Link) -> _Link:
-        """Spawn, handshake, restore; a serving link or `_StartFailed`. Shadows of an
-        evolution cycle come through here too (`link_class` `_ShadowLink`)."""
+    async def _connect(self, spec: WorkerSpec, created: list[_Link], link_class: type[_Link] = _Link) -> _Link:
+        """Spawn and handshake; a reading link (not restored) or `_StartFailed`.
+
+        The link is also put in `created` as soon as it exists, so that a caller
+        cancelled just as this returns can still close it.
+        """
         cfg = self.config
-        if self._appends:  # a dead worker's appends: durable ones must be in the restore
-            await asyncio.gather(*self._appends, return_exceptions=True)
         to_worker_r, to_worker_w = os.pipe()
         from_worker_r, from_worker_w = os.pipe()
         try:
@@ -844,12 +1071,40 @@ class Guardian:
             os.close(from_worker_w)
         reader, writer = await open_pipe(from_worker_r, to_worker_w)
         link = link_class(self, child, reader, writer)
+        created.append(link)
         try:
             hello: Hello = await guardian_handshake(reader, writer, heartbeat_interval=cfg.heartbeat_interval,
                                                    timeout=cfg.startup_timeout)
             link.code_version = hello.code_version
             link.last_heartbeat = time.monotonic()
             link.start_reading()
+        except asyncio.CancelledError:
+            link.die("cancelled during start-up")
+            raise
+        except (ProtocolError, OSError, TimeoutError) as error:
+            status = await link.terminate("start-up failed")
+            detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+            raise _StartFailed(f"{detail} (exit status {status})", link.code_version) from None
+        return link
+
+    async def _launch(self, spec: WorkerSpec, link_class: type[_Link] = _Link) -> _Link:
+        """Spawn, handshake, restore; a serving link or `_StartFailed`. Shadows of an
+        evolution cycle come through here too (`link_class` `_ShadowLink`)."""
+        cfg = self.config
+        if self._appends and not issubclass(link_class, _ShadowLink):
+            # A dead worker's appends: durable ones must be in the restore. (A shadow starts
+            # while the main worker serves: its appender runs as long as it does.)
+            await asyncio.gather(*self._appends, return_exceptions=True)
+        created: list[_Link] = []
+        try:
+            link = await self._connect(spec, created, link_class)
+        except asyncio.CancelledError:
+            for orphan in created:
+                orphan.die("the guardian stopped during start-up")
+            raise
+        try:
+            if not isinstance(link, _ShadowLink):  # a shadow never appends to the WAL
+                self._start_appender(link)
             restore, base = await self._restore_message(link)
             link.acked_seq = base
             answer = await link.call(restore, cfg.startup_timeout)
@@ -859,8 +1114,8 @@ class Guardian:
         except _StartFailed:
             await link.terminate("start-up failed")
             raise
-        except asyncio.CancelledError:  # the guardian is stopping (or a cycle was cancelled)
-            await link.terminate("start-up cancelled")
+        except asyncio.CancelledError:  # stopping, or a cycle was cancelled: do not leave the pipes open
+            link.die("start-up cancelled")
             raise
         except (ProtocolError, RequestFailed, GuardianError, WalError, OSError, TimeoutError) as error:
             status = await link.terminate("start-up failed")
@@ -872,42 +1127,228 @@ class Guardian:
     async def _restore_message(self, link: _Link) -> tuple[Restore, int]:
         cached = self._cached
         base = 0 if cached is None else cached.wal_seq
-        wal = await self._usable_wal()
-        records = await self._io(lambda: [WalRecord(seq=s, op=o, args=a) for s, o, a in wal.replay(base)])
+        try:
+            wal = await self._usable_wal()
+        except WalError:
+            if self._vault is None:
+                raise
+            # The WAL cannot take appends (degraded), but what it acknowledged is on disk.
+            upto = self._acked_seq
+            directory = self.config.data_dir / "wal"
+            records = await self._io(lambda: [WalRecord(seq=s, op=o, args=a)
+                                              for s, o, a in read_records(directory, base, upto)])
+        else:
+            records = await self._io(lambda: [WalRecord(seq=s, op=o, args=a) for s, o, a in wal.replay(base)])
         last = records[-1].seq if records else base
         restore = Restore(id=link.writer.next_id(), checkpoint=None if cached is None else cached.state, wal=records)
         return restore, last
 
+    # -- the warm standby ----------------------------------------------------------------------
+    def _refresh_standby(self) -> None:
+        """Replace the standby (if any) by one restored from the newest checkpoint, in the background."""
+        previous, old = self._standby_task, self._standby
+        self._standby = None
+        if old is not None:
+            old.die("standby replaced")
+        if previous is not None:
+            previous.cancel()
+        self._standby_generation += 1  # a cancelled preparation that finishes anyway is dropped
+        self._standby_task = asyncio.create_task(self._prepare_standby(previous, self._standby_generation),
+                                                 name="o-standby")
+
+    async def _discard_standby(self) -> None:
+        task, standby = self._standby_task, self._standby
+        self._standby_task = self._standby = None
+        self._standby_generation += 1
+        await _cancel_and_wait(task)
+        if standby is not None:
+            await standby.terminate("standby discarded")
+
+    async def _prepare_standby(self, previous: asyncio.Task[None] | None, generation: int) -> None:
+        """Spawn a worker and restore it in "standby" mode from the cached checkpoint."""
+        if previous is not None:
+            await asyncio.wait([previous])  # one standby being prepared at a time
+        cached = self._cached
+        if cached is None or self._stopping:
+            return
+        cfg = self.config
+        spec = WorkerSpec(agent=str(cfg.agent.absolute()), data_dir=str(cfg.data_dir.absolute()),
+                          debug_methods=cfg.debug_methods, pipelined=cfg.pipelined)
+        created: list[_Link] = []
+        try:
+            link = await self._connect(spec, created)
+            restore = Restore(id=link.writer.next_id(), checkpoint=cached.state, mode="standby")
+            answer = await link.call(restore, cfg.startup_timeout)
+            if not isinstance(answer, RestoreAck):
+                raise GuardianError(answer.message if isinstance(answer, Error) else answer.TYPE)
+        except asyncio.CancelledError:
+            for orphan in created:
+                orphan.die("standby cancelled")
+            raise
+        except (_StartFailed, ProtocolError, RequestFailed, GuardianError, OSError, TimeoutError) as error:
+            log.warning("no warm standby: %s", error)
+            for orphan in created:
+                await orphan.terminate("standby failed")
+            return
+        if self._stopping or generation != self._standby_generation or self._standby is not None:
+            await link.terminate("standby no longer wanted")
+            return
+        self._standby, self._standby_base = link, cached.wal_seq
+        log.info("worker %d is the warm standby (checkpoint at seq %d)", link.child.pid, cached.wal_seq)
+
+    async def _activate_standby(self) -> _Link | None:
+        """The standby, brought up to date with the WAL and serving; None to launch a worker instead.
+
+        A standby still being prepared is waited for (it started before any new worker
+        could). It is refused when it died or went silent, when the WAL it needs was
+        compacted away, and by the worker itself when the repository's HEAD or the seed
+        file changed since it loaded its code (a self-rewrite commits after the
+        checkpoint that refreshed the standby).
+        """
+        cfg = self.config
+        task = self._standby_task
+        if task is not None and not task.done():
+            await asyncio.wait([task], timeout=cfg.startup_timeout)
+        standby, base = self._standby, self._standby_base
+        self._standby = None
+        if standby is None or standby.dead.done() or time.monotonic() - standby.last_heartbeat > cfg.heartbeat_timeout:
+            self.metrics.standby_fallbacks += 1
+            if standby is not None:
+                await standby.terminate("standby unusable")
+            return None
+        try:
+            if self._appends:  # a dead worker's appends: durable ones must be replayed
+                await asyncio.gather(*self._appends, return_exceptions=True)
+            wal = await self._usable_wal()
+            records = await self._io(lambda: [WalRecord(seq=s, op=o, args=a) for s, o, a in wal.replay(base)])
+            last = records[-1].seq if records else base
+            answer = await standby.call(Restore(id=standby.writer.next_id(), checkpoint=None, wal=records, mode="resume"),
+                                        cfg.startup_timeout)
+            if not isinstance(answer, RestoreAck):
+                raise GuardianError(answer.message if isinstance(answer, Error) else answer.TYPE)
+        except asyncio.CancelledError:
+            standby.die("the guardian stopped during the takeover")
+            raise
+        except (ProtocolError, RequestFailed, GuardianError, WalError, OSError, TimeoutError) as error:
+            log.warning("the warm standby cannot take over: %s", error)
+            self.metrics.standby_fallbacks += 1
+            await standby.terminate("standby refused")
+            return None
+        standby.acked_seq = last
+        self._start_appender(standby)
+        standby.serving_since = time.monotonic()
+        self.metrics.standby_activations += 1
+        return standby
+
     # -- the WAL ------------------------------------------------------------------------------
-    def _spawn_append(self, link: _Link, message: WalAppend) -> None:
-        task = asyncio.create_task(self._append(link, message))
+    def _start_appender(self, link: _Link) -> None:
+        task = asyncio.create_task(self._appender(link), name=f"o-wal-{link.child.pid}")
         self._appends.add(task)
         task.add_done_callback(self._appends.discard)
 
-    async def _append(self, link: _Link, message: WalAppend) -> None:
+    async def _appender(self, link: _Link) -> None:
+        """Append one worker's mutations in the order it sent them, as few fsyncs as possible.
+
+        Every ``wal_append`` that arrived while the previous batch was being written and
+        fsynced goes into the next batch (`WriteAheadLog.append_many`: one write, one
+        fsync), then each is acked in order. A batch that fails is refused
+        (``not_durable``) as a whole; for a pipelined worker, which has already applied
+        those mutations, every later append of the same epoch is refused too (it was
+        computed from state that is not durable) and the worker is resynced
+        (`_resync`). Once the worker is dead, appends not yet started are dropped: their
+        requests already failed as "worker died" (outcome unknown), and none was acked.
+        """
+        queue = link.append_queue
+        while True:
+            await link.append_wakeup.wait()
+            link.append_wakeup.clear()
+            while queue:
+                if link.dead.done():
+                    queue.clear()
+                    return
+                _, epoch, message = queue[0]
+                if link.refuses(epoch):
+                    queue.popleft()
+                    self.metrics.wal_refused += 1
+                    link.send_nowait(Error(id=link.writer.next_id(), re=message.id, code=E_NOT_DURABLE,
+                                           message="refused: an earlier mutation was not durable"))
+                    link.append_done()
+                    continue
+                batch: list[tuple[int, WalAppend]] = []
+                while queue and queue[0][1] == epoch and len(batch) < _MAX_BATCH:
+                    item = queue.popleft()
+                    batch.append((item[0], item[2]))
+                await self._append_batch(link, epoch, batch)
+            with contextlib.suppress(OSError, ConnectionError, RuntimeError):
+                await link.writer.drain()
+            if link.dead.done():
+                queue.clear()
+                return
+
+    async def _append_batch(self, link: _Link, epoch: int, batch: list[tuple[int, WalAppend]]) -> None:
         """Append + fsync, then ack (or refuse with ``not_durable``); never the other way round."""
-        answer: Message
         try:
             wal = await self._usable_wal()
-            seq = await self._io(wal.append, message.op, message.args)
+            seqs = await self._io(wal.append_many, [(m.op, m.args) for _, m in batch])
         except WalError as error:
-            self.metrics.wal_failures += 1
+            self.metrics.wal_failures += len(batch)
             log.error("WAL append failed: %s", error)
             current = self._wal
             if current is not None and current.poisoned:
                 with contextlib.suppress(WalError):
                     await self._usable_wal()  # reopen now, so /health tells the truth
-            answer = Error(id=link.writer.next_id(), re=message.id, code=E_NOT_DURABLE, message=str(error)[:1000])
-        else:
-            self.metrics.wal_appends += 1
-            link.acked_seq = seq  # before the ack is written: see `_Link._dispatch` (checkpoints)
-            answer = WalAck(id=link.writer.next_id(), re=message.id, seq=seq)
-            if message.op == "evolution_intent" and link is self._link:
-                self.evolution.on_wal_record(message.op, message.args)
-            if seq - self._checkpoint_seq >= self.config.checkpoint_wal_records:
-                self._checkpoint_due.set()
-        if not link.dead.done():
-            await link.send(answer)
+            if link.pipelined and not link.refuses(epoch):
+                link.failed = (epoch, batch[0][0])
+                self._spawn_resync(link)
+            text = str(error)[:1000]
+            link.send_nowait(*(Error(id=link.writer.next_id(), re=m.id, code=E_NOT_DURABLE, message=text) for _, m in batch))
+            for _ in batch:
+                link.append_done()
+            return
+        self.metrics.wal_appends += len(batch)
+        self.metrics.wal_batches += 1
+        last = seqs[-1]
+        self._acked_seq = max(self._acked_seq, last)
+        link.send_nowait(*(WalAck(id=link.writer.next_id(), re=m.id, seq=seq) for (_, m), seq in zip(batch, seqs, strict=True)))
+        if link is self._link:
+            for _, m in batch:
+                if m.op == "evolution_intent":
+                    self.evolution.on_wal_record(m.op, m.args)
+        for seq in seqs:
+            link.acked_seq = seq  # before the answers it releases: see `_Link._deliver` (checkpoints)
+            link.append_done()
+        if last - self._checkpoint_seq >= self.config.checkpoint_wal_records:
+            self._checkpoint_due.set()
+
+    def _spawn_resync(self, link: _Link) -> None:
+        task = asyncio.create_task(self._resync(link), name=f"o-resync-{link.child.pid}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _resync(self, link: _Link) -> None:
+        """A pipelined worker applied a mutation that is not durable: give it the durable state back.
+
+        The same ``restore`` a new worker gets (newest checkpoint + WAL), sent to the
+        running worker, which has stopped serving since it read the ``not_durable``
+        error and rebuilds its state and agent from it. No process is restarted and no
+        failure is counted (nothing crashed); if the restore fails, the worker is
+        killed and restarted like any failed worker.
+        """
+        if link.dead.done():
+            return
+        try:
+            restore, _ = await self._restore_message(link)
+            link.resync_ids.add(restore.id)
+            answer = await link.call(restore, self.config.startup_timeout)
+        except (RequestFailed, GuardianError, WalError, OSError, TimeoutError) as error:
+            answer = Error(id=0, re=0, code=E_INTERNAL, message=f"{type(error).__name__}: {error}")
+        if not isinstance(answer, RestoreAck):
+            reason = answer.message if isinstance(answer, Error) else answer.TYPE
+            log.error("worker %d: resync failed: %s", link.child.pid, reason)
+            link.die(f"resync after a failed WAL append failed: {reason}")
+            return
+        link.resyncs += 1
+        self.metrics.resyncs += 1
 
     def _new_wal(self, initial_seq: int) -> WriteAheadLog:
         cfg = self.config
@@ -950,6 +1391,7 @@ class Guardian:
             with contextlib.suppress(WalError, OSError):
                 old.close()
         self._wal = self._new_wal(self._checkpoint_seq + 1)
+        self._acked_seq = max(self._acked_seq, self._wal.last_seq)
 
     # -- checkpoints ----------------------------------------------------------------------------
     async def checkpoint(self, reason: str = "on demand") -> dict[str, Any]:
@@ -985,6 +1427,8 @@ class Guardian:
         if not isinstance(answer, HotReloadAck):  # pragma: no cover - _dispatch pairs types by id only
             raise RequestFailed(f"unexpected {answer.TYPE!r} answer", E_INTERNAL)
         link.code_version = answer.code_version
+        if self.config.standby:
+            self._refresh_standby()  # it loaded the old code
         return answer.code_version
 
     def _spawn_unsolicited_checkpoint(self, link: _Link, message: Checkpoint, covered: int) -> None:
@@ -1021,6 +1465,8 @@ class Guardian:
         self._checkpoint_time = time.monotonic()
         self.metrics.checkpoints += 1
         self._last_checkpoint = {"id": info.checkpoint_id, "wal_seq": covered, "time": info.created}
+        if self.config.standby and not self._stopping:
+            self._refresh_standby()  # from the new checkpoint: less WAL to replay on a takeover
         return dict(self._last_checkpoint)
 
     async def _checkpoint_loop(self) -> None:
@@ -1162,6 +1608,7 @@ class Guardian:
             "last_failure": self.last_failure,
             "last_escalation": self.last_escalation,
             "last_restart_ms": round(restart_times[-1] * 1000, 1) if restart_times else None,
+            "worker_log": str(self.worker_log),
         }
 
     @property

@@ -75,6 +75,7 @@ __all__ = [
     "WriteAheadLog",
     "encode_record",
     "encode_segment_header",
+    "read_records",
     "segment_name",
     "verify",
 ]
@@ -784,6 +785,36 @@ def _unlink_quietly(path: Path) -> None:
         os.unlink(path)
     except OSError:
         pass
+
+
+def read_records(
+    directory: Path | str, after_seq: int, upto_seq: int, *, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """The records after_seq < seq <= upto_seq of a log nobody is appending to, read-only.
+
+    For a guardian whose log cannot be reopened (a failing disk): what it acknowledged
+    (`upto_seq`) is still on disk and still needed to restore a worker. Takes no lock
+    and changes nothing; every record read is checked like `replay` checks it, and a
+    record missing below `upto_seq` is an error.
+    """
+    directory = Path(directory)
+    segments = _list_segments(directory)
+    expected = after_seq + 1
+    for i, (first, path) in enumerate(segments):
+        if i + 1 < len(segments) and segments[i + 1][0] - 1 <= after_seq:
+            continue
+        if first > upto_seq:
+            break
+        data = path.read_bytes()
+        for off, seq, payload in _iter_records(path, data, first, upto_seq, max_record_bytes):
+            if seq > after_seq:
+                if seq != expected:
+                    raise WalCorruption(path, off, f"record has seq {seq}, expected {expected}")
+                op, args = _decode_payload(path, off, payload)
+                expected += 1
+                yield seq, op, args
+    if expected <= upto_seq:
+        raise WalError(f"records {expected}..{upto_seq} are missing from {directory}")
 
 
 # -- o-lisp wal verify --------------------------------------------------------------------

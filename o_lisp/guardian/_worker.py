@@ -31,17 +31,32 @@ A worker (`run_worker`):
 4. serves requests one at a time on its main thread while a heartbeat thread
    reports liveness (and which request is in progress).
 
-The durable mutation: the listener sends ``wal_append`` and blocks until the
-matching ``wal_ack`` (the guardian fsynced it) before `AgentState.apply` applies
-the mutation; frames that arrive meanwhile are queued for the main loop. An
-``error`` instead of the ack raises `NotDurable`, so the mutation is not applied
-and the request fails.
+The durable mutation, two modes (`WorkerSpec.pipelined`):
+
+* **Pipelined** (default): the listener sends ``wal_append`` and returns, so
+  `AgentState.apply` applies the mutation at once and the worker goes on with the
+  request and the next ones; acks are read between requests. The worker does not
+  hold its replies back: the guardian does, passing an answer on only once every
+  append this worker sent before it is durable, so no client sees state that is
+  not (see `_supervisor`). A ``not_durable`` refusal means the state now holds a
+  mutation that is not durable: the worker stops serving (`diverged`; requests
+  that arrive are deferred) until the guardian sends a ``restore`` with the
+  durable state, rebuilds state and agent from it in place, then serves the
+  deferred requests.
+* **Strict**: the listener blocks until the matching ``wal_ack`` (the guardian
+  fsynced it) before the mutation is applied; frames that arrive meanwhile are
+  queued for the main loop. An ``error`` instead of the ack raises `NotDurable`,
+  so the mutation is not applied and the request fails.
+
+Outgoing frames are buffered and written in one syscall when the worker is about
+to wait for the guardian (`_Worker.send`, `_Worker.flush`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import select
@@ -64,6 +79,7 @@ from o_lisp.guardian._protocol import (
     E_NOT_DURABLE,
     E_RELOAD_FAILED,
     E_UNKNOWN_METHOD,
+    RESTORE_MODES,
     Checkpoint,
     CheckpointAck,
     CheckpointRequest,
@@ -84,6 +100,7 @@ from o_lisp.guardian._protocol import (
     Shutdown,
     WalAck,
     WalAppend,
+    encode_frame,
     worker_handshake,
 )
 
@@ -106,6 +123,7 @@ EXIT_START_FAILED = 3
 """The code could not be prepared, loaded or restored: a start-up crash."""
 
 _PR_SET_PDEATHSIG = 1
+_OUTBOX_BYTES = 256 * 1024
 
 
 class NotDurable(Exception):
@@ -129,6 +147,9 @@ class WorkerSpec:
     rollback_to: str | None = None
     """Escalation: roll the repository back to this commit before loading."""
     rollback_reason: str = ""
+    pipelined: bool = True
+    """Apply a mutation as soon as its ``wal_append`` is sent (the guardian holds the replies
+    until it is durable); False: wait for the ack first (strict)."""
     role: str = "main"
     """``main`` (serves clients, logs to the guardian's WAL, owns git writes) or ``shadow``
     (an evolution trial: never writes git, logs mutations to a scratch WAL, runs under
@@ -167,6 +188,7 @@ class WorkerSpec:
             debug_methods=bool(data.get("debug_methods", False)),
             rollback_to=optional("rollback_to", str),
             rollback_reason=str(data.get("rollback_reason", "")),
+            pipelined=bool(data.get("pipelined", True)),
             role=role,
             candidate_name=optional("candidate_name", str),
             candidate_source=optional("candidate_source", str),
@@ -281,6 +303,15 @@ class _Worker:
         self.errors = 0
         self.wal_appends = 0
         self.risky_checkpoints = 0
+        self.resyncs = 0
+        self.outstanding: set[int] = set()  # ids of wal_appends sent and not yet answered (pipelined)
+        self.diverged = False  # a pipelined append was refused: the state holds a mutation that is not durable
+        self.deferred: deque[Message] = deque()  # requests that arrived while diverged: served after the restore
+        self.standby = False  # restored in "standby" mode: loaded, not serving, must not mutate
+        self.replaying = False
+        self.seed_text = ""
+        self.outbox: list[bytes] = []  # encoded frames not yet written (`send`, `flush`)
+        self.outbox_bytes = 0
 
     # -- code ---------------------------------------------------------------------------
     def prepare_code(self) -> None:
@@ -297,6 +328,7 @@ class _Worker:
         seed = Path(self.spec.agent)
         data = Path(self.spec.data_dir)
         text = seed.read_text("utf-8")
+        self.seed_text = text
         seed_spec = read_agent(text, str(seed))
         code = data / "code"
         if self.spec.shadow:  # read-only: the main worker owns the repository
@@ -332,17 +364,52 @@ class _Worker:
     def next_message(self) -> Message | None:
         if self.inbox:
             return self.inbox.popleft()
+        return self.read()
+
+    def read(self) -> Message | None:
+        """The next frame from the guardian; what `send` buffered goes out before we block."""
+        message = self.reader.parser.next()
+        if message is not None:
+            return message
+        self.flush()
         return self.reader.read()
 
     def send(self, message: Message) -> None:
-        self.writer.write(message)
+        """Queue a frame (encoded now, so an unencodable one raises here); `flush` writes them.
+
+        Frames go out in one write when the worker is about to wait for the guardian, or
+        when `_OUTBOX_BYTES` have piled up: a burst of requests costs one syscall for all
+        their appends and replies instead of two each.
+        """
+        frame = encode_frame(message, self.writer.max_frame)
+        self.outbox.append(frame)
+        self.outbox_bytes += len(frame)
+        if self.outbox_bytes >= _OUTBOX_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.outbox:
+            data = b"".join(self.outbox)
+            self.outbox.clear()
+            self.outbox_bytes = 0
+            self.writer.write_raw(data)
 
     def on_mutation(self, seq: int, op: str, args: dict[str, Any]) -> None:
-        """Make the mutation durable before `AgentState.apply` applies it (blocks for the ack)."""
+        """Log the mutation before `AgentState.apply` applies it.
+
+        Pipelined: send the ``wal_append`` and return at once (the guardian holds every
+        later answer of this worker until the append is durable). Strict: block until
+        the ack, so that nothing unacknowledged is ever applied.
+        """
+        if self.diverged:
+            raise NotDurable(f"mutation {op!r} refused: an earlier mutation was not durable")
         append = WalAppend(id=self.writer.next_id(), op=op, args=args)
         self.send(append)
+        if self.spec.pipelined:
+            self.outstanding.add(append.id)
+            return
         while True:
-            message = self.reader.read()
+            message = self.read()
             if message is None:
                 raise _GuardianGone()
             if isinstance(message, WalAck) and message.re == append.id:
@@ -352,6 +419,26 @@ class _Worker:
             if isinstance(message, Error) and message.re == append.id:
                 raise NotDurable(f"mutation {op!r} is not durable: {message.message}")
             self.inbox.append(message)
+
+    def wal_answer(self, message: Message) -> bool:
+        """Handle the answer to a pipelined ``wal_append``; False if `message` is something else.
+
+        A refusal means the state holds a mutation that is not durable: the worker stops
+        serving (`diverged`) until the guardian's ``restore`` gives it the durable state.
+        Answers to appends sent before that restore are ignored.
+        """
+        if isinstance(message, WalAck):
+            if message.re in self.outstanding:
+                self.outstanding.discard(message.re)
+                self.applied_seq = message.seq
+                self.wal_appends += 1
+            return True
+        if isinstance(message, Error) and message.re is not None and message.code == E_NOT_DURABLE:
+            if message.re in self.outstanding:
+                self.diverged = True
+                self.outstanding.clear()
+            return True
+        return False
 
     def checkpoint_before(self, reason: str) -> None:
         """`Agent.before_risky`: a checkpoint, durable in the vault, before the code changes.
@@ -365,7 +452,7 @@ class _Worker:
         message = Checkpoint(id=self.writer.next_id(), state=state, wal_seq=self.applied_seq)
         self.send(message)
         while True:
-            answer = self.reader.read()
+            answer = self.read()
             if answer is None:
                 raise _GuardianGone()
             if isinstance(answer, CheckpointAck) and answer.re == message.id:
@@ -375,7 +462,7 @@ class _Worker:
                 raise NotDurable(f"no checkpoint before {reason}: {answer.message}")
             if isinstance(answer, CheckpointRequest):
                 self.checkpoint(answer)
-            else:
+            elif not self.wal_answer(answer):
                 self.inbox.append(answer)
 
     # -- main loop --------------------------------------------------------------------------
@@ -384,9 +471,16 @@ class _Worker:
             message = self.next_message()
             if message is None or isinstance(message, Shutdown):
                 return EXIT_GUARDIAN_GONE
+            if self.wal_answer(message):
+                continue
+            if self.diverged and isinstance(message, Request | CheckpointRequest | HotReload | Metrics):
+                self.deferred.append(message)  # nothing may run on state that is not durable
+                continue
             if isinstance(message, Restore):
                 if not self.restore(message):
                     return EXIT_START_FAILED
+                self.inbox.extendleft(reversed(self.deferred))
+                self.deferred.clear()
             elif isinstance(message, Request):
                 self.handle(message)
             elif isinstance(message, CheckpointRequest):
@@ -402,31 +496,105 @@ class _Worker:
             else:
                 raise ProtocolError(f"unexpected {message.TYPE!r} message from the guardian")
 
+    def listen(self, seq: int, op: str, args: dict[str, Any]) -> None:
+        """The state's mutation listener: replayed records are not logged again; a standby
+        must not change its state at all (it would not be logged); else `on_mutation`."""
+        if self.replaying:
+            return
+        if self.standby:
+            raise NotDurable(f"mutation {op!r} in a standby worker (it does not log)")
+        self.on_mutation(seq, op, args)
+
+    def code_changed(self) -> str | None:
+        """Why the code this worker loaded is no longer what a new worker would load, or None."""
+        version = f"{self.repository.version()}+{self.repository.head()}"
+        if version != self.code_version:
+            return f"the repository is at {version}, this worker loaded {self.code_version}"
+        try:
+            if Path(self.spec.agent).read_text("utf-8") != self.seed_text:
+                return "the seed file changed (a new worker would import the edits)"
+        except OSError as error:
+            return f"cannot read the seed file: {error}"
+        return None
+
+    def resume(self, message: Restore) -> bool:
+        """A standby takes over: the WAL records since its checkpoint, then serve (`Restore` "resume")."""
+        why = "not a standby" if not self.standby or self.agent is None else self.code_changed()
+        if why is not None:
+            self.send(Error(id=self.writer.next_id(), re=message.id, code=E_BAD_REQUEST, message=f"cannot resume: {why}"))
+            return True  # the guardian kills us and starts a fresh worker
+        gc.disable()
+        try:
+            self.replaying = True
+            self.replay(self.agent.state, message)
+        finally:
+            self.replaying = False
+            gc.enable()
+        self.standby = False
+        self.send(RestoreAck(id=self.writer.next_id(), re=message.id, wal_seq=self.applied_seq))
+        return True
+
+    def replay(self, state: Any, message: Restore) -> None:
+        applied = 0
+        for record in message.wal:
+            try:
+                state.apply(record.op, record.args)
+            except Exception as error:  # a record that failed when first applied fails again
+                print(f"o-lisp worker: replaying WAL record {record.seq} ({record.op}) failed: {error}", file=sys.stderr)
+            applied = record.seq
+        self.applied_seq = max(applied, self.applied_seq)
+
     def restore(self, message: Restore) -> bool:
-        """Checkpoint + WAL replay (not re-logged), then hook the WAL and load the code."""
+        """Checkpoint + WAL replay (not re-logged), then hook the WAL and load the code.
+
+        The garbage collector is off meanwhile (a restore allocates millions of objects
+        that all survive: collections would only walk them) and the survivors are moved
+        to the permanent generation afterwards (`gc.freeze`), so later collections do
+        not walk the agent's memory either.
+        """
+        if message.mode == "resume":
+            return self.resume(message)
+        if message.mode not in RESTORE_MODES:
+            self.send(Error(id=self.writer.next_id(), re=message.id, code=E_BAD_REQUEST,
+                            message=f"unknown restore mode {message.mode[:32]!r}"))
+            return self.agent is not None  # a new worker without state has nothing to serve
+        first = self.agent is None  # (not after a resync: the old state's cycles would never be freed)
+        gc.disable()
+        try:
+            return self._restore(message)
+        finally:
+            gc.enable()
+            if first:
+                gc.freeze()
+
+    def _restore(self, message: Restore) -> bool:
         from o_lisp.agent._agent import Agent, _memory_from_data
         from o_lisp.agent._state import AgentState
 
         try:
+            if message.mode == "standby" and (message.checkpoint is None or self.agent is not None):
+                raise RuntimeError("a standby starts from a checkpoint, in a new worker")
+            if self.agent is not None:  # a resync: drop the speculative state, rebuild from durable data
+                from o_lisp.agent._agent import spec_from_repository
+
+                self.agent_spec = spec_from_repository(self.repository, self.agent_spec)
+                self.agent = None
+                self.resyncs += 1
+            self.outstanding.clear()
+            self.diverged = False
             spec = self.agent_spec
             if message.checkpoint is not None:
                 state = AgentState.from_data(message.checkpoint, _memory_from_data)
             else:
                 state = AgentState(str(uuid.uuid4()), spec.name, spec.version)
-            applied = 0
-            for record in message.wal:
-                try:
-                    state.apply(record.op, record.args)
-                except Exception as error:  # a record that failed when first applied fails again
-                    print(f"o-lisp worker: replaying WAL record {record.seq} ({record.op}) failed: {error}", file=sys.stderr)
-                applied = record.seq
-            self.applied_seq = max(applied, self.applied_seq)
+            self.replay(state, message)
+            self.standby = message.mode == "standby"
             from o_lisp.evolution._lab import Lab
 
-            if self.spec.shadow:
+            if self.spec.shadow:  # an evolution trial: its own scratch log, no git writes
                 self.lab = Lab(self, state)
             else:
-                state.on_mutation(self.on_mutation)
+                state.on_mutation(self.listen)
                 self.agent = Agent(spec, Path(self.spec.data_dir), state=state, repository=self.repository)
                 self.agent.before_risky = self.checkpoint_before
                 self.agent.propose_rewrites = True  # the agent's own rewrites go through evolution
@@ -442,7 +610,7 @@ class _Worker:
         return True
 
     def checkpoint(self, message: CheckpointRequest) -> None:
-        if self.agent is None:
+        if self.agent is None or self.standby:
             self.send(Error(id=self.writer.next_id(), re=message.id, code=E_BAD_REQUEST, message="not restored yet"))
             return
         state = self.agent.state.to_data()
@@ -455,7 +623,7 @@ class _Worker:
                 with contextlib.suppress(Exception):
                     blocks += len(store)
         return {"requests_total": self.requests, "errors_total": self.errors, "wal_appends_total": self.wal_appends,
-                "risky_checkpoints_total": self.risky_checkpoints,
+                "risky_checkpoints_total": self.risky_checkpoints, "resyncs_total": self.resyncs,
                 "rss_bytes": _rss_bytes(), "memory_blocks": blocks, "state_seq": 0 if self.agent is None else self.agent.state.seq}
 
     def hot_reload(self, message: HotReload) -> None:
@@ -482,8 +650,8 @@ class _Worker:
         started = time.perf_counter()
         ok = False
         try:
-            if self.agent is None:
-                raise _BadRequest(E_BAD_REQUEST, "the worker is not restored yet")
+            if self.agent is None or self.standby:
+                raise _BadRequest(E_BAD_REQUEST, "the worker is not serving yet")
             result = self.dispatch(request.method, request.args)
             reply: Message = Reply(id=self.writer.next_id(), re=request.id, result=result)
             ok = True
@@ -551,6 +719,7 @@ class _Worker:
 
     def debug(self, method: str, args: dict[str, Any]) -> Any:
         """Test-only misbehaviour, enabled by `WorkerSpec.debug_methods`."""
+        self.flush()
         seconds = float(_arg(args, "seconds", (int, float), 0.0))
         if method == "debug_sleep":  # busy but alive: heartbeats continue
             time.sleep(seconds)
@@ -618,7 +787,11 @@ def run_worker(spec: WorkerSpec, in_fd: int, out_fd: int) -> int:
         heartbeat = _Heartbeat(writer, welcome.heartbeat_interval, lambda: worker.current)
         worker.heartbeat = heartbeat
         heartbeat.start()
-        return worker.serve()
+        try:
+            return worker.serve()
+        finally:
+            with contextlib.suppress(OSError, ProtocolError):
+                worker.flush()
     except _GuardianGone:
         return EXIT_GUARDIAN_GONE
     except (ProtocolError, OSError) as error:
@@ -659,6 +832,10 @@ def _preload() -> None:
     Interpreter().load_library("agent.hy")
     read_agent('(defagent warm-up (defmemory notes :dim 8) (when-> (= msg "x") "y") (defn f [a [b 2]] `(a ~b)))', "<warm-up>")
     del o_lisp
+    # Everything imported so far lives as long as the process: keep it out of the
+    # collections of the zygote and of every forked worker (fewer pages copied on write).
+    gc.collect()
+    gc.freeze()
 
 
 def _send(sock: socket.socket, payload: dict[str, Any]) -> None:

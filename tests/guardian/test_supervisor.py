@@ -273,3 +273,94 @@ def test_workers_die_with_the_guardian(tmp_path: Path) -> None:
             assert _gone(worker) and _gone(zygote)
         finally:
             process.kill()
+
+
+PRINTING = AGENT.replace(
+    '(defn respond [text] (+ "echo: " text))',
+    '(when-> :name shout (= msg "shout") (print "the agent says hi") "ok")\n  (defn respond [text] (+ "echo: " text))',
+)
+
+
+def test_worker_output_and_crash_tracebacks_go_to_the_worker_log(tmp_path: Path) -> None:
+    from o_lisp.agent._dsl import read_agent
+    from o_lisp.agent._repo import CodeRepository
+
+    config = make_config(tmp_path, PRINTING, max_restarts=1)
+
+    async def scenario(g: Guardian) -> None:
+        assert g.health()["worker_log"] == str(tmp_path / "data" / "logs" / "worker.log")
+        assert await g.request("message", {"text": "shout"}) == "ok"
+        repo = CodeRepository.open(tmp_path / "data" / "code")
+        boom = next(d for d in read_agent(CRASHING, "crashing.hy").definitions if d.name == "boom")
+        repo.commit_definition(boom, "Add a definition that crashes at load")
+        os.kill(g.worker_pid or 0, signal.SIGKILL)  # the next worker loads the crashing code
+        await _wait_for(lambda: g.metrics.escalations == 1 and g.worker_pid is not None, limit=30)
+
+    _run(scenario, config)
+    text = (tmp_path / "data" / "logs" / "worker.log").read_text("utf-8", "replace")
+    assert "the agent says hi" in text
+    assert "Traceback (most recent call last)" in text and "ZeroDivisionError" in text
+
+
+def test_the_worker_log_rotates_by_size(tmp_path: Path) -> None:
+    from o_lisp.guardian._supervisor import WorkerLog
+
+    path = tmp_path / "logs" / "worker.log"
+
+    async def main() -> None:
+        worker_log = WorkerLog(path, max_bytes=100, files=3)
+        await worker_log.open()
+        try:
+            for i in range(10):
+                worker_log.write(f"line {i}: {'x' * 40}\n".encode())  # 50 bytes: two per file
+        finally:
+            worker_log.close()
+            await asyncio.sleep(0)  # the transport closes on the next loop iteration
+
+    asyncio.run(main())
+    files = sorted(p.name for p in path.parent.iterdir())
+    assert files == ["worker.log", "worker.log.1", "worker.log.2"]  # the oldest were dropped
+    assert path.read_text().startswith("line 8:") and "line 9:" in path.read_text()
+    assert (path.parent / "worker.log.2").read_text().startswith("line 4:")
+    assert all(p.stat().st_size <= 100 for p in path.parent.iterdir())
+
+
+def test_the_warm_standby_takes_over_after_kill_9_with_the_wal_since_its_checkpoint(tmp_path: Path) -> None:
+    async def scenario(g: Guardian) -> None:
+        await g.request("memory_add", {"text": "in the checkpoint"})
+        await g.checkpoint("test")
+        await _wait_for(lambda: g._standby is not None)
+        standby = g._standby
+        assert standby is not None and standby.child.pid != g.worker_pid
+        await g.request("memory_add", {"text": "only in the WAL"})
+        assert await g.request("message", {"text": "count"}) == "1"
+        os.kill(g.worker_pid or 0, signal.SIGKILL)
+        blocks = await _retry(g, "debug_blocks", {})
+        assert sorted(text for _, text in blocks) == ["in the checkpoint", "only in the WAL"]
+        assert g.worker_pid == standby.child.pid  # the standby serves now
+        assert g.metrics.standby_activations == 1 and g.metrics.restarts == 1
+        assert await g.request("message", {"text": "count"}) == "2"
+        await _wait_for(lambda: g._standby is not None)  # and a new standby is prepared
+        assert g._standby is not None and g._standby.child.pid not in (standby.child.pid,)
+
+    _run(scenario, _config(tmp_path))
+
+
+def test_a_standby_with_outdated_code_does_not_take_over(tmp_path: Path) -> None:
+    from o_lisp.agent._dsl import read_agent
+    from o_lisp.agent._repo import CodeRepository
+
+    async def scenario(g: Guardian) -> None:
+        await _wait_for(lambda: g._standby is not None)
+        standby = g._standby
+        assert standby is not None
+        repo = CodeRepository.open(tmp_path / "data" / "code")
+        source = AGENT.replace('(+ "echo: " text)', '(+ "new code: " text)')
+        respond = next(d for d in read_agent(source, "new.hy").definitions if d.name == "respond")
+        repo.commit_definition(respond, "Answer differently")  # HEAD moves; no hot reload
+        os.kill(g.worker_pid or 0, signal.SIGKILL)
+        assert await _retry(g, "message", {"text": "hi"}) == "new code: hi"  # HEAD, not the standby's code
+        assert g.worker_pid != standby.child.pid and standby.dead.done()
+        assert g.metrics.standby_fallbacks == 1 and g.metrics.standby_activations == 0
+
+    _run(scenario, _config(tmp_path))
