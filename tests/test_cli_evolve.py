@@ -322,7 +322,8 @@ def test_evolve_url_follows_the_cycle_to_a_promotion(server: tuple[str, Scripted
         "evo-3     30.0s  promoted evo-3.1 as 0.1.2 (0123456)\n"
         "evo-3 promoted greet: version 0.1.2, commit 0123456, tag v0.1.2\n"
     )
-    assert manager.started == [("greet", {"hypothesis": "warmer", "generations": 2, "candidates": 3, "canary": True})]
+    assert manager.started == [("greet", {"hypothesis": "warmer", "generations": 2, "candidates": 3, "canary": True,
+                                          "source": None})]
 
 
 def test_evolve_url_rejected_exits_1_and_json_prints_the_cycle(server: tuple[str, ScriptedEvolution]) -> None:
@@ -339,7 +340,8 @@ def test_evolve_url_rejected_exits_1_and_json_prints_the_cycle(server: tuple[str
         "  evo-3.2  template  rejected at decide: no data\n"
         "  evo-3.3  ?  pending at validate\n"
     )
-    assert manager.started == [("greet", {"hypothesis": "", "generations": 1, "candidates": 4, "canary": False})]
+    assert manager.started == [("greet", {"hypothesis": "", "generations": 1, "candidates": 4, "canary": False,
+                                          "source": None})]
 
 
 @pytest.mark.parametrize(

@@ -148,14 +148,14 @@ class Lab:
         arm = "stable"
         if self.canary is not None and self.canary_weight > 0 and self.rng.random() < self.canary_weight:
             agent, arm = self.canary, "canary"
-        started = time.perf_counter()
+        started = time.process_time()  # CPU time, like every comparison of code (see _validate.cpu_time)
         ok = False
         try:
             reply = agent.handle(text)
             ok = True
         finally:
             if self.canary is not None:
-                self.arms[arm].add(ok, (time.perf_counter() - started) * 1000)
+                self.arms[arm].add(ok, (time.process_time() - started) * 1000)
         return reply, getattr(agent, "last_reply_id", None)
 
     def feedback(self, rating: float, comment: str, reply_to: str | None) -> str:

@@ -62,6 +62,17 @@ from o_lisp.agent._state import AgentState
 from o_lisp.evolution._stats import mann_whitney_u
 from o_lisp.forms import Expression, Keyword, Sequence, Symbol
 
+
+def cpu_time() -> float:
+    """Seconds of CPU this process has used (all its threads: an evaluation runs on its own).
+
+    What a code change alters is the work it does; wall-clock time on a shared machine
+    also measures whoever else was scheduled meanwhile (other shadows, the live worker,
+    the guardian), which swamps differences of tens of percent. So candidates are
+    compared on CPU time; live wall-clock latency is watched on probation instead.
+    """
+    return time.process_time()
+
 STAGES = ("read", "scan", "tests", "fitness", "performance")
 
 _REFLECTION = "reflection escapes the sandbox's name checks"
@@ -178,14 +189,14 @@ def run_fitness(agent: Agent, repeats: int = 1) -> FitnessRun:
         for name, fn in agent.fitness.items():
             if name in run.errors:
                 continue
-            started = time.perf_counter()
+            started = cpu_time()
             try:
                 value = agent.interpreter.call(fn)
             except LispError as error:
                 run.errors[name] = str(error)
                 continue
             finally:
-                run.latencies_ms.append((time.perf_counter() - started) * 1000)
+                run.latencies_ms.append((cpu_time() - started) * 1000)
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
                 run.errors[name] = f"returned {_shown(value)}, not a finite number"
                 continue
@@ -364,7 +375,7 @@ class _Context:
     @staticmethod
     def _time(agent: Agent, workload: str, side: str) -> float:
         gc.collect()
-        started = time.perf_counter()
+        started = cpu_time()
         if workload == "fitness":
             for name, fn in agent.fitness.items():
                 try:
@@ -376,7 +387,7 @@ class _Context:
             if report.failed:
                 name, why = next(iter(report.failed.items()))
                 raise _Reject(f"test {name} failed in a timed run of the {side}: {why}")
-        return (time.perf_counter() - started) * 1000
+        return (cpu_time() - started) * 1000
 
 
 def _walk(form: Any, inside: Any, index: int) -> Iterator[tuple[Any, Any, int]]:

@@ -218,6 +218,7 @@ class EvolutionManager:
         self._perceiver: asyncio.Task[None] | None = None
         self._flagged: dict[str, float] = {}
         self._recent_ms: deque[float] = deque(maxlen=500)  # ok `message` latencies outside probation
+        self._shadows = 0  # shadows alive: their CPU use distorts live latency, which is then not sampled
         self.current: _Cycle | None = None
 
     # -- public API ------------------------------------------------------------------------------
@@ -364,14 +365,15 @@ class EvolutionManager:
         if method != "message":
             return
         probation = self.probation
+        quiet = self._shadows == 0
         if probation is None or time.monotonic() > probation.until:
-            if outcome == "ok":
+            if outcome == "ok" and quiet:
                 self._recent_ms.append(seconds * 1000)
             return
         probation.requests += 1
         if outcome != "ok":
             probation.errors += 1
-        else:
+        elif quiet:
             probation.latencies_ms.append(seconds * 1000)
         if probation.rolling_back:
             return
@@ -794,12 +796,16 @@ class EvolutionManager:
             shutil.rmtree(scratch, ignore_errors=True)
             raise _ShadowDied(f"the shadow did not start: {failure.reason}") from None
         link.scratch = scratch  # type: ignore[attr-defined]
+        self._shadows += 1
         return link
 
     async def _close_shadow(self, link: _Link) -> None:
         if link in self._mirrors:
             self._mirrors.remove(link)
-        await link.terminate("shadow done", timeout=5.0)
+        try:
+            await link.terminate("shadow done", timeout=5.0)
+        finally:
+            self._shadows -= 1
         scratch = getattr(link, "scratch", None)
         if scratch is not None:
             await asyncio.get_running_loop().run_in_executor(None, shutil.rmtree, scratch, True)
