@@ -504,9 +504,14 @@ def _guardian_data_dir(agent: str, data_dir: str | None) -> Path:
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (non-loopback needs O_API_TOKEN).")
 @click.option("--port", default=4000, show_default=True, type=click.IntRange(0, 65535), help="TCP port (0: any free port).")
+@click.option("--perceive-every", "perceive_every", type=click.FloatRange(min=1.0), default=None, metavar="SECONDS",
+              help="Look for definitions to evolve (error rates, failing tests) this often; off by default.")
+@click.option("--mirror-share", "mirror_share", type=click.FloatRange(0.0, 1.0), default=0.1, show_default=True,
+              help="Share of live messages copied to the shadows of an evolution cycle.")
 @_DATA_OPTION
 @click.argument("agent", metavar="AGENT.hy", type=click.Path(exists=True, dir_okay=False))
-def serve_command(agent: str, host: str, port: int, data_dir: str | None) -> None:
+def serve_command(agent: str, host: str, port: int, data_dir: str | None, perceive_every: float | None,
+                  mirror_share: float) -> None:
     """Run AGENT under the guardian with its HTTP API, in the foreground until Ctrl-C or SIGTERM.
 
     Every POST needs 'Authorization: Bearer $O_API_TOKEN' when O_API_TOKEN is set;
@@ -550,7 +555,11 @@ def serve_command(agent: str, host: str, port: int, data_dir: str | None) -> Non
             loop.add_signal_handler(number, request_stop)
         try:
             # Absolute: evolution's shadow workers must find the same files whatever their cwd.
-            guardian = Guardian(GuardianConfig(agent=Path(agent).absolute(), data_dir=data.absolute()))
+            from o_lisp.guardian._evolution import EvolutionConfig
+
+            evolution = EvolutionConfig(mirror_share=mirror_share, perceive_interval=perceive_every)
+            guardian = Guardian(GuardianConfig(agent=Path(agent).absolute(), data_dir=data.absolute(),
+                                               evolution=evolution))
             await serve(guardian, host, port, token, stop, on_ready=ready)
         finally:
             for number in signals:

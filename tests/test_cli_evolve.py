@@ -433,3 +433,14 @@ def test_evolve_in_process_runs_a_cycle_to_its_verdict(tmp_path: Path, monkeypat
     assert lines[-len(cycle_summary(final)):] == cycle_summary(final)
     assert final["status"] != "failed", result.stderr
     assert (tmp_path / "data" / "code" / ".git").is_dir()
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--mirror-share", "2", "Invalid value for '--mirror-share': 2.0 is not in the range 0.0<=x<=1.0."),
+    ("--perceive-every", "0.5", "Invalid value for '--perceive-every': 0.5 is not in the range x>=1.0."),
+    ("--perceive-every", "soon", "Invalid value for '--perceive-every': 'soon' is not a valid float range."),
+])
+def test_serve_evolution_options_are_checked_before_anything_starts(option: str, value: str, message: str) -> None:
+    result = invoke("serve", GREETER, option, value)
+    assert result.exit_code == 2
+    assert result.stderr.rstrip().splitlines()[-1] == f"Error: {message}"
