@@ -4,16 +4,16 @@ and offline generation that finds real improvements measured by a real interpret
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from typing import Any
 
 import msgpack
 import pytest
+from agent_corpus import agent_forms
 
 from o_lisp import Interpreter, LimitExceeded, Limits, LispError, read, to_source
 from o_lisp._reader import read_many
 from o_lisp.agent._definitions import Definition
-from o_lisp.agent._dsl import classify, read_agent
+from o_lisp.agent._dsl import classify
 from o_lisp.evolution._generators import (
     Candidate,
     GenerationContext,
@@ -30,24 +30,7 @@ from o_lisp.evolution._generators import (
     updated,
 )
 
-AGENTS = Path(__file__).resolve().parents[2] / "agents"
-
-
-def _agent_forms() -> list[tuple[str, Any, tuple[Any, ...]]]:
-    """(agent/definition, form, the agent's other forms) for every defagent file."""
-    found = []
-    for path in sorted(AGENTS.glob("*.hy")):
-        text = path.read_text("utf-8")
-        if "(defagent" not in text:
-            continue
-        spec = read_agent(text, str(path))
-        forms = [read(d.source) for d in spec.definitions]
-        for d, form in zip(spec.definitions, forms, strict=True):
-            found.append((f"{spec.name}/{d.name}", form, tuple(f for f in forms if f is not form)))
-    return found
-
-
-AGENT_FORMS = _agent_forms()
+AGENT_FORMS = agent_forms()
 
 
 def _definition(source: str) -> Definition:

@@ -5,16 +5,16 @@ exactly what it says on small crafted definitions."""
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
+from agent_corpus import agent_forms
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from o_lisp import read, to_source
 from o_lisp._reader import read_many
-from o_lisp.agent._dsl import classify, read_agent
+from o_lisp.agent._dsl import classify
 from o_lisp.evolution._mutate import (
     HEAD,
     OPERATOR_GROUPS,
@@ -35,25 +35,7 @@ from o_lisp.evolution._mutate import (
 )
 from o_lisp.forms import Expression, Float, Integer, Keyword, List, Symbol
 
-AGENTS = Path(__file__).resolve().parents[2] / "agents"
-
-
-def _agent_forms() -> list[tuple[str, Any, tuple[Any, ...]]]:
-    """(agent/definition, form, the agent's other forms) for every defagent file."""
-    found = []
-    for path in sorted(AGENTS.glob("*.hy")):
-        text = path.read_text("utf-8")
-        if "(defagent" not in text:
-            continue
-        spec = read_agent(text, str(path))
-        forms = [read(d.source) for d in spec.definitions]
-        for d, form in zip(spec.definitions, forms, strict=True):
-            others = tuple(f for f in forms if f is not form)
-            found.append((f"{spec.name}/{d.name}", form, others))
-    return found
-
-
-AGENT_FORMS = _agent_forms()
+AGENT_FORMS = agent_forms()
 
 
 def _run(operator: Any, source: str, seeds: range = range(60), **context: Any) -> set[str]:
