@@ -57,8 +57,9 @@ def chunk_text(text: str, block_size: int, overlap: int) -> list[str]:
     """Cut ``text`` into blocks of at most ``block_size`` characters overlapping by ~``overlap``.
 
     Cuts fall on whitespace where possible: a block ends at the last whitespace
-    before the size limit, unless that would leave a block no longer than the
-    overlap (one very long word), in which case it is cut hard at the limit.
+    before the size limit. Only a word longer than a block is cut hard at the
+    limit, and then only when the block before it would be no longer than the
+    overlap (otherwise the block ends before it and the next starts with it).
     The next block starts ``overlap`` characters before the previous end,
     moved forward to the start of a word. Blocks are stripped of surrounding
     whitespace; every block is non-empty and progress is guaranteed because
@@ -75,7 +76,12 @@ def chunk_text(text: str, block_size: int, overlap: int) -> list[str]:
             cut = end
             while cut > start and not text[cut - 1].isspace():
                 cut -= 1
-            if cut - start > overlap:
+            word_end = end  # the word straddling the limit ends here
+            while word_end < n and not text[word_end].isspace():
+                word_end += 1
+            # Cut before that word unless the block would be no longer than the overlap
+            # *and* the word could not fit a block anyway (then cutting it is unavoidable).
+            if cut > start and (cut - start > overlap or word_end - cut <= block_size):
                 end = cut
         piece = text[start:end].strip()
         if piece:

@@ -8,7 +8,7 @@ from typing import Any
 import msgpack
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from o_lisp.memory import (
@@ -39,6 +39,7 @@ def add(store: MemoryStore, text: str, prefix: str, now: float = T0, **kw: Any) 
     st.integers(1, 60),
     st.integers(0, 59),
 )
+@example("aaa aaaaaa", 9, 4)  # a short first block must not cut a word that fits a block
 def test_chunks_cover_the_text_within_size(text: str, size: int, overlap: int) -> None:
     overlap = min(overlap, size - 1)
     chunks = chunk_text(text, size, overlap)
