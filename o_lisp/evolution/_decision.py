@@ -114,6 +114,9 @@ class Thresholds:
       than this fraction above the baseline's is rejected even if the effect
       size is below ``latency_effect`` (a slow tail mode shifts the median
       without separating the distributions).
+    - ``min_latency_change_ms``: a median latency change smaller than this (in ms,
+      either way) is neither a slowdown nor a speed-up, however significant: the
+      run-to-run noise of sub-millisecond requests on a shared machine.
     - ``max_error_increase``: tolerated absolute increase of the error rate.
     - ``min_fitness_gain``: a fitness mean must rise by more than this to count
       as an improvement.
@@ -130,6 +133,7 @@ class Thresholds:
     min_samples: int = 20
     latency_effect: float = 0.3
     max_slowdown: float = 0.2
+    min_latency_change_ms: float = 0.0
     max_error_increase: float = 0.02
     min_fitness_gain: float = 0.0
     max_fitness_loss: float = 0.0
@@ -161,7 +165,7 @@ class Thresholds:
             raise ValueError(
                 f"Thresholds.latency_effect must be in (0, 1], got {self.latency_effect}"
             )
-        for name in ("max_slowdown", "min_fitness_gain", "max_fitness_loss"):
+        for name in ("max_slowdown", "min_latency_change_ms", "min_fitness_gain", "max_fitness_loss"):
             if number(name) < 0.0:
                 raise ValueError(f"Thresholds.{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= number("max_error_increase") < 1.0:
@@ -343,12 +347,13 @@ def _latency(
     change = f"{(ratio - 1.0) * 100.0:+.0f}%"
     rejects: list[str] = []
     gains: list[str] = []
-    if slower.p_value < t.alpha and (delta >= t.latency_effect or ratio > 1.0 + t.max_slowdown):
+    if slower.p_value < t.alpha and (delta >= t.latency_effect or ratio > 1.0 + t.max_slowdown) \
+            and med_c - med_b >= t.min_latency_change_ms:
         rejects.append(
             f"slower: median {_ms(med_c)} ms vs {_ms(med_b)} ms ({change}), "
             f"Mann-Whitney p={slower.p_value:.1e}, Cliff's delta {delta:.2f}"
         )
-    if faster.p_value < t.alpha and -delta >= t.latency_effect:
+    if faster.p_value < t.alpha and -delta >= t.latency_effect and med_b - med_c >= t.min_latency_change_ms:
         gains.append(
             f"faster: median {_ms(med_c)} ms vs {_ms(med_b)} ms ({change}), "
             f"Mann-Whitney p={faster.p_value:.1e}, Cliff's delta {delta:.2f}"

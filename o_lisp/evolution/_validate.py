@@ -116,6 +116,10 @@ class ValidationThresholds:
     """Significance level of the one-sided Mann-Whitney U test."""
     warmup: int = 1
     """Untimed runs per side before the timed ones (caches, lazily built indexes)."""
+    min_slowdown_ms: float = 0.25
+    """A slowdown must also be at least this much in absolute terms (median, ms): a
+    workload of a few hundred microseconds varies by more than 20 % from run to run
+    (caches, the collector), and such noise must not reject a candidate."""
 
     def __post_init__(self) -> None:
         if isinstance(self.runs, bool) or not isinstance(self.runs, int) or self.runs < 2:
@@ -126,6 +130,9 @@ class ValidationThresholds:
             raise ValueError(f"max_slowdown must be a finite number >= 0, got {self.max_slowdown!r}")
         if not isinstance(self.alpha, int | float) or not 0 < self.alpha < 1:
             raise ValueError(f"alpha must be in (0, 1), got {self.alpha!r}")
+        if isinstance(self.min_slowdown_ms, bool) or not isinstance(self.min_slowdown_ms, int | float) \
+                or not math.isfinite(self.min_slowdown_ms) or self.min_slowdown_ms < 0:
+            raise ValueError(f"min_slowdown_ms must be a finite number >= 0, got {self.min_slowdown_ms!r}")
 
 
 @dataclass(frozen=True)
@@ -358,15 +365,17 @@ class _Context:
             "workload": workload, "runs": limits.runs,
             "parent_median_ms": parent_median, "candidate_median_ms": candidate_median,
             "ratio": ratio, "p_value": test.p_value, "u": test.u, "effect": test.effect, "method": test.method,
-            "max_slowdown": limits.max_slowdown, "alpha": limits.alpha,
+            "max_slowdown": limits.max_slowdown, "alpha": limits.alpha, "min_slowdown_ms": limits.min_slowdown_ms,
             "parent_ms": parent_ms, "candidate_ms": candidate_ms,
         }
-        slower = candidate_median > parent_median * (1 + limits.max_slowdown)
+        slower = (candidate_median > parent_median * (1 + limits.max_slowdown)
+                  and candidate_median - parent_median >= limits.min_slowdown_ms)
         if slower and test.p_value < limits.alpha:
             shown = f"{ratio:.2f}×" if ratio is not None else "infinitely"
             raise _Reject(
                 f"the candidate is {shown} slower: median {candidate_median:.3f} ms vs {parent_median:.3f} ms over "
-                f"{limits.runs} interleaved runs of the {workload} (allowed +{limits.max_slowdown:.0%}); "
+                f"{limits.runs} interleaved runs of the {workload} (allowed +{limits.max_slowdown:.0%}, "
+                f"{limits.min_slowdown_ms:g} ms); "
                 f"Mann-Whitney U one-sided p = {test.p_value:.3g} < {limits.alpha}",
                 evidence,
             )

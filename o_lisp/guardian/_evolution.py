@@ -108,15 +108,16 @@ class EvolutionConfig:
     """Error rate of ``message`` requests on the promoted version that triggers a rollback."""
     probation_thresholds: Thresholds = field(default_factory=lambda: Thresholds(
         require_improvement=False, min_samples=20, alpha=0.001, latency_effect=0.6, max_slowdown=1.0,
-        max_error_increase=0.99, bootstrap_resamples=0))
+        min_latency_change_ms=1.0, max_error_increase=0.99, bootstrap_resamples=0))
     """Latency regression on probation: live ``message`` latencies after the promotion
     against those just before it; only a large, clear slowdown rolls back."""
-    thresholds: Thresholds = field(default_factory=lambda: Thresholds(alpha=0.01))
+    thresholds: Thresholds = field(default_factory=lambda: Thresholds(alpha=0.01, min_latency_change_ms=0.1))
     """The shadow decision (improvement required unless the candidate came from the agent).
     alpha 0.01 rather than 0.05: shadows share the machine with the live worker, and a
     false "slower" or "faster" costs a wrong decision either way."""
     canary_thresholds: Thresholds = field(default_factory=lambda: Thresholds(
-        require_improvement=False, min_samples=10, alpha=0.01, latency_effect=0.5, max_slowdown=0.5))
+        require_improvement=False, min_samples=10, alpha=0.01, latency_effect=0.5, max_slowdown=0.5,
+        min_latency_change_ms=0.25))
     """A canary stage guards against regressions (errors, gross slowdowns) on live traffic;
     the shadow test already judged the improvement, so no improvement is required and
     latency must be worse by a large, clear margin (live requests of a few ms are noisy)."""

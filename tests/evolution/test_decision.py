@@ -85,6 +85,19 @@ def test_faster_candidate_is_promoted() -> None:
     assert decision.evidence["latency"]["p_faster"] < 1e-10
 
 
+def test_changes_below_the_absolute_latency_floor_count_neither_way() -> None:
+    """Significant but tiny (0.2 ms on ~0.5 ms): noise of sub-millisecond requests."""
+    slow_base, slow_cand = lat(1, 200, 0.5), lat(2, 200, 0.7)
+    fast_base, fast_cand = lat(3, 200, 0.7), lat(4, 200, 0.5)
+    floor = Thresholds(min_latency_change_ms=0.3)
+    assert decide(arm(slow_base), arm(slow_cand), Thresholds()).verdict == "reject"
+    assert decide(arm(slow_base), arm(slow_cand), Thresholds(require_improvement=False)).reasons[0].startswith("slower")
+    assert decide(arm(slow_base), arm(slow_cand), dataclasses.replace(floor, require_improvement=False)).verdict == "promote"
+    assert decide(arm(fast_base), arm(fast_cand), Thresholds()).verdict == "promote"
+    decision = decide(arm(fast_base), arm(fast_cand), floor)
+    assert decision.verdict == "reject" and decision.reasons[0].startswith("no improvement: latency within thresholds")
+
+
 def test_equal_candidate_is_rejected_as_no_improvement() -> None:
     base, cand = lat(5, 150, 4.0), lat(6, 150, 4.0)
     decision = decide(arm(base), arm(cand))
@@ -495,6 +508,7 @@ def test_samples_validation(kwargs: dict[str, object], message: str) -> None:
         ({"latency_effect": 1.5}, "Thresholds.latency_effect must be in (0, 1], got 1.5"),
         ({"max_slowdown": -0.1}, "Thresholds.max_slowdown must be >= 0, got -0.1"),
         ({"max_slowdown": math.inf}, "Thresholds.max_slowdown must be finite, got inf"),
+        ({"min_latency_change_ms": -1}, "Thresholds.min_latency_change_ms must be >= 0, got -1"),
         ({"max_error_increase": 1.0}, "Thresholds.max_error_increase must be in [0, 1), got 1.0"),
         ({"max_error_increase": -0.01}, "Thresholds.max_error_increase must be in [0, 1), got -0.01"),
         ({"min_fitness_gain": -1}, "Thresholds.min_fitness_gain must be >= 0, got -1"),

@@ -171,10 +171,11 @@ def test_a_three_times_slower_candidate_is_rejected_with_its_p_value(lab: Agent)
     assert perf["ratio"] > 1.5  # about 3 on an idle machine
     assert perf["p_value"] < 0.001
     assert report.reason.startswith(f"the candidate is {perf['ratio']:.2f}× slower: median ")
-    assert report.reason.endswith(f"over 15 interleaved runs of the fitness (allowed +20%); "
+    assert report.reason.endswith(f"over 15 interleaved runs of the fitness (allowed +20%, 0.25 ms); "
                                   f"Mann-Whitney U one-sided p = {perf['p_value']:.3g} < 0.05")
-    # Allowed when the tolerance is wide enough.
+    # Allowed when the tolerance is wide enough, relatively or absolutely.
     assert check(lab, slow, ValidationThresholds(runs=5, max_slowdown=10.0)).ok
+    assert check(lab, slow, ValidationThresholds(runs=5, min_slowdown_ms=1e6)).ok
 
 
 def test_performance_times_the_tests_when_there_is_no_fitness(tmp_path: Path) -> None:
@@ -195,6 +196,8 @@ def test_thresholds_are_checked() -> None:
         ValidationThresholds(alpha=1.5)
     with pytest.raises(ValueError, match="max_slowdown must be"):
         ValidationThresholds(max_slowdown=-0.1)
+    with pytest.raises(ValueError, match="min_slowdown_ms must be a finite number >= 0, got -1"):
+        ValidationThresholds(min_slowdown_ms=-1)
     with pytest.raises(TypeError):
         ValidationThresholds(**{"speed": 1})  # type: ignore[arg-type]
 
