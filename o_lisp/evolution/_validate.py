@@ -74,6 +74,9 @@ def cpu_time() -> float:
     return time.process_time()
 
 STAGES = ("read", "scan", "tests", "fitness", "performance")
+MIN_RUN_MS = 10.0
+"""The performance stage repeats a short workload within one timed run until it lasts about this long."""
+MAX_REPEATS = 50
 
 _REFLECTION = "reflection escapes the sandbox's name checks"
 _BUILT_CODE = "a candidate may not build and run code at run time"
@@ -351,18 +354,23 @@ class _Context:
             return {"skipped": "the agent has no fitness tasks or tests to time"}
         data = self.parent.state.to_data()
         times: dict[bool, list[float]] = {False: [], True: []}
+        repeats = 1
         for i in range(limits.warmup + limits.runs):
             for with_candidate in ((False, True) if i % 2 == 0 else (True, False)):
                 agent = self._scratch(AgentState.from_data(data, _memory_from_data), with_candidate=with_candidate)
-                elapsed = self._time(agent, workload, "candidate" if with_candidate else "parent")
+                elapsed = self._time(agent, workload, "candidate" if with_candidate else "parent", repeats)
                 if i >= limits.warmup:
                     times[with_candidate].append(elapsed)
+                elif not with_candidate:
+                    # A timed run repeats the workload until it lasts ~min_run_ms: a run of a
+                    # millisecond varies by tens of percent (collector, caches, scheduling).
+                    repeats = max(repeats, min(MAX_REPEATS, math.ceil(MIN_RUN_MS / max(elapsed, 1e-3))))
         parent_ms, candidate_ms = times[False], times[True]
         parent_median, candidate_median = median(parent_ms), median(candidate_ms)
         ratio = candidate_median / parent_median if parent_median > 0 else None
         test = mann_whitney_u(candidate_ms, parent_ms, "greater")
         evidence: dict[str, Any] = {
-            "workload": workload, "runs": limits.runs,
+            "workload": workload, "runs": limits.runs, "repeats_per_run": repeats,
             "parent_median_ms": parent_median, "candidate_median_ms": candidate_median,
             "ratio": ratio, "p_value": test.p_value, "u": test.u, "effect": test.effect, "method": test.method,
             "max_slowdown": limits.max_slowdown, "alpha": limits.alpha, "min_slowdown_ms": limits.min_slowdown_ms,
@@ -382,21 +390,23 @@ class _Context:
         return evidence
 
     @staticmethod
-    def _time(agent: Agent, workload: str, side: str) -> float:
+    def _time(agent: Agent, workload: str, side: str, repeats: int = 1) -> float:
+        """CPU milliseconds of one run of the workload (the mean over `repeats` runs)."""
         gc.collect()
         started = cpu_time()
-        if workload == "fitness":
-            for name, fn in agent.fitness.items():
-                try:
-                    agent.interpreter.call(fn)
-                except LispError as error:
-                    raise _Reject(f"fitness {name} failed in a timed run of the {side}: {error}") from None
-        else:
-            report = agent.run_tests()
-            if report.failed:
-                name, why = next(iter(report.failed.items()))
-                raise _Reject(f"test {name} failed in a timed run of the {side}: {why}")
-        return (cpu_time() - started) * 1000
+        for _ in range(repeats):
+            if workload == "fitness":
+                for name, fn in agent.fitness.items():
+                    try:
+                        agent.interpreter.call(fn)
+                    except LispError as error:
+                        raise _Reject(f"fitness {name} failed in a timed run of the {side}: {error}") from None
+            else:
+                report = agent.run_tests()
+                if report.failed:
+                    name, why = next(iter(report.failed.items()))
+                    raise _Reject(f"test {name} failed in a timed run of the {side}: {why}")
+        return (cpu_time() - started) * 1000 / repeats
 
 
 def _walk(form: Any, inside: Any, index: int) -> Iterator[tuple[Any, Any, int]]:
