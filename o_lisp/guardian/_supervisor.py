@@ -72,7 +72,10 @@ Why it is shaped this way:
   ``status: "degraded"`` with the cause in ``wal_error``, and the reopen is
   retried before each later write and before restoring a new worker; the first
   successful reopen clears it. `GuardianConfig.wal_fsync` / ``wal_write`` inject
-  the WAL's fsync and pwrite for tests of exactly this.
+  the WAL's fsync and pwrite for tests of exactly this. A checkpoint the vault
+  cannot fsync (`GuardianConfig.vault_fsync`) is not acknowledged and compacts
+  nothing: the WAL keeps every record since the previous good checkpoint, and a
+  risky operation waiting for it is abandoned.
 * **Checkpoint before risky operations.** Before a self-modification (an accepted
   ``rewrite!``, a rollback) or a hot reload changes the running code, the worker
   sends a `Checkpoint` of its own and waits for the `CheckpointAck`: the code
@@ -217,6 +220,8 @@ class GuardianConfig:
     """Fault injection, tests only: replaces ``os.fsync`` in the WAL (called from I/O threads)."""
     wal_write: Callable[[int, bytes, int], int] | None = None
     """Fault injection, tests only: replaces ``os.pwrite(fd, data, offset)`` in the WAL."""
+    vault_fsync: Callable[[int], None] | None = None
+    """Fault injection, tests only: replaces ``os.fsync`` in the checkpoint vault."""
     python: str = sys.executable
     evolution: Any = None
     """`o_lisp.guardian._evolution.EvolutionConfig` (None = the defaults)."""
@@ -855,7 +860,7 @@ class Guardian:
 
     def _open_storage(self) -> None:
         cfg = self.config
-        self._vault = Vault(cfg.data_dir / "checkpoints", keep=cfg.keep_checkpoints)
+        self._vault = Vault(cfg.data_dir / "checkpoints", keep=cfg.keep_checkpoints, fsync=cfg.vault_fsync or os.fsync)
         initial = 1
         try:
             loaded = self._vault.load_latest()

@@ -191,6 +191,46 @@ def test_fsync_failing_until_cleared_refuses_writes_and_reports_degraded(tmp_pat
     assert _texts_after_restart(_config(tmp_path, checkpoint_on_stop=False)) == ["after recovery", "kept"]
 
 
+def test_checkpoint_fsync_failure_keeps_the_wal_and_blocks_the_code_change(tmp_path: Path) -> None:
+    """A vault whose fsync fails: no checkpoint is acknowledged, the WAL is not compacted,
+    and a risky operation that needs a checkpoint first (a hot reload) does not happen."""
+    from o_lisp.agent._dsl import read_agent
+    from o_lisp.agent._repo import CodeRepository
+    from o_lisp.guardian._supervisor import GuardianError
+
+    faults = Faults()
+    config = _config(tmp_path, checkpoint_on_stop=False, vault_fsync=faults.fsync)
+
+    async def scenario(g: Guardian) -> None:
+        for i in range(3):
+            await g.request("memory_add", {"text": f"kept {i}"})
+        checkpoints, last = g.metrics.checkpoints, g.health()["last_checkpoint"]
+        faults.fsync_broken = True
+        with pytest.raises(GuardianError, match=r"checkpoint not stored: .*injected: fsync failed"):
+            await g.checkpoint("test")
+        assert (g.metrics.checkpoints, g.health()["last_checkpoint"]) == (checkpoints, last)
+        repo = CodeRepository.open(tmp_path / "data" / "code")
+        source = AGENT.replace('(+ "echo: " text)', '(+ "reloaded: " text)')
+        respond = next(d for d in read_agent(source, "reloaded.hy").definitions if d.name == "respond")
+        commit = repo.commit_definition(respond, "Answer differently")
+        with pytest.raises(RequestFailed) as refused:
+            await g.hot_reload(commit)
+        assert refused.value.code == "reload_failed" and "no checkpoint before reload" in refused.value.message
+        assert await g.request("message", {"text": "hi"}) == "echo: hi"  # the old code still serves
+        await g.request("memory_add", {"text": "kept 3"})  # the WAL still takes writes
+        assert faults.injected >= 2
+
+    _run(scenario, config)
+    # Recovered from the older checkpoint plus the WAL: the failed checkpoints compacted nothing.
+    healthy = _config(tmp_path, checkpoint_on_stop=False)
+    assert [t for t in _texts_after_restart(healthy) if t.startswith("kept")] == ["kept 0", "kept 1", "kept 2", "kept 3"]
+
+    async def healed(g: Guardian) -> None:  # with a working disk the same guardian checkpoints again
+        assert (await g.checkpoint("test"))["wal_seq"] == g.health()["wal_seq"]
+
+    _run(healed, healthy)
+
+
 def test_corrupt_newest_checkpoint_falls_back_to_the_previous_one_plus_the_wal(tmp_path: Path) -> None:
     # Small segments and keep=2, so compaction really deletes WAL the newest checkpoint
     # covers, but never what the previous (fallback) checkpoint still needs.
