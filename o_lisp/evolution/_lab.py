@@ -42,7 +42,6 @@ from o_lisp.agent._dsl import classify
 
 __all__ = ["Lab"]
 
-LAB_METHODS = frozenset({"evolution_", "canary_"})
 MAX_SAMPLES = 100_000
 
 
