@@ -49,6 +49,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from o_lisp._errors import OLispError
 from o_lisp.evolution._decision import Decision, Samples, Thresholds, decide
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def _guardian_error() -> type[Exception]:
     return GuardianError
 
 
-class EvolutionError(Exception):
+class EvolutionError(OLispError):
     """A request to the evolution manager that cannot be done; `code` says why."""
 
     def __init__(self, message: str, code: str = "bad_request") -> None:
