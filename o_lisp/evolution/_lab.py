@@ -348,13 +348,12 @@ class Lab:
         source = _str(args, "source")
         try:
             definition = candidate_definition(name, source)
-        except Exception as error:  # an unreadable candidate is recorded as what was tried
+        except Exception:  # an unreadable candidate is recorded as what was tried
             from o_lisp.agent._definitions import DefinitionKind
 
             current = self.worker.agent.definitions.get(name)
             kind = current.kind if current is not None else DefinitionKind.FUNCTION
             definition = Definition(name, kind, source if source.strip() else "None")
-            del error
         commit = self.worker.repository.record_rejected(definition, _str(args, "reason"), _trailers(args))
         return {"commit": commit}
 

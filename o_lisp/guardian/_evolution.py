@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import dataclasses
 import itertools
 import logging
 import math
@@ -528,7 +529,7 @@ class EvolutionManager:
             baseline_samples, candidate_samples = await self._shadow_test(cycle, baseline, shadow)
             thresholds = cfg.thresholds
             if cycle.origin in ("agent", "feedback"):  # the agent or a user asserts the improvement
-                thresholds = _replace(thresholds, require_improvement=False)
+                thresholds = dataclasses.replace(thresholds, require_improvement=False)
             decision = decide(baseline_samples, candidate_samples, thresholds)
             record["evidence"] = decision.evidence
             if decision.verdict != "promote":
@@ -777,7 +778,8 @@ class EvolutionManager:
             status = await asyncio.wait_for(link.child.wait(), 5.0)
         if status is not None and status < 0:
             name = signal.Signals(-status).name if -status in signal.valid_signals() else str(-status)
-            return f"the shadow was killed by {name} ({'CPU limit' if name in ('SIGXCPU', 'SIGKILL') else 'signal'}); {reason}"
+            why = {"SIGXCPU": "its CPU limit", "SIGKILL": "killed"}.get(name, "a signal")
+            return f"the shadow was killed by {name} ({why}); {reason}"
         return f"the shadow died (exit status {status}): {reason}"
 
     async def _spawn_shadow(self, cycle: _Cycle, name: str | None, source: str | None) -> _Link:
@@ -833,12 +835,6 @@ def _score(decision: Decision) -> tuple[float, float]:
             gain += float(task["mean_change"])
     delta = (evidence.get("latency") or {}).get("cliffs_delta")
     return gain, -float(delta) if isinstance(delta, int | float) else 0.0
-
-
-def _replace(thresholds: Thresholds, **changes: Any) -> Thresholds:
-    import dataclasses
-
-    return dataclasses.replace(thresholds, **changes)
 
 
 def _clean(trailers: dict[str, str]) -> dict[str, str]:

@@ -303,6 +303,17 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _optional_text_field(body: dict[str, Any], field: str, limit: int) -> str:
+    """An optional free-text field ("" when absent): a string of at most `limit` characters."""
+    value = body.get(field, "")
+    if not isinstance(value, str):
+        raise _invalid(field, f"must be a string, got {_json_type(value)}")
+    if len(value) > limit:
+        raise _invalid(field, f"is longer than {limit} characters")
+    _check_text(field, value)
+    return value
+
+
 def _check_text(field: str, value: str) -> None:
     try:
         value.encode("utf-8")
@@ -736,12 +747,7 @@ class _Api:
             if not STARS_MIN <= stars <= STARS_MAX:
                 raise _invalid("stars", f"must be an integer from {STARS_MIN} to {STARS_MAX}, got {stars}")
             value = (stars - 3) / 2
-        comment = body.get("comment", "")
-        if not isinstance(comment, str):
-            raise _invalid("comment", f"must be a string, got {_json_type(comment)}")
-        if len(comment) > MAX_COMMENT_LENGTH:
-            raise _invalid("comment", f"is longer than {MAX_COMMENT_LENGTH} characters")
-        _check_text("comment", comment)
+        comment = _optional_text_field(body, "comment", MAX_COMMENT_LENGTH)
         reply_id: str | None = None
         if "reply_id" in body:
             reply_id = _id_field(body, "reply_id")
@@ -778,12 +784,7 @@ class _Api:
             raise _invalid("definition", f"is longer than {MAX_NAME_LENGTH} characters")
         if _BAD_NAME.search(definition) or definition.startswith("#"):
             raise _invalid("definition", "must be a definition name (no whitespace or control characters, no leading '#')")
-        hypothesis = body.get("hypothesis", "")
-        if not isinstance(hypothesis, str):
-            raise _invalid("hypothesis", f"must be a string, got {_json_type(hypothesis)}")
-        if len(hypothesis) > MAX_HYPOTHESIS_LENGTH:
-            raise _invalid("hypothesis", f"is longer than {MAX_HYPOTHESIS_LENGTH} characters")
-        _check_text("hypothesis", hypothesis)
+        hypothesis = _optional_text_field(body, "hypothesis", MAX_HYPOTHESIS_LENGTH)
         generations = _int_field(body, "generations", 1, 1, MAX_GENERATIONS)
         candidates = _int_field(body, "candidates", 4, 1, MAX_CANDIDATES)
         canary = body.get("canary", False)

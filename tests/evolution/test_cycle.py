@@ -112,9 +112,8 @@ def _run(config: GuardianConfig, scenario: Any, limit: float = 150.0) -> None:
     asyncio.run(main())
 
 
-async def _evolve(g: Guardian, limit: float = 120.0, **options: Any) -> dict[str, Any]:
-    cycle_id = await g.evolution.start("twice", **options)
-    return await g.evolution.wait(cycle_id, limit)
+async def _evolve(g: Guardian, **options: Any) -> dict[str, Any]:
+    return await _evolve_target(g, "twice", **options)
 
 
 def _story(cycle: dict[str, Any]) -> str:
