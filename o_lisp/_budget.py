@@ -35,11 +35,22 @@ CHUNK = 10_000
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
+_statm: tuple[int, int] | None = None  # (pid, fd of /proc/<pid>/statm)
+
+
 def resident_bytes() -> int:
-    """Current resident set size of this process (Linux /proc, else peak RSS)."""
+    """Current resident set size of this process (Linux /proc, else peak RSS).
+
+    Read on every evaluation that has a memory limit, so the file stays open and is
+    read with one `pread`. The fd names the process that opened it, so a forked child
+    (a guardian worker forked by the zygote) opens its own.
+    """
+    global _statm
+    pid = os.getpid()
     try:
-        with open("/proc/self/statm", "rb") as f:
-            return int(f.read().split()[1]) * _PAGE
+        if _statm is None or _statm[0] != pid:
+            _statm = (pid, os.open(f"/proc/{pid}/statm", os.O_RDONLY | os.O_CLOEXEC))
+        return int(os.pread(_statm[1], 128, 0).split()[1]) * _PAGE
     except (OSError, ValueError, IndexError):  # pragma: no cover - non-Linux
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
@@ -98,16 +109,19 @@ STACK_SIZE_LOCK = threading.Lock()
 class _Alarm:
     """One scheduled call of the watchdog; `cancel()` makes it a no-op."""
 
-    __slots__ = ("action", "argument", "cancelled", "when")
+    __slots__ = ("action", "argument", "cancelled", "watchdog", "when")
 
-    def __init__(self, when: float, action: Callable[[int], None], argument: int) -> None:
+    def __init__(self, when: float, action: Callable[[int], None], argument: int, watchdog: _Watchdog) -> None:
         self.when = when
         self.action = action
         self.argument = argument
         self.cancelled = False
+        self.watchdog = watchdog
 
     def cancel(self) -> None:
-        self.cancelled = True
+        if not self.cancelled:
+            self.cancelled = True
+            self.watchdog.cancelled += 1
 
 
 class _Watchdog:
@@ -126,11 +140,24 @@ class _Watchdog:
         self._heap: list[tuple[float, int, _Alarm]] = []
         self._order = itertools.count()
         self._thread: threading.Thread | None = None
+        self.cancelled = 0  # cancelled alarms still in the heap (approximate: bumped without the lock)
 
     def schedule(self, seconds: float, action: Callable[[int], None], argument: int) -> _Alarm:
-        alarm = _Alarm(time.monotonic() + seconds, action, argument)
+        """Call ``action(argument)`` from the watchdog thread in `seconds`, unless cancelled.
+
+        Most alarms are time limits cancelled long before they are due (one per
+        evaluation), so the thread is woken only when the new alarm is the earliest,
+        and cancelled alarms are swept out once they are most of the heap: the heap
+        stays small however many evaluations run.
+        """
+        alarm = _Alarm(time.monotonic() + seconds, action, argument, self)
         with self._cond:
-            heapq.heappush(self._heap, (alarm.when, next(self._order), alarm))
+            heap = self._heap
+            if self.cancelled > 64 and 2 * self.cancelled > len(heap):
+                heap[:] = [entry for entry in heap if not entry[2].cancelled]
+                heapq.heapify(heap)
+                self.cancelled = 0
+            heapq.heappush(heap, (alarm.when, next(self._order), alarm))
             if self._thread is None or not self._thread.is_alive():
                 with STACK_SIZE_LOCK:
                     previous = threading.stack_size(0)
@@ -139,8 +166,14 @@ class _Watchdog:
                         self._thread.start()
                     finally:
                         threading.stack_size(previous)
-            self._cond.notify()
+            if heap[0][2] is alarm:
+                self._cond.notify()
         return alarm
+
+    def pending(self) -> int:
+        """Alarms in the heap, cancelled ones included (for tests)."""
+        with self._cond:
+            return len(self._heap)
 
     def _run(self) -> None:
         while True:
@@ -153,8 +186,10 @@ class _Watchdog:
                     self._cond.wait(delay)
                     continue
                 heapq.heappop(self._heap)
-            if not alarm.cancelled:
-                alarm.action(alarm.argument)
+                if alarm.cancelled:
+                    self.cancelled -= 1
+                    continue
+            alarm.action(alarm.argument)
 
 
 WATCHDOG = _Watchdog()
@@ -258,7 +293,10 @@ class Budget:
             try:
                 if self.cancelled:
                     self._fail("time", "evaluation cancelled")
-                self._check_clock_and_memory()
+                # The first chunk starts right after `start` measured the memory base.
+                self._check_clock_and_memory(memory=self.steps_used > 0)
+                if self.deadlines:
+                    self._fire_due_deadline()
                 if limits.steps is None:
                     size = CHUNK
                 else:
@@ -287,6 +325,20 @@ class Budget:
         label_token = object()
         timer = self._start_timer(seconds, fire)
         self.deadlines.append((timer, label_token))
+
+    def _fire_due_deadline(self) -> None:
+        """Fire the outermost nested deadline that has passed, from the evaluating thread.
+
+        The watchdog thread fires deadlines too, but it needs the GIL, and an evaluation
+        that releases the GIL briefly and often (a system call per chunk) can starve it
+        for as long as it runs: so every chunk also looks at the clock itself.
+        """
+        now = time.monotonic()
+        for alarm, _ in self.deadlines:
+            if not alarm.cancelled and alarm.when <= now:
+                alarm.cancel()  # the watchdog must not fire it a second time
+                alarm.action(alarm.argument)
+                return
 
     def pop_deadline(self) -> None:
         timer, _ = self.deadlines.pop()
@@ -322,11 +374,11 @@ class Budget:
         if limit is not None and bits > limit:
             self._fail("int_bits", f"{what} would have about {bits} bits; the limit is {limit}")
 
-    def _check_clock_and_memory(self) -> None:
+    def _check_clock_and_memory(self, memory: bool = True) -> None:
         limits = self.limits
         if self.deadline is not None and time.monotonic() > self.deadline:
             self._fail("time", f"time limit of {limits.time} s exceeded")
-        if limits.memory is not None:
+        if memory and limits.memory is not None:
             grown = resident_bytes() - self.rss_base
             if grown > limits.memory:
                 self._fail(

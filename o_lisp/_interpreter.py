@@ -20,7 +20,6 @@ from typing import Any
 
 from o_lisp import _reader
 from o_lisp._budget import (
-    STACK_SIZE_LOCK,
     Budget,
     RecursionLimitGuard,
     current_depth,
@@ -37,6 +36,7 @@ from o_lisp._errors import (
     ProgramError,
     SandboxViolation,
 )
+from o_lisp._evalthread import run_evaluation, stack_size_for
 from o_lisp._limits import Limits
 from o_lisp._mangle import mangle, unmangle
 from o_lisp._printer import hy_repr
@@ -47,9 +47,6 @@ STDLIB_DIR = Path(__file__).resolve().parent.parent / "stdlib"
 _stdlib_lock = threading.Lock()
 
 _DEFINING_FORMS = {"defn", "defmacro", "setv"}
-_STACK_PER_STEP = 80
-_STACK_MIN = 64 * 1024 * 1024
-_STACK_MAX = 1024 * 1024 * 1024
 
 
 class Interpreter:
@@ -198,49 +195,18 @@ class Interpreter:
 
     # -- evaluation machinery --------------------------------------------------------------
     def _run(self, work: Callable[[], Any], limits: Limits | None) -> Any:
-        """Run one evaluation on a fresh thread with a deep C stack.
+        """Run one evaluation on a thread with a deep C stack.
 
         Some C code of CPython recurses without a depth check (hashing a tuple
         nested a million deep crashes the process on an 8 MiB stack). Nesting
         costs the program at least one step per level, so a stack sized from
-        the step budget makes such structures harmless. Nested evaluations
-        (a capability calling back into the interpreter) run inline.
+        the step budget makes such structures harmless. The thread is reused
+        by later evaluations (`o_lisp._evalthread`). Nested evaluations (a
+        capability calling back into the interpreter) run inline.
         """
         if self._budget.active:
             return work()
-        outcome: dict[str, Any] = {}
-
-        def target() -> None:
-            try:
-                outcome["value"] = work()
-            except BaseException as error:
-                outcome["error"] = error
-
-        steps = (limits or self.limits).steps
-        stack = _STACK_MAX if steps is None else min(max(steps * _STACK_PER_STEP, _STACK_MIN), _STACK_MAX)
-        with STACK_SIZE_LOCK:
-            previous = threading.stack_size(stack)
-            try:
-                thread = threading.Thread(target=target, name="o_lisp-eval", daemon=True)
-                thread.start()
-            finally:
-                threading.stack_size(previous)
-        interrupted = False
-        while thread.is_alive():
-            try:
-                thread.join()
-            except KeyboardInterrupt:
-                interrupted = True
-                self._budget.cancel()
-        if interrupted:
-            raise KeyboardInterrupt
-        if "error" in outcome:
-            error = outcome.pop("error")
-            try:
-                raise error
-            finally:
-                del error
-        return outcome.get("value")
+        return run_evaluation(work, stack_size_for((limits or self.limits).steps), self._budget.cancel)
 
     @contextmanager
     def _evaluation(self, limits: Limits | None) -> Iterator[None]:

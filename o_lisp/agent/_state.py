@@ -37,9 +37,58 @@ class StateError(OLispError):
     """A mutation that is unknown or has malformed arguments; nothing was changed."""
 
 
+_MAX_DATA_DEPTH = 64
+_PLAIN_SCALARS = frozenset({type(None), bool, float, str, bytes})
+
+
+def _plainly_data(value: Any) -> bool:
+    """True when `value` is certainly storable: exact built-in types only, no deep nesting.
+
+    The common case of `check_data`, without building a path string per element (which
+    cost more than the mutation itself for a memory block). False means "look closer",
+    not "invalid": subclasses and errors are left to the exact, recursive check.
+    """
+    scalars = _PLAIN_SCALARS
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, depth = pop()
+        t = type(node)
+        if t in scalars:
+            continue
+        if t is int:
+            if not -(2**63) <= node < 2**64:
+                return False
+            continue
+        if depth >= _MAX_DATA_DEPTH:
+            return False
+        if t is dict:
+            for key in node:
+                if type(key) is not str and type(key) is not int:
+                    return False
+            items = node.values()
+        elif t is list or t is tuple:
+            items = node
+        else:
+            return False
+        child = depth + 1
+        for item in items:
+            it = type(item)
+            if it is str or it is float or it is bool or item is None or it is bytes:
+                continue
+            push((item, child))
+    return True
+
+
 def check_data(value: Any, where: str, depth: int = 0) -> None:
     """Refuse values that msgpack cannot carry exactly (state must round-trip)."""
-    if depth > 64:
+    if depth == 0 and _plainly_data(value):
+        return
+    _check_data(value, where, depth)
+
+
+def _check_data(value: Any, where: str, depth: int) -> None:
+    if depth > _MAX_DATA_DEPTH:
         raise StateError(f"{where}: value nested too deeply for agent state")
     if value is None or isinstance(value, bool | int | float | str | bytes):
         if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
@@ -47,13 +96,13 @@ def check_data(value: Any, where: str, depth: int = 0) -> None:
         return
     if isinstance(value, list | tuple):
         for i, item in enumerate(value):
-            check_data(item, f"{where}[{i}]", depth + 1)
+            _check_data(item, f"{where}[{i}]", depth + 1)
         return
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str | int):
                 raise StateError(f"{where}: dict keys must be strings or integers, not {type(key).__name__}")
-            check_data(item, f"{where}[{key!r}]", depth + 1)
+            _check_data(item, f"{where}[{key!r}]", depth + 1)
         return
     raise StateError(f"{where}: a {type(value).__name__} cannot be stored in agent state")
 

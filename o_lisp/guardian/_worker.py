@@ -73,6 +73,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from o_lisp._evalthread import run_on_deep_thread, trim_deep_stack
 from o_lisp.guardian._protocol import (
     E_BAD_REQUEST,
     E_INTERNAL,
@@ -467,7 +468,10 @@ class _Worker:
 
     # -- main loop --------------------------------------------------------------------------
     def serve(self) -> int:
+        """The main loop. It runs on a deep-stack thread (`run_worker`), so the agent's
+        evaluations run inline on it; the stack they touched is trimmed after each message."""
         while True:
+            trim_deep_stack()
             message = self.next_message()
             if message is None or isinstance(message, Shutdown):
                 return EXIT_GUARDIAN_GONE
@@ -788,7 +792,7 @@ def run_worker(spec: WorkerSpec, in_fd: int, out_fd: int) -> int:
         worker.heartbeat = heartbeat
         heartbeat.start()
         try:
-            return worker.serve()
+            return int(run_on_deep_thread(worker.serve))
         finally:
             with contextlib.suppress(OSError, ProtocolError):
                 worker.flush()

@@ -48,9 +48,17 @@ class Embedder(Protocol):
 
 
 def _normalise(matrix: Array) -> Array:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    out = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
-    return np.ascontiguousarray(out, dtype=np.float32)
+    """Rows divided by their L2 norms (zero rows stay zero), as float32.
+
+    The norm is computed the way ``np.linalg.norm(matrix, axis=1)`` does (squares, a
+    row-wise ``add.reduce``, a square root), without its dispatch: the vectors of the
+    hashing embedder are a stable format (see `HashingEmbedder`).
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    norms = np.sqrt(np.add.reduce(matrix * matrix, axis=1, keepdims=True))
+    out = np.zeros(matrix.shape, np.float64)
+    np.divide(matrix, norms, out=out, where=norms > 0)
+    return out.astype(np.float32)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -58,6 +66,36 @@ def _bucket(feature: str, dim: int) -> tuple[int, float]:
     """Bucket and sign of a feature: blake2b, because Python's ``hash`` is salted per process."""
     h = int.from_bytes(hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest(), "little")
     return h % dim, (1.0 if (h >> 63) & 1 else -1.0)
+
+
+_NO_FEATURES: tuple[tuple[int, ...], tuple[float, ...]] = ((), ())
+
+
+@lru_cache(maxsize=1 << 16)
+def _word_features(token: str, dim: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """The buckets and signed weights one lower-cased token adds, in the order they are added.
+
+    Memoised per token because words repeat: a text then costs one cache hit per
+    word instead of a hash and an array update per feature. The weights are the
+    exact float64 products the feature definition gives (`HashingEmbedder`), so
+    summing them in this order reproduces the same bits as adding them one by one.
+    """
+    if token in STOPWORDS:
+        return _NO_FEATURES
+    word = stem(token)
+    buckets: list[int] = []
+    weights: list[float] = []
+    b, s = _bucket("w:" + word, dim)
+    buckets.append(b)
+    weights.append(s)
+    marked = f"<{word}>"
+    grams = [marked[i : i + 3] for i in range(len(marked) - 2)]
+    weight = 0.5 / math.sqrt(len(grams))
+    for gram in grams:
+        b, s = _bucket("c:" + gram, dim)
+        buckets.append(b)
+        weights.append(s * weight)
+    return tuple(buckets), tuple(weights)
 
 
 class HashingEmbedder:
@@ -69,6 +107,10 @@ class HashingEmbedder:
     outweigh a short one. The sign bit halves the bias of hash collisions.
     Rows are L2-normalised; a text without content words maps to the zero
     vector (cosine 0 with everything).
+
+    The features of a text are summed in float64 in text order (`np.bincount` adds
+    its weights in input order), then normalised and stored as float32: the same
+    text gives the same bits in every process and on every machine.
     """
 
     def __init__(self, dim: int = 384) -> None:
@@ -79,24 +121,22 @@ class HashingEmbedder:
     def spec(self) -> dict[str, Any]:
         return {"kind": "hashing"}
 
-    def _vector(self, text: str, out: Array) -> None:
-        for raw in _WORD.findall(text.lower()):
-            if raw in STOPWORDS:
-                continue
-            word = stem(raw)
-            b, s = _bucket("w:" + word, self.dim)
-            out[b] += s
-            marked = f"<{word}>"
-            grams = [marked[i : i + 3] for i in range(len(marked) - 2)]
-            weight = 0.5 / math.sqrt(len(grams))
-            for gram in grams:
-                b, s = _bucket("c:" + gram, self.dim)
-                out[b] += s * weight
+    def _vector(self, text: str) -> Array:
+        """The unnormalised float64 feature sum of one text."""
+        dim = self.dim
+        buckets: list[int] = []
+        weights: list[float] = []
+        for token in _WORD.findall(text.lower()):
+            b, w = _word_features(token, dim)
+            buckets += b
+            weights += w
+        return np.bincount(np.asarray(buckets, dtype=np.intp), weights=np.asarray(weights, dtype=np.float64),
+                           minlength=dim)
 
     def embed(self, texts: Sequence[str]) -> Array:
         matrix = np.zeros((len(texts), self.dim), np.float64)
         for i, text in enumerate(texts):
-            self._vector(text, matrix[i])
+            matrix[i] = self._vector(text)
         return _normalise(matrix)
 
 
