@@ -189,6 +189,7 @@ class _Watchdog:
                 if alarm.cancelled:
                     self.cancelled -= 1
                     continue
+                alarm.cancelled = True  # done: a later `cancel()` is a no-op (not counted)
             alarm.action(alarm.argument)
 
 
@@ -313,13 +314,17 @@ class Budget:
         """Start a nested deadline: when it passes, the next step raises
         `DeadlineExceeded(label)` once, and the evaluation may go on."""
         depth = len(self.deadlines)
+        fired = False
 
         def fire(generation: int) -> None:
+            # Called by the watchdog or by `_fire_due_deadline`, whichever is first: once only.
+            nonlocal fired
             with self._lock:
-                if generation != self._generation or len(self.deadlines) <= depth or self.failed is not None:
+                if fired or generation != self._generation or len(self.deadlines) <= depth or self.failed is not None:
                     return
                 if self.deadlines[depth][1] is not label_token:
                     return
+                fired = True
                 self._install(_OneShot(self, DeadlineExceeded("time", label)))
 
         label_token = object()

@@ -64,7 +64,8 @@ def _plainly_data(value: Any) -> bool:
             return False
         if t is dict:
             for key in node:
-                if type(key) is not str and type(key) is not int:
+                kt = type(key)
+                if kt is not str and (kt is not int or not -(2**63) <= key < 2**64):
                     return False
             items = node.values()
         elif t is list or t is tuple:
@@ -102,6 +103,8 @@ def _check_data(value: Any, where: str, depth: int) -> None:
         for key, item in value.items():
             if not isinstance(key, str | int):
                 raise StateError(f"{where}: dict keys must be strings or integers, not {type(key).__name__}")
+            if isinstance(key, int) and not isinstance(key, bool) and not -(2**63) <= key < 2**64:
+                raise StateError(f"{where}: integer key {key} does not fit in 64 bits")
             _check_data(item, f"{where}[{key!r}]", depth + 1)
         return
     raise StateError(f"{where}: a {type(value).__name__} cannot be stored in agent state")

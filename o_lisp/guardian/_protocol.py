@@ -903,7 +903,17 @@ class AsyncFrameReader:
 
 
 class AsyncFrameWriter:
-    """asyncio writer of messages to a `StreamWriter`; `write` waits for the pipe to drain."""
+    """asyncio writer of messages to a `StreamWriter`; `write` waits for the pipe to drain.
+
+    `write_nowait` hands each frame to the transport at once (which writes it at once
+    when nothing is waiting): the worker can start on a request while the guardian is
+    still sending the next ones. Queuing a loop turn's frames into one write saves
+    syscalls but makes a burst arrive, and be answered, as a convoy; measured slower
+    (see docs/decisions.md).
+    """
+
+    CONGESTED = 1 << 18
+    """Bytes waiting in the transport above which a caller should `drain`."""
 
     def __init__(self, stream: asyncio.StreamWriter, *, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         self.stream = stream
@@ -920,6 +930,11 @@ class AsyncFrameWriter:
     def write_many_nowait(self, messages: Iterable[Message]) -> None:
         """Several frames queued in one write (e.g. the acks of one WAL batch)."""
         self.stream.write(b"".join(encode_frame(m, self.max_frame) for m in messages))
+
+    @property
+    def congested(self) -> bool:
+        """More than `CONGESTED` bytes wait in the transport: time to `drain`."""
+        return self.stream.transport.get_write_buffer_size() > self.CONGESTED
 
     async def drain(self) -> None:
         await self.stream.drain()

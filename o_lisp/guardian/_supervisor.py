@@ -592,19 +592,30 @@ class _Link:
         """Send a message that expects an answer; TimeoutError after `timeout` s."""
         if self.dead.done():
             raise RequestFailed(f"the worker died ({self.dead.result()})", E_WORKER_DIED)
-        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Message] = loop.create_future()
         self.pending[message.id] = future
+        # A bare timer rather than `asyncio.timeout`: this runs for every request.
+        timer = loop.call_at(loop.time() + timeout, self._time_out, message.id, future)
         try:
-            async with asyncio.timeout(timeout):
-                await self.writer.write(message)
-                return await future
-        except TimeoutError:
-            if self.pending.pop(message.id, None) is not None:
-                self.late.append(message.id)
+            self.writer.write_nowait(message)
+            if self.writer.congested:
+                await self.writer.drain()
+            return await future
+        except TimeoutError:  # from `_time_out` (and an OSError: not a closed pipe)
             raise
         except (OSError, ConnectionError):
             self.pending.pop(message.id, None)
             raise RequestFailed("the worker's pipe is closed", E_WORKER_DIED) from None
+        finally:
+            timer.cancel()
+
+    def _time_out(self, message_id: int, future: asyncio.Future[Message]) -> None:
+        """A call's time is up: its answer, should it come, will be dropped."""
+        if self.pending.pop(message_id, None) is not None:
+            self.late.append(message_id)
+        if not future.done():
+            future.set_exception(TimeoutError())
 
     async def send(self, message: Message) -> None:
         with contextlib.suppress(OSError, ConnectionError):

@@ -130,6 +130,8 @@ class HashingEmbedder:
             b, w = _word_features(token, dim)
             buckets += b
             weights += w
+        if not buckets:
+            return np.zeros(dim, np.float64)
         return np.bincount(np.asarray(buckets, dtype=np.intp), weights=np.asarray(weights, dtype=np.float64),
                            minlength=dim)
 

@@ -271,8 +271,7 @@ class MemoryStore:
             raise MemoryPayloadError("text is empty")
         if not isinstance(id_prefix, str) or not id_prefix:
             raise MemoryPayloadError("id_prefix must be a non-empty string")
-        meta = dict(metadata) if metadata is not None else {}
-        _check_metadata(meta, "metadata")
+        meta = _checked_metadata_copy(dict(metadata)) if metadata is not None else {}
         importance = _importance(importance, "importance")
         self._check_kind(kind, MemoryPayloadError)
         now = _finite(now, "now")
@@ -289,7 +288,7 @@ class MemoryStore:
                     "id": block_id,
                     "text": chunk,
                     "embedding": np.asarray(vec, dtype="<f4").tobytes(),
-                    "metadata": copy.deepcopy(meta),
+                    "metadata": meta if len(ids) == 1 else _copy_metadata(meta),
                     "importance": importance,
                     "kind": kind,
                     "created": now,
@@ -501,16 +500,19 @@ class MemoryStore:
         matrix = np.frombuffer(b"".join(embeddings), dtype="<f4").reshape(len(embeddings), dim)
         if matrix.dtype != np.float32:  # big-endian host
             matrix = matrix.astype(np.float32)
-        if not np.isfinite(matrix).all():
-            return None
         # Norms in float64 are more exact than `_decode_block`'s float32 ones; rows whose norm is
         # not clearly within the tolerance (zero rows, rows near the edge) get the exact check.
-        norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64))
+        # A row with an infinite or NaN element has a non-finite norm (float32 squares cannot
+        # overflow float64), so the same pass proves every element finite.
         margin = 1e-4 + 2.0 * dim * 2.0**-24
-        for row in np.flatnonzero(np.abs(norms - 1.0) > 1e-3 - margin).tolist():
-            norm = float(np.linalg.norm(matrix[row]))
-            if norm != 0.0 and abs(norm - 1.0) > 1e-3:
+        near = 1e-3 - margin
+        for row, norm64 in enumerate(np.sqrt(np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64)).tolist()):
+            if not math.isfinite(norm64):
                 return None
+            if abs(norm64 - 1.0) > near:
+                norm = float(np.linalg.norm(matrix[row]))
+                if norm != 0.0 and abs(norm - 1.0) > 1e-3:
+                    return None
         matrix.setflags(write=False)  # rows are the blocks' read-only embeddings
         blocks = [
             Block(block_id, text, matrix[i], metadata, importance, access, created, kind, last)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -134,7 +133,10 @@ class BM25Index:
             words = tokens(text)
             lengths[block_id] = len(words)
             total += len(words)
-            for term, tf in Counter(words).items():
+            counts: dict[str, int] = {}
+            for word in words:
+                counts[word] = counts.get(word, 0) + 1
+            for term, tf in counts.items():
                 posting = postings.get(term)
                 if posting is None:
                     postings[term] = {block_id: tf}
