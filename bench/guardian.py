@@ -64,6 +64,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 ROOT = Path(__file__).resolve().parent.parent
 
+from o_lisp.guardian import _loop as guardian_loop  # noqa: E402  (after the path set-up)
+
 AGENT = textwrap.dedent(
     """\
     (defagent benchy
@@ -519,7 +521,7 @@ def main() -> None:
     parser.add_argument("--http-client", default=None, help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.http_client is not None:
-        print(json.dumps(asyncio.run(http_client(json.loads(options.http_client)))))
+        print(json.dumps(guardian_loop.run(http_client(json.loads(options.http_client)))))
         return
     quick = options.quick
     options.kills = options.kills if options.kills is not None else (5 if quick else 50)
@@ -528,7 +530,7 @@ def main() -> None:
     options.warmup = min(options.warmup, 50) if quick else options.warmup
     options.blocks = [int(b) for b in (options.blocks or ("1000,2000" if quick else "1000,10000")).split(",")]
     with tempfile.TemporaryDirectory(prefix="o-bench-guardian-", dir=options.dir) as tmp:
-        results = asyncio.run(Bench(options, Path(tmp)).run())
+        results = guardian_loop.run(Bench(options, Path(tmp)).run())
     results["options"] = {k: v for k, v in vars(options).items() if k != "http_client"}
     results["targets"] = TARGETS
     print()

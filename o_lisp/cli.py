@@ -520,6 +520,7 @@ def serve_command(agent: str, host: str, port: int, data_dir: str | None, percei
     import asyncio
     import signal
 
+    from o_lisp.guardian import _loop as guardian_loop
     from o_lisp.guardian._http import ConfigError, check_bind, serve, token_from_env
 
     token = token_from_env()
@@ -566,7 +567,7 @@ def serve_command(agent: str, host: str, port: int, data_dir: str | None, percei
                 loop.remove_signal_handler(number)
 
     try:
-        asyncio.run(run())
+        guardian_loop.run(run())
     except OLispError as error:
         _fail(error)
     except OSError as error:  # the port is taken, the address is not ours, ...
@@ -818,7 +819,7 @@ def evolve_command(agent: str, definition: str, data_dir: str | None, generation
     Exit status: 0 a candidate was promoted, 1 none was (rejected, rolled back, failed),
     2 usage error (including a definition the agent does not have).
     """
-    import asyncio
+    from o_lisp.guardian import _loop as guardian_loop
 
     if hypothesis:
         _check_hypothesis(hypothesis)
@@ -843,7 +844,7 @@ def evolve_command(agent: str, definition: str, data_dir: str | None, generation
                 _fail(error)
             with view, _log_lines(sys.stderr):
                 # Absolute: shadow workers must find the same files whatever their working directory.
-                cycle = asyncio.run(_evolve_local(Path(agent).absolute(), data.absolute(), options, view, timeout))
+                cycle = guardian_loop.run(_evolve_local(Path(agent).absolute(), data.absolute(), options, view, timeout))
     except EvolveFailed as error:
         sys.stdout.flush()
         click.echo(f"o-lisp: {error.message}", err=True)
