@@ -186,3 +186,32 @@ def test_a_deadline_fired_by_the_watchdog_does_not_fire_again_at_the_next_chunk(
     interp.grant("tool", tool)
     assert interp.eval("(tool)") == 0
     assert seen == [("slow", "tool timed out"), ("total", 4999950000), ("total", 4999950000)]
+
+
+def test_a_short_evaluation_does_not_read_the_resident_set_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The memory base is taken lazily: a rule check costs no /proc read."""
+    interp = Interpreter()
+    interp.eval("(defn f [x] (+ x 1))")
+    calls: list[int] = []
+    real = budget_module.resident_bytes
+
+    def counting() -> int:
+        calls.append(1)
+        return real()
+
+    monkeypatch.setattr(budget_module, "resident_bytes", counting)
+    assert interp.eval("(f 1)") == 2
+    assert calls == []
+    # Past FIRST_CHUNK steps the base is taken (and then compared at every chunk).
+    interp.eval(f"(for [i (range {budget_module.FIRST_CHUNK * 3})] i)")
+    assert len(calls) >= 1
+
+
+def test_memory_grown_early_is_still_caught() -> None:
+    """Large allocations trigger the base before they happen, so they count in full."""
+    from o_lisp import Limits
+
+    interp = Interpreter(limits=Limits(memory=8 << 20))
+    with pytest.raises(LimitExceeded) as failed:
+        interp.eval('(do (setv keep []) (for [i (range 12)] (.append keep (* "x" 3000000))) (len keep))')
+    assert failed.value.limit == "memory"
