@@ -277,15 +277,16 @@ def test_run_on_deep_thread_runs_evaluations_inline() -> None:
 
     def serve() -> dict[str, object]:
         report: dict[str, object] = {"deep": threading.get_ident()}
-        report["trim_before_any_eval"] = trim_deep_stack()
+        report["trim_before_any_eval"] = trim_deep_stack(0)
         interp = _ident_interpreter()  # loading the stdlib is an evaluation too
-        report["trim_after_stdlib"] = trim_deep_stack()
+        report["trim_after_stdlib"] = trim_deep_stack(0)
         report["first"] = interp.eval("(ident)")
         report["second"] = interp.eval("(ident)")
-        report["trim_after_eval"] = trim_deep_stack()
-        report["trim_again"] = trim_deep_stack()
+        report["trim_too_soon"] = trim_deep_stack(60.0)  # throttled: still dirty afterwards
+        report["trim_after_eval"] = trim_deep_stack(0)
+        report["trim_again"] = trim_deep_stack(0)
         report["third"] = interp.eval("(ident)", limits=Limits.unlimited())
-        report["trim_after_third"] = trim_deep_stack()
+        report["trim_after_third"] = trim_deep_stack(0)
         return report
 
     report = run_on_deep_thread(serve)
@@ -294,6 +295,7 @@ def test_run_on_deep_thread_runs_evaluations_inline() -> None:
     assert report["first"] == report["second"] == report["third"] == deep
     assert report["trim_before_any_eval"] is False
     assert report["trim_after_stdlib"] is True
+    assert report["trim_too_soon"] is False
     assert report["trim_after_eval"] is True
     assert report["trim_again"] is False
     assert report["trim_after_third"] is True
@@ -324,7 +326,7 @@ def test_nested_evaluation_on_a_deep_thread_runs_elsewhere() -> None:
         outer = Interpreter(capabilities={"inner": lambda: inner.eval("(ident)")})
         outer.grant("ident", threading.get_ident)
         outer_ident, inner_ident = outer.eval("[(ident) (inner)]")
-        return threading.get_ident(), outer_ident, inner_ident, trim_deep_stack()
+        return threading.get_ident(), outer_ident, inner_ident, trim_deep_stack(0)
 
     deep, outer_ident, inner_ident, trimmed = run_on_deep_thread(serve)
     assert outer_ident == deep

@@ -39,7 +39,7 @@ import msgpack
 
 from o_lisp._errors import OLispError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 """Bumped on any incompatible change; the handshake refuses a mismatch."""
 
 HEADER = struct.Struct(">I")
@@ -438,7 +438,11 @@ class WalAppend(Message):
 @_message(sender=_FROM_GUARDIAN)
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class WalAck(Message):
-    """The `WalAppend` with id `re` is on disk (fsynced) as record `seq`."""
+    """The `WalAppend` with id `re`, and every earlier one not yet answered, is on disk.
+
+    Cumulative (protocol 2): one ack answers a whole fsync batch, the appends of one
+    worker being written in the order it sent them. `seq` is the record of `re`.
+    """
 
     TYPE: ClassVar[str] = "wal_ack"
     re: int

@@ -1325,7 +1325,8 @@ class Guardian:
         self.metrics.wal_batches += 1
         last = seqs[-1]
         self._acked_seq = max(self._acked_seq, last)
-        link.send_nowait(*(WalAck(id=link.writer.next_id(), re=m.id, seq=seq) for (_, m), seq in zip(batch, seqs, strict=True)))
+        # One cumulative ack for the batch: it answers every append up to the last one.
+        link.send_nowait(WalAck(id=link.writer.next_id(), re=batch[-1][1].id, seq=last))
         if link is self._link:
             for _, m in batch:
                 if m.op == "evolution_intent":

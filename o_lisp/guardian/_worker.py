@@ -305,7 +305,7 @@ class _Worker:
         self.wal_appends = 0
         self.risky_checkpoints = 0
         self.resyncs = 0
-        self.outstanding: set[int] = set()  # ids of wal_appends sent and not yet answered (pipelined)
+        self.outstanding: deque[int] = deque()  # ids of wal_appends sent and not yet answered, in order
         self.diverged = False  # a pipelined append was refused: the state holds a mutation that is not durable
         self.deferred: deque[Message] = deque()  # requests that arrived while diverged: served after the restore
         self.standby = False  # restored in "standby" mode: loaded, not serving, must not mutate
@@ -407,13 +407,13 @@ class _Worker:
         append = WalAppend(id=self.writer.next_id(), op=op, args=args)
         self.send(append)
         if self.spec.pipelined:
-            self.outstanding.add(append.id)
+            self.outstanding.append(append.id)
             return
         while True:
             message = self.read()
             if message is None:
                 raise _GuardianGone()
-            if isinstance(message, WalAck) and message.re == append.id:
+            if isinstance(message, WalAck) and message.re >= append.id:  # cumulative
                 self.applied_seq = message.seq
                 self.wal_appends += 1
                 return
@@ -428,14 +428,18 @@ class _Worker:
         serving (`diverged`) until the guardian's ``restore`` gives it the durable state.
         Answers to appends sent before that restore are ignored.
         """
-        if isinstance(message, WalAck):
-            if message.re in self.outstanding:
-                self.outstanding.discard(message.re)
+        if isinstance(message, WalAck):  # cumulative: every outstanding append up to `re`
+            outstanding = self.outstanding
+            acked = 0
+            while outstanding and outstanding[0] <= message.re:
+                outstanding.popleft()
+                acked += 1
+            if acked:
                 self.applied_seq = message.seq
-                self.wal_appends += 1
+                self.wal_appends += acked
             return True
         if isinstance(message, Error) and message.re is not None and message.code == E_NOT_DURABLE:
-            if message.re in self.outstanding:
+            if message.re in self.outstanding:  # a short deque: the appends of one burst
                 self.diverged = True
                 self.outstanding.clear()
             return True

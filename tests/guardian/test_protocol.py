@@ -577,7 +577,7 @@ def test_blocking_pipes_to_a_noisy_child_process() -> None:
     try:
         hello = reader.read(timeout=30)
         assert isinstance(hello, Hello) and hello.pid == proc.pid and hello.agent == "echo"
-        writer.write(Welcome(id=writer.next_id(), re=hello.id, protocol=1, heartbeat_interval=1.0, max_frame=2**20))
+        writer.write(Welcome(id=writer.next_id(), re=hello.id, protocol=P.PROTOCOL_VERSION, heartbeat_interval=1.0, max_frame=2**20))
         assert isinstance(reader.read(timeout=10), Heartbeat)
         # pipelined requests, answered in order with the right correlation ids
         requests = [Request(id=writer.next_id(), method="echo", args={"i": i, "blob": os.urandom(i * 97)}) for i in range(40)]
@@ -639,7 +639,7 @@ def test_version_mismatch_is_refused_on_both_sides() -> None:
         proc, rfd, wfd = spawn_worker(protocol=99)
         reader, writer = await P.open_pipe(rfd, wfd)
         try:
-            with pytest.raises(VersionMismatch, match="speaks 1, the peer speaks 99") as info:
+            with pytest.raises(VersionMismatch, match=f"speaks {P.PROTOCOL_VERSION}, the peer speaks 99") as info:
                 await P.guardian_handshake(reader, writer, timeout=30)
             assert info.value.theirs == 99
         finally:
