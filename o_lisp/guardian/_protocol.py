@@ -220,6 +220,7 @@ class Message:
     _FIELD_NAMES: ClassVar[tuple[str, ...]] = ()
     _REQUIRED: ClassVar[tuple[str, ...]] = ()
     _RECORD_FIELDS: ClassVar[frozenset[str]] = frozenset()
+    _DEFAULTS: ClassVar[dict[str, Any]] = {}
 
     id: int
 
@@ -233,9 +234,10 @@ class Message:
     def encode(self) -> dict[str, Any]:
         """The message as a msgpack-able map with its ``type``."""
         out: dict[str, Any] = {"type": self.TYPE}
-        for name, _ in self._CHECKS:
+        records = self._RECORD_FIELDS
+        for name in self._FIELD_NAMES:
             value = getattr(self, name)
-            out[name] = [r.encode() for r in value] if name in self._RECORD_FIELDS else value
+            out[name] = [r.encode() for r in value] if records and name in records else value
         return out
 
     @classmethod
@@ -277,9 +279,19 @@ def _message(*, sender: tuple[Side, ...]) -> Callable[[type[M]], type[M]]:
     def register(cls: type[M]) -> type[M]:
         hints = typing.get_type_hints(cls)
         fields = dataclasses.fields(cls)
-        cls._CHECKS = tuple((f.name, _checker_for(hints[f.name])) for f in fields)
+        # `_check_any` does nothing: leave those fields out of the loop run on every message.
+        cls._CHECKS = tuple(
+            (f.name, check) for f in fields if (check := _checker_for(hints[f.name])) is not _check_any
+        )
         cls.SENDER = sender
         cls._FIELD_NAMES = tuple(f.name for f in fields)
+        defaults: dict[str, Any] = {}
+        for f in fields:
+            if f.default is not dataclasses.MISSING:
+                defaults[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                defaults[f.name] = f.default_factory()  # only ever encoded, never mutated
+        cls._DEFAULTS = defaults
         cls._RECORD_FIELDS = frozenset(
             f.name for f in fields if typing.get_origin(hints[f.name]) is list and typing.get_args(hints[f.name]) == (WalRecord,)
         )
@@ -585,6 +597,28 @@ def encode_frame(message: Message, max_frame: int = DEFAULT_MAX_FRAME) -> bytes:
         raise ProtocolError(f"cannot encode {message.TYPE!r} message: {error}") from None
     if len(body) > max_frame:
         raise ProtocolError(f"{message.TYPE!r} frame of {len(body)} bytes exceeds max_frame {max_frame}")
+    return HEADER.pack(len(body)) + body
+
+
+def encode_frame_unchecked(message_class: type[Message], max_frame: int = DEFAULT_MAX_FRAME, **fields: Any) -> bytes:
+    """The frame `encode_frame(message_class(**fields))` gives, without building the message.
+
+    For the worker's hot path (a ``wal_append`` and a ``reply`` per mutating request),
+    whose fields are valid by construction: ids from `FrameWriter.next_id`, an op
+    and args that `AgentState.apply` has just checked. Omitted fields take their
+    defaults; msgpack still refuses what it cannot encode, and the receiving side
+    validates every frame as always.
+    """
+    out: dict[str, Any] = {"type": message_class.TYPE}
+    defaults = message_class._DEFAULTS
+    for name in message_class._FIELD_NAMES:
+        out[name] = fields[name] if name in fields else defaults[name]
+    try:
+        body: bytes = msgpack.packb(out, use_bin_type=True, datetime=False)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise ProtocolError(f"cannot encode {message_class.TYPE!r} message: {error}") from None
+    if len(body) > max_frame:
+        raise ProtocolError(f"{message_class.TYPE!r} frame of {len(body)} bytes exceeds max_frame {max_frame}")
     return HEADER.pack(len(body)) + body
 
 
@@ -1086,6 +1120,7 @@ __all__ = [
     "decode_body",
     "decode_frame",
     "encode_frame",
+    "encode_frame_unchecked",
     "guardian_handshake",
     "open_pipe",
     "worker_handshake",

@@ -102,6 +102,7 @@ from o_lisp.guardian._protocol import (
     WalAck,
     WalAppend,
     encode_frame,
+    encode_frame_unchecked,
     worker_handshake,
 )
 
@@ -382,7 +383,10 @@ class _Worker:
         when `_OUTBOX_BYTES` have piled up: a burst of requests costs one syscall for all
         their appends and replies instead of two each.
         """
-        frame = encode_frame(message, self.writer.max_frame)
+        self.send_frame(encode_frame(message, self.writer.max_frame))
+
+    def send_frame(self, frame: bytes) -> None:
+        """`send` for a frame encoded already (`encode_frame_unchecked`)."""
         self.outbox.append(frame)
         self.outbox_bytes += len(frame)
         if self.outbox_bytes >= _OUTBOX_BYTES:
@@ -404,20 +408,21 @@ class _Worker:
         """
         if self.diverged:
             raise NotDurable(f"mutation {op!r} refused: an earlier mutation was not durable")
-        append = WalAppend(id=self.writer.next_id(), op=op, args=args)
-        self.send(append)
+        append_id = self.writer.next_id()
+        # Unchecked: `AgentState.apply` has just checked op and args (the guardian checks again).
+        self.send_frame(encode_frame_unchecked(WalAppend, self.writer.max_frame, id=append_id, op=op, args=args))
         if self.spec.pipelined:
-            self.outstanding.append(append.id)
+            self.outstanding.append(append_id)
             return
         while True:
             message = self.read()
             if message is None:
                 raise _GuardianGone()
-            if isinstance(message, WalAck) and message.re >= append.id:  # cumulative
+            if isinstance(message, WalAck) and message.re >= append_id:  # cumulative
                 self.applied_seq = message.seq
                 self.wal_appends += 1
                 return
-            if isinstance(message, Error) and message.re == append.id:
+            if isinstance(message, Error) and message.re == append_id:
                 raise NotDurable(f"mutation {op!r} is not durable: {message.message}")
             self.inbox.append(message)
 
@@ -657,11 +662,11 @@ class _Worker:
         self.requests += 1
         started = time.process_time()
         ok = False
+        reply: Message | None = None
         try:
             if self.agent is None or self.standby:
                 raise _BadRequest(E_BAD_REQUEST, "the worker is not serving yet")
             result = self.dispatch(request.method, request.args)
-            reply: Message = Reply(id=self.writer.next_id(), re=request.id, result=result)
             ok = True
         except _GuardianGone:
             raise
@@ -680,7 +685,11 @@ class _Worker:
             if self.lab is not None:
                 self.lab.observe(request.method, ok, (time.process_time() - started) * 1000)
         try:
-            self.send(reply)
+            if reply is None:
+                self.send_frame(encode_frame_unchecked(Reply, self.writer.max_frame, id=self.writer.next_id(),
+                                                       re=request.id, result=result))
+            else:
+                self.send(reply)
         except ProtocolError as error:  # an unencodable or oversized result
             self.send(Error(id=self.writer.next_id(), re=request.id, code=E_INTERNAL, message=str(error)[:4000]))
 

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from o_lisp.memory._errors import MemoryConfigError, MemoryEmbedderError
-from o_lisp.memory._text import _WORD, STOPWORDS, stem
+from o_lisp.memory._text import STOPWORDS, stem, words
 
 Array = np.ndarray[Any, Any]
 
@@ -126,7 +126,7 @@ class HashingEmbedder:
         dim = self.dim
         buckets: list[int] = []
         weights: list[float] = []
-        for token in _WORD.findall(text.lower()):
+        for token in words(text):
             b, w = _word_features(token, dim)
             buckets += b
             weights += w
@@ -136,6 +136,11 @@ class HashingEmbedder:
                            minlength=dim)
 
     def embed(self, texts: Sequence[str]) -> Array:
+        if len(texts) == 1:  # the usual memory_add: the same arithmetic as `_normalise`, fewer calls
+            vector = self._vector(texts[0])
+            norm = math.sqrt(float(np.add.reduce(vector * vector)))
+            row = vector / norm if norm > 0 else np.zeros(self.dim, np.float64)
+            return row.astype(np.float32).reshape(1, self.dim)
         matrix = np.zeros((len(texts), self.dim), np.float64)
         for i, text in enumerate(texts):
             matrix[i] = self._vector(text)

@@ -47,9 +47,26 @@ def stem(word: str) -> str:
 _stem = lru_cache(maxsize=1 << 16)(stem)
 
 
+@lru_cache(maxsize=256)
+def _cached_words(text: str) -> tuple[str, ...]:
+    return tuple(_WORD.findall(text.lower()))
+
+
+def words(text: str) -> tuple[str, ...]:
+    """The lower-cased words of ``text``, stopwords included, in order.
+
+    The hashing embedder and BM25 both need them for every new block, one in
+    `MemoryStore.prepare_add` and one when the block is applied: block-sized texts
+    are split once and remembered briefly.
+    """
+    if len(text) > 2048:
+        return tuple(_WORD.findall(text.lower()))
+    return _cached_words(text)
+
+
 def tokens(text: str) -> list[str]:
     """Lower-cased, stemmed content words of ``text`` (stopwords removed)."""
-    return [_stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+    return [_stem(w) for w in words(text) if w not in STOPWORDS]
 
 
 def chunk_text(text: str, block_size: int, overlap: int) -> list[str]:
