@@ -174,6 +174,8 @@ async def drive(call: Sample, n: int, concurrency: int) -> dict[str, Any]:
     start = time.perf_counter()
     await asyncio.gather(*(lane() for _ in range(concurrency)))
     wall = time.perf_counter() - start
+    if failures:
+        raise RuntimeError(f"{failures} of {n} requests failed: the measurement is void")
     return {**percentiles(latencies), "req_s": n / wall, "failures": failures, "concurrency": concurrency}
 
 
@@ -375,7 +377,7 @@ class Bench:
 
         # The texts are made before the clock starts: this process is the client *and* the
         # guardian, and making a text costs about as much as the guardian's work on it.
-        texts = iter([note_text(self.rng, 1_000_000 + i) for i in range(o.n_add + min(o.warmup, o.n_add))])
+        texts = iter([note_text(self.rng, 1_000_000 + i) for i in range(min(o.warmup, o.n_add) + 2 * o.n_add)])
 
         async def memory_add() -> None:
             await self.add(next(texts))
