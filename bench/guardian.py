@@ -2,11 +2,13 @@
 
     .venv/bin/python bench/guardian.py [--quick] [--kills 50] [--n 3000] [--concurrency 16]
                                        [--blocks 1000,10000] [--dir DIR] [--json PATH]
-                                       [--strict] [--no-standby]
+                                       [--strict] [--no-standby] [--wal-thread]
 
 ``--strict`` runs workers in strict mode (a mutation applied only after its WAL ack)
 instead of the default pipelined mode; ``--no-standby`` turns the warm standby off, so
-every restart launches and restores a fresh worker. Run it in each mode to compare.
+every restart launches and restores a fresh worker; ``--wal-thread`` writes and fsyncs
+every WAL batch on an I/O thread instead of on the event loop's thread while fsyncs are
+fast. Run it in each mode to compare.
 
 A small offline agent (one memory, a trivial ``ping`` rule) is written to a temporary
 directory and run under a real `Guardian` with the issue's defaults, except that
@@ -257,6 +259,7 @@ class Bench:
             checkpoint_wal_records=10_000_000,
             pipelined=not options.strict,
             standby=not options.no_standby,
+            wal_inline=not options.wal_thread,
         )
         self.guardian = Guardian(self.config)
         self.ids: list[str] = []
@@ -465,7 +468,9 @@ def report(results: dict[str, Any], options: argparse.Namespace) -> list[str]:
     lines.append(f"guardian benchmark: {os.cpu_count()} CPUs, load average {la['start'][0]:.2f} at start, "
                  f"{la['end'][0]:.2f} at end; wall {results['wall_s']:.0f} s; data dir on {options.dir or tempfile.gettempdir()}")
     lines.append(f"mode: {'strict (apply after the ack)' if options.strict else 'pipelined (speculative apply, answers held)'}, "
-                 f"{'no standby' if options.no_standby else 'warm standby'}; "
+                 f"{'no standby' if options.no_standby else 'warm standby'}, "
+                 f"WAL batches on {'an I/O thread' if options.wal_thread else 'the loop thread while fsyncs are fast'}, "
+                 f"{guardian_loop.loop_name()}; "
                  f"WAL appends per fsync over the whole run: {results['pipe'].get('wal_appends_per_fsync', float('nan')):.1f}")
     lines.append(f"{'measurement':<46} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>9}   target")
     pipe = results["pipe"]
@@ -520,6 +525,7 @@ def main() -> None:
     parser.add_argument("--json", default=None, metavar="PATH", help="write every figure and sample here")
     parser.add_argument("--strict", action="store_true", help="strict mode: workers apply a mutation only after its ack")
     parser.add_argument("--no-standby", action="store_true", help="no warm standby: every restart launches a worker")
+    parser.add_argument("--wal-thread", action="store_true", help="WAL batches always on an I/O thread (GuardianConfig.wal_inline=False)")
     parser.add_argument("--http-client", default=None, help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.http_client is not None:

@@ -963,11 +963,21 @@ class AsyncFrameWriter:
 
     def write_nowait(self, message: Message) -> None:
         """Queue a frame without waiting (call `drain` later); frames stay whole."""
-        self.stream.write(encode_frame(message, self.max_frame))
+        self._write(encode_frame(message, self.max_frame))
 
     def write_many_nowait(self, messages: Iterable[Message]) -> None:
         """Several frames queued in one write (e.g. the acks of one WAL batch)."""
-        self.stream.write(b"".join(encode_frame(m, self.max_frame) for m in messages))
+        self._write(b"".join(encode_frame(m, self.max_frame) for m in messages))
+
+    def _write(self, data: bytes) -> None:
+        """ConnectionResetError when the pipe is closed, whichever event loop runs this
+        (asyncio drops the bytes with a warning, uvloop raises RuntimeError)."""
+        if self.stream.transport.is_closing():
+            raise ConnectionResetError("the frame pipe is closed")
+        try:
+            self.stream.write(data)
+        except RuntimeError as error:
+            raise ConnectionResetError(f"the frame pipe is closed: {error}") from None
 
     @property
     def congested(self) -> bool:
