@@ -911,10 +911,11 @@ def sync_seed(repository: Any, spec: AgentSpec, copy: Path, seed: Path) -> list[
     return commits
 
 
-def spec_from_repository(repository: Any, seed: AgentSpec) -> AgentSpec:
-    definitions = repository.definitions()
-    version = repository.version()
-    return AgentSpec(seed.name, version, seed.doc, repository.header(), definitions, seed.filename)
+def spec_from_repository(repository: Any, seed: AgentSpec, rev: str = "HEAD") -> AgentSpec:
+    """The agent as committed at `rev` (the seed gives only its name, doc and file name)."""
+    definitions = repository.definitions(rev)
+    version = repository.version(rev)
+    return AgentSpec(seed.name, version, seed.doc, repository.header(rev), definitions, seed.filename)
 
 
 def default_data_dir(name: str) -> Path:

@@ -1204,7 +1204,7 @@ class Guardian:
             return
         cfg = self.config
         spec = WorkerSpec(agent=str(cfg.agent.absolute()), data_dir=str(cfg.data_dir.absolute()),
-                          debug_methods=cfg.debug_methods, pipelined=cfg.pipelined)
+                          debug_methods=cfg.debug_methods, pipelined=cfg.pipelined, standby=True)
         created: list[_Link] = []
         try:
             link = await self._connect(spec, created)

@@ -152,6 +152,9 @@ class WorkerSpec:
     pipelined: bool = True
     """Apply a mutation as soon as its ``wal_append`` is sent (the guardian holds the replies
     until it is durable); False: wait for the ack first (strict)."""
+    standby: bool = False
+    """Main role, started to be the warm standby: it opens the repository read-only (the
+    serving worker may be committing meanwhile) and imports no seed edits."""
     role: str = "main"
     """``main`` (serves clients, logs to the guardian's WAL, owns git writes) or ``shadow``
     (an evolution trial: never writes git, logs mutations to a scratch WAL, runs under
@@ -191,6 +194,7 @@ class WorkerSpec:
             rollback_to=optional("rollback_to", str),
             rollback_reason=str(data.get("rollback_reason", "")),
             pipelined=bool(data.get("pipelined", True)),
+            standby=bool(data.get("standby", False)),
             role=role,
             candidate_name=optional("candidate_name", str),
             candidate_source=optional("candidate_source", str),
@@ -333,10 +337,18 @@ class _Worker:
         self.seed_text = text
         seed_spec = read_agent(text, str(seed))
         code = data / "code"
-        if self.spec.shadow:  # read-only: the main worker owns the repository
+        if self.spec.shadow or self.spec.standby:
+            # Read-only: the serving worker owns the repository and may be committing right
+            # now (a rewrite, a rollback), so its worktree may differ from HEAD for a moment.
+            # Everything is read at one commit, so the code and its version agree.
+            if not self.spec.shadow:
+                copy = data / SEED_COPY
+                if not copy.exists() or copy.read_text("utf-8") != text:
+                    raise RuntimeError("the seed file has edits no serving worker has imported yet")
             self.repository = CodeRepository.open(code, require_clean_worktree=False)
-            self.agent_spec = spec_from_repository(self.repository, seed_spec)
-            self.code_version = f"{self.repository.version()}+{self.repository.head()}"
+            head = self.repository.head()
+            self.agent_spec = spec_from_repository(self.repository, seed_spec, head)
+            self.code_version = f"{self.repository.version(head)}+{head}"
             return
         if code.exists():
             repository = CodeRepository.open(code)

@@ -346,6 +346,48 @@ def test_the_warm_standby_takes_over_after_kill_9_with_the_wal_since_its_checkpo
     _run(scenario, _config(tmp_path))
 
 
+def test_a_standby_starts_while_the_serving_worker_is_mid_commit(tmp_path: Path) -> None:
+    """The standby reads the repository at one commit and never needs a clean worktree:
+    the serving worker may be writing one (a rewrite, a rollback) while it starts."""
+
+    async def scenario(g: Guardian) -> None:
+        await _wait_for(lambda: g._standby is not None)
+        worktree = tmp_path / "data" / "code" / "agent.hy"
+        committed = worktree.read_text("utf-8")
+        worktree.write_text(committed + "\n;; half-written by a commit in progress\n", "utf-8")
+        try:
+            first = g._standby
+            await g.checkpoint("test")  # refreshes the standby
+            await _wait_for(lambda: g._standby is not None and g._standby is not first)
+        finally:
+            worktree.write_text(committed, "utf-8")
+        standby = g._standby
+        assert standby is not None
+        os.kill(g.worker_pid or 0, signal.SIGKILL)
+        assert await _retry(g, "message", {"text": "hi"}) == "echo: hi"
+        assert g.worker_pid == standby.child.pid and g.metrics.standby_activations == 1
+
+    _run(scenario, _config(tmp_path))
+
+
+def test_a_standby_is_not_made_while_seed_edits_wait_to_be_imported(tmp_path: Path) -> None:
+    """Only a serving worker imports seed edits (it commits them): a standby made before
+    that would load the old code, so none is made, and a fresh worker takes over."""
+
+    async def scenario(g: Guardian) -> None:
+        await _wait_for(lambda: g._standby is not None)
+        seed = tmp_path / "tester.hy"
+        seed.write_text(AGENT.replace('(+ "echo: " text)', '(+ "edited: " text)'), "utf-8")
+        await g.checkpoint("test")  # refreshes the standby: it refuses to start
+        await _wait_for(lambda: g._standby_task is not None and g._standby_task.done())
+        assert g._standby is None
+        os.kill(g.worker_pid or 0, signal.SIGKILL)
+        assert await _retry(g, "message", {"text": "hi"}) == "edited: hi"
+        assert g.metrics.standby_activations == 0
+
+    _run(scenario, _config(tmp_path))
+
+
 def test_a_standby_with_outdated_code_does_not_take_over(tmp_path: Path) -> None:
     from o_lisp.agent._dsl import read_agent
     from o_lisp.agent._repo import CodeRepository
