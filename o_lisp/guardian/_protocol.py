@@ -591,13 +591,7 @@ def _check_max_frame(max_frame: int) -> int:
 
 def encode_frame(message: Message, max_frame: int = DEFAULT_MAX_FRAME) -> bytes:
     """Header + body for one message; refuses what the peer would refuse (too big, unpackable)."""
-    try:
-        body: bytes = msgpack.packb(message.encode(), use_bin_type=True, datetime=False)
-    except (TypeError, ValueError, OverflowError) as error:
-        raise ProtocolError(f"cannot encode {message.TYPE!r} message: {error}") from None
-    if len(body) > max_frame:
-        raise ProtocolError(f"{message.TYPE!r} frame of {len(body)} bytes exceeds max_frame {max_frame}")
-    return HEADER.pack(len(body)) + body
+    return _frame(message.TYPE, message.encode(), max_frame)
 
 
 def encode_frame_unchecked(message_class: type[Message], max_frame: int = DEFAULT_MAX_FRAME, **fields: Any) -> bytes:
@@ -613,12 +607,16 @@ def encode_frame_unchecked(message_class: type[Message], max_frame: int = DEFAUL
     defaults = message_class._DEFAULTS
     for name in message_class._FIELD_NAMES:
         out[name] = fields[name] if name in fields else defaults[name]
+    return _frame(message_class.TYPE, out, max_frame)
+
+
+def _frame(kind: str, data: dict[str, Any], max_frame: int) -> bytes:
     try:
-        body: bytes = msgpack.packb(out, use_bin_type=True, datetime=False)
+        body: bytes = msgpack.packb(data, use_bin_type=True, datetime=False)
     except (TypeError, ValueError, OverflowError) as error:
-        raise ProtocolError(f"cannot encode {message_class.TYPE!r} message: {error}") from None
+        raise ProtocolError(f"cannot encode {kind!r} message: {error}") from None
     if len(body) > max_frame:
-        raise ProtocolError(f"{message_class.TYPE!r} frame of {len(body)} bytes exceeds max_frame {max_frame}")
+        raise ProtocolError(f"{kind!r} frame of {len(body)} bytes exceeds max_frame {max_frame}")
     return HEADER.pack(len(body)) + body
 
 

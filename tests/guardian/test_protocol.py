@@ -722,3 +722,17 @@ def test_large_checkpoint_and_restore_through_a_pipe() -> None:
 def test_error_message_defaults() -> None:
     error = Error(id=3, code="timeout")
     assert error.re is None and decode_frame(encode_frame(error)) == error
+
+
+def test_unchecked_frames_are_the_frames_of_the_messages() -> None:
+    """The worker's hot-path encoder gives byte-identical frames, defaults included."""
+    args = {"memory": "notes", "payload": {"blocks": [{"id": "m1-0", "embedding": b"\0" * 8}]}, "time": 2.0}
+    assert P.encode_frame_unchecked(P.WalAppend, id=7, op="memory_apply", args=args) == encode_frame(
+        P.WalAppend(id=7, op="memory_apply", args=args))
+    assert P.encode_frame_unchecked(P.Reply, id=8, re=3, result=["m1-0"]) == encode_frame(
+        P.Reply(id=8, re=3, result=["m1-0"]))
+    assert P.encode_frame_unchecked(P.Reply, id=9, re=4) == encode_frame(P.Reply(id=9, re=4))
+    with pytest.raises(ProtocolError, match="cannot encode 'reply' message"):
+        P.encode_frame_unchecked(P.Reply, id=10, re=5, result=object())
+    with pytest.raises(ProtocolError, match="exceeds max_frame 16"):
+        P.encode_frame_unchecked(P.Reply, 16, id=11, re=6, result="x" * 100)
