@@ -587,6 +587,7 @@ class Agent:
         return self.state["context"].get(str(key), default)
 
     def _state_set(self, key: str, value: Any) -> Any:
+        check_data(value, "state-set! value")  # before `plain` copies it: bounds its expanded size
         self.state.apply("context_set", {"key": str(key), "value": plain(value), "time": self.clock()})
         return value
 

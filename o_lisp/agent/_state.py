@@ -38,34 +38,76 @@ class StateError(OLispError):
 
 
 _MAX_DATA_DEPTH = 64
-_PLAIN_SCALARS = frozenset({type(None), bool, float, str, bytes})
+MAX_DATA_BYTES = 32 * 1024 * 1024
+"""Largest msgpack encoding of one checked value (an estimate that never undercounts by
+more than a few bytes per element). The WAL's record limit and the frame limit are 64 MiB;
+a mutation's arguments travel inside an envelope, so one value gets half of that."""
+_INT_MIN, _INT_END = -(2**63), 2**64
+"""msgpack carries int64 and uint64: -2**63 <= n < 2**64."""
+_PLAIN_SCALARS = frozenset({type(None), bool, float, bytes})
+
+
+def _str_size(text: str) -> int | None:
+    """Bytes of `text` in msgpack (UTF-8 plus a header), or None if it is not encodable
+    (a lone surrogate such as ``chr(55296)``: msgpack's encoder raises on it)."""
+    if text.isascii():
+        return len(text) + 5
+    try:
+        return len(text.encode("utf-8")) + 5
+    except UnicodeEncodeError:
+        return None
 
 
 def _plainly_data(value: Any) -> bool:
-    """True when `value` is certainly storable: exact built-in types only, no deep nesting.
+    """True when `value` is certainly storable: exact built-in types only, no deep nesting,
+    no container reached twice, encodable strings, 64-bit ints, str/int keys, and an
+    encoded size within `MAX_DATA_BYTES`.
 
     The common case of `check_data`, without building a path string per element (which
     cost more than the mutation itself for a memory block). False means "look closer",
-    not "invalid": subclasses and errors are left to the exact, recursive check.
+    not "invalid": subclasses, shared substructure and errors are left to the exact,
+    recursive check, whose size accounting is memoised per container.
     """
     scalars = _PLAIN_SCALARS
     stack: list[tuple[Any, int]] = [(value, 0)]
     pop, push = stack.pop, stack.append
+    seen: set[int] = set()
+    size = 0
     while stack:
         node, depth = pop()
         t = type(node)
         if t in scalars:
+            size += len(node) + 5 if t is bytes else 9
+            continue
+        if t is str:
+            n = _str_size(node)
+            if n is None:
+                return False
+            size += n
             continue
         if t is int:
-            if not -(2**63) <= node < 2**64:
+            if not _INT_MIN <= node < _INT_END:
                 return False
+            size += 9
             continue
         if depth >= _MAX_DATA_DEPTH:
             return False
+        key = id(node)
+        if key in seen:
+            return False
+        seen.add(key)
+        size += 5
         if t is dict:
-            for key in node:
-                kt = type(key)
-                if kt is not str and (kt is not int or not -(2**63) <= key < 2**64):
+            for k in node:
+                kt = type(k)
+                if kt is str:
+                    n = _str_size(k)
+                    if n is None:
+                        return False
+                    size += n
+                elif kt is int and _INT_MIN <= k < _INT_END:
+                    size += 9
+                else:
                     return False
             items = node.values()
         elif t is list or t is tuple:
@@ -75,39 +117,85 @@ def _plainly_data(value: Any) -> bool:
         child = depth + 1
         for item in items:
             it = type(item)
-            if it is str or it is float or it is bool or item is None or it is bytes:
-                continue
-            push((item, child))
-    return True
+            if it is float or it is bool or item is None:
+                size += 9
+            elif it is str:
+                n = _str_size(item)
+                if n is None:
+                    return False
+                size += n
+            elif it is bytes:
+                size += len(item) + 5
+            else:
+                push((item, child))
+        if size > MAX_DATA_BYTES:
+            return False
+    return size <= MAX_DATA_BYTES
 
 
 def check_data(value: Any, where: str, depth: int = 0) -> None:
-    """Refuse values that msgpack cannot carry exactly (state must round-trip)."""
+    """Refuse values that msgpack cannot carry exactly (state must round-trip).
+
+    Checked exactly as msgpack will encode the value and the guardian will decode it:
+    strings must be UTF-8 encodable (no lone surrogates), integers must fit int64 or
+    uint64, dict keys must be strings or integers (not booleans: the guardian refuses
+    them), nesting is at most 64 levels, and the *expanded* encoding (a list that
+    appears 1,000 times is encoded 1,000 times) at most `MAX_DATA_BYTES`. The walk
+    visits each distinct container once, so a value that shares substructure costs
+    time in proportion to what it holds, not to what it expands to.
+    """
     if depth == 0 and _plainly_data(value):
         return
-    _check_data(value, where, depth)
+    size = _check_data(value, where, depth, {})
+    if size > MAX_DATA_BYTES:
+        raise StateError(f"{where}: value would take about {size} bytes when encoded; the limit is {MAX_DATA_BYTES}")
 
 
-def _check_data(value: Any, where: str, depth: int) -> None:
+def _check_data(value: Any, where: str, depth: int, sizes: dict[int, int] | None = None) -> int:
+    """The exact check; returns the value's encoded size. `sizes` memoises finished
+    containers by id (the caller holds `value`, so the ids stay valid)."""
+    if sizes is None:
+        sizes = {}
     if depth > _MAX_DATA_DEPTH:
         raise StateError(f"{where}: value nested too deeply for agent state")
-    if value is None or isinstance(value, bool | int | float | str | bytes):
-        if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+    if value is None or isinstance(value, bool | float):
+        return 9
+    if isinstance(value, int):
+        if not _INT_MIN <= value < _INT_END:
             raise StateError(f"{where}: integer {value} does not fit in 64 bits")
-        return
+        return 9
+    if isinstance(value, str):
+        n = _str_size(value)
+        if n is None:
+            raise StateError(f"{where}: the text holds a lone surrogate, which UTF-8 cannot encode")
+        return n
+    if isinstance(value, bytes):
+        return len(value) + 5
+    known = sizes.get(id(value))
+    if known is not None:
+        return known
+    size = 5
     if isinstance(value, list | tuple):
         for i, item in enumerate(value):
-            _check_data(item, f"{where}[{i}]", depth + 1)
-        return
-    if isinstance(value, dict):
+            size += _check_data(item, f"{where}[{i}]", depth + 1, sizes)
+    elif isinstance(value, dict):
         for key, item in value.items():
-            if not isinstance(key, str | int):
+            if isinstance(key, bool) or not isinstance(key, str | int):
                 raise StateError(f"{where}: dict keys must be strings or integers, not {type(key).__name__}")
-            if isinstance(key, int) and not isinstance(key, bool) and not -(2**63) <= key < 2**64:
+            if isinstance(key, int) and not _INT_MIN <= key < _INT_END:
                 raise StateError(f"{where}: integer key {key} does not fit in 64 bits")
-            _check_data(item, f"{where}[{key!r}]", depth + 1)
-        return
-    raise StateError(f"{where}: a {type(value).__name__} cannot be stored in agent state")
+            if isinstance(key, str):
+                n = _str_size(key)
+                if n is None:
+                    raise StateError(f"{where}: a key holds a lone surrogate, which UTF-8 cannot encode")
+                size += n
+            else:
+                size += 9
+            size += _check_data(item, f"{where}[{key!r}]", depth + 1, sizes)
+    else:
+        raise StateError(f"{where}: a {type(value).__name__} cannot be stored in agent state")
+    sizes[id(value)] = size
+    return size
 
 
 def plain(value: Any) -> Any:
