@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from o_lisp._budget import DeadlineExceeded
-from o_lisp._errors import CompileError, LispError, OLispError, Position
+from o_lisp._errors import CompileError, LispError, OLispError, Position, SandboxViolation
 from o_lisp._interpreter import Interpreter
 from o_lisp._limits import Limits
 from o_lisp._mangle import mangle
@@ -68,6 +68,7 @@ class _NoMatch:
 
 
 NO_MATCH = _NoMatch()
+_UNBOUND = object()
 
 
 @dataclass
@@ -193,6 +194,7 @@ class Agent:
         self.last_reply_id: str | None = None
         """The id of the last reply `handle` gave (stored with the message; feedback refers to it)."""
         self.interpreter = self._new_interpreter()
+        self._protected = self._protected_names(spec.definitions)
         for definition in spec.definitions:
             if repository is None and definition.name in spec.forms:
                 self._define(definition, spec.filename, spec.forms[definition.name])
@@ -298,14 +300,73 @@ class Agent:
         return interp
 
     def _define(self, definition: Definition, filename: str, form: Any = None) -> None:
-        """Compile and run one definition (used at load, rewrite and rollback)."""
+        """Compile and run one definition (used at load, rewrite and rollback).
+
+        The definition's own evaluation (default arguments, `setv` values, everything that
+        runs at definition time) may bind only its own name: rebinding another definition,
+        an agent builtin, a stdlib function or a safe built-in raises `SandboxViolation`
+        and the bindings are put back. Registrations (`agent-define-test` and the others)
+        are accepted only for the definition being loaded (`_registering`).
+        """
         self._current = definition
+        before = self._bindings()
         try:
             forms = [form] if form is not None else read_many(definition.source, filename)
             self.interpreter.eval(forms[0] if len(forms) == 1 else Expression([Symbol("do"), *forms]), filename)
+            rebound = self._rebound(before, own=definition.name)
+            if rebound:
+                self._restore(before, rebound)
+                raise SandboxViolation(
+                    f"definition {definition.name} rebinds {_shown_names(rebound)} while it loads: "
+                    "a definition may bind only its own name")
         finally:
             self._current = None
         self.definitions[definition.name] = definition
+
+    # -- what agent code may not rebind --------------------------------------------------
+    def _protected_names(self, definitions: Iterable[Definition]) -> frozenset[str]:
+        """Mangled names no definition but their own may rebind: the agent's definitions,
+        its builtins and tools, the stdlib, and the safe built-ins (a global of that name
+        would shadow them). Macros are compared separately (`_bindings`)."""
+        interp = self.interpreter
+        return frozenset(interp._globals) | frozenset(interp._builtins) | {mangle(d.name) for d in definitions}
+
+    def _bindings(self) -> dict[str, Any]:
+        """The current binding of every protected name (macros under a ``macro:`` key)."""
+        globals_ = self.interpreter._globals
+        bound = {name: globals_.get(name, _UNBOUND) for name in self._protected}
+        bound.update({"macro:" + name: fn for name, fn in self.interpreter._macros.items()})
+        return bound
+
+    def _rebound(self, before: dict[str, Any], own: str | None = None) -> list[str]:
+        """Keys of `_bindings` whose binding changed since `before` (except `own`'s)."""
+        after = self._bindings()
+        allowed = {mangle(own), "macro:" + mangle(own)} if own is not None else set()
+        return sorted(k for k in before.keys() | after.keys()
+                      if k not in allowed and before.get(k, _UNBOUND) is not after.get(k, _UNBOUND))
+
+    def _restore(self, before: dict[str, Any], keys: list[str]) -> None:
+        """Put the bindings of `keys` back as they were in `before`."""
+        for key in keys:
+            target, name = ((self.interpreter._macros, key[6:]) if key.startswith("macro:")
+                            else (self.interpreter._globals, key))
+            value = before.get(key, _UNBOUND)
+            if value is _UNBOUND:
+                target.pop(name, None)
+            else:
+                target[name] = value
+
+    def _registering(self, kind: DefinitionKind, name: str) -> None:
+        """Refuse a registration that does not come from loading definition `name` itself.
+
+        The registration builtins are ordinary names agent code can call; without this a
+        function's default argument (run when the function is defined) or its body (run
+        by a test) could replace the tests that judge it. `SandboxViolation` cannot be
+        caught by agent code, so the load or the call fails as a whole."""
+        current = self._current
+        if current is None or current.kind is not kind or current.name != name:
+            what = f"while loading {current.kind.value} {current.name}" if current is not None else "at run time"
+            raise SandboxViolation(f"{kind.value} {name} can only be declared by its own definition, not {what}")
 
     # -- the builtins agent code sees ------------------------------------------------
     def _builtins(self) -> dict[str, Any]:
@@ -421,6 +482,7 @@ class Agent:
 
     # -- registration (run when a definition is evaluated) ----------------------------------
     def _register_tool(self, name: str, fn: Any) -> None:
+        self._registering(DefinitionKind.TOOL, name)
         params, options = self._pending.pop("tool:" + name)
         tool = Tool(name, params, str(options.get("doc", "")), options.get("timeout"),
                     bool(options.get("unsafe", False)), bool(options.get("cache", False)), fn)
@@ -428,6 +490,7 @@ class Agent:
         self.interpreter.define(name, self._tool_callable(tool))
 
     def _register_rule(self, name: str, fn: Any) -> None:
+        self._registering(DefinitionKind.RULE, name)
         self.rules[name] = fn
 
     def rule_order(self) -> list[str]:
@@ -435,6 +498,7 @@ class Agent:
         return [name for name in self.definitions if name in self.rules]
 
     def _register_workflow(self, name: str, runs: list[Any], whens: list[Any]) -> None:
+        self._registering(DefinitionKind.WORKFLOW, name)
         specs = self._pending.pop("workflow:" + name)
         self.workflows[name] = [
             Step(step_name, run, when, int(options.get("retries", 0)), options.get("timeout"))
@@ -442,9 +506,11 @@ class Agent:
         ]
 
     def _register_test(self, name: str, fn: Any) -> None:
+        self._registering(DefinitionKind.TEST, name)
         self.tests[name] = fn
 
     def _register_fitness(self, name: str, fn: Any) -> None:
+        self._registering(DefinitionKind.FITNESS, name)
         self.fitness[name] = fn
 
     def _register_memory(self, name: str) -> None:
@@ -458,6 +524,7 @@ class Agent:
         """
         from o_lisp.memory import MemoryConfig
 
+        self._registering(DefinitionKind.MEMORY, name)
         options = self._pending.pop("memory:" + name)
         store = self.state.memory_stores.get(name)
         if store is None:
@@ -624,7 +691,10 @@ class Agent:
         """
         name = str(name)
         if name not in self.definitions:
-            raise ToolError(f"agent {self.name} has no definition {name}")
+            raise ToolError(f"agent {self.name} has no definition {name[:80]}")
+        if origin == "agent" and self.definitions[name].kind in (DefinitionKind.TEST, DefinitionKind.FITNESS):
+            raise ToolError(f"agent code may not evolve its {self.definitions[name].kind.value} {name}: "
+                            "tests and fitness tasks judge its rewrites")
         if not isinstance(hypothesis, str) or not hypothesis.strip():
             raise ToolError("an evolution intent needs a hypothesis (why the change should help)")
         source = None
@@ -738,18 +808,38 @@ class Agent:
 
     # -- tests -------------------------------------------------------------------------------
     def run_tests(self) -> TestReport:
+        """Run every `deftest`; a test fails when it raises or returns False.
+
+        The code under test runs between tests, so it could rebind a definition or a
+        builtin that a later test relies on (short-circuiting it): each test also fails
+        when a protected binding (`_protected_names`) changed while it ran, and the
+        bindings are put back before the next test. The tests run are the registered ones,
+        fixed before any of them runs."""
         report = TestReport()
-        for name, fn in self.tests.items():
+        for name, fn in list(self.tests.items()):
+            before = self._bindings()
+            error: LispError | None = None
             try:
                 result = self.interpreter.call(fn)
-            except LispError as error:
+            except LispError as failure:
+                error = failure
+            rebound = self._rebound(before)
+            if rebound:
+                self._restore(before, rebound)
+                report.failed[name] = f"the code under test rebinds {_shown_names(rebound)} at run time"
+            elif error is not None:
                 report.failed[name] = str(error)
-                continue
-            if result is False:
+            elif result is False:
                 report.failed[name] = "returned False"
             else:
                 report.passed.append(name)
         return report
+
+    def judged_tests(self, candidate: Definition | None = None) -> list[str]:
+        """The tests that judge `candidate`: every committed `deftest` (the candidate's own
+        name counts once, as itself when it is a test)."""
+        names = [d.name for d in self._definitions_with(candidate) if d.kind is DefinitionKind.TEST]
+        return names
 
     # -- code as data ----------------------------------------------------------------------
     def _definition_form(self, name: Any) -> Any:
@@ -759,7 +849,8 @@ class Agent:
         return read_many(definition.source, definition.filename)[0]
 
     def _rewrite_builtin(self, name: Any, form: Any, reason: str = "", bump: str | None = None) -> dict[str, Any]:
-        return self.rewrite(str(name), form, reason=str(reason), bump=bump, propose=self.propose_rewrites).as_data()
+        return self.rewrite(str(name), form, reason=str(reason), bump=bump, propose=self.propose_rewrites,
+                            by_agent=True).as_data()
 
     def _candidate(self, name: str, form: Any) -> tuple[Definition | None, list[str]]:
         """A new version of definition `name` as a `Definition` (None if `form` is not code),
@@ -786,7 +877,8 @@ class Agent:
             kind = old.kind if old else DefinitionKind.FUNCTION
         return Definition(name, kind, source), failures
 
-    def rewrite(self, name: str, form: Any, *, reason: str, bump: str | None = None, propose: bool = False) -> RewriteResult:
+    def rewrite(self, name: str, form: Any, *, reason: str, bump: str | None = None, propose: bool = False,
+                by_agent: bool = False) -> RewriteResult:
         """Validate a new version of one definition and, if its tests pass, hot-swap and commit it.
 
         Validation: the form must print and read back identically, define `name`
@@ -800,6 +892,13 @@ class Agent:
         its source is recorded instead and the result is pending (`accepted` False,
         `pending` True, `intent` its id). Scratch agents refuse to rewrite
         (`AgentError`); canaries only propose.
+
+        Only an existing definition can be rewritten (as with `evolve`); new definitions
+        come from the seed file. `by_agent` (what `rewrite!` passes): agent code may not
+        rewrite its own `deftest`s or `deffitness` tasks, which judge its rewrites.
+        Nothing is hot-swapped before everything the commit needs was checked, and if the
+        commit fails all the same the committed code is reloaded, so the running code
+        never differs from HEAD.
         """
         if self.role != "main" and not (propose and self.role == "canary"):
             self._refuse(f"rewrite {name}")
@@ -808,6 +907,12 @@ class Agent:
         candidate, failures = self._candidate(name, form)
         if candidate is None:
             return RewriteResult(False, name, reason, failures=failures)
+        old = self.definitions.get(name)
+        if old is None:
+            return RewriteResult(False, name, reason, failures=[
+                f"agent {self.name} has no definition {name[:80]!r} to rewrite (new definitions come from the seed file)"])
+        if not failures:
+            failures = self._rewrite_problems(old, candidate, by_agent)
         source = candidate.source
         report = TestReport()
         if not failures:
@@ -826,23 +931,48 @@ class Agent:
             version = bump_version(version, bump)
         if self.before_risky is not None:
             self.before_risky(f"rewrite {name}: {reason}")
-        self._define(candidate, self._code_filename(candidate))
-        commit = None
-        if self.repository is not None:
-            commit = self.repository.commit_definition(candidate, reason, trailers)
-            if version != self.state.version:
-                commit = self.repository.bump_version(version, reason, f"{name}: {reason}")
+        try:
+            self._define(candidate, self._code_filename(candidate))
+            commit = None
+            if self.repository is not None:
+                commit = self.repository.commit_definition(candidate, reason, trailers)
+                if version != self.state.version:
+                    commit = self.repository.bump_version(version, reason, f"{name}: {reason}")
+        except BaseException:
+            # The swap or the commit failed: run exactly the committed code again.
+            if self.repository is not None:
+                self._reload()
+            else:
+                self._define(old, self._code_filename(old))
+            raise
         self.state.apply("record_rewrite", {"name": name, "commit": commit or "", "version": version, "reason": reason, "time": self.clock(), "source": source})
         return RewriteResult(True, name, reason, commit=commit, version=version)
 
+    def _rewrite_problems(self, old: Definition, candidate: Definition, by_agent: bool) -> list[str]:
+        """What makes a well-formed candidate unacceptable before any of it runs."""
+        if candidate.source == old.source:
+            return ["the new form is the current definition (nothing to change)"]
+        if by_agent and old.kind in (DefinitionKind.TEST, DefinitionKind.FITNESS):
+            return [f"agent code may not rewrite its {old.kind.value} {old.name}: tests and fitness tasks judge "
+                    "its rewrites (an operator can change them)"]
+        return []
+
     def _trial(self, candidate: Definition) -> tuple[list[str], TestReport]:
-        """Load the agent with `candidate` in a scratch copy and run its tests there."""
+        """Load the agent with `candidate` in a scratch copy and run its tests there.
+
+        The scratch copy is built from the committed definitions and the candidate; while
+        it loads, each definition may bind only its own name and register only itself
+        (`_define`), so the candidate's definition-time code cannot replace a test, and
+        every committed test must be registered, by its own definition, before any runs."""
         try:
             scratch = self.scratch(candidate)
         except MemoryChangeError as error:
             return [error.message], TestReport()
         except LispError as error:
             return [f"does not load: {error}"], TestReport()
+        missing = [name for name in self.judged_tests(candidate) if name not in scratch.tests]
+        if missing:
+            return [f"test {name} was not registered by its definition" for name in missing], TestReport()
         report = scratch.run_tests()
         failures = [f"test {name} failed: {why}" for name, why in report.failed.items()]
         return failures, report
@@ -873,6 +1003,7 @@ class Agent:
         self.spec = spec
         self.tools, self.rules, self.workflows, self.tests, self.fitness, self.definitions = {}, {}, {}, {}, {}, {}
         self.interpreter = self._new_interpreter()
+        self._protected = self._protected_names(spec.definitions)
         for definition in spec.definitions:
             self._define(definition, self._code_filename(definition))
 
@@ -974,6 +1105,12 @@ def _shown(value: Any) -> Any:
         return plain(value)
     except StateError:
         return repr(value)[:500]
+
+
+def _shown_names(keys: list[str]) -> str:
+    from o_lisp._mangle import unmangle
+
+    return ", ".join(unmangle(k.removeprefix("macro:")) for k in keys[:5]) + (", ..." if len(keys) > 5 else "")
 
 
 def _display(value: Any) -> str:

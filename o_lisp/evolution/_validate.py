@@ -329,6 +329,9 @@ class _Context:
     # -- tests --------------------------------------------------------------------------------
     def tests(self) -> dict[str, Any]:
         agent = self._scratch()  # the tests may change its state: later stages use fresh copies
+        missing = [name for name in self.parent.judged_tests(self.candidate) if name not in agent.tests]
+        if missing:  # (registration only by a test's own definition makes this a backstop)
+            raise _Reject(f"test {missing[0]} was not registered by its definition", {"missing": missing})
         report = agent.run_tests()
         evidence = {"passed": list(report.passed), "failed": dict(report.failed)}
         if report.failed:
