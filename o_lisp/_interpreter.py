@@ -68,10 +68,16 @@ class Interpreter:
         *,
         stdout: Any = None,
         load_stdlib: bool = True,
+        isolation: str = "none",
     ) -> None:
         self.limits = limits if limits is not None else Limits()
         if not isinstance(self.limits, Limits):
             raise TypeError("limits must be an o_lisp.Limits")
+        self.isolation = _checked_isolation(isolation)
+        """"none": evaluations run in this process under the in-process budgets. "process":
+        `eval`, `load` and `call` run in a forked child under kernel-enforced limits and
+        leave this interpreter unchanged (`o_lisp._isolation`)."""
+        self._isolation_cancelled = threading.Event()
         self._stdout = stdout
         self._budget = Budget()
         self._runtime = Runtime(self._budget, self._write)
@@ -91,8 +97,12 @@ class Interpreter:
             self.load_library("core.hy")
 
     # -- public API --------------------------------------------------------------------
-    def eval(self, source: Any, filename: str = "<eval>", *, limits: Limits | None = None) -> Any:
-        """Evaluate source text (all its forms) or one form; return the last value."""
+    def eval(self, source: Any, filename: str = "<eval>", *, limits: Limits | None = None,
+             isolation: str | None = None) -> Any:
+        """Evaluate source text (all its forms) or one form; return the last value.
+
+        `isolation` overrides the interpreter's mode for this call (e.g. "none" to load
+        trusted helper code into an isolated interpreter)."""
 
         def run() -> Any:
             with self._evaluation(limits):
@@ -108,9 +118,9 @@ class Interpreter:
                     result = self._eval_form(form, filename)
                 return result
 
-        return self._run(run, limits)
+        return self._run(run, limits, isolation)
 
-    def load(self, path: str | Path, *, limits: Limits | None = None) -> Any:
+    def load(self, path: str | Path, *, limits: Limits | None = None, isolation: str | None = None) -> Any:
         """Evaluate a file; its errors name the file's path with line and column."""
         path = Path(path)
         try:
@@ -127,7 +137,7 @@ class Interpreter:
                     result = self._eval_form(form, str(path))
                 return result
 
-        return self._run(run, limits)
+        return self._run(run, limits, isolation)
 
     def call(self, function: str | Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Call a Lisp function (by name or as a value) under this interpreter's limits."""
@@ -142,8 +152,10 @@ class Interpreter:
         return self._run(run, None)
 
     def cancel(self) -> None:
-        """Stop the running evaluation at its next budget check (callable from any thread)."""
+        """Stop the running evaluation at its next budget check (callable from any thread);
+        an isolated evaluation's child is killed."""
         self._budget.cancel()
+        self._isolation_cancelled.set()
 
     def define(self, name: str, value: Any) -> None:
         """Bind a global name (mangled like Hy) to a Python value."""
@@ -194,8 +206,26 @@ class Interpreter:
         return sorted(unmangle(k) for k in self._builtins if not k.startswith("_o_"))
 
     # -- evaluation machinery --------------------------------------------------------------
-    def _run(self, work: Callable[[], Any], limits: Limits | None) -> Any:
-        """Run one evaluation on a thread with a deep C stack.
+    def _run(self, work: Callable[[], Any], limits: Limits | None, isolation: str | None = None) -> Any:
+        """Run one evaluation: in a forked child when isolated, else `_run_here`."""
+        mode = self.isolation if isolation is None else _checked_isolation(isolation)
+        if mode == "none" or self._budget.active:
+            return self._run_here(work, limits)
+        from o_lisp._isolation import run_isolated
+
+        self._isolation_cancelled.clear()
+
+        def in_child() -> Any:
+            self.isolation = "none"  # nested evaluations (capabilities) run inline in the child
+            return self._run_here(work, limits)
+
+        def set_stdout(stream: Any) -> None:
+            self._stdout = stream
+
+        return run_isolated(in_child, limits or self.limits, self._write, self._isolation_cancelled, set_stdout)
+
+    def _run_here(self, work: Callable[[], Any], limits: Limits | None) -> Any:
+        """Run one evaluation in this process, on a thread with a deep C stack.
 
         Some C code of CPython recurses without a depth check (hashing a tuple
         nested a million deep crashes the process on an 8 MiB stack). Nesting
@@ -463,7 +493,13 @@ class Interpreter:
                     self._sources[filename] = text
                     self._execute(unit, form)
 
-        self._run(run, Limits())
+        self._run_here(run, Limits())
+
+
+def _checked_isolation(mode: Any) -> str:
+    if mode not in ("none", "process"):
+        raise ValueError(f"isolation must be 'none' or 'process', not {mode!r}")
+    return str(mode)
 
 
 # Frames the reader and compiler may use on top of the current depth: the program's

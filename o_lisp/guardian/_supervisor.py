@@ -232,6 +232,12 @@ class GuardianConfig:
     vault_fsync: Callable[[int], None] | None = None
     """Fault injection, tests only: replaces ``os.fsync`` in the checkpoint vault."""
     python: str = sys.executable
+    worker_address_space: int | None = 4 * 1024 * 1024 * 1024
+    """RLIMIT_AS of the serving worker and the standby: the address space each starts with
+    plus this many bytes (None: no limit). An allocation past it fails (the request gets
+    an error, agent code `LimitExceeded("memory")`) instead of growing the machine's memory.
+    It counts address space, not resident memory: it must cover the agent's state after a
+    restore and an evaluation thread's stack (up to 1 GiB, sized from the step budget)."""
     evolution: Any = None
     """`o_lisp.guardian._evolution.EvolutionConfig` (None = the defaults)."""
 
@@ -246,6 +252,8 @@ class GuardianConfig:
             raise ValueError("max_restarts >= 0, checkpoint_wal_records >= 1, keep_checkpoints >= 1")
         if self.worker_log_bytes < 1 or self.worker_log_files < 1:
             raise ValueError("worker_log_bytes >= 1, worker_log_files >= 1")
+        if self.worker_address_space is not None and self.worker_address_space < 1:
+            raise ValueError("worker_address_space must be positive (or None)")
 
 
 @dataclass
@@ -966,6 +974,7 @@ class Guardian:
             spec = WorkerSpec(
                 agent=str(self.config.agent.absolute()), data_dir=str(self.config.data_dir.absolute()),
                 debug_methods=self.config.debug_methods, pipelined=self.config.pipelined,
+                address_space=self.config.worker_address_space,
                 rollback_to=None if rollback is None else rollback[0],
                 rollback_reason="" if rollback is None else rollback[1],
             )
@@ -1204,7 +1213,8 @@ class Guardian:
             return
         cfg = self.config
         spec = WorkerSpec(agent=str(cfg.agent.absolute()), data_dir=str(cfg.data_dir.absolute()),
-                          debug_methods=cfg.debug_methods, pipelined=cfg.pipelined, standby=True)
+                          debug_methods=cfg.debug_methods, pipelined=cfg.pipelined, standby=True,
+                          address_space=cfg.worker_address_space)
         created: list[_Link] = []
         try:
             link = await self._connect(spec, created)

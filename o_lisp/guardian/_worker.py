@@ -167,9 +167,10 @@ class WorkerSpec:
     cpu_seconds: int | None = None
     """Shadow only: RLIMIT_CPU (SIGXCPU at the soft limit, SIGKILL one second later)."""
     address_space: int | None = None
-    """Shadow only: RLIMIT_AS headroom in bytes above the address space the shadow starts
-    with (allocations beyond it fail). Must leave room for an evaluation thread's stack,
-    which is sized from the step budget (`o_lisp._interpreter`, up to 1 GiB)."""
+    """RLIMIT_AS headroom in bytes above the address space the worker starts with
+    (allocations beyond it fail); every role (`GuardianConfig.worker_address_space` for the
+    main worker and the standby, the evolution config for shadows). Must leave room for an
+    evaluation thread's stack, which is sized from the step budget (up to 1 GiB)."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -224,7 +225,8 @@ def die_with_parent() -> None:
 
 
 def apply_process_limits(spec: WorkerSpec) -> None:
-    """A shadow's process limits: a candidate that runs away kills only its shadow.
+    """A worker's process limits: a shadow's candidate that runs away kills only its shadow,
+    and no worker's memory grows past its address-space limit.
 
     RLIMIT_CPU: SIGXCPU at the soft limit (the default action ends the process) and
     SIGKILL at the hard limit a second later. RLIMIT_AS: allocations beyond it fail,
@@ -263,8 +265,12 @@ def _rss_bytes() -> int:
 class _Heartbeat(threading.Thread):
     """Sends `heartbeat` every interval, even while the main thread is busy in agent code.
 
-    `stop()` is used by ``debug_hang`` to simulate a wedged worker (what a worker
-    stuck in a C call with the GIL held would look like to the guardian).
+    It is a Python thread, so it needs the GIL: while the main thread is stuck in one C
+    call that holds the GIL (a hash-flooded set, a comparison of huge shared structures)
+    no heartbeat goes out, and the guardian kills the worker after `heartbeat_timeout`
+    (``debug_c_stall`` tests exactly that). A worker busy in bytecode, or in C that
+    releases the GIL, keeps beating; its request is bounded by `request_timeout` and the
+    evaluation budgets. `stop()` is used by ``debug_hang`` to simulate a wedged worker.
     """
 
     def __init__(self, writer: FrameWriter, interval: float, busy: Callable[[], int | None]) -> None:
@@ -753,6 +759,13 @@ class _Worker:
         if method == "debug_sleep":  # busy but alive: heartbeats continue
             time.sleep(seconds)
             return seconds
+        if method == "debug_c_stall":  # stuck in one C call that holds the GIL (nothing stops the heartbeat thread)
+            return int(ctypes.PyDLL(None).sleep(int(seconds)))
+        if method == "debug_allocate":  # one allocation of `bytes` (the address-space limit)
+            try:
+                return len(bytearray(int(_arg(args, "bytes", int))))
+            except MemoryError:
+                raise _BadRequest(E_BAD_REQUEST, "out of memory (the worker's address-space limit)") from None
         if method == "debug_hang":  # wedged: heartbeats stop too
             if self.heartbeat is not None:
                 self.heartbeat.stop()
@@ -801,8 +814,7 @@ def _arg(args: dict[str, Any], name: str, kind: type | tuple[type, ...], default
 def run_worker(spec: WorkerSpec, in_fd: int, out_fd: int) -> int:
     """Run one worker on its two frame-pipe fds until the guardian is done; the exit code."""
     die_with_parent()
-    if spec.shadow:
-        apply_process_limits(spec)
+    apply_process_limits(spec)
     reader = FrameReader(in_fd, max_depth=None)  # frames from the trusted guardian
     writer = FrameWriter(out_fd)
     worker = _Worker(spec, reader, writer)
