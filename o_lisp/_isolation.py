@@ -270,11 +270,11 @@ def _rebuild(message: dict[str, Any]) -> LispError:
         exc_class = _PROGRAM_EXCEPTIONS.get(type_name)
         inner = exc_class(str(message.get("text", ""))) if exc_class else IsolatedProgramException(
             str(message.get("text", "")))
-        error: LispError = ProgramError(inner, position, source)
-        error.type_name = type_name
-        error.message = text
-        error.args = (text,)
-        return error
+        program = ProgramError(inner, position, source)
+        program.type_name = type_name
+        program.message = text
+        program.args = (text,)
+        return program
     if cls == "LimitExceeded":
         return LimitExceeded(str(message.get("limit", "time")), text, position, source)
     return _ERRORS.get(str(cls), LispError)(text, position, source)
