@@ -72,18 +72,22 @@ def _plainly_data(value: Any) -> bool:
     stack: list[tuple[Any, int]] = [(value, 0)]
     pop, push = stack.pop, stack.append
     seen: set[int] = set()
+    remember = seen.add
     size = 0
     while stack:
         node, depth = pop()
         t = type(node)
-        if t in scalars:
-            size += len(node) + 5 if t is bytes else 9
-            continue
         if t is str:
+            if node.isascii():
+                size += len(node) + 5
+                continue
             n = _str_size(node)
             if n is None:
                 return False
             size += n
+            continue
+        if t in scalars:
+            size += len(node) + 5 if t is bytes else 9
             continue
         if t is int:
             if not _INT_MIN <= node < _INT_END:
@@ -95,12 +99,15 @@ def _plainly_data(value: Any) -> bool:
         key = id(node)
         if key in seen:
             return False
-        seen.add(key)
+        remember(key)
         size += 5
         if t is dict:
             for k in node:
                 kt = type(k)
                 if kt is str:
+                    if k.isascii():
+                        size += len(k) + 5
+                        continue
                     n = _str_size(k)
                     if n is None:
                         return False
@@ -117,13 +124,10 @@ def _plainly_data(value: Any) -> bool:
         child = depth + 1
         for item in items:
             it = type(item)
-            if it is float or it is bool or item is None:
+            if it is str and item.isascii():
+                size += len(item) + 5
+            elif it is float or it is bool or item is None:
                 size += 9
-            elif it is str:
-                n = _str_size(item)
-                if n is None:
-                    return False
-                size += n
             elif it is bytes:
                 size += len(item) + 5
             else:
