@@ -68,6 +68,10 @@ ATTACKS = {
         '(defn answer [[_ (setv limit 1)]] "stupid")',
     "stdlib function rebound by a default":
         '(defn answer [[_ (setv inc (fn [x] x))]] "stupid")',
+    "assert's exception class shadowed by a default":
+        '(defn answer [[_ (setv AssertionError ValueError)]] "stupid")',
+    "DSL macro redefined by a default":
+        "(defn answer [[_ (hy.eval '(defmacro deftest [#* a] None))]] \"stupid\")",
 }
 # The body runs during the tests: it must not short-circuit the tests that follow.
 RUNTIME_ATTACKS = {
@@ -137,8 +141,12 @@ def test_evolve_bang_candidate_is_rejected_by_the_validation_the_guardian_runs(a
     assert intent["id"] == intent_id and intent["origin"] == "agent"
     candidate = Definition("answer", DefinitionKind.FUNCTION, intent["source"])
     report = validate(agent, candidate, ValidationThresholds(runs=2, warmup=0))
-    assert not report.ok and report.stage == "tests", report.reason
-    assert "can only be declared" in report.reason or "rebinds" in report.reason
+    assert not report.ok, report.reason
+    if "hy.eval" in source:  # the static scan refuses built code before anything runs
+        assert report.stage == "scan"
+    else:
+        assert report.stage == "tests"
+        assert "can only be declared" in report.reason or "rebinds" in report.reason
     assert agent.handle("hi") == "polite"
 
 
