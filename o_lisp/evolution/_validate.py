@@ -192,13 +192,15 @@ def run_fitness(agent: Agent, repeats: int = 1) -> FitnessRun:
 
     Mutations the tasks make go to `agent`'s state: pass a scratch copy (or a shadow)
     unless that is wanted. A task that raises, or returns anything but a finite number
-    (bools are not numbers here), is recorded in `errors` and not run again.
+    (bools are not numbers here), or during which the code rebinds a definition or a
+    builtin (as `Agent.run_tests` checks), is recorded in `errors` and not run again.
     """
     run = FitnessRun({name: [] for name in agent.fitness})
     for _ in range(repeats):
         for name, fn in agent.fitness.items():
             if name in run.errors:
                 continue
+            before = agent._bindings()
             started = cpu_time()
             try:
                 value = agent.interpreter.call(fn)
@@ -207,6 +209,12 @@ def run_fitness(agent: Agent, repeats: int = 1) -> FitnessRun:
                 continue
             finally:
                 run.latencies_ms.append((cpu_time() - started) * 1000)
+                rebound = agent._rebound(before)
+                if rebound:  # like `Agent.run_tests`: later tasks must not see rebound names
+                    agent._restore(before, rebound)
+                    run.errors[name] = f"the code under test rebinds {', '.join(rebound[:5])} at run time"
+            if name in run.errors:
+                continue
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
                 run.errors[name] = f"returned {_shown(value)}, not a finite number"
                 continue

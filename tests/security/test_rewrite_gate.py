@@ -260,3 +260,21 @@ def test_a_commit_that_fails_after_the_swap_reloads_the_committed_code(agent: Ag
     assert agent.repository.head() == head
     assert agent.handle("hi") == "polite"
     assert agent.definitions["answer"].source == '(defn answer [] "polite")'
+
+
+def test_fitness_tasks_cannot_be_short_circuited_by_the_code_they_run(tmp_path: Path) -> None:
+    """The first task runs code that rebinds the helper the second task scores with."""
+    from o_lisp.evolution._validate import run_fitness
+
+    seed = tmp_path / "fit.hy"
+    seed.write_text("""\
+(defagent fit
+  (defn helper [] 0.1)
+  (defn work [] (global helper) (setv helper (fn [] 1.0)) 0.5)
+  (deffitness a-works (work))
+  (deffitness b-helps (helper)))
+""")
+    agent = Agent.load(seed, tmp_path / "data")
+    run = run_fitness(agent.scratch(), 1)
+    assert "rebinds helper at run time" in run.errors["a-works"]
+    assert run.scores["b-helps"] == [0.1]  # the rebinding was undone before the next task
