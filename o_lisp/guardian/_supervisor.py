@@ -219,6 +219,11 @@ class GuardianConfig:
     """Workers apply a mutation as soon as its ``wal_append`` is sent and go on serving; the
     guardian holds every answer until the appends before it are durable (module docstring).
     False is the strict mode: the worker waits for each ack before applying."""
+    tools: tuple[str, ...] = ()
+    """Trusted host tools files (``o-lisp serve --tools``): passed to the workers by name and
+    loaded there; the guardian never runs them."""
+    grants: tuple[str, ...] = ()
+    """Capabilities granted to the agent (``o-lisp serve --grant``), passed to the workers."""
     wal_inline: bool = True
     """Write and fsync WAL batches on the event loop's own thread while fsyncs are fast
     (under `INLINE_WAL_MAX`); after a slower one, hand batches to an I/O thread for
@@ -966,6 +971,7 @@ class Guardian:
             spec = WorkerSpec(
                 agent=str(self.config.agent.absolute()), data_dir=str(self.config.data_dir.absolute()),
                 debug_methods=self.config.debug_methods, pipelined=self.config.pipelined,
+                tools=self.config.tools, grants=self.config.grants,
                 rollback_to=None if rollback is None else rollback[0],
                 rollback_reason="" if rollback is None else rollback[1],
             )
@@ -1204,7 +1210,8 @@ class Guardian:
             return
         cfg = self.config
         spec = WorkerSpec(agent=str(cfg.agent.absolute()), data_dir=str(cfg.data_dir.absolute()),
-                          debug_methods=cfg.debug_methods, pipelined=cfg.pipelined, standby=True)
+                          debug_methods=cfg.debug_methods, pipelined=cfg.pipelined, standby=True,
+                          tools=cfg.tools, grants=cfg.grants)
         created: list[_Link] = []
         try:
             link = await self._connect(spec, created)

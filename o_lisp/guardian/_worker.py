@@ -170,6 +170,12 @@ class WorkerSpec:
     """Shadow only: RLIMIT_AS headroom in bytes above the address space the shadow starts
     with (allocations beyond it fail). Must leave room for an evaluation thread's stack,
     which is sized from the step budget (`o_lisp._interpreter`, up to 1 GiB)."""
+    tools: tuple[str, ...] = ()
+    """Main role: trusted host tools files (`o-lisp serve --tools`), loaded by the worker,
+    never by the guardian (`o_lisp.agent._host_tools`). Shadows get none: a shadow's side
+    effects must never leave it."""
+    grants: tuple[str, ...] = ()
+    """Capabilities granted to the agent (`o-lisp serve --grant`)."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -201,11 +207,19 @@ class WorkerSpec:
             scratch_dir=optional("scratch_dir", str),
             cpu_seconds=optional("cpu_seconds", int),
             address_space=optional("address_space", int),
+            tools=_strings(data.get("tools", ()), "tools"),
+            grants=_strings(data.get("grants", ()), "grants"),
         )
 
     @property
     def shadow(self) -> bool:
         return self.role == "shadow"
+
+
+def _strings(value: Any, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"worker spec {key} must be a list of strings")
+    return tuple(value)
 
 
 def die_with_parent() -> None:
@@ -620,7 +634,10 @@ class _Worker:
                 self.lab = Lab(self, state)
             else:
                 state.on_mutation(self.listen)
-                self.agent = Agent(spec, Path(self.spec.data_dir), state=state, repository=self.repository)
+                from o_lisp.agent._host_tools import load_host_tools
+
+                self.agent = Agent(spec, Path(self.spec.data_dir), state=state, repository=self.repository,
+                                   host_tools=load_host_tools(self.spec.tools), grants=self.spec.grants)
                 self.agent.before_risky = self.checkpoint_before
                 self.agent.propose_rewrites = True  # the agent's own rewrites go through evolution
                 self.lab = Lab(self, state)
