@@ -126,7 +126,7 @@ def find_config(explicit: str | None, cwd: Path | None = None) -> Path | None:
         if not path.is_file():
             raise ConfigError(f"config file {explicit} does not exist")
         return path
-    candidate = (cwd or Path.cwd()) / CONFIG_NAME
+    candidate = Path(CONFIG_NAME) if cwd is None else cwd / CONFIG_NAME  # named as the user sees it
     return candidate if candidate.is_file() else None
 
 
@@ -144,10 +144,10 @@ def parse_config(text: str, where: str) -> dict[tuple[str, str], Any]:
         raise ConfigError(f"{where}: not valid TOML: {error}") from None
     values: dict[tuple[str, str], Any] = {}
     for section, table in document.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: {section} = {table!r} is outside any section (sections: {', '.join(SCHEMA)})")
         if section not in SCHEMA:
             raise ConfigError(f"{where}: unknown section [{section}] (known: {', '.join(SCHEMA)})")
-        if not isinstance(table, dict):
-            raise ConfigError(f"{where}: {section} must be a table ([{section}]), got {_described(table)}")
         for key, value in table.items():
             check = SCHEMA[section].get(key)
             if check is None:

@@ -1,0 +1,100 @@
+"""`o-lisp serve --tools FILE --grant NAME`: the tools file travels to the workers by name
+(`WorkerSpec.tools`) and is loaded there, never in the guardian; the grants go with it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import urllib.request
+from pathlib import Path
+
+import pytest
+from guardian_harness import make_config, retry, run_guardian, wait_for
+
+from o_lisp.guardian._supervisor import Guardian, RequestFailed
+from o_lisp.guardian._worker import WorkerSpec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+AGENT = textwrap.dedent(
+    """\
+    (defagent clock
+      :version "0.1.0"
+      (when-> (= msg "date?") (today))
+      (when-> (= msg "pid?") (worker-pid))
+      (when-> (= msg "shout") (shout "hi")))
+    """
+)
+
+TOOLS = textwrap.dedent(
+    """\
+    import os
+    TOOLS = {"today": lambda: "2026-11-21", "worker-pid": lambda: str(os.getpid()),
+             "shout": lambda text: text.upper()}
+    """
+)
+
+
+def test_worker_spec_carries_tools_and_grants() -> None:
+    spec = WorkerSpec(agent="a.hy", data_dir="d", tools=("/x/tools.py",), grants=("today", "unsafe:wipe"))
+    assert WorkerSpec.from_json(spec.to_json()) == spec
+    assert WorkerSpec.from_json(json.dumps({"agent": "a.hy", "data_dir": "d"})).tools == ()
+    with pytest.raises(ValueError, match="worker spec grants must be a list of strings"):
+        WorkerSpec.from_json(json.dumps({"agent": "a.hy", "data_dir": "d", "grants": "today"}))
+
+
+def test_served_agent_calls_granted_tools_in_its_worker_across_a_restart(tmp_path: Path) -> None:
+    tools = tmp_path / "tools.py"
+    tools.write_text(TOOLS)
+
+    async def scenario(g: Guardian) -> None:
+        assert await g.request("message", {"text": "date?"}) == "2026-11-21"
+        pid = await g.request("message", {"text": "pid?"})
+        assert pid == str(g.worker_pid) and pid != str(os.getpid())  # the tool ran in the worker
+        with pytest.raises(RequestFailed) as refused:
+            await g.request("message", {"text": "shout"})
+        assert "host tool shout is not granted to agent clock; grant it with --grant shout" in refused.value.message
+        old = g.worker_pid
+        assert old is not None
+        os.kill(old, signal.SIGKILL)  # the next worker (the warm standby or a new one) has them too
+        await wait_for(lambda: g.worker_pid not in (None, old))
+        assert await retry(g, "message", {"text": "date?"}) == "2026-11-21"
+
+    run_guardian(scenario, make_config(tmp_path, AGENT, tools=(str(tools),), grants=("today", "worker-pid")))
+
+
+def test_serve_subprocess_with_tools_and_grant(tmp_path: Path) -> None:
+    (tmp_path / "tools.py").write_text(TOOLS)
+    (tmp_path / "clock.hy").write_text(AGENT)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("O_")}
+    env["PYTHONPATH"] = str(ROOT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "o_lisp.cli", "serve", "clock.hy", "--port", "0", "--data", "data",
+         "--tools", "tools.py", "--grant", "today"],
+        stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+    )
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        seen = [line]
+        while "o-lisp: serving" not in line and line and len(seen) < 200:
+            line = process.stderr.readline()
+            seen.append(line)
+        assert "o-lisp: serving" in line, "".join(seen)
+        url = line.split(" on ", 1)[1].split(" ", 1)[0].rstrip(",")
+        request = urllib.request.Request(f"{url}/v1/messages", data=json.dumps({"text": "date?"}).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert json.loads(response.read())["reply"] == "2026-11-21"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
