@@ -31,7 +31,7 @@ from typing import Any, NoReturn, TextIO, TypeVar
 import click
 from click.core import ParameterSource
 
-from o_lisp import Interpreter, Limits, LispError, OLispError, hy_repr
+from o_lisp import Interpreter, Limits, LispError, OLispError, ProgramError, hy_repr, unmangle
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,6 +44,8 @@ _JSON = "o_lisp.json"
 """`ctx.meta` key: the command runs with --json (errors are reported as JSON too)."""
 _ARGV = "o_lisp.argv"
 _BASE_LIMITS = "o_lisp.base_limits"
+_AGENT_RUN = "o_lisp.agent_run"
+"""`ctx.meta` key: `run` is running an agent (its undefined names get a capability hint)."""
 
 
 def _version() -> str:
@@ -137,7 +139,22 @@ def report_error(error: OLispError) -> None:
         text = error.describe()
     else:
         text = f"{type(error).__name__}: {error}"
-    click.echo(text, err=True)
+    hint = _capability_hint(error)
+    click.echo(f"{text}\nhint: {hint}" if hint else text, err=True)
+
+
+def _capability_hint(error: OLispError) -> str | None:
+    """For an agent run by `o-lisp run` that calls a name nothing defines: how a host
+    capability of that name would be given (`llm` is usually meant to be one)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or not ctx.meta.get(_AGENT_RUN) or not isinstance(error, ProgramError):
+        return None
+    name = getattr(error.exception, "name", None)
+    if error.type_name != "NameError" or not isinstance(name, str):
+        return None
+    shown = unmangle(name)
+    return (f"{shown} is neither defined by the agent nor a granted capability; a host tool is loaded "
+            f"with --tools FILE and granted with --grant {shown}")
 
 
 def error_document(error: OLispError | click.ClickException) -> dict[str, Any]:
@@ -152,6 +169,9 @@ def error_document(error: OLispError | click.ClickException) -> dict[str, Any]:
         if error.position is not None:
             detail.update(file=error.position.filename, line=error.position.line, column=error.position.column)
         detail["report"] = error.describe()
+    hint = _capability_hint(error)
+    if hint:
+        detail["hint"] = hint
     return {"error": detail}
 
 
@@ -345,6 +365,7 @@ def run_command(ctx: click.Context, /, file: str, args: tuple[str, ...], **optio
 
     tools = load_host_tools(options["tool_files"])
     if _is_agent_source(text):
+        ctx.meta[_AGENT_RUN] = True
         _run_agent(file, options, limits, tools, fresh=options["fresh"], as_json=options["as_json"])
         return
     with _captured(options["as_json"]) as output:

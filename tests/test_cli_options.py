@@ -136,6 +136,19 @@ def test_an_ungranted_host_tool_names_the_grant(runner: CliRunner, tmp_path: Pat
                              "granted to agent clock; grant it with --grant shout\n")
 
 
+def test_an_undefined_name_in_an_agent_says_how_to_grant_it(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "helper.hy").write_text('(defagent helper (when-> (= msg "q") (llm "hi")))\n')
+    hint = ("llm is neither defined by the agent nor a granted capability; a host tool is loaded with "
+            "--tools FILE and granted with --grant llm")
+    result = invoke(runner, "run", "helper.hy", "-m", "q")
+    assert (result.exit_code, result.stderr) == (
+        1, f"ProgramError: .o/helper/code/defs/rule-1.hy:1:22: NameError: name 'llm' is not defined\nhint: {hint}\n")
+    as_json = invoke(runner, "run", "helper.hy", "-m", "q", "--json")
+    assert (as_json.exit_code, document(as_json)["error"]["hint"]) == (1, hint)
+    plain = invoke(runner, "eval", "(llm 1)")  # not an agent: no hint
+    assert plain.exit_code == 1 and "hint" not in plain.stderr
+
+
 def test_an_ungranted_unsafe_tool_names_the_grant(runner: CliRunner, tmp_path: Path) -> None:
     (tmp_path / "wipe.hy").write_text('(defagent wipe (deftool wipe [] :unsafe True "wiped") '
                                       '(when-> (= msg "go") (wipe)))\n')
