@@ -99,8 +99,8 @@ def json_option(function: F) -> F:
     """`--json`: one JSON document on stdout, errors included (with the same exit codes)."""
 
     def remember(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
-        if value:
-            ctx.find_root().meta[_JSON] = True
+        if value or _JSON not in ctx.meta:  # (an agent's options after FILE are parsed second)
+            ctx.meta[_JSON] = value
         return value
 
     return click.option("--json", "as_json", is_flag=True, callback=remember,
@@ -732,6 +732,9 @@ def serve_command(agent: str, host: str, port: int, data_dir: str | None, percei
 
     # Absolute: workers must find the same files whatever their working directory.
     tools = tuple(str(Path(file).absolute()) for file in tool_files)
+    from o_lisp.agent._host_tools import check_in_subprocess
+
+    check_in_subprocess(tools)  # a bad file is a usage error now, not a crash loop later
 
     def ready(urls: list[str]) -> None:
         auth = "token required for POST" if token else "no token: loopback only"
@@ -1128,9 +1131,9 @@ def checkpoints_group() -> None:
 
 @checkpoints_group.command("list")
 @json_option
-@click.argument("data_dir", metavar="DATA_DIR")
+@click.argument("data_dir", metavar="DATA_DIR", type=click.Path(exists=True, file_okay=False))
 def checkpoints_list(data_dir: str, as_json: bool) -> None:
-    """Checkpoints in DATA_DIR, one line each (headers only). Exit 1 if DATA_DIR is missing."""
+    """Checkpoints in DATA_DIR, one line each (headers only). Exit 2 if DATA_DIR is missing."""
     from o_lisp.guardian._vault import list_command
 
     extra = {"checkpoints": _checkpoint_headers(data_dir)} if as_json else {}
@@ -1139,9 +1142,10 @@ def checkpoints_list(data_dir: str, as_json: bool) -> None:
 
 @checkpoints_group.command("verify")
 @json_option
-@click.argument("data_dir", metavar="DATA_DIR")
+@click.argument("data_dir", metavar="DATA_DIR", type=click.Path(exists=True, file_okay=False))
 def checkpoints_verify(data_dir: str, as_json: bool) -> None:
-    """Verify every checkpoint in DATA_DIR in full (header, size, SHA-256). Exit 1 if any is bad."""
+    """Verify every checkpoint in DATA_DIR in full (header, size, SHA-256). Exit 1 if any is bad,
+    2 if DATA_DIR is missing."""
     from o_lisp.guardian._vault import verify_command
 
     _report(verify_command(data_dir), as_json, data_dir=data_dir)
@@ -1154,9 +1158,10 @@ def wal_group() -> None:
 
 @wal_group.command("verify")
 @json_option
-@click.argument("data_dir", metavar="DATA_DIR")
+@click.argument("data_dir", metavar="DATA_DIR", type=click.Path(exists=True, file_okay=False))
 def wal_verify(data_dir: str, as_json: bool) -> None:
-    """Check every WAL record in DATA_DIR (frame, CRC32C, sequence, payload). Exit 1 on corruption."""
+    """Check every WAL record in DATA_DIR (frame, CRC32C, sequence, payload). Exit 1 on corruption,
+    2 if DATA_DIR is missing."""
     from o_lisp.guardian._wal import verify
 
     report = verify(data_dir)

@@ -93,6 +93,11 @@ def test_a_script_gets_everything_after_file_unchanged(runner: CliRunner, tmp_pa
     script.write_text("(print argv)\n")
     result = invoke(runner, "run", str(script), "--data", "x", "-m", "--help")
     assert (result.exit_code, result.stdout) == (0, f"['{script}', '--data', 'x', '-m', '--help']\n")
+    failing = tmp_path / "fails.hy"
+    failing.write_text("(/ 1 0)\n")
+    not_ours = invoke(runner, "run", str(failing), "--json")  # the program's argument: a text report
+    assert (not_ours.exit_code, not_ours.stdout) == (1, "")
+    assert not_ours.stderr.startswith(f"ProgramError: {failing}:1:1: ZeroDivisionError")
 
 
 def test_agent_only_options_before_a_script_are_a_usage_error(runner: CliRunner) -> None:
@@ -230,7 +235,10 @@ def test_checkpoints_and_wal_json(runner: CliRunner, tmp_path: Path) -> None:
     logged = document(invoke(runner, "wal", "verify", "--json", "data"))
     assert (logged["ok"], logged["lines"][-1]) == (True, "OK: 1 record(s), seq 1..1")
     missing = invoke(runner, "checkpoints", "list", "--json", "nope")
-    assert missing.exit_code == 1 and document(missing)["ok"] is False
+    assert (missing.exit_code, document(missing)) == (2, {"error": {
+        "type": "UsageError", "message": "Invalid value for 'DATA_DIR': Directory 'nope' does not exist.", "exit_code": 2}})
+    empty = invoke(runner, "checkpoints", "verify", "--json", "data/wal")  # a directory without checkpoints
+    assert (empty.exit_code, document(empty)["lines"]) == (0, ["no checkpoints in data/wal"])
 
 
 # -- o-lisp.toml and O_* ---------------------------------------------------------------------------

@@ -40,3 +40,33 @@ def load_host_tools(files: Iterable[str]) -> dict[str, Callable[..., Any]]:
             raise HostToolsError(f"{file} must define TOOLS = {{name: function, ...}}")
         tools.update(table)
     return tools
+
+
+def check_in_subprocess(files: Iterable[str], timeout: float = 60.0) -> None:
+    """Load the tools files in a short-lived child process and raise `HostToolsError` if
+    they do not load: `o-lisp serve` reports a bad file as a usage error up front,
+    although the guardian itself never runs the operator's code (its workers do)."""
+    import subprocess
+    import sys
+
+    files = list(files)
+    if not files:
+        return
+    try:
+        done = subprocess.run([sys.executable, "-m", "o_lisp.agent._host_tools", *files],
+                              capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise HostToolsError(f"loading the tools files {', '.join(files)} took longer than {timeout:g} s") from None
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise HostToolsError(lines[-1] if lines else f"cannot load tools from {', '.join(files)}")
+
+
+if __name__ == "__main__":  # the child of `check_in_subprocess`
+    import sys
+
+    try:
+        load_host_tools(sys.argv[1:])
+    except HostToolsError as failure:
+        print(failure, file=sys.stderr)
+        sys.exit(2)

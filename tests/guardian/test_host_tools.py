@@ -67,6 +67,18 @@ def test_served_agent_calls_granted_tools_in_its_worker_across_a_restart(tmp_pat
     run_guardian(scenario, make_config(tmp_path, AGENT, tools=(str(tools),), grants=("today", "worker-pid")))
 
 
+def test_serve_refuses_a_tools_file_that_does_not_load(tmp_path: Path) -> None:
+    (tmp_path / "tools.py").write_text("TOOLS = 3\n")
+    (tmp_path / "clock.hy").write_text(AGENT)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("O_")}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run([sys.executable, "-m", "o_lisp.cli", "serve", "clock.hy", "--port", "0", "--data", "data",
+                           "--tools", "tools.py"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert (done.returncode, done.stderr) == (
+        2, f"HostToolsError: {tmp_path / 'tools.py'} must define TOOLS = {{name: function, ...}}\n")
+    assert not (tmp_path / "data").exists()  # checked before the guardian started
+
+
 def test_serve_subprocess_with_tools_and_grant(tmp_path: Path) -> None:
     (tmp_path / "tools.py").write_text(TOOLS)
     (tmp_path / "clock.hy").write_text(AGENT)
