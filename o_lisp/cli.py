@@ -386,7 +386,7 @@ def _flag(command: click.Command, name: str) -> str:
     return name
 
 
-@click.command("o-lisp run AGENT.hy", add_help_option=False)
+@click.command("run", add_help_option=False)
 @limit_options
 @agent_options
 @json_option
@@ -401,7 +401,11 @@ def _options_after_file(ctx: click.Context, args: tuple[str, ...], before: dict[
     a repeatable option collects both, any other takes the later value."""
     if not args:
         return before
-    tail_ctx = _run_tail.make_context("o-lisp run AGENT.hy", list(args), parent=ctx.parent)
+    try:
+        tail_ctx = _run_tail.make_context("run", list(args), parent=ctx.parent)
+    except click.UsageError as error:
+        error.ctx = ctx  # reported with run's own usage line and help hint
+        raise
     ctx.call_on_close(tail_ctx.close)  # files it opened (--input) stay open while the agent runs
     after = dict(tail_ctx.params)
     if after.pop("show_help"):

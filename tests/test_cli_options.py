@@ -110,7 +110,8 @@ def test_unknown_option_before_file_is_a_usage_error(runner: CliRunner) -> None:
     result = invoke(runner, "run", "--bogus", GREETER)
     assert result.exit_code == 2 and result.stderr.endswith("Error: No such option '--bogus'.\n")
     after = invoke(runner, "run", GREETER, "--bogus")
-    assert after.exit_code == 2 and after.stderr.endswith("Error: No such option '--bogus'.\n")
+    assert (after.exit_code, after.stderr) == (2, "Usage: o-lisp run [OPTIONS] FILE [ARGS]...\nTry 'o-lisp run --help' for "
+                                                  "help.\n\nError: No such option '--bogus'.\n")
 
 
 def test_fresh_is_accepted_on_either_side(runner: CliRunner) -> None:
