@@ -260,6 +260,11 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 
     Without a command, start the interactive REPL. Defaults for the options come from
     o-lisp.toml, overridden by O_* environment variables (docs/config.md).
+
+    \b
+    Agents: o-lisp run AGENT.hy [-m TEXT] [--input FILE] [--data DIR] [--grant NAME]
+                                [--tools FILE] [--fresh] [--json]
+    (before or after AGENT.hy; o-lisp run --help explains them).
     """
     from o_lisp._config import base_limits_changes, default_map, load_config
 

@@ -68,6 +68,8 @@ def test_group_help_lists_config_and_commands(runner: CliRunner) -> None:
     result = invoke(runner, "--help")
     assert result.exit_code == 0
     assert "  --config FILE " in result.stdout and "  run " in result.stdout
+    assert ("Agents: o-lisp run AGENT.hy [-m TEXT] [--input FILE] [--data DIR] [--grant NAME]\n"
+            "                              [--tools FILE] [--fresh] [--json]\n") in result.stdout
 
 
 @pytest.mark.parametrize("args", [
