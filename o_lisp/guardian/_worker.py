@@ -319,6 +319,7 @@ class _Worker:
         self.current: int | None = None  # id of the request being processed
         self.heartbeat: _Heartbeat | None = None
         self.lab: Any = None  # o_lisp.evolution._lab.Lab, created after restore
+        self.host_tools: dict[str, Any] | None = None  # loaded from spec.tools at the first restore
         self.requests = 0
         self.errors = 0
         self.wal_appends = 0
@@ -634,10 +635,12 @@ class _Worker:
                 self.lab = Lab(self, state)
             else:
                 state.on_mutation(self.listen)
-                from o_lisp.agent._host_tools import load_host_tools
+                if self.host_tools is None:  # once per worker: a resync reuses them
+                    from o_lisp.agent._host_tools import load_host_tools
 
+                    self.host_tools = load_host_tools(self.spec.tools)
                 self.agent = Agent(spec, Path(self.spec.data_dir), state=state, repository=self.repository,
-                                   host_tools=load_host_tools(self.spec.tools), grants=self.spec.grants)
+                                   host_tools=self.host_tools, grants=self.spec.grants)
                 self.agent.before_risky = self.checkpoint_before
                 self.agent.propose_rewrites = True  # the agent's own rewrites go through evolution
                 self.lab = Lab(self, state)
