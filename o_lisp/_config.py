@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from o_lisp._errors import UsageError
+from o_lisp._limits import Limits
 
 CONFIG_NAME = "o-lisp.toml"
 
@@ -231,6 +232,19 @@ def default_map(config: Config) -> dict[str, dict[str, Any]]:
         "serve": present(serve),
         "evolve": present(evolution),
     }
+
+
+def config_limits(config: Config) -> Limits | None:
+    """The `[limits]` section as `Limits` (for `o-lisp serve`'s workers, which take no limit
+    options); None when the section sets nothing."""
+    names = {"steps": "steps", "time": "time", "depth": "depth", "max-size": "max_size",
+             "max-int-bits": "max_int_bits", "memory": "memory"}
+    changes = {field: config.get("limits", key) for key, field in names.items()
+               if config.get("limits", key) is not None}
+    unlimited = config.get("limits", "unlimited")
+    if not changes and unlimited is None:
+        return None
+    return (Limits.unlimited() if unlimited else Limits()).but(**changes)
 
 
 def base_limits_changes(config: Config) -> dict[str, Any]:

@@ -44,6 +44,7 @@ _JSON = "o_lisp.json"
 """`ctx.meta` key: the command runs with --json (errors are reported as JSON too)."""
 _ARGV = "o_lisp.argv"
 _BASE_LIMITS = "o_lisp.base_limits"
+_CONFIG = "o_lisp.config"
 _AGENT_RUN = "o_lisp.agent_run"
 """`ctx.meta` key: `run` is running an agent (its undefined names get a capability hint)."""
 
@@ -271,6 +272,7 @@ def main(ctx: click.Context, config_file: str | None) -> None:
     config = load_config(config_file)
     ctx.default_map = default_map(config)
     ctx.meta[_BASE_LIMITS] = base_limits_changes(config)
+    ctx.meta[_CONFIG] = config
     if ctx.invoked_subcommand is None:
         ctx.invoke(repl, **ctx.default_map.get("repl", {}))
 
@@ -744,6 +746,10 @@ def serve_command(agent: str, host: str, port: int, data_dir: str | None, percei
     from o_lisp.agent._host_tools import check_in_subprocess
 
     check_in_subprocess(tools)  # a bad file is a usage error now, not a crash loop later
+    from o_lisp._config import config_limits
+
+    config = click.get_current_context().meta.get(_CONFIG)
+    limits = None if config is None else config_limits(config)  # [limits] of o-lisp.toml, O_LIMITS_*
 
     def ready(urls: list[str]) -> None:
         auth = "token required for POST" if token else "no token: loopback only"
@@ -769,7 +775,7 @@ def serve_command(agent: str, host: str, port: int, data_dir: str | None, percei
 
             evolution = EvolutionConfig(mirror_share=mirror_share, perceive_interval=perceive_every)
             guardian = Guardian(GuardianConfig(agent=Path(agent).absolute(), data_dir=data.absolute(),
-                                               evolution=evolution, tools=tools, grants=grants))
+                                               evolution=evolution, tools=tools, grants=grants, limits=limits))
             await serve(guardian, host, port, token, stop, on_ready=ready)
         finally:
             for number in signals:

@@ -304,14 +304,18 @@ def test_config_serve_options(runner: CliRunner, tmp_path: Path, monkeypatch: py
     (tmp_path / "tools.py").write_text(TOOLS)
     (tmp_path / "o-lisp.toml").write_text(
         '[serve]\nport = 4100\nmirror-share = 0.25\nperceive-every = 30\ndata = "served"\n'
-        '[capabilities]\ntools = ["tools.py"]\ngrants = ["today"]\n')
+        '[capabilities]\ntools = ["tools.py"]\ngrants = ["today"]\n[limits]\nsteps = 123\n')
     assert invoke(runner, "serve", GREETER, env={"O_SERVE_PORT": "4200"}).exit_code == 0
     config = seen["config"]
     assert (seen["host"], seen["port"]) == ("127.0.0.1", 4200)
     assert (config.data_dir, config.tools, config.grants) == (tmp_path / "served", (str(tmp_path / "tools.py"),), ("today",))
     assert (config.evolution.mirror_share, config.evolution.perceive_interval) == (0.25, 30.0)
+    assert config.limits == Limits().but(steps=123)
     assert invoke(runner, "serve", GREETER, "--port", "4300", "--grant", "shout", env={"O_SERVE_PORT": "4200"}).exit_code == 0
     assert (seen["port"], seen["config"].grants) == (4300, ("shout",))
+    (tmp_path / "o-lisp.toml").write_text("")
+    assert invoke(runner, "serve", GREETER).exit_code == 0
+    assert (seen["port"], seen["config"].limits, seen["config"].tools) == (4000, None, ())
 
 
 def test_config_evolution_defaults_reach_evolve(runner: CliRunner, tmp_path: Path) -> None:

@@ -176,6 +176,9 @@ class WorkerSpec:
     effects must never leave it."""
     grants: tuple[str, ...] = ()
     """Capabilities granted to the agent (`o-lisp serve --grant`)."""
+    limits: tuple[tuple[str, Any], ...] = ()
+    """Main role: the agent's `Limits` as (field, value) pairs (`[limits]` of o-lisp.toml
+    under `o-lisp serve`); empty: the defaults. See `limit_pairs`."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -209,11 +212,29 @@ class WorkerSpec:
             address_space=optional("address_space", int),
             tools=_strings(data.get("tools", ()), "tools"),
             grants=_strings(data.get("grants", ()), "grants"),
+            limits=_limit_pairs(data.get("limits", ())),
         )
 
     @property
     def shadow(self) -> bool:
         return self.role == "shadow"
+
+
+def limit_pairs(limits: Any) -> tuple[tuple[str, Any], ...]:
+    """`Limits` (or None: the defaults) as `WorkerSpec.limits`."""
+    return () if limits is None else tuple(asdict(limits).items())
+
+
+def _limit_pairs(value: Any) -> tuple[tuple[str, Any], ...]:
+    from o_lisp._limits import Limits
+
+    try:
+        pairs = tuple((str(name), setting) for name, setting in value)
+        if pairs:
+            Limits(**dict(pairs))  # checked here: a bad spec fails before anything starts
+    except (TypeError, ValueError) as problem:
+        raise ValueError(f"worker spec limits are not valid Limits: {problem}") from None
+    return pairs
 
 
 def _strings(value: Any, key: str) -> tuple[str, ...]:
@@ -639,8 +660,11 @@ class _Worker:
                     from o_lisp.agent._host_tools import load_host_tools
 
                     self.host_tools = load_host_tools(self.spec.tools)
+                from o_lisp._limits import Limits
+
+                limits = Limits(**dict(self.spec.limits)) if self.spec.limits else None
                 self.agent = Agent(spec, Path(self.spec.data_dir), state=state, repository=self.repository,
-                                   host_tools=self.host_tools, grants=self.spec.grants)
+                                   host_tools=self.host_tools, grants=self.spec.grants, limits=limits)
                 self.agent.before_risky = self.checkpoint_before
                 self.agent.propose_rewrites = True  # the agent's own rewrites go through evolution
                 self.lab = Lab(self, state)

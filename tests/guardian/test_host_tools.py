@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from guardian_harness import make_config, retry, run_guardian, wait_for
 
+from o_lisp import Limits
 from o_lisp.guardian._supervisor import Guardian, RequestFailed
-from o_lisp.guardian._worker import WorkerSpec
+from o_lisp.guardian._worker import WorkerSpec, limit_pairs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,7 +27,8 @@ AGENT = textwrap.dedent(
       :version "0.1.0"
       (when-> (= msg "date?") (today))
       (when-> (= msg "pid?") (worker-pid))
-      (when-> (= msg "shout") (shout "hi")))
+      (when-> (= msg "shout") (shout "hi"))
+      (when-> (= msg "spin") (for [i (range 100000)] i) "spun"))
     """
 )
 
@@ -40,11 +42,16 @@ TOOLS = textwrap.dedent(
 
 
 def test_worker_spec_carries_tools_and_grants() -> None:
-    spec = WorkerSpec(agent="a.hy", data_dir="d", tools=("/x/tools.py",), grants=("today", "unsafe:wipe"))
+    spec = WorkerSpec(agent="a.hy", data_dir="d", tools=("/x/tools.py",), grants=("today", "unsafe:wipe"),
+                      limits=limit_pairs(Limits.unlimited().but(steps=500)))
     assert WorkerSpec.from_json(spec.to_json()) == spec
-    assert WorkerSpec.from_json(json.dumps({"agent": "a.hy", "data_dir": "d"})).tools == ()
+    assert Limits(**dict(spec.limits)) == Limits.unlimited().but(steps=500)
+    plain = WorkerSpec.from_json(json.dumps({"agent": "a.hy", "data_dir": "d"}))
+    assert (plain.tools, plain.grants, plain.limits) == ((), (), ())
     with pytest.raises(ValueError, match="worker spec grants must be a list of strings"):
         WorkerSpec.from_json(json.dumps({"agent": "a.hy", "data_dir": "d", "grants": "today"}))
+    with pytest.raises(ValueError, match=r"worker spec limits are not valid Limits: Limits\.steps must be a positive"):
+        WorkerSpec.from_json(json.dumps({"agent": "a.hy", "data_dir": "d", "limits": [["steps", -1]]}))
 
 
 def test_served_agent_calls_granted_tools_in_its_worker_across_a_restart(tmp_path: Path) -> None:
@@ -65,6 +72,22 @@ def test_served_agent_calls_granted_tools_in_its_worker_across_a_restart(tmp_pat
         assert await retry(g, "message", {"text": "date?"}) == "2026-11-21"
 
     run_guardian(scenario, make_config(tmp_path, AGENT, tools=(str(tools),), grants=("today", "worker-pid")))
+
+
+def test_served_agent_runs_under_the_configured_limits(tmp_path: Path) -> None:
+    async def scenario(g: Guardian) -> None:
+        with pytest.raises(RequestFailed) as stopped:
+            await g.request("message", {"text": "spin"})
+        assert "step limit of 20000 exceeded" in stopped.value.message
+
+    run_guardian(scenario, make_config(tmp_path, AGENT, limits=Limits(steps=20_000)))
+
+
+def test_served_agent_has_the_default_limits_otherwise(tmp_path: Path) -> None:
+    async def scenario(g: Guardian) -> None:
+        assert await g.request("message", {"text": "spin"}) == "spun"
+
+    run_guardian(scenario, make_config(tmp_path, AGENT))
 
 
 def test_serve_refuses_a_tools_file_that_does_not_load(tmp_path: Path) -> None:
