@@ -5,7 +5,8 @@ carries the position of the offending form (file:line:col, 1-based like Hy) and,
 when the source text is known, a caret excerpt. Internal bugs are plain Python
 exceptions and are never dressed up as user errors.
 
-    OLispError                  root of everything o_lisp raises on purpose
+    OLispError                  root of everything o_lisp raises on purpose (exit_code 1)
+    ├── UsageError              a request that cannot be carried out as asked (exit_code 2)
     └── LispError               a problem with the program being run
         ├── ReadError           text that is not valid o_lisp syntax
         ├── CompileError        well-formed text that is not a valid program
@@ -34,7 +35,22 @@ class Position:
 
 
 class OLispError(Exception):
-    """Root of every exception o_lisp raises deliberately."""
+    """Root of every exception o_lisp raises deliberately.
+
+    `exit_code` is what the command line exits with when the error reaches it (like
+    click's `ClickException.exit_code`): 1, a program error, unless a subclass says
+    the request itself was wrong (2, `UsageError`). The command line maps errors to
+    exit codes in one place (`o_lisp.cli`).
+    """
+
+    exit_code: int = 1
+
+
+class UsageError(OLispError):
+    """The request cannot be carried out as asked (an unknown revision, a bad config
+    file): the user's command is wrong, not the program it runs. Exit code 2."""
+
+    exit_code = 2
 
 
 class LispError(OLispError):

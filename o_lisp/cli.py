@@ -3,14 +3,20 @@
 
 Exit codes: 0 success, 1 the program failed (any `LispError`, reported with its
 position and a source excerpt, never a Python traceback; for `evolve`: no candidate
-was promoted), 2 usage error (bad options, unreadable file, a request the server
-refuses as invalid), 130 interrupted with Ctrl-C.
+was promoted), 2 usage error (bad options, unreadable file, a bad `o-lisp.toml`, an
+unknown revision, a request the server refuses as invalid), 130 interrupted with Ctrl-C.
+
+Errors reach the user in one place, `OLispGroup.invoke`: every `OLispError` carries its
+`exit_code` (like click's `ClickException.exit_code`) and is printed there, as text or,
+under `--json`, as one JSON document on stdout. Defaults come from `o-lisp.toml` and
+`O_*` variables as click's `default_map` (`o_lisp._config`), so a command-line option
+always wins.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
+import io
 import json
 import logging
 import re
@@ -23,8 +29,9 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO, TypeVar
 
 import click
+from click.core import ParameterSource
 
-from o_lisp import Interpreter, Limits, LispError, OLispError, hy_repr
+from o_lisp import Interpreter, Limits, LispError, OLispError, ProgramError, hy_repr, unmangle
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,6 +39,14 @@ EXIT_OK = 0
 EXIT_PROGRAM_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+_JSON = "o_lisp.json"
+"""`ctx.meta` key: the command runs with --json (errors are reported as JSON too)."""
+_ARGV = "o_lisp.argv"
+_BASE_LIMITS = "o_lisp.base_limits"
+_CONFIG = "o_lisp.config"
+_AGENT_RUN = "o_lisp.agent_run"
+"""`ctx.meta` key: `run` is running an agent (its undefined names get a capability hint)."""
 
 
 def _version() -> str:
@@ -81,6 +96,18 @@ def limit_options(function: F) -> F:
     return function
 
 
+def json_option(function: F) -> F:
+    """`--json`: one JSON document on stdout, errors included (with the same exit codes)."""
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+        if value or _JSON not in ctx.meta:  # (an agent's options after FILE are parsed second)
+            ctx.meta[_JSON] = value
+        return value
+
+    return click.option("--json", "as_json", is_flag=True, callback=remember,
+                        help="Print one JSON document on stdout (errors too).")(function)
+
+
 def make_limits(
     steps: int | None = None,
     time_: float | None = None,
@@ -88,9 +115,14 @@ def make_limits(
     max_size: int | None = None,
     unlimited: bool = False,
 ) -> Limits:
-    """The `Limits` for the options given: the defaults (or none at all) plus overrides."""
+    """The `Limits` for the options given: the defaults (or none at all) plus overrides.
+
+    The defaults are `Limits()` with what `o-lisp.toml` sets that has no option
+    (`memory`, `max-int-bits`) when a command line is running."""
     limits = Limits.unlimited() if unlimited else Limits()
-    changes: dict[str, object] = {}
+    ctx = click.get_current_context(silent=True)
+    base = ctx.find_root().meta.get(_BASE_LIMITS) if ctx is not None else None
+    changes: dict[str, object] = {} if unlimited or not base else dict(base)
     if steps is not None:
         changes["steps"] = steps
     if time_ is not None:
@@ -108,7 +140,44 @@ def report_error(error: OLispError) -> None:
         text = error.describe()
     else:
         text = f"{type(error).__name__}: {error}"
-    click.echo(text, err=True)
+    hint = _capability_hint(error)
+    click.echo(f"{text}\nhint: {hint}" if hint else text, err=True)
+
+
+def _capability_hint(error: OLispError) -> str | None:
+    """For an agent run by `o-lisp run` that calls a name nothing defines: how a host
+    capability of that name would be given (`llm` is usually meant to be one)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or not ctx.meta.get(_AGENT_RUN) or not isinstance(error, ProgramError):
+        return None
+    name = getattr(error.exception, "name", None)
+    if error.type_name != "NameError" or not isinstance(name, str):
+        return None
+    shown = unmangle(name)
+    return (f"{shown} is neither defined by the agent nor a granted capability; a host tool is loaded "
+            f"with --tools FILE and granted with --grant {shown}")
+
+
+def error_document(error: OLispError | click.ClickException) -> dict[str, Any]:
+    """An error as `--json` prints it: `{"error": {type, message, exit_code, ...}}`, with
+    `file`, `line`, `column` and the full `report` for errors in a program."""
+    if isinstance(error, click.ClickException):
+        kind = "UsageError" if isinstance(error, click.UsageError) else type(error).__name__
+        return {"error": {"type": kind, "message": error.format_message(), "exit_code": error.exit_code}}
+    detail: dict[str, Any] = {"type": type(error).__name__, "message": getattr(error, "message", str(error)),
+                              "exit_code": error.exit_code}
+    if isinstance(error, LispError):
+        if error.position is not None:
+            detail.update(file=error.position.filename, line=error.position.line, column=error.position.column)
+        detail["report"] = error.describe()
+    hint = _capability_hint(error)
+    if hint:
+        detail["hint"] = hint
+    return {"error": detail}
+
+
+def emit_json(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
 
 def _interrupted() -> NoReturn:
@@ -120,14 +189,60 @@ def _interrupted() -> NoReturn:
 def _fail(error: OLispError) -> NoReturn:
     sys.stdout.flush()
     report_error(error)
-    raise click.exceptions.Exit(EXIT_PROGRAM_ERROR)
+    raise click.exceptions.Exit(error.exit_code)
 
 
 def _new_interpreter(limits: Limits) -> Interpreter:
     return Interpreter(limits=limits)
 
 
+@contextlib.contextmanager
+def _captured(active: bool) -> Iterator[io.StringIO]:
+    """Under --json, what the program prints is collected (it goes into the document)
+    instead of breaking the one JSON document on stdout."""
+    buffer = io.StringIO()
+    if not active:
+        yield buffer
+        return
+    with contextlib.redirect_stdout(buffer):
+        yield buffer
+
+
+class OLispGroup(click.Group):
+    """The `o-lisp` group: maps every error to its exit code and report in one place."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[_ARGV] = tuple(args)  # to tell, on a usage error, whether --json was asked for
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OLispError as error:
+            sys.stdout.flush()
+            if _wants_json(ctx):
+                emit_json(error_document(error))
+            else:
+                report_error(error)
+            raise click.exceptions.Exit(error.exit_code) from None
+        except click.ClickException as error:
+            if not _wants_json(ctx):
+                raise
+            emit_json(error_document(error))
+            raise click.exceptions.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            _interrupted()
+
+
+def _wants_json(ctx: click.Context) -> bool:
+    if _JSON in ctx.meta:
+        return bool(ctx.meta[_JSON])
+    argv = ctx.meta.get(_ARGV, ())
+    return "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
+
+
 @click.group(
+    cls=OLispGroup,
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -138,18 +253,33 @@ def _new_interpreter(limits: Limits) -> Interpreter:
     prog_name="o-lisp",
     message="%(prog)s %(version)s",
 )
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE", envvar="O_CONFIG",
+              help="Settings file (default: ./o-lisp.toml if there is one) [env: O_CONFIG].")
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, config_file: str | None) -> None:
     """o-lisp: a sandboxed Lisp with Hy 1.3 syntax.
 
-    Without a command, start the interactive REPL.
+    Without a command, start the interactive REPL. Defaults for the options come from
+    o-lisp.toml, overridden by O_* environment variables (docs/config.md).
+
+    \b
+    Agents: o-lisp run AGENT.hy [-m TEXT] [--input FILE] [--data DIR] [--grant NAME]
+                                [--tools FILE] [--fresh] [--json]
+    (before or after AGENT.hy; o-lisp run --help explains them).
     """
+    from o_lisp._config import base_limits_changes, default_map, load_config
+
+    config = load_config(config_file)
+    ctx.default_map = default_map(config)
+    ctx.meta[_BASE_LIMITS] = base_limits_changes(config)
+    ctx.meta[_CONFIG] = config
     if ctx.invoked_subcommand is None:
-        ctx.invoke(repl)
+        ctx.invoke(repl, **ctx.default_map.get("repl", {}))
 
 
 @main.command("eval")
 @limit_options
+@json_option
 @click.argument("expr")
 def eval_command(
     expr: str,
@@ -158,40 +288,67 @@ def eval_command(
     depth: int | None,
     max_size: int | None,
     unlimited: bool,
+    as_json: bool,
 ) -> None:
-    """Evaluate EXPR (one or more forms) and print the value of the last one."""
+    """Evaluate EXPR (one or more forms) and print the value of the last one.
+
+    With --json: {"value": ..., "output": what the program printed}."""
     limits = make_limits(steps, time_, depth, max_size, unlimited)
-    try:
+    with _captured(as_json) as output:
         interp = _new_interpreter(limits)
         value = interp.eval(expr, filename="<eval>")
         text = hy_repr(value)
-    except OLispError as error:
-        _fail(error)
-    except KeyboardInterrupt:
-        _interrupted()
-    click.echo(text)
+    if as_json:
+        emit_json({"value": text, "output": output.getvalue()})
+    else:
+        click.echo(text)
 
 
-@main.command(
-    "run",
-    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
-)
+def agent_options(function: F) -> F:
+    """The options of `run` for agents (and, --tools/--grant, for scripts too)."""
+    options = [
+        click.option("--fresh", is_flag=True,
+                     help="Agents: start from empty state and memory, ignoring what the data directory holds."),
+        click.option("--tools", "tool_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+                     metavar="FILE",
+                     help="Trusted host tools: a Python (or Hy) file defining TOOLS = {name: function} (repeatable)."),
+        click.option("--grant", "grants", multiple=True, metavar="NAME",
+                     help="Grant a capability: a host tool NAME, unsafe:TOOL, unsafe, or * (repeatable)."),
+        click.option("--data", "data_dir", type=click.Path(file_okay=False), metavar="DIR",
+                     help="Agents: the data directory (default ./.o/NAME)."),
+        click.option("--input", "input_file", type=click.File("r", encoding="utf-8"), metavar="FILE",
+                     help="Agents: messages, one per line."),
+        click.option("--message", "-m", "messages", multiple=True, metavar="TEXT",
+                     help="Agents: a message to send (repeatable)."),
+    ]
+    for option in options:
+        function = option(function)
+    return function
+
+
+_AGENT_ONLY = ("messages", "input_file", "data_dir", "fresh")
+
+
+@main.command("run", context_settings={"allow_interspersed_args": False})
 @limit_options
+@agent_options
+@json_option
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def run_command(
-    file: str,
-    args: tuple[str, ...],
-    steps: int | None,
-    time_: float | None,
-    depth: int | None,
-    max_size: int | None,
-    unlimited: bool,
-) -> None:
-    """Run the program in FILE; ARGS reach it as the list `argv` (FILE first).
+@click.pass_context
+def run_command(ctx: click.Context, /, file: str, args: tuple[str, ...], **options: Any) -> None:
+    """Run the program or agent in FILE.
 
-    Options for o-lisp go before FILE; everything after FILE is passed to the
-    program unchanged.
+    \b
+    A program: ARGS reach it as the list `argv` (FILE first), unchanged.
+    An agent (a file with a defagent): each message in, each reply out;
+    the options may come before or after FILE, e.g.
+      o-lisp run --data d todo.hy -m "buy milk"
+      o-lisp run todo.hy --data d -m "buy milk"
+    Without -m/--input, messages are read from stdin (interactively on a terminal).
+
+    With --json: a program gives {"output": ...}; an agent
+    {"agent", "version", "replies": [{"message", "reply"}, ...], "output"}.
     """
     try:  # check the file up front: a file that cannot be read is a usage error
         with open(file, encoding="utf-8") as stream:
@@ -201,18 +358,76 @@ def run_command(
     except (OSError, UnicodeDecodeError) as problem:
         reason = problem.strerror if isinstance(problem, OSError) else "not valid UTF-8"
         raise click.UsageError(f"cannot run {file!r}: {reason}") from None
-    limits = make_limits(steps, time_, depth, max_size, unlimited)
     if _is_agent_source(text):
-        _run_agent(file, args, limits)
+        options = _options_after_file(ctx, args, options)
+        args = ()
+    else:
+        given = [name for name in _AGENT_ONLY if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE]
+        if given:
+            flags = ", ".join(_flag(ctx.command, name) for name in given)
+            raise click.UsageError(f"{flags}: for agents only, and {file} has no (defagent ...)")
+    limits = make_limits(options["steps"], options["time_"], options["depth"], options["max_size"],
+                         options["unlimited"])
+    from o_lisp.agent._host_tools import load_host_tools
+
+    tools = load_host_tools(options["tool_files"])
+    if _is_agent_source(text):
+        ctx.meta[_AGENT_RUN] = True
+        _run_agent(file, options, limits, tools, fresh=options["fresh"], as_json=options["as_json"])
         return
-    try:
+    with _captured(options["as_json"]) as output:
         interp = _new_interpreter(limits)
+        for name, function in tools.items():
+            if name in options["grants"] or "*" in options["grants"]:
+                interp.grant(name, function)
         interp.define("argv", [file, *args])
         interp.load(file)
-    except OLispError as error:
-        _fail(error)
-    except KeyboardInterrupt:
-        _interrupted()
+    if options["as_json"]:
+        emit_json({"output": output.getvalue()})
+
+
+def _flag(command: click.Command, name: str) -> str:
+    for param in command.params:
+        if param.name == name and isinstance(param, click.Option):
+            return max(param.opts, key=len)
+    return name
+
+
+@click.command("run", add_help_option=False)
+@limit_options
+@agent_options
+@json_option
+@click.option("--help", "-h", "show_help", is_flag=True)
+def _run_tail(**options: Any) -> dict[str, Any]:
+    """The options of `run` given after an agent's FILE (parsed once FILE is known to be one)."""
+    return options
+
+
+def _options_after_file(ctx: click.Context, args: tuple[str, ...], before: dict[str, Any]) -> dict[str, Any]:
+    """`run`'s options with those given after an agent's FILE laid over those before it:
+    a repeatable option collects both, any other takes the later value."""
+    if not args:
+        return before
+    try:
+        tail_ctx = _run_tail.make_context("run", list(args), parent=ctx.parent)
+    except click.UsageError as error:
+        error.ctx = ctx  # reported with run's own usage line and help hint
+        raise
+    ctx.call_on_close(tail_ctx.close)  # files it opened (--input) stay open while the agent runs
+    after = dict(tail_ctx.params)
+    if after.pop("show_help"):
+        click.echo(ctx.get_help())
+        ctx.exit(0)
+    merged = dict(before)
+    for name, value in after.items():
+        if tail_ctx.get_parameter_source(name) is not ParameterSource.COMMANDLINE:
+            continue
+        head = ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+        if isinstance(value, tuple) and head:
+            merged[name] = (*before[name], *value)
+        else:
+            merged[name] = value
+    return merged
 
 
 @main.command("repl")
@@ -233,14 +448,11 @@ def repl(
     from o_lisp._repl import Repl
 
     limits = make_limits(steps, time_, depth, max_size, unlimited)
-    try:
-        session = Repl(_new_interpreter(limits), limits)
-        if sys.stdin.isatty() and sys.stdout.isatty():
-            status = session.run_interactive()
-        else:
-            status = session.run_stream(sys.stdin)
-    except KeyboardInterrupt:
-        _interrupted()
+    session = Repl(_new_interpreter(limits), limits)
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        status = session.run_interactive()
+    else:
+        status = session.run_stream(sys.stdin)
     if status:
         raise click.exceptions.Exit(status)
 
@@ -255,76 +467,44 @@ def _is_agent_source(text: str) -> bool:
     return bool(_DEFAGENT.search(text))
 
 
-@click.command("run AGENT.hy", add_help_option=False)
-@click.option("--message", "-m", "messages", multiple=True, metavar="TEXT", help="A message to send (repeatable).")
-@click.option("--input", "input_file", type=click.File("r", encoding="utf-8"), metavar="FILE", help="Messages, one per line.")
-@click.option("--data", "data_dir", type=click.Path(file_okay=False), metavar="DIR", help="The agent's data directory (default ./.o/NAME).")
-@click.option("--grant", "grants", multiple=True, metavar="NAME", help="Grant a capability, e.g. unsafe:TOOL (repeatable).")
-@click.option("--tools", "tool_files", multiple=True, type=click.Path(exists=True, dir_okay=False), metavar="FILE",
-              help="Trusted host tools: a Python (or Hy) file defining TOOLS = {name: function} (repeatable).")
-def _agent_options(**options: Any) -> dict[str, Any]:
-    return options
+def _run_agent(file: str, options: Mapping[str, Any], limits: Limits, host_tools: Mapping[str, Callable[..., Any]],
+               *, fresh: bool = False, as_json: bool = False) -> None:
+    """Run an agent offline: each message in, each reply out (one line per message).
 
-
-def _host_tools(files: tuple[str, ...]) -> dict[str, Callable[..., Any]]:
-    """Load trusted host tools written by the operator (never agent code): each file is
-    run as ordinary Python (Hy files through Hy's own importer) and must define
-    `TOOLS`, a dict from tool name to function. A tool is callable by the agent only
-    when granted with --grant NAME."""
-    import runpy
-
-    tools: dict[str, Callable[..., Any]] = {}
-    for file in files:
-        if file.endswith(".hy"):
-            try:  # Hy's import registers the .hy loader runpy uses (trusted operator code)
-                importlib.import_module("hy")
-            except ImportError:
-                raise click.UsageError(f"{file}: tools written in Hy need the hy package installed") from None
-        try:
-            namespace = runpy.run_path(file)
-        except Exception as error:  # the operator's own code failed: say where
-            raise click.UsageError(f"cannot load tools from {file}: {type(error).__name__}: {error}") from None
-        table = namespace.get("TOOLS")
-        if not isinstance(table, dict) or not all(isinstance(k, str) and callable(v) for k, v in table.items()):
-            raise click.UsageError(f"{file} must define TOOLS = {{name: function, ...}}")
-        tools.update(table)
-    return tools
-
-
-def _run_agent(file: str, args: tuple[str, ...], limits: Limits) -> None:
-    """Run an agent offline: each message in, each reply out (one line per message)."""
+    `fresh` (--fresh) asks for empty state and memory whatever --data holds; state is
+    not yet restored from the data directory, so every run starts fresh for now."""
     from o_lisp.agent import Agent
 
-    with _agent_options.make_context("o-lisp run AGENT.hy", list(args)) as ctx:
-        options = _agent_options.invoke(ctx)
-        messages: list[str] = list(options["messages"])
-        if options["input_file"] is not None:
-            messages.extend(line.rstrip("\n") for line in options["input_file"] if line.strip())
-    try:
-        agent = Agent.load(
-            file, options["data_dir"], limits=limits, grants=options["grants"],
-            host_tools=_host_tools(options["tool_files"]),
-        )
-        if messages or not sys.stdin.isatty():
+    messages: list[str] = list(options["messages"])
+    if options["input_file"] is not None:
+        messages.extend(line.rstrip("\n") for line in options["input_file"] if line.strip())
+    with _captured(as_json) as output:
+        agent = Agent.load(file, options["data_dir"], limits=limits, grants=options["grants"], host_tools=host_tools)
+        if messages or as_json or not sys.stdin.isatty():
             source = messages if messages else (line.rstrip("\n") for line in sys.stdin if line.strip())
+            replies = []
             for message in source:
                 reply = agent.handle(message)
-                click.echo("(no reply)" if reply is None else reply)
-            return
-        click.echo(f"{agent.name} {agent.state.version}: {agent.spec.doc}  (Ctrl-D to leave)")
-        while True:
-            try:
-                message = input("you> ")
-            except EOFError:
-                click.echo()
+                if as_json:
+                    replies.append({"message": message, "reply": reply})
+                else:
+                    click.echo("(no reply)" if reply is None else reply)
+            if not as_json:
                 return
-            if message.strip():
-                reply = agent.handle(message)
-                click.echo(f"{agent.name}> {'(no reply)' if reply is None else reply}")
-    except OLispError as error:
-        _fail(error)
-    except KeyboardInterrupt:
-        _interrupted()
+    if as_json:
+        emit_json({"agent": agent.name, "version": agent.state.version, "replies": replies,
+                   "output": output.getvalue()})
+        return
+    click.echo(f"{agent.name} {agent.state.version}: {agent.spec.doc}  (Ctrl-D to leave)")
+    while True:
+        try:
+            message = input("you> ")
+        except EOFError:
+            click.echo()
+            return
+        if message.strip():
+            reply = agent.handle(message)
+            click.echo(f"{agent.name}> {'(no reply)' if reply is None else reply}")
 
 
 def _open_repository(agent: str, data_dir: str | None) -> Any:
@@ -348,10 +528,7 @@ def _open_repository(agent: str, data_dir: str | None) -> Any:
 
 
 def _with_repository(agent: str, data_dir: str | None, action: Callable[[Any], None]) -> None:
-    try:
-        action(_open_repository(agent, data_dir))
-    except OLispError as error:
-        _fail(error)
+    action(_open_repository(agent, data_dir))  # errors: OLispGroup.invoke (an unknown revision exits 2)
 
 
 _DATA_OPTION = click.option("--data", "data_dir", type=click.Path(file_okay=False), metavar="DIR", help="The agent's data directory.")
@@ -456,11 +633,35 @@ def history_command(agent: str, data_dir: str | None, show_all: bool, as_json: b
 
 @main.command("show")
 @_DATA_OPTION
+@json_option
 @click.argument("agent")
 @click.argument("rev")
-def show_command(agent: str, rev: str, data_dir: str | None) -> None:
-    """One revision of AGENT's code: message, trailers and the changed definitions."""
-    _with_repository(agent, data_dir, lambda repo: click.echo(repo.show(rev).rstrip("\n")))
+def show_command(agent: str, rev: str, data_dir: str | None, as_json: bool) -> None:
+    """One revision of AGENT's code: message, trailers and the changed definitions.
+
+    With --json: the commit as `history --json` gives it, plus "report" (the text shown
+    without --json) and "rejected"."""
+
+    def show(repo: Any) -> None:
+        report = repo.show(rev).rstrip("\n")
+        if not as_json:
+            click.echo(report)
+            return
+        commit = repo.resolve(rev)
+        entries = repo.history(all=True)
+        marks = dict(zip((e.commit for e in entries), history_markers(entries), strict=True))
+        entry = next((e for e in entries if e.commit == commit), None)
+        if entry is None:  # not reachable from HEAD nor a recorded candidate: the report alone
+            emit_json({"commit": commit, "short": commit[:7], "report": report})
+            return
+        mark = marks[commit]
+        emit_json({"commit": entry.commit, "short": entry.short, "version": entry.version, "time": entry.time,
+                   "marker": mark.marker, "summary": entry.summary, "body": entry.body, "tags": list(entry.tags),
+                   "trailers": dict(entry.trailers), "author": {"name": entry.author.name, "email": entry.author.email},
+                   "rejected": entry.rejected, "rolled_back_by": mark.rolled_back_by, "why": mark.why,
+                   "report": report})
+
+    _with_repository(agent, data_dir, show)
 
 
 @main.command("diff")
@@ -509,13 +710,19 @@ def _guardian_data_dir(agent: str, data_dir: str | None) -> Path:
 @click.option("--mirror-share", "mirror_share", type=click.FloatRange(0.0, 1.0), default=0.1, show_default=True,
               help="Share of live messages copied to the shadows of an evolution cycle.")
 @_DATA_OPTION
+@click.option("--tools", "tool_files", multiple=True, type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="Trusted host tools: a Python (or Hy) file defining TOOLS = {name: function} (repeatable); "
+                   "loaded by the workers, never by the guardian.")
+@click.option("--grant", "grants", multiple=True, metavar="NAME",
+              help="Grant a capability: a host tool NAME, unsafe:TOOL, unsafe, or * (repeatable).")
 @click.argument("agent", metavar="AGENT.hy", type=click.Path(exists=True, dir_okay=False))
 def serve_command(agent: str, host: str, port: int, data_dir: str | None, perceive_every: float | None,
-                  mirror_share: float) -> None:
+                  mirror_share: float, tool_files: tuple[str, ...], grants: tuple[str, ...]) -> None:
     """Run AGENT under the guardian with its HTTP API, in the foreground until Ctrl-C or SIGTERM.
 
     Every POST needs 'Authorization: Bearer $O_API_TOKEN' when O_API_TOKEN is set;
-    listening on a non-loopback address without it is refused.
+    listening on a non-loopback address without it is refused. Host tools (--tools)
+    are loaded in the worker processes; the agent may call those granted (--grant).
     """
     import asyncio
     import signal
@@ -530,11 +737,19 @@ def serve_command(agent: str, host: str, port: int, data_dir: str | None, percei
         raise click.UsageError(str(error)) from None
     try:
         data = _guardian_data_dir(agent, data_dir)
-    except OLispError as error:
-        _fail(error)
     except (OSError, UnicodeDecodeError) as problem:
         raise click.UsageError(f"cannot read {agent!r}: {problem}") from None
     from o_lisp.guardian._supervisor import Guardian, GuardianConfig
+
+    # Absolute: workers must find the same files whatever their working directory.
+    tools = tuple(str(Path(file).absolute()) for file in tool_files)
+    from o_lisp.agent._host_tools import check_in_subprocess
+
+    check_in_subprocess(tools)  # a bad file is a usage error now, not a crash loop later
+    from o_lisp._config import config_limits
+
+    config = click.get_current_context().meta.get(_CONFIG)
+    limits = None if config is None else config_limits(config)  # [limits] of o-lisp.toml, O_LIMITS_*
 
     def ready(urls: list[str]) -> None:
         auth = "token required for POST" if token else "no token: loopback only"
@@ -560,7 +775,7 @@ def serve_command(agent: str, host: str, port: int, data_dir: str | None, percei
 
             evolution = EvolutionConfig(mirror_share=mirror_share, perceive_interval=perceive_every)
             guardian = Guardian(GuardianConfig(agent=Path(agent).absolute(), data_dir=data.absolute(),
-                                               evolution=evolution))
+                                               evolution=evolution, tools=tools, grants=grants, limits=limits))
             await serve(guardian, host, port, token, stop, on_ready=ready)
         finally:
             for number in signals:
@@ -568,13 +783,9 @@ def serve_command(agent: str, host: str, port: int, data_dir: str | None, percei
 
     try:
         guardian_loop.run(run())
-    except OLispError as error:
-        _fail(error)
     except OSError as error:  # the port is taken, the address is not ours, ...
         click.echo(f"o-lisp: cannot serve on {host}:{port}: {error.strerror or error}", err=True)
         raise click.exceptions.Exit(EXIT_PROGRAM_ERROR) from None
-    except KeyboardInterrupt:
-        _interrupted()
 
 
 # -- evolution -------------------------------------------------------------------------------
@@ -893,12 +1104,39 @@ def _check_hypothesis(hypothesis: str) -> None:
         raise click.BadParameter(f"longer than {MAX_HYPOTHESIS_LENGTH} characters", param_hint="'--hypothesis'")
 
 
-def _report(result: tuple[list[str], int]) -> None:
+def _report(result: tuple[list[str], int], as_json: bool = False, **document: Any) -> None:
+    """Print a report's lines (or, under --json, one document with them) and exit with its status."""
     lines, status = result
-    for line in lines:
-        click.echo(line)
+    if as_json:
+        emit_json({**document, "ok": status == 0, "exit_code": status, "lines": lines})
+    else:
+        for line in lines:
+            click.echo(line)
     if status:
         raise click.exceptions.Exit(status)
+
+
+def _checkpoint_headers(data_dir: str) -> list[dict[str, Any]]:
+    """Each checkpoint's header as --json gives it (newest first; header check only)."""
+    from o_lisp.guardian._vault import CheckpointCorrupt, Vault, VaultError, checkpoint_dir
+
+    try:
+        vault = Vault(checkpoint_dir(data_dir), readonly=True)
+    except VaultError:
+        return []
+    headers: list[dict[str, Any]] = []
+    for checkpoint_id in reversed(vault._ids()):
+        path = vault.path_for(checkpoint_id)
+        try:
+            info = vault._header(path)
+        except (CheckpointCorrupt, OSError) as problem:
+            reason = problem.reason if isinstance(problem, CheckpointCorrupt) else str(problem)
+            headers.append({"file": path.name, "ok": False, "problem": reason})
+            continue
+        headers.append({"file": path.name, "ok": True, "id": info.checkpoint_id, "wal_seq": info.wal_seq,
+                        "created": info.created, "raw_size": info.raw_size,
+                        "compressed_size": info.compressed_size, "sha256": info.sha256})
+    return headers
 
 
 @main.group("checkpoints")
@@ -907,21 +1145,25 @@ def checkpoints_group() -> None:
 
 
 @checkpoints_group.command("list")
-@click.argument("data_dir", metavar="DATA_DIR")
-def checkpoints_list(data_dir: str) -> None:
-    """Checkpoints in DATA_DIR, one line each (headers only). Exit 1 if DATA_DIR is missing."""
+@json_option
+@click.argument("data_dir", metavar="DATA_DIR", type=click.Path(exists=True, file_okay=False))
+def checkpoints_list(data_dir: str, as_json: bool) -> None:
+    """Checkpoints in DATA_DIR, one line each (headers only). Exit 2 if DATA_DIR is missing."""
     from o_lisp.guardian._vault import list_command
 
-    _report(list_command(data_dir))
+    extra = {"checkpoints": _checkpoint_headers(data_dir)} if as_json else {}
+    _report(list_command(data_dir), as_json, data_dir=data_dir, **extra)
 
 
 @checkpoints_group.command("verify")
-@click.argument("data_dir", metavar="DATA_DIR")
-def checkpoints_verify(data_dir: str) -> None:
-    """Verify every checkpoint in DATA_DIR in full (header, size, SHA-256). Exit 1 if any is bad."""
+@json_option
+@click.argument("data_dir", metavar="DATA_DIR", type=click.Path(exists=True, file_okay=False))
+def checkpoints_verify(data_dir: str, as_json: bool) -> None:
+    """Verify every checkpoint in DATA_DIR in full (header, size, SHA-256). Exit 1 if any is bad,
+    2 if DATA_DIR is missing."""
     from o_lisp.guardian._vault import verify_command
 
-    _report(verify_command(data_dir))
+    _report(verify_command(data_dir), as_json, data_dir=data_dir)
 
 
 @main.group("wal")
@@ -930,13 +1172,15 @@ def wal_group() -> None:
 
 
 @wal_group.command("verify")
-@click.argument("data_dir", metavar="DATA_DIR")
-def wal_verify(data_dir: str) -> None:
-    """Check every WAL record in DATA_DIR (frame, CRC32C, sequence, payload). Exit 1 on corruption."""
+@json_option
+@click.argument("data_dir", metavar="DATA_DIR", type=click.Path(exists=True, file_okay=False))
+def wal_verify(data_dir: str, as_json: bool) -> None:
+    """Check every WAL record in DATA_DIR (frame, CRC32C, sequence, payload). Exit 1 on corruption,
+    2 if DATA_DIR is missing."""
     from o_lisp.guardian._wal import verify
 
     report = verify(data_dir)
-    _report((report.lines, report.status))
+    _report((report.lines, report.status), as_json, data_dir=data_dir)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -296,8 +296,18 @@ class Agent:
         for name, fn in self.host_tools.items():
             if name in self.grants or "*" in self.grants:
                 interp.grant(name, fn)
+            else:  # a clear refusal naming the grant, rather than "name 'llm' is not defined"
+                interp.define(name, self._not_granted(name))
         interp.load_library("agent.hy")
         return interp
+
+    def _not_granted(self, name: str) -> Callable[..., Any]:
+        agent = self.name
+
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise ToolError(f"host tool {name} is not granted to agent {agent}; grant it with --grant {name}")
+
+        return refuse
 
     def _define(self, definition: Definition, filename: str, form: Any = None) -> None:
         """Compile and run one definition (used at load, rewrite and rollback).
@@ -578,7 +588,8 @@ class Agent:
         shown = _shown(list(args) + ([kwargs] if kwargs else []))
         try:
             if tool.unsafe and f"unsafe:{tool.name}" not in self.grants and "unsafe" not in self.grants:
-                raise ToolError(f"tool {tool.name} is unsafe and agent {self.name} was not granted it")
+                raise ToolError(f"tool {tool.name} is unsafe and agent {self.name} was not granted it; "
+                                f"grant it with --grant unsafe:{tool.name}")
             bound = self._bind(tool, args, kwargs)
             key = repr(sorted(bound.items())) if tool.cache else ""
             if tool.cache and key in tool.results:

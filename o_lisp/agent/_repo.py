@@ -44,7 +44,7 @@ from typing import Any, cast
 import pygit2
 from pygit2.enums import CheckoutStrategy, FileMode, ObjectType, RepositoryOpenFlag, SortMode
 
-from o_lisp._errors import OLispError
+from o_lisp._errors import OLispError, UsageError
 from o_lisp.agent._definitions import Definition, DefinitionKind, safe_filename
 
 __all__ = ["CodeRepository", "HistoryEntry", "RepositoryError", "Signature"]
@@ -86,6 +86,13 @@ class RepositoryError(OLispError):
     The message always names the repository path (and the revision or file at
     fault), because the reader is usually an operator looking at a log.
     """
+
+
+class UnknownRevision(RepositoryError, UsageError):
+    """A revision (commit, tag, `HEAD~2`) that the repository does not have: the
+    request is wrong, not the repository, so the command line exits 2."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -1194,12 +1201,12 @@ class CodeRepository:
 
     def _commit(self, rev: str) -> pygit2.Commit:
         if not isinstance(rev, str) or not rev.strip():
-            raise RepositoryError(f"unknown revision {rev!r} in {self._path}")
+            raise UnknownRevision(f"unknown revision {rev!r} in {self._path}")
         try:
             obj = self._repo.revparse_single(rev)
             commit = obj.peel(pygit2.Commit)
         except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError) as error:
-            raise RepositoryError(f"unknown revision {rev!r} in {self._path} ({error})") from None
+            raise UnknownRevision(f"unknown revision {rev!r} in {self._path} ({error})") from None
         return commit
 
     def _candidates_tip(self) -> pygit2.Oid | None:

@@ -105,6 +105,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from o_lisp._errors import OLispError
+from o_lisp._limits import Limits
 from o_lisp.guardian._protocol import (
     E_INTERNAL,
     E_NOT_DURABLE,
@@ -135,7 +136,7 @@ from o_lisp.guardian._protocol import (
 )
 from o_lisp.guardian._vault import NoGoodCheckpoint, Vault, VaultError
 from o_lisp.guardian._wal import DEFAULT_SEGMENT_BYTES, WalError, WriteAheadLog, read_records
-from o_lisp.guardian._worker import WorkerSpec
+from o_lisp.guardian._worker import WorkerSpec, limit_pairs
 
 __all__ = [
     "E_WORKER_DIED",
@@ -219,6 +220,13 @@ class GuardianConfig:
     """Workers apply a mutation as soon as its ``wal_append`` is sent and go on serving; the
     guardian holds every answer until the appends before it are durable (module docstring).
     False is the strict mode: the worker waits for each ack before applying."""
+    tools: tuple[str, ...] = ()
+    """Trusted host tools files (``o-lisp serve --tools``): passed to the workers by name and
+    loaded there; the guardian never runs them."""
+    grants: tuple[str, ...] = ()
+    """Capabilities granted to the agent (``o-lisp serve --grant``), passed to the workers."""
+    limits: Limits | None = None
+    """The served agent's budgets (``[limits]`` of o-lisp.toml); None: the defaults."""
     wal_inline: bool = True
     """Write and fsync WAL batches on the event loop's own thread while fsyncs are fast
     (under `INLINE_WAL_MAX`); after a slower one, hand batches to an I/O thread for
@@ -975,6 +983,7 @@ class Guardian:
                 agent=str(self.config.agent.absolute()), data_dir=str(self.config.data_dir.absolute()),
                 debug_methods=self.config.debug_methods, pipelined=self.config.pipelined,
                 address_space=self.config.worker_address_space,
+                tools=self.config.tools, grants=self.config.grants, limits=limit_pairs(self.config.limits),
                 rollback_to=None if rollback is None else rollback[0],
                 rollback_reason="" if rollback is None else rollback[1],
             )
@@ -1214,7 +1223,8 @@ class Guardian:
         cfg = self.config
         spec = WorkerSpec(agent=str(cfg.agent.absolute()), data_dir=str(cfg.data_dir.absolute()),
                           debug_methods=cfg.debug_methods, pipelined=cfg.pipelined, standby=True,
-                          address_space=cfg.worker_address_space)
+                          address_space=cfg.worker_address_space,
+                          tools=cfg.tools, grants=cfg.grants, limits=limit_pairs(cfg.limits))
         created: list[_Link] = []
         try:
             link = await self._connect(spec, created)

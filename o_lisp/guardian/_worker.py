@@ -171,6 +171,15 @@ class WorkerSpec:
     (allocations beyond it fail); every role (`GuardianConfig.worker_address_space` for the
     main worker and the standby, the evolution config for shadows). Must leave room for an
     evaluation thread's stack, which is sized from the step budget (up to 1 GiB)."""
+    tools: tuple[str, ...] = ()
+    """Main role: trusted host tools files (`o-lisp serve --tools`), loaded by the worker,
+    never by the guardian (`o_lisp.agent._host_tools`). Shadows get none: a shadow's side
+    effects must never leave it."""
+    grants: tuple[str, ...] = ()
+    """Capabilities granted to the agent (`o-lisp serve --grant`)."""
+    limits: tuple[tuple[str, Any], ...] = ()
+    """Main role: the agent's `Limits` as (field, value) pairs (`[limits]` of o-lisp.toml
+    under `o-lisp serve`); empty: the defaults. See `limit_pairs`."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -202,11 +211,37 @@ class WorkerSpec:
             scratch_dir=optional("scratch_dir", str),
             cpu_seconds=optional("cpu_seconds", int),
             address_space=optional("address_space", int),
+            tools=_strings(data.get("tools", ()), "tools"),
+            grants=_strings(data.get("grants", ()), "grants"),
+            limits=_limit_pairs(data.get("limits", ())),
         )
 
     @property
     def shadow(self) -> bool:
         return self.role == "shadow"
+
+
+def limit_pairs(limits: Any) -> tuple[tuple[str, Any], ...]:
+    """`Limits` (or None: the defaults) as `WorkerSpec.limits`."""
+    return () if limits is None else tuple(asdict(limits).items())
+
+
+def _limit_pairs(value: Any) -> tuple[tuple[str, Any], ...]:
+    from o_lisp._limits import Limits
+
+    try:
+        pairs = tuple((str(name), setting) for name, setting in value)
+        if pairs:
+            Limits(**dict(pairs))  # checked here: a bad spec fails before anything starts
+    except (TypeError, ValueError) as problem:
+        raise ValueError(f"worker spec limits are not valid Limits: {problem}") from None
+    return pairs
+
+
+def _strings(value: Any, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"worker spec {key} must be a list of strings")
+    return tuple(value)
 
 
 def die_with_parent() -> None:
@@ -311,6 +346,7 @@ class _Worker:
         self.current: int | None = None  # id of the request being processed
         self.heartbeat: _Heartbeat | None = None
         self.lab: Any = None  # o_lisp.evolution._lab.Lab, created after restore
+        self.host_tools: dict[str, Any] | None = None  # loaded from spec.tools at the first restore
         self.requests = 0
         self.errors = 0
         self.wal_appends = 0
@@ -626,7 +662,15 @@ class _Worker:
                 self.lab = Lab(self, state)
             else:
                 state.on_mutation(self.listen)
-                self.agent = Agent(spec, Path(self.spec.data_dir), state=state, repository=self.repository)
+                if self.host_tools is None:  # once per worker: a resync reuses them
+                    from o_lisp.agent._host_tools import load_host_tools
+
+                    self.host_tools = load_host_tools(self.spec.tools)
+                from o_lisp._limits import Limits
+
+                limits = Limits(**dict(self.spec.limits)) if self.spec.limits else None
+                self.agent = Agent(spec, Path(self.spec.data_dir), state=state, repository=self.repository,
+                                   host_tools=self.host_tools, grants=self.spec.grants, limits=limits)
                 self.agent.before_risky = self.checkpoint_before
                 self.agent.propose_rewrites = True  # the agent's own rewrites go through evolution
                 self.lab = Lab(self, state)

@@ -71,9 +71,11 @@ def test_agent_errors_and_usage_errors(runner: CliRunner, tmp_path: Path) -> Non
     assert missing.exit_code == 2
     assert "no agent repository for 'nobody'" in missing.output
     runner.invoke(main, ["run", GREETER, "-m", "hello"])
-    unknown = runner.invoke(main, ["show", "greeter", "v9.9.9"])
-    assert unknown.exit_code == 1
-    assert "v9.9.9" in unknown.output
+    for args in (["show", "greeter", "v9.9.9"], ["diff", "greeter", "v0.1.0", "v9.9.9"],
+                 ["rollback", "greeter", "v9.9.9"]):
+        unknown = runner.invoke(main, args)
+        assert unknown.exit_code == 2, args  # a usage error: the revision asked for does not exist
+        assert unknown.output.startswith("UnknownRevision: unknown revision 'v9.9.9' in ")
     option = runner.invoke(main, ["run", GREETER, "--bogus"])
     assert option.exit_code == 2
 
@@ -98,7 +100,8 @@ def test_host_tools_are_callable_only_when_granted(runner: CliRunner, tmp_path: 
     assert granted.output == "2026-11-21\n"
     refused = runner.invoke(main, ["run", str(agent), "--tools", str(tools), "-m", "date?"])
     assert refused.exit_code == 1
-    assert "NameError: name 'today' is not defined" in refused.output
+    assert refused.output == ("ProgramError: .o/clock/code/defs/rule-1.hy:1:25: ToolError: host tool today is "
+                              "not granted to agent clock; grant it with --grant today\n")
     bad = tmp_path / "bad.py"
     bad.write_text("TOOLS = 3\n")
     usage = runner.invoke(main, ["run", str(agent), "--tools", str(bad)])

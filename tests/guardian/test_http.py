@@ -836,8 +836,8 @@ def test_checkpoints_verify_fails_on_a_corrupt_checkpoint(tmp_path: Path) -> Non
 
 def test_checkpoints_on_a_missing_directory(tmp_path: Path) -> None:
     for command in ("list", "verify"):
-        result = invoke("checkpoints", command, str(tmp_path / "nope"))
-        assert result.exit_code == 1 and "no checkpoint directory" in result.stdout
+        result = invoke("checkpoints", command, str(tmp_path / "nope"))  # a usage error
+        assert result.exit_code == 2 and f"Directory '{tmp_path / 'nope'}' does not exist." in result.output
 
 
 def test_wal_verify(tmp_path: Path) -> None:
@@ -856,8 +856,8 @@ def test_wal_verify(tmp_path: Path) -> None:
 
 
 def test_wal_verify_on_a_missing_directory(tmp_path: Path) -> None:
-    result = invoke("wal", "verify", str(tmp_path / "nope"))
-    assert result.exit_code == 1 and "no such directory" in result.stdout
+    result = invoke("wal", "verify", str(tmp_path / "nope"))  # a usage error
+    assert result.exit_code == 2 and f"Directory '{tmp_path / 'nope'}' does not exist." in result.output
 
 
 # -- end to end with the real supervisor -------------------------------------------------------
