@@ -123,3 +123,27 @@ def test_seed_edits_are_imported_without_undoing_self_rewrites(counter: Agent, t
     assert "(< (step) 50)" in again.definitions["step-is-small"].source
     log = git(counter.data_dir / "code", "log", "--format=%s").splitlines()
     assert log[:2] == ["Update from seed counter.hy", "Update from seed counter.hy"]
+
+
+BULLETS = """\
+(defagent bullets
+  :version "1.0.0"
+
+  (defn bullet [task] (+ "* " task))
+
+  (when-> :name restyle (.startswith msg "style ")
+    (setv prefix (cut msg 6 None))
+    (setv result (rewrite! 'bullet `(defn bullet [task] (+ ~prefix task)) :reason "new style"))
+    (if (get result "accepted") "restyled" (str (get result "failures"))))
+
+  (when-> :name show True (bullet msg)))
+"""
+
+
+def test_rewrite_accepts_a_quasiquoted_form_with_a_value_nested_two_levels_down(tmp_path: Path) -> None:
+    seed = tmp_path / "bullets.hy"
+    seed.write_text(BULLETS)
+    agent = Agent.load(seed, tmp_path / "data")
+    assert agent.handle("style - ") == "restyled"
+    assert agent.handle("milk") == "- milk"
+    assert (agent.data_dir / "code" / "defs" / "bullet.hy").read_text() == '(defn bullet [task] (+ "- " task))\n'
