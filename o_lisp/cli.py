@@ -262,6 +262,7 @@ def _is_agent_source(text: str) -> bool:
 @click.option("--grant", "grants", multiple=True, metavar="NAME", help="Grant a capability, e.g. unsafe:TOOL (repeatable).")
 @click.option("--tools", "tool_files", multiple=True, type=click.Path(exists=True, dir_okay=False), metavar="FILE",
               help="Trusted host tools: a Python (or Hy) file defining TOOLS = {name: function} (repeatable).")
+@click.option("--fresh", is_flag=True, help="Start from an empty state and memory (the code and the old checkpoints stay).")
 def _agent_options(**options: Any) -> dict[str, Any]:
     return options
 
@@ -291,40 +292,47 @@ def _host_tools(files: tuple[str, ...]) -> dict[str, Callable[..., Any]]:
     return tools
 
 
-def _run_agent(file: str, args: tuple[str, ...], limits: Limits) -> None:
-    """Run an agent offline: each message in, each reply out (one line per message)."""
-    from o_lisp.agent import Agent
+def _run_agent(file: str, args: tuple[str, ...], limits: Limits, fresh: bool = False) -> None:
+    """Run an agent offline: each message in, each reply out (one line per message).
+
+    Its state and memory are restored from the data directory and every mutation is
+    fsynced to its WAL before the reply is printed (`o_lisp.agent._durable`)."""
+    from o_lisp.agent._durable import durable_agent
 
     with _agent_options.make_context("o-lisp run AGENT.hy", list(args)) as ctx:
         options = _agent_options.invoke(ctx)
         messages: list[str] = list(options["messages"])
         if options["input_file"] is not None:
             messages.extend(line.rstrip("\n") for line in options["input_file"] if line.strip())
+    fresh = fresh or options["fresh"]
     try:
-        agent = Agent.load(
-            file, options["data_dir"], limits=limits, grants=options["grants"],
-            host_tools=_host_tools(options["tool_files"]),
-        )
-        if messages or not sys.stdin.isatty():
-            source = messages if messages else (line.rstrip("\n") for line in sys.stdin if line.strip())
-            for message in source:
-                reply = agent.handle(message)
-                click.echo("(no reply)" if reply is None else reply)
-            return
-        click.echo(f"{agent.name} {agent.state.version}: {agent.spec.doc}  (Ctrl-D to leave)")
-        while True:
-            try:
-                message = input("you> ")
-            except EOFError:
-                click.echo()
-                return
-            if message.strip():
-                reply = agent.handle(message)
-                click.echo(f"{agent.name}> {'(no reply)' if reply is None else reply}")
+        with durable_agent(file, options["data_dir"], fresh=fresh, limits=limits, grants=options["grants"],
+                           host_tools=_host_tools(options["tool_files"])) as agent:
+            _converse(agent, messages)
     except OLispError as error:
         _fail(error)
     except KeyboardInterrupt:
         _interrupted()
+
+
+def _converse(agent: Any, messages: list[str]) -> None:
+    """Each message in, each reply out: from -m/--input, else piped stdin, else a prompt."""
+    if messages or not sys.stdin.isatty():
+        source = messages if messages else (line.rstrip("\n") for line in sys.stdin if line.strip())
+        for message in source:
+            reply = agent.handle(message)
+            click.echo("(no reply)" if reply is None else reply)
+        return
+    click.echo(f"{agent.name} {agent.state.version}: {agent.spec.doc}  (Ctrl-D to leave)")
+    while True:
+        try:
+            message = input("you> ")
+        except EOFError:
+            click.echo()
+            return
+        if message.strip():
+            reply = agent.handle(message)
+            click.echo(f"{agent.name}> {'(no reply)' if reply is None else reply}")
 
 
 def _open_repository(agent: str, data_dir: str | None) -> Any:
