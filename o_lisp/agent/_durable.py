@@ -20,6 +20,7 @@ records are never replayed onto it (older checkpoints stay until retention drops
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import uuid
@@ -73,7 +74,7 @@ class DurableState:
         none, or with `fresh`) and hook the WAL into it. Raises `DurableStateError`."""
         data = Path(data_dir)
         try:
-            vault = Vault(data / CHECKPOINT_DIR, keep=KEEP_CHECKPOINTS, **({"fsync": fsync} if fsync else {}))
+            vault = Vault(data / CHECKPOINT_DIR, keep=KEEP_CHECKPOINTS, fsync=fsync or os.fsync)
         except VaultError as error:
             raise DurableStateError(_in_use(data, error)) from None
         try:

@@ -212,5 +212,5 @@ def test_a_wal_without_its_checkpoint_is_refused(tmp_path: Path) -> None:
     with Vault(tmp_path / "checkpoints") as vault:
         for info in vault.list():
             info.path.unlink()
-    with pytest.raises(DurableStateError, match="no checkpoint in .* and the WAL .* starts at seq"):
+    with pytest.raises(DurableStateError, match=r"no checkpoint in .* and the WAL .* starts at seq"):
         _open(tmp_path)
