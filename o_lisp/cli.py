@@ -393,7 +393,7 @@ def history_markers(entries: Sequence[Any]) -> list[HistoryMark]:
     for position in reversed(range(len(mainline))):  # oldest first: a version bump follows its change
         i = mainline[position]
         change = entries[i].trailers.get("Change", "")
-        if change == "create":
+        if change in ("create", "seed-edit"):
             markers[i] = "seed"
         elif change == "rollback":
             markers[i] = "rollback"

@@ -828,9 +828,10 @@ class Agent:
         self._define(candidate, self._code_filename(candidate))
         commit = None
         if self.repository is not None:
-            commit = self.repository.commit_definition(candidate, reason, trailers)
-            if version != self.state.version:
-                commit = self.repository.bump_version(version, reason, f"{name}: {reason}")
+            # One commit: the change, and with a bump its version and tag.
+            commit = self.repository.commit_definition(
+                candidate, reason, trailers, version=version if bump is not None else None,
+                changelog_entry=f"{name}: {reason}")
         self.state.apply("record_rewrite", {"name": name, "commit": commit or "", "version": version, "reason": reason, "time": self.clock(), "source": source})
         return RewriteResult(True, name, reason, commit=commit, version=version)
 
@@ -884,11 +885,13 @@ SEED_COPY = "seed.hy"
 
 
 def sync_seed(repository: Any, spec: AgentSpec, copy: Path, seed: Path) -> list[str]:
-    """Bring edits of the seed file into the repository, one commit per changed definition.
+    """Bring edits of the seed file into the repository as one commit with its own version.
 
     Only definitions the user changed in the seed since it was last imported are
     applied (the previous import is kept in DATA/seed.hy), so code the agent
-    rewrote itself is not overwritten by a stale seed. Returns the commits made.
+    rewrote itself is not overwritten by a stale seed. The version is the seed's
+    `:version` when the user raised it past the repository's, else the next patch
+    version that was never tagged. Returns the commits made (none or one).
     """
     text = seed.read_text("utf-8")
     previous_text = copy.read_text("utf-8") if copy.exists() else None
@@ -898,17 +901,33 @@ def sync_seed(repository: Any, spec: AgentSpec, copy: Path, seed: Path) -> list[
         copy.write_text(text, "utf-8")
         return []
     previous = {d.name: d.source for d in read_agent(previous_text, str(copy)).definitions}
-    current = {d.name: d for d in spec.definitions}
+    committed = {d.name for d in repository.definitions()}
+    changed = [d for d in spec.definitions if previous.get(d.name) != d.source]
+    removed = [name for name in previous if name not in {d.name for d in spec.definitions} and name in committed]
     commits: list[str] = []
-    reason = f"Update from seed {seed.name}"
-    for name, definition in current.items():
-        if previous.get(name) != definition.source:
-            commits.append(repository.commit_definition(definition, reason))
-    for name in previous:
-        if name not in current and name in {d.name for d in repository.definitions()}:
-            commits.append(repository.remove_definition(name, reason))
+    if changed or removed:
+        version = _seed_edit_version(repository, spec.version)
+        names = ", ".join([d.name for d in changed] + removed)
+        commits.append(repository.commit_seed_edit(
+            changed, removed, f"Update from seed {seed.name}", version, f"Edited in {seed.name}: {names}"))
     copy.write_text(text, "utf-8")
     return commits
+
+
+def _seed_edit_version(repository: Any, seed_version: str) -> str:
+    current = repository.version()
+    if SEMVER.match(seed_version) and _newer(seed_version, current) and not repository.tag_exists(seed_version):
+        return seed_version
+    version = bump_version(current, "patch")
+    while repository.tag_exists(version):
+        version = bump_version(version, "patch")
+    return version
+
+
+def _newer(a: str, b: str) -> bool:
+    from o_lisp.agent._repo import _semver_key
+
+    return _semver_key(a) > _semver_key(b)
 
 
 def spec_from_repository(repository: Any, seed: AgentSpec, rev: str = "HEAD") -> AgentSpec:
