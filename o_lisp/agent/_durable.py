@@ -20,6 +20,7 @@ records are never replayed onto it (older checkpoints stay until retention drops
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -217,6 +218,7 @@ def durable_agent(seed: str | Path, data_dir: str | Path | None = None, *, fresh
     spec = read_agent(text, str(seed_path))
     data = Path(data_dir) if data_dir is not None else default_data_dir(spec.name)
     created = [d for d in (data / CHECKPOINT_DIR, data / WAL_DIR) if not d.exists()]
+    created_data = not data.exists()
     durable = DurableState.open(data, spec.name, spec.version, _memory_from_data, fresh=fresh)
     try:
         agent = Agent.load(seed_path, data, state=durable.state, **options)
@@ -224,6 +226,9 @@ def durable_agent(seed: str | Path, data_dir: str | Path | None = None, *, fresh
         durable.close(checkpoint=False)
         for directory in created:
             shutil.rmtree(directory, ignore_errors=True)
+        if created_data:
+            with contextlib.suppress(OSError):  # only if nothing else was put there
+                data.rmdir()
         raise
     try:
         version = agent.spec.version  # the repository's, after any seed edit was imported
