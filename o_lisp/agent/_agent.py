@@ -271,11 +271,11 @@ class Agent:
         if code.exists():
             repository = CodeRepository.open(code)
             if seed_changed(data / SEED_COPY, text):
-                cls._check_loads(spec, data, options)
+                cls.check_loads(spec, data, options)
             sync_seed(repository, spec, data / SEED_COPY, seed)
             spec = spec_from_repository(repository, spec)
         else:
-            cls._check_loads(spec, data, options)
+            cls.check_loads(spec, data, options)
             data.mkdir(parents=True, exist_ok=True)
             repository = CodeRepository.init(
                 code, spec.name, spec.definitions, spec.header_source, spec.version,
@@ -285,10 +285,10 @@ class Agent:
         return cls(spec, data, repository=repository, **options)
 
     @classmethod
-    def _check_loads(cls, spec: AgentSpec, data: Path, options: Mapping[str, Any]) -> None:
+    def check_loads(cls, spec: AgentSpec, data: Path, options: Mapping[str, Any] | None = None) -> None:
         """Load the seed in a scratch agent on a throw-away state: a seed that does not load
         raises its error (at the user's file, line and column) before anything is committed."""
-        scratch_options = {k: v for k, v in options.items() if k not in ("state", "role", "repository")}
+        scratch_options = {k: v for k, v in (options or {}).items() if k not in ("state", "role", "repository")}
         cls(spec, data, state=AgentState(str(uuid.uuid4()), spec.name, spec.version), role="scratch", **scratch_options)
 
     def _code_filename(self, definition: Definition) -> str:
