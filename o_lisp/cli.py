@@ -307,20 +307,22 @@ def _run_agent(file: str, args: tuple[str, ...], limits: Limits, fresh: bool = F
     fresh = fresh or options["fresh"]
     try:
         with durable_agent(file, options["data_dir"], fresh=fresh, limits=limits, grants=options["grants"],
-                           host_tools=_host_tools(options["tool_files"])) as agent:
-            _converse(agent, messages)
+                           host_tools=_host_tools(options["tool_files"])) as run:
+            _converse(run, messages)
     except OLispError as error:
         _fail(error)
     except KeyboardInterrupt:
         _interrupted()
 
 
-def _converse(agent: Any, messages: list[str]) -> None:
-    """Each message in, each reply out: from -m/--input, else piped stdin, else a prompt."""
+def _converse(run: Any, messages: list[str]) -> None:
+    """Each message in, each reply out: from -m/--input, else piped stdin, else a prompt.
+    `run.handle` returns once the message's changes are durable, so a reply printed is kept."""
+    agent = run.agent
     if messages or not sys.stdin.isatty():
         source = messages if messages else (line.rstrip("\n") for line in sys.stdin if line.strip())
         for message in source:
-            reply = agent.handle(message)
+            reply = run.handle(message)
             click.echo("(no reply)" if reply is None else reply)
         return
     click.echo(f"{agent.name} {agent.state.version}: {agent.spec.doc}  (Ctrl-D to leave)")
@@ -331,7 +333,7 @@ def _converse(agent: Any, messages: list[str]) -> None:
             click.echo()
             return
         if message.strip():
-            reply = agent.handle(message)
+            reply = run.handle(message)
             click.echo(f"{agent.name}> {'(no reply)' if reply is None else reply}")
 
 

@@ -21,12 +21,14 @@ records are never replayed onto it (older checkpoints stay until retention drops
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import shutil
 import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,7 @@ from o_lisp.agent._state import AgentState, StateError
 from o_lisp.guardian._vault import NoGoodCheckpoint, Vault, VaultError
 from o_lisp.guardian._wal import WalError, WriteAheadLog
 
-__all__ = ["CHECKPOINT_DIR", "RUN_SEGMENT_BYTES", "WAL_DIR", "DurableState", "DurableStateError"]
+__all__ = ["CHECKPOINT_DIR", "RUN_SEGMENT_BYTES", "WAL_DIR", "DurableRun", "DurableState", "DurableStateError", "durable_agent"]
 
 CHECKPOINT_DIR = "checkpoints"
 WAL_DIR = "wal"
@@ -66,6 +68,7 @@ class DurableState:
         """How many WAL records were replayed onto the checkpoint when opening."""
         self._covered = covered_seq  # the WAL seq the state reflects
         self._pending: tuple[int, int] | None = None  # (state seq, WAL seq) of the last logged mutation
+        self._batch: list[tuple[int, str, dict[str, Any]]] | None = None  # inside `batch()`
 
     # -- opening -----------------------------------------------------------------------
     @classmethod
@@ -149,14 +152,47 @@ class DurableState:
 
     # -- running -----------------------------------------------------------------------
     def log(self, seq: int, op: str, args: dict[str, Any]) -> None:
-        """The state's mutation listener: append and fsync before the mutation is applied."""
+        """The state's mutation listener: append and fsync before the mutation is applied;
+        inside `batch()`, keep it for the one fsync at the end of the batch."""
+        if self._batch is not None:
+            self._batch.append((seq, op, copy.deepcopy(args)))
+            return
         try:
             wal_seq = self.wal.append(op, args)
         except WalError as error:
             raise DurableStateError(f"mutation {op!r} is not durable (nothing was changed): {error}") from None
+        self._logged(seq, wal_seq)
+
+    def _logged(self, seq: int, wal_seq: int) -> None:
         if self._pending is not None and self.state.seq >= self._pending[0]:
             self._covered = self._pending[1]
         self._pending = (seq, wal_seq)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Log the mutations made inside with one fsync when the block ends (before the
+        caller prints its answer): one fsync per message instead of one per mutation.
+
+        Inside, mutations are applied before they are durable; a crash then loses only
+        effects nobody was told about. A mutation whose apply did not finish is dropped.
+        If the final append fails, `DurableStateError` is raised and the caller must not
+        answer (the state then holds changes the log does not)."""
+        if self._batch is not None:
+            yield
+            return
+        self._batch = []
+        try:
+            yield
+        finally:
+            batch, self._batch = self._batch, None
+            applied = [(seq, op, args) for seq, op, args in batch if seq <= self.state.seq]
+            if applied:
+                try:
+                    wal_seqs = self.wal.append_many([(op, args) for _seq, op, args in applied])
+                except WalError as error:
+                    raise DurableStateError(f"the changes of this message are not durable: {error}") from None
+                for (seq, _op, _args), wal_seq in zip(applied, wal_seqs, strict=True):
+                    self._logged(seq, wal_seq)
 
     def covered_seq(self) -> int:
         """The last WAL seq whose mutation the state holds (a logged mutation whose apply
@@ -195,9 +231,22 @@ def _in_use(data: Path, error: Exception) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class DurableRun:
+    """An agent whose state is kept by `durable`; `handle` answers only once durable."""
+
+    agent: Any  # o_lisp.agent._agent.Agent (imported lazily: it imports the whole runtime)
+    durable: DurableState
+
+    def handle(self, message: str) -> Any:
+        """`Agent.handle`, its mutations logged with one fsync before the reply is returned."""
+        with self.durable.batch():
+            return self.agent.handle(message)
+
+
 @contextmanager
 def durable_agent(seed: str | Path, data_dir: str | Path | None = None, *, fresh: bool = False,
-                  **options: Any) -> Iterator[Any]:
+                  **options: Any) -> Iterator[DurableRun]:
     """`Agent.load` with its state and memory restored from, and logged to, its data directory.
 
     The agent's own start-up mutations (e.g. its lifecycle, a new memory) are logged like
@@ -234,6 +283,6 @@ def durable_agent(seed: str | Path, data_dir: str | Path | None = None, *, fresh
         version = agent.spec.version  # the repository's, after any seed edit was imported
         if agent.state.version != version:
             agent.state.apply("set_version", {"version": version})
-        yield agent
+        yield DurableRun(agent, durable)
     finally:
         durable.close()

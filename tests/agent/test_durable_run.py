@@ -51,7 +51,8 @@ def test_a_second_run_recalls_what_the_first_was_told(runner: CliRunner, tmp_pat
         "From my notes: the key is under the mat.\nI have 1 notes.\n"
     )
     # The memory itself (not only the counter in the state) came back.
-    with durable_agent(ASSISTANT, data) as agent:
+    with durable_agent(ASSISTANT, data) as run_:
+        agent = run_.agent
         [store] = agent.state.memory_stores.values()
         assert [store.get(i).text for i in store.ids()] == ["the key is under the mat"]
         texts = [m["text"] for m in agent.state["messages"]]
@@ -144,7 +145,8 @@ def test_kill_9_loses_nothing_that_was_answered(runner: CliRunner, tmp_path: Pat
     assert run(runner, data, "how many notes?", "where is the car?", "when is lunch?") == (
         f"I have {expected} notes.\nFrom my notes: the car is red.\nFrom my notes: lunch is at noon.\n"
     )
-    with durable_agent(ASSISTANT, data) as agent:
+    with durable_agent(ASSISTANT, data) as run_:
+        agent = run_.agent
         [store] = agent.state.memory_stores.values()
         texts = {store.get(i).text for i in store.ids()}
     assert set(facts) <= texts and len(texts) == expected
@@ -214,3 +216,37 @@ def test_a_wal_without_its_checkpoint_is_refused(tmp_path: Path) -> None:
             info.path.unlink()
     with pytest.raises(DurableStateError, match=r"no checkpoint in .* and the WAL .* starts at seq"):
         _open(tmp_path)
+
+
+def test_a_batch_is_durable_with_one_fsync_before_it_ends(tmp_path: Path) -> None:
+    syncs: list[int] = []
+    durable = _open(tmp_path, fsync=lambda fd: (syncs.append(fd), os.fsync(fd))[0])
+    before = durable.wal.last_seq
+    with durable.batch():
+        durable.state.apply("context_set", {"key": "a", "value": 1})
+        durable.state.apply("context_set", {"key": "b", "value": [1, 2]})
+        assert durable.wal.last_seq == before  # nothing logged yet
+        syncs.clear()
+    assert durable.wal.last_seq == before + 2 and len(syncs) == 1
+    durable.close(checkpoint=False)
+    again = _open(tmp_path)
+    assert again.state.data["context"] == {"a": 1, "b": [1, 2]} and again.replayed == 2
+    again.close()
+
+
+def test_a_failing_batch_keeps_what_was_applied_and_drops_what_was_not(tmp_path: Path) -> None:
+    durable = _open(tmp_path)
+
+    def interrupt_b(seq: int, op: str, args: dict[str, Any]) -> None:
+        if args["key"] == "b":
+            raise KeyboardInterrupt
+
+    durable.state.on_mutation(interrupt_b)
+    with pytest.raises(KeyboardInterrupt), durable.batch():
+        durable.state.apply("context_set", {"key": "a", "value": 1})
+        durable.state.apply("context_set", {"key": "b", "value": 2})
+    assert durable.state.data["context"] == {"a": 1}
+    durable.close(checkpoint=False)
+    again = _open(tmp_path)
+    assert again.state.data["context"] == {"a": 1} and again.replayed == 1
+    again.close()
