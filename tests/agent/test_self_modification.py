@@ -3,6 +3,7 @@ rollback restores exact code and behaviour, broken repositories fail clearly."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -10,11 +11,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from o_lisp import read
 from o_lisp.agent._agent import Agent
 from o_lisp.agent._repo import RepositoryError
 from o_lisp.cli import main
+from o_lisp.forms import Expression, List, Symbol
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNTER = """\
@@ -201,3 +205,30 @@ def test_a_bumped_rewrite_is_one_commit_labelled_with_its_version(counter: Agent
         ("Create agent counter 1.0.0", "1.0.0", "seed", ["v1.0.0"]),
     ])
     assert counter.state.version == "1.1.0"
+
+
+PLAIN = st.recursive(
+    st.one_of(st.integers(), st.text(max_size=6), st.booleans(), st.none(), st.floats(allow_nan=False, allow_infinity=False)),
+    lambda children: st.one_of(st.lists(children, max_size=3), st.lists(children, max_size=3).map(tuple),
+                               st.dictionaries(st.text(max_size=3), children, max_size=2)),
+    max_leaves=12,
+)
+
+
+_EXAMPLES = itertools.count()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=PLAIN)
+def test_rewrite_accepts_any_plain_value_unquoted_at_depth(tmp_path: Path, value: object) -> None:
+    # `(defn step [] (get [(quote ~value) 1] 1))`, built as a quasiquote would build it:
+    # the plain value sits three levels down inside forms.
+    home = tmp_path / str(next(_EXAMPLES))
+    home.mkdir()
+    (home / "counter.hy").write_text(COUNTER)
+    agent = Agent.load(home / "counter.hy", home / "data")
+    form = Expression([Symbol("defn"), Symbol("step"), List([]),
+                       Expression([Symbol("get"), List([Expression([Symbol("quote"), value]), 1]), 1])])
+    result = agent.rewrite("step", form, reason="nested value")
+    assert result.accepted, result.failures
+    assert agent.handle("1") == "2"
