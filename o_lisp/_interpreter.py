@@ -120,6 +120,11 @@ class Interpreter:
 
         return self._run(run, limits, isolation)
 
+    def add_source(self, filename: str, text: str) -> None:
+        """Tell the interpreter the text behind forms it will be given under `filename`
+        (read elsewhere), so that their errors quote the source line."""
+        self._sources[filename] = text
+
     def load(self, path: str | Path, *, limits: Limits | None = None, isolation: str | None = None) -> Any:
         """Evaluate a file; its errors name the file's path with line and column."""
         path = Path(path)

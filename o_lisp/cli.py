@@ -471,39 +471,50 @@ def _run_agent(file: str, options: Mapping[str, Any], limits: Limits, host_tools
                *, fresh: bool = False, as_json: bool = False) -> None:
     """Run an agent offline: each message in, each reply out (one line per message).
 
-    `fresh` (--fresh) asks for empty state and memory whatever --data holds; state is
-    not yet restored from the data directory, so every run starts fresh for now."""
-    from o_lisp.agent import Agent
+    Its state and memory are restored from the data directory and every mutation is
+    fsynced to its WAL before the reply is printed (`o_lisp.agent._durable`); `fresh`
+    (--fresh) starts from an empty state and memory whatever --data holds."""
+    from o_lisp.agent._durable import durable_agent
 
     messages: list[str] = list(options["messages"])
     if options["input_file"] is not None:
         messages.extend(line.rstrip("\n") for line in options["input_file"] if line.strip())
-    with _captured(as_json) as output:
-        agent = Agent.load(file, options["data_dir"], limits=limits, grants=options["grants"], host_tools=host_tools)
-        if messages or as_json or not sys.stdin.isatty():
-            source = messages if messages else (line.rstrip("\n") for line in sys.stdin if line.strip())
-            replies = []
-            for message in source:
-                reply = agent.handle(message)
-                if as_json:
-                    replies.append({"message": message, "reply": reply})
-                else:
-                    click.echo("(no reply)" if reply is None else reply)
-            if not as_json:
-                return
-    if as_json:
-        emit_json({"agent": agent.name, "version": agent.state.version, "replies": replies,
-                   "output": output.getvalue()})
-        return
+    document: dict[str, Any] | None = None
+    with _captured(as_json) as output, durable_agent(
+            file, options["data_dir"], fresh=fresh, limits=limits, grants=options["grants"],
+            host_tools=host_tools) as run:
+        replies = _converse(run, messages, batch=as_json)
+        if as_json:
+            document = {"agent": run.agent.name, "version": run.agent.state.version,
+                        "replies": replies, "output": output.getvalue()}
+    if document is not None:
+        emit_json(document)
+
+
+def _converse(run: Any, messages: list[str], *, batch: bool = False) -> list[dict[str, Any]]:
+    """Each message in, each reply out: from -m/--input, else piped stdin, else a prompt.
+    `run.handle` returns once the message's changes are durable, so a reply printed is kept.
+    With `batch` (--json) the replies are collected instead of printed."""
+    agent = run.agent
+    replies: list[dict[str, Any]] = []
+    if messages or batch or not sys.stdin.isatty():
+        source = messages if messages else (line.rstrip("\n") for line in sys.stdin if line.strip())
+        for message in source:
+            reply = run.handle(message)
+            if batch:
+                replies.append({"message": message, "reply": reply})
+            else:
+                click.echo("(no reply)" if reply is None else reply)
+        return replies
     click.echo(f"{agent.name} {agent.state.version}: {agent.spec.doc}  (Ctrl-D to leave)")
     while True:
         try:
             message = input("you> ")
         except EOFError:
             click.echo()
-            return
+            return replies
         if message.strip():
-            reply = agent.handle(message)
+            reply = run.handle(message)
             click.echo(f"{agent.name}> {'(no reply)' if reply is None else reply}")
 
 
@@ -562,7 +573,7 @@ def history_markers(entries: Sequence[Any]) -> list[HistoryMark]:
     for position in reversed(range(len(mainline))):  # oldest first: a version bump follows its change
         i = mainline[position]
         change = entries[i].trailers.get("Change", "")
-        if change == "create":
+        if change in ("create", "seed-edit"):
             markers[i] = "seed"
         elif change == "rollback":
             markers[i] = "rollback"

@@ -347,16 +347,86 @@ FORM_TYPES: tuple[type, ...] = (
 
 
 def as_form(value: Any, pos: PositionTuple | None = None) -> Any:
-    """Promote a plain Python value to a form (as Hy's `as_model` does); forms pass through.
+    """Promote a plain Python value to a form at every depth (as Hy's `as_model` does).
 
-    Raises TypeError for values that have no literal syntax (functions, ...).
-    Cycles and depth are the caller's concern: the compiler bounds both.
+    A form whose descendants are all forms is returned as it is (same object); a form
+    holding a plain value anywhere below it (what a quasiquote with `~x` nested in
+    another list builds) is rebuilt with that value converted, keeping the positions
+    of the forms around it. `pos` is the position given to a plain value at the top.
+
+    The walk is iterative, so nesting depth is bounded by memory, not by Python's
+    recursion limit; a shared sub-value is converted once. Raises TypeError for values
+    that have no literal syntax (functions, ...) and for a value that contains itself.
     """
-    if isinstance(value, Sequence):
-        # Like Hy's as_model: a form holding plain values is promoted all the way down.
-        if all(isinstance(x, Form) for x in value):
-            return value
-        return type(value)([as_form(x) for x in value], value._pos)
+    if not _is_container(value):
+        return _as_atom(value, pos)
+    done: dict[int, Any] = {}
+    root = _Pending(value, pos)
+    stack = [root]
+    active = {id(value)}
+    while True:
+        frame = stack[-1]
+        if frame.index < len(frame.children):
+            child = frame.children[frame.index]
+            frame.index += 1
+            if not _is_container(child):
+                frame.converted.append(_as_atom(child, None))
+            elif id(child) in done:
+                frame.converted.append(done[id(child)])
+            elif id(child) in active:
+                raise TypeError(f"cannot turn a {type(child).__name__} that contains itself into a form")
+            else:
+                active.add(id(child))
+                stack.append(_Pending(child, None))
+            continue
+        stack.pop()
+        active.discard(id(frame.value))
+        form = frame.finish()
+        done[id(frame.value)] = form
+        if not stack:
+            return form
+        stack[-1].converted.append(form)
+
+
+def _is_container(value: Any) -> bool:
+    return isinstance(value, Sequence | list | tuple | dict | set | frozenset)
+
+
+class _Pending:
+    """One container being converted by `as_form`: its children and those done so far."""
+
+    __slots__ = ("children", "converted", "index", "pos", "value")
+
+    def __init__(self, value: Any, pos: PositionTuple | None) -> None:
+        self.value = value
+        self.pos = pos
+        self.index = 0
+        self.converted: list[Any] = []
+        self.children: list[Any]
+        if isinstance(value, Sequence | list | tuple):
+            self.children = list(value)
+        elif isinstance(value, dict):
+            self.children = [x for item in value.items() for x in item]
+        else:
+            self.children = list(value)
+
+    def finish(self) -> Any:
+        value = self.value
+        if isinstance(value, Sequence):
+            if all(new is old for new, old in zip(self.converted, self.children, strict=True)):
+                return value
+            return type(value)(self.converted, value._pos)
+        cls: type = (
+            List if isinstance(value, list)
+            else Tuple if isinstance(value, tuple)
+            else Dict if isinstance(value, dict)
+            else Set
+        )
+        return cls(self.converted, self.pos)
+
+
+def _as_atom(value: Any, pos: PositionTuple | None) -> Any:
+    """A form for a value that holds no other values (forms pass through)."""
     if isinstance(value, Form):
         return value
     if value is None or isinstance(value, bool):
@@ -371,16 +441,4 @@ def as_form(value: Any, pos: PositionTuple | None = None) -> Any:
         return String(value, None, pos)
     if isinstance(value, bytes):
         return Bytes(value, pos)
-    if isinstance(value, list):
-        return List([as_form(x) for x in value], pos)
-    if isinstance(value, tuple):
-        return Tuple([as_form(x) for x in value], pos)
-    if isinstance(value, dict):
-        flat: list[Any] = []
-        for k, v in value.items():
-            flat.append(as_form(k))
-            flat.append(as_form(v))
-        return Dict(flat, pos)
-    if isinstance(value, set | frozenset):
-        return Set([as_form(x) for x in value], pos)
     raise TypeError(f"cannot turn a value of type {type(value).__name__} into a form")

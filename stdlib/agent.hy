@@ -11,7 +11,8 @@
   (agent-expand "deftool" args))
 
 (defmacro when-> [#* args]
-  "(when-> [:name rule-name] condition action...): a rule checked on every incoming message.
+  "(when-> :name rule-name condition action...): a rule checked on every incoming message
+  (`:name rule-name` is optional; without it the rule is named rule-N).
   Inside, `msg` is the message text and `event` the whole event dict."
   (agent-expand "when->" args))
 

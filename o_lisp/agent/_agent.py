@@ -38,6 +38,7 @@ from o_lisp.agent._dsl import (
     parse_options,
     parse_params,
     read_agent,
+    rule_parts,
 )
 from o_lisp.agent._lifecycle import Lifecycle
 from o_lisp.agent._state import AgentState, StateError, check_data, plain
@@ -193,13 +194,11 @@ class Agent:
         the candidate, and the guardian runs a protected cycle (shadow, canary, promotion)."""
         self.last_reply_id: str | None = None
         """The id of the last reply `handle` gave (stored with the message; feedback refers to it)."""
+        self._current_file = spec.filename
+        self._current_source: str | None = None
         self.interpreter = self._new_interpreter()
         self._protected = self._protected_names(spec.definitions)
-        for definition in spec.definitions:
-            if repository is None and definition.name in spec.forms:
-                self._define(definition, spec.filename, spec.forms[definition.name])
-            else:
-                self._define(definition, self._code_filename(definition))
+        self._define_all(spec)
         if role != "canary" and self.state.lifecycle is Lifecycle.INITIALIZING:
             self.state.apply("set_lifecycle", {"to": Lifecycle.RUNNING.value, "time": self.clock()})
 
@@ -273,9 +272,12 @@ class Agent:
         code = data / "code"
         if code.exists():
             repository = CodeRepository.open(code)
+            if seed_changed(data / SEED_COPY, text):
+                cls.check_loads(spec, data, options)
             sync_seed(repository, spec, data / SEED_COPY, seed)
             spec = spec_from_repository(repository, spec)
         else:
+            cls.check_loads(spec, data, options)
             data.mkdir(parents=True, exist_ok=True)
             repository = CodeRepository.init(
                 code, spec.name, spec.definitions, spec.header_source, spec.version,
@@ -283,6 +285,13 @@ class Agent:
             )
             (data / SEED_COPY).write_text(text, "utf-8")
         return cls(spec, data, repository=repository, **options)
+
+    @classmethod
+    def check_loads(cls, spec: AgentSpec, data: Path, options: Mapping[str, Any] | None = None) -> None:
+        """Load the seed in a scratch agent on a throw-away state: a seed that does not load
+        raises its error (at the user's file, line and column) before anything is committed."""
+        scratch_options = {k: v for k, v in (options or {}).items() if k not in ("state", "role", "repository")}
+        cls(spec, data, state=AgentState(str(uuid.uuid4()), spec.name, spec.version), role="scratch", **scratch_options)
 
     def _code_filename(self, definition: Definition) -> str:
         if self.repository is None:
@@ -309,8 +318,22 @@ class Agent:
 
         return refuse
 
-    def _define(self, definition: Definition, filename: str, form: Any = None) -> None:
+    def _define_all(self, spec: AgentSpec) -> None:
+        """Compile every definition: from its seed form (positions in the user's seed file)
+        while its code is still the seed's, else from the repository's file."""
+        for definition in spec.definitions:
+            seed_form = spec.forms.get(definition.name)
+            if seed_form is not None:
+                self._define(definition, spec.filename, seed_form, spec.source)
+            else:
+                self._define(definition, self._code_filename(definition))
+
+    def _define(self, definition: Definition, filename: str, form: Any = None, source: str | None = None) -> None:
         """Compile and run one definition (used at load, rewrite and rollback).
+
+        `source` is the text `form` was read from (the seed file); without `form` the
+        definition's own source is read under `filename`. The interpreter is told the text,
+        so every error in the definition, at load or when it runs, quotes its line.
 
         The definition's own evaluation (default arguments, `setv` values, everything that
         runs at definition time) may bind only its own name: rebinding another definition,
@@ -320,8 +343,15 @@ class Agent:
         """
         self._current = definition
         before = self._bindings()
+        if form is None:
+            source = definition.source
+            forms = read_many(source, filename)
+        else:
+            forms = [form]
+        if source is not None:
+            self.interpreter.add_source(filename, source)
+        self._current_file, self._current_source = filename, source
         try:
-            forms = [form] if form is not None else read_many(definition.source, filename)
             self.interpreter.eval(forms[0] if len(forms) == 1 else Expression([Symbol("do"), *forms]), filename)
             rebound = self._rebound(before, own=definition.name)
             if rebound:
@@ -331,6 +361,7 @@ class Agent:
                     "a definition may bind only its own name")
         finally:
             self._current = None
+            self._current_file, self._current_source = self.spec.filename, None
         self.definitions[definition.name] = definition
 
     # -- what agent code may not rebind --------------------------------------------------
@@ -411,82 +442,84 @@ class Agent:
 
     # -- macro expansion of the DSL (trusted, called at macro time) --------------------
     def _expand(self, kind: str, args: Any) -> Any:
-        filename = self._code_filename(self._current) if self._current and self.repository else self.spec.filename
+        """Expand one DSL declaration. Errors about a part name its position in the file
+        being compiled, with its text; errors about the whole form carry no position, so
+        the compiler places them at the macro call."""
+        filename, source = self._current_file, self._current_source
         items = list(args)
         if kind == "when->":
-            return self._expand_rule(items, filename)
+            return self._expand_rule(items, filename, source)
         if kind == "deftool":
-            return self._expand_tool(items, filename)
+            return self._expand_tool(items, filename, source)
         if kind == "defworkflow":
-            return self._expand_workflow(items, filename)
+            return self._expand_workflow(items, filename, source)
         if kind == "defmemory":
-            return self._expand_memory(items, filename)
+            return self._expand_memory(items, filename, source)
         if kind in ("deftest", "deffitness"):
             if not items or type(items[0]) is not Symbol:
-                raise CompileError(f"({kind}) needs a name", _position(items[0] if items else None, filename))
+                raise _dsl_error(items[0] if items else None, filename, source, f"({kind}) needs a name")
             register = "agent-define-test" if kind == "deftest" else "agent-define-fitness"
             return Expression([Symbol(register), String(str(items[0])), Expression([Symbol("fn"), List([]), *(items[1:] or [Symbol("None")])])])
         raise CompileError(f"unknown agent declaration {kind}", None)
 
-    def _expand_rule(self, items: list[Any], filename: str) -> Any:
-        name = self._current.name if self._current else f"rule-{len(self.rules) + 1}"
-        if items and type(items[0]) is Keyword and items[0].name == "name":
-            items = items[2:]
-        if not items:
-            raise CompileError("(when->) needs a condition and at least one action", _position(None, filename))
-        condition, actions = items[0], items[1:] or [Symbol("None")]
+    def _expand_rule(self, items: list[Any], filename: str, source: str | None) -> Any:
+        given, condition, actions = rule_parts(None, items, filename, source)
+        name = self._current.name if self._current else given or f"rule-{len(self.rules) + 1}"
+        actions = actions or [Symbol("None")]
         body = Expression([Symbol("if"), condition, Expression([Symbol("do"), *actions]), Symbol("agent-no-match")])
         fn = Expression([Symbol("fn"), List([Symbol("msg"), Symbol("event")]), body])
         return Expression([Symbol("agent-define-rule"), String(name), fn])
 
-    def _expand_tool(self, items: list[Any], filename: str) -> Any:
+    def _expand_tool(self, items: list[Any], filename: str, source: str | None) -> Any:
         if len(items) < 2 or type(items[0]) is not Symbol:
-            raise CompileError("deftool needs a name and a parameter list: (deftool name [params] body...)", _position(items[0] if items else None, filename))
+            raise _dsl_error(items[0] if items else None, filename, source,
+                             "deftool needs a name and a parameter list: (deftool name [params] body...)")
         name = str(items[0])
-        params = parse_params(items[1], filename)
-        options, body = parse_options(items[2:], TOOL_OPTIONS, f"tool {name}", filename, None)
+        params = parse_params(items[1], filename, source)
+        options, body = parse_options(items[2:], TOOL_OPTIONS, f"tool {name}", filename, source)
         self._pending["tool:" + name] = (params, options)
         fn = Expression([Symbol("fn"), lambda_list(params), *(body or [Symbol("None")])])
         return Expression([Symbol("agent-define-tool"), String(name), fn])
 
-    def _expand_workflow(self, items: list[Any], filename: str) -> Any:
+    def _expand_workflow(self, items: list[Any], filename: str, source: str | None) -> Any:
         if not items or type(items[0]) is not Symbol:
-            raise CompileError("defworkflow needs a name", _position(items[0] if items else None, filename))
+            raise _dsl_error(items[0] if items else None, filename, source, "defworkflow needs a name")
         name = str(items[0])
         specs: list[tuple[str, dict[str, Any]]] = []
         runs: list[Any] = []
         whens: list[Any] = []
         for step in items[1:]:
             if type(step) is not Expression or len(step) < 2 or step[0] != Symbol("step") or type(step[1]) is not Symbol:
-                raise CompileError("a workflow step is written (step name [:retries n] [:timeout s] [:when condition] body...)", _position(step, filename))
-            options, body = parse_options(list(step[2:]), STEP_OPTIONS, f"step {step[1]}", filename, None)
+                raise _dsl_error(step, filename, source,
+                                 "a workflow step is written (step name [:retries n] [:timeout s] [:when condition] body...)")
+            options, body = parse_options(list(step[2:]), STEP_OPTIONS, f"step {step[1]}", filename, source)
             specs.append((str(step[1]), options))
             runs.append(Expression([Symbol("fn"), List([Symbol("ctx")]), *(body or [Symbol("None")])]))
             when = options.pop("when", None)
             whens.append(Symbol("None") if when is None else Expression([Symbol("fn"), List([Symbol("ctx")]), when]))
         if not specs:
-            raise CompileError(f"workflow {name} has no steps", _position(items[0], filename))
+            raise _dsl_error(items[0], filename, source, f"workflow {name} has no steps")
         self._pending["workflow:" + name] = specs
         return Expression([Symbol("agent-define-workflow"), String(name), List(runs), List(whens)])
 
-    def _expand_memory(self, items: list[Any], filename: str) -> Any:
+    def _expand_memory(self, items: list[Any], filename: str, source: str | None) -> Any:
         from o_lisp.memory import MemoryConfig, MemoryConfigError
 
         if not items or type(items[0]) is not Symbol:
-            raise CompileError("defmemory needs a name", _position(items[0] if items else None, filename))
+            raise _dsl_error(items[0] if items else None, filename, source, "defmemory needs a name")
         name = str(items[0])
         options: dict[str, Any] = {"name": name}
         rest = items[1:]
         if len(rest) % 2:
-            raise CompileError(f"memory {name}: options come in :key value pairs", _position(items[0], filename))
+            raise _dsl_error(rest[-1], filename, source, f"memory {name}: options come in :key value pairs")
         for key, value in zip(rest[0::2], rest[1::2], strict=True):
             if type(key) is not Keyword:
-                raise CompileError(f"memory {name}: expected an option keyword", _position(key, filename))
-            options[mangle(key.name)] = plain(literal_data(value, filename, None, f"memory {name}: option :{key.name}"))
+                raise _dsl_error(key, filename, source, f"memory {name}: expected an option keyword")
+            options[mangle(key.name)] = plain(literal_data(value, filename, source, f"memory {name}: option :{key.name}"))
         try:
             MemoryConfig.from_options(dict(options))
         except MemoryConfigError as error:
-            raise CompileError(f"memory {name}: {error}", _position(items[0], filename)) from None
+            raise _dsl_error(items[0], filename, source, f"memory {name}: {error}") from None
         self._pending["memory:" + name] = options
         return Expression([Symbol("agent-define-memory"), String(name)])
 
@@ -946,9 +979,10 @@ class Agent:
             self._define(candidate, self._code_filename(candidate))
             commit = None
             if self.repository is not None:
-                commit = self.repository.commit_definition(candidate, reason, trailers)
-                if version != self.state.version:
-                    commit = self.repository.bump_version(version, reason, f"{name}: {reason}")
+                # One commit: the change, and with a bump its version and tag.
+                commit = self.repository.commit_definition(
+                    candidate, reason, trailers, version=version if bump is not None else None,
+                    changelog_entry=f"{name}: {reason}")
         except BaseException:
             # The swap or the commit failed: run exactly the committed code again.
             if self.repository is not None:
@@ -1015,8 +1049,7 @@ class Agent:
         self.tools, self.rules, self.workflows, self.tests, self.fitness, self.definitions = {}, {}, {}, {}, {}, {}
         self.interpreter = self._new_interpreter()
         self._protected = self._protected_names(spec.definitions)
-        for definition in spec.definitions:
-            self._define(definition, self._code_filename(definition))
+        self._define_all(spec)
 
     # -- lifecycle ------------------------------------------------------------------------
     def change_lifecycle(self, to: Lifecycle) -> None:
@@ -1026,12 +1059,23 @@ class Agent:
 SEED_COPY = "seed.hy"
 
 
+def seed_changed(copy: Path, text: str) -> bool:
+    """Whether the seed text differs from the last import kept in DATA/seed.hy (so
+    `sync_seed` would commit something)."""
+    try:
+        return copy.read_text("utf-8") != text
+    except FileNotFoundError:
+        return False
+
+
 def sync_seed(repository: Any, spec: AgentSpec, copy: Path, seed: Path) -> list[str]:
-    """Bring edits of the seed file into the repository, one commit per changed definition.
+    """Bring edits of the seed file into the repository as one commit with its own version.
 
     Only definitions the user changed in the seed since it was last imported are
     applied (the previous import is kept in DATA/seed.hy), so code the agent
-    rewrote itself is not overwritten by a stale seed. Returns the commits made.
+    rewrote itself is not overwritten by a stale seed. The version is the seed's
+    `:version` when the user raised it past the repository's, else the next patch
+    version that was never tagged. Returns the commits made (none or one).
     """
     text = seed.read_text("utf-8")
     previous_text = copy.read_text("utf-8") if copy.exists() else None
@@ -1041,24 +1085,45 @@ def sync_seed(repository: Any, spec: AgentSpec, copy: Path, seed: Path) -> list[
         copy.write_text(text, "utf-8")
         return []
     previous = {d.name: d.source for d in read_agent(previous_text, str(copy)).definitions}
-    current = {d.name: d for d in spec.definitions}
+    committed = {d.name for d in repository.definitions()}
+    changed = [d for d in spec.definitions if previous.get(d.name) != d.source]
+    removed = [name for name in previous if name not in {d.name for d in spec.definitions} and name in committed]
     commits: list[str] = []
-    reason = f"Update from seed {seed.name}"
-    for name, definition in current.items():
-        if previous.get(name) != definition.source:
-            commits.append(repository.commit_definition(definition, reason))
-    for name in previous:
-        if name not in current and name in {d.name for d in repository.definitions()}:
-            commits.append(repository.remove_definition(name, reason))
+    if changed or removed:
+        version = _seed_edit_version(repository, spec.version)
+        names = ", ".join([d.name for d in changed] + removed)
+        commits.append(repository.commit_seed_edit(
+            changed, removed, f"Update from seed {seed.name}", version, f"Edited in {seed.name}: {names}"))
     copy.write_text(text, "utf-8")
     return commits
 
 
+def _seed_edit_version(repository: Any, seed_version: str) -> str:
+    current = repository.version()
+    if SEMVER.match(seed_version) and _newer(seed_version, current) and not repository.tag_exists(seed_version):
+        return seed_version
+    version = bump_version(current, "patch")
+    while repository.tag_exists(version):
+        version = bump_version(version, "patch")
+    return version
+
+
+def _newer(a: str, b: str) -> bool:
+    from o_lisp.agent._repo import _semver_key
+
+    return _semver_key(a) > _semver_key(b)
+
+
 def spec_from_repository(repository: Any, seed: AgentSpec, rev: str = "HEAD") -> AgentSpec:
-    """The agent as committed at `rev` (the seed gives only its name, doc and file name)."""
+    """The agent as committed at `rev` (the seed gives its name, doc and file name, and the
+    forms of the definitions whose committed code is still exactly the seed's)."""
     definitions = repository.definitions(rev)
     version = repository.version(rev)
-    return AgentSpec(seed.name, version, seed.doc, repository.header(rev), definitions, seed.filename)
+    seed_sources = {d.name: d.source for d in seed.definitions}
+    forms = {d.name: seed.forms[d.name] for d in definitions
+             if d.name in seed.forms and seed_sources.get(d.name) == d.source}
+    return AgentSpec(seed.name, version, seed.doc, repository.header(rev), definitions, seed.filename,
+                     forms=forms, source=seed.source)
 
 
 def default_data_dir(name: str) -> Path:
@@ -1080,11 +1145,13 @@ def bump_version(version: str, part: str) -> str:
     raise AgentError(f"unknown version bump {part!r} (major, minor or patch)")
 
 
-def _position(form: Any, filename: str) -> Position | None:
+def _dsl_error(form: Any, filename: str, source: str | None, message: str) -> CompileError:
+    """A mistake in a DSL declaration, at `form` with its source line; with no form (or one
+    without a position) unpositioned, so the compiler places it at the whole declaration."""
     pos = getattr(form, "_pos", None)
     if pos is None:
-        return Position(filename, 1, 1)
-    return Position(filename, pos[0], pos[1], pos[2], pos[3])
+        return CompileError(message)
+    return CompileError(message, Position(filename, pos[0], pos[1], pos[2], pos[3]), source)
 
 
 def memory_change_problem(name: str, store: Any, config: Any) -> str | None:

@@ -18,7 +18,7 @@ from o_lisp._errors import CompileError, Position
 from o_lisp._mangle import mangle
 from o_lisp._reader import read_many
 from o_lisp.agent._definitions import Definition, DefinitionKind
-from o_lisp.forms import Dict, Expression, Keyword, List, String, Symbol
+from o_lisp.forms import Dict, Expression, Keyword, List, Set, String, Symbol, Tuple
 
 AGENT_OPTIONS = {"version": str, "doc": str, "author": str}
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
@@ -56,8 +56,11 @@ class AgentSpec:
     header_source: str
     definitions: list[Definition] = field(default_factory=list)
     filename: str = "<agent>"
-    # The seed's forms by definition name, with their positions in the seed file.
+    # The seed's forms by definition name, with their positions in the seed file, and
+    # the seed's text: a definition whose code is still the seed's is compiled from its
+    # seed form, so its errors name the user's file, line and column, with the line.
     forms: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
 
 
 def _error(form: Any, filename: str, source: str | None, message: str) -> CompileError:
@@ -171,7 +174,8 @@ def read_agent(text: str, filename: str) -> AgentSpec:
         header += "\n  :doc " + _quote(options["doc"])
     if "author" in options:
         header += "\n  :author " + _quote(options["author"])
-    spec = AgentSpec(name=name, version=version, doc=options.get("doc", ""), header_source=header + ")\n", filename=filename)
+    spec = AgentSpec(name=name, version=version, doc=options.get("doc", ""), header_source=header + ")\n",
+                     filename=filename, source=text)
     seen: dict[str, Any] = {}
     rules = 0
     for item in body:
@@ -197,14 +201,47 @@ def classify(form: Any, filename: str, source: str | None, rule_index: int = 0) 
         raise _error(form, filename, source, f"a defagent body holds definitions ({kinds}), not this form")
     kind = _KINDS[str(form[0])]
     if kind is DefinitionKind.RULE:
-        if len(form) >= 3 and type(form[1]) is Keyword and form[1].name == "name":
-            if type(form[2]) is not Symbol:
-                raise _error(form[2], filename, source, "a rule's :name must be a symbol")
-            return kind, str(form[2])
-        return kind, f"rule-{rule_index + 1}"
+        name, _condition, _actions = rule_parts(form, list(form[1:]), filename, source)
+        return kind, f"rule-{rule_index + 1}" if name is None else name
     if len(form) < 2 or type(form[1]) is not Symbol:
         raise _error(form, filename, source, f"({form[0]}) needs a name")
     return kind, str(form[1])
+
+
+RULE_SYNTAX = "(when-> :name NAME condition action...), where :name NAME is optional"
+
+
+def rule_parts(form: Any, items: list[Any], filename: str, source: str | None) -> tuple[str | None, Any, list[Any]]:
+    """A rule's name (None when it has none), condition and actions, from the arguments
+    `items` of `(when-> ...)` (`form`, for the position of an error about the whole rule).
+
+    `:name NAME` is the only option. Mistakes that would otherwise silently become the
+    condition (a bracketed `[:name n]`, a misspelt option, a literal list) are refused.
+    """
+    name: str | None = None
+    if items and type(items[0]) is List and items[0] and type(items[0][0]) is Keyword and items[0][0].name == "name":
+        shown = " ".join(str(x) for x in items[0])
+        raise _error(items[0], filename, source,
+                     f"write the rule's name without brackets: (when-> {shown} condition action...); "
+                     "the brackets in the docs mean the name is optional")
+    if items and type(items[0]) is Keyword:
+        if items[0].name != "name":
+            raise _error(items[0], filename, source, f"unknown option :{items[0].name} for when-> (known: :name); "
+                         f"a rule is written {RULE_SYNTAX}")
+        if len(items) < 2 or type(items[1]) is not Symbol:
+            raise _error(items[1] if len(items) > 1 else items[0], filename, source, "a rule's :name must be a symbol")
+        name = str(items[1])
+        items = items[2:]
+    if not items:
+        message = f"(when->) needs a condition: {RULE_SYNTAX}"
+        # Without the whole form (at macro time) the compiler places the error at the call.
+        raise CompileError(message) if form is None else _error(form, filename, source, message)
+    condition = items[0]
+    if type(condition) in (List, Dict, Tuple, Set):
+        raise _error(condition, filename, source,
+                     f"a rule's condition cannot be a literal {type(condition).__name__.lower()} (it would always "
+                     f"be true): {RULE_SYNTAX}")
+    return name, condition, list(items[1:])
 
 
 # -- tool parameters --------------------------------------------------------------------
@@ -316,4 +353,5 @@ __all__ = [
     "parse_options",
     "parse_params",
     "read_agent",
+    "rule_parts",
 ]

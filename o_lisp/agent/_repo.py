@@ -65,7 +65,7 @@ CHANGELOG_TITLE = "# Changelog of agent {name}\n\nNewest first; one entry per ve
 # Trailers the repository writes itself; callers may not pass them, so that a
 # trailer always means what the documentation says it means.
 RESERVED_TRAILERS = frozenset(
-    {"change", "definition", "kind", "version", "previous-version", "rollback-to"}
+    {"change", "definition", "definitions", "kind", "version", "previous-version", "rollback-to"}
 )
 
 _SEMVER = re.compile(
@@ -649,15 +649,22 @@ class CodeRepository:
         reason: str,
         trailers: Mapping[str, str] | None = None,
         author: Signature | None = None,
+        *,
+        version: str | None = None,
+        changelog_entry: str | None = None,
     ) -> str:
         """Replace (or add, appended to ORDER) one definition as one commit; returns its hex.
 
+        With `version`, the same commit also sets that version (VERSION, the header's
+        `:version`, a CHANGELOG.md entry: `changelog_entry` or the reason) and is tagged
+        `v<version>`, as `bump_version` would: one accepted change, one commit.
         Raises RepositoryError when the definition is unchanged (no empty commits).
         """
         definition = _validate_definition(definition)
         summary = _validate_reason(reason)
         extra = _validate_trailers(trailers)
         author = _validate_signature(author)
+        release = self._release_request(version, changelog_entry or summary)
 
         def plan(base: pygit2.Commit) -> _Plan:
             files = self._files(base)
@@ -680,11 +687,105 @@ class CodeRepository:
                 ("Definition", definition.name),
                 ("Kind", definition.kind.value),
             ]
-            return _Plan(
-                new, _compose_message(summary, auto + extra), author or self._agent_signature()
-            )
+            signer = author or self._agent_signature()
+            tag = None
+            if release is not None:
+                auto_version, tag = self._release(new, base, *release, signer)
+                auto += auto_version
+            return _Plan(new, _compose_message(summary, auto + extra), signer, tag=tag)
 
         return self._advance(plan, f"commit definition {definition.name!r}")
+
+    def commit_seed_edit(
+        self,
+        changed: Sequence[Definition],
+        removed: Sequence[str],
+        reason: str,
+        version: str,
+        changelog_entry: str,
+        author: Signature | None = None,
+    ) -> str:
+        """Import an edit of the seed file as one commit with its own version and tag.
+
+        `changed` definitions replace (or are appended after) those of HEAD, `removed`
+        ones are deleted; trailers `Change: seed-edit`, `Definitions: a, b`, `Version`,
+        `Previous-Version`. Raises RepositoryError when nothing would change.
+        """
+        checked = [_validate_definition(d) for d in changed]
+        _check_unique([d.name for d in checked])
+        gone = [_validate_name(name) for name in removed]
+        if not checked and not gone:
+            raise RepositoryError(f"cannot import a seed edit into {self._path}: nothing changed")
+        summary = _validate_reason(reason)
+        author = _validate_signature(author)
+        release = self._release_request(version, _validate_reason(changelog_entry, "changelog entry"))
+        assert release is not None
+
+        def plan(base: pygit2.Commit) -> _Plan:
+            files = self._files(base)
+            order = self._order(files, base)
+            new = dict(files)
+            for name in gone:
+                match = [(kind, n) for kind, n in order if n == name]
+                if not match:
+                    raise RepositoryError(f"no definition named {name!r} at HEAD in {self._path}")
+                order = [(k, n) for k, n in order if n != name]
+                del new[Definition(name, match[0][0], "").filename]
+            for definition in checked:
+                names = [name for _, name in order]
+                if definition.name in names:
+                    order[names.index(definition.name)] = (definition.kind, definition.name)
+                else:
+                    self._check_filename_free(definition, names)
+                    order.append((definition.kind, definition.name))
+                self._put(new, definition.filename, _definition_text(definition))
+            self._put(new, ORDER_FILE, _format_order(order))
+            signer = author or self._agent_signature()
+            auto_version, tag = self._release(new, base, *release, signer)
+            listed = ", ".join([d.name for d in checked] + gone)
+            auto = [("Change", "seed-edit"), ("Definitions", listed), *auto_version]
+            return _Plan(new, _compose_message(summary, auto), signer, tag=tag)
+
+        return self._advance(plan, "import the seed edit")
+
+    def tag_exists(self, version: str) -> bool:
+        """Whether `v<version>` is tagged (tags never move, so that version is taken)."""
+        return f"refs/tags/v{version}" in self._repo.references
+
+    def _release_request(self, version: str | None, entry: str) -> tuple[str, str] | None:
+        if version is None:
+            return None
+        validate_version(version)
+        return version, _validate_reason(entry, "changelog entry")
+
+    def _release(
+        self, new: _Files, base: pygit2.Commit, version: str, entry: str, signer: Signature
+    ) -> tuple[list[tuple[str, str]], tuple[str, str]]:
+        """Set `version` in the files `new` (based on `base`): VERSION, the header's
+        `:version`, CHANGELOG.md. Returns the trailers and the (tag, message) to write."""
+        current = self._version_of(self._files(base), base)
+        if _semver_key(version) <= _semver_key(current):
+            raise RepositoryError(
+                f"cannot bump {self._path} from {current} to {version}: the new version must be greater"
+            )
+        tag = f"v{version}"
+        if f"refs/tags/{tag}" in self._repo.references:
+            existing = self._commit(tag)
+            raise RepositoryError(
+                f"tag {tag} already exists in {self._path} (commit {str(existing.id)[:7]}); "
+                "choose a version that was never released"
+            )
+        self._put(new, VERSION_FILE, version + "\n")
+        header = self._text(new, HEADER_FILE, base).rstrip("\n")
+        span = _header_version_span(header)
+        if span is not None:
+            start, end, _ = span
+            self._put(new, HEADER_FILE, f'{header[:start]}"{version}"{header[end:]}\n')
+        changelog = self._text(new, CHANGELOG_FILE, base) if CHANGELOG_FILE in new else ""
+        heading = self._changelog_heading(version, int(_time.time()))
+        self._put(new, CHANGELOG_FILE, _changelog_insert(changelog, heading, entry))
+        trailers = [("Version", version), ("Previous-Version", current)]
+        return trailers, (tag, f"{self.agent_name} {version}\n\n{entry}\n")
 
     def remove_definition(
         self,
@@ -733,35 +834,12 @@ class CodeRepository:
         summary = _validate_reason(reason)
         entry = _validate_reason(changelog_entry, "changelog entry")
         author = _validate_signature(author)
-        tag = f"v{new_version}"
 
         def plan(base: pygit2.Commit) -> _Plan:
-            files = self._files(base)
-            current = self._version_of(files, base)
-            if _semver_key(new_version) <= _semver_key(current):
-                raise RepositoryError(
-                    f"cannot bump {self._path} from {current} to {new_version}: the new version must be greater"
-                )
-            if f"refs/tags/{tag}" in self._repo.references:
-                existing = self._commit(tag)
-                raise RepositoryError(
-                    f"tag {tag} already exists in {self._path} (commit {str(existing.id)[:7]}); "
-                    "choose a version that was never released"
-                )
-            new = dict(files)
-            self._put(new, VERSION_FILE, new_version + "\n")
-            header = self._text(files, HEADER_FILE, base).rstrip("\n")
-            span = _header_version_span(header)
-            if span is not None:
-                start, end, _ = span
-                self._put(new, HEADER_FILE, f'{header[:start]}"{new_version}"{header[end:]}\n')
-            changelog = self._text(files, CHANGELOG_FILE, base) if CHANGELOG_FILE in files else ""
-            heading = self._changelog_heading(new_version, int(_time.time()))
-            self._put(new, CHANGELOG_FILE, _changelog_insert(changelog, heading, entry))
-            auto = [("Change", "version"), ("Version", new_version), ("Previous-Version", current)]
+            new = dict(self._files(base))
             signer = author or self._agent_signature()
-            tag_message = f"{self.agent_name} {new_version}\n\n{entry}\n"
-            return _Plan(new, _compose_message(summary, auto), signer, tag=(tag, tag_message))
+            auto, tag_plan = self._release(new, base, new_version, entry, signer)
+            return _Plan(new, _compose_message(summary, [("Change", "version"), *auto]), signer, tag=tag_plan)
 
         return self._advance(plan, f"bump version to {new_version}")
 

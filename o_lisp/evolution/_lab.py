@@ -321,13 +321,14 @@ class Lab:
         if agent.before_risky is not None:
             agent.before_risky(f"promote {name}: {reason}")
         parent = repository.head()
-        commit = repository.commit_definition(definition, reason, trailers)
         version = repository.version()
         tag = None
         if bump is not None:
             version = bump_version(version, bump)
-            repository.bump_version(version, reason, f"{name}: {reason}")
             tag = f"v{version}"
+        # One commit: the candidate, its version and its tag.
+        commit = repository.commit_definition(definition, reason, trailers, version=version if tag else None,
+                                              changelog_entry=f"{name}: {reason}")
         try:
             agent._reload()
         except Exception as error:

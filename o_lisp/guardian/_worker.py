@@ -369,7 +369,13 @@ class _Worker:
         interpreter is built only after the state is restored, so that start-up
         mutations land on the restored state and are logged.
         """
-        from o_lisp.agent._agent import SEED_COPY, spec_from_repository, sync_seed
+        from o_lisp.agent._agent import (
+            SEED_COPY,
+            Agent,
+            seed_changed,
+            spec_from_repository,
+            sync_seed,
+        )
         from o_lisp.agent._dsl import read_agent
         from o_lisp.agent._repo import CodeRepository, RepositoryError
 
@@ -394,8 +400,11 @@ class _Worker:
             return
         if code.exists():
             repository = CodeRepository.open(code)
+            if seed_changed(data / SEED_COPY, text):
+                Agent.check_loads(seed_spec, data)  # a seed that does not load is never committed
             sync_seed(repository, seed_spec, data / SEED_COPY, seed)
         else:
+            Agent.check_loads(seed_spec, data)
             data.mkdir(parents=True, exist_ok=True)
             repository = CodeRepository.init(
                 code, seed_spec.name, seed_spec.definitions, seed_spec.header_source, seed_spec.version,

@@ -86,9 +86,14 @@ def test_plain_git_log_tells_the_same_story(tmp_path: Path) -> None:
          "-m", "feedback: Welcome!"],
         check=True, capture_output=True, text=True,
     )
-    log = subprocess.run(["git", "-C", str(tmp_path / "g" / "code"), "log", "--format=%s"],
+    log = subprocess.run(["git", "-C", str(tmp_path / "g" / "code"), "log", "--format=%s|%D|%(trailers:key=Version,valueonly,separator=)"],
                          check=True, capture_output=True, text=True).stdout.splitlines()
-    assert log == ['feedback: greet with "Welcome!"', 'feedback: greet with "Welcome!"', "Create agent greeter 0.1.0"]
+    # One commit per accepted rewrite: the change, its version and its tag together.
+    assert log == ['feedback: greet with "Welcome!"|HEAD -> main, tag: v0.1.1|0.1.1',
+                   "Create agent greeter 0.1.0|tag: v0.1.0|0.1.0"]
+    version = subprocess.run(["git", "-C", str(tmp_path / "g" / "code"), "show", "v0.1.1:VERSION"],
+                             check=True, capture_output=True, text=True).stdout
+    assert version == "0.1.1\n"
 
 
 def test_host_tools_are_callable_only_when_granted(runner: CliRunner, tmp_path: Path) -> None:

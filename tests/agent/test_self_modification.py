@@ -3,15 +3,22 @@ rollback restores exact code and behaviour, broken repositories fail clearly."""
 
 from __future__ import annotations
 
+import itertools
+import json
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from o_lisp import read
 from o_lisp.agent._agent import Agent
 from o_lisp.agent._repo import RepositoryError
+from o_lisp.cli import main
+from o_lisp.forms import Expression, List, Symbol
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNTER = """\
@@ -121,5 +128,107 @@ def test_seed_edits_are_imported_without_undoing_self_rewrites(counter: Agent, t
     assert again.handle("1") == "8"  # the agent's own rewrite of `step` survives
     assert "twice" in again.definitions
     assert "(< (step) 50)" in again.definitions["step-is-small"].source
-    log = git(counter.data_dir / "code", "log", "--format=%s").splitlines()
-    assert log[:2] == ["Update from seed counter.hy", "Update from seed counter.hy"]
+    # One commit for the whole edit, with its own version and tag.
+    code = counter.data_dir / "code"
+    log = git(code, "log", "--format=%s|%D|%(trailers:key=Definitions,key=Version,key=Previous-Version,separator=;)")
+    assert log.splitlines()[:2] == [
+        "Update from seed counter.hy|HEAD -> main, tag: v1.0.1|Definitions: step-is-small, twice;Version: 1.0.1;Previous-Version: 1.0.0",
+        "learned a bigger step||",
+    ]
+    assert again.state.version == again.spec.version == "1.0.1"
+    assert (code / "VERSION").read_text() == "1.0.1\n"
+    assert ':version "1.0.1"' in (code / "agent.hy").read_text()
+    assert "Edited in counter.hy: step-is-small, twice" in (code / "CHANGELOG.md").read_text()
+    # Loading again imports nothing more.
+    Agent.load(seed, counter.data_dir)
+    assert git(code, "rev-list", "--count", "HEAD") == "3\n"  # create, rewrite, seed edit
+
+
+def test_a_seed_edit_raising_the_version_gets_that_version(counter: Agent, tmp_path: Path) -> None:
+    seed = tmp_path / "counter.hy"
+    seed.write_text(COUNTER.replace('"1.0.0"', '"2.0.0"').replace("(defn step [] 1)", "(defn step [] 2)"))
+    again = Agent.load(seed, counter.data_dir)
+    assert again.handle("1") == "3"
+    assert counter.repository.version() == "2.0.0"
+    assert [e.tags for e in counter.repository.history()][:1] == [["v2.0.0"]]
+
+
+def test_a_seed_edit_skips_versions_already_tagged(counter: Agent, tmp_path: Path) -> None:
+    assert counter.rewrite("step", read("(defn step [] 2)"), reason="bigger", bump="patch").accepted
+    counter.rollback("v1.0.0", reason="too big")
+    seed = tmp_path / "counter.hy"
+    seed.write_text(COUNTER.replace("(defn step [] 1)", "(defn step [] 3)"))
+    Agent.load(seed, counter.data_dir)
+    assert counter.repository.version() == "1.0.2"  # v1.0.1 is taken by the rolled-back rewrite
+
+
+BULLETS = """\
+(defagent bullets
+  :version "1.0.0"
+
+  (defn bullet [task] (+ "* " task))
+
+  (when-> :name restyle (.startswith msg "style ")
+    (setv prefix (cut msg 6 None))
+    (setv result (rewrite! 'bullet `(defn bullet [task] (+ ~prefix task)) :reason "new style"))
+    (if (get result "accepted") "restyled" (str (get result "failures"))))
+
+  (when-> :name show True (bullet msg)))
+"""
+
+
+def test_rewrite_accepts_a_quasiquoted_form_with_a_value_nested_two_levels_down(tmp_path: Path) -> None:
+    seed = tmp_path / "bullets.hy"
+    seed.write_text(BULLETS)
+    agent = Agent.load(seed, tmp_path / "data")
+    assert agent.handle("style - ") == "restyled"
+    assert agent.handle("milk") == "- milk"
+    assert (agent.data_dir / "code" / "defs" / "bullet.hy").read_text() == '(defn bullet [task] (+ "- " task))\n'
+
+
+def test_a_bumped_rewrite_is_one_commit_labelled_with_its_version(counter: Agent) -> None:
+    assert counter.rewrite("step", read("(defn step [] 2)"), reason="bigger", bump="minor").accepted
+    assert not counter.rewrite("step", read("(defn step [] 500)"), reason="huge").accepted
+    assert counter.rewrite("step", read("(defn step [] 3)"), reason="a bit bigger").accepted
+    code = counter.data_dir / "code"
+    assert git(code, "log", "--format=%s|%D").splitlines() == [
+        "a bit bigger|HEAD -> main", "bigger|tag: v1.1.0", "Create agent counter 1.0.0|tag: v1.0.0",
+    ]
+    assert git(code, "show", "v1.1.0:VERSION") == "1.1.0\n"
+    result = CliRunner().invoke(main, ["history", str(counter.data_dir), "--all", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = [(r["summary"], r["version"], r["marker"], r["tags"]) for r in json.loads(result.output)]
+    assert sorted(rows) == sorted([
+        ("a bit bigger", "1.1.0", "rewrite", []),
+        ("Rejected: huge", "1.1.0", "rejected", []),
+        ("bigger", "1.1.0", "rewrite", ["v1.1.0"]),
+        ("Create agent counter 1.0.0", "1.0.0", "seed", ["v1.0.0"]),
+    ])
+    assert counter.state.version == "1.1.0"
+
+
+PLAIN = st.recursive(
+    st.one_of(st.integers(), st.text(max_size=6), st.booleans(), st.none(), st.floats(allow_nan=False, allow_infinity=False)),
+    lambda children: st.one_of(st.lists(children, max_size=3), st.lists(children, max_size=3).map(tuple),
+                               st.dictionaries(st.text(max_size=3), children, max_size=2)),
+    max_leaves=12,
+)
+
+
+_EXAMPLES = itertools.count()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=PLAIN)
+def test_rewrite_accepts_any_plain_value_unquoted_at_depth(tmp_path: Path, value: object) -> None:
+    # `(defn step [] (get [(quote ~value) 1] 1))`, built as a quasiquote would build it:
+    # the plain value sits three levels down inside forms.
+    home = tmp_path / str(next(_EXAMPLES))
+    home.mkdir()
+    (home / "counter.hy").write_text(COUNTER)
+    agent = Agent.load(home / "counter.hy", home / "data")
+    form = Expression([Symbol("defn"), Symbol("step"), List([]),
+                       Expression([Symbol("get"), List([Expression([Symbol("quote"), value]), 1]), 1])])
+    result = agent.rewrite("step", form, reason="nested value")
+    assert result.accepted, result.failures
+    assert agent.handle("1") == "2"

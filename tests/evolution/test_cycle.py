@@ -201,8 +201,10 @@ def test_a_faster_candidate_is_promoted_through_the_canary_while_serving(tmp_pat
     _run(config, scenario)
     repo = _repo(config)
     head = repo.revparse_single("HEAD")
+    # One commit: the promoted candidate, its version and its tag.
     assert repo.revparse_single("v1.0.1").peel(pygit2.Commit).id == head.id
-    promoted = head.parents[0]
+    promoted = head
+    assert (promoted.tree / "VERSION").data == b"1.0.1\n"
     trailers = dict(promoted.message_trailers)
     assert trailers["Evolution-Cycle"] == "evo-1" and trailers["Canary"] == "10% -> 50% -> 100%"
     assert "P-Latency" in trailers or "Latency-Median-Ms" in trailers, trailers

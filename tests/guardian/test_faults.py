@@ -390,8 +390,10 @@ def test_self_modification_is_preceded_by_a_durable_checkpoint(tmp_path: Path) -
         before["checkpoint"] = last
         assert await g.request("message", {"text": "hello"}) == "Good morning!"  # the new code runs
         versions = await g.request("versions", {})
-        assert versions[0]["version"] == "0.1.1" and "feedback: greet with" in versions[1]["summary"]
-        before["commit"] = versions[1]["commit"]
+        # One commit: the promoted code with its version (and tag).
+        assert versions[0]["version"] == "0.1.1" and "feedback: greet with" in versions[0]["summary"]
+        assert versions[1]["version"] == "0.1.0"
+        before["commit"] = versions[0]["commit"]
 
     _run(scenario, config)
     checkpoint = before["checkpoint"]
