@@ -140,8 +140,10 @@ def test_an_ungranted_host_tool_names_the_grant(runner: CliRunner, tmp_path: Pat
     (tmp_path / "clock.hy").write_text(CLOCK)
     result = invoke(runner, "run", "clock.hy", "--tools", "tools.py", "--grant", "today", "-m", "date?", "-m", "say hi")
     assert result.exit_code == 1 and result.stdout == "2026-11-21\n"
-    assert result.stderr == ("ProgramError: .o/clock/code/defs/rule-2.hy:1:34: ToolError: host tool shout is not "
-                             "granted to agent clock; grant it with --grant shout\n")
+    assert result.stderr == ("ProgramError: clock.hy:1:83: ToolError: host tool shout is not "
+                             "granted to agent clock; grant it with --grant shout\n"
+                             '   (= msg "date?") (today)) (when-> (.startswith msg "say ") (shout (cut msg 4 None))))\n'
+                             "                                                              ^\n")
 
 
 def test_an_undefined_name_in_an_agent_says_how_to_grant_it(runner: CliRunner, tmp_path: Path) -> None:
@@ -150,7 +152,10 @@ def test_an_undefined_name_in_an_agent_says_how_to_grant_it(runner: CliRunner, t
             "--tools FILE and granted with --grant llm")
     result = invoke(runner, "run", "helper.hy", "-m", "q")
     assert (result.exit_code, result.stderr) == (
-        1, f"ProgramError: .o/helper/code/defs/rule-1.hy:1:22: NameError: name 'llm' is not defined\nhint: {hint}\n")
+        1, "ProgramError: helper.hy:1:39: NameError: name 'llm' is not defined\n"
+           '  (defagent helper (when-> (= msg "q") (llm "hi")))\n'
+           "                                        ^\n"
+           f"hint: {hint}\n")
     as_json = invoke(runner, "run", "helper.hy", "-m", "q", "--json")
     assert (as_json.exit_code, document(as_json)["error"]["hint"]) == (1, hint)
     plain = invoke(runner, "eval", "(llm 1)")  # not an agent: no hint

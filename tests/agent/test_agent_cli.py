@@ -105,8 +105,10 @@ def test_host_tools_are_callable_only_when_granted(runner: CliRunner, tmp_path: 
     assert granted.output == "2026-11-21\n"
     refused = runner.invoke(main, ["run", str(agent), "--tools", str(tools), "-m", "date?"])
     assert refused.exit_code == 1
-    assert refused.output == ("ProgramError: .o/clock/code/defs/rule-1.hy:1:25: ToolError: host tool today is "
-                              "not granted to agent clock; grant it with --grant today\n")
+    assert refused.output == (f"ProgramError: {agent}:1:41: ToolError: host tool today is "
+                              "not granted to agent clock; grant it with --grant today\n"
+                              '  (defagent clock (when-> (= msg "date?") (today)))\n'
+                              "                                          ^\n")
     bad = tmp_path / "bad.py"
     bad.write_text("TOOLS = 3\n")
     usage = runner.invoke(main, ["run", str(agent), "--tools", str(bad)])
