@@ -6,6 +6,7 @@ when the source text is known, a caret excerpt. Internal bugs are plain Python
 exceptions and are never dressed up as user errors.
 
     OLispError                  root of everything o_lisp raises on purpose
+    ├── InstallationError       o_lisp's own files are missing or unreadable (not the program's fault)
     └── LispError               a problem with the program being run
         ├── ReadError           text that is not valid o_lisp syntax
         ├── CompileError        well-formed text that is not a valid program
@@ -35,6 +36,12 @@ class Position:
 
 class OLispError(Exception):
     """Root of every exception o_lisp raises deliberately."""
+
+
+class InstallationError(OLispError):
+    """A file that ships inside the o_lisp package (the Lisp standard library, the rewrite
+    templates) is missing or unreadable: the installation is broken, not the program, so
+    this is never reported as a `LispError` and the remedy is to reinstall."""
 
 
 class LispError(OLispError):

@@ -1,5 +1,5 @@
 """The `o-lisp` command line: `eval`, `run`, `repl`, agents (`history`, `show`, `diff`,
-`rollback`), the guardian (`serve`, `evolve`, `checkpoints`, `wal`) and `--version`.
+`rollback`, `test`), the guardian (`serve`, `evolve`, `checkpoints`, `wal`) and `--version`.
 
 Exit codes: 0 success, 1 the program failed (any `LispError`, reported with its
 position and a source excerpt, never a Python traceback; for `evolve`: no candidate
@@ -486,6 +486,57 @@ def rollback_command(agent: str, rev: str, data_dir: str | None, reason: str) ->
         click.echo(f"rolled back to {rev}: {commit[:7]} (version {repo.version()})")
 
     _with_repository(agent, data_dir, roll)
+
+
+@main.command("test")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Test the live agent kept in DIR: its current code on a copy of its state (DIR is only read).")
+@click.option("--grant", "grants", multiple=True, metavar="NAME", help="Grant a capability the tests need (repeatable).")
+@click.option("--tools", "tool_files", multiple=True, type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="Trusted host tools: a Python (or Hy) file defining TOOLS = {name: function} (repeatable).")
+@click.argument("agent", metavar="AGENT.hy", type=click.Path(dir_okay=False))
+def test_command(agent: str, data_dir: str | None, grants: tuple[str, ...], tool_files: tuple[str, ...]) -> None:
+    """Run the deftests of AGENT, one line each (PASSED, or FAILED with the reason).
+
+    Without --data the tests run on a fresh agent built from AGENT.hy (an empty state;
+    nothing is written). With --data they run on the agent's live code in DIR (what it
+    rewrote and promoted) and a copy of its live state (checkpoint + write-ahead log).
+
+    Exit status: 0 every test passed (or there is none), 1 a test failed or the agent
+    does not load, 2 usage error.
+    """
+    from o_lisp.agent._testing import agent_under_test
+
+    try:
+        text = Path(agent).read_text("utf-8")
+    except FileNotFoundError:
+        raise click.UsageError(f"cannot test {agent!r}: no such file") from None
+    except (OSError, UnicodeDecodeError) as problem:
+        reason = problem.strerror if isinstance(problem, OSError) else "not valid UTF-8"
+        raise click.UsageError(f"cannot test {agent!r}: {reason}") from None
+    if not _is_agent_source(text):
+        raise click.UsageError(f"cannot test {agent!r}: it is not an agent (no top-level (defagent ...))")
+    if data_dir is not None and not (Path(data_dir) / "code" / ".git").exists():
+        raise click.UsageError(f"no agent repository in {data_dir!r} (looked for {Path(data_dir) / 'code'})")
+    try:
+        subject = agent_under_test(Path(agent), text, None if data_dir is None else Path(data_dir),
+                                   grants=grants, host_tools=_host_tools(tool_files))
+        report = subject.run_tests()
+    except OLispError as error:
+        _fail(error)
+    except KeyboardInterrupt:
+        _interrupted()
+    for name in subject.tests:
+        if name in report.failed:
+            click.echo(f"{agent}::{name} {click.style('FAILED', fg='red')}: {report.failed[name]}")
+        else:
+            click.echo(f"{agent}::{name} {click.style('PASSED', fg='green')}")
+    if not subject.tests:
+        click.echo(f"{subject.name} {subject.state.version}: no tests (the agent has no deftest)")
+        return
+    click.echo(f"{subject.name} {subject.state.version}: {report.summary()}")
+    if not report.ok:
+        raise click.exceptions.Exit(EXIT_PROGRAM_ERROR)
 
 
 # -- the guardian ---------------------------------------------------------------------------
