@@ -16,6 +16,8 @@ from o_lisp._errors import InstallationError
 
 STDLIB_DIR: Traversable = resources.files("o_lisp") / "stdlib"
 """The directory of the Lisp standard library inside the installed package."""
+STDLIB_FILES = ("core.hy", "agent.hy", "templates.hy")
+"""Every file of it: what `check_installation` reads."""
 
 
 def stdlib_source(name: str) -> tuple[str, str]:
@@ -34,3 +36,11 @@ def stdlib_source(name: str) -> tuple[str, str]:
             f"({resource}): {error}; reinstall o-lisp"
         ) from None
     return str(resource), text
+
+
+def check_installation() -> None:
+    """Raise `InstallationError` unless every stdlib file is there and readable: what a
+    command that starts worker processes (`o-lisp serve`) checks before it starts any, so
+    a broken installation is reported once instead of as a crash loop of its workers."""
+    for name in STDLIB_FILES:
+        stdlib_source(name)

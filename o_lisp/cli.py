@@ -488,6 +488,16 @@ def rollback_command(agent: str, rev: str, data_dir: str | None, reason: str) ->
     _with_repository(agent, data_dir, roll)
 
 
+def _check_installation() -> None:
+    """Fail (exit 1) now if the package lacks its stdlib files, before workers are started."""
+    from o_lisp._resources import check_installation
+
+    try:
+        check_installation()
+    except OLispError as error:
+        _fail(error)
+
+
 @main.command("test")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), metavar="DIR",
               help="Test the live agent kept in DIR: its current code on a copy of its state (DIR is only read).")
@@ -579,6 +589,7 @@ def serve_command(agent: str, host: str, port: int, data_dir: str | None, percei
         check_bind(host, token)
     except ConfigError as error:
         raise click.UsageError(str(error)) from None
+    _check_installation()
     try:
         data = _guardian_data_dir(agent, data_dir)
     except OLispError as error:
@@ -887,6 +898,7 @@ def evolve_command(agent: str, definition: str, data_dir: str | None, generation
         else:
             if not Path(agent).is_file():
                 raise click.UsageError(f"cannot evolve {agent!r}: no such file")
+            _check_installation()
             try:
                 data = _guardian_data_dir(agent, data_dir)
             except (OSError, UnicodeDecodeError) as problem:

@@ -84,3 +84,21 @@ def test_a_stdlib_loaded_once_is_not_read_again(broken_install: Path) -> None:
     assert Interpreter().eval("(-> 5 (+ 1))") == 6
     (broken_install / "core.hy").unlink()
     assert Interpreter().eval("(-> 5 (+ 1))") == 6
+
+
+def test_serve_refuses_a_broken_install_before_starting_workers(broken_install: Path, tmp_path: Path) -> None:
+    agent = tmp_path / "a.hy"
+    agent.write_text("(defagent a)")
+    result = CliRunner().invoke(main, ["serve", str(agent), "--port", "0", "--data", str(tmp_path / "data")],
+                                catch_exceptions=False, prog_name="o-lisp")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        "InstallationError: the o_lisp package is incomplete: its standard library file core.hy is missing "
+        f"(looked for {broken_install / 'core.hy'}); reinstall o-lisp\n"
+    )
+    assert not (tmp_path / "data").exists()
+
+
+def test_check_installation_reads_every_stdlib_file() -> None:
+    _resources.check_installation()
+    assert set(_resources.STDLIB_FILES) == set(STDLIB_FILES)
