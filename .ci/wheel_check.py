@@ -40,7 +40,7 @@ SOURCES = ("pyproject.toml", "README.md", "o_lisp")
 """What the wheel is built from (everything else of the checkout stays out)."""
 
 STEP_TIMEOUT = 300.0
-SERVE_START_TIMEOUT = 120.0
+SERVE_START_TIMEOUT = 240.0  # a fresh venv compiles the Numba kernels on first start
 WARNING = re.compile(r"warning|deprecat", re.IGNORECASE)
 HARMLESS = re.compile(
     r"byte-compiling is disabled"  # distutils says so in every pip build
