@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check bench clean
+.PHONY: run test check wheel-check bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +20,15 @@ run: $(STAMP)
 	$(BIN)/python examples/evolution_demo.py
 
 check: $(STAMP)
-	$(BIN)/ruff check o_lisp tests bench examples
+	$(BIN)/ruff check o_lisp tests bench examples .ci
 	$(BIN)/mypy
 
-test: check
+# The wheel as a user installs it: built, installed in a fresh venv, used from another
+# directory (eval, run, test, the embedding example, a serve smoke). Prints each step.
+wheel-check: $(STAMP)
+	$(BIN)/python .ci/wheel_check.py
+
+test: check wheel-check
 	$(BIN)/python -m o_lisp.memory.warmup
 	$(BIN)/python -m pytest
 

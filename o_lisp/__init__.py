@@ -6,6 +6,7 @@ modules is private and may change.
 
 from o_lisp._errors import (
     CompileError,
+    InstallationError,
     LimitExceeded,
     LispError,
     OLispError,
@@ -24,6 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CompileError",
+    "InstallationError",
     "Interpreter",
     "LimitExceeded",
     "Limits",

@@ -21,8 +21,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from o_lisp._assertions import assertion_source
 from o_lisp._errors import CompileError, LispError, Position, SandboxViolation
 from o_lisp._mangle import mangle
+from o_lisp._printer import to_source
 from o_lisp._runtime import METHOD_NAMES, PLAIN_METHOD_NAMES
 from o_lisp.forms import (
     Bytes,
@@ -1164,15 +1166,51 @@ class Compiler:
         return Result(r.stmts + [ast.Raise(exc=r.expr, cause=None)])
 
     def assert_(self, form: Expression) -> Result:
+        """`(assert COND [MESSAGE])`. Without a message, the error shows the expression and
+        the values that failed it (`o_lisp._assertions`): the operands of a comparison are
+        evaluated once each, in order, and checked pair by pair like a chained comparison."""
         if len(form) not in (2, 3):
             raise self.error(form, "assert takes a condition and an optional message")
-        stmts, exprs = self.compile_args(list(form[1:]))
-        msg = exprs[1] if len(exprs) > 1 else None
-        test = ast.UnaryOp(op=ast.Not(), operand=exprs[0])
-        exc = ast.Name(id="AssertionError", ctx=ast.Load()) if msg is None else ast.Call(func=ast.Name(id="_o_AssertionError", ctx=ast.Load()), args=[msg], keywords=[])
-        if msg is None:
-            exc = ast.Name(id="_o_AssertionError", ctx=ast.Load())
-        return Result(stmts + [ast.If(test=test, body=[ast.Raise(exc=exc, cause=None)], orelse=[])])
+        if len(form) == 3:  # like Python's assert: the message is evaluated only on failure
+            condition, message = self.compile(form[1]), self.compile(form[2])
+            exc = ast.Call(func=ast.Name(id="_o_AssertionError", ctx=ast.Load()), args=[message.expr], keywords=[])
+            failed = ast.UnaryOp(op=ast.Not(), operand=condition.expr)
+            body = [*message.stmts, ast.Raise(exc=exc, cause=None)]
+            return Result([*condition.stmts, ast.If(test=failed, body=body, orelse=[])])
+        condition = form[1]
+        source = ast.Constant(value=assertion_source(to_source(condition)))
+        op = self._assert_comparison(condition)
+        stmts: Stmts = []
+        if op is None:
+            value = self._assert_operand(condition, stmts)
+            return Result(stmts + [_raise_unless(value, _assertion_failed(source, None, value))])
+        previous: ast.expr | None = None
+        for operand in condition[1:]:
+            value = self._assert_operand(operand, stmts)
+            if previous is not None:
+                test = ast.Compare(left=previous, ops=[COMPARE_OPS[op]()], comparators=[value])
+                stmts.append(_raise_unless(test, _assertion_failed(source, op, previous, value)))
+            previous = value
+        return Result(stmts)
+
+    def _assert_comparison(self, condition: Any) -> str | None:
+        """The comparison operator of an asserted `(OP a b ...)`, or None for any other form."""
+        if type(condition) is not Expression or len(condition) < 3 or type(condition[0]) is not Symbol:
+            return None
+        name = str(condition[0])
+        if name not in COMPARE_OPS or self.macro_lookup(mangle(name)) is not None:
+            return None
+        if any(_is_call(a, "unpack-iterable") or _is_call(a, "unpack-mapping") for a in condition[1:]):
+            return None
+        return name
+
+    def _assert_operand(self, form: Any, stmts: Stmts) -> ast.expr:
+        """Compile `form` into `stmts`, its value kept in a temporary (read twice)."""
+        result = self.compile(form)
+        stmts.extend(result.stmts)
+        name = self.temp()
+        stmts.append(ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=result.expr))
+        return ast.Name(id=name, ctx=ast.Load())
 
     def try_(self, form: Expression) -> Result:
         body_forms: list[Any] = []
@@ -1508,6 +1546,17 @@ class Compiler:
 
 def _describe(form: Any) -> str:
     return f"a {type(form).__name__.lower()}"
+
+
+def _raise_unless(test: ast.expr, exc: ast.expr) -> ast.stmt:
+    """`if not TEST: raise EXC` (the shape of a compiled `assert`)."""
+    return ast.If(test=ast.UnaryOp(op=ast.Not(), operand=test), body=[ast.Raise(exc=exc, cause=None)], orelse=[])
+
+
+def _assertion_failed(source: ast.expr, op: str | None, *values: ast.expr) -> ast.expr:
+    """The call building a failed assertion's error (`o_lisp._assertions`)."""
+    args = [source, ast.Constant(value=op), *values]
+    return ast.Call(func=ast.Name(id="_o_assertion_failed", ctx=ast.Load()), args=args, keywords=[])
 
 
 def _is_call(form: Any, name: str) -> bool:

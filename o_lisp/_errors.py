@@ -7,6 +7,7 @@ exceptions and are never dressed up as user errors.
 
     OLispError                  root of everything o_lisp raises on purpose (exit_code 1)
     ├── UsageError              a request that cannot be carried out as asked (exit_code 2)
+    ├── InstallationError       o_lisp's own files are missing or unreadable (not the program's fault)
     └── LispError               a problem with the program being run
         ├── ReadError           text that is not valid o_lisp syntax
         ├── CompileError        well-formed text that is not a valid program
@@ -51,6 +52,12 @@ class UsageError(OLispError):
     file): the user's command is wrong, not the program it runs. Exit code 2."""
 
     exit_code = 2
+
+
+class InstallationError(OLispError):
+    """A file that ships inside the o_lisp package (the Lisp standard library, the rewrite
+    templates) is missing or unreadable: the installation is broken, not the program, so
+    this is never reported as a `LispError` and the remedy is to reinstall."""
 
 
 class LispError(OLispError):

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from o_lisp import _reader
+from o_lisp._assertions import make_assertion_failed
 from o_lisp._budget import (
     Budget,
     RecursionLimitGuard,
@@ -40,10 +41,10 @@ from o_lisp._evalthread import run_evaluation, stack_size_for
 from o_lisp._limits import Limits
 from o_lisp._mangle import mangle, unmangle
 from o_lisp._printer import hy_repr
+from o_lisp._resources import stdlib_source
 from o_lisp._runtime import FATAL, Runtime
 from o_lisp.forms import Expression, Form, Sequence, Symbol, as_form
 
-STDLIB_DIR = Path(__file__).resolve().parent.parent / "stdlib"
 _stdlib_lock = threading.Lock()
 
 _DEFINING_FORMS = {"defn", "defmacro", "setv"}
@@ -473,6 +474,7 @@ class Interpreter:
             "_o_iadd": rt.iadd,
             "_o_imul": rt.imul,
             "_o_AssertionError": AssertionError,
+            "_o_assertion_failed": make_assertion_failed(budget),
             "_o_type": type,
             "_o_int": int,
             "_o_hy_gensym": gensym,
@@ -492,9 +494,14 @@ class Interpreter:
         """Run a file of the stdlib directory (e.g. "agent.hy"); its compiled code is
         cached per process, so each further interpreter only re-executes it."""
 
+        with _stdlib_lock:
+            cached = _library_cache.get(name)
+        # Read before evaluating: a missing file is an InstallationError, not a program error.
+        source = None if cached is not None else stdlib_source(name)
+
         def run() -> None:
             with self._evaluation(Limits()):
-                for filename, text, form, unit in _library_units(self, name):
+                for filename, text, form, unit in _library_units(self, name, cached, source):
                     self._sources[filename] = text
                     self._execute(unit, form)
 
@@ -530,16 +537,19 @@ _library_cache: dict[str, list[tuple[str, str, Any, CompiledUnit]]] = {}
 _library_constant_ids = itertools.count()
 
 
-def _library_units(interp: Interpreter, name: str) -> list[tuple[str, str, Any, CompiledUnit]]:
+def _library_units(
+    interp: Interpreter,
+    name: str,
+    cached: list[tuple[str, str, Any, CompiledUnit]] | None,
+    source: tuple[str, str] | None,
+) -> list[tuple[str, str, Any, CompiledUnit]]:
     """Compiled forms of a stdlib file. The first interpreter to load it compiles and runs
-    them; later ones reuse the code objects, whose constants carry stdlib-only names."""
-    with _stdlib_lock:
-        cached = _library_cache.get(name)
+    them (`source` is its filename and text); later ones reuse the code objects (`cached`),
+    whose constants carry stdlib-only names."""
     if cached is not None:
         return cached
-    path = STDLIB_DIR / name
-    text = path.read_text("utf-8")
-    filename = str(path)
+    assert source is not None
+    filename, text = source
     interp._sources[filename] = text
     names = (f"_o_s{n}" for n in _library_constant_ids)
     units = []

@@ -10,12 +10,17 @@ The reader decides when an input is complete: while it stops with
 form after it) the REPL asks for more lines (`... `). Anything else, valid or
 not, is evaluated at once, so that an error is reported with its position.
 A line starting with `,` at the start of an input is a REPL command.
+
+`(doc NAME)` and `(help NAME)` show a definition's signature and docstring (unless the
+session defines `doc` or `help` itself). `*1`, `*2` and `*3` hold the last three values
+printed, `*e` the last error (the exception a program raised, or the o_lisp error).
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
 import os
 import re
 import sys
@@ -33,12 +38,12 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.lexers import Lexer, PygmentsLexer
 from prompt_toolkit.output import Output
 
-from o_lisp._errors import LispError, OLispError, ReadError
+from o_lisp._errors import LispError, OLispError, ProgramError, ReadError
 from o_lisp._interpreter import Interpreter
 from o_lisp._limits import Limits
-from o_lisp._printer import hy_repr
+from o_lisp._printer import hy_repr, to_source
 from o_lisp._reader import PrematureEndOfInput, read_many
-from o_lisp.forms import Symbol
+from o_lisp.forms import Expression, List, String, Symbol
 
 PROMPT = "=> "
 CONTINUATION = "... "
@@ -56,6 +61,14 @@ SPECIAL_FORMS: tuple[str, ...] = (
     "hy.repr", "hy.gensym", "hy.mangle", "hy.read", "hy.read-many", "hy.macroexpand",
     "True", "False", "None",
 )  # fmt: skip
+
+RESULTS = ("*1", "*2", "*3")
+"""The names holding the last three values printed, newest first."""
+LAST_ERROR = "*e"
+"""The name holding the last error."""
+DOC_FORMS = ("doc", "help")
+"""`(doc NAME)` / `(help NAME)`: a definition's signature and docstring."""
+NO_DOCSTRING = "(no docstring)"
 
 COMMANDS: dict[str, str] = {
     ",help": "show this help",
@@ -160,6 +173,8 @@ class Repl:
         self._err = err
         self.failures = 0
         self.finished = False
+        for name in (*RESULTS, LAST_ERROR):
+            self.interp.define(name, None)
         # What the interpreter defines before the first input (the stdlib, capabilities):
         # `,env` shows only what the session defined or redefined since.
         self._initial = {name: self._defining_form(name) for name in self.names()}
@@ -187,18 +202,89 @@ class Repl:
             return not self.finished
         if stripped.startswith(","):
             return self.command(stripped)
+        asked = self._doc_request(text)
+        if asked is not None:
+            return self.show_doc(asked)
         try:
             with self._program_output():
                 value = self.interp.eval(text, filename=FILENAME)
             if value is not None:
                 self._print(self._repr(value))
+                self._remember(value)
         except OLispError as error:
             self.failures += 1
+            self._remember_error(error)
             if isinstance(error, LispError):
                 self._print(error.describe(), error=True)
             else:
                 self._print(f"{type(error).__name__}: {error}", error=True)
         return not self.finished
+
+    def _remember(self, value: object) -> None:
+        """Shift `*1 *2 *3`: `value` becomes `*1`."""
+        previous = [self._lookup(name) for name in RESULTS[:-1]]
+        for name, held in zip(RESULTS, [value, *previous], strict=True):
+            self.interp.define(name, held)
+
+    def _remember_error(self, error: OLispError) -> None:
+        """`*e`: the exception the program raised (so `(isinstance *e ValueError)` works), or
+        the o_lisp error itself (a limit, a read or compile error, a sandbox violation)."""
+        held: BaseException = error.exception if isinstance(error, ProgramError) else error
+        self.interp.define(LAST_ERROR, held.with_traceback(None))
+
+    def _lookup(self, name: str) -> object:
+        try:
+            return self.interp.lookup(name)
+        except KeyError:
+            return None
+
+    # -- (doc NAME) ----------------------------------------------------------
+
+    def _doc_request(self, text: str) -> object | None:
+        """The argument of an input that is exactly `(doc X)` or `(help X)`, unless the session
+        defined `doc` / `help` itself; None for any other input."""
+        try:
+            forms = read_many(text, filename=FILENAME)
+        except Exception:
+            return None
+        if len(forms) != 1 or type(forms[0]) is not Expression or not forms[0]:
+            return None
+        head = forms[0][0]
+        if type(head) is not Symbol or str(head) not in DOC_FORMS or str(head) in self.names():
+            return None
+        return forms[0][1] if len(forms[0]) == 2 else forms[0]
+
+    def show_doc(self, asked: object) -> bool:
+        """Print what `(doc NAME)` shows, or why it cannot (a failure, like an error)."""
+        if type(asked) is not Symbol:
+            self.failures += 1
+            self._print("usage: (doc NAME) or (help NAME), e.g. (doc ->)", error=True)
+            return not self.finished
+        text = self.doc_text(str(asked))
+        if text is None:
+            self.failures += 1
+            self._print(f"NameError: name '{asked}' is not defined", error=True)
+        else:
+            self._print(text)
+        return not self.finished
+
+    def doc_text(self, name: str) -> str | None:
+        """The signature and docstring of `name`: a `defn` or `defmacro` of the session or the
+        stdlib, a value bound by `setv`, a built-in or capability; None if it is not defined."""
+        form = self._defining_form(name)
+        if type(form) is Expression and len(form) >= 3 and str(form[0]) in ("defn", "defmacro"):
+            params = form[2] if type(form[2]) is List else List([])
+            body = list(form[3:])
+            docstring = str(body[0]) if len(body) > 1 and type(body[0]) is String else None
+            signature = f"({form[0]} {name} {to_source(params)})"
+            return f"{signature}\n{_indent(docstring or NO_DOCSTRING)}"
+        if name in self.names():
+            if name in self._macros():
+                return f"{name}: a macro\n{_indent(NO_DOCSTRING)}"
+            return f"{name} = {self._short_value(name)}"
+        if name in self.interp.builtin_names():
+            return f"{name}: a built-in (docs/language.md lists them)"
+        return None
 
     def command(self, line: str) -> bool:
         """Run a `,command`; False for `,quit`."""
@@ -223,6 +309,8 @@ class Repl:
     def help_text(self) -> str:
         lines = ["Type Lisp forms to evaluate them; each value is printed with hy.repr."]
         lines.append("An input continues (...) until its brackets balance.")
+        lines.append("(doc NAME) or (help NAME) shows a definition's signature and docstring;")
+        lines.append("*1 *2 *3 are the last three values printed, *e the last error.")
         lines.extend(f"  {name:<8} {text}" for name, text in COMMANDS.items())
         lines.append("Ctrl-C cancels the current input, Ctrl-D leaves.")
         return "\n".join(lines)
@@ -258,7 +346,8 @@ class Repl:
         return [
             name
             for name in self.names()
-            if name not in self._initial or self._defining_form(name) is not self._initial[name]
+            if (name not in self._initial or self._defining_form(name) is not self._initial[name])
+            and name not in (*RESULTS, LAST_ERROR)
         ]
 
     def env_text(self) -> str:
@@ -391,6 +480,10 @@ class Repl:
             input=input,
             output=output,
         )
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" if line else "" for line in inspect.cleandoc(text).splitlines())
 
 
 def history_path() -> Path:

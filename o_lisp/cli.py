@@ -1,5 +1,5 @@
 """The `o-lisp` command line: `eval`, `run`, `repl`, agents (`history`, `show`, `diff`,
-`rollback`), the guardian (`serve`, `evolve`, `checkpoints`, `wal`) and `--version`.
+`rollback`, `test`), the guardian (`serve`, `evolve`, `checkpoints`, `wal`) and `--version`.
 
 Exit codes: 0 success, 1 the program failed (any `LispError`, reported with its
 position and a source excerpt, never a Python traceback; for `evolve`: no candidate
@@ -700,6 +700,67 @@ def rollback_command(agent: str, rev: str, data_dir: str | None, reason: str) ->
     _with_repository(agent, data_dir, roll)
 
 
+def _check_installation() -> None:
+    """Fail (exit 1) now if the package lacks its stdlib files, before workers are started."""
+    from o_lisp._resources import check_installation
+
+    try:
+        check_installation()
+    except OLispError as error:
+        _fail(error)
+
+
+@main.command("test")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Test the live agent kept in DIR: its current code on a copy of its state (DIR is only read).")
+@click.option("--grant", "grants", multiple=True, metavar="NAME", help="Grant a capability the tests need (repeatable).")
+@click.option("--tools", "tool_files", multiple=True, type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="Trusted host tools: a Python (or Hy) file defining TOOLS = {name: function} (repeatable).")
+@click.argument("agent", metavar="AGENT.hy", type=click.Path(dir_okay=False))
+def test_command(agent: str, data_dir: str | None, grants: tuple[str, ...], tool_files: tuple[str, ...]) -> None:
+    """Run the deftests of AGENT, one line each (PASSED, or FAILED with the reason).
+
+    Without --data the tests run on a fresh agent built from AGENT.hy (an empty state;
+    nothing is written). With --data they run on the agent's live code in DIR (what it
+    rewrote and promoted) and a copy of its live state (checkpoint + write-ahead log).
+
+    Exit status: 0 every test passed (or there is none), 1 a test failed or the agent
+    does not load, 2 usage error.
+    """
+    from o_lisp.agent._testing import agent_under_test
+
+    try:
+        text = Path(agent).read_text("utf-8")
+    except FileNotFoundError:
+        raise click.UsageError(f"cannot test {agent!r}: no such file") from None
+    except (OSError, UnicodeDecodeError) as problem:
+        reason = problem.strerror if isinstance(problem, OSError) else "not valid UTF-8"
+        raise click.UsageError(f"cannot test {agent!r}: {reason}") from None
+    if not _is_agent_source(text):
+        raise click.UsageError(f"cannot test {agent!r}: it is not an agent (no top-level (defagent ...))")
+    if data_dir is not None and not (Path(data_dir) / "code" / ".git").exists():
+        raise click.UsageError(f"no agent repository in {data_dir!r} (looked for {Path(data_dir) / 'code'})")
+    try:
+        subject = agent_under_test(Path(agent), text, None if data_dir is None else Path(data_dir),
+                                   grants=grants, host_tools=_host_tools(tool_files))
+        report = subject.run_tests()
+    except OLispError as error:
+        _fail(error)
+    except KeyboardInterrupt:
+        _interrupted()
+    for name in subject.tests:
+        if name in report.failed:
+            click.echo(f"{agent}::{name} {click.style('FAILED', fg='red')}: {report.failed[name]}")
+        else:
+            click.echo(f"{agent}::{name} {click.style('PASSED', fg='green')}")
+    if not subject.tests:
+        click.echo(f"{subject.name} {subject.state.version}: no tests (the agent has no deftest)")
+        return
+    click.echo(f"{subject.name} {subject.state.version}: {report.summary()}")
+    if not report.ok:
+        raise click.exceptions.Exit(EXIT_PROGRAM_ERROR)
+
+
 # -- the guardian ---------------------------------------------------------------------------
 
 
@@ -746,6 +807,7 @@ def serve_command(agent: str, host: str, port: int, data_dir: str | None, percei
         check_bind(host, token)
     except ConfigError as error:
         raise click.UsageError(str(error)) from None
+    _check_installation()
     try:
         data = _guardian_data_dir(agent, data_dir)
     except (OSError, UnicodeDecodeError) as problem:
@@ -1058,6 +1120,7 @@ def evolve_command(agent: str, definition: str, data_dir: str | None, generation
         else:
             if not Path(agent).is_file():
                 raise click.UsageError(f"cannot evolve {agent!r}: no such file")
+            _check_installation()
             try:
                 data = _guardian_data_dir(agent, data_dir)
             except (OSError, UnicodeDecodeError) as problem:

@@ -359,6 +359,12 @@ class _Failing:
     def names(self) -> list[str]:
         return []
 
+    def define(self, name: str, value: object) -> None:
+        pass
+
+    def lookup(self, name: str) -> object:
+        raise KeyError(name)
+
 
 def test_interactive_survives_interrupts_and_internal_errors(history: Path) -> None:
     status, out, err = interactive("interrupt\rbug\rok\r\x04", _Failing())
@@ -369,3 +375,81 @@ def test_interactive_survives_interrupts_and_internal_errors(history: Path) -> N
         "Traceback (most recent call last):\n"
     )
     assert err.endswith("RuntimeError: interpreter bug\n")
+
+
+# -- (doc NAME), *1 *2 *3, *e -------------------------------------------------
+
+
+FIB = (
+    '(defn fib [n [memo None] #* more]\n'
+    '  "The n-th Fibonacci number.\n'
+    "\n"
+    '  Slowly."\n'
+    "  (if (< n 2) n (+ (fib (- n 1)) (fib (- n 2)))))\n"
+)
+
+
+def test_doc_shows_the_signature_and_the_docstring() -> None:
+    assert run(FIB + "(doc fib)\n(help fib)\n") == (
+        0,
+        "(defn fib [n [memo None] #* more])\n  The n-th Fibonacci number.\n\n  Slowly.\n" * 2,
+        "",
+    )
+
+
+def test_doc_of_a_stdlib_macro_and_a_session_macro() -> None:
+    assert run('(defmacro twice [x] "Evaluates X twice." `(do ~x ~x))\n(doc twice)\n(doc ->)\n') == (
+        0,
+        "(defmacro twice [x])\n  Evaluates X twice.\n"
+        "(defmacro -> [head #* rest])\n"
+        "  Thread `head` through the forms as their first argument: (-> x (f a) g) is (g (f x a)).\n",
+        "",
+    )
+
+
+def test_doc_without_a_docstring_a_value_and_a_builtin() -> None:
+    """A string that is the whole body is the return value, not a docstring."""
+    assert run('(defn g [x] "just a value")\n(doc g)\n(setv v [1 2])\n(doc v)\n(doc len)\n') == (
+        0,
+        '(defn g [x])\n  (no docstring)\nv = [1 2]\nlen: a built-in (docs/language.md lists them)\n',
+        "",
+    )
+
+
+def test_doc_of_an_unknown_name_or_a_non_name_fails() -> None:
+    assert run("(doc nope)\n(help (f))\n") == (
+        1,
+        "",
+        "NameError: name 'nope' is not defined\nusage: (doc NAME) or (help NAME), e.g. (doc ->)\n",
+    )
+
+
+def test_a_session_definition_of_doc_wins() -> None:
+    assert run('(defn doc [x] (+ "mine: " x))\n(doc "a")\n') == (0, '"mine: a"\n', "")
+
+
+def test_star_1_2_3_hold_the_last_three_values_printed() -> None:
+    text = "*1\n(+ 1 2)\n\"three\"\n(setv x 4)\n[4]\n[*1 *2 *3]\n*1\n"
+    assert run(text) == (0, '3\n"three"\n[4]\n[[4] "three" 3]\n[[4] "three" 3]\n', "")
+
+
+def test_star_e_holds_the_last_error() -> None:
+    status, out, err = run("*e\n(/ 1 0)\n*e\n(isinstance *e ZeroDivisionError)\n(raise *e)\n(while True)\n(str *e)\n",
+                           Limits(steps=1000))
+    assert status == 1
+    assert out == (
+        "ZeroDivisionError('division by zero')\n"
+        "True\n"
+        '"<repl>:1:1: step limit of 1000 exceeded"\n'
+    )
+    assert err.count("ZeroDivisionError: division by zero") == 2
+
+
+def test_the_repl_variables_stay_out_of_env() -> None:
+    assert run("(+ 1 2)\n(/ 1 0)\n,env\n")[1] == "3\n(no names defined)\n"
+
+
+def test_help_mentions_doc_and_the_result_variables() -> None:
+    out = run(",help\n")[1]
+    assert "(doc NAME) or (help NAME)" in out
+    assert "*1 *2 *3 are the last three values printed, *e the last error." in out

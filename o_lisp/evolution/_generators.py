@@ -7,7 +7,7 @@ here (`GeneratorStats`) so that what worked for this agent is tried first next
 time. Three generators are shipped:
 
 * `MutationGenerator`: 1..k s-expression mutation operators (`_mutate.OPERATORS`);
-* `TemplateGenerator`: rewrite templates written as o_lisp data (`stdlib/templates.hy`);
+* `TemplateGenerator`: rewrite templates written as o_lisp data (`o_lisp/stdlib/templates.hy`);
 * `LLMGenerator`: any text-completion callable; no provider is bundled.
 
 All of this is pure data transformation: nothing here runs agent code, so a
@@ -31,6 +31,7 @@ from typing import Any, Literal, Protocol
 from o_lisp._errors import LispError
 from o_lisp._printer import to_source
 from o_lisp._reader import read_many
+from o_lisp._resources import stdlib_source
 from o_lisp.agent._definitions import Definition, DefinitionKind
 from o_lisp.evolution._mutate import (
     OPERATORS,
@@ -49,7 +50,8 @@ Stats = Mapping[str, Mapping[str, Any]]
 
 Outcome = Literal["promoted", "rejected"]
 
-DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent.parent / "stdlib" / "templates.hy"
+DEFAULT_TEMPLATES = "templates.hy"
+"""The stdlib file (`o_lisp/stdlib/templates.hy`, a package resource) of the default templates."""
 
 
 @dataclass(frozen=True)
@@ -422,7 +424,7 @@ def _variables(form: Any) -> set[str]:
 
 def match(pattern: Any, form: Any, bindings: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
     """Bindings that make `pattern` equal to `form`, or None (the pattern language is
-    described in stdlib/templates.hy). A `?@xs` variable is bound to a tuple of forms."""
+    described in o_lisp/stdlib/templates.hy). A `?@xs` variable is bound to a tuple of forms."""
     return _match(pattern, form, dict(bindings or {}))
 
 
@@ -562,7 +564,7 @@ def _check_guard(name: str, guard: Any, bound: set[str]) -> None:
 
 
 class TemplateGenerator:
-    """Candidates from rewrite templates (`stdlib/templates.hy` by default), each tried
+    """Candidates from rewrite templates (`o_lisp/stdlib/templates.hy` by default), each tried
     on every subform of the target; matches are offered in a weighted random order
     that favours templates with a good record."""
 
@@ -572,8 +574,9 @@ class TemplateGenerator:
         """`templates` is a template file (a `Path`), template source text (a `str`),
         parsed templates, or None for the stdlib's."""
         if templates is None:
-            templates = DEFAULT_TEMPLATES
-        if isinstance(templates, Path):
+            filename, text = stdlib_source(DEFAULT_TEMPLATES)
+            self.templates = parse_templates(text, filename)
+        elif isinstance(templates, Path):
             self.templates = parse_templates(templates.read_text("utf-8"), str(templates))
         elif isinstance(templates, str):
             self.templates = parse_templates(templates)
