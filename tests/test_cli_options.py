@@ -143,7 +143,7 @@ def test_an_ungranted_host_tool_names_the_grant(runner: CliRunner, tmp_path: Pat
     assert result.stderr == ("ProgramError: clock.hy:1:83: ToolError: host tool shout is not "
                              "granted to agent clock; grant it with --grant shout\n"
                              '   (= msg "date?") (today)) (when-> (.startswith msg "say ") (shout (cut msg 4 None))))\n'
-                             "                                                              ^\n")
+                             "                                                             ^\n")
 
 
 def test_an_undefined_name_in_an_agent_says_how_to_grant_it(runner: CliRunner, tmp_path: Path) -> None:
