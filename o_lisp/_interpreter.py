@@ -282,7 +282,19 @@ class Interpreter:
             expand_macro=self._expand_macro,
             constant_names=(f"_o_k{n}" for n in self._constant_ids),
             tick=lambda: self._budget.tick(),
+            define_macro=lambda fn_form, name, display, is_global: self._define_macro(
+                fn_form, name, display, is_global, filename),
         )
+
+    def _define_macro(self, fn_form: Expression, name: str, display: str, is_global: bool, filename: str) -> Any:
+        """Compile and run a macro's `(fn ...)` at compile time, so the macro is usable by
+        the forms compiled after it. A top-level macro is registered now too (its compiled
+        code registers it again when it runs, e.g. from a cached library unit)."""
+        function = self._execute(self._compile(fn_form, filename), None)
+        if is_global:
+            self._macros[name] = function
+            self._macro_names[name] = display
+        return function
 
     def _eval_form(self, form: Any, filename: str) -> Any:
         return self._execute(self._compile(form, filename), form)
@@ -362,7 +374,9 @@ class Interpreter:
             self._macro_names[name] = display
 
         def gensym(name: Any = "") -> Symbol:
-            return Symbol(f"_hy_gensym_{name}_{next(self._gensym_counter)}")
+            # As Hy: the whole name is mangled, keeping the reserved `_hy_` prefix.
+            text = mangle(f"_hy_gensym_{name}_{next(self._gensym_counter)}")
+            return Symbol("_" + text[len("_hyx_"):] if text.startswith("_hyx_") else text)
 
         def macroexpand_1(form: Any) -> Any:
             if type(form) is Expression and form and type(form[0]) is Symbol:
@@ -394,7 +408,7 @@ class Interpreter:
             return as_form(value)
 
         def splice(value: Any) -> list[Any]:
-            if value is None:
+            if not value:  # Hy splices nothing for any false value: ~@None, ~@0, ~@False
                 return []
             return rt.materialize(value, "the spliced forms")
 
@@ -425,6 +439,11 @@ class Interpreter:
             "_o_append": list.append,
             "_o_add_to_set": set.add,
             "_o_set": set,
+            "_o_empty_list": list,
+            "_o_empty_set": set,
+            "_o_empty_dict": dict,
+            "_o_and": _and_values,
+            "_o_or": _or_values,
             "_o_setslice": setslice,
             "_o_setitem": setitem,
             "_o_quasi": quasi,
@@ -464,6 +483,26 @@ class Interpreter:
                     self._execute(unit, form)
 
         self._run(run, Limits())
+
+
+def _and_values(*values: Any) -> Any:
+    """`(and #* xs)`: the first false value, else the last (True when there are none)."""
+    result: Any = True
+    for value in values:
+        result = value
+        if not value:
+            return value
+    return result
+
+
+def _or_values(*values: Any) -> Any:
+    """`(or #* xs)`: the first true value, else the last (None when there are none)."""
+    result: Any = None
+    for value in values:
+        result = value
+        if value:
+            return value
+    return result
 
 
 # Frames the reader and compiler may use on top of the current depth: the program's

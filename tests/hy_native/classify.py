@@ -70,7 +70,7 @@ class NativeTest:
 
 
 def _slice(lines: list[str], after: tuple[int, int], end: tuple[int, int]) -> str:
-    """The text after position `after` up to and including position `end`."""
+    """The text after position `after` (0-based column) up to and including `end`."""
     (sl, sc), (el, ec) = after, end
     if sl == el:
         return lines[sl - 1][sc:ec]
@@ -91,7 +91,7 @@ def top_forms(path: Path) -> list[TopForm]:
         return []
     previous_end = (1, 0)
     for i, form in enumerate(forms):
-        start = previous_end
+        start = (form.start_line, form.start_column - 1)
         previous_end = (form.end_line, form.end_column)
         head = ""
         name = None
@@ -150,8 +150,8 @@ def refusal(form: Any, text: str, imported: set[str]) -> str | None:
                 return f"refused form {head}"
             if head == ".":
                 parts = [str(p) for p in x[1:]]
-                if not (len(parts) == 2 and parts[0] == "hy" and parts[1] in HY_NAMES
-                        or len(parts) == 3 and parts[:2] == ["hy", "models"]):
+                if not ((len(parts) == 2 and parts[0] == "hy" and parts[1] in HY_NAMES)
+                        or (len(parts) == 3 and parts[:2] == ["hy", "models"])):
                     return "attribute access"
         if isinstance(x, hy.models.Expression) and x and isinstance(x[0], hy.models.Expression):
             inner = x[0]
