@@ -90,6 +90,8 @@ AUGMENTED: dict[str, str] = {
     "<<=": "<<", ">>=": ">>", "&=": "&", "|=": "|", "^=": "^", "@=": "@",
 }
 MAX_INLINE_OPERANDS = 32
+# The Hy version whose syntax o_lisp follows (checked by `(pragma :hy "...")`).
+HY_VERSION = (1, 3, 0)
 
 # Mangled spellings of operators resolve to the operator, as in Hy: `(not_in x xs)`.
 OPERATOR_ALIASES: dict[str, str] = {
@@ -119,8 +121,7 @@ FORBIDDEN_FORMS = {
     "defclass": "defclass is not available in the sandbox",
     "with": "with is not available in the sandbox",
     "with/a": "with/a is not available in the sandbox",
-    "yield": "yield is not supported by o_lisp",
-    "yield-from": "yield-from is not supported by o_lisp",
+    "yield-from": "yield-from is not Hy 1.3 syntax; write (yield :from iterable)",
     "await": "await is not supported by o_lisp",
     "defreader": "reader macros are not available in the sandbox",
     "match": "match is not supported by o_lisp",
@@ -160,6 +161,8 @@ class FunctionScope:
     temps: list[str] = field(default_factory=list)
     # Macros defined by a `defmacro` inside this function: visible only in it.
     macros: dict[str, Any] = field(default_factory=dict)
+    # Set when the function contains `yield`: it is compiled as a generator.
+    is_generator: bool = False
 
 
 @dataclass
@@ -676,6 +679,62 @@ class Compiler:
             stmts,
             ast.Compare(left=exprs[0], ops=[COMPARE_OPS[op]() for _ in exprs[1:]], comparators=exprs[1:]),
         )
+
+    def fstring(self, form: Expression) -> Result:
+        """An f-string: literal parts and fields, joined by `_o_fjoin` (size-checked);
+        each field is formatted by `_o_format` (conversion and spec checked first)."""
+        pieces: list[ast.expr] = []
+        stmts: Stmts = []
+        for part in form[1:]:
+            if type(part) is String:
+                pieces.append(ast.Constant(value=str(part)))
+                continue
+            if not (_is_call(part, "f-component") and len(part) == 4 and type(part[2]) is String
+                    and _is_call(part[3], "f-string")):
+                raise self.error(part, "malformed f-string part")
+            conversion = str(part[2])
+            if conversion not in ("", "r", "s", "a"):
+                raise self.error(part, "the conversion of an f-string field must be !r, !s or !a")
+            value = self.compile(part[1])
+            spec = self.fstring(part[3]) if len(part[3]) > 1 else Result(expr=ast.Constant(value=""))
+            # Keep left-to-right order: the value is taken before the spec's fields run.
+            if spec.stmts and not isinstance(value.expr, ast.Constant):
+                name = self.temp()
+                value = Result(value.stmts + [ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=value.expr)],
+                               ast.Name(id=name, ctx=ast.Load()))
+            if value.stmts or spec.stmts:
+                # Earlier pieces must be evaluated before these statements run.
+                for k, piece in enumerate(pieces):
+                    if not isinstance(piece, ast.Constant):
+                        name = self.temp()
+                        stmts.append(ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=piece))
+                        pieces[k] = ast.Name(id=name, ctx=ast.Load())
+            stmts += value.stmts + spec.stmts
+            pieces.append(ast.Call(
+                func=ast.Name(id="_o_format", ctx=ast.Load()),
+                args=[value.expr, ast.Constant(value=conversion), spec.expr],
+                keywords=[]))
+        call = ast.Call(func=ast.Name(id="_o_fjoin", ctx=ast.Load()), args=[ast.Tuple(elts=pieces, ctx=ast.Load())], keywords=[])
+        return Result(stmts, call)
+
+    def pragma(self, form: Expression) -> Result:
+        """`(pragma :key value ...)`: Hy's compiler settings. `:hy "1.0"` checks the version;
+        `:warn-on-core-shadow` is accepted (o_lisp never warns); others are errors."""
+        items = list(form[1:])
+        if len(items) % 2:
+            raise self.error(form, "pragma takes keyword-value pairs")
+        for key, value in zip(items[0::2], items[1::2], strict=True):
+            if type(key) is not Keyword:
+                raise self.error(key, "pragma takes keyword-value pairs")
+            if key.name == "hy":
+                parts = str(value).split(".") if type(value) is String else []
+                if not parts or not all(p.isdigit() for p in parts):
+                    raise self.error(value, "the version given to the pragma :hy must be a string of dot-separated integers")
+                if tuple(int(p) for p in parts) > HY_VERSION:
+                    raise self.error(key, f"Hy version {value} or later required")
+            elif key.name != "warn-on-core-shadow":
+                raise self.error(key, f"unknown pragma :{key.name}")
+        return Result()
 
     def chainc(self, form: Expression) -> Result:
         """`(chainc a < b <= c)`: one chained comparison with mixed operators."""
@@ -1225,6 +1284,33 @@ class Compiler:
             node = ast.DictComp(key=values[0].expr, value=values[1].expr, generators=generators)
         return Result(first_stmts, node)
 
+    def yield_(self, form: Expression) -> Result:
+        """`(yield)`, `(yield v)`, `(yield :from it)`; every resumption costs a step."""
+        scope = self.scopes[-1]
+        if scope.is_module:
+            raise self.error(form, "yield outside a function")
+        args = list(form[1:])
+        stmts: Stmts = []
+        node: ast.expr
+        if len(args) == 2 and type(args[0]) is Keyword and args[0].name == "from":
+            r = self.compile(args[1])
+            stmts += r.stmts
+            delegate = ast.Call(func=ast.Name(id="_o_yield_from", ctx=ast.Load()), args=[r.expr], keywords=[])
+            node = ast.YieldFrom(value=delegate)
+        else:
+            if len(args) > 1:
+                raise self.error(form, "yield takes at most one value")
+            value: ast.expr | None = None
+            if args:
+                r = self.compile(args[0])
+                stmts += r.stmts
+                value = r.expr
+            node = ast.Yield(value=value)
+        scope.is_generator = True
+        name = self.temp("sent")
+        stmts.append(ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=node))
+        return Result(stmts + self.tick(), ast.Name(id=name, ctx=ast.Load()))
+
     def break_continue(self, form: Expression) -> Result:
         if len(form) != 1:
             raise self.error(form, f"({form[0]}) takes no arguments")
@@ -1440,7 +1526,8 @@ class Compiler:
             body_forms = body_forms[1:]
         default_stmts, arguments, _names = self.params(params_form, form)
         dec_stmts, dec_exprs = self.compile_args(list(decorators or []))
-        self.scopes.append(FunctionScope(is_module=False))
+        scope = FunctionScope(is_module=False)
+        self.scopes.append(scope)
         saved_loop = self.loop_depth
         saved_lets = self.lets
         saved_blocks = self.blocks
@@ -1456,6 +1543,11 @@ class Compiler:
             self.lets = saved_lets
             self.blocks = saved_blocks
         stmts = body.stmts + [ast.Return(value=body.expr)]
+        if scope.is_generator:
+            # A generator's `finally` may run when the host closes or collects it,
+            # outside any evaluation: it ticks first, so it runs under a budget or
+            # not at all. (As in Hy, the last value is the generator's return value.)
+            _tick_finally_blocks(stmts, self.tick)
         pyname = name or self.temp("fn")
         fdef = self.function_def(pyname, arguments, stmts, form, docstring=docstring)
         fdef.decorator_list = dec_exprs
@@ -1642,6 +1734,18 @@ def _contains_unquote(form: Any) -> bool:
     return False
 
 
+def _tick_finally_blocks(stmts: Stmts, tick: Callable[[], Stmts]) -> None:
+    """Prepend a tick to every `finally` body of a function (not of nested functions)."""
+    todo: list[ast.AST] = list(stmts)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.FunctionDef):
+            continue
+        if isinstance(node, ast.Try) and node.finalbody:
+            node.finalbody[:0] = tick()
+        todo.extend(ast.iter_child_nodes(node))
+
+
 def _pattern_symbols(form: Any) -> list[Any]:
     if type(form) is Symbol:
         return [form]
@@ -1661,6 +1765,8 @@ SPECIAL_FORMS: dict[str, Callable[[Compiler, Expression], Result]] = {
     "setv": Compiler.setv,
     "setx": Compiler.setx,
     "chainc": Compiler.chainc,
+    "pragma": Compiler.pragma,
+    "f-string": Compiler.fstring,
     "if": Compiler.if_,
     "when": Compiler.when,
     "cond": Compiler.cond,
@@ -1676,6 +1782,7 @@ SPECIAL_FORMS: dict[str, Callable[[Compiler, Expression], Result]] = {
     "break": Compiler.break_continue,
     "continue": Compiler.break_continue,
     "return": Compiler.return_,
+    "yield": Compiler.yield_,
     "raise": Compiler.raise_,
     "assert": Compiler.assert_,
     "try": Compiler.try_,
@@ -1702,7 +1809,8 @@ _ALLOWED_NODES: tuple[type, ...] = (
     ast.arguments, ast.arg, ast.keyword, ast.Global, ast.Nonlocal, ast.Pass, ast.Name,
     ast.Constant, ast.List, ast.Tuple, ast.Set, ast.Dict, ast.Starred, ast.Subscript, ast.Slice,
     ast.Call, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.ListComp,
-    ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.comprehension, ast.Yield, ast.NamedExpr,
+    ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.comprehension, ast.Yield, ast.YieldFrom,
+    ast.NamedExpr,
     ast.Load, ast.Store, ast.Del, ast.operator, ast.unaryop, ast.boolop, ast.cmpop,
 )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import sys
 import threading
+import types
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +38,7 @@ from o_lisp._errors import (
     SandboxViolation,
 )
 from o_lisp._evalthread import run_evaluation, stack_size_for
+from o_lisp._fstrings import make_formatter
 from o_lisp._limits import Limits
 from o_lisp._mangle import mangle, unmangle
 from o_lisp._printer import hy_repr
@@ -404,6 +406,14 @@ class Interpreter:
         def hy_eval(form: Any) -> Any:
             return self._eval_form(as_form(form), "<hy.eval>")
 
+        def yield_from(value: Any) -> Any:
+            # A generator (sandboxed code's own, or a gfor) ticks on every resumption
+            # itself and keeps send/close delegation; other iterables are charged
+            # like a comprehension's (in bulk when sized, per item otherwise).
+            if type(value) is types.GeneratorType:
+                return value
+            return rt.iterate(value)
+
         def as_model(value: Any) -> Any:
             return as_form(value)
 
@@ -431,7 +441,17 @@ class Interpreter:
             obj[key] = value
 
         self._sources.setdefault("<hy.eval>", None)
+
+        def text_size(value: Any) -> int:
+            limit = budget.limits.max_size
+            return rt.text_size(value, limit if limit is not None else 1 << 62)
+
+        format_field, fjoin = make_formatter(
+            budget, text_size, lambda v: self._builtins["str"](v), lambda v: self._builtins["repr"](v)
+        )
         return {
+            "_o_format": format_field,
+            "_o_fjoin": fjoin,
             "_o_iter": rt.iterate,
             "_o_method": rt.method,
             **rt.method_dispatchers(),
@@ -466,6 +486,7 @@ class Interpreter:
             "_o_hy_read_many": read_many,
             "_o_hy_eval": hy_eval,
             "_o_hy_as_model": as_model,
+            "_o_yield_from": yield_from,
             "macroexpand": macroexpand,
             "macroexpand_1": macroexpand_1,
             "hy_repr": lambda obj: hy_repr(obj, budget.limits.max_size),
