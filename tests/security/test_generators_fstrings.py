@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_escapes import CE, RE, SV, A, L, Limits, P, V, _run_cases  # noqa: E402
+from test_escapes import CE, RE, SV, A, L, Limits, P, V, _run_cases
 
-import o_lisp  # noqa: E402
-from o_lisp import Interpreter, LimitExceeded, SandboxViolation  # noqa: E402
+import o_lisp
+from o_lisp import Interpreter, LimitExceeded, SandboxViolation
 
 SIZE = Limits(max_size=100_000, time=5)
 STEPS = Limits(steps=100_000, time=5)
