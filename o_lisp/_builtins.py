@@ -32,7 +32,7 @@ DENIED = (
 _PLAIN_CLASSES: tuple[type, ...] = (float, bool, complex, list, tuple, dict, set, frozenset)
 _SIZED = (str, bytes, list, tuple, dict, set, frozenset, range)
 _SAFE_TYPES: frozenset[type] = frozenset(
-    [*_PLAIN_CLASSES, int, type(None), *FORM_CLASSES.values(), *EXCEPTIONS.values(), zip,
+    [*_PLAIN_CLASSES, int, type(None), *FORM_CLASSES.values(), *EXCEPTIONS.values(), OSError, zip,
      enumerate, reversed, slice]
 )
 
@@ -170,6 +170,9 @@ def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
     for cls in _PLAIN_CLASSES:
         table[cls.__name__] = cls
     table.update(EXCEPTIONS)
+    # Harmless names Hy programs use: IOError is OSError (a plain exception class).
+    table["IOError"] = table["OSError"] = OSError
+    table["Ellipsis"] = ...
     table.update(
         {
             "str": safe_str,

@@ -92,6 +92,13 @@ AUGMENTED: dict[str, str] = {
     "<<=": "<<", ">>=": ">>", "&=": "&", "|=": "|", "^=": "^", "@=": "@",
 }
 MAX_INLINE_OPERANDS = 32
+# The Hy version whose syntax o_lisp follows (checked by `(pragma :hy "...")`).
+HY_VERSION = (1, 3, 0)
+
+# Mangled spellings of operators resolve to the operator, as in Hy: `(not_in x xs)`.
+OPERATOR_ALIASES: dict[str, str] = {
+    mangle(op): op for op in [*ALL_BINOPS, *COMPARE_OPS, *AUGMENTED] if mangle(op) != op
+}
 
 # Operators that also exist as first-class functions in the builtins (under their mangled names).
 OPERATOR_FUNCTIONS = frozenset(
@@ -116,8 +123,7 @@ FORBIDDEN_FORMS = {
     "defclass": "defclass is not available in the sandbox",
     "with": "with is not available in the sandbox",
     "with/a": "with/a is not available in the sandbox",
-    "yield": "yield is not supported by o_lisp",
-    "yield-from": "yield-from is not supported by o_lisp",
+    "yield-from": "yield-from is not Hy 1.3 syntax; write (yield :from iterable)",
     "await": "await is not supported by o_lisp",
     "defreader": "reader macros are not available in the sandbox",
     "match": "match is not supported by o_lisp",
@@ -155,6 +161,10 @@ class FunctionScope:
 
     is_module: bool
     temps: list[str] = field(default_factory=list)
+    # Macros defined by a `defmacro` inside this function: visible only in it.
+    macros: dict[str, Any] = field(default_factory=dict)
+    # Set when the function contains `yield`: it is compiled as a generator.
+    is_generator: bool = False
 
 
 @dataclass
@@ -181,6 +191,7 @@ class Compiler:
         expand_macro: Callable[[Any, Expression], Any],
         constant_names: Iterable[str],
         tick: Callable[[], Any] | None = None,
+        define_macro: Callable[[Expression, str, str, bool], Any] | None = None,
     ) -> None:
         self.filename = filename
         self.source = source
@@ -190,6 +201,9 @@ class Compiler:
         # Compiling charges one budget step per form, so time limits and cancellation
         # also stop the compilation of huge programs.
         self.tick_budget: Callable[[], Any] = tick or (lambda: None)
+        # Compiles and runs a `(fn ...)` form now, at compile time, giving the macro's
+        # function: a macro is usable right after its `defmacro`, as in Hy.
+        self.define_macro = define_macro
         self.constants: dict[str, Any] = {}
         self._counter = itertools.count(1)
         self.scopes: list[FunctionScope] = []
@@ -421,7 +435,8 @@ class Compiler:
         head = form[0]
         if type(head) is Symbol:
             name = str(head)
-            macro = self.macro_lookup(mangle(name)) if name else None
+            name = OPERATOR_ALIASES.get(name, name)
+            macro = self.find_macro(mangle(name)) if name else None
             if macro is not None:
                 try:
                     expanded = self.expand_macro(macro, form)
@@ -431,6 +446,9 @@ class Compiler:
                         error.with_position(located.position, self.source)
                     raise
                 return self.compile(expanded)
+            if name in ("and", "or") and any(_is_call(a, "unpack-iterable") for a in form[1:]):
+                # (and #* xs): the operands are only known at run time.
+                return self.call(form, ast.Name(id="_o_" + name, ctx=ast.Load()), form[1:])
             if name in OPERATOR_FUNCTIONS and any(_is_call(a, "unpack-iterable") or _is_call(a, "unpack-mapping") for a in form[1:]):
                 # (+ #* xs): arity is only known at run time, so call the operator as a function.
                 return self.call(form, ast.Name(id=mangle(name), ctx=ast.Load()), form[1:])
@@ -451,6 +469,13 @@ class Compiler:
             return self.call(form, self.constant(head), form[1:])
         head_result = self.compile(head)
         return self.call(form, head_result, form[1:])
+
+    def find_macro(self, name: str) -> Any:
+        """The innermost local macro called `name`, else the global one (or None)."""
+        for scope in reversed(self.scopes):
+            if name in scope.macros:
+                return scope.macros[name]
+        return self.macro_lookup(name)
 
     def call(self, form: Any, head: Result | ast.expr, args: Iterable[Any]) -> Result:
         plan: list[tuple[str, Any]] = []
@@ -657,6 +682,76 @@ class Compiler:
             ast.Compare(left=exprs[0], ops=[COMPARE_OPS[op]() for _ in exprs[1:]], comparators=exprs[1:]),
         )
 
+    def fstring(self, form: Expression) -> Result:
+        """An f-string: literal parts and fields, joined by `_o_fjoin` (size-checked);
+        each field is formatted by `_o_format` (conversion and spec checked first)."""
+        pieces: list[ast.expr] = []
+        stmts: Stmts = []
+        for part in form[1:]:
+            if type(part) is String:
+                pieces.append(ast.Constant(value=str(part)))
+                continue
+            if not (_is_call(part, "f-component") and len(part) == 4 and type(part[2]) is String
+                    and _is_call(part[3], "f-string")):
+                raise self.error(part, "malformed f-string part")
+            conversion = str(part[2])
+            if conversion not in ("", "r", "s", "a"):
+                raise self.error(part, "the conversion of an f-string field must be !r, !s or !a")
+            value = self.compile(part[1])
+            spec = self.fstring(part[3]) if len(part[3]) > 1 else Result(expr=ast.Constant(value=""))
+            # Keep left-to-right order: the value is taken before the spec's fields run.
+            if spec.stmts and not isinstance(value.expr, ast.Constant):
+                name = self.temp()
+                value = Result(value.stmts + [ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=value.expr)],
+                               ast.Name(id=name, ctx=ast.Load()))
+            if value.stmts or spec.stmts:
+                # Earlier pieces must be evaluated before these statements run.
+                for k, piece in enumerate(pieces):
+                    if not isinstance(piece, ast.Constant):
+                        name = self.temp()
+                        stmts.append(ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=piece))
+                        pieces[k] = ast.Name(id=name, ctx=ast.Load())
+            stmts += value.stmts + spec.stmts
+            pieces.append(ast.Call(
+                func=ast.Name(id="_o_format", ctx=ast.Load()),
+                args=[value.expr, ast.Constant(value=conversion), spec.expr],
+                keywords=[]))
+        call = ast.Call(func=ast.Name(id="_o_fjoin", ctx=ast.Load()), args=[ast.Tuple(elts=pieces, ctx=ast.Load())], keywords=[])
+        return Result(stmts, call)
+
+    def pragma(self, form: Expression) -> Result:
+        """`(pragma :key value ...)`: Hy's compiler settings. `:hy "1.0"` checks the version;
+        `:warn-on-core-shadow` is accepted (o_lisp never warns); others are errors."""
+        items = list(form[1:])
+        if len(items) % 2:
+            raise self.error(form, "pragma takes keyword-value pairs")
+        for key, value in zip(items[0::2], items[1::2], strict=True):
+            if type(key) is not Keyword:
+                raise self.error(key, "pragma takes keyword-value pairs")
+            if key.name == "hy":
+                parts = str(value).split(".") if type(value) is String else []
+                if not parts or not all(p.isdigit() for p in parts):
+                    raise self.error(value, "the version given to the pragma :hy must be a string of dot-separated integers")
+                if tuple(int(p) for p in parts) > HY_VERSION:
+                    raise self.error(key, f"Hy version {value} or later required")
+            elif key.name != "warn-on-core-shadow":
+                raise self.error(key, f"unknown pragma :{key.name}")
+        return Result()
+
+    def chainc(self, form: Expression) -> Result:
+        """`(chainc a < b <= c)`: one chained comparison with mixed operators."""
+        items = list(form[1:])
+        if len(items) < 3 or len(items) % 2 == 0:
+            raise self.error(form, "chainc needs operands separated by comparison operators: (chainc a < b ...)")
+        ops: list[ast.cmpop] = []
+        for op in items[1::2]:
+            name = OPERATOR_ALIASES.get(str(op), str(op)) if type(op) is Symbol else ""
+            if name not in COMPARE_OPS:
+                raise self.error(op, f"chainc: {op} is not a comparison operator")
+            ops.append(COMPARE_OPS[name]())
+        stmts, exprs = self.compile_args(items[0::2])
+        return Result(stmts, ast.Compare(left=exprs[0], ops=ops, comparators=exprs[1:]))
+
     def augmented(self, form: Expression, op: str) -> Result:
         if len(form) < 3:
             raise self.error(form, f"({form[0]}) needs a target and a value")
@@ -741,48 +836,80 @@ class Compiler:
             raise self.violation(form, "attribute assignment is not allowed")
         raise self.error(form, f"cannot assign to {_describe(form)}")
 
+    def setx(self, form: Expression) -> Result:
+        """`(setx x v)`: assign a symbol and give the value (Python's `:=`)."""
+        if len(form) != 3 or type(form[1]) is not Symbol:
+            raise self.error(form, "setx takes a symbol and a value: (setx x v)")
+        value = self.compile(form[2])
+        _, target = self.target(form[1])
+        assert isinstance(target, ast.Name)
+        return Result(value.stmts + [ast.Assign(targets=[target], value=value.expr)], ast.Name(id=target.id, ctx=ast.Load()))
+
     def setv(self, form: Expression) -> Result:
-        pairs = list(form[1:])
-        if len(pairs) % 2:
-            raise self.error(form, "setv needs an even number of arguments (target value ...)")
+        items = list(form[1:])
+        pairs: list[tuple[Any, Any, bool]] = []
+        i = 0
+        while i < len(items):
+            if type(items[i]) is Keyword and items[i].name == "chain":
+                if i + 2 >= len(items) or type(items[i + 1]) is not List:
+                    raise self.error(items[i], "setv :chain needs a bracketed list of targets and a value")
+                pairs.append((items[i + 1], items[i + 2], True))
+                i += 3
+                continue
+            if i + 1 >= len(items):
+                raise self.error(form, "setv needs an even number of arguments (target value ...)")
+            pairs.append((items[i], items[i + 1], False))
+            i += 2
         stmts: Stmts = []
-        for i in range(0, len(pairs), 2):
-            target_form, value_form = pairs[i], pairs[i + 1]
-            value = self.compile(value_form)
+        for pair_target, pair_value, chain in pairs:
+            value = self.compile(pair_value)
             stmts.extend(value.stmts)
-            if _is_call(target_form, "cut"):
-                tstmts, obj, sl = self.cut_parts(target_form)
-                stmts.extend(tstmts)
-                stmts.append(ast.Expr(value=ast.Call(
-                    func=ast.Name(id=SETSLICE, ctx=ast.Load()),
-                    args=[obj, sl.lower or ast.Constant(value=None), sl.upper or ast.Constant(value=None),
-                          sl.step or ast.Constant(value=None), value.expr],
-                    keywords=[])))
+            if chain:
+                # (setv :chain [a b c] v): v once, then each target in order.
+                shared = self.temp()
+                stmts.append(ast.Assign(targets=[ast.Name(id=shared, ctx=ast.Store())], value=value.expr))
+                for target_form in pair_target:
+                    stmts.extend(self._assign_target(target_form, Result(expr=ast.Name(id=shared, ctx=ast.Load()))))
                 continue
-            if _is_call(target_form, "get") and len(target_form) >= 3:
-                # d[k] = v through the runtime, which refuses to grow a dict past max_size.
-                gstmts, parts = self.compile_args(list(target_form[1:]))
-                if gstmts and not isinstance(value.expr, ast.Constant):
-                    name = self.temp()
-                    stmts.append(ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=value.expr))
-                    value = Result(expr=ast.Name(id=name, ctx=ast.Load()))
-                stmts.extend(gstmts)
-                obj = parts[0]
-                for key in parts[1:-1]:
-                    obj = ast.Subscript(value=obj, slice=key, ctx=ast.Load())
-                call = ast.Call(func=ast.Name(id=SETITEM, ctx=ast.Load()), args=[obj, parts[-1], value.expr], keywords=[])
-                stmts.append(ast.Expr(value=call))
-                continue
-            tstmts, target = self.target(target_form)
-            if tstmts and not isinstance(value.expr, ast.Constant):
+            stmts.extend(self._assign_target(pair_target, value))
+        return Result(stmts)
+
+    def _assign_target(self, target_form: Any, value: Result) -> Stmts:
+        """Statements storing the (already compiled, statement-free) `value` into a target."""
+        stmts: Stmts = []
+        if _is_call(target_form, "cut"):
+            tstmts, obj, sl = self.cut_parts(target_form)
+            stmts.extend(tstmts)
+            stmts.append(ast.Expr(value=ast.Call(
+                func=ast.Name(id=SETSLICE, ctx=ast.Load()),
+                args=[obj, sl.lower or ast.Constant(value=None), sl.upper or ast.Constant(value=None),
+                      sl.step or ast.Constant(value=None), value.expr],
+                keywords=[])))
+            return stmts
+        if _is_call(target_form, "get") and len(target_form) >= 3:
+            # d[k] = v through the runtime, which refuses to grow a dict past max_size.
+            gstmts, parts = self.compile_args(list(target_form[1:]))
+            if gstmts and not isinstance(value.expr, ast.Constant):
                 name = self.temp()
                 stmts.append(ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=value.expr))
-                value_expr: ast.expr = ast.Name(id=name, ctx=ast.Load())
-            else:
-                value_expr = value.expr
-            stmts.extend(tstmts)
-            stmts.append(ast.Assign(targets=[target], value=value_expr))
-        return Result(stmts)
+                value = Result(expr=ast.Name(id=name, ctx=ast.Load()))
+            stmts.extend(gstmts)
+            obj = parts[0]
+            for key in parts[1:-1]:
+                obj = ast.Subscript(value=obj, slice=key, ctx=ast.Load())
+            call = ast.Call(func=ast.Name(id=SETITEM, ctx=ast.Load()), args=[obj, parts[-1], value.expr], keywords=[])
+            stmts.append(ast.Expr(value=call))
+            return stmts
+        tstmts, target = self.target(target_form)
+        if tstmts and not isinstance(value.expr, ast.Constant):
+            name = self.temp()
+            stmts.append(ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=value.expr))
+            value_expr: ast.expr = ast.Name(id=name, ctx=ast.Load())
+        else:
+            value_expr = value.expr
+        stmts.extend(tstmts)
+        stmts.append(ast.Assign(targets=[target], value=value_expr))
+        return stmts
 
     def delete(self, form: Expression) -> Result:
         stmts: Stmts = []
@@ -933,8 +1060,9 @@ class Compiler:
             raise self.error(form, "for needs a bracketed clause list: (for [x xs] body...)")
         body_forms, else_forms = self._split_else(list(form[2:]))
         clauses = self.parse_clauses(list(form[1]), form)
-        if else_forms is not None and len(clauses) != 1:
-            raise self.error(form, "for with else needs exactly one clause")
+        if not clauses:
+            # (for [] ...): no iteration at all, as in Hy; the else part still runs.
+            return Result(self._stmts_of(else_forms))
 
         def inner() -> Stmts:
             self.loop_depth += 1
@@ -972,7 +1100,7 @@ class Compiler:
                 raise self.error(item, "a loop clause needs a target and an iterable")
             clauses.append(("for", item, items[i + 1]))
             i += 2
-        if not clauses or clauses[0][0] != "for":
+        if clauses and clauses[0][0] != "for":
             raise self.error(form, "the first clause must be a target and an iterable")
         return clauses
 
@@ -997,6 +1125,7 @@ class Compiler:
             if tstmts:
                 raise self.error(a, "a loop target must be a name or a destructuring pattern")
             body = (self.tick() if ticking else []) + self.build_loops(rest, inner, ticking, rename=rename)
+            # With several clauses, an `else` belongs to the outermost loop (as in Hy).
             loop = ast.For(target=target, iter=iterable.expr, body=body, orelse=orelse or [])
             return iterable.stmts + [loop]
         if kind == "if":
@@ -1023,12 +1152,34 @@ class Compiler:
 
     def comprehension(self, form: Expression) -> Result:
         kind = str(form[0])
-        nresult = 2 if kind == "dfor" else 1
-        if len(form) < 2 + nresult + 1:
+        unpack = "unpack-mapping" if kind == "dfor" else "unpack-iterable"
+        spread = len(form) > 1 and _is_call(form[-1], unpack) and len(form[-1]) == 2
+        nresult = 2 if kind == "dfor" and not spread else 1
+        if len(form) < 1 + nresult:
             raise self.error(form, f"{kind} needs clauses and a result form")
         clause_items = list(form[1:-nresult])
         result_forms = list(form[-nresult:])
         clauses = self.parse_clauses(clause_items, form)
+        if not clauses:
+            # (lfor 1): no clauses, no items (as in Hy).
+            nothing = ast.Tuple(elts=[], ctx=ast.Load())
+            if kind == "gfor":
+                gen = ast.comprehension(target=ast.Name(id=self.temp("z"), ctx=ast.Store()), iter=nothing, ifs=[], is_async=0)
+                return Result(expr=ast.GeneratorExp(elt=ast.Constant(value=None), generators=[gen]))
+            empty_of = {"lfor": "list", "sfor": "set", "dfor": "dict"}[kind]
+            return Result(expr=ast.Call(func=ast.Name(id="_o_empty_" + empty_of, ctx=ast.Load()), args=[], keywords=[]))
+        if spread:
+            # (lfor x xs #* x) = (lfor x xs item x item); (dfor d ds #** d) iterates d's items.
+            item = Symbol(f"hyx_XunpackX{next(self._counter)}")
+            source = result_forms[0][1]
+            if kind == "dfor":
+                key, val = Symbol(f"hyx_XkeyX{next(self._counter)}"), Symbol(f"hyx_XvalueX{next(self._counter)}")
+                items_call = Expression([Expression([Symbol("."), Symbol("None"), Symbol("items")]), source])
+                clauses.append(("for", Tuple([key, val]), items_call))
+                result_forms = [key, val]
+            else:
+                clauses.append(("for", item, source))
+                result_forms = [item]
         fast = self._pure_comprehension(kind, clauses, result_forms)
         if fast is not None:
             return fast
@@ -1134,6 +1285,33 @@ class Compiler:
         else:
             node = ast.DictComp(key=values[0].expr, value=values[1].expr, generators=generators)
         return Result(first_stmts, node)
+
+    def yield_(self, form: Expression) -> Result:
+        """`(yield)`, `(yield v)`, `(yield :from it)`; every resumption costs a step."""
+        scope = self.scopes[-1]
+        if scope.is_module:
+            raise self.error(form, "yield outside a function")
+        args = list(form[1:])
+        stmts: Stmts = []
+        node: ast.expr
+        if len(args) == 2 and type(args[0]) is Keyword and args[0].name == "from":
+            r = self.compile(args[1])
+            stmts += r.stmts
+            delegate = ast.Call(func=ast.Name(id="_o_yield_from", ctx=ast.Load()), args=[r.expr], keywords=[])
+            node = ast.YieldFrom(value=delegate)
+        else:
+            if len(args) > 1:
+                raise self.error(form, "yield takes at most one value")
+            value: ast.expr | None = None
+            if args:
+                r = self.compile(args[0])
+                stmts += r.stmts
+                value = r.expr
+            node = ast.Yield(value=value)
+        scope.is_generator = True
+        name = self.temp("sent")
+        stmts.append(ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=node))
+        return Result(stmts + self.tick(), ast.Name(id=name, ctx=ast.Load()))
 
     def break_continue(self, form: Expression) -> Result:
         if len(form) != 1:
@@ -1268,12 +1446,19 @@ class Compiler:
             raise self.error(catcher, "except needs a bracketed spec: [], [Type], [e Type] or [[A B]]")
         spec = list(catcher[1])
         var: str | None = None
+        handler_frame: dict[str, str] = {}
         if not spec:
             types: ast.expr = ast.Name(id="Exception", ctx=ast.Load())
             type_stmts: Stmts = []
         else:
             if len(spec) == 2:
-                var = self.resolve(self.python_name(spec[0]))
+                var = self.python_name(spec[0])
+                if self.resolve(var) != var:
+                    # A let binds this name: the exception gets a fresh name for the
+                    # handler's body, and the let binding is left alone (as in Hy).
+                    fresh = f"_o_exc{next(self._counter)}_{var}"
+                    handler_frame = {var: fresh}
+                    var = fresh
                 exc_form = spec[1]
             elif len(spec) == 1:
                 exc_form = spec[0]
@@ -1287,7 +1472,13 @@ class Compiler:
                 type_stmts, types = r.stmts, r.expr
             if type_stmts:
                 raise self.error(catcher, "exception types must be simple expressions")
-        body = self.body(catcher[2:])
+        if handler_frame:
+            self.lets.append(handler_frame)
+        try:
+            body = self.body(catcher[2:])
+        finally:
+            if handler_frame:
+                self.lets.pop()
         return ast.ExceptHandler(type=types, name=var, body=self._assign(result_name, body))
 
     # -- functions ------------------------------------------------------------------------
@@ -1373,7 +1564,8 @@ class Compiler:
             body_forms = body_forms[1:]
         default_stmts, arguments, _names = self.params(params_form, form)
         dec_stmts, dec_exprs = self.compile_args(list(decorators or []))
-        self.scopes.append(FunctionScope(is_module=False))
+        scope = FunctionScope(is_module=False)
+        self.scopes.append(scope)
         saved_loop = self.loop_depth
         saved_lets = self.lets
         saved_blocks = self.blocks
@@ -1389,6 +1581,11 @@ class Compiler:
             self.lets = saved_lets
             self.blocks = saved_blocks
         stmts = body.stmts + [ast.Return(value=body.expr)]
+        if scope.is_generator:
+            # A generator's `finally` may run when the host closes or collects it,
+            # outside any evaluation: it ticks first, so it runs under a budget or
+            # not at all. (As in Hy, the last value is the generator's return value.)
+            _tick_finally_blocks(stmts, self.tick)
         pyname = name or self.temp("fn")
         fdef = self.function_def(pyname, arguments, stmts, form, docstring=docstring)
         fdef.decorator_list = dec_exprs
@@ -1416,6 +1613,14 @@ class Compiler:
         why = forbidden_name(name)
         if why:
             raise self.violation(form[1], why)
+        scope = self.scopes[-1]
+        if self.define_macro is not None:
+            fn_form = Expression([Symbol("fn"), *form[2:]], getattr(form, "_pos", None))
+            macro = self.define_macro(fn_form, name, str(form[1]), scope.is_module)
+            if not scope.is_module:
+                # A local macro: only this function's later forms see it; nothing runs.
+                scope.macros[name] = macro
+                return Result()
         fn = self.function(form, self.temp("macro"), form[2], list(form[3:]))
         register = ast.Expr(value=ast.Call(
             func=ast.Name(id=REGISTER_MACRO, ctx=ast.Load()),
@@ -1578,6 +1783,18 @@ def _contains_unquote(form: Any) -> bool:
     return False
 
 
+def _tick_finally_blocks(stmts: Stmts, tick: Callable[[], Stmts]) -> None:
+    """Prepend a tick to every `finally` body of a function (not of nested functions)."""
+    todo: list[ast.AST] = list(stmts)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.FunctionDef):
+            continue
+        if isinstance(node, ast.Try) and node.finalbody:
+            node.finalbody[:0] = tick()
+        todo.extend(ast.iter_child_nodes(node))
+
+
 def _pattern_symbols(form: Any) -> list[Any]:
     if type(form) is Symbol:
         return [form]
@@ -1595,6 +1812,10 @@ def _pattern_symbols(form: Any) -> list[Any]:
 SPECIAL_FORMS: dict[str, Callable[[Compiler, Expression], Result]] = {
     "do": Compiler.do,
     "setv": Compiler.setv,
+    "setx": Compiler.setx,
+    "chainc": Compiler.chainc,
+    "pragma": Compiler.pragma,
+    "f-string": Compiler.fstring,
     "if": Compiler.if_,
     "when": Compiler.when,
     "cond": Compiler.cond,
@@ -1610,6 +1831,7 @@ SPECIAL_FORMS: dict[str, Callable[[Compiler, Expression], Result]] = {
     "break": Compiler.break_continue,
     "continue": Compiler.break_continue,
     "return": Compiler.return_,
+    "yield": Compiler.yield_,
     "raise": Compiler.raise_,
     "assert": Compiler.assert_,
     "try": Compiler.try_,
@@ -1636,7 +1858,8 @@ _ALLOWED_NODES: tuple[type, ...] = (
     ast.arguments, ast.arg, ast.keyword, ast.Global, ast.Nonlocal, ast.Pass, ast.Name,
     ast.Constant, ast.List, ast.Tuple, ast.Set, ast.Dict, ast.Starred, ast.Subscript, ast.Slice,
     ast.Call, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.ListComp,
-    ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.comprehension, ast.Yield, ast.NamedExpr,
+    ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.comprehension, ast.Yield, ast.YieldFrom,
+    ast.NamedExpr,
     ast.Load, ast.Store, ast.Del, ast.operator, ast.unaryop, ast.boolop, ast.cmpop,
 )
 

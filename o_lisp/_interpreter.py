@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import sys
 import threading
+import types
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +39,7 @@ from o_lisp._errors import (
     SandboxViolation,
 )
 from o_lisp._evalthread import run_evaluation, stack_size_for
+from o_lisp._fstrings import make_formatter
 from o_lisp._limits import Limits
 from o_lisp._mangle import mangle, unmangle
 from o_lisp._printer import hy_repr
@@ -318,7 +320,19 @@ class Interpreter:
             expand_macro=self._expand_macro,
             constant_names=(f"_o_k{n}" for n in self._constant_ids),
             tick=lambda: self._budget.tick(),
+            define_macro=lambda fn_form, name, display, is_global: self._define_macro(
+                fn_form, name, display, is_global, filename),
         )
+
+    def _define_macro(self, fn_form: Expression, name: str, display: str, is_global: bool, filename: str) -> Any:
+        """Compile and run a macro's `(fn ...)` at compile time, so the macro is usable by
+        the forms compiled after it. A top-level macro is registered now too (its compiled
+        code registers it again when it runs, e.g. from a cached library unit)."""
+        function = self._execute(self._compile(fn_form, filename), None)
+        if is_global:
+            self._macros[name] = function
+            self._macro_names[name] = display
+        return function
 
     def _eval_form(self, form: Any, filename: str) -> Any:
         return self._execute(self._compile(form, filename), form)
@@ -398,7 +412,9 @@ class Interpreter:
             self._macro_names[name] = display
 
         def gensym(name: Any = "") -> Symbol:
-            return Symbol(f"_hy_gensym_{name}_{next(self._gensym_counter)}")
+            # As Hy: the whole name is mangled, keeping the reserved `_hy_` prefix.
+            text = mangle(f"_hy_gensym_{name}_{next(self._gensym_counter)}")
+            return Symbol("_" + text[len("_hyx_"):] if text.startswith("_hyx_") else text)
 
         def macroexpand_1(form: Any) -> Any:
             if type(form) is Expression and form and type(form[0]) is Symbol:
@@ -426,11 +442,19 @@ class Interpreter:
         def hy_eval(form: Any) -> Any:
             return self._eval_form(as_form(form), "<hy.eval>")
 
+        def yield_from(value: Any) -> Any:
+            # A generator (sandboxed code's own, or a gfor) ticks on every resumption
+            # itself and keeps send/close delegation; other iterables are charged
+            # like a comprehension's (in bulk when sized, per item otherwise).
+            if type(value) is types.GeneratorType:
+                return value
+            return rt.iterate(value)
+
         def as_model(value: Any) -> Any:
             return as_form(value)
 
         def splice(value: Any) -> list[Any]:
-            if value is None:
+            if not value:  # Hy splices nothing for any false value: ~@None, ~@0, ~@False
                 return []
             return rt.materialize(value, "the spliced forms")
 
@@ -453,7 +477,17 @@ class Interpreter:
             obj[key] = value
 
         self._sources.setdefault("<hy.eval>", None)
+
+        def text_size(value: Any) -> int:
+            limit = budget.limits.max_size
+            return rt.text_size(value, limit if limit is not None else 1 << 62)
+
+        format_field, fjoin = make_formatter(
+            budget, text_size, lambda v: self._builtins["str"](v), lambda v: self._builtins["repr"](v)
+        )
         return {
+            "_o_format": format_field,
+            "_o_fjoin": fjoin,
             "_o_iter": rt.iterate,
             "_o_method": rt.method,
             **rt.method_dispatchers(),
@@ -461,6 +495,11 @@ class Interpreter:
             "_o_append": list.append,
             "_o_add_to_set": set.add,
             "_o_set": set,
+            "_o_empty_list": list,
+            "_o_empty_set": set,
+            "_o_empty_dict": dict,
+            "_o_and": _and_values,
+            "_o_or": _or_values,
             "_o_setslice": setslice,
             "_o_setitem": setitem,
             "_o_quasi": quasi,
@@ -484,6 +523,7 @@ class Interpreter:
             "_o_hy_read_many": read_many,
             "_o_hy_eval": hy_eval,
             "_o_hy_as_model": as_model,
+            "_o_yield_from": yield_from,
             "macroexpand": macroexpand,
             "macroexpand_1": macroexpand_1,
             "hy_repr": lambda obj: hy_repr(obj, budget.limits.max_size),
@@ -512,6 +552,26 @@ def _checked_isolation(mode: Any) -> str:
     if mode not in ("none", "process"):
         raise ValueError(f"isolation must be 'none' or 'process', not {mode!r}")
     return str(mode)
+
+
+def _and_values(*values: Any) -> Any:
+    """`(and #* xs)`: the first false value, else the last (True when there are none)."""
+    result: Any = True
+    for value in values:
+        result = value
+        if not value:
+            return value
+    return result
+
+
+def _or_values(*values: Any) -> Any:
+    """`(or #* xs)`: the first true value, else the last (None when there are none)."""
+    result: Any = None
+    for value in values:
+        result = value
+        if value:
+            return value
+    return result
 
 
 # Frames the reader and compiler may use on top of the current depth: the program's

@@ -37,6 +37,7 @@ from o_lisp.forms import (
     Keyword,
     List,
     PositionTuple,
+    Sequence,
     Set,
     String,
     Symbol,
@@ -59,6 +60,7 @@ start: form*
 
 ?form: IDENT                  -> ident
      | STRING                 -> string
+     | FSTRING                -> string
      | BRACKET_STRING         -> bracket_string
      | KEYWORD                -> keyword
      | LPAR form* RPAR        -> expression
@@ -85,6 +87,7 @@ QUASIQUOTE: "`"
 UNQUOTE_SPLICE: "~@"
 UNQUOTE: "~"
 BRACKET_STRING.6: /#\[(?P<delim>[^\[\]]*)\[[\s\S]*?\](?P=delim)\]/
+FSTRING.7: /(?:[fF][rR]?|[rR][fF])"(?:[^"\\{{]++|\\[\s\S]|\{{(?:[^{{}}"\\]++|\\[\s\S]|"(?:[^"\\]++|\\[\s\S])*+"|\{{(?:[^{{}}"\\]|\\[\s\S]|"(?:[^"\\]|\\[\s\S])*+")*+\}})*+\}})*+"/
 STRING.5: /(?:[^ \t\n\r\f\v()\[\]{{}};"'`~:#]{_IDENT_CHARS}*)?"(?:[^"\\]++|\\[\s\S])*+"/
 HASH_TAG.4: /#{_IDENT_CHARS}+/
 KEYWORD.3: /:{_IDENT_CHARS}*/
@@ -263,6 +266,219 @@ def _identifier_part(text: str, token: Token, pos: PositionTuple) -> Symbol:
     return Symbol(text, pos)
 
 
+# An f-string reads as `(f-string part ...)`: a part is a String (literal text) or
+# `(f-component form "conversion" (f-string spec-part ...))`, as Hy's FString and
+# FComponent models hold them. The compiler turns it into checked formatting.
+FSTRING = "f-string"
+FCOMPONENT = "f-component"
+_FORM_STOP = frozenset(" \t\n\r\f\v()[]{};\"'`~")
+_CLOSING = {"(": ")", "[": "]", "{": "}"}
+
+
+class _FStringReader:
+    """Splits the body of an f-string into literal text and fields, as Hy's reader does:
+    a field is one form (read by this reader), then optional `=`, `!c` and `:spec`
+    (the spec may hold nested fields)."""
+
+    def __init__(self, token: Token, body_start: int, raw: bool) -> None:
+        self.token = token
+        self.body_start = body_start
+        self.raw = raw
+        self.text = ""
+        self.i = 0
+
+    def fail(self, message: str, at: int | None = None) -> ReadError:
+        line, column = _locate(self.token, self.body_start + (self.i if at is None else at))
+        return ReadError(f"f-string: {message}", Position(_state.filename, line, column), _state.source)
+
+    def read(self, body: str) -> Expression:
+        self.text, self.i = body, 0
+        parts = self.parts(closing=None)
+        fstring: Expression = Expression([Symbol(FSTRING, _pos_of(self.token)), *parts], _pos_of(self.token))
+        return fstring
+
+    def literal(self, chunk: str, at: int) -> String:
+        if "\r" in chunk:
+            chunk = chunk.replace("\r\n", "\n").replace("\r", "\n")
+        if not self.raw and "\\" in chunk:
+            try:
+                value = chunk.encode("ISO-8859-1", errors="backslashreplace").decode("unicode_escape")
+            except UnicodeDecodeError as error:
+                raise self.fail(f"invalid escape: {error.reason}", at) from None
+            for match in _ESCAPE_RE.finditer(chunk):
+                if match.group(1) not in _ALLOWED_ESCAPES and match.group(1) not in _NAMED_ESCAPES:
+                    raise self.fail(f"invalid escape sequence \\{match.group(1)}", at + match.start())
+            chunk = value
+        return String(chunk, None, _pos_of(self.token))
+
+    def parts(self, closing: str | None) -> list[Any]:
+        text = self.text
+        parts: list[Any] = []
+        chunk: list[str] = []
+        chunk_at = self.i
+        while True:
+            if self.i >= len(text):
+                if closing is not None:
+                    raise self.fail("a field's format spec is not closed with '}'")
+                break
+            c = text[self.i]
+            if closing is not None and c == closing:
+                self.i += 1
+                break
+            if c == "\\" and not self.raw and text.startswith("N{", self.i + 1):
+                end = text.find("}", self.i)
+                if end < 0:
+                    raise self.fail("unterminated \\N{...} escape")
+                chunk.append(text[self.i : end + 1])
+                self.i = end + 1
+                continue
+            if c == "\\" and not self.raw and self.i + 1 < len(text):
+                chunk.append(text[self.i : self.i + 2])
+                self.i += 2
+                continue
+            if c == "{" and text.startswith("{{", self.i):
+                chunk.append("{")
+                self.i += 2
+                continue
+            if c == "}" and text.startswith("}}", self.i):
+                chunk.append("}")
+                self.i += 2
+                continue
+            if c == "}":
+                raise self.fail("single '}' is not allowed")
+            if c == "{":
+                if chunk:
+                    parts.append(self.literal("".join(chunk), chunk_at))
+                    chunk = []
+                self.i += 1
+                parts.extend(self.field())
+                chunk_at = self.i
+                continue
+            chunk.append(c)
+            self.i += 1
+        if chunk:
+            parts.append(self.literal("".join(chunk), chunk_at))
+        return parts
+
+    def space(self) -> str:
+        start = self.i
+        while self.i < len(self.text) and self.text[self.i] in " \t\n\r\f\v":
+            self.i += 1
+        return self.text[start : self.i]
+
+    def field(self) -> list[Any]:
+        pos = _pos_of(self.token)
+        before = self.space()
+        start = self.i
+        end = self.form_end(start)
+        if end == start:
+            raise self.fail("empty field")
+        form_text = self.text[start:end]
+        form = self.read_form(form_text, start)
+        self.i = end
+        between = self.space()
+        out: list[Any] = []
+        conversion = ""
+        debug = False
+        if self.text.startswith("=", self.i):
+            self.i += 1
+            debug = True
+            out.append(String(before + form_text + between + "=" + self.space(), None, pos))
+        if self.text.startswith("!", self.i):
+            conversion = self.text[self.i + 1 : self.i + 2]
+            if conversion not in ("r", "s", "a"):
+                raise self.fail("the conversion must be !r, !s or !a")
+            self.i += 2
+        self.space()
+        spec: list[Any] = []
+        if self.text.startswith(":", self.i):
+            self.i += 1
+            spec = self.parts(closing="}")
+        else:
+            if debug and not conversion:
+                conversion = "r"
+            if not self.text.startswith("}", self.i):
+                raise self.fail("trailing junk in field")
+            self.i += 1
+        component = Expression(
+            [Symbol(FCOMPONENT, pos), form, String(conversion, None, pos), Expression([Symbol(FSTRING, pos), *spec], pos)],
+            pos,
+        )
+        out.append(component)
+        return out
+
+    def form_end(self, i: int) -> int:
+        """The index just after the one form starting at `i` (brackets and strings matched)."""
+        text = self.text
+        while i < len(text) and text[i] in "'`~@#*_":
+            if text[i] == "#" and i + 1 < len(text) and text[i + 1] in "([{":
+                break
+            i += 1
+        if i >= len(text):
+            return i
+        c = text[i]
+        if c == "#" and i + 1 < len(text) and text[i + 1] in "({":
+            i += 1
+            c = text[i]
+        if c in _CLOSING:
+            depth = 0
+            while i < len(text):
+                ch = text[i]
+                if ch == '"':
+                    i = self.string_end(i)
+                    continue
+                if ch in "([{":
+                    depth += 1
+                elif ch in ")]}":
+                    depth -= 1
+                    if depth == 0:
+                        return i + 1
+                i += 1
+            raise self.fail("a field's form is not closed")
+        if c == '"':
+            return self.string_end(i)
+        while i < len(text) and text[i] not in _FORM_STOP:
+            i += 1
+        if i < len(text) and text[i] == '"':
+            return self.string_end(i)  # a prefixed string: r"...", b"..."
+        return i
+
+    def string_end(self, i: int) -> int:
+        j = i + 1
+        while j < len(self.text):
+            if self.text[j] == "\\":
+                j += 2
+                continue
+            if self.text[j] == '"':
+                return j + 1
+            j += 1
+        raise self.fail("a string inside a field is not closed")
+
+    def read_form(self, form_text: str, at: int) -> Any:
+        line, column = _locate(self.token, self.body_start + at)
+        try:
+            forms = read_many(form_text, _state.filename, max_nesting=_state.max_nesting)
+        except ReadError as error:
+            raise self.fail(f"in a field: {error.message}", at) from None
+        if len(forms) != 1:
+            raise self.fail("a field must hold exactly one form", at)
+        return _shift(forms[0], line - 1, column - 1)
+
+
+def _shift(form: Any, lines: int, columns: int) -> Any:
+    """`form` (read from a field's text alone) moved to where the field is in the file."""
+    pos = getattr(form, "_pos", None)
+    new_pos = None
+    if pos is not None:
+        sl, sc, el, ec = pos
+        new_pos = (sl + lines, sc + (columns if sl == 1 else 0), el + lines, ec + (columns if el == 1 else 0))
+    if isinstance(form, Sequence):
+        return type(form)([_shift(item, lines, columns) for item in form], new_pos)
+    if isinstance(form, Form):
+        return form.at(new_pos)
+    return form
+
+
 def _decode_escapes(body: str, token: Token, is_bytes: bool) -> str | bytes:
     if "\\" in body:
         offset = token.value.index(body) if body else 0
@@ -386,9 +602,13 @@ class _FormBuilder(Transformer):
         chars = set(prefix)
         if len(chars) != len(prefix) or not chars <= set("bfrt") or len(chars - {"r"}) > 1:
             raise _fail(f"invalid string prefix {prefix!r}", token)
-        if "f" in chars or "t" in chars:
-            raise _fail(f"{prefix}-strings are not supported by o_lisp; build strings with + and str", token)
+        if "t" in chars:
+            raise _fail(f"{prefix}-strings (template strings) are not supported by o_lisp", token)
+        if "f" in chars and "b" in chars:
+            raise _fail(f"invalid string prefix {prefix!r}", token)
         body = text[quote + 1 : -1]
+        if "f" in chars:
+            return _FStringReader(token, quote + 1, raw="r" in chars).read(body)
         if "\r" in body:
             body = body.replace("\r\n", "\n").replace("\r", "\n")
         is_bytes = "b" in chars
@@ -405,18 +625,21 @@ class _FormBuilder(Transformer):
             return Bytes(value, _pos_of(token))
         return String(value, None, _pos_of(token))
 
-    def bracket_string(self, items: Items) -> String:
+    def bracket_string(self, items: Items) -> String | Expression:
         token = items[0]
         text = token.value
         open_at = text.index("[", 2)
         delim = text[2:open_at]
-        if delim == "f" or delim.startswith("f-"):
-            raise _fail("bracketed f-strings are not supported by o_lisp", token)
         body = text[open_at + 1 : len(text) - len(delim) - 2]
+        start = open_at + 1
         if body.startswith("\r\n"):
             body = body[2:]
+            start += 2
         elif body[:1] in ("\r", "\n"):
             body = body[1:]
+            start += 1
+        if delim == "f" or delim.startswith("f-"):
+            return _FStringReader(token, start, raw=True).read(body)
         if "\r" in body:
             body = body.replace("\r\n", "\n").replace("\r", "\n")
         return String(body, delim, _pos_of(token))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -105,6 +106,8 @@ _FROZENSET_METHODS = frozenset(
 _INT_METHODS = frozenset(["bit_length", "bit_count", "conjugate", "as_integer_ratio"])
 _FLOAT_METHODS = frozenset(["is_integer", "as_integer_ratio", "conjugate", "hex"])
 
+_GENERATOR_METHODS = frozenset(["send", "close"])
+
 METHODS: dict[type, frozenset[str]] = {
     str: _STR_METHODS,
     Symbol: _STR_METHODS,
@@ -126,6 +129,9 @@ METHODS: dict[type, frozenset[str]] = {
     bool: _INT_METHODS,
     float: _FLOAT_METHODS,
     Float: _FLOAT_METHODS,
+    # Generators: resuming one runs sandboxed code that ticks at once; `.throw` is
+    # deliberately absent (and gi_frame, gi_code... are attributes, never reachable).
+    types.GeneratorType: _GENERATOR_METHODS,
 }
 
 METHOD_NAMES: frozenset[str] = frozenset().union(*METHODS.values())
