@@ -727,6 +727,7 @@ def test_command(agent: str, data_dir: str | None, grants: tuple[str, ...], tool
     Exit status: 0 every test passed (or there is none), 1 a test failed or the agent
     does not load, 2 usage error.
     """
+    from o_lisp.agent._host_tools import load_host_tools
     from o_lisp.agent._testing import agent_under_test
 
     try:
@@ -742,7 +743,7 @@ def test_command(agent: str, data_dir: str | None, grants: tuple[str, ...], tool
         raise click.UsageError(f"no agent repository in {data_dir!r} (looked for {Path(data_dir) / 'code'})")
     try:
         subject = agent_under_test(Path(agent), text, None if data_dir is None else Path(data_dir),
-                                   grants=grants, host_tools=_host_tools(tool_files))
+                                   grants=grants, host_tools=load_host_tools(tool_files))
         report = subject.run_tests()
     except OLispError as error:
         _fail(error)

@@ -144,7 +144,7 @@ def squarer(tmp_path: Path) -> Agent:
 def test_a_failing_deftest_reports_the_values(squarer: Agent) -> None:
     squarer._define(Definition("square", DefinitionKind.FUNCTION, "(defn square [x] (+ x x))"), "<square>")
     report = squarer.run_tests()
-    assert report.failed == {"squares": f"{squarer.data_dir / 'code' / 'defs' / 'squares.hy'}:1:18: "
+    assert report.failed == {"squares": f"{squarer.spec.filename}:4:20: "
                                         "AssertionError: (= (square 3) 9): 6 != 9"}
 
 
