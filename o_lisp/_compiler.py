@@ -23,7 +23,7 @@ from typing import Any
 
 from o_lisp._errors import CompileError, LispError, Position, SandboxViolation
 from o_lisp._mangle import mangle
-from o_lisp._runtime import METHOD_NAMES, PLAIN_METHOD_NAMES
+from o_lisp._runtime import METHOD_NAMES, PLAIN_METHOD_NAMES, SMALL_ALLOCATION
 from o_lisp.forms import (
     Bytes,
     Complex,
@@ -96,11 +96,18 @@ OPERATOR_FUNCTIONS = frozenset(
     [*ALL_BINOPS, *COMPARE_OPS, "not", "get", "bnot"]
 )
 
-# Operators that are safe on two ints (no unbounded growth) get an inline fast path.
-INT_FAST_OPS: dict[str, type[ast.operator]] = {"+": ast.Add, "%": ast.Mod, "*": ast.Mult}
+# Methods that grow a collection by one item, inline on their exact type (see
+# `Compiler.growth_call`): name -> (the type's helper name, the unbound method's).
+GROWTH_METHODS = {"append": ("_o_list", APPEND), "add": ("_o_set", "_o_add_to_set")}
+# Guarded operators with an inline fast path behind a type test (see `Compiler.fast_binary`).
+FAST_OPS = frozenset(["+", "*", "%"])
 # `*` is inline only on ints below this magnitude (a product can double an int's size;
 # a sum or difference grows it by one bit at most, so those need no bound).
-_SMALL_INT: dict[type[ast.operator], int] = {ast.Mult: 2**31}
+_SMALL_PRODUCT = 2**31
+# Concatenations up to this length are inline (the runtime charges only longer ones).
+_SMALL_CONCAT = SMALL_ALLOCATION
+# `(str n)` of an int is inline below this magnitude (the safe `str` checks bigger ones).
+_STR_INT_BOUND = 2**4095
 GUARDED_AUG = {"+": "_o_iadd", "*": "_o_imul", "**": "_o_pow", "<<": "_o_lshift", "%": "_o_mod"}
 AUG_AGGREGATE = {"+": "+", "-": "+", "*": "*", "/": "*", "|": "|", "&": "&", "**": "*"}
 
@@ -443,6 +450,8 @@ class Compiler:
                 return self.binop(form, name)
             if name in AUGMENTED:
                 return self.augmented(form, AUGMENTED[name])
+            if name in ("str", "int") and len(form) == 2 and _plain_argument(form[1]) and not self.no_walrus and self.resolve(name) == name:
+                return self.conversion_call(form, name)
         if type(head) is Expression and len(head) == 3 and head[0] == Symbol(".") and head[1] == Symbol("None"):
             return self.method_call(form, head[2])
         if type(head) is Keyword:
@@ -506,6 +515,8 @@ class Compiler:
             raise self.violation(form, why or f"method .{name} is not available in the sandbox")
         if len(form) < 2:
             raise self.error(form, f"method call .{method} needs an object")
+        if name in GROWTH_METHODS and not self.no_walrus and len(form) == 3 and _plain_argument(form[2]):
+            return self.growth_call(form, name)
         if name in PLAIN_METHOD_NAMES and not self.no_walrus:
             # _o_mt_NAME[type(obj)](obj, ...): the method table refuses other types.
             obj = self.compile(form[1])
@@ -542,6 +553,55 @@ class Compiler:
             return self.call(form, ast.Name(id="_o_m_" + name, ctx=ast.Load()), form[1:])
         head = ast.Name(id=METHOD, ctx=ast.Load())
         return self.call(form, head, [form[1], String(name), *form[2:]])
+
+    def growth_call(self, form: Expression, name: str) -> Result:
+        """`(.append xs x)` / `(.add s x)`: `list.append` / `set.add` inline when the
+        object is exactly a list / set below the size limit.
+
+        The test does what the checked dispatcher `_o_m_NAME` does first (`_o_maxlen`
+        is the evaluation's max_size, published by the budget), in the same order: the
+        object and the argument are evaluated once each, then the size is checked and
+        one step charged. Anything else (another type, a full collection) takes the
+        dispatcher, which refuses or raises as before.
+        """
+        type_name, method = GROWTH_METHODS[name]
+        stmts, exprs = self.compile_args([form[1], form[2]])
+        first_x, x = self.snapshot(exprs[1], "x")
+        first_o, o = self.snapshot(exprs[0], "o", force=first_x is not None)
+        test = ast.BoolOp(op=ast.And(), values=[
+            *(c for c in (first_o, first_x) if c is not None),
+            _is(_call("_o_type", o), type_name),
+            ast.Compare(left=_call("_o_len", o), ops=[ast.Lt()], comparators=[_name("_o_maxlen")]),
+            ast.Compare(left=_call(TICK), ops=[ast.Is()], comparators=[ast.Constant(value=None)]),
+        ])
+        return Result(stmts, ast.IfExp(test=test, body=_call(method, o, x), orelse=_call("_o_m_" + name, o, x)))
+
+    def conversion_call(self, form: Expression, name: str) -> Result:
+        """`(str x)` / `(int x)`: the real class inline when the name still means the
+        sandbox's safe function and `x` is what that function converts unchecked:
+
+        * `str`: a str, a float, or an int below 4096 bits;
+        * `int`: an int or a float, or a str short enough for the int-bits limit
+          (`_o_intbits`, published by the budget: 5 bits per character, as `int` checks).
+        """
+        r = self.compile(form[1])
+        first_x, x = self.snapshot(r.expr, "x")
+        first_t, t = self._type_temp(x)
+        kinds: ast.expr
+        if name == "str":
+            kinds = ast.BoolOp(op=ast.Or(), values=[
+                ast.BoolOp(op=ast.And(), values=[_is(first_t, "_o_int"), _bounded(x, _STR_INT_BOUND)]),
+                _is(t, "_o_float"), _is(t, "_o_str")])
+        else:
+            short = ast.Compare(
+                left=ast.BinOp(left=_call("_o_len", x), op=ast.Mult(), right=ast.Constant(value=5)),
+                ops=[ast.LtE()], comparators=[_name("_o_intbits")])
+            kinds = ast.BoolOp(op=ast.Or(), values=[
+                ast.BoolOp(op=ast.And(), values=[_is(first_t, "_o_str"), short]),
+                _is(t, "_o_int"), _is(t, "_o_float")])
+        unshadowed = _is(_name(name), "_o_safe_" + name)
+        test = ast.BoolOp(op=ast.And(), values=[unshadowed, *([first_x] if first_x is not None else []), kinds])
+        return Result(r.stmts, ast.IfExp(test=test, body=_call("_o_" + name, x), orelse=_call(name, x)))
 
     # -- operators ---------------------------------------------------------------------
     def binop(self, form: Expression, op: str) -> Result:
@@ -586,60 +646,111 @@ class Compiler:
         if helper is not None:
             if op == "+" and _is_number(left) and _is_number(right):
                 return ast.BinOp(left=left, op=ast.Add(), right=right)
-            if op in INT_FAST_OPS and not self.no_walrus:
-                return self.int_fast_path(INT_FAST_OPS[op], helper, left, right)
-            return ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[left, right], keywords=[])
+            if op in FAST_OPS and not self.no_walrus:
+                return self.fast_binary(op, helper, left, right)
+            return _call(helper, left, right)
         return ast.BinOp(left=left, op=PLAIN_BINOPS[op](), right=right)
 
-    def int_fast_path(self, pyop: type[ast.operator], helper: str, left: ast.expr, right: ast.expr) -> ast.expr:
-        """`a OP b` inline when both operands are ints (the common case), else the guarded helper.
+    def snapshot(self, value: ast.expr, hint: str, force: bool = False) -> tuple[ast.expr | None, ast.expr]:
+        """(a test that evaluates `value` once into a temporary and is always true, the
+        temporary); constants, and names unless `force`, need none: (None, value)."""
+        if isinstance(value, ast.Constant) or (isinstance(value, ast.Name) and not force):
+            return None, value
+        name = self.temp(hint)
+        store = ast.NamedExpr(target=ast.Name(id=name, ctx=ast.Store()), value=value)
+        load = ast.Name(id=name, ctx=ast.Load())
+        return ast.Compare(left=store, ops=[ast.Is()], comparators=[load]), ast.Name(id=name, ctx=ast.Load())
 
-        Operands are evaluated once each, left to right, before the type test: simple
-        names and constants are used as they are, anything else through a walrus temporary.
+    def fast_binary(self, op: str, helper: str, left: ast.expr, right: ast.expr, in_place: bool = False) -> ast.expr:
+        """`a OP b` inline behind a type test on the common exact types, else the guarded helper.
+
+        Operands are evaluated once each, left to right, before the test (simple names
+        and constants as they are, anything else through a walrus temporary). The
+        inline cases are those where the helper would do nothing but `a OP b`:
+
+        * `+`: two ints, two floats, an int or float and a numeric constant; two strs,
+          lists or tuples whose lengths add up to at most `_SMALL` (the helper charges
+          longer concatenations to the size budget). `+=` leaves lists to the helper,
+          which extends them in place.
+        * `*`: two ints below 2**31 in magnitude (the product stays below the 64 bits
+          the helper lets through unchecked); a float on either side.
+        * `%`: two ints (bounded by the dividend).
+
+        `type(x) is int` excludes bools and int subclasses (forms' `Integer`): they take
+        the helper, which gives the same result.
         """
-
-        def operand(value: ast.expr, hint: str) -> tuple[ast.expr, ast.expr]:
-            if isinstance(value, ast.Name | ast.Constant):
-                return value, value
-            name = self.temp(hint)
-            return ast.NamedExpr(target=ast.Name(id=name, ctx=ast.Store()), value=value), ast.Name(id=name, ctx=ast.Load())
-
-        first_a, a = operand(left, "a")
-        first_b, b = operand(right, "b")
-
-        def type_of(value: ast.expr) -> ast.expr:
-            return ast.Call(func=ast.Name(id="_o_type", ctx=ast.Load()), args=[value], keywords=[])
-
-        def int_constant(value: ast.expr) -> bool:
-            return isinstance(value, ast.Constant) and type(value.value) is int
-
-        int_name = ast.Name(id="_o_int", ctx=ast.Load())
-        test: ast.expr
-        if int_constant(first_a) and int_constant(first_b):
-            test = ast.Constant(value=True)
-        elif int_constant(first_b):
-            test = ast.Compare(left=type_of(first_a), ops=[ast.Is()], comparators=[int_name])
-        elif int_constant(first_a):
-            test = ast.Compare(left=type_of(first_b), ops=[ast.Is()], comparators=[int_name])
+        first_b, b = self.snapshot(right, "b")
+        # A name read after `right` ran could see a rebinding made by it: read it first.
+        first_a, a = self.snapshot(left, "a", force=first_b is not None)
+        checks = [c for c in (first_a, first_b) if c is not None]
+        const_a = a if isinstance(a, ast.Constant) else None
+        const_b = b if isinstance(b, ast.Constant) else None
+        cases: list[ast.expr] = []
+        if const_a is not None and const_b is not None:
+            if type(const_a.value) is int and type(const_b.value) is int and (op != "*" or (abs(const_a.value) < _SMALL_PRODUCT and abs(const_b.value) < _SMALL_PRODUCT)):
+                cases.append(ast.Constant(value=True))
+        elif const_a is not None or const_b is not None:
+            const = const_a if const_a is not None else const_b
+            other = b if const_a is not None else a
+            assert const is not None
+            cases += self._constant_cases(op, const.value, other, in_place)
         else:
-            test = ast.Compare(left=type_of(first_a), ops=[ast.Is(), ast.Is()], comparators=[type_of(first_b), int_name])
-        bound = _SMALL_INT.get(pyop)
-        if bound is not None:
-
-            def small(value: ast.expr) -> ast.expr | None:
-                if isinstance(value, ast.Constant) and isinstance(value.value, int) and -bound < value.value < bound:
-                    return None
-                return ast.Compare(
-                    left=ast.Constant(value=-bound),
-                    ops=[ast.Lt(), ast.Lt()],
-                    comparators=[value, ast.Constant(value=bound)],
-                )
-
-            checks = [c for c in (small(a), small(b)) if c is not None]
-            test = ast.BoolOp(op=ast.And(), values=[test, *checks]) if checks else test
-        fast = ast.BinOp(left=a, op=pyop(), right=b)
-        slow = ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[a, b], keywords=[])
+            cases += self._general_cases(op, a, b, in_place)
+        fast = ast.BinOp(left=a, op=ALL_BINOPS[op](), right=b)
+        slow = _call(helper, a, b)
+        if not cases:
+            return _call(helper, left, right)
+        test = cases[0] if len(cases) == 1 else ast.BoolOp(op=ast.Or(), values=cases)
+        if checks:
+            test = ast.BoolOp(op=ast.And(), values=[*checks, test])
         return ast.IfExp(test=test, body=fast, orelse=slow)
+
+    def _type_temp(self, value: ast.expr) -> tuple[ast.expr, ast.expr]:
+        """(`(_o_tN := type(value))`, `_o_tN`): the type computed once, then reused."""
+        name = self.temp("ty")
+        store = ast.NamedExpr(target=ast.Name(id=name, ctx=ast.Store()), value=_call("_o_type", value))
+        return store, ast.Name(id=name, ctx=ast.Load())
+
+    def _constant_cases(self, op: str, const: Any, other: ast.expr, in_place: bool) -> list[ast.expr]:
+        if op == "%":
+            return [_is(_call("_o_type", other), "_o_int")] if type(const) is int else []
+        if op == "+":
+            if type(const) in (int, float):
+                first, t = self._type_temp(other)
+                return [_is(first, "_o_int"), _is(t, "_o_float")]
+            if type(const) is str and len(const) <= _SMALL_CONCAT:
+                return [ast.BoolOp(op=ast.And(), values=[
+                    _is(_call("_o_type", other), "_o_str"),
+                    _le(_call("_o_len", other), _SMALL_CONCAT - len(const))])]
+            return []
+        # "*"
+        if type(const) is float:
+            return [ast.Constant(value=True)]
+        if type(const) is int and abs(const) < _SMALL_PRODUCT:
+            first, t = self._type_temp(other)
+            return [ast.BoolOp(op=ast.And(), values=[_is(first, "_o_int"), _bounded(other, _SMALL_PRODUCT)]), _is(t, "_o_float")]
+        return []
+
+    def _general_cases(self, op: str, a: ast.expr, b: ast.expr, in_place: bool) -> list[ast.expr]:
+        if op == "%":
+            return [ast.Compare(left=_call("_o_type", a), ops=[ast.Is(), ast.Is()], comparators=[_call("_o_type", b), _name("_o_int")])]
+        first_ta, ta = self._type_temp(a)
+        if op == "+":
+            same = ast.Compare(left=first_ta, ops=[ast.Is()], comparators=[_call("_o_type", b)])
+            sequences: list[ast.expr] = [_is(ta, "_o_str"), _is(ta, "_o_tuple")]
+            if not in_place:
+                sequences.append(_is(ta, "_o_list"))
+            sized = ast.BoolOp(op=ast.And(), values=[
+                ast.BoolOp(op=ast.Or(), values=sequences),
+                _le(ast.BinOp(left=_call("_o_len", a), op=ast.Add(), right=_call("_o_len", b)), _SMALL_CONCAT)])
+            kinds = ast.BoolOp(op=ast.Or(), values=[_is(ta, "_o_int"), _is(ta, "_o_float"), sized])
+            return [ast.BoolOp(op=ast.And(), values=[same, kinds])]
+        # "*"
+        first_tb, tb = self._type_temp(b)
+        ints = ast.BoolOp(op=ast.And(), values=[
+            ast.Compare(left=first_ta, ops=[ast.Is(), ast.Is()], comparators=[first_tb, _name("_o_int")]),
+            _bounded(a, _SMALL_PRODUCT), _bounded(b, _SMALL_PRODUCT)])
+        return [ints, _is(ta, "_o_float"), _is(tb, "_o_float")]
 
     def compare(self, form: Expression, op: str) -> Result:
         args = list(form[1:])
@@ -674,8 +785,8 @@ class Compiler:
             name = self.resolve(self.python_name(target))
             load = ast.Name(id=name, ctx=ast.Load())
             store = ast.Name(id=name, ctx=ast.Store())
-            if helper and op in INT_FAST_OPS:
-                stmts.append(ast.Assign(targets=[store], value=self.int_fast_path(INT_FAST_OPS[op], helper, load, value.expr)))
+            if helper and op in FAST_OPS and not self.no_walrus:
+                stmts.append(ast.Assign(targets=[store], value=self.fast_binary(op, helper, load, value.expr, in_place=True)))
             elif helper:
                 call = ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[load, value.expr], keywords=[])
                 stmts.append(ast.Assign(targets=[store], value=call))
@@ -695,7 +806,9 @@ class Compiler:
             ]
             current = ast.Subscript(value=ast.Name(id=obj_name, ctx=ast.Load()), slice=ast.Name(id=key_name, ctx=ast.Load()), ctx=ast.Load())
             new: ast.expr
-            if helper:
+            if helper and op in FAST_OPS and not self.no_walrus:
+                new = self.fast_binary(op, helper, current, value.expr, in_place=True)
+            elif helper:
                 new = ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[current, value.expr], keywords=[])
             else:
                 new = ast.BinOp(left=current, op=PLAIN_BINOPS[op](), right=value.expr)
@@ -768,8 +881,7 @@ class Compiler:
                 obj = parts[0]
                 for key in parts[1:-1]:
                     obj = ast.Subscript(value=obj, slice=key, ctx=ast.Load())
-                call = ast.Call(func=ast.Name(id=SETITEM, ctx=ast.Load()), args=[obj, parts[-1], value.expr], keywords=[])
-                stmts.append(ast.Expr(value=call))
+                stmts.extend(self.setitem(obj, parts[-1], value.expr))
                 continue
             tstmts, target = self.target(target_form)
             if tstmts and not isinstance(value.expr, ast.Constant):
@@ -781,6 +893,26 @@ class Compiler:
             stmts.extend(tstmts)
             stmts.append(ast.Assign(targets=[target], value=value_expr))
         return Result(stmts)
+
+    def setitem(self, obj: ast.expr, key: ast.expr, value: ast.expr) -> Stmts:
+        """`obj[key] = value` inline unless it adds a key to a dict, which `_o_setitem`
+        charges a step and checks against max_size (values evaluated once, in order)."""
+        stmts: Stmts = []
+        loads: list[ast.expr] = []
+        for expr in (obj, key, value):
+            if isinstance(expr, ast.Name | ast.Constant):
+                loads.append(expr)
+            else:
+                name = self.temp()
+                stmts.append(ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=expr))
+                loads.append(_name(name))
+        o, k, v = loads
+        adds_key = ast.BoolOp(op=ast.And(), values=[
+            _is(_call("_o_type", o), "_o_dict"),
+            ast.Compare(left=k, ops=[ast.NotIn()], comparators=[o])])
+        store = ast.Assign(targets=[ast.Subscript(value=o, slice=k, ctx=ast.Store())], value=v)
+        stmts.append(ast.If(test=adds_key, body=[ast.Expr(value=_call(SETITEM, o, k, v))], orelse=[store]))
+        return stmts
 
     def delete(self, form: Expression) -> Result:
         stmts: Stmts = []
@@ -1512,6 +1644,32 @@ def _describe(form: Any) -> str:
 
 def _is_call(form: Any, name: str) -> bool:
     return type(form) is Expression and len(form) > 0 and type(form[0]) is Symbol and str(form[0]) == name
+
+
+def _name(name: str) -> ast.Name:
+    return ast.Name(id=name, ctx=ast.Load())
+
+
+def _call(function: str, *args: ast.expr) -> ast.Call:
+    return ast.Call(func=_name(function), args=list(args), keywords=[])
+
+
+def _is(left: ast.expr, name: str) -> ast.Compare:
+    return ast.Compare(left=left, ops=[ast.Is()], comparators=[_name(name)])
+
+
+def _le(left: ast.expr, bound: int) -> ast.Compare:
+    return ast.Compare(left=left, ops=[ast.LtE()], comparators=[ast.Constant(value=bound)])
+
+
+def _bounded(value: ast.expr, bound: int) -> ast.Compare:
+    """`-bound < value < bound`."""
+    return ast.Compare(left=ast.Constant(value=-bound), ops=[ast.Lt(), ast.Lt()], comparators=[value, ast.Constant(value=bound)])
+
+
+def _plain_argument(form: Any) -> bool:
+    """A positional argument: not a keyword and not #* / #**."""
+    return type(form) is not Keyword and not _is_call(form, "unpack-iterable") and not _is_call(form, "unpack-mapping")
 
 
 def _is_number(node: ast.expr) -> bool:

@@ -149,6 +149,7 @@ class MethodTable(dict):
 _LIST_GROWTH = frozenset(["append", "extend", "insert", "add", "setdefault"])
 # Results smaller than this skip the allocation accounting (steps bound their number).
 _SMALL = 4096
+SMALL_ALLOCATION = _SMALL
 # Largest exponent-bits x modulus-bits product of a 3-argument pow (an 8192-bit RSA-size power is 2**26).
 _MODPOW_COST = 2**26
 
@@ -367,7 +368,19 @@ class Runtime:
             def join(obj: Any, *args: Any, **kwargs: Any) -> Any:
                 if type(obj) not in table:
                     raise refuse(obj)
-                return self.method(obj, name, *args, **kwargs)
+                if len(args) != 1 or kwargs:
+                    return self.method(obj, name, *args, **kwargs)
+                # What `method` does for join, without its second dispatch.
+                items = args[0]
+                if type(items) is not list and type(items) is not tuple:
+                    items = self.materialize(items, "the joined items")
+                try:
+                    total = sum(map(len, items)) + len(obj) * max(len(items) - 1, 0)
+                except TypeError:
+                    total = 0  # not all strings: join itself raises the right TypeError
+                if total > _SMALL:
+                    budget.allocate(total, "the joined string")
+                return obj.join(items)
 
             return join
         if guard is None and name not in _LIST_GROWTH:
@@ -439,8 +452,11 @@ def _check_expandtabs(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict
 def _check_replace(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     if len(args) >= 2 and isinstance(args[0], str | bytes) and isinstance(args[1], str | bytes):
         old, new = args[0], args[1]
-        occurrences = obj.count(old) if old else len(obj) + 1
-        rt.budget.allocate(len(obj) + occurrences * max(len(new) - len(old), 0), "the replaced string")
+        growth = len(new) - len(old)
+        size = len(obj)
+        if growth > 0:  # only then do the occurrences matter
+            size += (obj.count(old) if old else size + 1) * growth
+        rt.budget.allocate(size, "the replaced string")
 
 
 def _check_extend(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

@@ -1,0 +1,111 @@
+;; Differential programs: the edges of the compiler's inline fast paths (operators,
+;; .append / .add, (setv (get ...)), str and int) behind exact-type tests.
+
+;;; fast-add-bool-is-not-int
+[(+ True 1) (+ 1 True) (+ True True) (+ False 2.5) (* True 3) (* 3 False) (% True 2)]
+
+;;; fast-add-int-float-mixes
+(setv i 3 f 0.5)
+[(+ i f) (+ f i) (+ i 1) (+ 1 i) (+ f 1) (+ 1.5 i) (* i f) (* f i) (* 2 f) (* f 2)]
+
+;;; fast-float-nan-and-inf
+(setv nan (float "nan") inf (float "inf"))
+[(= (+ nan 1) (+ nan 1)) (+ inf 1) (* inf 0.0 ) (* -1 inf) (!= (* nan 2) (* nan 2))]
+
+;;; fast-str-times-negative
+[(* "ab" -1) (* -3 "ab") (* "ab" 0) (* "ab" 3) (* [1] -2) (* 2 #(1 2))]
+
+;;; fast-list-plus-tuple-raises
+(+ [1] #(2))
+
+;;; fast-tuple-plus-list-raises
+(setv t #(1) l [2])
+(+ t l)
+
+;;; fast-str-plus-int-raises
+(setv s "a" n 1)
+(+ s n)
+
+;;; fast-int-plus-str-raises
+(setv s "a" n 1)
+(+ n s)
+
+;;; fast-concat-same-types
+(setv a "xy" b [1 2] c #(3))
+[(+ a "z") (+ "z" a) (+ a a) (+ b b) (+ c c) (+ b [3]) (+ c #(4 5))]
+
+;;; fast-concat-long-strings
+(setv a (* "x" 3000) b (* "y" 3000))
+(len (+ a b))
+
+;;; fast-augmented-list-extends-in-place
+(setv xs [1] ys xs)
+(+= xs [2 3])
+[xs ys (is xs ys)]
+
+;;; fast-augmented-tuple-and-str
+(setv t #(1) s "a")
+(+= t #(2))
+(+= s "b")
+(*= s 2)
+[t s]
+
+;;; fast-mul-big-ints
+(setv a (** 2 40) b (** 3 30))
+[(* a b) (* a 3) (* 3 a) (* -2147483648 2) (* 2147483647 2147483647)]
+
+;;; fast-mod-ints-and-floats
+(setv a -7 b 3)
+[(% a b) (% b a) (% a 2.5) (% 7.5 b) (% a -1)]
+
+;;; fast-mod-by-zero
+(setv a 5 b 0)
+(% a b)
+
+;;; fast-int-subclass-operands
+(setv x (hy.models.Integer 5))
+[(+ x 1) (* x 2) (% x 3) (= (type (+ x 1)) int) (isinstance (+ x 1) hy.models.Integer)]
+
+;;; fast-evaluation-order
+(setv log [])
+(defn f [v] (.append log v) v)
+[(+ (f 1) (f 2)) (* (f 3) (f 4)) (% (f 9) (f 5)) log]
+
+;;; fast-operand-rebinding
+(setv x 10)
+(defn bump [] (global x) (setv x 100) 1)
+(+ x (bump))
+
+;;; fast-append-add-and-return-value
+(setv xs [] s (set))
+[(.append xs 1) (.add s 2) (.add s 2) xs s]
+
+;;; fast-append-evaluation-order
+(setv log [])
+(defn f [v] (.append log v) v)
+(setv xs [])
+(.append (do (.append log "obj") xs) (f "arg"))
+[xs log]
+
+;;; fast-setitem-dict-and-list
+(setv d {} xs [0 0])
+(setv (get d "a") 1 (get d "a") 2 (get xs 1) 5 (get xs -2) 4)
+[d xs]
+
+;;; fast-setitem-bad-index
+(setv xs [0])
+(setv (get xs 3) 1)
+
+;;; fast-setitem-unhashable-key
+(setv d {})
+(setv (get d [1]) 1)
+
+;;; fast-str-int-conversions
+[(str 5) (str -5) (str 2.5) (str "s") (str True) (str None) (str [1 2]) (int "42") (int 4.9) (int -4.9) (int True) (int " 7 ")]
+
+;;; fast-int-bad-literal
+(int "4x")
+
+;;; fast-str-shadowed-by-parameter
+(defn f [str int] [(str 1) (int 2)])
+(f (fn [x] ["s" x]) (fn [x] ["i" x]))
