@@ -450,7 +450,7 @@ class Compiler:
                 return self.binop(form, name)
             if name in AUGMENTED:
                 return self.augmented(form, AUGMENTED[name])
-            if name in ("str", "int") and len(form) == 2 and _plain_argument(form[1]) and not self.no_walrus and self.resolve(name) == name:
+            if name in ("str", "int") and len(form) == 2 and _plain_argument(form[1]) and self.resolve(name) == name:
                 return self.conversion_call(form, name)
         if type(head) is Expression and len(head) == 3 and head[0] == Symbol(".") and head[1] == Symbol("None"):
             return self.method_call(form, head[2])
@@ -515,7 +515,9 @@ class Compiler:
             raise self.violation(form, why or f"method .{name} is not available in the sandbox")
         if len(form) < 2:
             raise self.error(form, f"method call .{method} needs an object")
-        if name in GROWTH_METHODS and not self.no_walrus and len(form) == 3 and _plain_argument(form[2]):
+        if name == "replace" and len(form) == 4 and all(_plain_argument(f) for f in form[1:]):
+            return self.replace_call(form)
+        if name in GROWTH_METHODS and len(form) == 3 and _plain_argument(form[2]):
             return self.growth_call(form, name)
         if name in PLAIN_METHOD_NAMES and not self.no_walrus:
             # _o_mt_NAME[type(obj)](obj, ...): the method table refuses other types.
@@ -566,6 +568,8 @@ class Compiler:
         """
         type_name, method = GROWTH_METHODS[name]
         stmts, exprs = self.compile_args([form[1], form[2]])
+        if self.no_walrus and not (_simple(exprs[0]) and _simple(exprs[1])):
+            return Result(stmts, _call("_o_m_" + name, *exprs))
         first_x, x = self.snapshot(exprs[1], "x")
         first_o, o = self.snapshot(exprs[0], "o", force=first_x is not None)
         test = ast.BoolOp(op=ast.And(), values=[
@@ -576,6 +580,54 @@ class Compiler:
         ])
         return Result(stmts, ast.IfExp(test=test, body=_call(method, o, x), orelse=_call("_o_m_" + name, o, x)))
 
+    def snapshots(self, exprs: list[ast.expr]) -> tuple[list[ast.expr], list[ast.expr]] | None:
+        """Evaluate `exprs` once each, in order: (always-true tests that do it, the values
+        to use afterwards); None where no walrus may be used and one is not simple."""
+        if self.no_walrus:
+            return ([], exprs) if all(_simple(e) for e in exprs) else None
+        tests: list[ast.expr] = []
+        values: list[ast.expr] = []
+        later_runs = False
+        for expr in reversed(exprs):
+            first, value = self.snapshot(expr, "v", force=later_runs)
+            if first is not None:
+                tests.append(first)
+                later_runs = True
+            values.append(value)
+        return tests[::-1], values[::-1]
+
+    def replace_call(self, form: Expression) -> Result:
+        """`(.replace s old new)` on three strs: `str.replace` inline when the result is
+        certainly small: at most len(s) // len(old) occurrences, each adding at most
+        len(new), within `_o_small` (the smaller of 4 096 and max_size), where the
+        checked dispatcher would charge nothing. Anything else takes the dispatcher."""
+        stmts, exprs = self.compile_args(list(form[1:]))
+        snap = self.snapshots(exprs)
+        if snap is None:
+            return Result(stmts, _call("_o_m_replace", *exprs))
+        tests, (s, old, new) = snap
+        if isinstance(old, ast.Constant) and old.value == "":
+            return Result(stmts, _call("_o_m_replace", s, old, new))
+
+        def is_str(value: ast.expr) -> list[ast.expr]:
+            return [] if isinstance(value, ast.Constant) and type(value.value) is str else [_is(_call("_o_type", value), "_o_str")]
+
+        def length(value: ast.expr) -> ast.expr:
+            if isinstance(value, ast.Constant) and type(value.value) is str:
+                return ast.Constant(value=len(value.value))
+            return _call("_o_len", value)
+
+        bound = ast.BinOp(
+            left=length(s), op=ast.Add(),
+            right=ast.BinOp(left=ast.BinOp(left=length(s), op=ast.FloorDiv(), right=length(old)), op=ast.Mult(), right=length(new)))
+        checks: list[ast.expr] = [
+            *tests, *is_str(s), *is_str(old), *is_str(new),
+            *([] if isinstance(old, ast.Constant) else [old]),  # an empty `old` matches everywhere: the dispatcher
+            ast.Compare(left=bound, ops=[ast.LtE()], comparators=[_name("_o_small")]),
+        ]
+        test = checks[0] if len(checks) == 1 else ast.BoolOp(op=ast.And(), values=checks)
+        return Result(stmts, ast.IfExp(test=test, body=_call("_o_str_replace", s, old, new), orelse=_call("_o_m_replace", s, old, new)))
+
     def conversion_call(self, form: Expression, name: str) -> Result:
         """`(str x)` / `(int x)`: the real class inline when the name still means the
         sandbox's safe function and `x` is what that function converts unchecked:
@@ -585,6 +637,8 @@ class Compiler:
           (`_o_intbits`, published by the budget: 5 bits per character, as `int` checks).
         """
         r = self.compile(form[1])
+        if self.no_walrus and not _simple(r.expr):
+            return Result(r.stmts, _call(name, r.expr))
         first_x, x = self.snapshot(r.expr, "x")
         first_t, t = self._type_temp(x)
         kinds: ast.expr
@@ -646,7 +700,7 @@ class Compiler:
         if helper is not None:
             if op == "+" and _is_number(left) and _is_number(right):
                 return ast.BinOp(left=left, op=ast.Add(), right=right)
-            if op in FAST_OPS and not self.no_walrus:
+            if op in FAST_OPS and (not self.no_walrus or (_simple(left) and _simple(right))):
                 return self.fast_binary(op, helper, left, right)
             return _call(helper, left, right)
         return ast.BinOp(left=left, op=PLAIN_BINOPS[op](), right=right)
@@ -706,7 +760,10 @@ class Compiler:
         return ast.IfExp(test=test, body=fast, orelse=slow)
 
     def _type_temp(self, value: ast.expr) -> tuple[ast.expr, ast.expr]:
-        """(`(_o_tN := type(value))`, `_o_tN`): the type computed once, then reused."""
+        """(`(_o_tN := type(value))`, `_o_tN`): the type computed once, then reused
+        (where no walrus may be used, `type(value)` twice)."""
+        if self.no_walrus:
+            return _call("_o_type", value), _call("_o_type", value)
         name = self.temp("ty")
         store = ast.NamedExpr(target=ast.Name(id=name, ctx=ast.Store()), value=_call("_o_type", value))
         return store, ast.Name(id=name, ctx=ast.Load())
@@ -1665,6 +1722,11 @@ def _le(left: ast.expr, bound: int) -> ast.Compare:
 def _bounded(value: ast.expr, bound: int) -> ast.Compare:
     """`-bound < value < bound`."""
     return ast.Compare(left=ast.Constant(value=-bound), ops=[ast.Lt(), ast.Lt()], comparators=[value, ast.Constant(value=bound)])
+
+
+def _simple(node: ast.expr) -> bool:
+    """A name or a constant: reading it again has no effect and costs nothing."""
+    return isinstance(node, ast.Name | ast.Constant)
 
 
 def _plain_argument(form: Any) -> bool:

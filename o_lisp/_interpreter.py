@@ -446,6 +446,7 @@ class Interpreter:
             "_o_tuple": tuple,
             "_o_dict": dict,
             "_o_len": len,
+            "_o_str_replace": str.replace,
             "_o_hy_gensym": gensym,
             "_o_hy_mangle": mangle,
             "_o_hy_unmangle": unmangle,

@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from o_lisp._budget import Budget
+from o_lisp._budget import SMALL_RESULT, Budget
 from o_lisp._errors import LimitExceeded, SandboxViolation
 from o_lisp._mangle import unmangle
 from o_lisp.forms import (
@@ -148,7 +148,7 @@ class MethodTable(dict):
 # that the loop body keeps extending cannot run forever on one bulk charge.
 _LIST_GROWTH = frozenset(["append", "extend", "insert", "add", "setdefault"])
 # Results smaller than this skip the allocation accounting (steps bound their number).
-_SMALL = 4096
+_SMALL = SMALL_RESULT
 SMALL_ALLOCATION = _SMALL
 # Largest exponent-bits x modulus-bits product of a 3-argument pow (an 8192-bit RSA-size power is 2**26).
 _MODPOW_COST = 2**26

@@ -215,3 +215,12 @@ def test_run_on_deep_stack_runs_calls_inline() -> None:
     caller, evaluator = o_lisp.run_on_deep_stack(inside)
     assert caller == evaluator
     assert interp.call("where") != threading.get_ident()  # the main thread hands over
+
+
+def test_replace_growth_is_charged() -> None:
+    assert limit_of('(setv s "ab") (while True (setv s (.replace s "a" "aa")))', Limits()) == "size"
+    assert limit_of('(setv s (* "a" 80)) (.replace s "a" "xy")', Limits(max_size=100)) == "size"
+    assert limit_of('(setv s (* "a" 80) n "xy") (.replace s "a" n)', Limits(max_size=100)) == "size"
+    interp = Interpreter(limits=Limits(max_size=100))
+    assert interp.eval('(setv s (* "ab" 40)) (len (.replace s "a" ""))') == 40
+    assert interp.eval('(len (.replace s "a" "x"))') == 80

@@ -109,3 +109,16 @@
 ;;; fast-str-shadowed-by-parameter
 (defn f [str int] [(str 1) (int 2)])
 (f (fn [x] ["s" x]) (fn [x] ["i" x]))
+
+;;; fast-replace-cases
+(setv s "a-b-c" w "xyz" e "")
+[(.replace s "-" w) (.replace s "-" "") (.replace s "" "+") (.replace s e "+") (.replace s "-" w 1)
+ (.replace "abc" "b" "") (.replace s w "") (.replace (* "ab" 3000) "a" "") (.replace b"a-b" b"-" b"")]
+
+;;; fast-replace-non-str-raises
+(setv s "a-b" n 1)
+(.replace s n "x")
+
+;;; fast-comprehension-iterables
+(setv n 123 xs [1 2] ys [3])
+[(lfor d (str n) (int d)) (lfor x (+ xs ys) x) (lfor x (* 2 xs) x) (lfor x (range (+ n 1)) :if (> x 120) x)]
