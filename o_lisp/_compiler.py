@@ -733,10 +733,9 @@ class Compiler:
         `type(x) is int` excludes bools and int subclasses (forms' `Integer`): they take
         the helper, which gives the same result.
         """
-        first_b, b = self.snapshot(right, "b")
+        b_first, b = self.operand(right, "b")
         # A name read after `right` ran could see a rebinding made by it: read it first.
-        first_a, a = self.snapshot(left, "a", force=first_b is not None)
-        checks = [c for c in (first_a, first_b) if c is not None]
+        a_first, a = self.operand(left, "a", force=b_first is not b)
         const_a = a if isinstance(a, ast.Constant) else None
         const_b = b if isinstance(b, ast.Constant) else None
         cases: list[ast.expr] = []
@@ -745,19 +744,25 @@ class Compiler:
                 cases.append(ast.Constant(value=True))
         elif const_a is not None or const_b is not None:
             const = const_a if const_a is not None else const_b
-            other = b if const_a is not None else a
+            other, other_first = (b, b_first) if const_a is not None else (a, a_first)
             assert const is not None
-            cases += self._constant_cases(op, const.value, other, in_place)
+            cases += self._constant_cases(op, const.value, other_first, other)
         else:
-            cases += self._general_cases(op, a, b, in_place)
-        fast = ast.BinOp(left=a, op=ALL_BINOPS[op](), right=b)
-        slow = _call(helper, a, b)
+            cases += self._general_cases(op, a_first, a, b_first, b, in_place)
         if not cases:
             return _call(helper, left, right)
+        # Each case list starts with the operands' first uses (the temporaries' walruses),
+        # evaluated unconditionally, left to right, before anything else.
         test = cases[0] if len(cases) == 1 else ast.BoolOp(op=ast.Or(), values=cases)
-        if checks:
-            test = ast.BoolOp(op=ast.And(), values=[*checks, test])
-        return ast.IfExp(test=test, body=fast, orelse=slow)
+        return ast.IfExp(test=test, body=ast.BinOp(left=a, op=ALL_BINOPS[op](), right=b), orelse=_call(helper, a, b))
+
+    def operand(self, value: ast.expr, hint: str, force: bool = False) -> tuple[ast.expr, ast.expr]:
+        """(its first use, later uses) of a value used several times: a walrus into a
+        temporary and the temporary; constants, and names unless `force`, as they are."""
+        if isinstance(value, ast.Constant) or (isinstance(value, ast.Name) and not force):
+            return value, value
+        name = self.temp(hint)
+        return ast.NamedExpr(target=ast.Name(id=name, ctx=ast.Store()), value=value), _name(name)
 
     def _type_temp(self, value: ast.expr) -> tuple[ast.expr, ast.expr]:
         """(`(_o_tN := type(value))`, `_o_tN`): the type computed once, then reused
@@ -768,32 +773,33 @@ class Compiler:
         store = ast.NamedExpr(target=ast.Name(id=name, ctx=ast.Store()), value=_call("_o_type", value))
         return store, ast.Name(id=name, ctx=ast.Load())
 
-    def _constant_cases(self, op: str, const: Any, other: ast.expr, in_place: bool) -> list[ast.expr]:
+    def _constant_cases(self, op: str, const: Any, first: ast.expr, other: ast.expr) -> list[ast.expr]:
         if op == "%":
-            return [_is(_call("_o_type", other), "_o_int")] if type(const) is int else []
+            return [_is(_call("_o_type", first), "_o_int")] if type(const) is int else []
         if op == "+":
             if type(const) in (int, float):
-                first, t = self._type_temp(other)
-                return [_is(first, "_o_int"), _is(t, "_o_float")]
+                type_first, t = self._type_temp(first)
+                return [_is(type_first, "_o_int"), _is(t, "_o_float")]
             if type(const) is str and len(const) <= _SMALL_CONCAT:
                 return [ast.BoolOp(op=ast.And(), values=[
-                    _is(_call("_o_type", other), "_o_str"),
+                    _is(_call("_o_type", first), "_o_str"),
                     _le(_call("_o_len", other), _SMALL_CONCAT - len(const))])]
             return []
         # "*"
         if type(const) is float:
-            return [ast.Constant(value=True)]
+            # Always inline; `first is other` evaluates a walrus operand (and is true).
+            return [ast.Compare(left=first, ops=[ast.Is()], comparators=[other]) if first is not other else ast.Constant(value=True)]
         if type(const) is int and abs(const) < _SMALL_PRODUCT:
-            first, t = self._type_temp(other)
-            return [ast.BoolOp(op=ast.And(), values=[_is(first, "_o_int"), _bounded(other, _SMALL_PRODUCT)]), _is(t, "_o_float")]
+            type_first, t = self._type_temp(first)
+            return [ast.BoolOp(op=ast.And(), values=[_is(type_first, "_o_int"), _bounded(other, _SMALL_PRODUCT)]), _is(t, "_o_float")]
         return []
 
-    def _general_cases(self, op: str, a: ast.expr, b: ast.expr, in_place: bool) -> list[ast.expr]:
+    def _general_cases(self, op: str, a_first: ast.expr, a: ast.expr, b_first: ast.expr, b: ast.expr, in_place: bool) -> list[ast.expr]:
         if op == "%":
-            return [ast.Compare(left=_call("_o_type", a), ops=[ast.Is(), ast.Is()], comparators=[_call("_o_type", b), _name("_o_int")])]
-        first_ta, ta = self._type_temp(a)
+            return [ast.Compare(left=_call("_o_type", a_first), ops=[ast.Is(), ast.Is()], comparators=[_call("_o_type", b_first), _name("_o_int")])]
+        first_ta, ta = self._type_temp(a_first)
         if op == "+":
-            same = ast.Compare(left=first_ta, ops=[ast.Is()], comparators=[_call("_o_type", b)])
+            same = ast.Compare(left=first_ta, ops=[ast.Is()], comparators=[_call("_o_type", b_first)])
             sequences: list[ast.expr] = [_is(ta, "_o_str"), _is(ta, "_o_tuple")]
             if not in_place:
                 sequences.append(_is(ta, "_o_list"))
@@ -803,7 +809,7 @@ class Compiler:
             kinds = ast.BoolOp(op=ast.Or(), values=[_is(ta, "_o_int"), _is(ta, "_o_float"), sized])
             return [ast.BoolOp(op=ast.And(), values=[same, kinds])]
         # "*"
-        first_tb, tb = self._type_temp(b)
+        first_tb, tb = self._type_temp(b_first)
         ints = ast.BoolOp(op=ast.And(), values=[
             ast.Compare(left=first_ta, ops=[ast.Is(), ast.Is()], comparators=[first_tb, _name("_o_int")]),
             _bounded(a, _SMALL_PRODUCT), _bounded(b, _SMALL_PRODUCT)])
@@ -1110,8 +1116,10 @@ class Compiler:
 
     @staticmethod
     def _discard(result: Result) -> Stmts:
-        """The statements of a result whose value is not needed."""
-        if isinstance(result.expr, ast.Constant):
+        """The statements of a result whose value is not needed (reading a constant or
+        a compiler temporary, always bound, has no effect: it is left out)."""
+        expr = result.expr
+        if isinstance(expr, ast.Constant) or (isinstance(expr, ast.Name) and expr.id.startswith("_o_")):
             return list(result.stmts)
         return [*result.stmts, ast.Expr(value=result.expr)]
 
