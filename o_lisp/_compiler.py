@@ -605,9 +605,9 @@ class Compiler:
         snap = self.snapshots(exprs)
         if snap is None:
             return Result(stmts, _call("_o_m_replace", *exprs))
+        if isinstance(exprs[1], ast.Constant) and exprs[1].value == "":
+            return Result(stmts, _call("_o_m_replace", *exprs))
         tests, (s, old, new) = snap
-        if isinstance(old, ast.Constant) and old.value == "":
-            return Result(stmts, _call("_o_m_replace", s, old, new))
 
         def is_str(value: ast.expr) -> list[ast.expr]:
             return [] if isinstance(value, ast.Constant) and type(value.value) is str else [_is(_call("_o_type", value), "_o_str")]

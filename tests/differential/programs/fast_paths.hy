@@ -122,3 +122,7 @@
 ;;; fast-comprehension-iterables
 (setv n 123 xs [1 2] ys [3])
 [(lfor d (str n) (int d)) (lfor x (+ xs ys) x) (lfor x (* 2 xs) x) (lfor x (range (+ n 1)) :if (> x 120) x)]
+
+;;; fast-replace-empty-old-computed-operands
+(setv s "ab")
+(.replace (+ s s) "" (+ "-" s))
