@@ -452,6 +452,8 @@ class Compiler:
                 return self.augmented(form, AUGMENTED[name])
             if name in ("str", "int") and len(form) == 2 and _plain_argument(form[1]) and self.resolve(name) == name:
                 return self.conversion_call(form, name)
+            if name in ("min", "max") and len(form) >= 3 and all(type(f) is not Keyword and _plain_argument(f) for f in form[1:]) and self.resolve(name) == name:
+                return self.extremum_call(form, name)
         if type(head) is Expression and len(head) == 3 and head[0] == Symbol(".") and head[1] == Symbol("None"):
             return self.method_call(form, head[2])
         if type(head) is Keyword:
@@ -627,6 +629,21 @@ class Compiler:
         ]
         test = checks[0] if len(checks) == 1 else ast.BoolOp(op=ast.And(), values=checks)
         return Result(stmts, ast.IfExp(test=test, body=_call("_o_str_replace", s, old, new), orelse=_call("_o_m_replace", s, old, new)))
+
+    def extremum_call(self, form: Expression, name: str) -> Result:
+        """`(max a b ...)` / `(min a b ...)` with two or more arguments: the safe versions
+        charge steps only for one iterable argument, so while the name still means
+        the safe function, call the real one (the test reads the name first, as a
+        call does; the arguments are evaluated once, by whichever call runs)."""
+        r = self.call(form, _name(name), form[1:])
+        call = r.expr
+        assert isinstance(call, ast.Call)
+        if not isinstance(call.func, ast.Name):
+            return r  # the arguments needed statements: the callee is in a temporary
+        # `(_o_max if max is _o_safe_max else max)(args)`: the arguments appear once.
+        test = _is(_name(name), "_o_safe_" + name)
+        call.func = ast.IfExp(test=test, body=_name("_o_" + name), orelse=_name(name))
+        return r
 
     def conversion_call(self, form: Expression, name: str) -> Result:
         """`(str x)` / `(int x)`: the real class inline when the name still means the
@@ -1119,7 +1136,9 @@ class Compiler:
         """The statements of a result whose value is not needed (reading a constant or
         a compiler temporary, always bound, has no effect: it is left out)."""
         expr = result.expr
-        if isinstance(expr, ast.Constant) or (isinstance(expr, ast.Name) and expr.id.startswith("_o_")):
+        if isinstance(expr, ast.Name) and expr.id.startswith("_o_"):
+            return _unassign(list(result.stmts), expr.id)
+        if isinstance(expr, ast.Constant):
             return list(result.stmts)
         return [*result.stmts, ast.Expr(value=result.expr)]
 
@@ -1730,6 +1749,27 @@ def _le(left: ast.expr, bound: int) -> ast.Compare:
 def _bounded(value: ast.expr, bound: int) -> ast.Compare:
     """`-bound < value < bound`."""
     return ast.Compare(left=ast.Constant(value=-bound), ops=[ast.Lt(), ast.Lt()], comparators=[value, ast.Constant(value=bound)])
+
+
+def _unassign(stmts: Stmts, name: str) -> Stmts:
+    """`stmts` without the final assignments of the temporary `name`, whose value nobody
+    reads (an `if` whose value is discarded assigns it in each branch): the assigned
+    value is kept as an expression statement unless it is a constant or a temporary."""
+    if not stmts:
+        return stmts
+    last = stmts[-1]
+    if isinstance(last, ast.Assign) and len(last.targets) == 1 and isinstance(last.targets[0], ast.Name) and last.targets[0].id == name:
+        value = last.value
+        rest = stmts[:-1]
+        if isinstance(value, ast.Constant):
+            return rest
+        if isinstance(value, ast.Name) and value.id.startswith("_o_"):
+            return _unassign(rest, value.id)
+        return [*rest, ast.copy_location(ast.Expr(value=value), last)]
+    if isinstance(last, ast.If):
+        branch = ast.If(test=last.test, body=_unassign(last.body, name) or [ast.Pass()], orelse=_unassign(last.orelse, name))
+        return [*stmts[:-1], ast.copy_location(branch, last)]
+    return stmts
 
 
 def _simple(node: ast.expr) -> bool:

@@ -224,3 +224,10 @@ def test_replace_growth_is_charged() -> None:
     interp = Interpreter(limits=Limits(max_size=100))
     assert interp.eval('(setv s (* "ab" 40)) (len (.replace s "a" ""))') == 40
     assert interp.eval('(len (.replace s "a" "x"))') == 80
+
+
+def test_nested_min_max_compile_in_linear_size() -> None:
+    """Each argument is compiled once (a chain 200 deep would never compile if the
+    fast path copied its arguments into both branches)."""
+    source = "(max 1 " * 200 + "7" + ")" * 200
+    assert Interpreter().eval(source) == 7

@@ -126,3 +126,26 @@
 ;;; fast-replace-empty-old-computed-operands
 (setv s "ab")
 (.replace (+ s s) "" (+ "-" s))
+
+;;; fast-min-max-many-arguments
+(setv a 3 b 5 log [])
+(defn f [v] (.append log v) v)
+[(max a b) (min a b) (max (f 1) (f 9) (f 4)) (min "b" "a" "c") (max [1 2] [1 3]) (max [4 2 8]) (min (range 5)) log]
+
+;;; fast-min-max-shadowed
+(defn g [max min] [(max 1 2) (min 1 2)])
+(g (fn [#* xs] ["max" #* xs]) (fn [#* xs] ["min" #* xs]))
+
+;;; fast-min-max-mixed-types-raise
+(max 1 "a")
+
+;;; discarded-if-branches-still-run
+(setv log [])
+(defn f [x]
+  (if (> x 1) (.append log "big") (.append log "small"))
+  (when (= x 2) (.append log "two"))
+  (cond (= x 1) (.append log "one") (= x 3) (.append log "three") True (.append log "other"))
+  (and (> x 0) (.append log "and"))
+  (or (> x 5) (.append log "or"))
+  x)
+[(f 1) (f 2) (f 3) log]
