@@ -573,7 +573,7 @@ class Compiler:
         if self.no_walrus and not (_simple(exprs[0]) and _simple(exprs[1])):
             return Result(stmts, _call("_o_m_" + name, *exprs))
         first_x, x = self.snapshot(exprs[1], "x")
-        first_o, o = self.snapshot(exprs[0], "o", force=first_x is not None)
+        first_o, o = self.snapshot(exprs[0], "o", force=_may_rebind(exprs[1]))
         test = ast.BoolOp(op=ast.And(), values=[
             *(c for c in (first_o, first_x) if c is not None),
             _is(_call("_o_type", o), type_name),
@@ -594,7 +594,7 @@ class Compiler:
             first, value = self.snapshot(expr, "v", force=later_runs)
             if first is not None:
                 tests.append(first)
-                later_runs = True
+            later_runs = later_runs or _may_rebind(expr)
             values.append(value)
         return tests[::-1], values[::-1]
 
@@ -656,8 +656,17 @@ class Compiler:
         r = self.compile(form[1])
         if self.no_walrus and not _simple(r.expr):
             return Result(r.stmts, _call(name, r.expr))
-        first_x, x = self.snapshot(r.expr, "x")
-        first_t, t = self._type_temp(x)
+        # Python reads the callee, then evaluates the argument. A simple argument is
+        # evaluated by whichever branch runs; any other once, at its first use in the
+        # test, and the test then starts with it so that the other branch can use its
+        # temporary. If it might rebind the name, the callee is read into a temporary first.
+        callee: ast.expr = _name(name)
+        prefix: list[ast.expr] = []
+        if not _simple(r.expr) and _may_rebind(r.expr):
+            callee_first, callee = self.operand(callee, "c", force=True)
+            prefix.append(ast.Compare(left=callee_first, ops=[ast.Is()], comparators=[callee]))
+        x_first, x = self.operand(r.expr, "x")
+        first_t, t = self._type_temp(x_first)
         kinds: ast.expr
         if name == "str":
             kinds = ast.BoolOp(op=ast.Or(), values=[
@@ -670,9 +679,10 @@ class Compiler:
             kinds = ast.BoolOp(op=ast.Or(), values=[
                 ast.BoolOp(op=ast.And(), values=[_is(first_t, "_o_str"), short]),
                 _is(t, "_o_int"), _is(t, "_o_float")])
-        unshadowed = _is(_name(name), "_o_safe_" + name)
-        test = ast.BoolOp(op=ast.And(), values=[unshadowed, *([first_x] if first_x is not None else []), kinds])
-        return Result(r.stmts, ast.IfExp(test=test, body=_call("_o_" + name, x), orelse=_call(name, x)))
+        unshadowed = _is(callee, "_o_safe_" + name)
+        checks = [*prefix, kinds, unshadowed] if x_first is not x else [unshadowed, kinds]
+        test = ast.BoolOp(op=ast.And(), values=checks)
+        return Result(r.stmts, ast.IfExp(test=test, body=_call("_o_" + name, x), orelse=ast.Call(func=callee, args=[x], keywords=[])))
 
     # -- operators ---------------------------------------------------------------------
     def binop(self, form: Expression, op: str) -> Result:
@@ -752,7 +762,7 @@ class Compiler:
         """
         b_first, b = self.operand(right, "b")
         # A name read after `right` ran could see a rebinding made by it: read it first.
-        a_first, a = self.operand(left, "a", force=b_first is not b)
+        a_first, a = self.operand(left, "a", force=_may_rebind(right))
         const_a = a if isinstance(a, ast.Constant) else None
         const_b = b if isinstance(b, ast.Constant) else None
         cases: list[ast.expr] = []
@@ -1770,6 +1780,29 @@ def _unassign(stmts: Stmts, name: str) -> Stmts:
         branch = ast.If(test=last.test, body=_unassign(last.body, name) or [ast.Pass()], orelse=_unassign(last.orelse, name))
         return [*stmts[:-1], ast.copy_location(branch, last)]
     return stmts
+
+
+# Runtime helpers that never run program code (no callbacks, no iteration of the
+# program's generators): operators on built-in values, type tests, one-item growth.
+_NO_PROGRAM_CODE = frozenset([
+    "_o_type", "_o_len", "_o_add", "_o_mul", "_o_mod", "_o_pow", "_o_lshift", "_o_str",
+    "_o_int", "_o_float", "_o_tick", "_o_append", "_o_add_to_set", "_o_str_replace",
+])
+
+
+def _may_rebind(node: ast.expr) -> bool:
+    """Whether evaluating `node` could rebind a variable of the program: it calls
+    something other than the runtime's own helpers (a function may assign a `global`
+    or `nonlocal`), or assigns one itself. A name read after such an expression must
+    be read before it instead."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call) and not (isinstance(sub.func, ast.Name) and sub.func.id in _NO_PROGRAM_CODE):
+            return True
+        if isinstance(sub, ast.NamedExpr) and not sub.target.id.startswith("_o_"):
+            return True
+        if isinstance(sub, ast.Lambda | ast.GeneratorExp | ast.ListComp | ast.SetComp | ast.DictComp):
+            return True
+    return False
 
 
 def _simple(node: ast.expr) -> bool:

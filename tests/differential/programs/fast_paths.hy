@@ -149,3 +149,12 @@
   (or (> x 5) (.append log "or"))
   x)
 [(f 1) (f 2) (f 3) log]
+
+;;; fast-str-int-shadowed-computed-argument
+(defn f [str int] [(str (+ 1 2)) (int (+ 3 4)) (str (len "ab"))])
+(f (fn [x] ["s" x]) (fn [x] ["i" x]))
+
+;;; fast-str-argument-rebinds-str
+(setv log [])
+(defn rebind [] (global str) (setv str (fn [x] ["new" x])) 5)
+[(str (rebind)) (str 6)]
