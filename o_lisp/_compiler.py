@@ -725,8 +725,8 @@ class Compiler:
     def _binary(self, op: str, left: ast.expr, right: ast.expr) -> ast.expr:
         helper = GUARDED_BINOPS.get(op)
         if helper is not None:
-            if op == "+" and _is_number(left) and _is_number(right):
-                return ast.BinOp(left=left, op=ast.Add(), right=right)
+            if _plain_with_constant(op, left, right):
+                return ast.BinOp(left=left, op=ALL_BINOPS[op](), right=right)
             if op in FAST_OPS and (not self.no_walrus or (_simple(left) and _simple(right))):
                 return self.fast_binary(op, helper, left, right)
             return _call(helper, left, right)
@@ -1813,6 +1813,19 @@ def _simple(node: ast.expr) -> bool:
 def _plain_argument(form: Any) -> bool:
     """A positional argument: not a keyword and not #* / #**."""
     return type(form) is not Keyword and not _is_call(form, "unpack-iterable") and not _is_call(form, "unpack-mapping")
+
+
+def _plain_with_constant(op: str, left: ast.expr, right: ast.expr) -> bool:
+    """Whether the guarded helper for `op` does nothing but `left OP right` whatever the
+    other operand is, given that one of them is a numeric constant: `+` checks only
+    sequence + sequence (a number is none), `*` nothing when a float is involved (no
+    repetition by a float). The sandbox has no classes, so no `__add__` of the program's
+    runs either way."""
+    if op == "+":
+        return _is_number(left) or _is_number(right)
+    if op == "*":
+        return any(isinstance(n, ast.Constant) and type(n.value) is float for n in (left, right))
+    return False
 
 
 def _is_number(node: ast.expr) -> bool:

@@ -231,3 +231,28 @@ def test_nested_min_max_compile_in_linear_size() -> None:
     fast path copied its arguments into both branches)."""
     source = "(max 1 " * 200 + "7" + ")" * 200
     assert Interpreter().eval(source) == 7
+
+
+@pytest.mark.parametrize(
+    ("expression", "value", "helper", "args"),
+    [
+        ("(+ x 1)", "a", "add", ("x", 1)),
+        ("(+ 1 x)", [1], "add", (1, "x")),
+        ("(* x 2.0)", "a", "mul", ("x", 2.0)),
+        ("(* 1.5 x)", [1], "mul", (1.5, "x")),
+    ],
+)
+def test_numeric_constant_operands_fail_like_the_helpers(
+    expression: str, value: Any, helper: str, args: tuple[Any, ...]
+) -> None:
+    """`(+ x 1)` and `(* x 2.0)` compile to plain operators: the errors are Python's,
+    as the helpers raised them."""
+    rt = Runtime(Budget(), print)
+    with pytest.raises(TypeError) as expected:
+        getattr(rt, helper)(*(value if a == "x" else a for a in args))
+    interp = Interpreter()
+    interp.define("x", value)
+    with pytest.raises(ProgramError) as got:
+        interp.eval(expression)
+    assert got.value.type_name == "TypeError"
+    assert str(expected.value) in str(got.value)

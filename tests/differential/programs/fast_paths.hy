@@ -158,3 +158,23 @@
 (setv log [])
 (defn rebind [] (global str) (setv str (fn [x] ["new" x])) 5)
 [(str (rebind)) (str 6)]
+
+;;; fast-plus-number-constant-any-operand
+(setv i 3 f 2.5 b True c 1j)
+[(+ i 1) (+ 1 i) (+ f 1) (+ b 1) (+ c 1) (+ 0.5 i) (* f 2.0) (* 2.0 i) (* b 0.5)]
+
+;;; fast-plus-number-constant-on-str-raises
+(setv s "a")
+(+ s 1)
+
+;;; fast-plus-number-constant-on-list-raises
+(setv xs [1])
+(+ 1 xs)
+
+;;; fast-times-float-constant-on-str-raises
+(setv s "a")
+(* s 2.0)
+
+;;; fast-augmented-list-plus-number-raises
+(setv xs [1])
+(+= xs 1)
