@@ -23,7 +23,7 @@ from typing import Any
 
 from o_lisp._errors import CompileError, LispError, Position, SandboxViolation
 from o_lisp._mangle import mangle
-from o_lisp._runtime import METHOD_NAMES, PLAIN_METHOD_NAMES, SMALL_ALLOCATION
+from o_lisp._runtime import METHOD_NAMES, PLAIN_METHOD_NAMES, PREFERRED_TYPE, SMALL_ALLOCATION
 from o_lisp.forms import (
     Bytes,
     Complex,
@@ -532,11 +532,17 @@ class Compiler:
                 temp = self.temp("o")
                 first = ast.NamedExpr(target=ast.Name(id=temp, ctx=ast.Store()), value=obj.expr)
                 again = ast.Name(id=temp, ctx=ast.Load())
-            lookup = ast.Subscript(
+            lookup: ast.expr = ast.Subscript(
                 value=ast.Name(id="_o_mt_" + name, ctx=ast.Load()),
                 slice=ast.Call(func=ast.Name(id="_o_type", ctx=ast.Load()), args=[first], keywords=[]),
                 ctx=ast.Load(),
             )
+            preferred = PREFERRED_TYPE.get(name)
+            if preferred is not None:
+                # The unbound method of the usual type directly, the table otherwise.
+                again_lookup = ast.Subscript(value=_name("_o_mt_" + name), slice=_call("_o_type", again), ctx=ast.Load())
+                test = _is(_call("_o_type", first), "_o_" + preferred.__name__)
+                lookup = ast.IfExp(test=test, body=_name("_o_mx_" + name), orelse=again_lookup)
             result = self.call(form, Result(obj.stmts, lookup), [])
             call = result.expr
             assert isinstance(call, ast.Call)

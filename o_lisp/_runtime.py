@@ -350,6 +350,8 @@ class Runtime:
             helpers["_o_mt_" + name] = MethodTable(
                 name, {cls: getattr(cls, name) for cls, names in METHODS.items() if name in names}
             )
+            if name in PREFERRED_TYPE:
+                helpers["_o_mx_" + name] = getattr(PREFERRED_TYPE[name], name)
         return helpers
 
     def _dispatcher(self, name: str) -> Callable[..., Any]:
@@ -501,6 +503,15 @@ _METHOD_GUARDS: dict[str, Callable[[Runtime, Any, tuple[Any, ...], dict[str, Any
 PLAIN_METHOD_NAMES: frozenset[str] = frozenset(
     n for n in METHOD_NAMES if n not in _METHOD_GUARDS and n not in _LIST_GROWTH and n != "join"
 )
+
+
+# The type a plain method is most often called on, tested first by compiled code:
+# `(_o_mx_get if type(d) is dict else _o_mt_get[type(d)])(d, k)`.
+PREFERRED_TYPE: dict[str, type] = {
+    name: next(cls for cls in (list, dict, str) if name in METHODS[cls])
+    for name in PLAIN_METHOD_NAMES
+    if any(name in METHODS[cls] for cls in (list, dict, str))
+}
 
 
 def runtime_math() -> dict[str, Any]:

@@ -178,3 +178,8 @@
 ;;; fast-augmented-list-plus-number-raises
 (setv xs [1])
 (+= xs 1)
+
+;;; fast-plain-methods-on-usual-and-other-types
+(setv d {1 2} s "Ab" xs [3 1 3] t #(3 3) f (frozenset [1]))
+[(.get d 1) (.lower s) (.index xs 1) (.index s "b") (.count s "A") (.count xs 3) (.count t 3)
+ (.upper (+ s "c")) (sorted (.keys d)) (.copy xs) (.copy d) (.pop xs) (.pop d 1) xs d (.union f #{2})]
