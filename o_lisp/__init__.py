@@ -15,6 +15,7 @@ from o_lisp._errors import (
     ReadError,
     SandboxViolation,
 )
+from o_lisp._evalthread import run_on_deep_thread as run_on_deep_stack
 from o_lisp._interpreter import Interpreter
 from o_lisp._limits import Limits
 from o_lisp._mangle import mangle, unmangle
@@ -41,6 +42,7 @@ __all__ = [
     "mangle",
     "read",
     "read_many",
+    "run_on_deep_stack",
     "to_source",
     "unmangle",
 ]

@@ -210,6 +210,19 @@ class _Watchdog:
 WATCHDOG = _Watchdog()
 
 
+SMALL_RESULT = 4096
+"""Results up to this size that the runtime would charge nothing for (see `_runtime`)."""
+
+
+def _published(limits: Limits) -> tuple[int, int, int]:
+    """(`_o_maxlen`, `_o_intbits`, `_o_small`) for compiled code's inline fast paths:
+    max_size (`.append` while shorter), max_int_bits (`int` of a str while 5 x len
+    fits) and the smaller of max_size and `SMALL_RESULT` (`.replace`)."""
+    maxlen = sys.maxsize if limits.max_size is None else limits.max_size
+    intbits = sys.maxsize if limits.max_int_bits is None else limits.max_int_bits
+    return maxlen, intbits, min(maxlen, SMALL_RESULT)
+
+
 class Budget:
     """Budget state of one interpreter; `start()`/`stop()` bracket each evaluation."""
 
@@ -236,6 +249,7 @@ class Budget:
         """Publish the ticker in `table` (the sandbox's builtins) as `_o_tick`."""
         self._slots.append(table)
         table["_o_tick"] = self.tick
+        table["_o_maxlen"], table["_o_intbits"], table["_o_small"] = _published(self.limits)
 
     def _install(self, ticker: Iterator[Any]) -> None:
         self.ticker = ticker
@@ -261,6 +275,11 @@ class Budget:
         self.rss_base = -1 if limits.memory is not None else 0  # -1: taken at the first check
         self.alloc_since_check = 0
         self.deadlines = []
+        maxlen, intbits, small = _published(limits)
+        for table in self._slots:
+            table["_o_maxlen"] = maxlen
+            table["_o_intbits"] = intbits
+            table["_o_small"] = small
         with self._lock:
             self._generation += 1
             self._chain = itertools.chain.from_iterable(self._chunks())

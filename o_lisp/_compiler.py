@@ -25,7 +25,7 @@ from o_lisp._assertions import assertion_source
 from o_lisp._errors import CompileError, LispError, Position, SandboxViolation
 from o_lisp._mangle import mangle
 from o_lisp._printer import to_source
-from o_lisp._runtime import METHOD_NAMES, PLAIN_METHOD_NAMES
+from o_lisp._runtime import METHOD_NAMES, PLAIN_METHOD_NAMES, PREFERRED_TYPE, SMALL_ALLOCATION
 from o_lisp.forms import (
     Bytes,
     Complex,
@@ -105,11 +105,18 @@ OPERATOR_FUNCTIONS = frozenset(
     [*ALL_BINOPS, *COMPARE_OPS, "not", "get", "bnot"]
 )
 
-# Operators that are safe on two ints (no unbounded growth) get an inline fast path.
-INT_FAST_OPS: dict[str, type[ast.operator]] = {"+": ast.Add, "%": ast.Mod, "*": ast.Mult}
+# Methods that grow a collection by one item, inline on their exact type (see
+# `Compiler.growth_call`): name -> (the type's helper name, the unbound method's).
+GROWTH_METHODS = {"append": ("_o_list", APPEND), "add": ("_o_set", "_o_add_to_set")}
+# Guarded operators with an inline fast path behind a type test (see `Compiler.fast_binary`).
+FAST_OPS = frozenset(["+", "*", "%"])
 # `*` is inline only on ints below this magnitude (a product can double an int's size;
 # a sum or difference grows it by one bit at most, so those need no bound).
-_SMALL_INT: dict[type[ast.operator], int] = {ast.Mult: 2**31}
+_SMALL_PRODUCT = 2**31
+# Concatenations up to this length are inline (the runtime charges only longer ones).
+_SMALL_CONCAT = SMALL_ALLOCATION
+# `(str n)` of an int is inline below this magnitude (the safe `str` checks bigger ones).
+_STR_INT_BOUND = 2**4095
 GUARDED_AUG = {"+": "_o_iadd", "*": "_o_imul", "**": "_o_pow", "<<": "_o_lshift", "%": "_o_mod"}
 AUG_AGGREGATE = {"+": "+", "-": "+", "*": "*", "/": "*", "|": "|", "&": "&", "**": "*"}
 
@@ -463,6 +470,10 @@ class Compiler:
                 return self.binop(form, name)
             if name in AUGMENTED:
                 return self.augmented(form, AUGMENTED[name])
+            if name in ("str", "int") and len(form) == 2 and _plain_argument(form[1]) and self.resolve(name) == name:
+                return self.conversion_call(form, name)
+            if name in ("min", "max") and len(form) >= 3 and all(type(f) is not Keyword and _plain_argument(f) for f in form[1:]) and self.resolve(name) == name:
+                return self.extremum_call(form, name)
         if type(head) is Expression and len(head) == 3 and head[0] == Symbol(".") and head[1] == Symbol("None"):
             return self.method_call(form, head[2])
         if type(head) is Keyword:
@@ -533,6 +544,10 @@ class Compiler:
             raise self.violation(form, why or f"method .{name} is not available in the sandbox")
         if len(form) < 2:
             raise self.error(form, f"method call .{method} needs an object")
+        if name == "replace" and len(form) == 4 and all(_plain_argument(f) for f in form[1:]):
+            return self.replace_call(form)
+        if name in GROWTH_METHODS and len(form) == 3 and _plain_argument(form[2]):
+            return self.growth_call(form, name)
         if name in PLAIN_METHOD_NAMES and not self.no_walrus:
             # _o_mt_NAME[type(obj)](obj, ...): the method table refuses other types.
             obj = self.compile(form[1])
@@ -544,11 +559,17 @@ class Compiler:
                 temp = self.temp("o")
                 first = ast.NamedExpr(target=ast.Name(id=temp, ctx=ast.Store()), value=obj.expr)
                 again = ast.Name(id=temp, ctx=ast.Load())
-            lookup = ast.Subscript(
+            lookup: ast.expr = ast.Subscript(
                 value=ast.Name(id="_o_mt_" + name, ctx=ast.Load()),
                 slice=ast.Call(func=ast.Name(id="_o_type", ctx=ast.Load()), args=[first], keywords=[]),
                 ctx=ast.Load(),
             )
+            preferred = PREFERRED_TYPE.get(name)
+            if preferred is not None:
+                # The unbound method of the usual type directly, the table otherwise.
+                again_lookup = ast.Subscript(value=_name("_o_mt_" + name), slice=_call("_o_type", again), ctx=ast.Load())
+                test = _is(_call("_o_type", first), "_o_" + preferred.__name__)
+                lookup = ast.IfExp(test=test, body=_name("_o_mx_" + name), orelse=again_lookup)
             result = self.call(form, Result(obj.stmts, lookup), [])
             call = result.expr
             assert isinstance(call, ast.Call)
@@ -569,6 +590,132 @@ class Compiler:
             return self.call(form, ast.Name(id="_o_m_" + name, ctx=ast.Load()), form[1:])
         head = ast.Name(id=METHOD, ctx=ast.Load())
         return self.call(form, head, [form[1], String(name), *form[2:]])
+
+    def growth_call(self, form: Expression, name: str) -> Result:
+        """`(.append xs x)` / `(.add s x)`: `list.append` / `set.add` inline when the
+        object is exactly a list / set below the size limit.
+
+        The test does what the checked dispatcher `_o_m_NAME` does first (`_o_maxlen`
+        is the evaluation's max_size, published by the budget), in the same order: the
+        object and the argument are evaluated once each, then the size is checked and
+        one step charged. Anything else (another type, a full collection) takes the
+        dispatcher, which refuses or raises as before.
+        """
+        type_name, method = GROWTH_METHODS[name]
+        stmts, exprs = self.compile_args([form[1], form[2]])
+        if self.no_walrus and not (_simple(exprs[0]) and _simple(exprs[1])):
+            return Result(stmts, _call("_o_m_" + name, *exprs))
+        first_x, x = self.snapshot(exprs[1], "x")
+        first_o, o = self.snapshot(exprs[0], "o", force=_may_rebind(exprs[1]))
+        test = ast.BoolOp(op=ast.And(), values=[
+            *(c for c in (first_o, first_x) if c is not None),
+            _is(_call("_o_type", o), type_name),
+            ast.Compare(left=_call("_o_len", o), ops=[ast.Lt()], comparators=[_name("_o_maxlen")]),
+            ast.Compare(left=_call(TICK), ops=[ast.Is()], comparators=[ast.Constant(value=None)]),
+        ])
+        return Result(stmts, ast.IfExp(test=test, body=_call(method, o, x), orelse=_call("_o_m_" + name, o, x)))
+
+    def snapshots(self, exprs: list[ast.expr]) -> tuple[list[ast.expr], list[ast.expr]] | None:
+        """Evaluate `exprs` once each, in order: (always-true tests that do it, the values
+        to use afterwards); None where no walrus may be used and one is not simple."""
+        if self.no_walrus:
+            return ([], exprs) if all(_simple(e) for e in exprs) else None
+        tests: list[ast.expr] = []
+        values: list[ast.expr] = []
+        later_runs = False
+        for expr in reversed(exprs):
+            first, value = self.snapshot(expr, "v", force=later_runs)
+            if first is not None:
+                tests.append(first)
+            later_runs = later_runs or _may_rebind(expr)
+            values.append(value)
+        return tests[::-1], values[::-1]
+
+    def replace_call(self, form: Expression) -> Result:
+        """`(.replace s old new)` on three strs: `str.replace` inline when the result is
+        certainly small: at most len(s) // len(old) occurrences, each adding at most
+        len(new), within `_o_small` (the smaller of 4 096 and max_size), where the
+        checked dispatcher would charge nothing. Anything else takes the dispatcher."""
+        stmts, exprs = self.compile_args(list(form[1:]))
+        snap = self.snapshots(exprs)
+        if snap is None:
+            return Result(stmts, _call("_o_m_replace", *exprs))
+        if isinstance(exprs[1], ast.Constant) and exprs[1].value == "":
+            return Result(stmts, _call("_o_m_replace", *exprs))
+        tests, (s, old, new) = snap
+
+        def is_str(value: ast.expr) -> list[ast.expr]:
+            return [] if isinstance(value, ast.Constant) and type(value.value) is str else [_is(_call("_o_type", value), "_o_str")]
+
+        def length(value: ast.expr) -> ast.expr:
+            if isinstance(value, ast.Constant) and type(value.value) is str:
+                return ast.Constant(value=len(value.value))
+            return _call("_o_len", value)
+
+        bound = ast.BinOp(
+            left=length(s), op=ast.Add(),
+            right=ast.BinOp(left=ast.BinOp(left=length(s), op=ast.FloorDiv(), right=length(old)), op=ast.Mult(), right=length(new)))
+        checks: list[ast.expr] = [
+            *tests, *is_str(s), *is_str(old), *is_str(new),
+            *([] if isinstance(old, ast.Constant) else [old]),  # an empty `old` matches everywhere: the dispatcher
+            ast.Compare(left=bound, ops=[ast.LtE()], comparators=[_name("_o_small")]),
+        ]
+        test = checks[0] if len(checks) == 1 else ast.BoolOp(op=ast.And(), values=checks)
+        return Result(stmts, ast.IfExp(test=test, body=_call("_o_str_replace", s, old, new), orelse=_call("_o_m_replace", s, old, new)))
+
+    def extremum_call(self, form: Expression, name: str) -> Result:
+        """`(max a b ...)` / `(min a b ...)` with two or more arguments: the safe versions
+        charge steps only for one iterable argument, so while the name still means
+        the safe function, call the real one (the test reads the name first, as a
+        call does; the arguments are evaluated once, by whichever call runs)."""
+        r = self.call(form, _name(name), form[1:])
+        call = r.expr
+        assert isinstance(call, ast.Call)
+        if not isinstance(call.func, ast.Name):
+            return r  # the arguments needed statements: the callee is in a temporary
+        # `(_o_max if max is _o_safe_max else max)(args)`: the arguments appear once.
+        test = _is(_name(name), "_o_safe_" + name)
+        call.func = ast.IfExp(test=test, body=_name("_o_" + name), orelse=_name(name))
+        return r
+
+    def conversion_call(self, form: Expression, name: str) -> Result:
+        """`(str x)` / `(int x)`: the real class inline when the name still means the
+        sandbox's safe function and `x` is what that function converts unchecked:
+
+        * `str`: a str, a float, or an int below 4096 bits;
+        * `int`: an int or a float, or a str short enough for the int-bits limit
+          (`_o_intbits`, published by the budget: 5 bits per character, as `int` checks).
+        """
+        r = self.compile(form[1])
+        if self.no_walrus and not _simple(r.expr):
+            return Result(r.stmts, _call(name, r.expr))
+        # Python reads the callee, then evaluates the argument. A simple argument is
+        # evaluated by whichever branch runs; any other once, at its first use in the
+        # test, and the test then starts with it so that the other branch can use its
+        # temporary. If it might rebind the name, the callee is read into a temporary first.
+        callee: ast.expr = _name(name)
+        prefix: list[ast.expr] = []
+        if not _simple(r.expr) and _may_rebind(r.expr):
+            callee_first, callee = self.operand(callee, "c", force=True)
+            prefix.append(ast.Compare(left=callee_first, ops=[ast.Is()], comparators=[callee]))
+        x_first, x = self.operand(r.expr, "x")
+        first_t, t = self._type_temp(x_first)
+        kinds: ast.expr
+        if name == "str":
+            kinds = ast.BoolOp(op=ast.Or(), values=[
+                ast.BoolOp(op=ast.And(), values=[_is(first_t, "_o_int"), _bounded(x, _STR_INT_BOUND)]),
+                _is(t, "_o_float"), _is(t, "_o_str")])
+        else:
+            short = ast.Compare(
+                left=ast.BinOp(left=_call("_o_len", x), op=ast.Mult(), right=ast.Constant(value=5)),
+                ops=[ast.LtE()], comparators=[_name("_o_intbits")])
+            kinds = ast.BoolOp(op=ast.Or(), values=[
+                ast.BoolOp(op=ast.And(), values=[_is(first_t, "_o_str"), short]),
+                _is(t, "_o_int"), _is(t, "_o_float")])
+        unshadowed = _is(callee, "_o_safe_" + name)
+        checks = [*prefix, kinds, unshadowed] if x_first is not x else [unshadowed, kinds]
+        test = ast.BoolOp(op=ast.And(), values=checks)
+        return Result(r.stmts, ast.IfExp(test=test, body=_call("_o_" + name, x), orelse=ast.Call(func=callee, args=[x], keywords=[])))
 
     # -- operators ---------------------------------------------------------------------
     def binop(self, form: Expression, op: str) -> Result:
@@ -611,62 +758,122 @@ class Compiler:
     def _binary(self, op: str, left: ast.expr, right: ast.expr) -> ast.expr:
         helper = GUARDED_BINOPS.get(op)
         if helper is not None:
-            if op == "+" and _is_number(left) and _is_number(right):
-                return ast.BinOp(left=left, op=ast.Add(), right=right)
-            if op in INT_FAST_OPS and not self.no_walrus:
-                return self.int_fast_path(INT_FAST_OPS[op], helper, left, right)
-            return ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[left, right], keywords=[])
+            if _plain_with_constant(op, left, right):
+                return ast.BinOp(left=left, op=ALL_BINOPS[op](), right=right)
+            if op in FAST_OPS and (not self.no_walrus or (_simple(left) and _simple(right))):
+                return self.fast_binary(op, helper, left, right)
+            return _call(helper, left, right)
         return ast.BinOp(left=left, op=PLAIN_BINOPS[op](), right=right)
 
-    def int_fast_path(self, pyop: type[ast.operator], helper: str, left: ast.expr, right: ast.expr) -> ast.expr:
-        """`a OP b` inline when both operands are ints (the common case), else the guarded helper.
+    def snapshot(self, value: ast.expr, hint: str, force: bool = False) -> tuple[ast.expr | None, ast.expr]:
+        """(a test that evaluates `value` once into a temporary and is always true, the
+        temporary); constants, and names unless `force`, need none: (None, value)."""
+        if isinstance(value, ast.Constant) or (isinstance(value, ast.Name) and not force):
+            return None, value
+        name = self.temp(hint)
+        store = ast.NamedExpr(target=ast.Name(id=name, ctx=ast.Store()), value=value)
+        load = ast.Name(id=name, ctx=ast.Load())
+        return ast.Compare(left=store, ops=[ast.Is()], comparators=[load]), ast.Name(id=name, ctx=ast.Load())
 
-        Operands are evaluated once each, left to right, before the type test: simple
-        names and constants are used as they are, anything else through a walrus temporary.
+    def fast_binary(self, op: str, helper: str, left: ast.expr, right: ast.expr, in_place: bool = False) -> ast.expr:
+        """`a OP b` inline behind a type test on the common exact types, else the guarded helper.
+
+        Operands are evaluated once each, left to right, before the test (simple names
+        and constants as they are, anything else through a walrus temporary). The
+        inline cases are those where the helper would do nothing but `a OP b`:
+
+        * `+`: two ints, two floats, an int or float and a numeric constant; two strs,
+          lists or tuples whose lengths add up to at most `_SMALL` (the helper charges
+          longer concatenations to the size budget). `+=` leaves lists to the helper,
+          which extends them in place.
+        * `*`: two ints below 2**31 in magnitude (the product stays below the 64 bits
+          the helper lets through unchecked); a float on either side.
+        * `%`: two ints (bounded by the dividend).
+
+        `type(x) is int` excludes bools and int subclasses (forms' `Integer`): they take
+        the helper, which gives the same result.
         """
-
-        def operand(value: ast.expr, hint: str) -> tuple[ast.expr, ast.expr]:
-            if isinstance(value, ast.Name | ast.Constant):
-                return value, value
-            name = self.temp(hint)
-            return ast.NamedExpr(target=ast.Name(id=name, ctx=ast.Store()), value=value), ast.Name(id=name, ctx=ast.Load())
-
-        first_a, a = operand(left, "a")
-        first_b, b = operand(right, "b")
-
-        def type_of(value: ast.expr) -> ast.expr:
-            return ast.Call(func=ast.Name(id="_o_type", ctx=ast.Load()), args=[value], keywords=[])
-
-        def int_constant(value: ast.expr) -> bool:
-            return isinstance(value, ast.Constant) and type(value.value) is int
-
-        int_name = ast.Name(id="_o_int", ctx=ast.Load())
-        test: ast.expr
-        if int_constant(first_a) and int_constant(first_b):
-            test = ast.Constant(value=True)
-        elif int_constant(first_b):
-            test = ast.Compare(left=type_of(first_a), ops=[ast.Is()], comparators=[int_name])
-        elif int_constant(first_a):
-            test = ast.Compare(left=type_of(first_b), ops=[ast.Is()], comparators=[int_name])
+        b_first, b = self.operand(right, "b")
+        # A name read after `right` ran could see a rebinding made by it: read it first.
+        a_first, a = self.operand(left, "a", force=_may_rebind(right))
+        const_a = a if isinstance(a, ast.Constant) else None
+        const_b = b if isinstance(b, ast.Constant) else None
+        cases: list[ast.expr] = []
+        if const_a is not None and const_b is not None:
+            if type(const_a.value) is int and type(const_b.value) is int and (op != "*" or (abs(const_a.value) < _SMALL_PRODUCT and abs(const_b.value) < _SMALL_PRODUCT)):
+                cases.append(ast.Constant(value=True))
+        elif const_a is not None or const_b is not None:
+            const = const_a if const_a is not None else const_b
+            other, other_first = (b, b_first) if const_a is not None else (a, a_first)
+            assert const is not None
+            cases += self._constant_cases(op, const.value, other_first, other)
         else:
-            test = ast.Compare(left=type_of(first_a), ops=[ast.Is(), ast.Is()], comparators=[type_of(first_b), int_name])
-        bound = _SMALL_INT.get(pyop)
-        if bound is not None:
+            cases += self._general_cases(op, a_first, a, b_first, b, in_place)
+        if not cases:
+            return _call(helper, left, right)
+        # Each case list starts with the operands' first uses (the temporaries' walruses),
+        # evaluated unconditionally, left to right, before anything else.
+        test = cases[0] if len(cases) == 1 else ast.BoolOp(op=ast.Or(), values=cases)
+        return ast.IfExp(test=test, body=ast.BinOp(left=a, op=ALL_BINOPS[op](), right=b), orelse=_call(helper, a, b))
 
-            def small(value: ast.expr) -> ast.expr | None:
-                if isinstance(value, ast.Constant) and isinstance(value.value, int) and -bound < value.value < bound:
-                    return None
-                return ast.Compare(
-                    left=ast.Constant(value=-bound),
-                    ops=[ast.Lt(), ast.Lt()],
-                    comparators=[value, ast.Constant(value=bound)],
-                )
+    def operand(self, value: ast.expr, hint: str, force: bool = False) -> tuple[ast.expr, ast.expr]:
+        """(its first use, later uses) of a value used several times: a walrus into a
+        temporary and the temporary; constants, and names unless `force`, as they are."""
+        if isinstance(value, ast.Constant) or (isinstance(value, ast.Name) and not force):
+            return value, value
+        name = self.temp(hint)
+        return ast.NamedExpr(target=ast.Name(id=name, ctx=ast.Store()), value=value), _name(name)
 
-            checks = [c for c in (small(a), small(b)) if c is not None]
-            test = ast.BoolOp(op=ast.And(), values=[test, *checks]) if checks else test
-        fast = ast.BinOp(left=a, op=pyop(), right=b)
-        slow = ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[a, b], keywords=[])
-        return ast.IfExp(test=test, body=fast, orelse=slow)
+    def _type_temp(self, value: ast.expr) -> tuple[ast.expr, ast.expr]:
+        """(`(_o_tN := type(value))`, `_o_tN`): the type computed once, then reused
+        (where no walrus may be used, `type(value)` twice)."""
+        if self.no_walrus:
+            return _call("_o_type", value), _call("_o_type", value)
+        name = self.temp("ty")
+        store = ast.NamedExpr(target=ast.Name(id=name, ctx=ast.Store()), value=_call("_o_type", value))
+        return store, ast.Name(id=name, ctx=ast.Load())
+
+    def _constant_cases(self, op: str, const: Any, first: ast.expr, other: ast.expr) -> list[ast.expr]:
+        if op == "%":
+            return [_is(_call("_o_type", first), "_o_int")] if type(const) is int else []
+        if op == "+":
+            if type(const) in (int, float):
+                type_first, t = self._type_temp(first)
+                return [_is(type_first, "_o_int"), _is(t, "_o_float")]
+            if type(const) is str and len(const) <= _SMALL_CONCAT:
+                return [ast.BoolOp(op=ast.And(), values=[
+                    _is(_call("_o_type", first), "_o_str"),
+                    _le(_call("_o_len", other), _SMALL_CONCAT - len(const))])]
+            return []
+        # "*"
+        if type(const) is float:
+            # Always inline; `first is other` evaluates a walrus operand (and is true).
+            return [ast.Compare(left=first, ops=[ast.Is()], comparators=[other]) if first is not other else ast.Constant(value=True)]
+        if type(const) is int and abs(const) < _SMALL_PRODUCT:
+            type_first, t = self._type_temp(first)
+            return [ast.BoolOp(op=ast.And(), values=[_is(type_first, "_o_int"), _bounded(other, _SMALL_PRODUCT)]), _is(t, "_o_float")]
+        return []
+
+    def _general_cases(self, op: str, a_first: ast.expr, a: ast.expr, b_first: ast.expr, b: ast.expr, in_place: bool) -> list[ast.expr]:
+        if op == "%":
+            return [ast.Compare(left=_call("_o_type", a_first), ops=[ast.Is(), ast.Is()], comparators=[_call("_o_type", b_first), _name("_o_int")])]
+        first_ta, ta = self._type_temp(a_first)
+        if op == "+":
+            same = ast.Compare(left=first_ta, ops=[ast.Is()], comparators=[_call("_o_type", b_first)])
+            sequences: list[ast.expr] = [_is(ta, "_o_str"), _is(ta, "_o_tuple")]
+            if not in_place:
+                sequences.append(_is(ta, "_o_list"))
+            sized = ast.BoolOp(op=ast.And(), values=[
+                ast.BoolOp(op=ast.Or(), values=sequences),
+                _le(ast.BinOp(left=_call("_o_len", a), op=ast.Add(), right=_call("_o_len", b)), _SMALL_CONCAT)])
+            kinds = ast.BoolOp(op=ast.Or(), values=[_is(ta, "_o_int"), _is(ta, "_o_float"), sized])
+            return [ast.BoolOp(op=ast.And(), values=[same, kinds])]
+        # "*"
+        first_tb, tb = self._type_temp(b_first)
+        ints = ast.BoolOp(op=ast.And(), values=[
+            ast.Compare(left=first_ta, ops=[ast.Is(), ast.Is()], comparators=[first_tb, _name("_o_int")]),
+            _bounded(a, _SMALL_PRODUCT), _bounded(b, _SMALL_PRODUCT)])
+        return [ints, _is(ta, "_o_float"), _is(tb, "_o_float")]
 
     def compare(self, form: Expression, op: str) -> Result:
         args = list(form[1:])
@@ -771,8 +978,8 @@ class Compiler:
             name = self.resolve(self.python_name(target))
             load = ast.Name(id=name, ctx=ast.Load())
             store = ast.Name(id=name, ctx=ast.Store())
-            if helper and op in INT_FAST_OPS:
-                stmts.append(ast.Assign(targets=[store], value=self.int_fast_path(INT_FAST_OPS[op], helper, load, value.expr)))
+            if helper and op in FAST_OPS and not self.no_walrus:
+                stmts.append(ast.Assign(targets=[store], value=self.fast_binary(op, helper, load, value.expr, in_place=True)))
             elif helper:
                 call = ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[load, value.expr], keywords=[])
                 stmts.append(ast.Assign(targets=[store], value=call))
@@ -792,7 +999,9 @@ class Compiler:
             ]
             current = ast.Subscript(value=ast.Name(id=obj_name, ctx=ast.Load()), slice=ast.Name(id=key_name, ctx=ast.Load()), ctx=ast.Load())
             new: ast.expr
-            if helper:
+            if helper and op in FAST_OPS and not self.no_walrus:
+                new = self.fast_binary(op, helper, current, value.expr, in_place=True)
+            elif helper:
                 new = ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[current, value.expr], keywords=[])
             else:
                 new = ast.BinOp(left=current, op=PLAIN_BINOPS[op](), right=value.expr)
@@ -897,8 +1106,7 @@ class Compiler:
             obj = parts[0]
             for key in parts[1:-1]:
                 obj = ast.Subscript(value=obj, slice=key, ctx=ast.Load())
-            call = ast.Call(func=ast.Name(id=SETITEM, ctx=ast.Load()), args=[obj, parts[-1], value.expr], keywords=[])
-            stmts.append(ast.Expr(value=call))
+            stmts.extend(self.setitem(obj, parts[-1], value.expr))
             return stmts
         tstmts, target = self.target(target_form)
         if tstmts and not isinstance(value.expr, ast.Constant):
@@ -909,6 +1117,26 @@ class Compiler:
             value_expr = value.expr
         stmts.extend(tstmts)
         stmts.append(ast.Assign(targets=[target], value=value_expr))
+        return stmts
+
+    def setitem(self, obj: ast.expr, key: ast.expr, value: ast.expr) -> Stmts:
+        """`obj[key] = value` inline unless it adds a key to a dict, which `_o_setitem`
+        charges a step and checks against max_size (values evaluated once, in order)."""
+        stmts: Stmts = []
+        loads: list[ast.expr] = []
+        for expr in (obj, key, value):
+            if isinstance(expr, ast.Name | ast.Constant):
+                loads.append(expr)
+            else:
+                name = self.temp()
+                stmts.append(ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=expr))
+                loads.append(_name(name))
+        o, k, v = loads
+        adds_key = ast.BoolOp(op=ast.And(), values=[
+            _is(_call("_o_type", o), "_o_dict"),
+            ast.Compare(left=k, ops=[ast.NotIn()], comparators=[o])])
+        store = ast.Assign(targets=[ast.Subscript(value=o, slice=k, ctx=ast.Store())], value=v)
+        stmts.append(ast.If(test=adds_key, body=[ast.Expr(value=_call(SETITEM, o, k, v))], orelse=[store]))
         return stmts
 
     def delete(self, form: Expression) -> Result:
@@ -1050,8 +1278,12 @@ class Compiler:
 
     @staticmethod
     def _discard(result: Result) -> Stmts:
-        """The statements of a result whose value is not needed."""
-        if isinstance(result.expr, ast.Constant):
+        """The statements of a result whose value is not needed (reading a constant or
+        a compiler temporary, always bound, has no effect: it is left out)."""
+        expr = result.expr
+        if isinstance(expr, ast.Name) and expr.id.startswith("_o_"):
+            return _unassign(list(result.stmts), expr.id)
+        if isinstance(expr, ast.Constant):
             return list(result.stmts)
         return [*result.stmts, ast.Expr(value=result.expr)]
 
@@ -1766,6 +1998,94 @@ def _assertion_failed(source: ast.expr, op: str | None, *values: ast.expr) -> as
 
 def _is_call(form: Any, name: str) -> bool:
     return type(form) is Expression and len(form) > 0 and type(form[0]) is Symbol and str(form[0]) == name
+
+
+def _name(name: str) -> ast.Name:
+    return ast.Name(id=name, ctx=ast.Load())
+
+
+def _call(function: str, *args: ast.expr) -> ast.Call:
+    return ast.Call(func=_name(function), args=list(args), keywords=[])
+
+
+def _is(left: ast.expr, name: str) -> ast.Compare:
+    return ast.Compare(left=left, ops=[ast.Is()], comparators=[_name(name)])
+
+
+def _le(left: ast.expr, bound: int) -> ast.Compare:
+    return ast.Compare(left=left, ops=[ast.LtE()], comparators=[ast.Constant(value=bound)])
+
+
+def _bounded(value: ast.expr, bound: int) -> ast.Compare:
+    """`-bound < value < bound`."""
+    return ast.Compare(left=ast.Constant(value=-bound), ops=[ast.Lt(), ast.Lt()], comparators=[value, ast.Constant(value=bound)])
+
+
+def _unassign(stmts: Stmts, name: str) -> Stmts:
+    """`stmts` without the final assignments of the temporary `name`, whose value nobody
+    reads (an `if` whose value is discarded assigns it in each branch): the assigned
+    value is kept as an expression statement unless it is a constant or a temporary."""
+    if not stmts:
+        return stmts
+    last = stmts[-1]
+    if isinstance(last, ast.Assign) and len(last.targets) == 1 and isinstance(last.targets[0], ast.Name) and last.targets[0].id == name:
+        value = last.value
+        rest = stmts[:-1]
+        if isinstance(value, ast.Constant):
+            return rest
+        if isinstance(value, ast.Name) and value.id.startswith("_o_"):
+            return _unassign(rest, value.id)
+        return [*rest, ast.copy_location(ast.Expr(value=value), last)]
+    if isinstance(last, ast.If):
+        branch = ast.If(test=last.test, body=_unassign(last.body, name) or [ast.Pass()], orelse=_unassign(last.orelse, name))
+        return [*stmts[:-1], ast.copy_location(branch, last)]
+    return stmts
+
+
+# Runtime helpers that never run program code (no callbacks, no iteration of the
+# program's generators): operators on built-in values, type tests, one-item growth.
+_NO_PROGRAM_CODE = frozenset([
+    "_o_type", "_o_len", "_o_add", "_o_mul", "_o_mod", "_o_pow", "_o_lshift", "_o_str",
+    "_o_int", "_o_float", "_o_tick", "_o_append", "_o_add_to_set", "_o_str_replace",
+])
+
+
+def _may_rebind(node: ast.expr) -> bool:
+    """Whether evaluating `node` could rebind a variable of the program: it calls
+    something other than the runtime's own helpers (a function may assign a `global`
+    or `nonlocal`), or assigns one itself. A name read after such an expression must
+    be read before it instead."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call) and not (isinstance(sub.func, ast.Name) and sub.func.id in _NO_PROGRAM_CODE):
+            return True
+        if isinstance(sub, ast.NamedExpr) and not sub.target.id.startswith("_o_"):
+            return True
+        if isinstance(sub, ast.Lambda | ast.GeneratorExp | ast.ListComp | ast.SetComp | ast.DictComp):
+            return True
+    return False
+
+
+def _simple(node: ast.expr) -> bool:
+    """A name or a constant: reading it again has no effect and costs nothing."""
+    return isinstance(node, ast.Name | ast.Constant)
+
+
+def _plain_argument(form: Any) -> bool:
+    """A positional argument: not a keyword and not #* / #**."""
+    return type(form) is not Keyword and not _is_call(form, "unpack-iterable") and not _is_call(form, "unpack-mapping")
+
+
+def _plain_with_constant(op: str, left: ast.expr, right: ast.expr) -> bool:
+    """Whether the guarded helper for `op` does nothing but `left OP right` whatever the
+    other operand is, given that one of them is a numeric constant: `+` checks only
+    sequence + sequence (a number is none), `*` nothing when a float is involved (no
+    repetition by a float). The sandbox has no classes, so no `__add__` of the program's
+    runs either way."""
+    if op == "+":
+        return _is_number(left) or _is_number(right)
+    if op == "*":
+        return any(isinstance(n, ast.Constant) and type(n.value) is float for n in (left, right))
+    return False
 
 
 def _is_number(node: ast.expr) -> bool:

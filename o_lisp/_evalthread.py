@@ -29,9 +29,10 @@ threads of the embedder get threads of their own, as before.
 Handing an evaluation to another thread and back still costs two thread switches
 (about 50 µs of CPU on a small VM). A host that evaluates all the time, such as a
 guardian worker, avoids even that: it runs its whole loop on a deep-stack thread
-(`run_on_deep_thread`), on which evaluations then run inline, and trims that
-thread's stack at points where its own frames are shallow, at most every 50 ms
-(`trim_deep_stack`).
+(`run_on_deep_thread`, public as `o_lisp.run_on_deep_stack`), on which evaluations
+then run inline, and trims that thread's stack at points where its own frames are
+shallow, at most every 50 ms (`trim_deep_stack`). Any other thread whose stack is big
+enough (looked at once per thread, `_calling_thread`) evaluates inline too.
 """
 
 from __future__ import annotations
@@ -135,6 +136,7 @@ class EvalThread:
                 threading.stack_size(previous)
 
     def _main(self) -> None:
+        _local.deep = None  # an evaluation started from inside another one is handed over
         self._trim_range = _trim_range()
         self.reusable = self._trim_range is not None
         while True:
@@ -234,15 +236,39 @@ class _DeepThread:
 
     __slots__ = ("busy", "dirty", "last_trim", "stack_size", "trim_range")
 
-    def __init__(self, stack_size: int) -> None:
+    def __init__(self, stack_size: int, trim: bool = True) -> None:
         self.stack_size = stack_size
-        self.trim_range = _trim_range()
+        self.trim_range = _trim_range() if trim else None
         self.busy = False  # an evaluation is running inline on it
         self.dirty = False  # an evaluation ran since the last trim
         self.last_trim = 0.0  # time.monotonic() of the last trim
 
 
 _local = threading.local()
+_UNKNOWN = object()
+
+CALLER_RESERVE = 8 * 1024 * 1024
+"""Bytes of a caller's own thread stack assumed in use by the caller's frames: a thread
+whose stack is at least this much larger than an evaluation needs runs it inline."""
+
+
+def _calling_thread() -> _DeepThread | None:
+    """What is known about the calling thread's stack, found out once per thread.
+
+    A thread started by `run_on_deep_thread` says so itself. Any other thread (the
+    main thread, an embedder's thread) is looked at once: if its C stack is at least
+    `STACK_MIN` plus `CALLER_RESERVE`, evaluations whose stack fits run inline on it
+    (its stack is the embedder's: it is never trimmed). None: always hand over.
+    """
+    known = getattr(_local, "deep", _UNKNOWN)
+    if known is not _UNKNOWN:
+        return known if isinstance(known, _DeepThread) else None
+    deep = None
+    stack = _own_stack()
+    if stack is not None and stack[1] - CALLER_RESERVE >= STACK_MIN:
+        deep = _DeepThread(stack[1] - CALLER_RESERVE, trim=False)
+    _local.deep = deep
+    return deep
 
 
 def run_on_deep_thread(function: Callable[[], Any], stack_size: int = STACK_MAX) -> Any:
@@ -293,7 +319,7 @@ def trim_deep_stack(min_interval: float = TRIM_INTERVAL) -> bool:
     not possible.
     """
     deep: _DeepThread | None = getattr(_local, "deep", None)
-    if deep is None or not deep.dirty or deep.busy or deep.trim_range is None:
+    if not isinstance(deep, _DeepThread) or not deep.dirty or deep.busy or deep.trim_range is None:
         return False
     now = time.monotonic()
     if now - deep.last_trim < min_interval:
@@ -306,7 +332,7 @@ def trim_deep_stack(min_interval: float = TRIM_INTERVAL) -> bool:
 def run_evaluation(work: Callable[[], Any], stack_size: int, on_interrupt: Callable[[], None]) -> Any:
     """Run `work` with at least a `stack_size` C stack: inline on an idle deep thread, else
     on a pooled `EvalThread` (see `EvalThread.run` for `on_interrupt`)."""
-    deep: _DeepThread | None = getattr(_local, "deep", None)
+    deep = _calling_thread()
     if deep is not None and not deep.busy and deep.stack_size >= stack_size:
         deep.busy = True
         deep.dirty = True

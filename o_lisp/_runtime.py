@@ -23,7 +23,7 @@ import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from o_lisp._budget import Budget
+from o_lisp._budget import SMALL_RESULT, Budget
 from o_lisp._errors import LimitExceeded, SandboxViolation
 from o_lisp._mangle import unmangle
 from o_lisp.forms import (
@@ -154,7 +154,8 @@ class MethodTable(dict):
 # that the loop body keeps extending cannot run forever on one bulk charge.
 _LIST_GROWTH = frozenset(["append", "extend", "insert", "add", "setdefault"])
 # Results smaller than this skip the allocation accounting (steps bound their number).
-_SMALL = 4096
+_SMALL = SMALL_RESULT
+SMALL_ALLOCATION = _SMALL
 # Largest exponent-bits x modulus-bits product of a 3-argument pow (an 8192-bit RSA-size power is 2**26).
 _MODPOW_COST = 2**26
 
@@ -355,6 +356,8 @@ class Runtime:
             helpers["_o_mt_" + name] = MethodTable(
                 name, {cls: getattr(cls, name) for cls, names in METHODS.items() if name in names}
             )
+            if name in PREFERRED_TYPE:
+                helpers["_o_mx_" + name] = getattr(PREFERRED_TYPE[name], name)
         return helpers
 
     def _dispatcher(self, name: str) -> Callable[..., Any]:
@@ -373,7 +376,19 @@ class Runtime:
             def join(obj: Any, *args: Any, **kwargs: Any) -> Any:
                 if type(obj) not in table:
                     raise refuse(obj)
-                return self.method(obj, name, *args, **kwargs)
+                if len(args) != 1 or kwargs:
+                    return self.method(obj, name, *args, **kwargs)
+                # What `method` does for join, without its second dispatch.
+                items = args[0]
+                if type(items) is not list and type(items) is not tuple:
+                    items = self.materialize(items, "the joined items")
+                try:
+                    total = sum(map(len, items)) + len(obj) * max(len(items) - 1, 0)
+                except TypeError:
+                    total = 0  # not all strings: join itself raises the right TypeError
+                if total > _SMALL:
+                    budget.allocate(total, "the joined string")
+                return obj.join(items)
 
             return join
         if guard is None and name not in _LIST_GROWTH:
@@ -445,8 +460,11 @@ def _check_expandtabs(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict
 def _check_replace(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     if len(args) >= 2 and isinstance(args[0], str | bytes) and isinstance(args[1], str | bytes):
         old, new = args[0], args[1]
-        occurrences = obj.count(old) if old else len(obj) + 1
-        rt.budget.allocate(len(obj) + occurrences * max(len(new) - len(old), 0), "the replaced string")
+        growth = len(new) - len(old)
+        size = len(obj)
+        if growth > 0:  # only then do the occurrences matter
+            size += (obj.count(old) if old else size + 1) * growth
+        rt.budget.allocate(size, "the replaced string")
 
 
 def _check_extend(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -491,6 +509,15 @@ _METHOD_GUARDS: dict[str, Callable[[Runtime, Any, tuple[Any, ...], dict[str, Any
 PLAIN_METHOD_NAMES: frozenset[str] = frozenset(
     n for n in METHOD_NAMES if n not in _METHOD_GUARDS and n not in _LIST_GROWTH and n != "join"
 )
+
+
+# The type a plain method is most often called on, tested first by compiled code:
+# `(_o_mx_get if type(d) is dict else _o_mt_get[type(d)])(d, k)`.
+PREFERRED_TYPE: dict[str, type] = {
+    name: next(cls for cls in (list, dict, str) if name in METHODS[cls])
+    for name in PLAIN_METHOD_NAMES
+    if any(name in METHODS[cls] for cls in (list, dict, str))
+}
 
 
 def runtime_math() -> dict[str, Any]:

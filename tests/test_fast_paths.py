@@ -1,0 +1,258 @@
+"""The compiler's inline fast paths keep the sandbox's limits and the runtime's behaviour.
+
+Operators (`+ * %`), `.append`/`.add`, `(setv (get ...))`, `(str x)` and `(int x)`
+compile to plain Python operations behind exact-type tests and fall back to the
+guarded helpers otherwise. Each bomb here drives a fast path to the edge of a limit
+and checks that the limit still fires, at the same place, as it did through the
+helpers. (Results against Hy are in tests/differential/programs/fast_paths.hy.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import o_lisp
+from o_lisp import Interpreter, LimitExceeded, Limits, ProgramError, SandboxViolation
+from o_lisp._budget import Budget
+from o_lisp._runtime import Runtime
+
+
+def limit_of(source: str, limits: Limits) -> str:
+    with pytest.raises(LimitExceeded) as info:
+        Interpreter(limits=limits).eval(source)
+    return info.value.limit
+
+
+# -- errors are those of the helpers ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("op", "a", "b"),
+    [
+        ("+", "[1]", "#(2)"),
+        ("+", "#(1)", "[2]"),
+        ("+", '"a"', "1"),
+        ("+", "1", '"a"'),
+        ("+", "None", "1"),
+        ("*", '"a"', "1.5"),
+        ("*", "[1]", '"a"'),
+        ("%", "1", "0"),
+        ("%", "[1]", "2"),
+    ],
+)
+def test_type_errors_match_the_helpers(op: str, a: str, b: str) -> None:
+    """The inline test falls through to the helper, whose Python error is unchanged."""
+    interp = Interpreter()
+    left, right = interp.eval(a), interp.eval(b)
+    helper = {"+": Runtime.add, "*": Runtime.mul, "%": Runtime.mod}[op]
+    with pytest.raises(Exception) as expected:
+        helper(Runtime(Budget(), print), left, right)
+    # Operands as names (the general test) and as literals (the constant tests).
+    interp.eval(f"(setv a {a} b {b})")
+    for source in (f"({op} a b)", f"({op} {a} {b})", f"({op} a {b})", f"({op} {a} b)"):
+        with pytest.raises(ProgramError) as got:
+            interp.eval(source)
+        assert got.value.type_name == type(expected.value).__name__, source
+        assert str(expected.value) in str(got.value), source
+
+
+def test_methods_on_other_types_are_still_refused() -> None:
+    interp = Interpreter()
+    for source in ("(.append #(1) 2)", "(.add [1] 2)", "(.append {} 1)", "(.add (frozenset) 1)"):
+        with pytest.raises(SandboxViolation):
+            interp.eval(source)
+
+
+def test_subclasses_take_the_helpers_and_give_the_same_values() -> None:
+    interp = Interpreter()
+    interp.eval("(setv i (hy.models.Integer 6) s (hy.models.String \"ab\"))")
+    assert interp.eval("[(+ i 1) (* i 2) (% i 4) (+ s \"c\") (* s 2) (+ True i)]") == [
+        7, 12, 2, "abc", "abab", 7,
+    ]
+
+
+def test_shadowed_str_and_int_are_called() -> None:
+    interp = Interpreter()
+    interp.define("str", lambda x: ["mine", x])
+    interp.eval("(defn int [x] (+ x 100))")
+    assert interp.eval("[(str 1) (int 1)]") == [["mine", 1], 101]
+    assert interp.eval("(let [str len] (str \"abc\"))") == 3
+
+
+# -- bombs: each fast path at the edge of its limit ----------------------------------
+
+
+def test_append_stops_at_max_size() -> None:
+    interp = Interpreter(limits=Limits(max_size=1000))
+    with pytest.raises(LimitExceeded) as info:
+        interp.eval("(setv xs []) (while True (.append xs 1))")
+    assert info.value.limit == "size"
+    assert len(interp.lookup("xs")) == 1000  # refused before the item past the limit
+
+
+def test_add_to_set_stops_at_max_size() -> None:
+    interp = Interpreter(limits=Limits(max_size=500))
+    with pytest.raises(LimitExceeded) as info:
+        interp.eval("(setv s (set) i 0) (while True (.add s i) (+= i 1))")
+    assert info.value.limit == "size"
+    assert len(interp.lookup("s")) == 500
+
+
+def test_dict_store_stops_at_max_size_but_overwrites_freely() -> None:
+    interp = Interpreter(limits=Limits(max_size=300))
+    interp.eval("(setv d {}) (for [i (range 300)] (setv (get d i) i))")
+    interp.eval("(for [i (range 300)] (setv (get d i) (* i 2)))")  # no growth: allowed
+    with pytest.raises(LimitExceeded) as info:
+        interp.eval("(setv (get d 300) 1)")
+    assert info.value.limit == "size"
+    assert len(interp.lookup("d")) == 300
+
+
+def test_max_size_of_each_evaluation_applies_to_append() -> None:
+    """`_o_maxlen` follows the limits of the evaluation running, not the interpreter's."""
+    interp = Interpreter()
+    interp.eval("(setv xs [1 2 3])")
+    with pytest.raises(LimitExceeded):
+        interp.eval("(.append xs 4)", limits=Limits(max_size=3))
+    interp.eval("(.append xs 4)")
+    assert interp.lookup("xs") == [1, 2, 3, 4]
+
+
+def test_append_and_add_charge_the_steps_of_the_dispatcher() -> None:
+    """Inline or through the dispatcher (`#*` arguments take it), the same steps."""
+    interp = Interpreter()
+    interp.eval(
+        "(defn inline [] (setv xs [] s (set)) (for [i (range 10)] (.append xs i) (.add s i)))"
+        "(defn dispatched [] (setv xs [] s (set)) (for [i (range 10)] (.append xs #* [i]) (.add s #* [i])))"
+    )
+
+    def fewest_steps(name: str) -> int:
+        for steps in range(1, 200):
+            try:
+                interp.eval(f"({name})", limits=Limits(steps=steps))
+            except LimitExceeded:
+                continue
+            return steps
+        raise AssertionError("never fits")
+
+    assert fewest_steps("inline") == fewest_steps("dispatched") > 30
+
+
+def test_string_concatenation_above_the_threshold_is_charged() -> None:
+    for source in (
+        '(setv a (* "x" 3000)) (+ a a)',
+        '(setv a (* "x" 3000)) (+= a a)',
+        '(setv a (* "x" 3000)) (+ a (* "y" 3000))',
+        "(setv a (list (range 3000))) (+ a a)",
+        "(setv a (tuple (range 3000))) (+ a a)",
+    ):
+        assert limit_of(source, Limits(max_size=5000)) == "size", source
+        Interpreter(limits=Limits(max_size=6000)).eval(source)
+
+
+def test_doubling_a_string_in_a_loop_hits_the_size_limit() -> None:
+    assert limit_of('(setv s "ab") (while True (setv s (+ s s)))', Limits()) == "size"
+
+
+def test_repetition_is_charged() -> None:
+    assert limit_of('(setv n 5000) (* "ab" n)', Limits(max_size=9999)) == "size"
+    assert limit_of("(setv n 5000) (* n [1 2])", Limits(max_size=9999)) == "size"
+    Interpreter(limits=Limits(max_size=10000)).eval('(setv n 5000) (* "ab" n)')
+
+
+def test_squaring_in_a_loop_hits_the_int_bits_limit() -> None:
+    for source in (
+        "(setv x 3) (while True (setv x (* x x)))",
+        "(setv x 3) (while True (*= x x))",
+        "(setv x 3.0 y 3) (while True (setv y (* y y)))",
+        "(setv x 2147483647) (while True (setv x (* x 2147483647)))",
+    ):
+        assert limit_of(source, Limits(max_int_bits=4096)) == "int_bits", source
+
+
+def test_float_products_overflow_like_python() -> None:
+    assert Interpreter().eval("(setv x 1e300) [(* x x) (* x -10) (* 2 x)]") == [
+        float("inf"), -1e301, 2e300,
+    ]
+
+
+def test_int_of_a_long_string_is_refused() -> None:
+    limits = Limits(max_int_bits=100)
+    assert Interpreter(limits=limits).eval('(int "12345678901234567890")') == 12345678901234567890
+    assert limit_of('(int "123456789012345678901")', limits) == "int_bits"
+    assert limit_of('(setv s (* "9" 21)) (int s)', limits) == "int_bits"
+
+
+def test_str_of_ints_beyond_the_inline_bound() -> None:
+    """Ints of 4096 bits and more take the safe `str` (Python's own digit limit applies)."""
+    interp = Interpreter()
+    assert interp.eval("(setv x (** 2 4095)) (str x)") == str(2**4095)
+    assert interp.eval("(str (- (** 2 4096)))") == str(-(2**4096))
+    with pytest.raises(ProgramError) as info:
+        interp.eval("(str (** 10 5000))")
+    assert info.value.type_name == "ValueError"
+
+
+def test_fast_paths_run_in_comprehensions_and_module_scope() -> None:
+    interp = Interpreter()
+    assert interp.eval("(lfor x (range 4) (+ x 0.5))") == [0.5, 1.5, 2.5, 3.5]
+    assert interp.eval("(setv out []) (lfor x (range 3) (.append out (* x x))) out") == [0, 1, 4]
+    assert interp.eval("(dfor x (range 3) (str x) (int (str x)))") == {"0": 0, "1": 1, "2": 2}
+
+
+def test_run_on_deep_stack_runs_calls_inline() -> None:
+    """A call from a deep-stack thread evaluates on that thread (no hand-over)."""
+    import threading
+
+    interp = Interpreter(capabilities={"thread": lambda: threading.get_ident()})
+    interp.eval("(defn where [] (thread))")
+
+    def inside() -> Any:
+        return threading.get_ident(), interp.call("where")
+
+    caller, evaluator = o_lisp.run_on_deep_stack(inside)
+    assert caller == evaluator
+    assert interp.call("where") != threading.get_ident()  # the main thread hands over
+
+
+def test_replace_growth_is_charged() -> None:
+    assert limit_of('(setv s "ab") (while True (setv s (.replace s "a" "aa")))', Limits()) == "size"
+    assert limit_of('(setv s (* "a" 80)) (.replace s "a" "xy")', Limits(max_size=100)) == "size"
+    assert limit_of('(setv s (* "a" 80) n "xy") (.replace s "a" n)', Limits(max_size=100)) == "size"
+    interp = Interpreter(limits=Limits(max_size=100))
+    assert interp.eval('(setv s (* "ab" 40)) (len (.replace s "a" ""))') == 40
+    assert interp.eval('(len (.replace s "a" "x"))') == 80
+
+
+def test_nested_min_max_compile_in_linear_size() -> None:
+    """Each argument is compiled once (a chain 200 deep would never compile if the
+    fast path copied its arguments into both branches)."""
+    source = "(max 1 " * 200 + "7" + ")" * 200
+    assert Interpreter().eval(source) == 7
+
+
+@pytest.mark.parametrize(
+    ("expression", "value", "helper", "args"),
+    [
+        ("(+ x 1)", "a", "add", ("x", 1)),
+        ("(+ 1 x)", [1], "add", (1, "x")),
+        ("(* x 2.0)", "a", "mul", ("x", 2.0)),
+        ("(* 1.5 x)", [1], "mul", (1.5, "x")),
+    ],
+)
+def test_numeric_constant_operands_fail_like_the_helpers(
+    expression: str, value: Any, helper: str, args: tuple[Any, ...]
+) -> None:
+    """`(+ x 1)` and `(* x 2.0)` compile to plain operators: the errors are Python's,
+    as the helpers raised them."""
+    rt = Runtime(Budget(), print)
+    with pytest.raises(TypeError) as expected:
+        getattr(rt, helper)(*(value if a == "x" else a for a in args))
+    interp = Interpreter()
+    interp.define("x", value)
+    with pytest.raises(ProgramError) as got:
+        interp.eval(expression)
+    assert got.value.type_name == "TypeError"
+    assert str(expected.value) in str(got.value)
