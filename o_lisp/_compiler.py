@@ -1279,9 +1279,10 @@ class Compiler:
     @staticmethod
     def _discard(result: Result) -> Stmts:
         """The statements of a result whose value is not needed (reading a constant or
-        a compiler temporary, always bound, has no effect: it is left out)."""
+        a compiler temporary, always bound, has no effect: it is left out). A `let`
+        variable (`_o_let...`) is not a temporary: reading it after `del` must raise."""
         expr = result.expr
-        if isinstance(expr, ast.Name) and expr.id.startswith("_o_"):
+        if isinstance(expr, ast.Name) and expr.id.startswith("_o_") and not expr.id.startswith("_o_let"):
             return _unassign(list(result.stmts), expr.id)
         if isinstance(expr, ast.Constant):
             return list(result.stmts)
