@@ -162,7 +162,10 @@ class Agent:
         state: AgentState | None = None,
         repository: Any = None,
         role: AgentRole = "main",
+        llm_models: Mapping[str, Any] | None = None,
     ) -> None:
+        from o_lisp.llm import LLMRuntime
+
         self.role: AgentRole = role
         self.spec = spec
         self.name = spec.name
@@ -192,6 +195,8 @@ class Agent:
         the candidate, and the guardian runs a protected cycle (shadow, canary, promotion)."""
         self.last_reply_id: str | None = None
         """The id of the last reply `handle` gave (stored with the message; feedback refers to it)."""
+        self.llm = LLMRuntime(self, llm_models)
+        """The agent's models (`defllm`) and the `llm`/`llm-chat` builtins (o_lisp.llm)."""
         self.interpreter = self._new_interpreter()
         for definition in spec.definitions:
             if repository is None and definition.name in spec.forms:
@@ -217,7 +222,7 @@ class Agent:
         spec = AgentSpec(self.spec.name, self.state.version, self.spec.doc, self.spec.header_source,
                          self._definitions_with(candidate), self.spec.filename)
         return Agent(spec, self.data_dir, host_tools=self.host_tools, grants=self.grants, limits=self.limits,
-                     clock=self.clock, state=state, role=role)
+                     clock=self.clock, state=state, role=role, llm_models=self.llm.host_models)
 
     def scratch(self, candidate: Definition | None = None, *, state: AgentState | None = None) -> Agent:
         """A throw-away copy running the current definitions, `candidate` replacing (or adding)
@@ -336,6 +341,7 @@ class Agent:
             "resume-workflow": self._resume_workflow_builtin,
             "tool-schema": lambda name: self.tools[str(name)].schema,
             "now": self.clock,
+            **self.llm.builtins(),
         }
 
     # -- macro expansion of the DSL (trusted, called at macro time) --------------------
@@ -350,6 +356,8 @@ class Agent:
             return self._expand_workflow(items, filename)
         if kind == "defmemory":
             return self._expand_memory(items, filename)
+        if kind == "defllm":
+            return self.llm.expand(items, filename)
         if kind in ("deftest", "deffitness"):
             if not items or type(items[0]) is not Symbol:
                 raise CompileError(f"({kind}) needs a name", _position(items[0] if items else None, filename))
