@@ -36,8 +36,8 @@ class LLMError(OLispError):
     """A model call failed. `provider`, `model` and `status` (HTTP status or None) say which."""
 
     def __init__(self, message: str, *, provider: str = "", model: str = "", status: int | None = None) -> None:
-        where = f"{provider}:{model}" if provider or model else "llm"
-        shown = f"{where}: {message}" + (f" (status {status})" if status is not None else "")
+        where = f"{provider}:{model}: " if provider or model else ""
+        shown = f"{where}{message}" + (f" (status {status})" if status is not None else "")
         super().__init__(scrub(shown))
         self.provider = provider
         self.model = model

@@ -38,6 +38,8 @@ MAX_ROUNDS = 8
 """Model turns one `llm-chat` may take (each tool round is one) unless `:max-rounds` says."""
 POLL = 0.02
 """Seconds between two budget checks while a request is in flight."""
+GRACE = 1.0
+"""Seconds a request may outlive the evaluation's time limit (the limit fires first)."""
 
 
 def make_provider(config: ModelConfig, base: Path | None = None) -> Provider:
@@ -223,7 +225,8 @@ class LLMRuntime:
         budget = self.agent.interpreter._budget
         timeout = config.timeout
         if budget.deadline is not None:
-            timeout = max(0.001, min(timeout, budget.deadline - time.monotonic()))
+            # a little past the evaluation's end, so that the time limit (not the SDK) reports it
+            timeout = max(0.001, min(timeout, budget.deadline - time.monotonic() + GRACE))
         started = time.perf_counter()
         ok = False
         try:
@@ -257,6 +260,7 @@ def wait_cancellable(call: Callable[[], T], tick: Callable[[int], None], poll: f
             threading.stack_size(previous)
     while not done.wait(poll):
         tick(1)
+    tick(1)  # a budget that ran out while the request finished still wins
     if "error" in box:
         raise box["error"]
     value: T = box["value"]
