@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -25,7 +25,13 @@ from o_lisp.agent._dsl import literal_or_error
 from o_lisp.agent._state import StateError, plain
 from o_lisp.forms import Expression, Keyword, String, Symbol
 from o_lisp.llm._config import ModelConfig
-from o_lisp.llm._errors import LLMBadReply, LLMConfigError, LLMError, LLMNotGranted, LLMToolLoopError
+from o_lisp.llm._errors import (
+    LLMBadReply,
+    LLMConfigError,
+    LLMError,
+    LLMNotGranted,
+    LLMToolLoopError,
+)
 from o_lisp.llm._types import ROLES, Message, Provider, ToolSpec, Turn, Usage
 
 if TYPE_CHECKING:
@@ -44,6 +50,15 @@ GRACE = 1.0
 
 def make_provider(config: ModelConfig, base: Path | None = None) -> Provider:
     """The provider for a model config (`base`: where a scripted model's relative script is)."""
+    try:
+        return _make_provider(config, base)
+    except ImportError as error:
+        raise LLMConfigError(f"the {config.provider} SDK is not installed ({error.name}); "
+                             "install the extra: pip install 'o-lisp[llm]'", provider=config.provider,
+                             model=config.model) from None
+
+
+def _make_provider(config: ModelConfig, base: Path | None) -> Provider:
     if config.provider == "openai":
         from o_lisp.llm._sdk import OpenAIProvider
 

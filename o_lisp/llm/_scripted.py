@@ -8,7 +8,7 @@ The script is JSON written by the operator: `{"rules": [rule, ...]}`, each rule
 The rule that applies is the first whose `match` (a regular expression, case-insensitive,
 searched in the last user message) matches. If it has a `tool` and the conversation has
 no tool result since that user message, the turn is that tool call; otherwise the turn is
-the rule's `reply`. Placeholders in strings: `{message}` (the user message), `{1}`,
+the rule's `reply` (or its `empty` when the tool found nothing: null, [], {} or ""). Placeholders in strings: `{message}` (the user message), `{1}`,
 `{2}`... (groups of the match) and `{result}` / `{result.PATH}` (the last tool result, as
 JSON data, PATH a dot-separated list of keys and indices). No rule matching is an
 `LLMBadReply` naming the message.
@@ -36,6 +36,7 @@ class Rule:
     tool: str | None
     arguments: Any
     reply: str
+    empty: str | None
 
 
 def load_script(path: Path, model: str) -> tuple[Rule, ...]:
@@ -56,7 +57,9 @@ def load_script(path: Path, model: str) -> tuple[Rule, ...]:
     for i, rule in enumerate(rules, 1):
         if not isinstance(rule, dict) or not isinstance(rule.get("match"), str) or not isinstance(rule.get("reply", ""), str):
             raise fail(f"rule {i} needs a string \"match\" and a string \"reply\"")
-        unknown = set(rule) - {"match", "tool", "reply"}
+        if not isinstance(rule.get("empty", ""), str):
+            raise fail(f"rule {i}: \"empty\" must be a string")
+        unknown = set(rule) - {"match", "tool", "reply", "empty"}
         if unknown:
             raise fail(f"rule {i} has unknown keys {sorted(unknown)}")
         try:
@@ -68,7 +71,7 @@ def load_script(path: Path, model: str) -> tuple[Rule, ...]:
                                  or not isinstance(tool.get("arguments", {}), dict)):
             raise fail(f'rule {i}: "tool" must be {{"name": NAME, "arguments": {{...}}}}')
         out.append(Rule(pattern, tool["name"] if tool else None, dict(tool.get("arguments", {})) if tool else None,
-                        rule.get("reply", "")))
+                        rule.get("reply", ""), rule.get("empty")))
     return tuple(out)
 
 
@@ -109,7 +112,8 @@ class ScriptedProvider:
             if rule.tool is not None and not results and rule.tool in offered:
                 arguments = _fill(rule.arguments, values, result)
                 return Turn("", (ToolCall(f"call_{self.requests}", rule.tool, arguments),), _usage(text))
-            return Turn(_fill(rule.reply, values, result), (), _usage(text))
+            reply = rule.empty if rule.empty is not None and results and not result else rule.reply
+            return Turn(_fill(reply, values, result), (), _usage(text))
         raise self._bad(f"no rule of the script matches {text[:80]!r}")
 
     def _bad(self, message: str) -> LLMBadReply:
@@ -141,6 +145,8 @@ def _value(name: str, values: dict[str, str], result: Any) -> str:
             value = value[part]
         else:
             return ""
+    if value is None:
+        return ""
     return value if isinstance(value, str) else json.dumps(value)
 
 

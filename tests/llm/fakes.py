@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-
 ECHO_HEADERS = b"<echo the request headers>"
 """A `Failure.body` that makes the fake answer with the request's headers (keys included)."""
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +56,7 @@ def test_researcher_answers_through_each_fake_with_a_tool_call(fake: FakeServer,
 
 def test_researcher_answers_through_the_scripted_provider(tmp_path: Path) -> None:
     agent = Agent.load(RESEARCHER, tmp_path / "data", grants=["llm"])
+    assert agent.handle("where is the moon?") == "I found nothing about that in my notes."
     teach(agent)
     assert agent.handle("when is lunch?") == "According to my notes: lunch is served at noon."
     assert agent.handle("hello") == 'Tell me something with "remember ...", or ask a question ending in "?".'
