@@ -284,3 +284,26 @@ def test_a_key_never_reaches_state_or_files(tmp_path: Path, monkeypatch: pytest.
                 assert secret.encode() not in path.read_bytes(), path
     finally:
         fake.close()
+
+
+def test_cancel_stops_a_waiting_request(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    fake = FakeOpenAI()
+    fake.fail_next(Failure(delay=5.0))
+    try:
+        agent = openai_agent(tmp_path, fake, limits=Limits(time=60))
+
+        def cancel_once_the_request_arrived() -> None:
+            while not fake.requests:
+                time.sleep(0.01)
+            agent.interpreter.cancel()
+
+        canceller = threading.Thread(target=cancel_once_the_request_arrived)
+        canceller.start()
+        with pytest.raises(LimitExceeded, match="evaluation cancelled"):
+            agent.handle("slow")
+        canceller.join()
+    finally:
+        fake.close()
