@@ -180,11 +180,10 @@ class LLMRuntime:
         checked_schema = _schema(schema)
         if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 1:
             raise LLMConfigError("llm-chat: :max-rounds must be a positive integer")
-        provider = self._provider(config)
         usage = Usage()
         made: list[dict[str, Any]] = []
         for round_number in range(1, max_rounds + 1):
-            turn = self._request(provider, config, conversation, specs, checked_schema)
+            turn = self._request(config, conversation, specs, checked_schema)
             usage = usage + turn.usage
             if not turn.tool_calls:
                 reply: dict[str, Any] = {"text": turn.text, "tool_calls": made, "usage": usage.as_data(),
@@ -235,8 +234,10 @@ class LLMRuntime:
         record.update(ok=True, result=shown)
         return json.dumps(shown)
 
-    def _request(self, provider: Provider, config: ModelConfig, conversation: list[Message], specs: list[ToolSpec],
+    def _request(self, config: ModelConfig, conversation: list[Message], specs: list[ToolSpec],
                  schema: dict[str, Any] | None) -> Turn:
+        """One model turn. The provider is made on the helper thread too: the first import of
+        an SDK takes seconds on a loaded machine, and the budget keeps running meanwhile."""
         budget = self.agent.interpreter._budget
         timeout = config.timeout
         if budget.deadline is not None:
@@ -245,8 +246,8 @@ class LLMRuntime:
         started = time.perf_counter()
         ok = False
         try:
-            turn = wait_cancellable(lambda: provider.complete(list(conversation), tools=specs, schema=schema,
-                                                              timeout=timeout), budget.charge)
+            turn = wait_cancellable(lambda: self._provider(config).complete(
+                list(conversation), tools=specs, schema=schema, timeout=timeout), budget.charge)
             ok = True
         finally:
             self.agent.state.observe(f"llm:{config.name}", ok, (time.perf_counter() - started) * 1000)

@@ -178,3 +178,11 @@ def test_a_key_never_appears_in_errors_or_logs(fake: FakeServer, monkeypatch: py
     assert secret not in str(caught.value)
     assert "[redacted]" in str(caught.value)
     assert secret not in caplog.text
+
+
+def test_the_sdks_environment_variables_choose_the_server(fake: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    variable = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL", "ollama": "OLLAMA_HOST"}
+    monkeypatch.setenv(variable[fake.provider], fake.base_url)  # type: ignore[attr-defined]
+    provider = make_provider(ModelConfig("m", fake.provider, "fake-model", timeout=5.0, retries=0))  # type: ignore[attr-defined]
+    turn = provider.complete([{"role": "user", "content": "hello"}], tools=[], schema=None, timeout=5.0)
+    assert turn.text == "You said: hello" and len(fake.requests) == 1
