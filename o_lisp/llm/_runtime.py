@@ -48,32 +48,44 @@ GRACE = 1.0
 """Seconds a request may outlive the evaluation's time limit (the limit fires first)."""
 
 
-def make_provider(config: ModelConfig, base: Path | None = None) -> Provider:
-    """The provider for a model config (`base`: where a scripted model's relative script is)."""
+def make_provider(config: ModelConfig, base: Path | None = None, *, trusted: bool = True) -> Provider:
+    """The provider for a model config (`base`: where a scripted model's relative script is).
+
+    `trusted` is False for a model the agent declared itself: its `:base-url` is agent code
+    (which can rewrite itself), so the operator's key is sent only to the SDK's default
+    endpoint or to the one its environment variable names, never to an address the agent chose.
+    """
     try:
-        return _make_provider(config, base)
+        return _make_provider(config, base, trusted)
     except ImportError as error:
         raise LLMConfigError(f"the {config.provider} SDK is not installed ({error.name}); "
                              "install the extra: pip install 'o-lisp[llm]'", provider=config.provider,
                              model=config.model) from None
 
 
-def _make_provider(config: ModelConfig, base: Path | None) -> Provider:
+def _make_provider(config: ModelConfig, base: Path | None, trusted: bool) -> Provider:
     if config.provider == "openai":
         from o_lisp.llm._sdk import OpenAIProvider
 
-        return OpenAIProvider(config)
+        return OpenAIProvider(config, send_key=trusted or _endpoint_is_the_operators(config, "OPENAI_BASE_URL"))
     if config.provider == "anthropic":
         from o_lisp.llm._sdk import AnthropicProvider
 
-        return AnthropicProvider(config)
+        return AnthropicProvider(config, send_key=trusted or _endpoint_is_the_operators(config, "ANTHROPIC_BASE_URL"))
     if config.provider == "ollama":
         from o_lisp.llm._sdk import OllamaProvider
 
-        return OllamaProvider(config)
+        return OllamaProvider(config, send_key=trusted or _endpoint_is_the_operators(config, "OLLAMA_HOST"))
     from o_lisp.llm._scripted import ScriptedProvider
 
     return ScriptedProvider(config, base)
+
+
+def _endpoint_is_the_operators(config: ModelConfig, variable: str) -> bool:
+    """True when the model uses the SDK's own endpoint: none given, or the environment's."""
+    import os
+
+    return config.base_url is None or config.base_url.rstrip("/") == os.environ.get(variable, "").rstrip("/")
 
 
 class LLMRuntime:
@@ -144,8 +156,9 @@ class LLMRuntime:
     def _provider(self, config: ModelConfig) -> Provider:
         provider = self._providers.get(config)
         if provider is None:
-            base = None if config.name in self.host_models else Path(self.agent.spec.filename).parent
-            provider = self._providers[config] = make_provider(config, base)
+            trusted = self.host_models.get(config.name) == config
+            base = None if trusted else Path(self.agent.spec.filename).parent
+            provider = self._providers[config] = make_provider(config, base, trusted=trusted)
         return provider
 
     def _check_grant(self) -> None:

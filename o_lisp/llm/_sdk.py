@@ -59,18 +59,18 @@ class _Base:
 
 class OpenAIProvider(_Base):
     """Chat completions through the `openai` SDK; `base_url` reaches any compatible server
-    (vLLM, llama.cpp, LM Studio, Ollama's /v1). Without a key in the environment a
-    placeholder is sent: local servers need none."""
+    (vLLM, llama.cpp, LM Studio, Ollama's /v1). Without a key in the environment (or with
+    `send_key` False: an endpoint the agent chose) a placeholder is sent: local servers need none."""
 
     provider = "openai"
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, *, send_key: bool = True) -> None:
         import os
 
         import openai
 
         super().__init__(config)
-        key = os.environ.get("OPENAI_API_KEY") or "not-needed"
+        key = (os.environ.get("OPENAI_API_KEY") if send_key else None) or "not-needed"
         options: dict[str, Any] = {"api_key": key, "max_retries": config.retries, "timeout": config.timeout}
         if config.base_url:
             options["base_url"] = config.base_url
@@ -138,13 +138,13 @@ class AnthropicProvider(_Base):
 
     provider = "anthropic"
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, *, send_key: bool = True) -> None:
         import os
 
         import anthropic
 
         super().__init__(config)
-        key = os.environ.get("ANTHROPIC_API_KEY") or "not-needed"
+        key = (os.environ.get("ANTHROPIC_API_KEY") if send_key else None) or "not-needed"
         options: dict[str, Any] = {"api_key": key, "max_retries": config.retries, "timeout": config.timeout}
         if config.base_url:
             options["base_url"] = config.base_url
@@ -227,7 +227,7 @@ class OllamaProvider(_Base):
 
     provider = "ollama"
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, *, send_key: bool = True) -> None:
         import ollama
 
         super().__init__(config)
@@ -235,6 +235,8 @@ class OllamaProvider(_Base):
         self._retry_after = threading.local()
         options: dict[str, Any] = {"timeout": config.timeout, "event_hooks": {"response": [self._remember_retry_after]}}
         self.client = ollama.Client(host=config.base_url, **options)
+        if not send_key:  # the SDK adds OLLAMA_API_KEY by itself; take it off its httpx client
+            self.client._client.headers.pop("authorization", None)
 
     def _remember_retry_after(self, response: Any) -> None:
         self._retry_after.value = response.headers.get("retry-after")

@@ -307,3 +307,26 @@ def test_cancel_stops_a_waiting_request(tmp_path: Path) -> None:
         canceller.join()
     finally:
         fake.close()
+
+
+def test_the_operators_key_never_goes_to_an_endpoint_the_agent_chose(fake: FakeServer, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Agent code can rewrite its own `defllm`: a `:base-url` it wrote gets no key; the same
+    endpoint given by the host (or by the SDK's environment variable) does."""
+    secret = "sk-test-SECRET-77aa01"
+    for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OLLAMA_API_KEY"):
+        monkeypatch.setenv(variable, secret)
+    provider = fake.provider  # type: ignore[attr-defined]
+    seed = write_agent(tmp_path, f'(defllm m :provider "{provider}" :model "x" :base-url "{fake.base_url}")\n'
+                                 '(defn respond [text] (llm text))')
+    agent = Agent.load(seed, tmp_path / "data", grants=["llm"])
+    assert agent.handle("hello") == "You said: hello"
+    assert secret not in json.dumps(fake.headers_seen[-1])
+    host = Agent.load(seed, tmp_path / "data", grants=["llm"], llm_models={"m": fake_model(fake, "m")})
+    assert host.handle("hello") == "You said: hello"
+    assert secret in json.dumps(fake.headers_seen[-1])
+    variable = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL", "ollama": "OLLAMA_HOST"}[provider]
+    monkeypatch.setenv(variable, fake.base_url)
+    agent = Agent.load(seed, tmp_path / "data", grants=["llm"])
+    assert agent.handle("hello") == "You said: hello"
+    assert secret in json.dumps(fake.headers_seen[-1])
