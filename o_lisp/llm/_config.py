@@ -87,11 +87,5 @@ class ModelConfig:
             script=options.get("script"),
         )
 
-    def describe(self) -> dict[str, Any]:
-        """The config as data (no secrets in it)."""
-        return {"name": self.name, "provider": self.provider, "model": self.model, "base_url": self.base_url,
-                "temperature": self.temperature, "max_tokens": self.max_tokens, "timeout": self.timeout,
-                "retries": self.retries}
-
 
 __all__ = ["OPTIONS", "PROVIDERS", "ModelConfig"]
