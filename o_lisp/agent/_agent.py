@@ -175,6 +175,8 @@ class Agent:
         self.grants = frozenset(grants)
         self.host_tools = dict(host_tools or {})
         self.repository = repository
+        self.llm = LLMRuntime(self, llm_models)
+        """The agent's models (`defllm`) and the `llm`/`llm-chat` builtins (o_lisp.llm)."""
         self.state = state or AgentState(str(uuid.uuid4()), spec.name, spec.version)
         self.tools: dict[str, Tool] = {}
         self.rules: dict[str, Any] = {}
@@ -195,8 +197,6 @@ class Agent:
         the candidate, and the guardian runs a protected cycle (shadow, canary, promotion)."""
         self.last_reply_id: str | None = None
         """The id of the last reply `handle` gave (stored with the message; feedback refers to it)."""
-        self.llm = LLMRuntime(self, llm_models)
-        """The agent's models (`defllm`) and the `llm`/`llm-chat` builtins (o_lisp.llm)."""
         self.interpreter = self._new_interpreter()
         for definition in spec.definitions:
             if repository is None and definition.name in spec.forms:
@@ -356,13 +356,13 @@ class Agent:
             return self._expand_workflow(items, filename)
         if kind == "defmemory":
             return self._expand_memory(items, filename)
-        if kind == "defllm":
-            return self.llm.expand(items, filename)
         if kind in ("deftest", "deffitness"):
             if not items or type(items[0]) is not Symbol:
                 raise CompileError(f"({kind}) needs a name", _position(items[0] if items else None, filename))
             register = "agent-define-test" if kind == "deftest" else "agent-define-fitness"
             return Expression([Symbol(register), String(str(items[0])), Expression([Symbol("fn"), List([]), *(items[1:] or [Symbol("None")])])])
+        if kind == "defllm":
+            return self.llm.expand(items, filename)
         raise CompileError(f"unknown agent declaration {kind}", None)
 
     def _expand_rule(self, items: list[Any], filename: str) -> Any:

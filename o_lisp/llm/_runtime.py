@@ -136,6 +136,14 @@ class LLMRuntime:
         return Expression([Symbol("agent-define-llm"), String(name)])
 
     def _register(self, name: str) -> None:
+        """`agent-define-llm`: accepted only while the `defllm` of that name itself loads
+        (agent code calling it at run time could otherwise swap the agent's models)."""
+        from o_lisp.agent._definitions import DefinitionKind
+
+        current = self.agent._current
+        if current is None or current.kind is not DefinitionKind.LLM or current.name != str(name) \
+                or str(name) not in self._pending:
+            raise SandboxViolation(f"defllm {name} can only be declared by its own definition")
         self.declared[str(name)] = self._pending.pop(str(name))
 
     # -- choosing a model ------------------------------------------------------------------

@@ -121,8 +121,20 @@ def test_bad_defllm_is_a_compile_error_with_a_position(tmp_path: Path, declarati
     with pytest.raises(CompileError) as caught:
         Agent.load(seed, tmp_path / "data", grants=["llm"])
     assert problem in str(caught.value)
-    position = caught.value.position  # the definition's file in the agent's repository
-    assert position is not None and position.filename.endswith("defs/m.hy") and position.line == 1
+    position = caught.value.position  # in the seed, or in the definition's file in the repository
+    assert position is not None
+    assert (position.filename, position.line) in {(str(seed), 2), (str(tmp_path / "data" / "code" / "defs" / "m.hy"), 1)}
+
+
+def test_agent_define_llm_cannot_be_called_at_run_time(tmp_path: Path) -> None:
+    from o_lisp._errors import SandboxViolation
+
+    seed = write_agent(tmp_path, '(defllm m :provider "scripted" :script "script.json")\n'
+                                 '(defn respond [text] (agent-define-llm "m") "swapped")',
+                       {"rules": [{"match": ".", "reply": "ok"}]})
+    agent = Agent.load(seed, tmp_path / "data", grants=["llm"])
+    with pytest.raises(SandboxViolation, match="defllm m can only be declared by its own definition"):
+        agent.handle("hi")
 
 
 def test_a_defllm_without_a_name_is_refused_when_the_seed_is_read(tmp_path: Path) -> None:
