@@ -164,7 +164,10 @@ class Agent:
         state: AgentState | None = None,
         repository: Any = None,
         role: AgentRole = "main",
+        llm_models: Mapping[str, Any] | None = None,
     ) -> None:
+        from o_lisp.llm import LLMRuntime
+
         self.role: AgentRole = role
         self.spec = spec
         self.name = spec.name
@@ -174,6 +177,8 @@ class Agent:
         self.grants = frozenset(grants)
         self.host_tools = dict(host_tools or {})
         self.repository = repository
+        self.llm = LLMRuntime(self, llm_models)
+        """The agent's models (`defllm`) and the `llm`/`llm-chat` builtins (o_lisp.llm)."""
         self.state = state or AgentState(str(uuid.uuid4()), spec.name, spec.version)
         self.tools: dict[str, Tool] = {}
         self.rules: dict[str, Any] = {}
@@ -218,7 +223,7 @@ class Agent:
         spec = AgentSpec(self.spec.name, self.state.version, self.spec.doc, self.spec.header_source,
                          self._definitions_with(candidate), self.spec.filename)
         return Agent(spec, self.data_dir, host_tools=self.host_tools, grants=self.grants, limits=self.limits,
-                     clock=self.clock, state=state, role=role)
+                     clock=self.clock, state=state, role=role, llm_models=self.llm.host_models)
 
     def scratch(self, candidate: Definition | None = None, *, state: AgentState | None = None) -> Agent:
         """A throw-away copy running the current definitions, `candidate` replacing (or adding)
@@ -438,6 +443,7 @@ class Agent:
             "resume-workflow": self._resume_workflow_builtin,
             "tool-schema": lambda name: self.tools[str(name)].schema,
             "now": self.clock,
+            **self.llm.builtins(),
         }
 
     # -- macro expansion of the DSL (trusted, called at macro time) --------------------
@@ -460,6 +466,8 @@ class Agent:
                 raise _dsl_error(items[0] if items else None, filename, source, f"({kind}) needs a name")
             register = "agent-define-test" if kind == "deftest" else "agent-define-fitness"
             return Expression([Symbol(register), String(str(items[0])), Expression([Symbol("fn"), List([]), *(items[1:] or [Symbol("None")])])])
+        if kind == "defllm":
+            return self.llm.expand(items, filename)
         raise CompileError(f"unknown agent declaration {kind}", None)
 
     def _expand_rule(self, items: list[Any], filename: str, source: str | None) -> Any:

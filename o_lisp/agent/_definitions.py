@@ -21,6 +21,7 @@ class DefinitionKind(Enum):
     RULE = "when->"
     WORKFLOW = "defworkflow"
     MEMORY = "defmemory"
+    LLM = "defllm"
     TEST = "deftest"
     FITNESS = "deffitness"
     VALUE = "setv"

@@ -303,6 +303,8 @@ def sites(form: Any, kind: DefinitionKind) -> list[Site]:
     keywords, docstrings, `:doc`/`:dim`/`:embedder` values, workflow step names.
     """
     out: list[Site] = []
+    if kind is DefinitionKind.LLM:  # a model declaration is where traffic (and data) goes: not mutated
+        return out
     if kind is DefinitionKind.MEMORY:
         _options(form, 2, out, memory=True)
         return out

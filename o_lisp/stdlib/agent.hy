@@ -33,3 +33,8 @@
 (defmacro deffitness [#* args]
   "(deffitness name body...): a fitness task; its body returns a number, higher is better."
   (agent-expand "deffitness" args))
+
+(defmacro defllm [#* args]
+  "(defllm name :provider \"openai\" :model \"...\" [:base-url URL] [:temperature t] [:max-tokens n]
+  [:timeout s] [:retries n] [:script FILE]): a named model the agent calls with llm / llm-chat."
+  (agent-expand "defllm" args))

@@ -1,0 +1,41 @@
+"""Models for agents: named model configs, providers through the official SDKs (OpenAI and
+every OpenAI-compatible server, Anthropic, Ollama) and a scripted provider, and the
+`defllm` / `llm` / `llm-chat` forms of the agent DSL (see docs/llm.md)."""
+
+from o_lisp.llm._config import PROVIDERS, ModelConfig
+from o_lisp.llm._errors import (
+    LLMBadReply,
+    LLMConfigError,
+    LLMError,
+    LLMNotGranted,
+    LLMRateLimited,
+    LLMRequestError,
+    LLMServerError,
+    LLMTimeout,
+    LLMToolLoopError,
+)
+from o_lisp.llm._runtime import GRANT, LLMRuntime, make_provider
+from o_lisp.llm._types import Message, Provider, ToolCall, ToolSpec, Turn, Usage
+
+__all__ = [
+    "GRANT",
+    "PROVIDERS",
+    "LLMBadReply",
+    "LLMConfigError",
+    "LLMError",
+    "LLMNotGranted",
+    "LLMRateLimited",
+    "LLMRequestError",
+    "LLMRuntime",
+    "LLMServerError",
+    "LLMTimeout",
+    "LLMToolLoopError",
+    "Message",
+    "ModelConfig",
+    "Provider",
+    "ToolCall",
+    "ToolSpec",
+    "Turn",
+    "Usage",
+    "make_provider",
+]

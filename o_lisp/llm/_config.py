@@ -1,0 +1,91 @@
+"""Named models: which provider, which model, and how to call it.
+
+A `ModelConfig` is plain, frozen data. Agents declare one with
+`(defllm NAME :provider "openai" :model "gpt-4o-mini" ...)`; the host may give its own
+under the same name (`Agent(..., llm_models={...})`), which wins: the operator decides
+where traffic goes. Keys are never part of a config: the SDKs read them from their own
+environment variables (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`), so a config can be shown,
+logged and committed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from o_lisp.llm._errors import LLMConfigError
+
+PROVIDERS = ("openai", "anthropic", "ollama", "scripted")
+
+OPTIONS: dict[str, tuple[type, ...]] = {
+    "provider": (str,),
+    "model": (str,),
+    "base-url": (str,),
+    "temperature": (int, float),
+    "max-tokens": (int,),
+    "timeout": (int, float),
+    "retries": (int,),
+    "script": (str,),
+}
+"""The options of `defllm` and their types."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    """One named model. `base_url` None means the SDK's own (its environment variable, e.g.
+    `OPENAI_BASE_URL`, or its default); `script` is the reply file of the scripted provider."""
+
+    name: str
+    provider: str
+    model: str = ""
+    base_url: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    timeout: float = 60.0
+    retries: int = 2
+    script: str | None = None
+
+    def __post_init__(self) -> None:
+        where = f"model {self.name}"
+        if self.provider not in PROVIDERS:
+            raise LLMConfigError(f"{where}: unknown provider {self.provider!r} (known: {', '.join(PROVIDERS)})")
+        if self.provider != "scripted" and not self.model:
+            raise LLMConfigError(f"{where}: :model is required for provider {self.provider}")
+        if self.provider == "scripted" and not self.script:
+            raise LLMConfigError(f"{where}: the scripted provider needs :script FILE")
+        if not (isinstance(self.timeout, int | float) and math.isfinite(self.timeout) and self.timeout > 0):
+            raise LLMConfigError(f"{where}: :timeout must be a positive number of seconds")
+        if isinstance(self.retries, bool) or not 0 <= self.retries <= 10:
+            raise LLMConfigError(f"{where}: :retries must be an integer from 0 to 10")
+        if self.max_tokens is not None and self.max_tokens <= 0:
+            raise LLMConfigError(f"{where}: :max-tokens must be positive")
+        if self.temperature is not None and not 0 <= self.temperature <= 2:
+            raise LLMConfigError(f"{where}: :temperature must be in [0, 2]")
+
+    @classmethod
+    def from_options(cls, name: str, options: dict[str, Any]) -> ModelConfig:
+        """A config from `defllm` options (names as written: `base-url`, `max-tokens`)."""
+        for key, value in options.items():
+            expected = OPTIONS.get(key)
+            if expected is None:
+                raise LLMConfigError(f"model {name}: unknown option :{key} (known: {', '.join(':' + k for k in OPTIONS)})")
+            if isinstance(value, bool) or not isinstance(value, expected):
+                kind = " or ".join(t.__name__ for t in expected)
+                raise LLMConfigError(f"model {name}: option :{key} must be a {kind}")
+        if "provider" not in options:
+            raise LLMConfigError(f"model {name}: :provider is required ({', '.join(PROVIDERS)})")
+        return cls(
+            name=name,
+            provider=options["provider"],
+            model=options.get("model", ""),
+            base_url=options.get("base-url"),
+            temperature=None if options.get("temperature") is None else float(options["temperature"]),
+            max_tokens=options.get("max-tokens"),
+            timeout=float(options.get("timeout", 60.0)),
+            retries=int(options.get("retries", 2)),
+            script=options.get("script"),
+        )
+
+
+__all__ = ["OPTIONS", "PROVIDERS", "ModelConfig"]

@@ -1,0 +1,385 @@
+"""What an agent's code sees of models: `defllm`, `(llm ...)`, `(llm-chat ...)`.
+
+One `LLMRuntime` belongs to one agent. The agent asks it for its builtins (each time it
+builds an interpreter, which also forgets the models of a previous load) and hands it
+`(defllm ...)` forms to expand. A model is reached only when the agent holds the `llm`
+grant. The request runs on a helper thread while the evaluating thread waits in short
+slices, spending a budget step per slice: the evaluation's time limit, a tool's timeout
+and `Interpreter.cancel` therefore stop the wait (the abandoned request ends at its own
+timeout, which is never longer than the evaluation's remaining time).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from o_lisp._budget import STACK_SIZE_LOCK
+from o_lisp._errors import CompileError, LimitExceeded, Position, SandboxViolation
+from o_lisp._mangle import mangle
+from o_lisp.agent._dsl import literal_or_error
+from o_lisp.agent._state import StateError, plain
+from o_lisp.forms import Expression, Keyword, String, Symbol
+from o_lisp.llm._config import ModelConfig
+from o_lisp.llm._errors import (
+    LLMBadReply,
+    LLMConfigError,
+    LLMError,
+    LLMNotGranted,
+    LLMToolLoopError,
+)
+from o_lisp.llm._types import ROLES, Message, Provider, ToolSpec, Turn, Usage
+
+if TYPE_CHECKING:
+    from o_lisp.agent._agent import Agent, Tool
+
+T = TypeVar("T")
+
+GRANT = "llm"
+MAX_ROUNDS = 8
+"""Model turns one `llm-chat` may take (each tool round is one) unless `:max-rounds` says."""
+POLL = 0.02
+"""Seconds between two budget checks while a request is in flight."""
+GRACE = 1.0
+"""Seconds a request may outlive the evaluation's time limit (the limit fires first)."""
+
+
+def make_provider(config: ModelConfig, base: Path | None = None, *, trusted: bool = True) -> Provider:
+    """The provider for a model config (`base`: where a scripted model's relative script is).
+
+    `trusted` is False for a model the agent declared itself: its `:base-url` is agent code
+    (which can rewrite itself), so the operator's key is sent only to the SDK's default
+    endpoint or to the one its environment variable names, never to an address the agent chose.
+    """
+    try:
+        return _make_provider(config, base, trusted)
+    except ImportError as error:
+        raise LLMConfigError(f"the {config.provider} SDK is not installed ({error.name}); "
+                             "install the extra: pip install 'o-lisp[llm]'", provider=config.provider,
+                             model=config.model) from None
+
+
+def _make_provider(config: ModelConfig, base: Path | None, trusted: bool) -> Provider:
+    if config.provider == "openai":
+        from o_lisp.llm._sdk import OpenAIProvider
+
+        return OpenAIProvider(config, send_key=trusted or _endpoint_is_the_operators(config, "OPENAI_BASE_URL"))
+    if config.provider == "anthropic":
+        from o_lisp.llm._sdk import AnthropicProvider
+
+        return AnthropicProvider(config, send_key=trusted or _endpoint_is_the_operators(config, "ANTHROPIC_BASE_URL"))
+    if config.provider == "ollama":
+        from o_lisp.llm._sdk import OllamaProvider
+
+        return OllamaProvider(config, send_key=trusted or _endpoint_is_the_operators(config, "OLLAMA_HOST"))
+    from o_lisp.llm._scripted import ScriptedProvider
+
+    return ScriptedProvider(config, base)
+
+
+def _endpoint_is_the_operators(config: ModelConfig, variable: str) -> bool:
+    """True when the model uses the SDK's own endpoint: none given, or the environment's."""
+    import os
+
+    return config.base_url is None or config.base_url.rstrip("/") == os.environ.get(variable, "").rstrip("/")
+
+
+class LLMRuntime:
+    """The models of one agent and the builtins that call them."""
+
+    def __init__(self, agent: Agent, host_models: Mapping[str, ModelConfig] | None = None) -> None:
+        self.agent = agent
+        self.host_models = dict(host_models or {})
+        """Models given by the operator: they win over the agent's `defllm` of the same name."""
+        self.declared: dict[str, ModelConfig] = {}
+        self._pending: dict[str, ModelConfig] = {}
+        self._providers: dict[ModelConfig, Provider] = {}
+
+    # -- wiring into the agent -------------------------------------------------------------
+    def builtins(self) -> dict[str, Any]:
+        """The names agent code sees (called for every new interpreter: declarations restart)."""
+        self.declared = {}
+        return {
+            "agent-define-llm": self._register,
+            "llm": self.llm,
+            "llm-chat": self.chat,
+            "llm-models": lambda: sorted({*self.declared, *self.host_models}),
+            "LLMError": LLMError,
+        }
+
+    def expand(self, items: list[Any], filename: str) -> Any:
+        """`(defllm NAME :option value ...)` → `(agent-define-llm "NAME")`, options checked now."""
+        if not items or type(items[0]) is not Symbol:
+            raise CompileError("defllm needs a name: (defllm NAME :provider \"openai\" :model \"...\")",
+                               _position(items[0] if items else None, filename))
+        name = str(items[0])
+        rest = items[1:]
+        options: dict[str, Any] = {}
+        for i in range(0, len(rest), 2):
+            key = rest[i]
+            if type(key) is not Keyword:
+                raise CompileError(f"model {name}: expected an option keyword", _position(key, filename))
+            if i + 1 >= len(rest):
+                raise CompileError(f"model {name}: option :{key.name} needs a value", _position(key, filename))
+            options[key.name] = literal_or_error(rest[i + 1], filename, None, f"model {name}: option :{key.name}")
+        try:
+            config = ModelConfig.from_options(name, options)
+            if config.script is not None:
+                _check_script_path(config)
+        except LLMConfigError as error:
+            raise CompileError(str(error), _position(items[0], filename)) from None
+        self._pending[name] = config
+        return Expression([Symbol("agent-define-llm"), String(name)])
+
+    def _register(self, name: str) -> None:
+        """`agent-define-llm`: accepted only while the `defllm` of that name itself loads
+        (agent code calling it at run time could otherwise swap the agent's models)."""
+        from o_lisp.agent._definitions import DefinitionKind
+
+        current = self.agent._current
+        if current is None or current.kind is not DefinitionKind.LLM or current.name != str(name) \
+                or str(name) not in self._pending:
+            raise SandboxViolation(f"defllm {name} can only be declared by its own definition")
+        self.declared[str(name)] = self._pending.pop(str(name))
+
+    # -- choosing a model ------------------------------------------------------------------
+    def model(self, name: str | None) -> ModelConfig:
+        models = {**self.declared, **self.host_models}
+        if name is None:
+            if len(models) == 1:
+                return next(iter(models.values()))
+            if "default" in models:
+                return models["default"]
+            raise LLMConfigError(f"agent {self.agent.name} has {len(models)} models; say which with :model NAME"
+                                 + (f" ({', '.join(sorted(models))})" if models else " (declare one with defllm)"))
+        if str(name) not in models:
+            known = ", ".join(sorted(models)) or "none; declare one with defllm"
+            raise LLMConfigError(f"agent {self.agent.name} has no model {name!r} (models: {known})")
+        return models[str(name)]
+
+    def _provider(self, config: ModelConfig) -> Provider:
+        provider = self._providers.get(config)
+        if provider is None:
+            trusted = self.host_models.get(config.name) == config
+            base = None if trusted else Path(self.agent.spec.filename).parent
+            provider = self._providers[config] = make_provider(config, base, trusted=trusted)
+        return provider
+
+    def _check_grant(self) -> None:
+        grants = self.agent.grants
+        if GRANT not in grants and "*" not in grants:
+            raise LLMNotGranted(f"agent {self.agent.name} was not granted the {GRANT} capability: run it with "
+                                f"--grant {GRANT} (or Agent.load(..., grants=[\"{GRANT}\"]))")
+
+    # -- the builtins ----------------------------------------------------------------------
+    def llm(self, prompt: Any, model: str | None = None, system: str | None = None) -> str:
+        """`(llm PROMPT :model NAME :system TEXT)` → the model's answer as text."""
+        reply = self.chat([{"role": "user", "content": _text(prompt, "the prompt")}], model=model, system=system)
+        return str(reply["text"])
+
+    def chat(self, messages: Any, model: str | None = None, tools: Any = None, schema: Any = None,
+             system: str | None = None, max_rounds: int = MAX_ROUNDS) -> dict[str, Any]:
+        """`(llm-chat MESSAGES :model NAME :tools [tool ...] :schema SCHEMA :system TEXT :max-rounds N)`.
+
+        Runs the tool loop: while the model asks for tool calls (only the offered tools),
+        each is made through the agent's own tool machinery (validation, grants, timeouts,
+        budgets, recording) and its result or error goes back to the model. The reply:
+        `{"text" "tool_calls" "usage" "rounds" "model" "provider"}`, plus `"data"` (the
+        parsed JSON answer) when a schema was given.
+        """
+        self._check_grant()
+        config = self.model(model)
+        conversation = _messages(messages)
+        if system is not None:
+            conversation.insert(0, {"role": "system", "content": _text(system, ":system")})
+        offered = self._offered(tools)
+        specs = [ToolSpec(name, tool.doc or tool.name, tool.schema["parameters"]) for name, tool in offered.items()]
+        checked_schema = _schema(schema)
+        if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 1:
+            raise LLMConfigError("llm-chat: :max-rounds must be a positive integer")
+        usage = Usage()
+        made: list[dict[str, Any]] = []
+        for round_number in range(1, max_rounds + 1):
+            turn = self._request(config, conversation, specs, checked_schema)
+            usage = usage + turn.usage
+            if not turn.tool_calls:
+                reply: dict[str, Any] = {"text": turn.text, "tool_calls": made, "usage": usage.as_data(),
+                                         "rounds": round_number, "model": config.name, "provider": config.provider}
+                if checked_schema is not None:
+                    reply["data"] = _structured(turn.text, checked_schema, config)
+                return reply
+            conversation.append({"role": "assistant", "content": turn.text,
+                                 "tool_calls": [call.as_data() for call in turn.tool_calls]})
+            for call in turn.tool_calls:
+                record = {"id": call.id, "name": call.name, "arguments": plain(call.arguments)}
+                content = self._call(offered, call.name, call.arguments, record)
+                made.append(record)
+                conversation.append({"role": "tool", "tool_call_id": call.id, "name": call.name, "content": content})
+        raise LLMToolLoopError(f"still calling tools after {max_rounds} rounds", provider=config.provider,
+                               model=config.model or config.name)
+
+    def _offered(self, tools: Any) -> dict[str, Tool]:
+        """The agent's tools named (or given as values) in `:tools`, by provider-safe name."""
+        if tools is None:
+            return {}
+        if not isinstance(tools, list | tuple):
+            raise LLMConfigError("llm-chat: :tools must be a list of the agent's tools")
+        by_mangled = {mangle(name): tool for name, tool in self.agent.tools.items()}
+        offered: dict[str, Tool] = {}
+        for item in tools:
+            key = getattr(item, "__name__", None) if callable(item) else str(item)
+            tool = self.agent.tools.get(str(key)) or by_mangled.get(mangle(str(key)))
+            if tool is None:
+                known = ", ".join(sorted(self.agent.tools)) or "none"
+                raise LLMConfigError(f"llm-chat: {key!s} is not a tool of agent {self.agent.name} (tools: {known})")
+            offered[mangle(tool.name)] = tool
+        return offered
+
+    def _call(self, offered: Mapping[str, Tool], name: str, arguments: dict[str, Any], record: dict[str, Any]) -> str:
+        """Make one tool call the model asked for; its result (or error) as text for the model."""
+        tool = offered.get(name)
+        try:
+            if tool is None:
+                raise LLMBadReply(f"the model called {name!r}, which was not offered")
+            result = self.agent._call_tool(tool, (), {str(k): v for k, v in arguments.items()})
+        except (LimitExceeded, SandboxViolation):
+            raise
+        except Exception as error:
+            record.update(ok=False, error=f"{type(error).__name__}: {error}")
+            return json.dumps({"error": str(error)})
+        shown = _data(result)
+        record.update(ok=True, result=shown)
+        return json.dumps(shown)
+
+    def _request(self, config: ModelConfig, conversation: list[Message], specs: list[ToolSpec],
+                 schema: dict[str, Any] | None) -> Turn:
+        """One model turn. The provider is made on the helper thread too: the first import of
+        an SDK takes seconds on a loaded machine, and the budget keeps running meanwhile."""
+        budget = self.agent.interpreter._budget
+        timeout = config.timeout
+        if budget.deadline is not None:
+            # a little past the evaluation's end, so that the time limit (not the SDK) reports it
+            timeout = max(0.001, min(timeout, budget.deadline - time.monotonic() + GRACE))
+        started = time.perf_counter()
+        ok = False
+        try:
+            turn = wait_cancellable(lambda: self._provider(config).complete(
+                list(conversation), tools=specs, schema=schema, timeout=timeout), budget.charge)
+            ok = True
+        finally:
+            self.agent.state.observe(f"llm:{config.name}", ok, (time.perf_counter() - started) * 1000)
+        return turn
+
+
+def wait_cancellable(call: Callable[[], T], tick: Callable[[int], None], poll: float = POLL) -> T:
+    """`call()` on a helper thread; meanwhile `tick(1)` every `poll` seconds, so a budget
+    that runs out (time limit, nested deadline, cancel) raises here and the wait ends."""
+    done = threading.Event()
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as error:
+            box["error"] = error
+        finally:
+            done.set()
+
+    with STACK_SIZE_LOCK:
+        previous = threading.stack_size(0)
+        try:
+            threading.Thread(target=run, name="o_lisp-llm", daemon=True).start()
+        finally:
+            threading.stack_size(previous)
+    while not done.wait(poll):
+        tick(1)
+    tick(1)  # a budget that ran out while the request finished still wins
+    if "error" in box:
+        raise box["error"]
+    value: T = box["value"]
+    return value
+
+
+def _check_script_path(config: ModelConfig) -> None:
+    """An agent's own `:script` is a relative path inside its seed's directory."""
+    path = PurePosixPath(str(config.script))
+    if path.is_absolute() or ".." in path.parts or "\\" in str(config.script):
+        raise LLMConfigError(f"model {config.name}: :script must be a relative path inside the agent's directory")
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise LLMConfigError(f"{what} must be text, not {type(value).__name__}")
+    return str(value)
+
+
+def _messages(messages: Any) -> list[Message]:
+    """Agent-given messages → checked plain dicts."""
+    if not isinstance(messages, list | tuple) or not messages:
+        raise LLMConfigError("llm-chat: MESSAGES must be a non-empty list of {\"role\" ... \"content\" ...} dicts")
+    out: list[Message] = []
+    for i, message in enumerate(messages, 1):
+        try:
+            data = plain(message)
+        except StateError as error:
+            raise LLMConfigError(f"llm-chat: message {i}: {error}") from None
+        if not isinstance(data, dict) or data.get("role") not in ROLES or not isinstance(data.get("content", ""), str):
+            raise LLMConfigError(f"llm-chat: message {i} must be a dict with a role ({', '.join(ROLES)}) "
+                                 "and text content")
+        if data["role"] == "tool" and not isinstance(data.get("tool_call_id"), str):
+            raise LLMConfigError(f"llm-chat: message {i} (role tool) needs a tool_call_id")
+        out.append(data)
+    return out
+
+
+def _schema(schema: Any) -> dict[str, Any] | None:
+    if schema is None:
+        return None
+    try:
+        data = plain(schema)
+    except StateError:
+        data = None
+    if not isinstance(data, dict):
+        raise LLMConfigError("llm-chat: :schema must be a JSON Schema given as a dict")
+    return data
+
+
+def _structured(text: str, schema: dict[str, Any], config: ModelConfig) -> Any:
+    """The JSON answer of a model asked for structured output; a top-level object must hold
+    the schema's `required` keys."""
+    body = text.strip()
+    if body.startswith("```"):
+        body = body.strip("`").removeprefix("json").strip()
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as error:
+        raise LLMBadReply(f"structured output is not JSON: {error.msg}", provider=config.provider,
+                          model=config.model or config.name) from None
+    if schema.get("type") == "object":
+        if not isinstance(data, dict):
+            raise LLMBadReply("structured output must be a JSON object", provider=config.provider,
+                              model=config.model or config.name)
+        missing = [key for key in schema.get("required", []) if key not in data]
+        if missing:
+            raise LLMBadReply(f"structured output lacks required keys {missing}", provider=config.provider,
+                              model=config.model or config.name)
+    return data
+
+
+def _data(value: Any) -> Any:
+    try:
+        return plain(value)
+    except StateError:
+        return repr(value)[:2000]
+
+
+def _position(form: Any, filename: str) -> Position:
+    pos = getattr(form, "_pos", None) or (1, 1, 1, 1)
+    return Position(filename, pos[0], pos[1], pos[2], pos[3])
+
+
+__all__ = ["GRANT", "MAX_ROUNDS", "LLMRuntime", "make_provider", "wait_cancellable"]
