@@ -587,6 +587,7 @@ class Agent:
         return self.state["context"].get(str(key), default)
 
     def _state_set(self, key: str, value: Any) -> Any:
+        self.interpreter.charge_expansion(value, "the state value")
         self.state.apply("context_set", {"key": str(key), "value": plain(value), "time": self.clock()})
         return value
 
@@ -765,6 +766,7 @@ class Agent:
         and why it is unacceptable (it must print and read back identically and define
         `name` with the same kind)."""
         old = self.definitions.get(name)
+        self.interpreter.charge_expansion(form, "the candidate")
         try:
             form = as_form(form)
         except TypeError as error:
