@@ -440,12 +440,13 @@ class Budget:
                 )
 
     def _fail(self, limit: str, message: str) -> NoReturn:
-        error = LimitExceeded(limit, message)
         with self._lock:
             if self.active and self.failed is None:
-                self.failed = error
+                # A copy: the raised error gets a traceback, whose frames hold the
+                # program's locals; `failed` outlives the evaluation and must not.
+                self.failed = LimitExceeded(limit, message)
                 self._install(_Raising(functools.partial(LimitExceeded, limit, message)))
-        raise error
+        raise LimitExceeded(limit, message)
 
 
 UNLIMITED_DEPTH = 20_000

@@ -19,7 +19,6 @@ from __future__ import annotations
 import collections
 import itertools
 import math
-import operator
 import re
 from collections.abc import Callable, Iterator
 from typing import Any

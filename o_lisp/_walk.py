@@ -29,7 +29,7 @@ TEXT = True
 _SCALARS = (type(None), bool, int, float, complex, Integer)
 _STRINGS = (str, String, Symbol)
 _BYTES = (bytes, Bytes)
-_DICT_VIEWS = (type({}.keys()), type({}.values()), type({}.items()))
+_DICT_VIEWS: tuple[type, ...] = (type({}.keys()), type({}.values()), type({}.items()))
 
 
 def _children(x: Any) -> tuple[int, Any] | None:
@@ -40,7 +40,7 @@ def _children(x: Any) -> tuple[int, Any] | None:
         return len(x) * 4 + 2, (item for pair in x.items() for item in pair)
     if isinstance(x, BaseException):
         return 40 + len(type(x).__name__), x.args
-    if isinstance(x, _DICT_VIEWS):
+    if type(x) in _DICT_VIEWS:
         return len(x) * 4 + 20, x
     if isinstance(x, slice):
         return 10, (x.start, x.stop, x.step)
@@ -53,7 +53,7 @@ def _leaf(x: Any, text: bool) -> int:
         if t in _STRINGS or t in _BYTES:
             return 1 + len(x) // 64  # hashed once, compared with memcmp
         if t is int or t is Integer:
-            return 1 + x.bit_length() // 4096
+            return 1 + int(x.bit_length()) // 4096
         return 1
     t = type(x)
     if t in _STRINGS:
@@ -61,7 +61,7 @@ def _leaf(x: Any, text: bool) -> int:
     if t in _BYTES:
         return len(x) * 4 + 3
     if t is int or t is Integer or t is bool:
-        return x.bit_length() // 3 + 2
+        return int(x.bit_length()) // 3 + 2
     if t is Keyword:
         return len(x.name) + 1
     if isinstance(x, types.FunctionType):
@@ -84,10 +84,11 @@ def measure(obj: Any, limit: int, text: bool = NODES) -> int:
     own, kids = first
     # Frames: [container, iterator of children, running total]
     stack: list[list[Any]] = [[obj, iter(kids), own if text else 1]]
+    total: int
     visits = 0
     while stack:
         frame = stack[-1]
-        total = frame[2]
+        total = int(frame[2])
         pushed = False
         for child in frame[1]:
             visits += 1
@@ -117,9 +118,10 @@ def measure(obj: Any, limit: int, text: bool = NODES) -> int:
         if not stack:
             return total
         parent = stack[-1]
-        parent[2] += total
-        if parent[2] > limit:
-            return parent[2]
+        parent_total: int = parent[2] + total
+        parent[2] = parent_total
+        if parent_total > limit:
+            return parent_total
     return 0  # pragma: no cover - the loop returns
 
 

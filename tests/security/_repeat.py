@@ -12,6 +12,7 @@ timeout is an order of magnitude above the evaluation's time limit.
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import resource
@@ -21,8 +22,8 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -30,9 +31,8 @@ import pytest
 from o_lisp import Interpreter, LimitExceeded, Limits, OLispError, ProgramError
 
 RUNS = 5
-HANG_AFTER = 60.0
+HANG_AFTER = 120.0
 KILL_GROWTH = 1536 << 20
-LEFT_BEHIND = 64 << 20  # RSS growth allowed between the first and the last run
 REUSE = "(+ (len (lfor i (range 20) i)) (len (.upper \"ab\")) 50)"
 
 
@@ -50,6 +50,8 @@ class Attempt:
     setup: str = ""
     capabilities: tuple[tuple[str, Callable[[Interpreter], Callable[..., Any]]], ...] = ()
     """(name, factory): the factory makes the capability for the attempt's interpreter."""
+    left_behind: int = 20_000
+    """Allocated blocks (Python objects) that may remain from the first run to the last."""
 
 
 def limit(*names: str) -> tuple[tuple[str, Any], ...]:
@@ -71,6 +73,14 @@ def _rss() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _reset_peak() -> None:
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")  # reset the peak (VmHWM) to the current resident size
+    except OSError:
+        pass
+
+
 def _peak() -> int:
     with open("/proc/self/status") as status:
         for line in status:
@@ -84,18 +94,16 @@ def _child(attempt: Attempt) -> dict[str, Any]:
     for name, factory in attempt.capabilities:
         interp.grant(name, factory(interp))
     assert interp.eval(REUSE) == 72
-    try:
-        with open("/proc/self/clear_refs", "w") as refs:
-            refs.write("5")  # reset the peak (VmHWM) to the current resident size
-    except OSError:
-        pass
-    start = _rss()
     threads = threading.active_count()
     recursion = sys.getrecursionlimit()
     outcomes: list[Any] = []
+    peaks: list[int] = []
+    traced: list[int] = []
     rss: list[int] = []
     messages: list[str] = []
     for _ in range(RUNS):
+        _reset_peak()
+        before = _rss()
         try:
             if attempt.setup:
                 interp.eval(attempt.setup)
@@ -106,12 +114,17 @@ def _child(attempt: Attempt) -> dict[str, Any]:
         else:
             outcomes.append(("value", value if isinstance(value, int | str | bool | None) else repr(value)[:200]))
             messages.append("")
+        value = None
+        peaks.append(_peak() - before)
         rss.append(_rss())
+        gc.collect()
+        traced.append(sys.getallocatedblocks())
     return {
         "outcomes": outcomes,
         "messages": messages,
+        "peaks": peaks,
+        "traced": traced,
         "rss": rss,
-        "peak": _peak() - start,
         "reuse": interp.eval(REUSE),
         "fresh": Interpreter().eval("(+ 1 2)"),
         "threads": (threads, threading.active_count()),
@@ -178,12 +191,15 @@ def run(attempt: Attempt) -> dict[str, Any]:
         pytest.fail(report["harness_error"])
     for outcome, message in zip(report["outcomes"], report["messages"], strict=True):
         assert outcome in attempt.expected, f"outcome {outcome} ({message}) not in {attempt.expected}"
-    growth = report["rss"][-1] - report["rss"][0]
-    assert growth < LEFT_BEHIND, f"{growth >> 20} MiB left behind after {RUNS} runs"
+    # Objects the runs leave behind (allocated blocks; resident memory is not used here
+    # because the C allocator keeps freed pages mapped after big copies).
+    kept = report["traced"][-1] - report["traced"][0]
+    assert kept < attempt.left_behind, f"{kept} objects left behind by runs 2 to {RUNS}"
     memory = attempt.limits.memory
     if memory is not None:
-        peak = report["peak"]
-        assert peak < memory + (128 << 20), f"resident memory peaked {peak >> 20} MiB above the start"
+        # Memory is sampled (every 20 ms and every 8 M checked elements): allow one interval.
+        for peak in report["peaks"]:
+            assert peak < memory + (192 << 20), f"resident memory peaked {peak >> 20} MiB above the run's start"
     assert report["reuse"] == 72
     assert report["fresh"] == 3
     assert report["threads"][0] == report["threads"][1], f"threads left running: {report['threads']}"
