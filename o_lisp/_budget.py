@@ -46,7 +46,7 @@ FIRST_ALLOCATION = 65_536
 """Elements allocated before the first memory check (the lazy base)."""
 ALLOCATION_CHECK = 8_000_000
 """Elements allocated between two memory checks."""
-MEMORY_SAMPLE = 0.02
+MEMORY_SAMPLE = 0.05
 """Seconds between two clock-driven memory samples (by the watchdog thread)."""
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 

@@ -194,9 +194,16 @@ def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
     def safe_sorted(iterable: Iterable[Any], *, key: Any = None, reverse: bool = False) -> list[Any]:
         items = runtime.materialize(iterable, "the sorted list")
         budget.charge(len(items))
-        runtime.check_compare(items, "sorting these elements")
-        items.sort(key=key, reverse=reverse)
-        return items
+        if key is None:
+            runtime.check_compare(items, "sorting these elements")
+            items.sort(reverse=reverse)
+            return items
+        # The keys are what gets compared: compute them (once each, as sort does) and
+        # charge comparing them before sorting; the order is the same, stability included.
+        keys = list(map(key, items))
+        runtime.check_compare(keys, "sorting by these keys")
+        order = sorted(range(len(items)), key=keys.__getitem__, reverse=reverse)
+        return [items[i] for i in order]
 
     def charged(fn: Callable[..., Any], compares: bool = False) -> Callable[..., Any]:
         """`fn` charging one step per item of a sized argument: these built-ins loop in C,

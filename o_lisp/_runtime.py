@@ -461,6 +461,28 @@ class Runtime:
 
             return plain
         grows = name in _LIST_GROWTH
+        if guard is _check_key_arg:
+            flat = _FLAT_HASH_TYPES
+
+            def keyed(obj: Any, *args: Any, **kwargs: Any) -> Any:
+                # The guard is only called for keys that are not numbers, strings or
+                # small tuples of them.
+                fn = table.get(type(obj))
+                if fn is None:
+                    raise refuse(obj)
+                if grows:
+                    budget.tick()
+                    limit = budget.limits.max_size
+                    if limit is not None and len(obj) >= limit:
+                        budget.exceed("size", f"the {_type_label(obj)} would grow past the size limit of {limit} elements")
+                if args:
+                    key = args[0]
+                    t = type(key)
+                    if t not in flat and not (t is tuple and len(key) <= 16 and flat.issuperset(map(type, key))):
+                        _check_key_arg(self, obj, args, kwargs)
+                return fn(obj, *args, **kwargs)
+
+            return keyed
 
         def checked(obj: Any, *args: Any, **kwargs: Any) -> Any:
             fn = table.get(type(obj))
@@ -549,8 +571,12 @@ def _check_sort(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, 
 
 def _check_key_arg(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """Methods that hash their argument or compare it with every element."""
-    if not args or type(args[0]) in _FLAT_HASH_TYPES:
+    if not args:
         return
+    key = args[0]
+    t = type(key)
+    if t in _FLAT_HASH_TYPES or (t is tuple and len(key) <= 16 and _FLAT_HASH_TYPES.issuperset(map(type, key))):
+        return  # the common keys: a number, a string, a small tuple of them
     nodes = rt.check_nodes(args[0], "the argument")
     if nodes > 1 and isinstance(obj, list | tuple):
         rt.charge_work(nodes * len(obj), "comparing the argument with every element")
@@ -600,7 +626,6 @@ _METHOD_GUARDS: dict[str, Callable[[Runtime, Any, tuple[Any, ...], dict[str, Any
     "issubset": _check_key_args,
     "issuperset": _check_key_args,
     "isdisjoint": _check_key_args,
-    "get": _check_key_arg,
     "pop": _check_key_arg,
     "setdefault": _check_key_arg,
     "add": _check_key_arg,

@@ -26,7 +26,7 @@ from o_lisp.forms import Bytes, Integer, Keyword, String, Symbol
 NODES = False
 TEXT = True
 
-_SCALARS = (type(None), bool, int, float, complex, Integer)
+_NUMBERS = frozenset([type(None), bool, int, float])
 _STRINGS = (str, String, Symbol)
 _BYTES = (bytes, Bytes)
 _DICT_VIEWS: tuple[type, ...] = (type({}.keys()), type({}.values()), type({}.items()))
@@ -92,6 +92,18 @@ def measure(obj: Any, limit: int, text: bool = NODES) -> int:
         pushed = False
         for child in frame[1]:
             visits += 1
+            t = type(child)
+            if t in _NUMBERS:
+                total += _leaf(child, True) if text else 1
+                if total > limit:
+                    return total
+                continue
+            if t is tuple and not text and _NUMBERS.issuperset(map(type, child)):
+                # A tuple of plain numbers (the common key): counted without a walk.
+                total += len(child) + 1
+                if total > limit:
+                    return total
+                continue
             cid = id(child)
             if cid in memo:
                 total += memo[cid]
