@@ -236,8 +236,13 @@ def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
             return total
         items = runtime.materialize(iterable, "the summed items")
         total = len(start) if isinstance(start, list | tuple) else 0
-        total += sum(len(x) for x in items if isinstance(x, list | tuple | str | bytes))
+        copied = 0  # each `+` copies the running total: quadratic in the number of items
+        for x in items:
+            if isinstance(x, list | tuple | str | bytes):
+                total += len(x)
+            copied += total
         budget.allocate(total, "the sum")
+        runtime.charge_work(copied, "the sum's copies")
         return sum(items, start)
 
     def safe_iter(obj: Any) -> Any:

@@ -158,6 +158,7 @@ _RANDOM_HASH_TYPES = frozenset([str, bytes, String, Symbol, Bytes, type(None), b
 # Key types hashed in constant time (no walk needed before hashing them).
 _FLAT_HASH_TYPES = frozenset([*_RANDOM_HASH_TYPES, int, float, complex, Integer])
 _INT_TYPES = frozenset([int, Integer, bool])
+_STRING_TYPES = frozenset([str, bytes, String, Symbol, Bytes])
 # CPython hashes numbers modulo this prime: ints of smaller magnitude hash to themselves.
 _HASH_MODULUS = 2**61 - 1
 # Largest exponent-bits x modulus-bits product of a 3-argument pow (an 8192-bit RSA-size power is 2**26).
@@ -270,7 +271,13 @@ class Runtime:
     def check_compare(self, items: Any, what: str) -> None:
         """Charge comparing the elements of `items` with each other (sorting, min, max):
         each comparison may walk two elements, about log2(n) comparisons per element."""
-        if len(items) > 1 and not set(map(type, items)) <= _FLAT_HASH_TYPES:
+        if len(items) < 2:
+            return
+        kinds = set(map(type, items))
+        if kinds <= _STRING_TYPES:
+            # Equal but distinct long strings compare character by character.
+            self.charge_work(sum(map(len, items)) // 64 * len(items).bit_length(), what)
+        elif not kinds <= _FLAT_HASH_TYPES:
             nodes = self.check_nodes(items, "the compared elements")
             self.charge_work(nodes * len(items).bit_length(), what)
 
@@ -478,7 +485,10 @@ class Runtime:
                 if args:
                     key = args[0]
                     t = type(key)
-                    if t not in flat and not (t is tuple and len(key) <= 16 and flat.issuperset(map(type, key))):
+                    if t in flat:
+                        if (t is str or t is bytes) and len(key) > 64 and isinstance(obj, list | tuple):
+                            _check_key_arg(self, obj, args, kwargs)
+                    elif not (t is tuple and len(key) <= 16 and flat.issuperset(map(type, key))):
                         _check_key_arg(self, obj, args, kwargs)
                 return fn(obj, *args, **kwargs)
 
@@ -575,6 +585,10 @@ def _check_key_arg(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[st
         return
     key = args[0]
     t = type(key)
+    if isinstance(key, str | bytes) and isinstance(obj, list | tuple):
+        # Each element equal to the key but not identical costs a full comparison.
+        rt.charge_work(len(obj) * (1 + len(key) // 64), "comparing the argument with every element")
+        return
     if t in _FLAT_HASH_TYPES or (t is tuple and len(key) <= 16 and _FLAT_HASH_TYPES.issuperset(map(type, key))):
         return  # the common keys: a number, a string, a small tuple of them
     nodes = rt.check_nodes(args[0], "the argument")

@@ -71,7 +71,6 @@ ATTEMPTS = {
     "frozenset-of-dag": Attempt("(frozenset [t 1])", SIZE, setup=DAG),
     "dict-of-dag-key": Attempt("(dict [#(t 1)])", SIZE, setup=DAG),
     "set-add": Attempt("(.add (set) t)", SIZE, setup=DAG),
-    "dict-get": Attempt("(.get {} t)", SIZE, setup=DAG),
     "dict-setdefault": Attempt("(.setdefault {} t 1)", SIZE, setup=DAG),
     "list-count": Attempt("(.count [1 2 3] l2)", SIZE, setup=DAG),
     "list-index": Attempt("(.index [1 2 l] l2)", SIZE, setup=DAG),
