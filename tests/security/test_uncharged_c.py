@@ -63,13 +63,13 @@ ATTEMPTS = {
     ),
     "sum-of-lists-quadratic": Attempt("(len (sum (* [[1 2]] 200000) []))", limit("steps")),
     "sort-equal-long-strings": Attempt(
-        '(setv a (* "x" 1000000) b (+ (cut a 1) "x")) (len (sorted (* [a b] 100000)))', limit("steps", "time")
+        '(setv a (* "x" 1000000) b (+ (cut a 1 None) "x")) (len (sorted (* [a b] 100000)))', limit("steps", "time")
     ),
     "count-equal-long-string": Attempt(
-        '(setv a (* "x" 1000000) b (+ (cut a 1) "x")) (.count (* [a] 1000000) b)', limit("steps")
+        '(setv a (* "x" 1000000) b (+ (cut a 1 None) "x")) (.count (* [a] 1000000) b)', limit("steps")
     ),
     "max-equal-long-strings": Attempt(
-        '(setv a (* "x" 1000000) b (+ (cut a 1) "x")) (max (* [a b] 1000000))', limit("steps", "time")
+        '(setv a (* "x" 1000000) b (+ (cut a 1 None) "x")) (max (* [a b] 1000000))', limit("steps", "time")
     ),
     "hy-read-huge": Attempt('(hy.read (+ "[" (* "a " 1900000) "]"))', limit("steps")),
     "hy-eval-huge-call": Attempt(
