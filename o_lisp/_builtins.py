@@ -31,6 +31,8 @@ DENIED = (
 ).split()
 
 _PLAIN_CLASSES: tuple[type, ...] = (float, bool, complex, list, tuple, dict, set, frozenset)
+# Values `min`/`max` compare in constant time.
+_COMPARED_FLAT = frozenset([int, float, bool])
 # Elements a bulk copy may move per step before it is charged more than one.
 _BULK = 4096
 _SIZED = (str, bytes, list, tuple, dict, set, frozenset, range)
@@ -203,18 +205,20 @@ def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
         keys = list(map(key, items))
         runtime.check_compare(keys, "sorting by these keys")
         order = sorted(range(len(items)), key=keys.__getitem__, reverse=reverse)
-        return [items[i] for i in order]
+        return list(map(items.__getitem__, order))
 
     def charged(fn: Callable[..., Any], compares: bool = False) -> Callable[..., Any]:
         """`fn` charging one step per item of a sized argument: these built-ins loop in C,
         and `(map max (* [big] n))` would otherwise do n x len(big) work in one step."""
+
+        flat = _COMPARED_FLAT
 
         def call(*args: Any, **kwargs: Any) -> Any:
             if len(args) == 1 and isinstance(args[0], _SIZED):
                 budget.charge(len(args[0]))
                 if compares and not isinstance(args[0], str | bytes | range):
                     runtime.check_compare(args[0], f"{fn.__name__} of these elements")
-            elif compares and len(args) > 1:
+            elif compares and not (len(args) == 2 and type(args[0]) in flat and type(args[1]) in flat):
                 runtime.check_compare(args, f"{fn.__name__} of these values")
             return fn(*args, **kwargs)
 

@@ -159,6 +159,8 @@ _RANDOM_HASH_TYPES = frozenset([str, bytes, String, Symbol, Bytes, type(None), b
 _FLAT_HASH_TYPES = frozenset([*_RANDOM_HASH_TYPES, int, float, complex, Integer])
 _INT_TYPES = frozenset([int, Integer, bool])
 _STRING_TYPES = frozenset([str, bytes, String, Symbol, Bytes])
+_TUPLE_KIND = {tuple}
+_NUMBER_TYPES = frozenset([int, float, bool, type(None), Integer])
 # CPython hashes numbers modulo this prime: ints of smaller magnitude hash to themselves.
 _HASH_MODULUS = 2**61 - 1
 # Largest exponent-bits x modulus-bits product of a 3-argument pow (an 8192-bit RSA-size power is 2**26).
@@ -277,6 +279,10 @@ class Runtime:
         if kinds <= _STRING_TYPES:
             # Equal but distinct long strings compare character by character.
             self.charge_work(sum(map(len, items)) // 64 * len(items).bit_length(), what)
+        elif kinds == _TUPLE_KIND and max(map(len, items)) <= 16 and _NUMBER_TYPES.issuperset(
+            map(type, itertools.chain.from_iterable(items))
+        ):
+            return  # small tuples of numbers: bounded comparisons
         elif not kinds <= _FLAT_HASH_TYPES:
             nodes = self.check_nodes(items, "the compared elements")
             self.charge_work(nodes * len(items).bit_length(), what)
@@ -640,10 +646,8 @@ _METHOD_GUARDS: dict[str, Callable[[Runtime, Any, tuple[Any, ...], dict[str, Any
     "issubset": _check_key_args,
     "issuperset": _check_key_args,
     "isdisjoint": _check_key_args,
-    "pop": _check_key_arg,
-    "setdefault": _check_key_arg,
-    "add": _check_key_arg,
-    "discard": _check_key_arg,
+    # `get pop setdefault add discard` hash their key as a subscript does, and stay as
+    # cheap (see "Still open" in docs/language.md); these compare it with elements:
     "remove": _check_key_arg,
     "count": _check_key_arg,
     "index": _check_key_arg,
