@@ -46,6 +46,8 @@ FIRST_ALLOCATION = 65_536
 """Elements allocated before the first memory check (the lazy base)."""
 ALLOCATION_CHECK = 8_000_000
 """Elements allocated between two memory checks."""
+MEMORY_SAMPLE = 0.05
+"""Seconds between two clock-driven memory samples (by the watchdog thread)."""
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -286,6 +288,8 @@ class Budget:
             self._install(self._chain)
         if limits.time is not None:
             self._start_timer(limits.time, self._expire)
+        if limits.memory is not None:
+            self._start_timer(MEMORY_SAMPLE, self._sample_memory)
 
     def stop(self) -> None:
         self.active -= 1
@@ -313,6 +317,32 @@ class Budget:
 
     def _expire(self, generation: int) -> None:
         self._interrupt(generation, "time", f"time limit of {self.limits.time} s exceeded")
+
+    def _sample_memory(self, generation: int) -> None:
+        """Check resident memory from the watchdog thread, every `MEMORY_SAMPLE` seconds.
+
+        Steps and checked allocations sample memory too, but one step may copy
+        millions of elements (a slice, `list`, `split`) that no allocation check
+        sees: without this clock-driven sample a loop of such copies could grow by
+        gigabytes between two step-driven samples. The next step then fails.
+        """
+        if generation != self._generation or not self.active or self.failed is not None:
+            return
+        limit = self.limits.memory
+        if limit is None:
+            return
+        rss = resident_bytes()
+        if self.rss_base < 0:
+            self.rss_base = rss
+        elif rss - self.rss_base > limit:
+            grown = rss - self.rss_base
+            self._interrupt(
+                generation, "memory", f"memory grew by {grown >> 20} MiB; the limit is {limit >> 20} MiB"
+            )
+            return
+        with self._lock:
+            if generation == self._generation and self.active:
+                self._start_timer(MEMORY_SAMPLE, self._sample_memory)
 
     def _interrupt(self, generation: int, limit: str, message: str) -> None:
         with self._lock:
@@ -429,12 +459,13 @@ class Budget:
                 )
 
     def _fail(self, limit: str, message: str) -> NoReturn:
-        error = LimitExceeded(limit, message)
         with self._lock:
             if self.active and self.failed is None:
-                self.failed = error
+                # A copy: the raised error gets a traceback, whose frames hold the
+                # program's locals; `failed` outlives the evaluation and must not.
+                self.failed = LimitExceeded(limit, message)
                 self._install(_Raising(functools.partial(LimitExceeded, limit, message)))
-        raise error
+        raise LimitExceeded(limit, message)
 
 
 UNLIMITED_DEPTH = 20_000

@@ -19,6 +19,7 @@ from o_lisp._errors import SandboxViolation
 from o_lisp._mangle import mangle, unmangle
 from o_lisp._printer import hy_repr
 from o_lisp._runtime import EXCEPTIONS, FORM_CLASSES, Runtime, runtime_math
+from o_lisp.forms import Bytes, Form, Integer
 
 # Names that exist in Python but must never be reachable: calling them raises
 # SandboxViolation (a plain NameError would hide that an escape was attempted).
@@ -30,6 +31,10 @@ DENIED = (
 ).split()
 
 _PLAIN_CLASSES: tuple[type, ...] = (float, bool, complex, list, tuple, dict, set, frozenset)
+# Values `min`/`max` compare in constant time.
+_COMPARED_FLAT = frozenset([int, float, bool])
+# Elements a bulk copy may move per step before it is charged more than one.
+_BULK = 4096
 _SIZED = (str, bytes, list, tuple, dict, set, frozenset, range)
 _SAFE_TYPES: frozenset[type] = frozenset(
     [*_PLAIN_CLASSES, int, type(None), *FORM_CLASSES.values(), *EXCEPTIONS.values(), OSError, zip,
@@ -59,8 +64,15 @@ def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
                 return obj  # type: ignore[no-any-return]
             if t is float or t is bool or (t is int and obj.bit_length() < 4096):
                 return str(obj)
-        if args:
-            runtime.check_text(args[0], "the string")
+        obj = kwargs["object"] if "object" in kwargs else (args[0] if args else "")
+        encoding = args[1] if len(args) > 1 else kwargs.get("encoding")
+        errors = args[2] if len(args) > 2 else kwargs.get("errors")
+        if encoding is not None or errors is not None:
+            runtime.check_codec(encoding, errors)
+            if isinstance(obj, bytes):
+                budget.allocate(len(obj) * 4, "the decoded string")
+        else:
+            runtime.check_text(obj, "the string")
         return str(*args, **kwargs)
 
     def safe_repr(obj: Any) -> str:
@@ -68,10 +80,20 @@ def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
         return repr(obj)
 
     def safe_bytes(*args: Any, **kwargs: Any) -> bytes:
-        if args and isinstance(args[0], int):
-            budget.allocate(args[0], "the bytes")
-        elif args and not isinstance(args[0], str | bytes):
-            return bytes(runtime.materialize(args[0], "the bytes"))
+        source = kwargs["source"] if "source" in kwargs else (args[0] if args else b"")
+        encoding = args[1] if len(args) > 1 else kwargs.get("encoding")
+        errors = args[2] if len(args) > 2 else kwargs.get("errors")
+        if encoding is not None or errors is not None:
+            runtime.check_codec(encoding, errors)
+        if isinstance(source, int):
+            budget.allocate(source, "the bytes")
+        elif isinstance(source, str):
+            budget.allocate(len(source) * 10, "the encoded bytes")
+        elif not isinstance(source, bytes):
+            if args:
+                return bytes(runtime.materialize(source, "the bytes"), *args[1:], **kwargs)
+            rest = {k: v for k, v in kwargs.items() if k != "source"}
+            return bytes(runtime.materialize(source, "the bytes"), **rest)
         return bytes(*args, **kwargs)
 
     def safe_range(*args: int) -> range:
@@ -87,7 +109,59 @@ def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
                 budget.exceed("int_bits", f"a {len(args[0])}-character number string could exceed the limit of {limit} bits")
         return int(*args, **kwargs)
 
-    wrapped_classes: dict[Any, type] = {safe_str: str, safe_bytes: bytes, safe_range: range, safe_int: int}
+    def safe_round(number: Any, ndigits: Any = None) -> Any:
+        if isinstance(number, int) and isinstance(ndigits, int) and ndigits < 0:
+            # round(n, -d) computes 10**d first.
+            budget.int_bits(int(-ndigits * 3.33) + 1, "rounding to that many digits")
+        return round(number, ndigits)
+
+    def collection(cls: type, what: str, keyed: bool) -> Callable[..., Any]:
+        """`cls(iterable)` that counts the copy as an allocation (refused over max_size,
+        and memory is sampled after large copies), charges one step per 4,096 elements,
+        walks the elements' expanded size when they will be hashed, and refuses hash
+        flooding."""
+
+        def build(*args: Any, **kwargs: Any) -> Any:
+            if len(args) != 1:
+                if kwargs and not args and cls is dict:
+                    budget.allocate(len(kwargs), what)
+                return cls(*args, **kwargs)
+            items = args[0]
+            if not isinstance(items, _SIZED):
+                # A lazy argument ticks by itself if it runs sandboxed code (gfor, map).
+                items = list(items)
+            budget.allocate(len(items), what)
+            if len(items) > _BULK:
+                budget.charge(len(items) // _BULK)
+            if keyed and not isinstance(items, set | frozenset | dict | str | bytes | range):
+                if cls is dict:
+                    pairs = items if isinstance(items, list | tuple) else list(items)
+                    keys = [p[0] for p in pairs if isinstance(p, tuple | list) and len(p) == 2]
+                    if len(keys) > _BULK:
+                        runtime.check_keys(keys, what)
+                    else:
+                        for key in keys:
+                            runtime.check_nodes(key, what)
+                else:
+                    runtime.check_keys(items, what)
+            return cls(items, **kwargs)
+
+        return build
+
+    safe_list = collection(list, "the list", keyed=False)
+    safe_tuple = collection(tuple, "the tuple", keyed=False)
+    safe_set = collection(set, "the set", keyed=True)
+    safe_frozenset = collection(frozenset, "the frozenset", keyed=True)
+    safe_dict = collection(dict, "the dict", keyed=True)
+
+    wrapped_classes: dict[Any, type] = {
+        safe_str: str, safe_bytes: bytes, safe_range: range, safe_int: int, safe_list: list,
+        safe_tuple: tuple, safe_set: set, safe_frozenset: frozenset, safe_dict: dict,
+    }
+    for name, cls in FORM_CLASSES.items():
+        guarded = _guarded_form_class(runtime, cls)
+        wrapped_classes[guarded] = cls
+        table["_o_model_" + name] = guarded
     wrappers_by_class = {cls: fn for fn, cls in wrapped_classes.items()}
 
     def safe_type(obj: Any) -> Any:
@@ -109,24 +183,43 @@ def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
         return isinstance(obj, to_class(spec))
 
     def safe_print(*args: Any, sep: str | None = " ", end: str | None = "\n", flush: bool = False) -> None:
-        for arg in args:
-            runtime.check_text(arg, "the printed text")
+        limit = budget.limits.max_size
+        if limit is not None:
+            # `sep` is printed between every two arguments: its size counts each time.
+            size = runtime.text_size(args, limit) + runtime.text_size(sep, limit) * len(args)
+            size += runtime.text_size(end, limit)
+            if size > _BULK:
+                budget.allocate(size, "the printed text")
         text = (" " if sep is None else str(sep)).join(str(a) for a in args) + ("\n" if end is None else str(end))
         runtime.write(text)
 
     def safe_sorted(iterable: Iterable[Any], *, key: Any = None, reverse: bool = False) -> list[Any]:
         items = runtime.materialize(iterable, "the sorted list")
         budget.charge(len(items))
-        items.sort(key=key, reverse=reverse)
-        return items
+        if key is None:
+            runtime.check_compare(items, "sorting these elements")
+            items.sort(reverse=reverse)
+            return items
+        # The keys are what gets compared: compute them (once each, as sort does) and
+        # charge comparing them before sorting; the order is the same, stability included.
+        keys = list(map(key, items))
+        runtime.check_compare(keys, "sorting by these keys")
+        order = sorted(range(len(items)), key=keys.__getitem__, reverse=reverse)
+        return list(map(items.__getitem__, order))
 
-    def charged(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def charged(fn: Callable[..., Any], compares: bool = False) -> Callable[..., Any]:
         """`fn` charging one step per item of a sized argument: these built-ins loop in C,
         and `(map max (* [big] n))` would otherwise do n x len(big) work in one step."""
+
+        flat = _COMPARED_FLAT
 
         def call(*args: Any, **kwargs: Any) -> Any:
             if len(args) == 1 and isinstance(args[0], _SIZED):
                 budget.charge(len(args[0]))
+                if compares and not isinstance(args[0], str | bytes | range):
+                    runtime.check_compare(args[0], f"{fn.__name__} of these elements")
+            elif compares and not (len(args) == 2 and type(args[0]) in flat and type(args[1]) in flat):
+                runtime.check_compare(args, f"{fn.__name__} of these values")
             return fn(*args, **kwargs)
 
         return call
@@ -147,15 +240,22 @@ def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
             return total
         items = runtime.materialize(iterable, "the summed items")
         total = len(start) if isinstance(start, list | tuple) else 0
-        total += sum(len(x) for x in items if isinstance(x, list | tuple | str | bytes))
+        copied = 0  # each `+` copies the running total: quadratic in the number of items
+        for x in items:
+            if isinstance(x, list | tuple | str | bytes):
+                total += len(x)
+            copied += total
         budget.allocate(total, "the sum")
+        runtime.charge_work(copied, "the sum's copies")
         return sum(items, start)
 
     def safe_iter(obj: Any) -> Any:
         return iter(obj)
 
     def safe_hash(obj: Any) -> int:
+        runtime.check_nodes(obj, "hashing the value")
         return hash(obj)
+
 
     def safe_pow(base: Any, exp: Any, mod: Any = None) -> Any:
         return runtime.pow(base, exp, mod)
@@ -190,9 +290,14 @@ def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
             "pow": safe_pow,
             "len": len,
             "abs": abs,
-            "min": charged(min),
-            "max": charged(max),
-            "round": round,
+            "min": charged(min, compares=True),
+            "max": charged(max, compares=True),
+            "round": safe_round,
+            "list": safe_list,
+            "tuple": safe_tuple,
+            "set": safe_set,
+            "frozenset": safe_frozenset,
+            "dict": safe_dict,
             "divmod": divmod,
             "chr": chr,
             "ord": ord,
@@ -214,8 +319,6 @@ def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
     )
     for name in DENIED:
         table[mangle(name)] = _denied(name)
-    for name, cls in FORM_CLASSES.items():
-        table["_o_model_" + name] = cls
     table.update(_operator_functions(runtime))
     table.update(runtime_math())
     table.update(extra)
@@ -230,6 +333,33 @@ def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
     table["_o_min"] = min
     table["_o_max"] = max
     return table
+
+
+def _guarded_form_class(runtime: Runtime, cls: type) -> Callable[..., Any]:
+    """A form class as the sandbox calls it (`hy.models.Bytes`, ...): its argument is
+    checked like the matching built-in's (`(hy.models.Bytes (** 10 9))` is refused
+    before allocating, `(hy.models.String dag)` before printing the expansion, a
+    lazy sequence is materialized under max_size)."""
+    budget = runtime.budget
+
+    def construct(*args: Any, **kwargs: Any) -> Any:
+        if args:
+            first = args[0]
+            if isinstance(first, Form):
+                pass
+            elif issubclass(cls, str) and not isinstance(first, str):
+                runtime.check_text(first, f"the {cls.__name__}")
+            elif cls is Bytes and isinstance(first, int):
+                budget.allocate(first, "the bytes")
+            elif cls is Integer and isinstance(first, str | bytes):
+                limit = budget.limits.max_int_bits
+                if limit is not None and len(first) * 5 > limit:
+                    budget.exceed("int_bits", f"a {len(first)}-character number string could exceed the limit of {limit} bits")
+            elif issubclass(cls, tuple | bytes) and not isinstance(first, str | bytes):
+                args = (runtime.materialize(first, f"the {cls.__name__}"), *args[1:])
+        return cls(*args, **kwargs)
+
+    return construct
 
 
 def _public_name(key: str) -> str:

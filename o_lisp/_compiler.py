@@ -4,8 +4,8 @@ Each top-level form is macro-expanded and compiled once. Generated code is
 built node by node from forms (never from strings) and then checked by
 `vet()`: no attribute access, no imports, no classes, no dunder names, and
 internal names (`_o_...`) only where the compiler put them. Budget checks are
-inlined at every function entry and loop back-edge; comprehensions charge
-their iterations through `_o_iter`.
+inlined at every function entry and loop back-edge, and at every item of a
+comprehension.
 
 Names: user symbols are mangled like Hy (`foo-bar` → `foo_bar`); a symbol whose
 mangled name starts with `__` or `_o_` is refused, so user code can neither
@@ -1380,9 +1380,6 @@ class Compiler:
             pyname = self.python_name(sym)
             frame[pyname] = f"_o_c{next(self._counter)}_{pyname}"
 
-    def _iter_call(self, expr: ast.expr) -> ast.expr:
-        return ast.Call(func=ast.Name(id=ITER, ctx=ast.Load()), args=[expr], keywords=[])
-
     def comprehension(self, form: Expression) -> Result:
         kind = str(form[0])
         unpack = "unpack-mapping" if kind == "dfor" else "unpack-iterable"
@@ -1495,7 +1492,11 @@ class Compiler:
                     tstmts, target = self.target(a)
                     if tstmts:
                         return None
-                    generators.append(ast.comprehension(target=target, iter=self._iter_call(it.expr), ifs=[], is_async=0))
+                    # Each item costs one step, taken before the body and the `:if`
+                    # clauses run: the time limit and cancellation can stop a comprehension
+                    # whose body does bounded but uncharged work per item.
+                    ticked = ast.UnaryOp(op=ast.Not(), operand=ast.Call(func=ast.Name(id=TICK, ctx=ast.Load()), args=[], keywords=[]))
+                    generators.append(ast.comprehension(target=target, iter=it.expr, ifs=[ticked], is_async=0))
                 else:
                     cond = self.compile(a)
                     if cond.stmts:

@@ -164,8 +164,13 @@ class ProgramError(LispError):
         exception: BaseException,
         position: Position | None = None,
         source: str | None = None,
+        *,
+        text: str | None = None,
     ) -> None:
+        """`text` replaces `str(exception)` (the interpreter passes one when that string
+        would be too large to build)."""
         self.exception = exception
         self.type_name = type(exception).__name__
-        text = str(exception)
+        if text is None:
+            text = str(exception)
         super().__init__(f"{self.type_name}: {text}" if text else self.type_name, position, source)

@@ -186,6 +186,16 @@ class Interpreter:
         self._capabilities[pyname] = function
         self._globals[pyname] = capability
 
+    def charge_expansion(self, value: Any, what: str = "the value") -> None:
+        """For capabilities that walk or copy a value the program passed (agent state,
+        rewrite candidates): charge its expanded size to the running evaluation, or
+        refuse it with `LimitExceeded("size")`, before the walk. Shared parts count
+        each time they are referenced; the check itself visits each distinct
+        container once. Outside an evaluation it does nothing."""
+        if self._budget.active:
+            self._runtime.check_nodes(value, what)
+            self._runtime.check_text(value, what)
+
     def lookup(self, name: str) -> Any:
         """The value of a global name; KeyError if it is not defined."""
         return self._lookup(name)
@@ -276,13 +286,26 @@ class Interpreter:
             self._locate(converted, error.__traceback__)
             raise converted from None
         except Exception as error:
-            converted = ProgramError(error)
+            converted = self._program_error(error)
             self._locate(converted, error.__traceback__)
             raise converted from None
         finally:
             budget.stop()
             if outermost:
                 RecursionLimitGuard.exit()
+
+    def _program_error(self, error: Exception) -> ProgramError:
+        """The ProgramError for an exception the program did not catch. Its message is
+        built here, under a size bound: `str(error)` would print the arguments in
+        full, and one of them may be a small shared structure with a huge expansion."""
+        cap = min(self._budget.limits.max_size or _MESSAGE_CAP, _MESSAGE_CAP)
+        size = self._runtime.text_size(error, cap)
+        if size > cap:
+            return ProgramError(error, text=f"(message not shown: it would be longer than {cap} characters)")
+        try:
+            return ProgramError(error)
+        except RecursionError:
+            return ProgramError(error, text="(message not shown: its value is nested too deeply)")
 
     def _locate(self, error: LispError, tb: TracebackType | None) -> None:
         """Attach the position of the innermost sandboxed frame of a traceback."""
@@ -379,9 +402,19 @@ class Interpreter:
             # Positioned by the compiler at the macro call.
             raise CompileError(f"macro '{name}' raised {type(error).__name__}: {error}") from None
         try:
-            return as_form(expanded)
+            return self._checked_form(expanded, f"the expansion of macro '{name}'")
         except TypeError as error:
             raise CompileError(f"macro '{name}' returned something that is not code: {error}") from None
+
+    def _checked_form(self, value: Any, what: str) -> Any:
+        """`as_form(value)` for a value made by the program (hy.eval, hy.as-model, a
+        macro's result), after charging its expanded size: converting and compiling
+        visit every node of the expansion, so a shared structure is paid for in full
+        (`_FORM_STEPS_PER_NODE` steps per node, the rough cost of compiling one)."""
+        if self._budget.active:
+            nodes = self._runtime.check_nodes(value, what)
+            self._runtime.charge_work(nodes * _FORM_STEPS_PER_NODE, f"compiling {what}")
+        return as_form(value)
 
     def _lookup(self, name: str) -> Any:
         key = mangle(name)
@@ -432,15 +465,22 @@ class Interpreter:
                 form = expanded
 
         def read_one(text: str, filename: str = "<string>") -> Any:
-            budget.allocate(len(text), "the source text")
+            charge_source(text)
             return _reader.read(text, filename, max_nesting=budget.limits.max_nesting)
 
         def read_many(text: str, filename: str = "<string>") -> list[Any]:
-            budget.allocate(len(text), "the source text")
+            charge_source(text)
             return _reader.read_many(text, filename, max_nesting=budget.limits.max_nesting)
 
+        def charge_source(text: Any) -> None:
+            # The reader runs in trusted Python without steps: its work (about 16 steps
+            # per character) is charged before it starts.
+            if isinstance(text, str | bytes):
+                budget.allocate(len(text), "the source text")
+                rt.charge_work(len(text) * _READ_STEPS_PER_CHAR, "reading the source text")
+
         def hy_eval(form: Any) -> Any:
-            return self._eval_form(as_form(form), "<hy.eval>")
+            return self._eval_form(self._checked_form(form, "the evaluated form"), "<hy.eval>")
 
         def yield_from(value: Any) -> Any:
             # A generator (sandboxed code's own, or a gfor) ticks on every resumption
@@ -451,7 +491,26 @@ class Interpreter:
             return rt.iterate(value)
 
         def as_model(value: Any) -> Any:
-            return as_form(value)
+            return self._checked_form(value, "the model")
+
+        def sandbox_mangle(name: Any) -> str:
+            text = str(name) if isinstance(name, str) else name
+            if isinstance(text, str):
+                # Escaping a character writes up to ~90 (its Unicode name); long names
+                # bypass the process-wide cache (see o_lisp._mangle).
+                budget.allocate(len(text) * 90, "the mangled name")
+                rt.charge_work(len(text) * _MANGLE_STEPS_PER_CHAR, "mangling the name")
+            return mangle(text)
+
+        def sandbox_unmangle(name: Any) -> str:
+            if isinstance(name, str):
+                budget.allocate(len(name), "the unmangled name")
+                rt.charge_work(len(name) * _MANGLE_STEPS_PER_CHAR, "unmangling the name")
+            return unmangle(name)
+
+        def sandbox_repr(obj: Any) -> str:
+            rt.check_text(obj, "the repr")
+            return hy_repr(obj, budget.limits.max_size, budget.tick)
 
         def splice(value: Any) -> list[Any]:
             if not value:  # Hy splices nothing for any false value: ~@None, ~@0, ~@False
@@ -524,8 +583,8 @@ class Interpreter:
             "_o_len": len,
             "_o_str_replace": str.replace,
             "_o_hy_gensym": gensym,
-            "_o_hy_mangle": mangle,
-            "_o_hy_unmangle": unmangle,
+            "_o_hy_mangle": sandbox_mangle,
+            "_o_hy_unmangle": sandbox_unmangle,
             "_o_hy_read": read_one,
             "_o_hy_read_many": read_many,
             "_o_hy_eval": hy_eval,
@@ -533,7 +592,7 @@ class Interpreter:
             "_o_yield_from": yield_from,
             "macroexpand": macroexpand,
             "macroexpand_1": macroexpand_1,
-            "hy_repr": lambda obj: hy_repr(obj, budget.limits.max_size),
+            "hy_repr": sandbox_repr,
         }
 
     # -- the standard library ------------------------------------------------------------
@@ -580,6 +639,14 @@ def _or_values(*values: Any) -> Any:
             return value
     return result
 
+
+# Budget steps charged for host work that runs without ticking, per unit of input:
+# roughly its cost in the time one step takes.
+_READ_STEPS_PER_CHAR = 16
+# The longest message a ProgramError repeats from the program's exception.
+_MESSAGE_CAP = 1_000_000
+_MANGLE_STEPS_PER_CHAR = 4
+_FORM_STEPS_PER_NODE = 16
 
 # Frames the reader and compiler may use on top of the current depth: the program's
 # depth budget (Limits.depth) is for its own calls, not for reading and compiling it.

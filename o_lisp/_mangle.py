@@ -23,10 +23,26 @@ def _escape_char(c: str) -> str:
     return "X" + (name or "U" + format(ord(c), "x")) + "X"
 
 
-@functools.lru_cache(maxsize=65536)
+# The cache is process-wide, so it must not keep what one evaluation passed in: only
+# short names are cached (the compiler mangles every symbol it meets), and the
+# number of entries is bounded. Worst case: 16,384 x (64 + 64 x ~90 escaped) characters.
+_CACHED_NAME_LENGTH = 64
+
+
 def mangle(name: str) -> str:
     """The Python identifier Hy uses for `name` (dotted names mangle part by part)."""
     text = str(name)
+    if len(text) <= _CACHED_NAME_LENGTH:
+        return _mangle_cached(text)
+    return _mangle(text)
+
+
+@functools.lru_cache(maxsize=16384)
+def _mangle_cached(text: str) -> str:
+    return _mangle(text)
+
+
+def _mangle(text: str) -> str:
     if not text:
         raise ValueError("cannot mangle an empty name")
     if "." in text and text.strip("."):
@@ -43,10 +59,14 @@ def mangle(name: str) -> str:
 def unmangle(name: str) -> str:
     """A readable form of a mangled name (`hyx_XsquidX` → `🦑`, `foo_bar` → `foo-bar`)."""
     text = str(name)
-    match = re.fullmatch(r"(_+)(.*?)(_*)", text, re.DOTALL)
     prefix = suffix = ""
-    if match:
-        prefix, text, suffix = match.groups()
+    if text.startswith("_"):
+        # Leading and trailing underscores stay as they are (string methods: a regex
+        # with a lazy middle group was quadratic in a long run of underscores).
+        rest = text.lstrip("_")
+        prefix = text[: len(text) - len(rest)]
+        text = rest.rstrip("_")
+        suffix = rest[len(text):]
     if text.startswith("hyx_"):
 
         def decode(m: re.Match[str]) -> str:

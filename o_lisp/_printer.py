@@ -39,14 +39,21 @@ _PREFIX_SYNTAX = {
 }
 
 
-class _Printer:
-    __slots__ = ("limit", "quoting", "seen", "size")
+# Characters printed per call of the `tick` callback (a budget step, so that the time
+# limit can stop a long print).
+_TICK_EVERY = 4096
 
-    def __init__(self, limit: int | None) -> None:
+
+class _Printer:
+    __slots__ = ("limit", "next_tick", "quoting", "seen", "size", "tick")
+
+    def __init__(self, limit: int | None, tick: Callable[[], Any] | None = None) -> None:
         self.limit = limit
         self.size = 0
         self.seen: set[int] = set()
         self.quoting = False
+        self.tick = tick
+        self.next_tick = _TICK_EVERY
 
     def emit(self, text: str) -> str:
         self.size += len(text)
@@ -54,6 +61,9 @@ class _Printer:
             raise LimitExceeded(
                 "size", f"printed text would exceed the size limit of {self.limit} characters"
             )
+        if self.size >= self.next_tick and self.tick is not None:
+            self.next_tick = self.size + _TICK_EVERY
+            self.tick()
         return text
 
     def repr(self, obj: Any) -> str:
@@ -216,13 +226,15 @@ _PLACEHOLDERS: dict[type, str] = {
 }
 
 
-def hy_repr(obj: Any, limit: int | None = None) -> str:
-    """Hy's `hy.repr`: the text Hy would print for `obj` (forms get a leading quote)."""
-    return _Printer(limit).repr(obj)
+def hy_repr(obj: Any, limit: int | None = None, tick: Callable[[], Any] | None = None) -> str:
+    """Hy's `hy.repr`: the text Hy would print for `obj` (forms get a leading quote).
+
+    With `tick`, it is called once per 4,096 characters printed (one budget step)."""
+    return _Printer(limit, tick).repr(obj)
 
 
-def to_source(form: Any, limit: int | None = None) -> str:
+def to_source(form: Any, limit: int | None = None, tick: Callable[[], Any] | None = None) -> str:
     """Source text for a form, such that `read(to_source(f)) == f`."""
-    printer = _Printer(limit)
+    printer = _Printer(limit, tick)
     printer.quoting = True
     return printer.repr(form)

@@ -16,6 +16,7 @@ the safe built-ins themselves and whatever granted capabilities return.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import math
 import re
@@ -26,6 +27,7 @@ from typing import Any
 from o_lisp._budget import SMALL_RESULT, Budget
 from o_lisp._errors import LimitExceeded, SandboxViolation
 from o_lisp._mangle import unmangle
+from o_lisp._walk import NODES, TEXT, measure
 from o_lisp.forms import (
     Bytes,
     Complex,
@@ -156,13 +158,35 @@ _LIST_GROWTH = frozenset(["append", "extend", "insert", "add", "setdefault"])
 # Results smaller than this skip the allocation accounting (steps bound their number).
 _SMALL = SMALL_RESULT
 SMALL_ALLOCATION = _SMALL
+# A walk with no size limit still stops somewhere (a 10^12-leaf expansion is not "unlimited").
+_UNBOUNDED_WALK = 1 << 40
+# Key types whose hashes a program cannot choose (salted per process, or too few values).
+_RANDOM_HASH_TYPES = frozenset([str, bytes, String, Symbol, Bytes, type(None), bool])
+# Key types hashed in constant time (no walk needed before hashing them).
+_FLAT_HASH_TYPES = frozenset([*_RANDOM_HASH_TYPES, int, float, complex, Integer])
+_INT_TYPES = frozenset([int, Integer, bool])
+_STRING_TYPES = frozenset([str, bytes, String, Symbol, Bytes])
+_TUPLE_KIND = {tuple}
+_NUMBER_TYPES = frozenset([int, float, bool, type(None), Integer])
+# CPython hashes numbers modulo this prime: ints of smaller magnitude hash to themselves.
+_HASH_MODULUS = 2**61 - 1
 # Largest exponent-bits x modulus-bits product of a 3-argument pow (an 8192-bit RSA-size power is 2**26).
 _MODPOW_COST = 2**26
 
 _TEXT_ENCODINGS = frozenset(
     "utf-8 utf8 utf_8 ascii latin-1 latin1 latin_1 iso-8859-1 utf-16 utf-32 utf-16-le utf-16-be".split()
 )
+_ERROR_HANDLERS = frozenset("strict ignore replace backslashreplace surrogateescape surrogatepass".split())
 _FORMAT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?(.)", re.S)
+
+
+def _distinct(group: list[Any]) -> int:
+    """How many distinct values a group of equally hashed values holds (an upper bound)."""
+    try:
+        ordered = sorted(group)
+    except TypeError:
+        return len({id(x) for x in group})
+    return 1 + sum(1 for a, b in itertools.pairwise(ordered) if a != b)
 
 
 def _type_label(obj: Any) -> str:
@@ -181,46 +205,114 @@ class Runtime:
         """An upper-bound estimate of len(str(obj)), giving up past `limit`.
 
         Shared sub-structures count every time they are printed (a list holding
-        one big list a thousand times prints it a thousand times); a container
-        inside itself prints as `[...]` and counts once.
+        one big list a thousand times prints it a thousand times), but each
+        distinct container is walked once (`o_lisp._walk`); a container inside
+        itself prints as `[...]` and counts once. Exceptions count their
+        arguments, dict views and slices their items.
         """
-        total = 0
-        seen = 0
-        on_path: set[int] = set()
-        exit_marker = object()
-        stack: list[Any] = [obj]
-        while stack:
-            x = stack.pop()
-            if x is exit_marker:
-                on_path.discard(stack.pop())
-                continue
-            t = type(x)
-            if t is str or t is String or t is Symbol:
-                total += len(x) * 4 + 2
-            elif t is bytes or t is Bytes:
-                total += len(x) * 4 + 3
-            elif t is int or t is Integer or t is bool:
-                total += x.bit_length() // 3 + 2
-            elif isinstance(x, list | tuple | set | frozenset | dict):
-                if id(x) in on_path:
-                    total += 5
-                else:
-                    on_path.add(id(x))
-                    stack.append(id(x))
-                    stack.append(exit_marker)
-                    if isinstance(x, dict):
-                        total += len(x) * 4 + 2
-                        stack.extend(x.keys())
-                        stack.extend(x.values())
-                    else:
-                        total += len(x) * 2 + 20
-                        stack.extend(x)
-            else:
-                total += 80
-            seen += 1
-            if total > limit or seen > limit:
-                return total
-        return total
+        return measure(obj, limit, TEXT)
+
+    def check_nodes(self, obj: Any, what: str) -> int:
+        """Charge for host work that visits every node of `obj`'s expansion (hashing,
+        comparing, converting to forms, copying into agent state), before it runs.
+
+        An expansion over `max_size` nodes is refused (`LimitExceeded("size")`); one
+        over `_SMALL` nodes costs one step per node. Returns the node count.
+        """
+        t = type(obj)
+        if t is int or t is str or t is float or t is bool or obj is None:
+            return 1
+        budget = self.budget
+        limit = budget.limits.max_size
+        nodes = measure(obj, limit if limit is not None else _UNBOUNDED_WALK, NODES)
+        if limit is not None and nodes > limit:
+            budget.exceed("size", f"{what} would visit more than {limit} values (shared parts counted each time)")
+        if nodes > _SMALL:
+            budget.charge(nodes)
+        return nodes
+
+    def check_keys(self, items: Any, what: str) -> None:
+        """Refuse or charge hash flooding before `items` become set members or dict keys.
+
+        Distinct values whose hashes are all equal turn each insertion into a scan of
+        the ones before it (200,000 multiples of 2**61-1 cost 2*10^10 comparisons in
+        one C call). Strings and bytes have salted hashes, and ints below 2**61-1 hash
+        to themselves, so those are let through after a C-speed look at the types and
+        the range. Otherwise the hashes are counted (after `check_nodes`, so hashing
+        a shared tuple is charged too) and a group of m values with one hash, k of
+        them distinct, costs m*k steps; more than the step budget is refused.
+        """
+        if not isinstance(items, _SIZED_TYPES) or isinstance(items, str | bytes | range):
+            return  # characters or range ints: nothing to flood with
+        source = list(items.keys()) if isinstance(items, dict) else items
+        kinds = set(map(type, source))
+        if kinds <= _RANDOM_HASH_TYPES:
+            return
+        if not kinds <= _FLAT_HASH_TYPES:
+            self.check_nodes(source, what)
+        if len(source) <= _SMALL:
+            return
+        if kinds <= _INT_TYPES and -_HASH_MODULUS < min(source) and max(source) < _HASH_MODULUS:
+            return
+        counts = collections.Counter(map(hash, source))
+        if len(counts) == len(source):
+            return
+        multi = {h for h, m in counts.items() if m > 1}
+        groups: dict[int, list[Any]] = collections.defaultdict(list)
+        for value in source:
+            h = hash(value)
+            if h in multi:
+                groups[h].append(value)
+        cost = 0
+        for group in groups.values():
+            cost += len(group) * _distinct(group)
+        if cost > _SMALL:
+            budget = self.budget
+            steps = budget.limits.steps
+            if steps is not None and cost > steps:
+                budget.exceed(
+                    "steps",
+                    f"{what}: many distinct values share a hash; inserting them would cost about "
+                    f"{cost} steps (the limit is {steps})",
+                )
+            budget.charge(cost)
+
+    def check_compare(self, items: Any, what: str) -> None:
+        """Charge comparing the elements of `items` with each other (sorting, min, max):
+        each comparison may walk two elements, about log2(n) comparisons per element."""
+        if len(items) < 2:
+            return
+        kinds = set(map(type, items))
+        if kinds <= _STRING_TYPES:
+            # Equal but distinct long strings compare character by character.
+            self.charge_work(sum(map(len, items)) // 64 * len(items).bit_length(), what)
+        elif kinds == _TUPLE_KIND and max(map(len, items)) <= 16 and _NUMBER_TYPES.issuperset(
+            map(type, itertools.chain.from_iterable(items))
+        ):
+            return  # small tuples of numbers: bounded comparisons
+        elif not kinds <= _FLAT_HASH_TYPES:
+            nodes = self.check_nodes(items, "the compared elements")
+            self.charge_work(nodes * len(items).bit_length(), what)
+
+    def charge_work(self, cost: int, what: str) -> None:
+        """Charge `cost` steps for host work about to run, refusing it when it is more
+        than the whole step budget (`charge` alone would first tick up to the limit)."""
+        if cost <= _SMALL:
+            return
+        budget = self.budget
+        steps = budget.limits.steps
+        if steps is not None and cost > steps:
+            budget.exceed("steps", f"{what} would cost about {cost} steps; the limit is {steps}")
+        budget.charge(cost)
+
+    def check_codec(self, encoding: Any, errors: Any) -> None:
+        """Codecs outside the text allow-list are refused everywhere (punycode is
+        quadratic, bytes-to-bytes codecs decompress), and so are error handlers that
+        could expand the result past the size checks."""
+        if encoding is not None and (not isinstance(encoding, str) or encoding.lower() not in _TEXT_ENCODINGS):
+            raise SandboxViolation(f"encoding {encoding!r} is not available in the sandbox")
+        if errors is not None and (not isinstance(errors, str) or errors not in _ERROR_HANDLERS):
+            raise SandboxViolation(f"error handler {errors!r} is not available in the sandbox")
 
     def check_text(self, obj: Any, what: str) -> None:
         limit = self.budget.limits.max_size
@@ -229,8 +321,9 @@ class Runtime:
         t = type(obj)
         if t in (int, float, bool, type(None)) or (t is str and len(obj) * 4 < limit):
             return
-        if self.text_size(obj, limit) > limit:
-            self.budget.allocate(self.text_size(obj, limit), what)
+        size = self.text_size(obj, limit)
+        if size > _SMALL:
+            self.budget.allocate(size, what)
 
     # -- guarded operators ---------------------------------------------------------
     def add(self, a: Any, b: Any) -> Any:
@@ -262,13 +355,14 @@ class Runtime:
 
     def pow(self, a: Any, b: Any, mod: Any = None) -> Any:
         if mod is not None:
-            if isinstance(b, int) and isinstance(mod, int) and b > 0:
-                # Modular exponentiation costs about bits(b) multiplications of bits(mod)-bit numbers.
-                cost = b.bit_length() * max(mod.bit_length(), 64)
+            if isinstance(b, int) and isinstance(mod, int) and b:
+                # Modular exponentiation costs about bits(b) multiplications of bits(mod)-bit
+                # numbers; a negative exponent inverts the base first, then does the same.
+                cost = abs(b).bit_length() * max(mod.bit_length(), 64)
                 if cost > _MODPOW_COST:
                     self.budget.exceed(
                         "int_bits",
-                        f"a modular power with a {b.bit_length()}-bit exponent and a {mod.bit_length()}-bit "
+                        f"a modular power with a {abs(b).bit_length()}-bit exponent and a {mod.bit_length()}-bit "
                         f"modulus is too costly (exponent bits x modulus bits must stay below {_MODPOW_COST})",
                     )
             return pow(a, b, mod)
@@ -401,6 +495,31 @@ class Runtime:
 
             return plain
         grows = name in _LIST_GROWTH
+        if guard is _check_key_arg:
+            flat = _FLAT_HASH_TYPES
+
+            def keyed(obj: Any, *args: Any, **kwargs: Any) -> Any:
+                # The guard is only called for keys that are not numbers, strings or
+                # small tuples of them.
+                fn = table.get(type(obj))
+                if fn is None:
+                    raise refuse(obj)
+                if grows:
+                    budget.tick()
+                    limit = budget.limits.max_size
+                    if limit is not None and len(obj) >= limit:
+                        budget.exceed("size", f"the {_type_label(obj)} would grow past the size limit of {limit} elements")
+                if args:
+                    key = args[0]
+                    t = type(key)
+                    if t in flat:
+                        if (t is str or t is bytes) and len(key) > 64 and isinstance(obj, list | tuple):
+                            _check_key_arg(self, obj, args, kwargs)
+                    elif not (t is tuple and len(key) <= 16 and flat.issuperset(map(type, key))):
+                        _check_key_arg(self, obj, args, kwargs)
+                return fn(obj, *args, **kwargs)
+
+            return keyed
 
         def checked(obj: Any, *args: Any, **kwargs: Any) -> Any:
             fn = table.get(type(obj))
@@ -474,10 +593,10 @@ def _check_extend(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str
 
 def _check_encoding(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     encoding = args[0] if args else kwargs.get("encoding", "utf-8")
-    if not isinstance(encoding, str) or encoding.lower() not in _TEXT_ENCODINGS:
-        raise SandboxViolation(f"encoding {encoding!r} is not available in the sandbox")
-    if isinstance(obj, str):
-        rt.budget.allocate(len(obj) * 4, "the encoded bytes")
+    errors = args[1] if len(args) > 1 else kwargs.get("errors")
+    rt.check_codec(encoding, errors)
+    # backslashreplace writes up to 10 characters for one (\U0010ffff).
+    rt.budget.allocate(len(obj) * (10 if errors == "backslashreplace" else 4), "the converted text")
 
 
 def _check_hex(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -487,6 +606,49 @@ def _check_hex(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, A
 
 def _check_sort(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     rt.budget.charge(len(obj))
+    rt.check_compare(obj, "sorting these elements")
+
+
+def _check_key_arg(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Methods that hash their argument or compare it with every element."""
+    if not args:
+        return
+    key = args[0]
+    t = type(key)
+    if isinstance(key, str | bytes) and isinstance(obj, list | tuple):
+        # Each element equal to the key but not identical costs a full comparison.
+        rt.charge_work(len(obj) * (1 + len(key) // 64), "comparing the argument with every element")
+        return
+    if t in _FLAT_HASH_TYPES or (t is tuple and len(key) <= 16 and _FLAT_HASH_TYPES.issuperset(map(type, key))):
+        return  # the common keys: a number, a string, a small tuple of them
+    nodes = rt.check_nodes(args[0], "the argument")
+    if nodes > 1 and isinstance(obj, list | tuple):
+        rt.charge_work(nodes * len(obj), "comparing the argument with every element")
+
+
+def _check_key_args(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Set operations: every argument's members are hashed into a table."""
+    for arg in args:
+        rt.check_keys(arg, "the set operation")
+        if isinstance(arg, _SIZED_TYPES) and len(arg) > _SMALL:
+            rt.budget.allocate(len(obj) + len(arg), "the result")
+
+
+def _check_update(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """`update` (dict, set): grows `obj` by the argument's members, hashing each."""
+    _check_extend(rt, obj, args, kwargs)
+    for arg in args:
+        rt.check_keys(arg, "the update")
+
+
+def _check_copy(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    if len(obj) > _SMALL:
+        rt.budget.allocate(len(obj), "the copy")
+
+
+def _check_split(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    if len(obj) > _SMALL:
+        rt.budget.allocate(len(obj), "the split parts")
 
 
 _METHOD_GUARDS: dict[str, Callable[[Runtime, Any, tuple[Any, ...], dict[str, Any]], None]] = {
@@ -497,7 +659,26 @@ _METHOD_GUARDS: dict[str, Callable[[Runtime, Any, tuple[Any, ...], dict[str, Any
     "expandtabs": _check_expandtabs,
     "replace": _check_replace,
     "extend": _check_extend,
-    "update": _check_extend,
+    "update": _check_update,
+    "union": _check_key_args,
+    "intersection": _check_key_args,
+    "intersection_update": _check_key_args,
+    "difference": _check_key_args,
+    "difference_update": _check_key_args,
+    "symmetric_difference": _check_key_args,
+    "symmetric_difference_update": _check_key_args,
+    "issubset": _check_key_args,
+    "issuperset": _check_key_args,
+    "isdisjoint": _check_key_args,
+    # `get pop setdefault add discard` hash their key as a subscript does, and stay as
+    # cheap (see "Still open" in docs/language.md); these compare it with elements:
+    "remove": _check_key_arg,
+    "count": _check_key_arg,
+    "index": _check_key_arg,
+    "copy": _check_copy,
+    "split": _check_split,
+    "rsplit": _check_split,
+    "splitlines": _check_split,
     "encode": _check_encoding,
     "decode": _check_encoding,
     "sort": _check_sort,

@@ -706,6 +706,7 @@ class Agent:
         return self.state["context"].get(str(key), default)
 
     def _state_set(self, key: str, value: Any) -> Any:
+        self.interpreter.charge_expansion(value, "the state value")
         check_data(value, "state-set! value")  # before `plain` copies it: bounds its expanded size
         self.state.apply("context_set", {"key": str(key), "value": plain(value), "time": self.clock()})
         return value
@@ -909,6 +910,7 @@ class Agent:
         and why it is unacceptable (it must print and read back identically and define
         `name` with the same kind)."""
         old = self.definitions.get(name)
+        self.interpreter.charge_expansion(form, "the candidate")
         try:
             form = as_form(form)
         except TypeError as error:
