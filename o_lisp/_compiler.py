@@ -472,8 +472,6 @@ class Compiler:
                 return self.augmented(form, AUGMENTED[name])
             if name in ("str", "int") and len(form) == 2 and _plain_argument(form[1]) and self.resolve(name) == name:
                 return self.conversion_call(form, name)
-            if name in ("min", "max") and len(form) >= 3 and all(type(f) is not Keyword and _plain_argument(f) for f in form[1:]) and self.resolve(name) == name:
-                return self.extremum_call(form, name)
         if type(head) is Expression and len(head) == 3 and head[0] == Symbol(".") and head[1] == Symbol("None"):
             return self.method_call(form, head[2])
         if type(head) is Keyword:
@@ -662,21 +660,6 @@ class Compiler:
         ]
         test = checks[0] if len(checks) == 1 else ast.BoolOp(op=ast.And(), values=checks)
         return Result(stmts, ast.IfExp(test=test, body=_call("_o_str_replace", s, old, new), orelse=_call("_o_m_replace", s, old, new)))
-
-    def extremum_call(self, form: Expression, name: str) -> Result:
-        """`(max a b ...)` / `(min a b ...)` with two or more arguments: the safe versions
-        charge steps only for one iterable argument, so while the name still means
-        the safe function, call the real one (the test reads the name first, as a
-        call does; the arguments are evaluated once, by whichever call runs)."""
-        r = self.call(form, _name(name), form[1:])
-        call = r.expr
-        assert isinstance(call, ast.Call)
-        if not isinstance(call.func, ast.Name):
-            return r  # the arguments needed statements: the callee is in a temporary
-        # `(_o_max if max is _o_safe_max else max)(args)`: the arguments appear once.
-        test = _is(_name(name), "_o_safe_" + name)
-        call.func = ast.IfExp(test=test, body=_name("_o_" + name), orelse=_name(name))
-        return r
 
     def conversion_call(self, form: Expression, name: str) -> Result:
         """`(str x)` / `(int x)`: the real class inline when the name still means the
