@@ -29,12 +29,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
-import time
 from pathlib import Path
 from typing import IO, Any
 
 import msgpack
 
+from o_lisp._evalthread import evaluation_cpu_ns
 from o_lisp._mangle import mangle
 from o_lisp._reader import read_many
 from o_lisp.agent._definitions import Definition
@@ -147,14 +147,14 @@ class Lab:
         arm = "stable"
         if self.canary is not None and self.canary_weight > 0 and self.rng.random() < self.canary_weight:
             agent, arm = self.canary, "canary"
-        started = time.process_time()  # CPU time, like every comparison of code (see _validate.cpu_time)
+        started = evaluation_cpu_ns()  # CPU time, like every comparison of code (see _validate.cpu_time)
         ok = False
         try:
             reply = agent.handle(text)
             ok = True
         finally:
             if self.canary is not None:
-                self.arms[arm].add(ok, (time.process_time() - started) * 1000)
+                self.arms[arm].add(ok, (evaluation_cpu_ns() - started) / 1e6)
         return reply, getattr(agent, "last_reply_id", None)
 
     def feedback(self, rating: float, comment: str, reply_to: str | None) -> str:

@@ -73,7 +73,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from o_lisp._evalthread import run_on_deep_thread, trim_deep_stack
+from o_lisp._evalthread import evaluation_cpu_ns, run_on_deep_thread, trim_deep_stack
 from o_lisp.guardian._protocol import (
     E_BAD_REQUEST,
     E_INTERNAL,
@@ -672,7 +672,7 @@ class _Worker:
     def handle(self, request: Request) -> None:
         self.current = request.id
         self.requests += 1
-        started = time.process_time()
+        started = evaluation_cpu_ns()  # per-thread CPU, µs resolution (see o_lisp._evalthread)
         ok = False
         reply: Message | None = None
         try:
@@ -695,7 +695,7 @@ class _Worker:
         finally:
             self.current = None
             if self.lab is not None:
-                self.lab.observe(request.method, ok, (time.process_time() - started) * 1000)
+                self.lab.observe(request.method, ok, (evaluation_cpu_ns() - started) / 1e6)
         try:
             if reply is None:
                 self.send_frame(encode_frame_unchecked(Reply, self.writer.max_frame, id=self.writer.next_id(),
