@@ -514,7 +514,7 @@ def serve_command(agent: str, host: str, port: int, data_dir: str | None, percei
                   mirror_share: float) -> None:
     """Run AGENT under the guardian with its HTTP API, in the foreground until Ctrl-C or SIGTERM.
 
-    Every POST needs 'Authorization: Bearer $O_API_TOKEN' when O_API_TOKEN is set;
+    Every request but GET /health needs 'Authorization: Bearer $O_API_TOKEN' when O_API_TOKEN is set;
     listening on a non-loopback address without it is refused.
     """
     import asyncio

@@ -717,6 +717,10 @@ class _Worker:
                 raise _BadRequest(E_BAD_REQUEST, "rating must be between -1 and 1")
             comment = _arg(args, "comment", str, "")
             reply_to = _arg(args, "reply_to", (str, type(None)), None)
+            if reply_to is not None and not any(m.get("id") == reply_to and m.get("role") == "agent"
+                                                for m in agent.state["messages"]):
+                raise _BadRequest("not_found", f"no reply {reply_to!r} (reply ids come from POST /v1/messages; "
+                                               "only the most recent messages are kept)")
             return {"id": self.lab.feedback(float(rating), comment, reply_to)}
         if method.startswith(("evolution_", "canary_")):
             return self.lab.dispatch(method, args)

@@ -201,6 +201,24 @@ def test_feedback_on_a_reply_is_201_with_an_id(live: LiveServer) -> None:
     assert isinstance(starred.body["id"], str) and starred.body["id"] != rated.body["id"]
 
 
+@needs_evolution
+def test_feedback_on_an_unknown_reply_is_404_and_stores_nothing(live: LiveServer) -> None:
+    known = live.request("POST", "/v1/messages", {"text": "hello"}).body["reply_id"]
+
+    def rate(reply_id: str) -> Reply:
+        return live.request("POST", "/v1/feedback", {"reply_id": reply_id, "rating": 1})
+
+    first, second = (int(rate(known).body["id"][1:]) for _ in range(2))
+    unknown = "r999999999"
+    reply = rate(unknown)
+    assert reply.status == 404, reply.body
+    assert reply.body["error"]["code"] == "not_found"
+    assert repr(unknown) in reply.body["error"]["message"]
+    # nothing half-applied: ids come from the mutation count, which the 404 did not advance
+    third = int(rate(known).body["id"][1:])
+    assert third - second == second - first
+
+
 BAD_FEEDBACK = [
     ({}, "missing_field",
      "exactly one of 'rating' (a number from -1 to 1) and 'stars' (an integer from 1 to 5) is required", "rating"),
