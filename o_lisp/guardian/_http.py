@@ -834,7 +834,11 @@ class _Api:
         except (EvolutionError, OLispError) as error:
             raise self._evolution_failure(error) from None
         url = f"/v1/evolution/{cycle_id}"
-        return _json({"id": cycle_id, "status_url": url}, 202, {"Location": url})
+        answer: dict[str, Any] = {"id": cycle_id, "status_url": url}
+        cycle = manager.get(cycle_id)
+        if cycle is not None and cycle.get("basis"):
+            answer["basis"] = cycle["basis"]  # what the decision will rest on, said up front
+        return _json(answer, 202, {"Location": url})
 
     async def evolution_get(self, request: web.Request) -> web.Response:
         cycle_id = request.match_info["id"]
