@@ -143,9 +143,11 @@ class EvolutionConfig:
     seed: int | None = None
     history_limit: int = 100
     live_window_seconds: float = 60.0
-    """Live traffic is "present" when a ``message`` was answered within this many seconds
-    (and `mirror_share` > 0). Without it a cycle is decided offline: on the tests and
-    fitness tasks, without waiting for mirrored samples that would never come."""
+    """Live traffic counts when the ``message``s answered within this many seconds, at
+    `mirror_share`, would give a shadow test its samples (`thresholds.min_samples`), or
+    when there is some and fitness tasks supply samples too. Without it a cycle is
+    decided offline: on the tests and fitness tasks, without waiting for mirrored
+    samples that would not come in time."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.mirror_share <= 1.0:
@@ -291,7 +293,9 @@ class EvolutionManager:
         fitness = sum(1 for kind in kinds.values() if kind == "deffitness")
         live = self.live_messages()
         share = self.config.mirror_share
-        mode = "live" if live > 0 and share > 0 else "offline"
+        needed = self.config.thresholds.min_samples
+        enough = live * share >= needed or (fitness > 0 and live > 0)
+        mode = "live" if share > 0 and enough else "offline"
         parts = [f"{tests} test(s) (every one must pass)" if tests else "no tests",
                  f"{fitness} fitness task(s) (replayed in both shadows)" if fitness else "no fitness tasks"]
         if mode == "live":
@@ -301,8 +305,12 @@ class EvolutionManager:
         else:
             measured = ("timed runs of the fitness tasks" if fitness else
                         "timed runs of the tests" if tests else "nothing: there is nothing to measure")
-            summary = (f"no live traffic in the last {self.config.live_window_seconds:g} s"
-                       + (" (mirroring is off)" if share == 0 else "")
+            window = f"{self.config.live_window_seconds:g} s"
+            summary = ("mirroring of live traffic is off" if share == 0 else
+                       f"no live traffic in the last {window}" if live == 0 else
+                       f"too little live traffic for a shadow test ({live} message(s) in the last {window}; "
+                       f"{share:.0%} mirrored gives fewer than the {needed} samples needed)")
+            summary = (summary
                        + ": decided offline, without waiting for samples, on " + ", ".join(parts)
                        + f"; speed from {measured}")
         return {"mode": mode, "tests": tests, "fitness_tasks": fitness, "live_messages": live,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import pygit2
 
 from o_lisp.evolution._decision import Thresholds
-from o_lisp.guardian._evolution import EvolutionConfig
+from o_lisp.guardian._evolution import QUEUE_FILE, EvolutionConfig
 from o_lisp.guardian._supervisor import Guardian, GuardianConfig, RequestFailed
 
 CALC = """\
@@ -394,3 +395,92 @@ def test_perception_raises_intents_from_error_metrics_and_failing_tests(tmp_path
         assert await g.evolution.perceive() == []  # flagged within the cooldown: not again
 
     _run(config, scenario)
+
+
+# -- what a decision rests on; offline cycles; visible intents; a queue that survives a restart --
+
+
+NO_FITNESS = CALC.replace("  (deffitness doubling\n    (if (= (twice 4) 8) 1.0 0.0)))\n", ")\n")
+
+
+def test_without_live_traffic_a_cycle_is_decided_offline_on_the_tests_without_waiting(tmp_path: Path) -> None:
+    # shadow_max_seconds far beyond the scenario's limit: a cycle that waited for mirrored
+    # samples (as before) would not finish in time.
+    assert "deffitness" not in NO_FITNESS
+    config = _config(tmp_path, agent=NO_FITNESS, shadow_max_seconds=3600.0, shadow_min_seconds=3600.0)
+
+    async def scenario(g: Guardian) -> None:
+        cycle = await _evolve(g, source=FAST, hypothesis="drop the redundant loop", limit=100.0)
+        basis = cycle["basis"]
+        assert (basis["mode"], basis["tests"], basis["fitness_tasks"], basis["live_messages"]) == ("offline", 1, 0, 0)
+        story = _story(cycle)
+        assert "decided offline, without waiting for samples" in story and "timed runs of the tests" in story
+        assert story.index("decided offline") < story.index("generation 1")  # said up front
+        assert "offline test on tests + fitness" in story
+        assert cycle["status"] == "promoted", story
+        (candidate,) = cycle["candidates"]
+        assert candidate["reason"].startswith("faster: median "), candidate["reason"]
+        latency = candidate["evidence"]["latency"]
+        assert latency["baseline"]["n"] == latency["candidate"]["n"] == 15  # the validation's timed test runs
+
+    _run(config, scenario)
+
+
+def test_with_live_traffic_the_basis_names_the_mirrored_share(tmp_path: Path) -> None:
+    config = _config(tmp_path, mirror_share=0.5)
+
+    async def scenario(g: Guardian) -> None:
+        async with Traffic(g):
+            while g.evolution.live_messages() < 5:
+                await asyncio.sleep(0.01)
+            cycle_id = await g.evolution.start("twice", source=RECURSIVE, hypothesis="x")
+            cycle = g.evolution.get(cycle_id)
+            assert cycle is not None
+            assert cycle["basis"]["mode"] == "live" and cycle["basis"]["fitness_tasks"] == 1
+            assert "50% of live messages mirrored to both shadows" in cycle["basis"]["summary"]
+            await g.evolution.wait(cycle_id, 100.0)
+
+    _run(config, scenario)
+
+
+def test_an_intent_that_cannot_start_is_recorded_with_its_reason(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+
+    async def scenario(g: Guardian) -> None:
+        g.evolution.on_wal_record("evolution_intent", {"definition": "no-such-thing", "hypothesis": "improve it",
+                                                       "origin": "feedback"})
+        while not g.evolution.list():
+            await asyncio.sleep(0.01)
+        (cycle,) = g.evolution.list()
+        assert (cycle["status"], cycle["origin"], cycle["target"]) == ("failed", "feedback", "no-such-thing")
+        assert "not started: the agent has no definition 'no-such-thing'" in _story(cycle)
+
+    _run(config, scenario)
+
+
+def test_queued_cycles_survive_a_guardian_restart(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    queued: list[str] = []
+
+    async def first(g: Guardian) -> None:
+        running = await g.evolution.start("twice", source=SLOW, hypothesis="first")
+        queued.append(await g.evolution.start("twice", source=FAST, hypothesis="second, still queued"))
+        while g.evolution.get(running)["status"] != "running":
+            await asyncio.sleep(0.01)
+        saved = json.loads((config.data_dir / QUEUE_FILE).read_text("utf-8"))
+        assert [(c["hypothesis"], c["status"]) for c in saved["cycles"]] == [
+            ("first", "running"), ("second, still queued", "queued")]
+        # the guardian stops here, mid-cycle (like a crash of the process: the file is all there is)
+
+    async def second(g: Guardian) -> None:
+        cycles = {c["hypothesis"]: c for c in g.evolution.list()}
+        assert set(cycles) == {"first", "second, still queued"}
+        assert "resumed evo-1 (running when the previous guardian stopped; it starts over)" in _story(cycles["first"])
+        assert "resumed evo-2 (queued" in _story(cycles["second, still queued"])
+        done = await g.evolution.wait(cycles["second, still queued"]["id"], 200.0)
+        assert done["status"] == "promoted", _story(done)
+        assert json.loads((config.data_dir / QUEUE_FILE).read_text("utf-8"))["cycles"] == []
+
+    _run(config, first)
+    _run(config, second, limit=250.0)
+    assert queued == ["evo-2"]
