@@ -30,7 +30,8 @@ processes (`o_lisp.evolution._lab`), because the guardian never runs agent code:
 10. **Learning**: every outcome is recorded in agent state (``record_evolution``),
    whose success rates bias later generation.
 
-Cycles run one at a time; intents that arrive meanwhile queue.
+Cycles run one at a time; intents that arrive meanwhile queue. The queue (and the cycle
+running) is saved in the data directory and resumed by a restarted guardian (`begin`).
 """
 
 from __future__ import annotations
