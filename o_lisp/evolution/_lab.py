@@ -39,6 +39,7 @@ from o_lisp._mangle import mangle
 from o_lisp._reader import read_many
 from o_lisp.agent._definitions import Definition
 from o_lisp.agent._dsl import classify
+from o_lisp.evolution._decision import format_duration
 
 __all__ = ["Lab"]
 
@@ -428,7 +429,7 @@ class Lab:
             if isinstance(p95_ms, int | float) and samples:
                 p95 = samples[min(len(samples) - 1, int(0.95 * len(samples)))]
                 if p95 > p95_ms:
-                    flag(target, f"{key} p95 latency {p95:.1f} ms exceeds {p95_ms:g} ms", "metrics")
+                    flag(target, f"{key} p95 latency {format_duration(p95)} exceeds {p95_ms:g} ms", "metrics")
         if agent.tests and args.get("tests", True):
             report = agent.scratch().run_tests()
             for test_name, why in report.failed.items():
