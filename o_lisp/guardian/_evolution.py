@@ -1028,13 +1028,19 @@ def _samples(data: dict[str, Any]) -> Samples:
 
 
 def _score(decision: Decision) -> tuple[float, float]:
-    """Rank winners: total fitness gain first, then how much faster (Cliff's delta, negated)."""
+    """Rank winners: total fitness gain first, then how much faster — the median latency
+    ratio (a -48 % candidate beats a -10 % one), not Cliff's delta, which says how surely
+    the arms differ rather than by how much; the delta only when there is no ratio."""
     evidence = decision.evidence
     gain = 0.0
     for task in (evidence.get("fitness") or {}).values():
         if isinstance(task, dict) and isinstance(task.get("mean_change"), int | float):
             gain += float(task["mean_change"])
-    delta = (evidence.get("latency") or {}).get("cliffs_delta")
+    latency = evidence.get("latency") or {}
+    ratio = latency.get("median_ratio")
+    if isinstance(ratio, int | float) and math.isfinite(ratio):
+        return gain, 1.0 - float(ratio)
+    delta = latency.get("cliffs_delta")
     return gain, -float(delta) if isinstance(delta, int | float) else 0.0
 
 

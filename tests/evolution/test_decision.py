@@ -548,3 +548,13 @@ def test_a_sub_millisecond_median_is_printed_in_microseconds() -> None:
     decision = decide(arm(base), arm(cand), Thresholds(min_latency_change_ms=0.1))
     assert decision.verdict == "promote"
     assert decision.reasons[0].startswith("faster: median 103 µs vs 410 µs (-75%)"), decision.reasons
+
+
+def test_among_winners_the_bigger_speed_up_ranks_first() -> None:
+    from o_lisp.guardian._evolution import _score
+
+    base = [1.66 + i * 1e-3 for i in range(40)]
+    modest = decide(arm(base), arm([x * 0.9 for x in base]), Thresholds(latency_effect=0.1))
+    large = decide(arm(base), arm([x * 0.52 for x in base]), Thresholds(latency_effect=0.1))
+    assert modest.verdict == large.verdict == "promote"
+    assert _score(large) > _score(modest)
