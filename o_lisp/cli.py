@@ -835,9 +835,12 @@ def evolve_command(agent: str, definition: str, data_dir: str | None, generation
     """Run one protected evolution cycle on DEFINITION of AGENT and wait for its verdict.
 
     Candidates are generated, validated (tests, fitness, performance) and shadow-tested
-    against the current code; the best one is promoted only if it is better. With
-    --url the cycle runs in that server's guardian; otherwise a guardian is started on
-    the agent's data directory (like `o-lisp serve`) and stopped afterwards.
+    against the current code; the best one is promoted only if it is better. The first
+    lines say what the decision rests on: with enough live traffic (a server under load),
+    a mirrored share of it; otherwise (always without --url) the tests and fitness tasks,
+    decided at once. With --url the cycle runs in that server's guardian; otherwise a
+    guardian is started on the agent's data directory (like `o-lisp serve`) and stopped
+    afterwards.
 
     Exit status: 0 a candidate was promoted, 1 none was (rejected, rolled back, failed),
     2 usage error (including a definition the agent does not have).
