@@ -725,7 +725,13 @@ class EvolutionManager:
         cfg = self.config
         collected: builtins.list[dict[str, Any]] = [{"latencies_ms": [], "errors": 0, "requests": 0, "fitness": {}}
                                                     for _ in range(2)]
-        for _ in range(cfg.fitness_rounds):
+        needed = cfg.thresholds.min_samples
+        rounds = 0
+        # As in a live shadow test: at least `fitness_rounds` rounds, and on until each arm
+        # has `min_samples` latencies (the replay is work, not waiting; bounded all the same).
+        while rounds < max(cfg.fitness_rounds, 1) or (
+                any(len(c["latencies_ms"]) < needed for c in collected) and rounds < max(cfg.fitness_rounds, 1) + needed):
+            rounds += 1
             for link, into in zip((baseline, shadow), collected, strict=True):
                 run = await self._call(link, "evolution_fitness", {"repeats": cfg.fitness_repeats},
                                        cfg.shadow_call_timeout)
