@@ -262,7 +262,7 @@ def follow(api: Api, cycle_id: str, limit: float) -> dict[str, Any]:
                     "made by the mutation operators and rewrite templates")
         for candidate in cycle["candidates"]:
             verdict, key = candidate["verdict"], candidate["id"]
-            if verdict == "pending" and candidate["stage"] == "shadow" and candidate["reason"]:
+            if verdict == "pending" and candidate["stage"] == "won":
                 verdict = "won"  # its shadow test; promoted (or not) when the generation ends
             if verdict == "pending" or shown.get(key) == verdict:
                 continue

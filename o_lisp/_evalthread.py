@@ -341,7 +341,32 @@ def run_evaluation(work: Callable[[], Any], stack_size: int, on_interrupt: Calla
         finally:
             deep.busy = False
     thread = POOL.take(stack_size)
+    caller = _local
+    spent = [0]
+
+    def measured() -> Any:
+        started = evaluation_cpu_ns()  # on the evaluation thread (nested hand-offs included)
+        try:
+            return work()
+        finally:
+            spent[0] = evaluation_cpu_ns() - started
+
     try:
-        return thread.run(work, on_interrupt)
+        return thread.run(measured, on_interrupt)
     finally:
+        caller.offthread_ns = getattr(caller, "offthread_ns", 0) + spent[0]
         POOL.give_back(thread)
+
+
+def evaluation_cpu_ns() -> int:
+    """CPU nanoseconds this thread has used, counting evaluations it handed to another thread.
+
+    The clock that compares code (evolution's timings): per thread, so another shadow,
+    the guardian or a concurrent request of the same process is not counted, and with
+    the kernel's nanosecond thread clock (``CLOCK_THREAD_CPUTIME_ID``). The process clock
+    (`time.process_time`) is no substitute: under ``RLIMIT_CPU`` it advances in
+    scheduler ticks (~4 ms), so 0.4 ms of work reads 0.0. An evaluation runs either
+    inline on this thread (a deep thread, e.g. a guardian worker's loop) or on a pooled
+    evaluation thread, whose CPU time `run_evaluation` measures there and adds here.
+    """
+    return time.thread_time_ns() + int(getattr(_local, "offthread_ns", 0))

@@ -793,8 +793,8 @@ def serve_command(agent: str, host: str, port: int, data_dir: str | None, percei
                   mirror_share: float, tool_files: tuple[str, ...], grants: tuple[str, ...]) -> None:
     """Run AGENT under the guardian with its HTTP API, in the foreground until Ctrl-C or SIGTERM.
 
-    Every POST needs 'Authorization: Bearer $O_API_TOKEN' when O_API_TOKEN is set;
-    listening on a non-loopback address without it is refused. Host tools (--tools)
+    Every request but GET /health needs 'Authorization: Bearer $O_API_TOKEN' when O_API_TOKEN
+    is set; listening on a non-loopback address without it is refused. Host tools (--tools)
     are loaded in the worker processes; the agent may call those granted (--grant).
     """
     import asyncio
@@ -878,9 +878,14 @@ class EvolveFailed(Exception):
         self.status = status
 
 
+CANDIDATE_STAGES = ("waiting", "validate", "shadow", "decide", "won")
+"""A candidate's way through a cycle, as its progress row counts it (offline counts as shadow)."""
+
+
 class CycleView:
-    """Shows a cycle while it runs: a rich progress bar (stage and progress) on a terminal,
-    one plain line per event otherwise (logs, CI, pipes), each event exactly once."""
+    """Shows a cycle while it runs: on a terminal, a rich progress bar for the cycle (stage
+    and progress) and one row per candidate (its stage, then its verdict); one plain line
+    per event otherwise (logs, CI, pipes), each event exactly once."""
 
     def __init__(self, stream: TextIO, live: bool) -> None:
         self.stream = stream
@@ -888,6 +893,7 @@ class CycleView:
         self._events_seen = 0
         self._progress: Any = None
         self._task: Any = None
+        self._candidate_tasks: dict[str, Any] = {}
 
     def __enter__(self) -> CycleView:
         if self.live:
@@ -926,6 +932,21 @@ class CycleView:
             generation = f" {cycle.get('generation')}/{cycle.get('generations')}" if cycle.get("generations") else ""
             description = f"{cycle.get('id', '?')} {cycle.get('target', '')}{generation}: {cycle.get('stage', '?')}"
             self._progress.update(self._task, completed=done, description=description)
+            for candidate in cycle.get("candidates") or []:
+                self._candidate_row(candidate)
+
+    def _candidate_row(self, candidate: Mapping[str, Any]) -> None:
+        key = str(candidate.get("id", "?"))
+        verdict, stage = candidate.get("verdict", "pending"), candidate.get("stage", "?")
+        how = candidate.get("operator") or candidate.get("generator") or ""
+        state = f"{stage}" if verdict == "pending" else f"{verdict} at {stage}"
+        stage_for_row = "shadow" if stage == "offline" else stage
+        steps = CANDIDATE_STAGES.index(stage_for_row) if stage_for_row in CANDIDATE_STAGES else len(CANDIDATE_STAGES) - 1
+        completed = len(CANDIDATE_STAGES) if verdict != "pending" else steps
+        description = f"  {key} {how}: {state}"
+        if key not in self._candidate_tasks:
+            self._candidate_tasks[key] = self._progress.add_task(description, total=len(CANDIDATE_STAGES))
+        self._progress.update(self._candidate_tasks[key], completed=completed, description=description)
 
     def _line(self, text: str) -> None:
         if self._progress is not None:
@@ -1020,7 +1041,7 @@ def _evolve_remote(base: str, token: str | None, options: dict[str, Any], view: 
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
         while True:
-            cycle = _api("GET", status_url, None)
+            cycle = _api("GET", status_url, token)  # reads need the token too
             if not isinstance(cycle, dict):
                 raise EvolveFailed(f"GET {status_url}: unexpected answer {cycle!r}")
             view.update(cycle)
@@ -1072,6 +1093,8 @@ async def _evolve_local(agent: Path, data: Path, options: dict[str, Any], view: 
                                    "abandons it") from None
         finally:
             waiter.cancel()
+            # Not left in the saved queue for the next guardian on this data (`o-lisp serve`).
+            manager.abandon(cycle_id, "`o-lisp evolve` stopped waiting for it")
     finally:
         await guardian.stop()
 
@@ -1097,9 +1120,12 @@ def evolve_command(agent: str, definition: str, data_dir: str | None, generation
     """Run one protected evolution cycle on DEFINITION of AGENT and wait for its verdict.
 
     Candidates are generated, validated (tests, fitness, performance) and shadow-tested
-    against the current code; the best one is promoted only if it is better. With
-    --url the cycle runs in that server's guardian; otherwise a guardian is started on
-    the agent's data directory (like `o-lisp serve`) and stopped afterwards.
+    against the current code; the best one is promoted only if it is better. The first
+    lines say what the decision rests on: with enough live traffic (a server under load),
+    a mirrored share of it; otherwise (always without --url) the tests and fitness tasks,
+    decided at once. With --url the cycle runs in that server's guardian; otherwise a
+    guardian is started on the agent's data directory (like `o-lisp serve`) and stopped
+    afterwards.
 
     Exit status: 0 a candidate was promoted, 1 none was (rejected, rolled back, failed),
     2 usage error (including a definition the agent does not have).

@@ -228,6 +228,21 @@ def test_terminal_view_draws_a_progress_bar_with_the_stage() -> None:
     assert "evo-3      1.0s  evo-3.1 passed validation; shadow test" in drawn
 
 
+def test_terminal_view_has_a_row_per_candidate_with_its_stage_then_verdict() -> None:
+    out = io.StringIO()
+    candidates = [{"id": "evo-3.1", "operator": "swap-operator", "verdict": "pending", "stage": "offline"},
+                  {"id": "evo-3.2", "operator": "crossover", "verdict": "pending", "stage": "waiting"}]
+    with CycleView(out, live=True) as view:
+        view.update(cycle("running", stage="validate", progress=0.3, candidates=candidates))
+        view._progress.refresh()
+        drawn = out.getvalue()
+        assert "evo-3.1 swap-operator: offline" in drawn and "evo-3.2 crossover: waiting" in drawn
+        candidates[0].update(verdict="rejected", stage="tests")
+        view.update(cycle("running", stage="validate", progress=0.6, candidates=candidates))
+        view._progress.refresh()
+        assert "evo-3.1 swap-operator: rejected at tests" in out.getvalue()[len(drawn):]
+
+
 # -- evolve --url against a server with a scripted manager ----------------------------------------
 
 
@@ -430,6 +445,12 @@ def test_evolve_in_process_runs_a_cycle_to_its_verdict(tmp_path: Path, monkeypat
     assert "Traceback" not in result.stderr
     lines = result.stderr.splitlines()
     assert lines[0] == "evo-1      0.0s  queued (operator): greet"
+    # said up front: no traffic here, so decided on the tests at once (not after 60 s per candidate)
+    assert lines[1] == ("evo-1      0.0s  no live traffic in the last 60 s: decided offline, without waiting for "
+                        "samples, on 1 test(s) (every one must pass), no fitness tasks; speed from timed runs of "
+                        "the tests")
+    (candidate,) = final["candidates"]
+    assert candidate["stage"] != "shadow" and "no data" not in candidate["reason"], candidate
     assert lines[-len(cycle_summary(final)):] == cycle_summary(final)
     assert final["status"] != "failed", result.stderr
     assert (tmp_path / "data" / "code" / ".git").is_dir()

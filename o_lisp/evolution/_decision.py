@@ -35,7 +35,7 @@ from o_lisp.evolution._stats import (
     two_proportion_test,
 )
 
-__all__ = ["Decision", "Samples", "Thresholds", "decide"]
+__all__ = ["Decision", "Samples", "Thresholds", "decide", "format_duration"]
 
 Verdict = Literal["promote", "reject"]
 
@@ -194,6 +194,19 @@ def _ms(x: float) -> str:
     return f"{x:.1f}" if x == 0 or abs(x) >= 1 else f"{x:.3g}"
 
 
+def format_duration(ms: float) -> str:
+    """A duration for people, with its unit: "408 µs", "2.5 ms", "1204 ms", "0 µs".
+
+    Three significant digits and µs below a millisecond, so a sub-millisecond median
+    never reads "0.0 ms" (the clocks measure to the microsecond, see `_validate.cpu_time`).
+    """
+    if not math.isfinite(ms):
+        return f"{ms} ms"
+    if abs(ms) < 1.0:
+        return f"{ms * 1000:.3g} µs"
+    return f"{ms:.3g} ms" if abs(ms) < 1000 else f"{ms:.0f} ms"
+
+
 def _finite_or_none(x: float) -> float | None:
     """Evidence must be strict JSON; an infinite ratio (zero baseline median) is recorded as null."""
     return x if math.isfinite(x) else None
@@ -350,16 +363,16 @@ def _latency(
     if slower.p_value < t.alpha and (delta >= t.latency_effect or ratio > 1.0 + t.max_slowdown) \
             and med_c - med_b >= t.min_latency_change_ms:
         rejects.append(
-            f"slower: median {_ms(med_c)} ms vs {_ms(med_b)} ms ({change}), "
+            f"slower: median {format_duration(med_c)} vs {format_duration(med_b)} ({change}), "
             f"Mann-Whitney p={slower.p_value:.1e}, Cliff's delta {delta:.2f}"
         )
     if faster.p_value < t.alpha and -delta >= t.latency_effect and med_b - med_c >= t.min_latency_change_ms:
         gains.append(
-            f"faster: median {_ms(med_c)} ms vs {_ms(med_b)} ms ({change}), "
+            f"faster: median {format_duration(med_c)} vs {format_duration(med_b)} ({change}), "
             f"Mann-Whitney p={faster.p_value:.1e}, Cliff's delta {delta:.2f}"
         )
     neutral = (
-        f"latency within thresholds: median {_ms(med_c)} ms vs {_ms(med_b)} ms "
+        f"latency within thresholds: median {format_duration(med_c)} vs {format_duration(med_b)} "
         f"({change}), Mann-Whitney p={two_sided.p_value:.1e}, Cliff's delta {delta:.2f}"
     )
     return rejects, gains, neutral

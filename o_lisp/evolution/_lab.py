@@ -29,16 +29,17 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
-import time
 from pathlib import Path
 from typing import IO, Any
 
 import msgpack
 
+from o_lisp._evalthread import evaluation_cpu_ns
 from o_lisp._mangle import mangle
 from o_lisp._reader import read_many
 from o_lisp.agent._definitions import Definition
 from o_lisp.agent._dsl import classify
+from o_lisp.evolution._decision import format_duration
 
 __all__ = ["Lab"]
 
@@ -147,14 +148,14 @@ class Lab:
         arm = "stable"
         if self.canary is not None and self.canary_weight > 0 and self.rng.random() < self.canary_weight:
             agent, arm = self.canary, "canary"
-        started = time.process_time()  # CPU time, like every comparison of code (see _validate.cpu_time)
+        started = evaluation_cpu_ns()  # CPU time, like every comparison of code (see _validate.cpu_time)
         ok = False
         try:
             reply = agent.handle(text)
             ok = True
         finally:
             if self.canary is not None:
-                self.arms[arm].add(ok, (time.process_time() - started) * 1000)
+                self.arms[arm].add(ok, (evaluation_cpu_ns() - started) / 1e6)
         return reply, getattr(agent, "last_reply_id", None)
 
     def feedback(self, rating: float, comment: str, reply_to: str | None) -> str:
@@ -429,7 +430,7 @@ class Lab:
             if isinstance(p95_ms, int | float) and samples:
                 p95 = samples[min(len(samples) - 1, int(0.95 * len(samples)))]
                 if p95 > p95_ms:
-                    flag(target, f"{key} p95 latency {p95:.1f} ms exceeds {p95_ms:g} ms", "metrics")
+                    flag(target, f"{key} p95 latency {format_duration(p95)} exceeds {p95_ms:g} ms", "metrics")
         if agent.tests and args.get("tests", True):
             report = agent.scratch().run_tests()
             for test_name, why in report.failed.items():

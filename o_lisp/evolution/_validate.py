@@ -52,6 +52,7 @@ from statistics import median
 from typing import Any
 
 from o_lisp._errors import LispError
+from o_lisp._evalthread import evaluation_cpu_ns
 from o_lisp._mangle import mangle
 from o_lisp._printer import to_source
 from o_lisp._reader import read_many
@@ -59,19 +60,22 @@ from o_lisp.agent._agent import Agent, MemoryChangeError, _memory_from_data
 from o_lisp.agent._definitions import Definition, DefinitionKind
 from o_lisp.agent._dsl import classify
 from o_lisp.agent._state import AgentState
+from o_lisp.evolution._decision import format_duration
 from o_lisp.evolution._stats import mann_whitney_u
 from o_lisp.forms import Expression, Keyword, Sequence, Symbol
 
 
 def cpu_time() -> float:
-    """Seconds of CPU this process has used (all its threads: an evaluation runs on its own).
+    """Seconds of CPU the evaluations of this thread have used, with microsecond resolution
+    (`o_lisp._evalthread.evaluation_cpu_ns`: thread CPU time, wherever the evaluation ran).
 
     What a code change alters is the work it does; wall-clock time on a shared machine
     also measures whoever else was scheduled meanwhile (other shadows, the live worker,
     the guardian), which swamps differences of tens of percent. So candidates are
     compared on CPU time; live wall-clock latency is watched on probation instead.
+    Not `time.process_time`: under a shadow's RLIMIT_CPU it ticks in ~4 ms steps.
     """
-    return time.process_time()
+    return evaluation_cpu_ns() / 1e9
 
 STAGES = ("read", "scan", "tests", "fitness", "performance")
 MIN_RUN_MS = 10.0
@@ -392,7 +396,8 @@ class _Context:
         if slower and test.p_value < limits.alpha:
             shown = f"{ratio:.2f}×" if ratio is not None else "infinitely"
             raise _Reject(
-                f"the candidate is {shown} slower: median {candidate_median:.3f} ms vs {parent_median:.3f} ms over "
+                f"the candidate is {shown} slower: median {format_duration(candidate_median)} "
+                f"vs {format_duration(parent_median)} over "
                 f"{limits.runs} interleaved runs of the {workload} (allowed +{limits.max_slowdown:.0%}, "
                 f"{limits.min_slowdown_ms:g} ms); "
                 f"Mann-Whitney U one-sided p = {test.p_value:.3g} < {limits.alpha}",

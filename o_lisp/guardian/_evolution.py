@@ -30,7 +30,8 @@ processes (`o_lisp.evolution._lab`), because the guardian never runs agent code:
 10. **Learning**: every outcome is recorded in agent state (``record_evolution``),
    whose success rates bias later generation.
 
-Cycles run one at a time; intents that arrive meanwhile queue.
+Cycles run one at a time; intents that arrive meanwhile queue. The queue (and the cycle
+running) is saved in the data directory and resumed by a restarted guardian (`begin`).
 """
 
 from __future__ import annotations
@@ -40,14 +41,17 @@ import builtins
 import contextlib
 import dataclasses
 import itertools
+import json
 import logging
 import math
+import os
 import random
 import shutil
 import signal
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from o_lisp._errors import OLispError
@@ -56,7 +60,10 @@ from o_lisp.evolution._decision import Decision, Samples, Thresholds, decide
 if TYPE_CHECKING:
     from o_lisp.guardian._supervisor import Guardian, _Link
 
-__all__ = ["EvolutionConfig", "EvolutionError", "EvolutionManager"]
+__all__ = ["QUEUE_FILE", "EvolutionConfig", "EvolutionError", "EvolutionManager"]
+
+QUEUE_FILE = "evolution-queue.json"
+"""In the data directory: the cycles queued or running, run again by a restarted guardian."""
 
 log = logging.getLogger("o_lisp.guardian.evolution")
 
@@ -136,6 +143,12 @@ class EvolutionConfig:
     """Cycles the agent starts itself (``evolve!``, ``rewrite!`` under a guardian) use the canary."""
     seed: int | None = None
     history_limit: int = 100
+    live_window_seconds: float = 60.0
+    """Live traffic counts when the ``message``s answered within this many seconds, at
+    `mirror_share`, would give a shadow test its samples (`thresholds.min_samples`), or
+    when there is some and fitness tasks supply samples too. Without it a cycle is
+    decided offline: on the tests and fitness tasks, without waiting for mirrored
+    samples that would not come in time."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.mirror_share <= 1.0:
@@ -163,6 +176,8 @@ class _Cycle:
     events: list[dict[str, Any]] = field(default_factory=list)
     candidates: list[dict[str, Any]] = field(default_factory=list)
     result: dict[str, Any] | None = None
+    basis: dict[str, Any] = field(default_factory=dict)
+    """What the decision rests on (`EvolutionManager._basis`), said up front."""
     started: float = field(default_factory=time.time)
     finished: float | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -182,7 +197,7 @@ class _Cycle:
             "status": self.status, "stage": self.stage, "progress": round(self.progress, 3),
             "generation": self.generation, "generations": self.generations, "canary": self.canary,
             "events": [dict(e) for e in self.events], "candidates": [dict(c) for c in self.candidates],
-            "result": None if self.result is None else dict(self.result),
+            "result": None if self.result is None else dict(self.result), "basis": dict(self.basis),
             "started": self.started, "finished": self.finished,
         }
 
@@ -222,6 +237,7 @@ class EvolutionManager:
         self._flagged: dict[str, float] = {}
         self._recent_ms: deque[float] = deque(maxlen=500)  # ok `message` latencies outside probation
         self._shadows = 0  # shadows alive: their CPU use distorts live latency, which is then not sampled
+        self._live: deque[float] = deque(maxlen=10_000)  # monotonic times of answered live `message`s
         self.current: _Cycle | None = None
 
     # -- public API ------------------------------------------------------------------------------
@@ -245,6 +261,7 @@ class EvolutionManager:
                                  "and are not evolved themselves")
         cycle = _Cycle(f"evo-{next(self._ids)}", definition, hypothesis[:1000], origin, generations, candidates,
                        canary, source)
+        cycle.basis = self._basis(kinds)
         self._cycles[cycle.id] = cycle
         self._order.appendleft(cycle.id)
         while len(self._order) > self.config.history_limit:
@@ -255,9 +272,68 @@ class EvolutionManager:
                 self._order.append(old)
                 break
         cycle.event(f"queued ({origin}): {definition}" + (f" — {hypothesis}" if hypothesis else ""))
+        cycle.event(cycle.basis["summary"])
         self._ensure_runner().put_nowait(cycle)
+        self._save_queue()
         self.guardian.metrics.evolution_cycles += 1
         return cycle.id
+
+    def live_messages(self) -> int:
+        """Live ``message`` requests answered within `live_window_seconds`."""
+        horizon = time.monotonic() - self.config.live_window_seconds
+        while self._live and self._live[0] < horizon:
+            self._live.popleft()
+        return len(self._live)
+
+    def _basis(self, kinds: dict[str, str]) -> dict[str, Any]:
+        """What a cycle's decision will rest on, decided now and said before it runs:
+        the agent's tests (a candidate must pass them all), its fitness tasks (replayed
+        in both shadows), and live traffic (a mirrored share) when there is any. Without
+        live traffic the cycle is *offline*: decided on tests + fitness, without waiting."""
+        tests = sum(1 for kind in kinds.values() if kind == "deftest")
+        fitness = sum(1 for kind in kinds.values() if kind == "deffitness")
+        live = self.live_messages()
+        share = self.config.mirror_share
+        needed = self.config.thresholds.min_samples
+        enough = live * share >= needed or (fitness > 0 and live > 0)
+        mode = "live" if share > 0 and enough else "offline"
+        parts = [f"{tests} test(s) (every one must pass)" if tests else "no tests",
+                 f"{fitness} fitness task(s) (replayed in both shadows)" if fitness else "no fitness tasks"]
+        if mode == "live":
+            parts.append(f"{share:.0%} of live messages mirrored to both shadows ({live} answered in the last "
+                         f"{self.config.live_window_seconds:g} s)")
+            summary = "the decision rests on: " + ", ".join(parts)
+        else:
+            measured = ("timed runs of the fitness tasks" if fitness else
+                        "timed runs of the tests" if tests else "nothing: there is nothing to measure")
+            window = f"{self.config.live_window_seconds:g} s"
+            summary = ("mirroring of live traffic is off" if share == 0 else
+                       f"no live traffic in the last {window}" if live == 0 else
+                       f"too little live traffic for a shadow test ({live} message(s) in the last {window}; "
+                       f"{share:.0%} mirrored gives fewer than the {needed} samples needed)")
+            summary = (summary
+                       + ": decided offline, without waiting for samples, on " + ", ".join(parts)
+                       + f"; speed from {measured}")
+        return {"mode": mode, "tests": tests, "fitness_tasks": fitness, "live_messages": live,
+                "mirror_share": share, "summary": summary}
+
+    def _refused(self, definition: str, hypothesis: str, origin: str, reason: str) -> str:
+        """Record an intent that could not become a cycle (unknown definition, agent not
+        serving, ...) as a failed cycle, so it is visible in ``GET /v1/evolution``."""
+        cycle = _Cycle(f"evo-{next(self._ids)}", definition, hypothesis[:1000], origin, 1, 1, False, None)
+        self._cycles[cycle.id] = cycle
+        self._order.appendleft(cycle.id)
+        cycle.event(f"intent ({origin}): {definition}" + (f" — {hypothesis}" if hypothesis else ""))
+        self._end(cycle, "failed", f"not started: {reason}")
+        return cycle.id
+
+    def abandon(self, cycle_id: str, reason: str) -> None:
+        """End a cycle nobody waits for any more (`o-lisp evolve` timed out or was interrupted),
+        so a later guardian on the same data does not run it again. A running cycle stops
+        when the guardian does."""
+        cycle = self._cycles.get(cycle_id)
+        if cycle is not None and cycle.finished is None:
+            self._end(cycle, "failed", f"abandoned: {reason}")
 
     def get(self, cycle_id: str) -> dict[str, Any] | None:
         cycle = self._cycles.get(cycle_id)
@@ -273,10 +349,74 @@ class EvolutionManager:
         await asyncio.wait_for(cycle.done.wait(), timeout)
         return cycle.as_data()
 
+    @property
+    def queue_file(self) -> Path:
+        """Cycles queued or running, so that a restarted guardian runs them (`begin`)."""
+        return self.guardian.data_dir / QUEUE_FILE
+
+    def _save_queue(self) -> None:
+        """Write the unfinished cycles (queued, or running: they start over) atomically."""
+        pending = [self._cycles[i] for i in reversed(self._order) if i in self._cycles]
+        data = {"format": 1, "cycles": [
+            {"id": c.id, "target": c.target, "hypothesis": c.hypothesis, "origin": c.origin,
+             "generations": c.generations, "candidates": c.candidates_per_generation, "canary": c.canary,
+             "source": c.source, "status": c.status}
+            for c in pending if c.finished is None and c.status in ("queued", "running")]}
+        path = self.queue_file
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            with open(tmp, "w", encoding="utf-8") as out:
+                json.dump(data, out, ensure_ascii=False)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except OSError as error:  # losing the queue on a restart is bad, not fatal: say so
+            log.error("could not save the evolution queue to %s: %s", path, error)
+
+    def _load_queue(self) -> builtins.list[dict[str, Any]]:
+        path = self.queue_file
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            cycles = data["cycles"] if isinstance(data, dict) and data.get("format") == 1 else None
+            if not isinstance(cycles, builtins.list):
+                raise ValueError("not an evolution queue (format 1)")
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError, KeyError) as error:
+            log.error("ignoring unreadable evolution queue %s: %s", path, error)
+            return []
+        return [c for c in cycles if isinstance(c, dict) and isinstance(c.get("target"), str)]
+
+    async def _resume_queue(self) -> builtins.list[str]:
+        """Queue again the cycles a previous guardian had queued or was running (these start
+        over: their shadows and checkpoints died with it). The new cycle ids."""
+        resumed = []
+        for old in self._load_queue():
+            target, hypothesis = str(old["target"]), str(old.get("hypothesis", ""))
+            origin = str(old.get("origin", "operator"))
+            source = old.get("source") if isinstance(old.get("source"), str) else None
+            try:
+                cycle_id = await self.start(
+                    target, hypothesis=hypothesis, origin=origin, source=source, canary=bool(old.get("canary")),
+                    generations=int(old.get("generations", 1)), candidates=int(old.get("candidates", 4)))
+            except (EvolutionError, ValueError, TypeError, _guardian_error()) as error:
+                self._refused(target, hypothesis, origin, f"{old.get('id', '?')} was {old.get('status', 'queued')} "
+                              f"when the guardian stopped and could not be resumed: "
+                              f"{getattr(error, 'message', error)}")
+                continue
+            self._cycles[cycle_id].event(f"resumed {old.get('id', '?')} ({old.get('status', 'queued')} when the "
+                                         "previous guardian stopped; it starts over)")
+            resumed.append(cycle_id)
+        self._save_queue()
+        return resumed
+
     async def begin(self) -> None:
-        """Called once the guardian serves: clear shadows a previous run left, start perceiving."""
+        """Called once the guardian serves: clear shadows a previous run left, queue again the
+        cycles it left unfinished, start perceiving."""
         shadows = self.guardian.data_dir / "shadows"
         await asyncio.get_running_loop().run_in_executor(None, shutil.rmtree, shadows, True)
+        await self._resume_queue()
         if self.config.perceive_interval is not None and self._perceiver is None:
             self._perceiver = asyncio.get_running_loop().create_task(self._perceive_loop(), name="o-perceive")
 
@@ -343,7 +483,9 @@ class EvolutionManager:
                                  source=source if isinstance(source, str) else None,
                                  canary=self.config.intent_canary)
             except (EvolutionError, _guardian_error()) as error:
-                log.warning("evolution intent for %r ignored: %s", definition, error)
+                log.warning("evolution intent for %r not started: %s", definition, error)
+                self._refused(str(definition), str(args.get("hypothesis", "")), str(origin),
+                              str(getattr(error, "message", error)))
 
         task = asyncio.get_running_loop().create_task(submit())
         self._mirror_tasks.add(task)
@@ -367,6 +509,7 @@ class EvolutionManager:
         for an error-rate or latency regression of the promoted version."""
         if method != "message":
             return
+        self._live.append(time.monotonic())
         probation = self.probation
         quiet = self._shadows == 0
         if probation is None or time.monotonic() > probation.until:
@@ -428,10 +571,15 @@ class EvolutionManager:
         while True:
             cycle = await self._queue.get()
             self.current = cycle
+            cycle.status = "running"
+            self._save_queue()
             try:
                 await self._run(cycle)
             except asyncio.CancelledError:
-                self._end(cycle, "failed", "cancelled")
+                # The guardian is stopping: the cycle stays in the saved queue and a restarted
+                # guardian runs it again (`begin`). It is reported as interrupted meanwhile.
+                cycle.event("interrupted: the guardian is stopping (a restarted guardian runs it again)")
+                cycle.done.set()
                 raise
             except Exception as error:
                 log.exception("evolution cycle %s failed", cycle.id)
@@ -448,9 +596,14 @@ class EvolutionManager:
         cycle.event(message)
         cycle.finished = time.time()
         cycle.done.set()
+        self._save_queue()
 
     async def _run(self, cycle: _Cycle) -> None:
         cycle.status = "running"
+        basis = self._basis(await self._definition_kinds())
+        if basis["mode"] != cycle.basis.get("mode"):  # traffic came or went while it was queued
+            cycle.basis = basis
+            cycle.event(basis["summary"])
         promoted = 0
         for generation in range(1, cycle.generations + 1):
             cycle.generation = generation
@@ -464,9 +617,10 @@ class EvolutionManager:
             try:
                 proposals = await self._proposals(cycle, baseline, generation)
                 cycle.event(f"generation {generation}: {len(proposals)} candidate(s)")
-                for index, proposal in enumerate(proposals):
+                records = [self._candidate_record(cycle, proposal) for proposal in proposals]  # all shown at once
+                for index, (proposal, record) in enumerate(zip(proposals, records, strict=True)):
                     cycle.at("validate", base + span * (0.1 + 0.7 * index / max(1, len(proposals))))
-                    record = self._candidate_record(cycle, proposal)
+                    record.update(stage="validate", started=time.time())
                     decision = await self._trial(cycle, baseline, proposal, record)
                     if decision is not None and decision.verdict == "promote":
                         winners.append((record, decision))
@@ -507,7 +661,8 @@ class EvolutionManager:
         record = {
             "id": f"{cycle.id}.{len(cycle.candidates) + 1}", "generator": str(proposal.get("generator", "")),
             "operator": str(proposal.get("operator", "")), "description": str(proposal.get("description", ""))[:500],
-            "source": proposal["source"], "verdict": "pending", "stage": "validate", "reason": "", "evidence": {},
+            "source": proposal["source"], "verdict": "pending", "stage": "waiting", "reason": "", "evidence": {},
+            "generation": cycle.generation, "started": None, "finished": None,
         }
         cycle.candidates.append(record)
         return record
@@ -524,19 +679,34 @@ class EvolutionManager:
                 await self._reject(cycle, record, str(report.get("stage", "validate")), str(report.get("reason", "")),
                                    dict(report.get("evidence") or {}))
                 return None
-            record["stage"] = "shadow"
-            cycle.event(f"{record['id']} passed validation; shadow test")
-            baseline_samples, candidate_samples = await self._shadow_test(cycle, baseline, shadow)
+            live = cycle.basis.get("mode") == "live"
+            record["stage"] = "shadow" if live else "offline"
             thresholds = cfg.thresholds
             if cycle.origin in ("agent", "feedback"):  # the agent or a user asserts the improvement
                 thresholds = dataclasses.replace(thresholds, require_improvement=False)
+            if live:
+                cycle.event(f"{record['id']} passed validation; shadow test on mirrored live traffic")
+                baseline_samples, candidate_samples = await self._shadow_test(cycle, baseline, shadow)
+            else:
+                cycle.event(f"{record['id']} passed validation; offline test on tests + fitness")
+                baseline_samples, candidate_samples = await self._offline_test(baseline, shadow, report)
+                # The offline arms have as many samples as were timed (15 runs of the tests, or
+                # the fitness replay); that is the data there is, not too little of it.
+                have = min(len(baseline_samples.latencies_ms), len(candidate_samples.latencies_ms))
+                thresholds = dataclasses.replace(thresholds, min_samples=max(2, min(thresholds.min_samples, have)))
+            if not baseline_samples.requests and not live:
+                await self._reject(cycle, record, "decide", "nothing to measure: no live traffic, and the agent has "
+                                   "no tests or fitness tasks to time (add a deftest or deffitness, or evolve "
+                                   "under `o-lisp serve` while it serves messages)", {})
+                return None
             decision = decide(baseline_samples, candidate_samples, thresholds)
             record["evidence"] = decision.evidence
             if decision.verdict != "promote":
                 await self._reject(cycle, record, "decide", "; ".join(decision.reasons), decision.evidence, decision)
                 return None
             record["reason"] = "; ".join(decision.reasons)
-            cycle.event(f"{record['id']} won its shadow test: {record['reason']}")
+            record["stage"] = "won"
+            cycle.event(f"{record['id']} won its {'shadow' if live else 'offline'} test: {record['reason']}")
             return decision
         except _ShadowDied as died:
             await self._reject(cycle, record, str(record.get("stage", "shadow")), str(died), {})
@@ -545,6 +715,42 @@ class EvolutionManager:
             self._mirrors = []
             if shadow is not None:
                 await self._close_shadow(shadow)
+
+    async def _offline_test(self, baseline: _Link, shadow: _Link, report: dict[str, Any]) -> tuple[Samples, Samples]:
+        """No live traffic: compare on what the agent itself defines, at once. With fitness
+        tasks, their interleaved replay in both shadows (scores and CPU time per call);
+        otherwise the validation's interleaved timed runs of the tests (CPU time per run).
+        An agent with neither gives empty arms, which `decide` rejects as "no data" — now,
+        not after `shadow_max_seconds`."""
+        cfg = self.config
+        collected: builtins.list[dict[str, Any]] = [{"latencies_ms": [], "errors": 0, "requests": 0, "fitness": {}}
+                                                    for _ in range(2)]
+        needed = cfg.thresholds.min_samples
+        rounds = 0
+        # As in a live shadow test: at least `fitness_rounds` rounds, and on until each arm
+        # has `min_samples` latencies (the replay is work, not waiting; bounded all the same).
+        while rounds < max(cfg.fitness_rounds, 1) or (
+                any(len(c["latencies_ms"]) < needed for c in collected) and rounds < max(cfg.fitness_rounds, 1) + needed):
+            rounds += 1
+            for link, into in zip((baseline, shadow), collected, strict=True):
+                run = await self._call(link, "evolution_fitness", {"repeats": cfg.fitness_repeats},
+                                       cfg.shadow_call_timeout)
+                latencies = [float(x) for x in run.get("latencies_ms", [])]
+                into["latencies_ms"].extend(latencies)
+                errors = dict(run.get("errors") or {})
+                into["errors"] += len(errors)
+                into["requests"] += len(latencies) + len(errors)
+                for name, scores in (run.get("scores") or {}).items():
+                    into["fitness"].setdefault(str(name), []).extend(float(x) for x in scores)
+            if not collected[0]["requests"]:
+                break  # the agent has no fitness tasks
+        if not collected[0]["requests"]:
+            performance = (report.get("evidence") or {}).get("performance") or {}
+            for key, into in (("parent_ms", collected[0]), ("candidate_ms", collected[1])):
+                runs = [float(x) for x in performance.get(key) or []]
+                into["latencies_ms"].extend(runs)
+                into["requests"] += len(runs)
+        return _samples(collected[0]), _samples(collected[1])
 
     async def _shadow_test(self, cycle: _Cycle, baseline: _Link, shadow: _Link) -> tuple[Samples, Samples]:
         cfg = self.config
@@ -654,6 +860,7 @@ class EvolutionManager:
         self._code_changed()
         record["verdict"] = "promoted"
         record["stage"] = "promoted"
+        record["finished"] = time.time()
         cycle.result = {"commit": result["commit"], "version": result["version"], "tag": result.get("tag"),
                         "parent": result.get("parent")}
         cycle.event(f"promoted {record['id']} as {result['version']} ({str(result['commit'])[:7]})")
@@ -667,7 +874,7 @@ class EvolutionManager:
 
     async def _reject(self, cycle: _Cycle, record: dict[str, Any], stage: str, reason: str,
                       evidence: dict[str, Any], decision: Decision | None = None) -> None:
-        record.update(verdict="rejected", stage=stage, reason=reason[:2000], evidence=evidence)
+        record.update(verdict="rejected", stage=stage, reason=reason[:2000], evidence=evidence, finished=time.time())
         cycle.event(f"rejected {record['id']} at {stage}: {reason[:300]}")
         self.guardian.metrics.evolution_rejections += 1
         trailers = {"Evolution-Cycle": cycle.id, "Generator": record["generator"] or "unknown",
@@ -827,13 +1034,19 @@ def _samples(data: dict[str, Any]) -> Samples:
 
 
 def _score(decision: Decision) -> tuple[float, float]:
-    """Rank winners: total fitness gain first, then how much faster (Cliff's delta, negated)."""
+    """Rank winners: total fitness gain first, then how much faster — the median latency
+    ratio (a -48 % candidate beats a -10 % one), not Cliff's delta, which says how surely
+    the arms differ rather than by how much; the delta only when there is no ratio."""
     evidence = decision.evidence
     gain = 0.0
     for task in (evidence.get("fitness") or {}).values():
         if isinstance(task, dict) and isinstance(task.get("mean_change"), int | float):
             gain += float(task["mean_change"])
-    delta = (evidence.get("latency") or {}).get("cliffs_delta")
+    latency = evidence.get("latency") or {}
+    ratio = latency.get("median_ratio")
+    if isinstance(ratio, int | float) and math.isfinite(ratio):
+        return gain, 1.0 - float(ratio)
+    delta = latency.get("cliffs_delta")
     return gain, -float(delta) if isinstance(delta, int | float) else 0.0
 
 

@@ -17,10 +17,12 @@ that nothing the network sends can reach the guardian half-checked:
   ``"field"`` when one field is at fault) for bad input, auth failures, unknown
   routes, guardian refusals and our own bugs; a traceback goes to the log, never
   into a response.
-* **Loopback unless protected.** A bearer token (`O_API_TOKEN`) guards every
-  mutating request when set, compared in constant time; binding to a
-  non-loopback address without one is refused (`ConfigError`) before anything
-  listens.
+* **Loopback unless protected.** A bearer token (`O_API_TOKEN`), when set, guards
+  every request but the health check — reads of memory, versions and evolution,
+  `/metrics`, unknown routes — and is checked before any validation, compared in
+  constant time (`hmac.compare_digest` on bytes); `/health` without it reports only
+  the status. Binding to a non-loopback address without one is refused
+  (`ConfigError`) before anything listens.
 
 The guardian is typed structurally (`GuardianLike`) so that this module and its
 tests do not depend on the supervisor's concrete class. A guardian refusal is
@@ -73,6 +75,7 @@ __all__ = [
     "MAX_GENERATIONS",
     "MAX_HYPOTHESIS_LENGTH",
     "MAX_K",
+    "PUBLIC_ROUTES",
     "REGISTRY_KEY",
     "TOKEN_ENV",
     "ConfigError",
@@ -107,6 +110,7 @@ FAILURE_STATUS: Mapping[str, int] = {
     "unavailable": 503,  # no worker is serving (starting, restarting, stopped)
     "not_durable": 503,  # the WAL could not fsync (disk full, I/O error): nothing was acknowledged
     "bad_request": 400,  # the agent judged the (already validated) input invalid
+    "not_found": 404,  # the request names something the agent does not have (e.g. feedback's reply_id)
     "agent_error": 502,  # the agent's code failed while handling the request
     "internal": 502,  # the worker failed (an exception in agent code, an unencodable result)
     "worker_died": 502,  # the worker died with the request in flight: its outcome is unknown
@@ -215,7 +219,7 @@ def check_bind(host: str, token: str | None) -> None:
     if not is_loopback(host) and token is None:
         raise ConfigError(
             f"refusing to listen on non-loopback address {host!r} without an API token: "
-            f"set {TOKEN_ENV} (every POST will then need 'Authorization: Bearer <token>'), "
+            f"set {TOKEN_ENV} (every request but GET /health will then need 'Authorization: Bearer <token>'), "
             "or bind to 127.0.0.1"
         )
 
@@ -569,7 +573,21 @@ class _FsyncTracker:
 
 REGISTRY_KEY = web.AppKey("o_lisp_registry", CollectorRegistry)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+PUBLIC_ROUTES = frozenset({("GET", "/health"), ("HEAD", "/health")})
+"""The only requests served without the token (when one is set): the health check, which
+then says only whether the service is up. Everything else — reads included, `/metrics`
+included, unknown routes included — is authenticated before anything else is looked at."""
+
+
+def _is_public(request: web.Request) -> bool:
+    return (request.method, request.path) in PUBLIC_ROUTES
+
+
+def _token_bytes(text: str) -> bytes:
+    """A presented token as bytes for `hmac.compare_digest`. aiohttp decodes header bytes
+    that are not UTF-8 as surrogate escapes; they are encoded back as they came (such a
+    token can never match a configured one, and must give 401, not an encoding error)."""
+    return text.encode("utf-8", "surrogateescape")
 
 
 class _Api:
@@ -622,12 +640,12 @@ class _Api:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Auth for mutating methods, JSON errors for everything, and request metrics."""
+        """Auth first (before any validation), JSON errors for everything, and request metrics."""
         started = time.perf_counter()
         response: web.StreamResponse | None = None
         status = 500
         try:
-            if request.method not in _SAFE_METHODS:
+            if not _is_public(request):
                 self._authorize(request)
             response = await handler(request)
             status = response.status
@@ -664,13 +682,20 @@ class _Api:
                 "this endpoint needs 'Authorization: Bearer <token>'",
                 headers={"WWW-Authenticate": 'Bearer realm="o-lisp"'},
             )
-        if not hmac.compare_digest(credentials.strip().encode("utf-8"), self._token):
+        if not hmac.compare_digest(_token_bytes(credentials.strip()), self._token):
             raise ApiError(
                 401,
                 "unauthorized",
                 "invalid API token",
                 headers={"WWW-Authenticate": 'Bearer realm="o-lisp", error="invalid_token"'},
             )
+
+    def _authorized(self, request: web.Request) -> bool:
+        try:
+            self._authorize(request)
+        except ApiError:
+            return False
+        return True
 
     async def _call(self, method: str, params: dict[str, Any]) -> Any:
         """Forward a validated request; a guardian refusal becomes a JSON error with its code."""
@@ -687,13 +712,18 @@ class _Api:
     # -- handlers
 
     async def health(self, request: web.Request) -> web.Response:
-        """200 only while a worker is serving, so load balancers route around a restart."""
+        """200 only while a worker is serving, so load balancers route around a restart.
+
+        Open to all, so a load balancer needs no secret; with a token set, a request
+        without it learns only the status (not the version, pids, WAL position, ...)."""
         try:
             report = dict(self.guardian.health())
         except Exception as error:
             log.exception("guardian health() failed")
             report = {"status": "unknown", "error": _failure_message(error)}
         status = 200 if report.get("status") == "ok" else 503
+        if self._token is not None and not self._authorized(request):
+            report = {"status": report.get("status", "unknown")}
         return _json(report, status, headers={"Cache-Control": "no-store"})
 
     async def metrics(self, request: web.Request) -> web.Response:
@@ -804,7 +834,11 @@ class _Api:
         except (EvolutionError, OLispError) as error:
             raise self._evolution_failure(error) from None
         url = f"/v1/evolution/{cycle_id}"
-        return _json({"id": cycle_id, "status_url": url}, 202, {"Location": url})
+        answer: dict[str, Any] = {"id": cycle_id, "status_url": url}
+        cycle = manager.get(cycle_id)
+        if cycle is not None and cycle.get("basis"):
+            answer["basis"] = cycle["basis"]  # what the decision will rest on, said up front
+        return _json(answer, 202, {"Location": url})
 
     async def evolution_get(self, request: web.Request) -> web.Response:
         cycle_id = request.match_info["id"]
@@ -895,7 +929,8 @@ def create_app(
     max_body: int = MAX_BODY_BYTES,
     registry: CollectorRegistry | None = None,
 ) -> web.Application:
-    """The aiohttp application for GUARDIAN. TOKEN (if any) is required on every POST.
+    """The aiohttp application for GUARDIAN. TOKEN (if any) is required on every request
+    but ``GET /health`` (`PUBLIC_ROUTES`).
 
     Each app gets its own `CollectorRegistry` (in ``app[REGISTRY_KEY]``) so that two
     apps in one process — tests, or two agents — never share or clash on metrics.

@@ -73,7 +73,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from o_lisp._evalthread import run_on_deep_thread, trim_deep_stack
+from o_lisp._evalthread import evaluation_cpu_ns, run_on_deep_thread, trim_deep_stack
 from o_lisp.guardian._protocol import (
     E_BAD_REQUEST,
     E_INTERNAL,
@@ -731,7 +731,7 @@ class _Worker:
     def handle(self, request: Request) -> None:
         self.current = request.id
         self.requests += 1
-        started = time.process_time()
+        started = evaluation_cpu_ns()  # per-thread CPU, µs resolution (see o_lisp._evalthread)
         ok = False
         reply: Message | None = None
         try:
@@ -754,7 +754,7 @@ class _Worker:
         finally:
             self.current = None
             if self.lab is not None:
-                self.lab.observe(request.method, ok, (time.process_time() - started) * 1000)
+                self.lab.observe(request.method, ok, (evaluation_cpu_ns() - started) / 1e6)
         try:
             if reply is None:
                 self.send_frame(encode_frame_unchecked(Reply, self.writer.max_frame, id=self.writer.next_id(),
@@ -776,6 +776,10 @@ class _Worker:
                 raise _BadRequest(E_BAD_REQUEST, "rating must be between -1 and 1")
             comment = _arg(args, "comment", str, "")
             reply_to = _arg(args, "reply_to", (str, type(None)), None)
+            if reply_to is not None and not any(m.get("id") == reply_to and m.get("role") == "agent"
+                                                for m in agent.state["messages"]):
+                raise _BadRequest("not_found", f"no reply {reply_to!r} (reply ids come from POST /v1/messages; "
+                                               "only the most recent messages are kept)")
             return {"id": self.lab.feedback(float(rating), comment, reply_to)}
         if method.startswith(("evolution_", "canary_")):
             return self.lab.dispatch(method, args)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import pygit2
 
 from o_lisp.evolution._decision import Thresholds
-from o_lisp.guardian._evolution import EvolutionConfig
+from o_lisp.guardian._evolution import QUEUE_FILE, EvolutionConfig
 from o_lisp.guardian._supervisor import Guardian, GuardianConfig, RequestFailed
 
 CALC = """\
@@ -219,13 +220,17 @@ def test_a_promoted_version_failing_under_real_traffic_is_rolled_back_without_lo
         cycle = await _evolve(g, source=FAST_BUT_BROKEN, hypothesis="faster")
         assert cycle["status"] == "promoted", _story(cycle)
         ids = [(await g.request("memory_add", {"text": f"note {i}"}))[0] for i in range(5)]
-        started = time.monotonic()
+        failed = 0
         for _ in range(10):  # real traffic the shadows never saw
-            with contextlib.suppress(RequestFailed):
+            try:
                 await g.request("message", {"text": "double 5000"})
-        while (await g.request("message", {"text": "double 5000"})) != "10000":
-            assert time.monotonic() - started < 10.0, "no rollback within 10 s"
-            await asyncio.sleep(0.05)
+            except RequestFailed:
+                failed += 1
+        # The error rate passes probation_max_error_rate at the 5th failure; the rollback is
+        # sent to the worker then, ahead of every later request, which the parent answers.
+        # (Counted in requests, not seconds: a wall-clock bound failed under load.)
+        assert failed >= 5
+        assert await g.request("message", {"text": "double 5000"}) == "10000"
         assert g.evolution.get(cycle["id"])["status"] == "rolled_back"
         assert g.metrics.evolution_rollbacks == 1
         for block_id in ids:  # every acknowledged write survived
@@ -239,8 +244,10 @@ def test_a_promoted_version_failing_under_real_traffic_is_rolled_back_without_lo
 
 
 FAST_BUT_SLOW_ON_LARGE = (
-    "(defn twice [x]\n  (when (> x 1000) (for [i (range 2000000)] (+ i 1)))\n  (* 2 x))"
+    "(defn twice [x]\n  (when (> x 1000) (for [i (range 500000)] (+ i 1)))\n  (* 2 x))"
 )
+"""Five times the parent's work on large numbers: a clear regression (the probation
+thresholds reject beyond twice the median) that costs little wall time per request."""
 
 
 def test_a_promoted_version_slower_on_real_traffic_is_rolled_back(tmp_path: Path) -> None:
@@ -251,10 +258,14 @@ def test_a_promoted_version_slower_on_real_traffic_is_rolled_back(tmp_path: Path
             assert await g.request("message", {"text": "double 5000"}) == "10000"
         cycle = await _evolve(g, source=FAST_BUT_SLOW_ON_LARGE, hypothesis="faster on small numbers")
         assert cycle["status"] == "promoted", _story(cycle)
-        started = time.monotonic()
+        # Probation decides on samples, not time: at probation_thresholds.min_samples (20)
+        # latencies, then every 10. So the rollback is bounded in requests; a bound in
+        # seconds (30 s for 20+ deliberately slow requests) failed under load.
+        sent = 0
         while g.evolution.get(cycle["id"])["status"] != "rolled_back":
             assert await g.request("message", {"text": "double 5000"}) == "10000"  # slow, but correct
-            assert time.monotonic() - started < 30.0, "no rollback"
+            sent += 1
+            assert sent <= 35, "no rollback after 35 slow requests (checked at 20 samples, then every 10)"
         story = _story(g.evolution.get(cycle["id"]))
         assert "latency regression" in story and "Mann-Whitney" in story, story
 
@@ -321,11 +332,15 @@ def test_m3_the_librarian_evolves_its_retrieval_weights_and_recall_rises_on_held
     weights, judged only by the agent's training fitness; recall@5 measured on questions
     the agent never saw, through the live API, before and after."""
     agents = Path(__file__).parents[2] / "agents"
-    # M3 is about retrieval quality: a weights change costs the same compute, so latency
-    # differences here are the machine's noise; only a gross slowdown may count.
+    # M3 judges retrieval quality, not speed. The thread CPU clock resolves what the 4 ms
+    # process clock could not: the weights that recall best also score more keywords and
+    # cost more per search (measured +0.4 ms / +14 % idle, +2.6 ms / +56 % on a loaded
+    # machine), which rejected them as "slower" in 2 of 10 loaded runs. So a slowdown
+    # counts here only beyond 10 ms per search, or 3x in the validation's timed runs.
     config = _config(tmp_path, agent=(agents / "librarian.hy").read_text("utf-8"), fitness_rounds=4,
-                     thresholds=Thresholds(alpha=0.01, latency_effect=0.6, max_slowdown=1.0),
-                     validation={"max_slowdown": 1.0})
+                     thresholds=Thresholds(alpha=0.01, latency_effect=0.6, max_slowdown=1.0,
+                                           min_latency_change_ms=10.0),
+                     validation={"max_slowdown": 3.0})
     notes = [(float(i), t) for i, t in _pairs(agents / "librarian-notes.txt")]
     heldout = _pairs(agents / "librarian-heldout.txt")
     figures: dict[str, float] = {}
@@ -396,3 +411,92 @@ def test_perception_raises_intents_from_error_metrics_and_failing_tests(tmp_path
         assert await g.evolution.perceive() == []  # flagged within the cooldown: not again
 
     _run(config, scenario)
+
+
+# -- what a decision rests on; offline cycles; visible intents; a queue that survives a restart --
+
+
+NO_FITNESS = CALC.replace("  (deffitness doubling\n    (if (= (twice 4) 8) 1.0 0.0)))\n", ")\n")
+
+
+def test_without_live_traffic_a_cycle_is_decided_offline_on_the_tests_without_waiting(tmp_path: Path) -> None:
+    # shadow_max_seconds far beyond the scenario's limit: a cycle that waited for mirrored
+    # samples (as before) would not finish in time.
+    assert "deffitness" not in NO_FITNESS
+    config = _config(tmp_path, agent=NO_FITNESS, shadow_max_seconds=3600.0, shadow_min_seconds=3600.0)
+
+    async def scenario(g: Guardian) -> None:
+        cycle = await _evolve(g, source=FAST, hypothesis="drop the redundant loop", limit=100.0)
+        basis = cycle["basis"]
+        assert (basis["mode"], basis["tests"], basis["fitness_tasks"], basis["live_messages"]) == ("offline", 1, 0, 0)
+        story = _story(cycle)
+        assert "decided offline, without waiting for samples" in story and "timed runs of the tests" in story
+        assert story.index("decided offline") < story.index("generation 1")  # said up front
+        assert "offline test on tests + fitness" in story
+        assert cycle["status"] == "promoted", story
+        (candidate,) = cycle["candidates"]
+        assert candidate["reason"].startswith("faster: median "), candidate["reason"]
+        latency = candidate["evidence"]["latency"]
+        assert latency["baseline"]["n"] == latency["candidate"]["n"] == 15  # the validation's timed test runs
+
+    _run(config, scenario)
+
+
+def test_with_live_traffic_the_basis_names_the_mirrored_share(tmp_path: Path) -> None:
+    config = _config(tmp_path, mirror_share=0.5)
+
+    async def scenario(g: Guardian) -> None:
+        async with Traffic(g):
+            while g.evolution.live_messages() < 5:
+                await asyncio.sleep(0.01)
+            cycle_id = await g.evolution.start("twice", source=RECURSIVE, hypothesis="x")
+            cycle = g.evolution.get(cycle_id)
+            assert cycle is not None
+            assert cycle["basis"]["mode"] == "live" and cycle["basis"]["fitness_tasks"] == 1
+            assert "50% of live messages mirrored to both shadows" in cycle["basis"]["summary"]
+            await g.evolution.wait(cycle_id, 100.0)
+
+    _run(config, scenario)
+
+
+def test_an_intent_that_cannot_start_is_recorded_with_its_reason(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+
+    async def scenario(g: Guardian) -> None:
+        g.evolution.on_wal_record("evolution_intent", {"definition": "no-such-thing", "hypothesis": "improve it",
+                                                       "origin": "feedback"})
+        while not g.evolution.list():
+            await asyncio.sleep(0.01)
+        (cycle,) = g.evolution.list()
+        assert (cycle["status"], cycle["origin"], cycle["target"]) == ("failed", "feedback", "no-such-thing")
+        assert "not started: the agent has no definition 'no-such-thing'" in _story(cycle)
+
+    _run(config, scenario)
+
+
+def test_queued_cycles_survive_a_guardian_restart(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    queued: list[str] = []
+
+    async def first(g: Guardian) -> None:
+        running = await g.evolution.start("twice", source=SLOW, hypothesis="first")
+        queued.append(await g.evolution.start("twice", source=FAST, hypothesis="second, still queued"))
+        while g.evolution.get(running)["status"] != "running":
+            await asyncio.sleep(0.01)
+        saved = json.loads((config.data_dir / QUEUE_FILE).read_text("utf-8"))
+        assert [(c["hypothesis"], c["status"]) for c in saved["cycles"]] == [
+            ("first", "running"), ("second, still queued", "queued")]
+        # the guardian stops here, mid-cycle (like a crash of the process: the file is all there is)
+
+    async def second(g: Guardian) -> None:
+        cycles = {c["hypothesis"]: c for c in g.evolution.list()}
+        assert set(cycles) == {"first", "second, still queued"}
+        assert "resumed evo-1 (running when the previous guardian stopped; it starts over)" in _story(cycles["first"])
+        assert "resumed evo-2 (queued" in _story(cycles["second, still queued"])
+        done = await g.evolution.wait(cycles["second, still queued"]["id"], 200.0)
+        assert done["status"] == "promoted", _story(done)
+        assert json.loads((config.data_dir / QUEUE_FILE).read_text("utf-8"))["cycles"] == []
+
+    _run(config, first)
+    _run(config, second, limit=250.0)
+    assert queued == ["evo-2"]

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 import pytest
 
 from o_lisp.evolution import Decision, Samples, Thresholds, decide
+from o_lisp.evolution._decision import format_duration
 from o_lisp.evolution._stats import mann_whitney_u, median_ratio
 
 FEW = "means compared, fewer than 5 scores per arm"
@@ -44,7 +45,8 @@ def arm(
 
 
 def ms(x: float) -> str:
-    return f"{x:.1f}"
+    """A median as reasons print it: 3 significant digits with its unit, µs below 1 ms."""
+    return f"{x * 1000:.3g} µs" if x < 1 else f"{x:.3g} ms"
 
 
 def latency_reason(kind: str, base: Sequence[float], cand: Sequence[float]) -> str:
@@ -53,7 +55,7 @@ def latency_reason(kind: str, base: Sequence[float], cand: Sequence[float]) -> s
     test = mann_whitney_u(cand, base, alternative)
     change = (statistics.median(cand) / statistics.median(base) - 1) * 100
     return (
-        f"{kind}: median {ms(statistics.median(cand))} ms vs {ms(statistics.median(base))} ms "
+        f"{kind}: median {ms(statistics.median(cand))} vs {ms(statistics.median(base))} "
         f"({change:+.0f}%), Mann-Whitney p={test.p_value:.1e}, Cliff's delta {test.effect:.2f}"
     )
 
@@ -105,8 +107,8 @@ def test_equal_candidate_is_rejected_as_no_improvement() -> None:
     assert two_sided.p_value > 0.05  # the two arms really are indistinguishable
     change = (statistics.median(cand) / statistics.median(base) - 1) * 100
     neutral = (
-        f"latency within thresholds: median {ms(statistics.median(cand))} ms vs "
-        f"{ms(statistics.median(base))} ms ({change:+.0f}%), "
+        f"latency within thresholds: median {ms(statistics.median(cand))} vs "
+        f"{ms(statistics.median(base))} ({change:+.0f}%), "
         f"Mann-Whitney p={two_sided.p_value:.1e}, Cliff's delta {two_sided.effect:.2f}"
     )
     assert decision.verdict == "reject"
@@ -441,7 +443,7 @@ def test_zero_baseline_median_records_null_ratio() -> None:
     assert decision.evidence["latency"]["median_ratio_ci"] == [None, None]
     json.dumps(decision.evidence, allow_nan=False)
     assert decision.reasons == (
-        "slower: median 1.0 ms vs 0.0 ms (+inf%), Mann-Whitney p="
+        "slower: median 1 ms vs 0 µs (+inf%), Mann-Whitney p="
         f"{mann_whitney_u([1.0] * 30, [0.0] * 30, 'greater').p_value:.1e}, Cliff's delta 1.00",
     )
 
@@ -532,3 +534,27 @@ def test_default_thresholds() -> None:
     assert decide(arm(lat(42, 50, 4.0)), arm(lat(43, 50, 2.0))) == decide(
         arm(lat(42, 50, 4.0)), arm(lat(43, 50, 2.0)), t
     )
+
+
+@pytest.mark.parametrize(("ms_value", "text"), [
+    (0.408, "408 µs"), (0.0004, "0.4 µs"), (0.0, "0 µs"), (2.5, "2.5 ms"), (12.345, "12.3 ms"), (1204.4, "1204 ms"),
+])
+def test_durations_read_with_their_unit_and_never_as_zero_ms(ms_value: float, text: str) -> None:
+    assert format_duration(ms_value) == text
+
+
+def test_a_sub_millisecond_median_is_printed_in_microseconds() -> None:
+    base, cand = [0.408 + i * 1e-4 for i in range(40)], [0.101 + i * 1e-4 for i in range(40)]
+    decision = decide(arm(base), arm(cand), Thresholds(min_latency_change_ms=0.1))
+    assert decision.verdict == "promote"
+    assert decision.reasons[0].startswith("faster: median 103 µs vs 410 µs (-75%)"), decision.reasons
+
+
+def test_among_winners_the_bigger_speed_up_ranks_first() -> None:
+    from o_lisp.guardian._evolution import _score
+
+    base = [1.66 + i * 1e-3 for i in range(40)]
+    modest = decide(arm(base), arm([x * 0.9 for x in base]), Thresholds(latency_effect=0.1))
+    large = decide(arm(base), arm([x * 0.52 for x in base]), Thresholds(latency_effect=0.1))
+    assert modest.verdict == large.verdict == "promote"
+    assert _score(large) > _score(modest)

@@ -157,7 +157,7 @@ async def _send(client: TestClient, call: Call) -> Reply:
         call.method, call.path, data=data, headers=call.headers, skip_auto_headers=skip
     ) as response:
         text = await response.text()
-        body: Any = json.loads(text) if response.content_type == "application/json" else text
+        body: Any = json.loads(text) if response.content_type == "application/json" and text else text
         return Reply(response.status, dict(response.headers), body)
 
 
@@ -552,19 +552,137 @@ def test_token_guards_every_post(guardian: FakeGuardian) -> None:
     assert guardian.calls == []
 
 
-def test_right_token_passes_and_reads_need_none(guardian: FakeGuardian) -> None:
+def test_right_token_passes_everywhere(guardian: FakeGuardian) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
     replies = exchange(
         guardian,
         post("/v1/memory", {"text": "x"}, token=TOKEN),
         Call("POST", "/v1/messages", b'{"text": "x"}', {**JSON, "Authorization": f"bearer {TOKEN}"}),
-        Call("GET", "/v1/memory/m1-0"),
-        Call("GET", "/v1/memory?q=x"),
-        Call("GET", "/v1/versions"),
-        Call("GET", "/health"),
-        Call("GET", "/metrics"),
+        Call("GET", "/v1/memory/m1-0", headers=auth),
+        Call("GET", "/v1/memory?q=x", headers=auth),
+        Call("GET", "/v1/versions", headers=auth),
+        Call("GET", "/health", headers=auth),
+        Call("GET", "/metrics", headers=auth),
         token=TOKEN,
     )
     assert [r.status for r in replies] == [201, 200, 200, 200, 200, 200, 200]
+    assert replies[5].body["version"] == "0.1.0"  # the full report with the token
+
+
+def _route_table() -> list[tuple[str, str]]:
+    """Every (method, path) the app serves, from its router: a new route is covered as it lands."""
+    app = create_app(FakeGuardian(), token=TOKEN)  # type: ignore[arg-type]
+    routes = []
+    for route in app.router.routes():
+        if route.method == "HEAD":
+            continue  # aiohttp's automatic HEAD of each GET, checked with it below
+        path = route.resource.canonical if route.resource is not None else ""
+        routes.append((route.method, path.replace("{id}", "m1-0")))
+    return sorted(set(routes))
+
+
+ROUTES = _route_table()
+PROTECTED = [r for r in ROUTES if r not in {("GET", "/health")}]
+BAD_CREDENTIALS = {
+    "no header": None,
+    "wrong token": f"Bearer {TOKEN[:-1]}X",
+    "wrong scheme": f"Basic {TOKEN}",
+    "truncated token": f"Bearer {TOKEN[:-1]}",
+    "token prefix only": f"Bearer {TOKEN[:3]}",
+    "empty bearer": "Bearer ",
+    "longer token": f"Bearer {TOKEN}x",
+}
+
+
+def test_the_route_table_is_what_the_api_documents() -> None:
+    # If this fails, a route was added or removed: PROTECTED covers it automatically,
+    # but docs/protocol.md must list it and say whether it needs the token.
+    assert ROUTES == [
+        ("GET", "/health"), ("GET", "/metrics"), ("GET", "/v1/evolution"), ("GET", "/v1/evolution/m1-0"),
+        ("GET", "/v1/memory"), ("GET", "/v1/memory/m1-0"), ("GET", "/v1/versions"), ("POST", "/v1/evolution"),
+        ("POST", "/v1/feedback"), ("POST", "/v1/memory"), ("POST", "/v1/messages"),
+    ]
+
+
+@pytest.mark.parametrize("credentials", list(BAD_CREDENTIALS.values()), ids=list(BAD_CREDENTIALS))
+@pytest.mark.parametrize(("method", "path"), PROTECTED, ids=[f"{m} {p}" for m, p in PROTECTED])
+def test_every_route_but_health_needs_the_token_before_any_validation(
+    guardian: FakeGuardian, method: str, path: str, credentials: str | None
+) -> None:
+    headers = {} if credentials is None else {"Authorization": credentials}
+    # A body that would fail every check (not JSON, wrong type, unknown query) shows
+    # that auth comes first: the answer is 401, never 400/404/415.
+    calls = [Call(method, path + "?bogus=1", b"\xff not json", headers)]
+    if method == "GET":
+        calls.append(Call("HEAD", path, None, headers))
+    replies = exchange(guardian, *calls, token=TOKEN)
+    for reply in replies:
+        assert reply.status == 401, (method, path, reply.status, reply.body)
+        assert reply.headers["WWW-Authenticate"].startswith('Bearer realm="o-lisp"')
+    assert replies[0].body["error"]["code"] == "unauthorized"
+    assert guardian.calls == []
+
+
+def test_unknown_routes_and_methods_need_the_token_too(guardian: FakeGuardian) -> None:
+    replies = exchange(
+        guardian,
+        Call("GET", "/v2/secret"),
+        Call("DELETE", "/v1/memory/m1-0"),
+        Call("GET", "/v2/secret", headers={"Authorization": f"Bearer {TOKEN}"}),
+        token=TOKEN,
+    )
+    assert [r.status for r in replies] == [401, 401, 404]
+
+
+async def _raw_get(client: TestClient, path: str, authorization: bytes) -> tuple[int, bytes]:
+    """GET with an Authorization header of exactly these bytes (aiohttp's client would encode a str)."""
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: test\r\nAuthorization: " + authorization
+                 + b"\r\nConnection: close\r\n\r\n")
+    await writer.drain()
+    response = await reader.read()
+    writer.close()
+    head, _, body = response.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+@pytest.mark.parametrize("raw", ["Bearer s3cret-tökén".encode(), b"Bearer \xff\xfe", b"Bearer s3cret-token\xe9",
+                                 "Bearer \u20ac".encode()], ids=["utf-8", "invalid utf-8", "latin-1", "euro"])
+def test_a_non_ascii_token_is_401_not_a_server_error(
+    guardian: FakeGuardian, caplog: pytest.LogCaptureFixture, raw: bytes
+) -> None:
+    async def scenario(client: TestClient) -> None:
+        status, body = await _raw_get(client, "/v1/versions", raw)
+        assert status == 401, body
+        assert json.loads(body)["error"]["code"] == "unauthorized"
+
+    drive(guardian, scenario, token=TOKEN)
+    assert guardian.calls == []
+    assert "Traceback" not in caplog.text and "unhandled error" not in caplog.text
+
+
+def test_a_non_ascii_configured_token_matches_itself_only(guardian: FakeGuardian) -> None:
+    token = "clé-secrète"
+
+    async def scenario(client: TestClient) -> None:
+        assert (await _raw_get(client, "/v1/versions", f"Bearer {token}".encode()))[0] == 200
+        assert (await _raw_get(client, "/v1/versions", f"Bearer {token}".encode("latin-1")))[0] == 401
+        assert (await _raw_get(client, "/v1/versions", b"Bearer cl"))[0] == 401
+
+    drive(guardian, scenario, token=token)
+
+
+def test_health_without_the_token_says_only_whether_the_service_is_up(guardian: FakeGuardian) -> None:
+    replies = exchange(
+        guardian,
+        Call("GET", "/health"),
+        Call("GET", "/health", headers={"Authorization": "Bearer wrong"}),
+        token=TOKEN,
+    )
+    assert [(r.status, r.body) for r in replies] == [(200, {"status": "ok"}), (200, {"status": "ok"})]
+    guardian.status = "restarting"
+    assert (one(guardian, Call("GET", "/health"), token=TOKEN).status,
+            one(guardian, Call("GET", "/health"), token=TOKEN).body) == (503, {"status": "restarting"})
 
 
 def test_without_a_token_posts_are_open(guardian: FakeGuardian) -> None:
@@ -881,17 +999,18 @@ def test_end_to_end_with_the_real_guardian(tmp_path: Path) -> None:
                 added = await client.post("/v1/memory", json={"text": "the office is on the third floor"}, headers=auth)
                 assert added.status == 201, await added.text()
                 block_id = (await added.json())["id"]
-                got = await client.get(f"/v1/memory/{block_id}")
+                got = await client.get(f"/v1/memory/{block_id}", headers=auth)
                 assert got.status == 200 and "third floor" in (await got.json())["text"]
-                found = await client.get("/v1/memory", params={"q": "office", "k": "3"})
+                found = await client.get("/v1/memory", params={"q": "office", "k": "3"}, headers=auth)
                 assert found.status == 200 and (await found.json())["results"]
-                missing = await client.get("/v1/memory/no-such-block")
+                missing = await client.get("/v1/memory/no-such-block", headers=auth)
                 assert missing.status == 404
                 reply = await client.post("/v1/messages", json={"text": "where is the office?"}, headers=auth)
                 assert reply.status == 200 and "reply" in await reply.json()
-                versions = await client.get("/v1/versions")
+                versions = await client.get("/v1/versions", headers=auth)
                 assert versions.status == 200 and (await versions.json())["versions"]
-                metrics = await (await client.get("/metrics")).text()
+                assert (await client.get("/metrics")).status == 401
+                metrics = await (await client.get("/metrics", headers=auth)).text()
                 for name in ("o_guardian_restarts_total", "o_guardian_wal_appends_total", "o_http_requests_total"):
                     assert name in metrics
         finally:

@@ -201,6 +201,24 @@ def test_feedback_on_a_reply_is_201_with_an_id(live: LiveServer) -> None:
     assert isinstance(starred.body["id"], str) and starred.body["id"] != rated.body["id"]
 
 
+@needs_evolution
+def test_feedback_on_an_unknown_reply_is_404_and_stores_nothing(live: LiveServer) -> None:
+    known = live.request("POST", "/v1/messages", {"text": "hello"}).body["reply_id"]
+
+    def rate(reply_id: str) -> Reply:
+        return live.request("POST", "/v1/feedback", {"reply_id": reply_id, "rating": 1})
+
+    first, second = (int(rate(known).body["id"][1:]) for _ in range(2))
+    unknown = "r999999999"
+    reply = rate(unknown)
+    assert reply.status == 404, reply.body
+    assert reply.body["error"]["code"] == "not_found"
+    assert repr(unknown) in reply.body["error"]["message"]
+    # nothing half-applied: ids come from the mutation count, which the 404 did not advance
+    third = int(rate(known).body["id"][1:])
+    assert third - second == second - first
+
+
 BAD_FEEDBACK = [
     ({}, "missing_field",
      "exactly one of 'rating' (a number from -1 to 1) and 'stars' (an integer from 1 to 5) is required", "rating"),
@@ -299,14 +317,15 @@ def test_bad_evolution_request_is_400_and_starts_nothing(
     assert (requests_seen(live), cycles_seen(live)) == before
 
 
-@pytest.mark.parametrize("path", ["/v1/evolution", "/v1/feedback"])
-def test_mutating_endpoints_need_the_token(live: LiveServer, path: str) -> None:
-    body = {"definition": "greet"} if path == "/v1/evolution" else {"rating": 1}
+@pytest.mark.parametrize(("method", "path"), [("POST", "/v1/evolution"), ("POST", "/v1/feedback"),
+                                            ("GET", "/v1/evolution"), ("GET", "/v1/evolution/evo-1")])
+def test_evolution_and_feedback_need_the_token(live: LiveServer, method: str, path: str) -> None:
+    body = None if method == "GET" else {"definition": "greet"} if path == "/v1/evolution" else {"rating": 1}
     before = (requests_seen(live), cycles_seen(live))
-    missing = live.request("POST", path, body, token=None)
+    missing = live.request(method, path, body, token=None)
     assert (missing.status, missing.body) == (401, error("unauthorized", "this endpoint needs 'Authorization: Bearer <token>'"))
     assert missing.headers["WWW-Authenticate"] == 'Bearer realm="o-lisp"'
-    wrong = live.request("POST", path, body, token="not-it")
+    wrong = live.request(method, path, body, token="not-it")
     assert (wrong.status, wrong.body) == (401, error("unauthorized", "invalid API token"))
     assert (requests_seen(live), cycles_seen(live)) == before
 
@@ -318,10 +337,10 @@ def test_evolution_body_must_be_json(live: LiveServer) -> None:
 
 
 def test_evolution_reads_refuse_bad_ids_and_parameters(live: LiveServer) -> None:
-    long_id = live.request("GET", "/v1/evolution/" + "e" * 257, token=None)
+    long_id = live.request("GET", "/v1/evolution/" + "e" * 257)
     assert (long_id.status, long_id.body) == (400, error(
         "invalid_parameter", "evolution cycle id longer than 256 characters", "id"))
-    query = live.request("GET", "/v1/evolution?limit=3", token=None)
+    query = live.request("GET", "/v1/evolution?limit=3")
     assert (query.status, query.body) == (400, error(
         "unknown_parameter", "unknown query parameter 'limit' (this endpoint takes none)", "limit"))
     deleted = live.request("DELETE", "/v1/evolution/evo-1")
@@ -330,7 +349,7 @@ def test_evolution_reads_refuse_bad_ids_and_parameters(live: LiveServer) -> None
 
 @needs_evolution
 def test_unknown_cycle_is_404(live: LiveServer) -> None:
-    reply = live.request("GET", "/v1/evolution/evo-999999", token=None)
+    reply = live.request("GET", "/v1/evolution/evo-999999")
     assert (reply.status, reply.body) == (404, error("not_found", "no evolution cycle 'evo-999999'"))
 
 
@@ -351,10 +370,13 @@ def test_a_cycle_runs_to_a_verdict_and_is_listed(live: LiveServer) -> None:
     })
     assert started.status == 202, started.body
     cycle_id = started.body["id"]
+    basis = started.body.pop("basis")  # what the decision will rest on, said before the cycle runs
     assert started.body == {"id": cycle_id, "status_url": f"/v1/evolution/{cycle_id}"}
+    assert (basis["mode"], basis["tests"], basis["fitness_tasks"]) == ("offline", 1, 0)
+    assert ": decided offline, without waiting for samples, on 1 test(s)" in basis["summary"]
     assert started.headers["Location"] == f"/v1/evolution/{cycle_id}"
     final = live.run(live.guardian.evolution.wait(cycle_id, timeout=600), timeout=660)
-    reply = live.request("GET", f"/v1/evolution/{cycle_id}", token=None)
+    reply = live.request("GET", f"/v1/evolution/{cycle_id}")
     assert reply.status == 200
     assert reply.headers["Cache-Control"] == "no-store"
     cycle = reply.body
@@ -366,10 +388,13 @@ def test_a_cycle_runs_to_a_verdict_and_is_listed(live: LiveServer) -> None:
     assert cycle["progress"] == 1.0 and cycle["finished"] >= cycle["started"]
     assert cycle["events"] and all(set(e) >= {"time", "message"} for e in cycle["events"])
     assert (cycle["result"] is not None) == (cycle["status"] == "promoted")
-    listed = live.request("GET", "/v1/evolution", token=None)
+    assert cycle["basis"] == basis and cycle["events"][1]["message"] == basis["summary"]
+    for candidate in cycle["candidates"]:  # per-candidate progress: where each one stopped, and when
+        assert candidate["verdict"] != "pending" and candidate["finished"] >= candidate["started"] > 0
+    listed = live.request("GET", "/v1/evolution")
     assert listed.status == 200
     assert listed.body["cycles"][0]["id"] == cycle_id
-    metrics = live.request("GET", "/metrics", token=None).body
+    metrics = live.request("GET", "/metrics").body
     assert _sample(metrics, "o_guardian_evolution_cycles_total") >= 1
 
 
@@ -494,7 +519,7 @@ def test_metrics_export_the_evolution_counters() -> None:
 
 
 def test_metrics_leave_out_counters_the_guardian_lacks(live: LiveServer) -> None:
-    metrics = live.request("GET", "/metrics", token=None).body
+    metrics = live.request("GET", "/metrics").body
     for name in ("cycles", "promotions", "rejections", "rollbacks"):
         present = hasattr(live.guardian.metrics, f"evolution_{name}")
         assert (f"o_guardian_evolution_{name}_total " in metrics) == present
