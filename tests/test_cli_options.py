@@ -147,19 +147,28 @@ def test_an_ungranted_host_tool_names_the_grant(runner: CliRunner, tmp_path: Pat
 
 
 def test_an_undefined_name_in_an_agent_says_how_to_grant_it(runner: CliRunner, tmp_path: Path) -> None:
-    (tmp_path / "helper.hy").write_text('(defagent helper (when-> (= msg "q") (llm "hi")))\n')
-    hint = ("llm is neither defined by the agent nor a granted capability; a host tool is loaded with "
-            "--tools FILE and granted with --grant llm")
+    (tmp_path / "helper.hy").write_text('(defagent helper (when-> (= msg "q") (forecast "hi")))\n')
+    hint = ("forecast is neither defined by the agent nor a granted capability; a host tool is loaded with "
+            "--tools FILE and granted with --grant forecast")
     result = invoke(runner, "run", "helper.hy", "-m", "q")
     assert (result.exit_code, result.stderr) == (
-        1, "ProgramError: helper.hy:1:39: NameError: name 'llm' is not defined\n"
-           '  (defagent helper (when-> (= msg "q") (llm "hi")))\n'
+        1, "ProgramError: helper.hy:1:39: NameError: name 'forecast' is not defined\n"
+           '  (defagent helper (when-> (= msg "q") (forecast "hi")))\n'
            "                                        ^\n"
            f"hint: {hint}\n")
     as_json = invoke(runner, "run", "helper.hy", "-m", "q", "--json")
     assert (as_json.exit_code, document(as_json)["error"]["hint"]) == (1, hint)
-    plain = invoke(runner, "eval", "(llm 1)")  # not an agent: no hint
+    plain = invoke(runner, "eval", "(forecast 1)")  # not an agent: no hint
     assert plain.exit_code == 1 and "hint" not in plain.stderr
+
+
+def test_an_ungranted_model_names_the_llm_grant(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "helper.hy").write_text('(defagent helper (when-> (= msg "q") (llm "hi")))\n')
+    result = invoke(runner, "run", "helper.hy", "-m", "q")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "ProgramError: helper.hy:1:38: LLMNotGranted: agent helper was not granted the llm capability: "
+        "run it with --grant llm")
 
 
 def test_an_ungranted_unsafe_tool_names_the_grant(runner: CliRunner, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ failing assertion cannot leave processes behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -153,7 +154,9 @@ async def _chaos(g: Guardian, rounds: int, seed: int) -> None:
             await asyncio.sleep(rng.uniform(0.0, 0.15))
             pid = g.worker_pid
             if pid is not None:
-                os.kill(pid, signal.SIGKILL)
+                # The worker may have died and been reaped since `worker_pid` was read.
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             await asyncio.sleep(rng.uniform(0.0, 0.05))
     finally:
         stop.set()
