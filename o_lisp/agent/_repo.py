@@ -732,12 +732,7 @@ class CodeRepository:
                 order = [(k, n) for k, n in order if n != name]
                 del new[Definition(name, match[0][0], "").filename]
             for definition in checked:
-                names = [name for _, name in order]
-                if definition.name in names:
-                    order[names.index(definition.name)] = (definition.kind, definition.name)
-                else:
-                    self._check_filename_free(definition, names)
-                    order.append((definition.kind, definition.name))
+                self._place(order, definition)
                 self._put(new, definition.filename, _definition_text(definition))
             self._put(new, ORDER_FILE, _format_order(order))
             signer = author or self._agent_signature()
@@ -930,12 +925,7 @@ class CodeRepository:
             base = self._head_commit()
             files = self._files(base)
             order = self._order(files, base)
-            names = [name for _, name in order]
-            if definition.name in names:
-                order[names.index(definition.name)] = (definition.kind, definition.name)
-            else:
-                self._check_filename_free(definition, names)
-                order.append((definition.kind, definition.name))
+            self._place(order, definition)
             new = dict(files)
             self._put(new, ORDER_FILE, _format_order(order))
             self._put(new, definition.filename, _definition_text(definition))
@@ -1239,6 +1229,16 @@ class CodeRepository:
                 )
         if CHANGELOG_FILE in files:
             self._text(files, CHANGELOG_FILE, commit)
+
+    def _place(self, order: list[tuple[DefinitionKind, str]], definition: Definition) -> None:
+        """Put `definition` in the definition order: in its old place when it replaces a
+        definition of that name, else at the end (its file name must then be free)."""
+        names = [name for _, name in order]
+        if definition.name in names:
+            order[names.index(definition.name)] = (definition.kind, definition.name)
+        else:
+            self._check_filename_free(definition, names)
+            order.append((definition.kind, definition.name))
 
     def _check_filename_free(self, definition: Definition, names: list[str]) -> None:
         """Two names may map to one file (`a?` and `a_3f`) or differ only in case."""
