@@ -706,8 +706,11 @@ class Agent:
         return self.state["context"].get(str(key), default)
 
     def _state_set(self, key: str, value: Any) -> Any:
+        # What msgpack could not encode, or a value over 32 MiB expanded, is a StateError
+        # (a cheap walk over distinct containers); what is left is charged to the budget
+        # before `plain` copies it.
+        check_data(value, "state-set! value")
         self.interpreter.charge_expansion(value, "the state value")
-        check_data(value, "state-set! value")  # before `plain` copies it: bounds its expanded size
         self.state.apply("context_set", {"key": str(key), "value": plain(value), "time": self.clock()})
         return value
 
