@@ -480,9 +480,11 @@ def _run_agent(file: str, options: Mapping[str, Any], limits: Limits, host_tools
     if options["input_file"] is not None:
         messages.extend(line.rstrip("\n") for line in options["input_file"] if line.strip())
     document: dict[str, Any] | None = None
+    config = click.get_current_context().meta.get(_CONFIG)
+    llm = {"llm_models": config.get("llm", "settings")} if config and config.get("llm", "settings") else {}
     with _captured(as_json) as output, durable_agent(
             file, options["data_dir"], fresh=fresh, limits=limits, grants=options["grants"],
-            host_tools=host_tools) as run:
+            host_tools=host_tools, **llm) as run:
         replies = _converse(run, messages, batch=as_json)
         if as_json:
             document = {"agent": run.agent.name, "version": run.agent.state.version,

@@ -164,7 +164,7 @@ class Agent:
         state: AgentState | None = None,
         repository: Any = None,
         role: AgentRole = "main",
-        llm_models: Mapping[str, Any] | None = None,
+        llm_models: Any = None,
     ) -> None:
         from o_lisp.llm import LLMRuntime
 
@@ -223,7 +223,7 @@ class Agent:
         spec = AgentSpec(self.spec.name, self.state.version, self.spec.doc, self.spec.header_source,
                          self._definitions_with(candidate), self.spec.filename)
         return Agent(spec, self.data_dir, host_tools=self.host_tools, grants=self.grants, limits=self.limits,
-                     clock=self.clock, state=state, role=role, llm_models=self.llm.host_models)
+                     clock=self.clock, state=state, role=role, llm_models=self.llm.settings)
 
     def scratch(self, candidate: Definition | None = None, *, state: AgentState | None = None) -> Agent:
         """A throw-away copy running the current definitions, `candidate` replacing (or adding)
