@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from o_lisp._budget import STACK_SIZE_LOCK
 from o_lisp._errors import CompileError, LimitExceeded, Position, SandboxViolation
 from o_lisp._mangle import mangle
-from o_lisp.agent._dsl import literal_or_error
+from o_lisp.agent._dsl import literal_data, literal_or_error
 from o_lisp.agent._state import StateError, plain
 from o_lisp.forms import Expression, Keyword, String, Symbol
 from o_lisp.llm import _metrics
@@ -139,7 +139,8 @@ class LLMRuntime:
                 raise CompileError(f"model {name}: expected an option keyword", _position(key, filename))
             if i + 1 >= len(rest):
                 raise CompileError(f"model {name}: option :{key.name} needs a value", _position(key, filename))
-            options[key.name] = literal_or_error(rest[i + 1], filename, None, f"model {name}: option :{key.name}")
+            read = literal_data if key.name == "fallback" else literal_or_error  # :fallback ["m2" "m3"]
+            options[key.name] = read(rest[i + 1], filename, None, f"model {name}: option :{key.name}")
         try:
             config = ModelConfig.from_options(name, options)
             if config.script is not None:
