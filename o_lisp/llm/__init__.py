@@ -2,8 +2,8 @@
 every OpenAI-compatible server, Anthropic, Ollama) and a scripted provider, and the
 `defllm` / `llm` / `llm-chat` forms of the agent DSL (see docs/llm.md)."""
 
-from o_lisp.llm._config import PROVIDERS, ModelConfig
 from o_lisp.llm._breaker import CircuitBreaker
+from o_lisp.llm._config import PROVIDERS, ModelConfig
 from o_lisp.llm._errors import (
     LLMBadReply,
     LLMCircuitOpen,

@@ -333,7 +333,7 @@ def test_the_operators_key_never_goes_to_an_endpoint_the_agent_chose(fake: FakeS
     seed = write_agent(tmp_path, f'(defllm m :provider "{provider}" :model "x" :base-url "{fake.base_url}")\n'
                                  '(defn respond [text] (llm text))')
     refused = Agent.load(seed, tmp_path / "data", grants=["llm"])
-    with pytest.raises(ProgramError, match="LLMConfigError.*is not an allowed endpoint.*allowed_base_urls"):
+    with pytest.raises(ProgramError, match=r"LLMConfigError.*is not an allowed endpoint.*allowed_base_urls"):
         refused.handle("hello")
     assert fake.requests == []
     other = LLMSettings(allowed_base_urls=("http://127.0.0.1:1/v1",))

@@ -67,7 +67,7 @@ def test_the_host_gives_a_custom_model(plugin: Path, tmp_path: Path) -> None:
 
 
 def test_an_unknown_provider_lists_the_installed_ones(plugin: Path) -> None:
-    with pytest.raises(LLMConfigError, match="unknown provider 'whisper' .*scripted, shout"):
+    with pytest.raises(LLMConfigError, match=r"unknown provider 'whisper' .*scripted, shout"):
         ModelConfig("m", "whisper", "x")
 
 

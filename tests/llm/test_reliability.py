@@ -71,7 +71,7 @@ def test_breaker_opens_after_n_failures_half_opens_after_the_cooldown_and_closes
     breaker.failure(failure)  # the trial failed: open again, for a whole cooldown
     assert breaker.state == OPEN
     clock.now += 9.9
-    with pytest.raises(LLMCircuitOpen, match="next trial in 0.1 s"):
+    with pytest.raises(LLMCircuitOpen, match=r"next trial in 0\.1 s"):
         breaker.before("openai", "m")
     clock.now += 0.1
     breaker.before("openai", "m")
@@ -125,7 +125,7 @@ def test_without_a_fallback_an_open_circuit_is_an_immediate_error_naming_its_sta
                            grants=["llm"], llm_models=settings)
         with pytest.raises(ProgramError, match=r"LLMServerError.*overloaded \(status 503\)"):
             agent.handle("hi")
-        with pytest.raises(ProgramError, match="LLMCircuitOpen: openai:m-model: openai at .*: circuit open after 1 "
+        with pytest.raises(ProgramError, match=r"LLMCircuitOpen: openai:m-model: openai at .*: circuit open after 1 "
                                                "consecutive failures"):
             agent.handle("hi")
         assert len(fake.requests) == 1
