@@ -17,6 +17,7 @@ from o_lisp.llm._errors import (
     LLMToolLoopError,
 )
 from o_lisp.llm._metrics import REGISTRY as METRICS_REGISTRY
+from o_lisp.llm._metrics import write_metrics
 from o_lisp.llm._plugins import GROUP as PROVIDER_GROUP
 from o_lisp.llm._runtime import GRANT, LLMRuntime, make_provider
 from o_lisp.llm._settings import LLMSettings, Price
@@ -49,4 +50,5 @@ __all__ = [
     "Turn",
     "Usage",
     "make_provider",
+    "write_metrics",
 ]

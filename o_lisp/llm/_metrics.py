@@ -3,7 +3,7 @@
 Why a separate registry: model calls happen wherever an agent runs (`o-lisp run`, an
 embedding application, a guardian's worker process); the embedding host exposes
 `REGISTRY` as it likes (`prometheus_client.generate_latest(REGISTRY)`, or
-`o-lisp run --llm-metrics FILE` in the node exporter's textfile format). The guardian's
+`[llm] metrics_file` of o-lisp.toml for `o-lisp run`, in the node exporter's textfile format). The guardian's
 own `/metrics` does not include it yet (its workers are separate processes: docs/llm.md).
 """
 
@@ -26,6 +26,19 @@ COST = Counter("o_lisp_llm_cost_usd", "Estimated cost of model calls from the [l
                ("provider", "model"), registry=REGISTRY)
 
 
+def write_metrics(path: str) -> None:
+    """The metrics in Prometheus text format, written atomically (the node exporter's
+    textfile collector reads such files); a file that cannot be written is a usage error."""
+    from prometheus_client import write_to_textfile
+
+    from o_lisp._errors import UsageError
+
+    try:
+        write_to_textfile(path, REGISTRY)
+    except OSError as error:
+        raise UsageError(f"cannot write the LLM metrics to {path}: {error.strerror}") from None
+
+
 def record_success(provider: str, model: str, seconds: float, usage: Usage, cost: float | None) -> None:
     LATENCY.labels(provider, model).observe(seconds)
     TOKENS.labels(provider, model, "prompt").inc(usage.input_tokens)
@@ -39,4 +52,4 @@ def record_error(provider: str, model: str, seconds: float, error: BaseException
     ERRORS.labels(provider, model, type(error).__name__).inc()
 
 
-__all__ = ["COST", "ERRORS", "LATENCY", "REGISTRY", "TOKENS", "record_error", "record_success"]
+__all__ = ["COST", "ERRORS", "LATENCY", "REGISTRY", "TOKENS", "record_error", "record_success", "write_metrics"]

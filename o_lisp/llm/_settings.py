@@ -10,6 +10,7 @@ circuit breaker's thresholds and the price table that turns tokens into cost.
 allowed_base_urls = ["http://127.0.0.1:11434"]   # agent-declared :base-url must start with one
 breaker_failures = 5                              # consecutive failures that open a circuit
 breaker_cooldown = 30.0                           # seconds before a half-open trial
+metrics_file = "llm.prom"                         # o-lisp run writes the metrics there at its end
 
 [llm.models.brain]
 provider = "openai"
@@ -60,6 +61,8 @@ class LLMSettings:
     breaker_failures: int = BREAKER_FAILURES
     breaker_cooldown: float = BREAKER_COOLDOWN
     prices: Mapping[str, Price] = field(default_factory=dict)
+    metrics_file: str | None = None
+    """Where `o-lisp run` writes the metrics when it ends (Prometheus text format)."""
 
     def allows(self, base_url: str) -> bool:
         """Whether an agent-declared `:base-url` is one of the allowed endpoints (or below one)."""
@@ -85,7 +88,7 @@ _MODEL_KEYS: dict[str, tuple[str, str]] = {
     "script": ("script", "a non-empty string"),
     "fallback": ("fallback", "a list of model names"),
 }
-_TOP_KEYS = ("allowed_base_urls", "breaker_failures", "breaker_cooldown", "models", "prices")
+_TOP_KEYS = ("allowed_base_urls", "breaker_failures", "breaker_cooldown", "metrics_file", "models", "prices")
 
 
 def _described(value: Any) -> str:
@@ -121,6 +124,9 @@ def parse_llm_table(table: Mapping[str, Any]) -> LLMSettings:
     cooldown = table.get("breaker_cooldown", BREAKER_COOLDOWN)
     if not _fits(cooldown, "a number") or cooldown <= 0:
         raise SettingError(f"[llm] breaker_cooldown: expected a number > 0, got {_described(cooldown)}")
+    metrics_file = table.get("metrics_file")
+    if metrics_file is not None and not _fits(metrics_file, "a non-empty string"):
+        raise SettingError(f"[llm] metrics_file: expected a non-empty string, got {_described(metrics_file)}")
     models = _tables(table.get("models", {}), "[llm.models]")
     prices = _tables(table.get("prices", {}), "[llm.prices]")
     return LLMSettings(
@@ -129,6 +135,7 @@ def parse_llm_table(table: Mapping[str, Any]) -> LLMSettings:
         breaker_failures=failures,
         breaker_cooldown=float(cooldown),
         prices={model: _price(model, options) for model, options in prices.items()},
+        metrics_file=metrics_file,
     )
 
 

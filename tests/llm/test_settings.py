@@ -61,6 +61,7 @@ def test_a_full_llm_section_becomes_settings() -> None:
     ("[llm]\nallowed = []", "o-lisp.toml: unknown key 'allowed' in [llm]"),
     ("[llm]\nallowed_base_urls = \"http://x\"", "[llm] allowed_base_urls: expected a list of http(s) URLs"),
     ("[llm]\nallowed_base_urls = [\"file:///etc\"]", "[llm] allowed_base_urls: expected a list of http(s) URLs"),
+    ("[llm]\nmetrics_file = 3", "[llm] metrics_file: expected a non-empty string, got 3 (an integer)"),
     ("[llm]\nbreaker_failures = 0", "[llm] breaker_failures: expected an integer >= 1, got 0"),
     ("[llm]\nbreaker_cooldown = true", "[llm] breaker_cooldown: expected a number > 0, got True (a boolean)"),
     ("[llm.models.b]\nprovider = \"openai\"\nmodel = \"m\"\ncolour = 1", "unknown key 'colour' in [llm.models.b]"),
@@ -98,8 +99,9 @@ def test_o_lisp_run_gives_the_configured_model_to_the_agent(tmp_path: Path) -> N
     fake = FakeOpenAI()
     try:
         config = tmp_path / "o-lisp.toml"
-        config.write_text(f'[llm.models.brain]\nprovider = "openai"\nmodel = "fake-model"\n'
-                          f'base_url = "{fake.base_url}"\nretries = 0\n')
+        name = f"fake-model-{fake.server.server_address[1]}"  # metric labels of this test only
+        config.write_text(f'[llm]\nmetrics_file = "llm.prom"\n[llm.models.brain]\nprovider = "openai"\n'
+                          f'model = "{name}"\nbase_url = "{fake.base_url}"\nretries = 0\n')
         old = Path.cwd()
         os.chdir(tmp_path)
         try:
@@ -110,6 +112,9 @@ def test_o_lisp_run_gives_the_configured_model_to_the_agent(tmp_path: Path) -> N
             os.chdir(old)
         assert result.exit_code == 0, result.output
         assert result.output == "Noted.\nAccording to my notes: the printer is next to the kitchen.\n"
-        assert [r["model"] for r in fake.requests] == ["fake-model", "fake-model"]
+        assert [r["model"] for r in fake.requests] == [name, name]
+        exposed = (tmp_path / "llm.prom").read_text()  # the run's metrics, in Prometheus text format
+        assert f'o_lisp_llm_tokens_total{{kind="prompt",model="{name}",provider="openai"}} 22.0' in exposed
+        assert f'o_lisp_llm_request_seconds_count{{model="{name}",provider="openai"}} 2.0' in exposed
     finally:
         fake.close()
