@@ -164,11 +164,13 @@ class LLMRuntime:
     # -- choosing a model ------------------------------------------------------------------
     def model(self, name: str | None) -> ModelConfig:
         models = {**self.declared, **self.host_models}
-        if name is None:
+        if name is None:  # `default`, else the agent's only declared model (the host's fallbacks
+            if "default" in models:  # and spares do not make it ambiguous), else the only model
+                return models["default"]
+            if len(self.declared) == 1:
+                return models[next(iter(self.declared))]
             if len(models) == 1:
                 return next(iter(models.values()))
-            if "default" in models:
-                return models["default"]
             raise LLMConfigError(f"agent {self.agent.name} has {len(models)} models; say which with :model NAME"
                                  + (f" ({', '.join(sorted(models))})" if models else " (declare one with defllm)"))
         if str(name) not in models:

@@ -188,3 +188,17 @@ def test_metrics_count_tokens_latency_errors_and_cost(tmp_path: Path) -> None:
         assert sample("o_lisp_llm_cost_usd_total") == pytest.approx((11 * 2.0 + 7 * 10.0) / 1e6)
     finally:
         fake.close()
+
+
+def test_the_hosts_spare_models_leave_the_agents_only_model_the_default(tmp_path: Path) -> None:
+    fake, spare = FakeOpenAI(), FakeOpenAI()
+    try:
+        seed = write_agent(tmp_path, f'(defllm mine :provider "openai" :model "own" :base-url "{fake.base_url}")\n'
+                                     '(defn respond [text] (llm text))')
+        settings = LLMSettings({"spare": model("spare", spare, "openai")}, allowed_base_urls=(fake.url,))
+        agent = Agent.load(seed, tmp_path / "data", grants=["llm"], llm_models=settings)
+        assert agent.handle("hi") == "You said: hi"
+        assert [r["model"] for r in fake.requests] == ["own"] and spare.requests == []
+    finally:
+        fake.close()
+        spare.close()
