@@ -320,7 +320,11 @@ class LLMRuntime:
             timeout = max(0.001, min(timeout, budget.deadline - time.monotonic() + GRACE))
         model_label = config.model or config.name
         breaker = self._breaker(config)
-        breaker.before(config.provider, model_label)
+        try:
+            breaker.before(config.provider, model_label)
+        except LLMError as refused:  # counted as an error; no request, so no latency sample
+            _metrics.ERRORS.labels(config.provider, model_label, type(refused).__name__).inc()
+            raise
         started = time.perf_counter()
         ok = False
 

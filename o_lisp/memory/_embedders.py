@@ -253,7 +253,20 @@ class HTTPEmbedder:
         self._retry_after = response.headers.get("retry-after")
 
     def _post(self, texts: list[str]) -> Any:
-        """One batch through the SDK → the answer as plain data for `_vectors`."""
+        """One batch through the SDK → the answer as plain data for `_vectors`; no key in
+        an error message even when the server echoes it."""
+        from o_lisp.llm._errors import scrub
+
+        try:
+            return self._post_retrying(texts)
+        except MemoryEmbedderError as error:
+            key = os.environ.get(self.api_key_env) if self.api_key_env else None
+            cleaned = scrub(str(error), [key])
+            if cleaned == str(error):
+                raise
+            raise MemoryEmbedderError(cleaned) from None
+
+    def _post_retrying(self, texts: list[str]) -> Any:
         if self.kind == "openai":
             return self._post_openai(texts)
         attempt = 0

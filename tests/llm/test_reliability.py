@@ -129,6 +129,9 @@ def test_without_a_fallback_an_open_circuit_is_an_immediate_error_naming_its_sta
                                                "consecutive failures"):
             agent.handle("hi")
         assert len(fake.requests) == 1
+        refusals = METRICS_REGISTRY.get_sample_value("o_lisp_llm_errors_total", {
+            "provider": "openai", "model": "m-model", "error": "LLMCircuitOpen"})
+        assert refusals is not None and refusals >= 1
     finally:
         fake.close()
 

@@ -76,6 +76,8 @@ class FakeEmbeddingServer:
                 if outer.fail_first > 0:
                     outer.fail_first -= 1
                     self._send(503, b'{"error": "warming up"}', {"Retry-After": "0"})
+                elif outer.mode == "echo":
+                    self._send(401, json.dumps({"error": f"bad key: {self.headers.get('Authorization')}"}).encode())
                 elif outer.mode == "500":
                     self._send(500, b'{"error": "model exploded"}')
                 elif outer.mode == "badjson":
@@ -180,6 +182,18 @@ def test_http_embedder_retries_503_then_answers(server: FakeEmbeddingServer, kin
         once.embed(["alpha"])
     assert len(server.requests) == 5 and server.fail_first == 0
     assert once.spec()["retries"] == 1 and "retries" not in emb.spec()
+
+
+@pytest.mark.parametrize("kind", ["openai", "ollama"])
+def test_an_echoed_key_never_reaches_the_error(server: FakeEmbeddingServer, kind: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_KEY", "sk-test-ECHOED-4242")
+    server.mode = "echo"
+    emb = HTTPEmbedder(kind, server.url, "m", 8, api_key_env="FAKE_KEY", retries=0)
+    with pytest.raises(MemoryEmbedderError, match="HTTP 401") as caught:
+        emb.embed(["x"])
+    assert "sk-test-ECHOED-4242" not in str(caught.value)
+    assert "[redacted]" in str(caught.value)  # the server did echo it
 
 
 def test_http_embedder_bad_retries() -> None:
