@@ -144,11 +144,20 @@ def parse_config(text: str, where: str) -> dict[tuple[str, str], Any]:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{where}: not valid TOML: {error}") from None
     values: dict[tuple[str, str], Any] = {}
+    sections = ", ".join([*SCHEMA, "llm"])
     for section, table in document.items():
         if not isinstance(table, dict):
-            raise ConfigError(f"{where}: {section} = {table!r} is outside any section (sections: {', '.join(SCHEMA)})")
+            raise ConfigError(f"{where}: {section} = {table!r} is outside any section (sections: {sections})")
+        if section == "llm":  # nested tables ([llm.models.NAME]): checked by o_lisp.llm
+            from o_lisp.llm._settings import SettingError, parse_llm_table
+
+            try:
+                values["llm", "settings"] = parse_llm_table(table)
+            except SettingError as problem:
+                raise ConfigError(f"{where}: {problem}") from None
+            continue
         if section not in SCHEMA:
-            raise ConfigError(f"{where}: unknown section [{section}] (known: {', '.join(SCHEMA)})")
+            raise ConfigError(f"{where}: unknown section [{section}] (known: {sections})")
         for key, value in table.items():
             check = SCHEMA[section].get(key)
             if check is None:
@@ -245,6 +254,11 @@ def config_limits(config: Config) -> Limits | None:
     if not changes and unlimited is None:
         return None
     return (Limits.unlimited() if unlimited else Limits()).but(**changes)
+
+
+def llm_settings(config: Config) -> Any:
+    """The `[llm]` section as `o_lisp.llm.LLMSettings`, or None when the file has none."""
+    return config.get("llm", "settings")
 
 
 def base_limits_changes(config: Config) -> dict[str, Any]:

@@ -480,13 +480,22 @@ def _run_agent(file: str, options: Mapping[str, Any], limits: Limits, host_tools
     if options["input_file"] is not None:
         messages.extend(line.rstrip("\n") for line in options["input_file"] if line.strip())
     document: dict[str, Any] | None = None
-    with _captured(as_json) as output, durable_agent(
-            file, options["data_dir"], fresh=fresh, limits=limits, grants=options["grants"],
-            host_tools=host_tools) as run:
-        replies = _converse(run, messages, batch=as_json)
-        if as_json:
-            document = {"agent": run.agent.name, "version": run.agent.state.version,
-                        "replies": replies, "output": output.getvalue()}
+    config = click.get_current_context().meta.get(_CONFIG)
+    settings = config.get("llm", "settings") if config else None
+    llm = {"llm_models": settings} if settings else {}
+    try:
+        with _captured(as_json) as output, durable_agent(
+                file, options["data_dir"], fresh=fresh, limits=limits, grants=options["grants"],
+                host_tools=host_tools, **llm) as run:
+            replies = _converse(run, messages, batch=as_json)
+            if as_json:
+                document = {"agent": run.agent.name, "version": run.agent.state.version,
+                            "replies": replies, "output": output.getvalue()}
+    finally:
+        if settings is not None and settings.metrics_file:
+            from o_lisp.llm import write_metrics
+
+            write_metrics(settings.metrics_file)
     if document is not None:
         emit_json(document)
 

@@ -348,8 +348,8 @@ def test_config_evolution_defaults_reach_evolve(runner: CliRunner, tmp_path: Pat
     ("[serve]\nport = 70000\n", "o-lisp.toml: [serve] port: expected an integer from 0 to 65535, got 70000 (an integer)"),
     ("[serve]\nmirror-share = true\n", "o-lisp.toml: [serve] mirror-share: expected a number from 0 to 1, got True (a boolean)"),
     ('[capabilities]\ngrants = "llm"\n', "o-lisp.toml: [capabilities] grants: expected a list of non-empty strings, got 'llm' (a string)"),
-    ("[server]\nport = 1\n", "o-lisp.toml: unknown section [server] (known: serve, limits, evolution, capabilities)"),
-    ("port = 1\n", "o-lisp.toml: port = 1 is outside any section (sections: serve, limits, evolution, capabilities)"),
+    ("[server]\nport = 1\n", "o-lisp.toml: unknown section [server] (known: serve, limits, evolution, capabilities, llm)"),
+    ("port = 1\n", "o-lisp.toml: port = 1 is outside any section (sections: serve, limits, evolution, capabilities, llm)"),
     ("[limits\n", "o-lisp.toml: not valid TOML: Expected ']' at the end of a table declaration (at line 1, column 8)"),
 ])
 def test_bad_config_is_a_usage_error_naming_file_key_and_type(runner: CliRunner, tmp_path: Path, text: str,

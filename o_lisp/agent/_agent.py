@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from o_lisp._budget import DeadlineExceeded
 from o_lisp._errors import CompileError, LispError, OLispError, Position, SandboxViolation
@@ -43,6 +43,9 @@ from o_lisp.agent._dsl import (
 from o_lisp.agent._lifecycle import Lifecycle
 from o_lisp.agent._state import AgentState, StateError, check_data, plain
 from o_lisp.forms import Expression, Keyword, List, String, Symbol, as_form
+
+if TYPE_CHECKING:
+    from o_lisp.llm import LLMSettings, ModelConfig
 
 
 class AgentError(OLispError):
@@ -164,7 +167,7 @@ class Agent:
         state: AgentState | None = None,
         repository: Any = None,
         role: AgentRole = "main",
-        llm_models: Mapping[str, Any] | None = None,
+        llm_models: Mapping[str, ModelConfig] | LLMSettings | None = None,
     ) -> None:
         from o_lisp.llm import LLMRuntime
 
@@ -223,7 +226,7 @@ class Agent:
         spec = AgentSpec(self.spec.name, self.state.version, self.spec.doc, self.spec.header_source,
                          self._definitions_with(candidate), self.spec.filename)
         return Agent(spec, self.data_dir, host_tools=self.host_tools, grants=self.grants, limits=self.limits,
-                     clock=self.clock, state=state, role=role, llm_models=self.llm.host_models)
+                     clock=self.clock, state=state, role=role, llm_models=self.llm.settings)
 
     def scratch(self, candidate: Definition | None = None, *, state: AgentState | None = None) -> Agent:
         """A throw-away copy running the current definitions, `candidate` replacing (or adding)

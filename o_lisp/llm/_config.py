@@ -27,6 +27,7 @@ OPTIONS: dict[str, tuple[type, ...]] = {
     "timeout": (int, float),
     "retries": (int,),
     "script": (str,),
+    "fallback": (list, tuple),
 }
 """The options of `defllm` and their types."""
 
@@ -45,12 +46,19 @@ class ModelConfig:
     timeout: float = 60.0
     retries: int = 2
     script: str | None = None
+    fallback: tuple[str, ...] = ()
+    """Models (by name) tried in order when this one fails with a retryable error."""
 
     def __post_init__(self) -> None:
         where = f"model {self.name}"
         if self.provider not in PROVIDERS:
-            raise LLMConfigError(f"{where}: unknown provider {self.provider!r} (known: {', '.join(PROVIDERS)})")
-        if self.provider != "scripted" and not self.model:
+            from o_lisp.llm._plugins import custom_providers
+
+            known = custom_providers()
+            if self.provider not in known:
+                names = ", ".join([*PROVIDERS, *sorted(known)])
+                raise LLMConfigError(f"{where}: unknown provider {self.provider!r} (known: {names})")
+        elif self.provider != "scripted" and not self.model:
             raise LLMConfigError(f"{where}: :model is required for provider {self.provider}")
         if self.provider == "scripted" and not self.script:
             raise LLMConfigError(f"{where}: the scripted provider needs :script FILE")
@@ -62,6 +70,8 @@ class ModelConfig:
             raise LLMConfigError(f"{where}: :max-tokens must be positive")
         if self.temperature is not None and not 0 <= self.temperature <= 2:
             raise LLMConfigError(f"{where}: :temperature must be in [0, 2]")
+        if not all(isinstance(other, str) and other for other in self.fallback) or self.name in self.fallback:
+            raise LLMConfigError(f"{where}: :fallback must list other models' names")
 
     @classmethod
     def from_options(cls, name: str, options: dict[str, Any]) -> ModelConfig:
@@ -85,6 +95,7 @@ class ModelConfig:
             timeout=float(options.get("timeout", 60.0)),
             retries=int(options.get("retries", 2)),
             script=options.get("script"),
+            fallback=tuple(str(item) if isinstance(item, str) else item for item in options.get("fallback", ())),
         )
 
 

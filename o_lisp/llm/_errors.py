@@ -64,6 +64,10 @@ class LLMServerError(LLMError):
     """HTTP 5xx after the retries, or the server could not be reached."""
 
 
+class LLMCircuitOpen(LLMServerError):
+    """The provider's circuit breaker is open (it kept failing): refused without a request."""
+
+
 class LLMRequestError(LLMError):
     """The provider refused the request (HTTP 4xx other than 429: bad key, unknown model...)."""
 
@@ -90,6 +94,7 @@ def error_for_status(status: int | None) -> type[LLMError]:
 
 __all__ = [
     "LLMBadReply",
+    "LLMCircuitOpen",
     "LLMConfigError",
     "LLMError",
     "LLMNotGranted",

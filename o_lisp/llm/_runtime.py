@@ -21,17 +21,21 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from o_lisp._budget import STACK_SIZE_LOCK
 from o_lisp._errors import CompileError, LimitExceeded, Position, SandboxViolation
 from o_lisp._mangle import mangle
-from o_lisp.agent._dsl import literal_or_error
+from o_lisp.agent._dsl import literal_data, literal_or_error
 from o_lisp.agent._state import StateError, plain
 from o_lisp.forms import Expression, Keyword, String, Symbol
+from o_lisp.llm import _metrics
+from o_lisp.llm._breaker import CircuitBreaker, breaker_for, counts_against_the_server
 from o_lisp.llm._config import ModelConfig
 from o_lisp.llm._errors import (
     LLMBadReply,
     LLMConfigError,
     LLMError,
     LLMNotGranted,
+    LLMServerError,
     LLMToolLoopError,
 )
+from o_lisp.llm._settings import LLMSettings
 from o_lisp.llm._types import ROLES, Message, Provider, ToolSpec, Turn, Usage
 
 if TYPE_CHECKING:
@@ -76,9 +80,17 @@ def _make_provider(config: ModelConfig, base: Path | None, trusted: bool) -> Pro
         from o_lisp.llm._sdk import OllamaProvider
 
         return OllamaProvider(config, send_key=trusted or _endpoint_is_the_operators(config, "OLLAMA_HOST"))
-    from o_lisp.llm._scripted import ScriptedProvider
+    if config.provider == "scripted":
+        from o_lisp.llm._scripted import ScriptedProvider
 
-    return ScriptedProvider(config, base)
+        return ScriptedProvider(config, base)
+    from o_lisp.llm._plugins import custom_factory
+
+    provider: Provider = custom_factory(config.provider)(config)
+    return provider
+
+
+ENDPOINT_VARIABLES = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL", "ollama": "OLLAMA_HOST"}
 
 
 def _endpoint_is_the_operators(config: ModelConfig, variable: str) -> bool:
@@ -91,9 +103,11 @@ def _endpoint_is_the_operators(config: ModelConfig, variable: str) -> bool:
 class LLMRuntime:
     """The models of one agent and the builtins that call them."""
 
-    def __init__(self, agent: Agent, host_models: Mapping[str, ModelConfig] | None = None) -> None:
+    def __init__(self, agent: Agent, host_models: Mapping[str, ModelConfig] | LLMSettings | None = None) -> None:
         self.agent = agent
-        self.host_models = dict(host_models or {})
+        self.settings = host_models if isinstance(host_models, LLMSettings) else LLMSettings(dict(host_models or {}))
+        """The operator's settings (`[llm]` of o-lisp.toml): models, allowed endpoints, breaker, prices."""
+        self.host_models = dict(self.settings.models)
         """Models given by the operator: they win over the agent's `defllm` of the same name."""
         self.declared: dict[str, ModelConfig] = {}
         self._pending: dict[str, ModelConfig] = {}
@@ -125,7 +139,8 @@ class LLMRuntime:
                 raise CompileError(f"model {name}: expected an option keyword", _position(key, filename))
             if i + 1 >= len(rest):
                 raise CompileError(f"model {name}: option :{key.name} needs a value", _position(key, filename))
-            options[key.name] = literal_or_error(rest[i + 1], filename, None, f"model {name}: option :{key.name}")
+            read = literal_data if key.name == "fallback" else literal_or_error  # :fallback ["m2" "m3"]
+            options[key.name] = read(rest[i + 1], filename, None, f"model {name}: option :{key.name}")
         try:
             config = ModelConfig.from_options(name, options)
             if config.script is not None:
@@ -149,11 +164,13 @@ class LLMRuntime:
     # -- choosing a model ------------------------------------------------------------------
     def model(self, name: str | None) -> ModelConfig:
         models = {**self.declared, **self.host_models}
-        if name is None:
+        if name is None:  # `default`, else the agent's only declared model (the host's fallbacks
+            if "default" in models:  # and spares do not make it ambiguous), else the only model
+                return models["default"]
+            if len(self.declared) == 1:
+                return models[next(iter(self.declared))]
             if len(models) == 1:
                 return next(iter(models.values()))
-            if "default" in models:
-                return models["default"]
             raise LLMConfigError(f"agent {self.agent.name} has {len(models)} models; say which with :model NAME"
                                  + (f" ({', '.join(sorted(models))})" if models else " (declare one with defllm)"))
         if str(name) not in models:
@@ -165,9 +182,31 @@ class LLMRuntime:
         provider = self._providers.get(config)
         if provider is None:
             trusted = self.host_models.get(config.name) == config
+            if not trusted and config.base_url is not None and not self.settings.allows(config.base_url) \
+                    and not _endpoint_is_the_operators(config, ENDPOINT_VARIABLES.get(config.provider, "")):
+                raise LLMConfigError(f"model {config.name}: :base-url {config.base_url} is not an allowed endpoint; "
+                                     "the operator allows one in o-lisp.toml ([llm] allowed_base_urls) or gives "
+                                     "the model itself ([llm.models." + config.name + "])",
+                                     provider=config.provider, model=config.model)
             base = None if trusted else Path(self.agent.spec.filename).parent
             provider = self._providers[config] = make_provider(config, base, trusted=trusted)
         return provider
+
+    def _breaker(self, config: ModelConfig) -> CircuitBreaker:
+        import os
+
+        variable = ENDPOINT_VARIABLES.get(config.provider)
+        endpoint = config.base_url or (os.environ.get(variable, "") if variable else "")
+        return breaker_for(config.provider, endpoint, self.settings.breaker_failures, self.settings.breaker_cooldown)
+
+    def _chain(self, config: ModelConfig) -> list[ModelConfig]:
+        """The model and its fallbacks, in order (a fallback's own fallbacks are not followed)."""
+        chain = [config]
+        for name in config.fallback:
+            other = self.model(name)
+            if other not in chain:
+                chain.append(other)
+        return chain
 
     def _check_grant(self) -> None:
         grants = self.agent.grants
@@ -204,13 +243,14 @@ class LLMRuntime:
         usage = Usage()
         made: list[dict[str, Any]] = []
         for round_number in range(1, max_rounds + 1):
-            turn = self._request(config, conversation, specs, checked_schema)
+            answered, turn = self._request(config, conversation, specs, checked_schema)
             usage = usage + turn.usage
             if not turn.tool_calls:
                 reply: dict[str, Any] = {"text": turn.text, "tool_calls": made, "usage": usage.as_data(),
-                                         "rounds": round_number, "model": config.name, "provider": config.provider}
+                                         "rounds": round_number, "model": answered.name,
+                                         "provider": answered.provider}
                 if checked_schema is not None:
-                    reply["data"] = _structured(turn.text, checked_schema, config)
+                    reply["data"] = _structured(turn.text, checked_schema, answered)
                 return reply
             conversation.append({"role": "assistant", "content": turn.text,
                                  "tool_calls": [call.as_data() for call in turn.tool_calls]})
@@ -256,22 +296,63 @@ class LLMRuntime:
         return json.dumps(shown)
 
     def _request(self, config: ModelConfig, conversation: list[Message], specs: list[ToolSpec],
+                 schema: dict[str, Any] | None) -> tuple[ModelConfig, Turn]:
+        """One model turn: the model, else its fallbacks in order while the failure is the
+        server's (timeout, 429, 5xx, unreachable, circuit open). Returns who answered."""
+        chain = self._chain(config)
+        for i, candidate in enumerate(chain):
+            try:
+                return candidate, self._attempt(candidate, conversation, specs, schema)
+            except LLMError as error:
+                if i + 1 == len(chain) or not counts_against_the_server(error):
+                    raise
+        raise AssertionError("unreachable: the chain is never empty")
+
+    def _attempt(self, config: ModelConfig, conversation: list[Message], specs: list[ToolSpec],
                  schema: dict[str, Any] | None) -> Turn:
-        """One model turn. The provider is made on the helper thread too: the first import of
-        an SDK takes seconds on a loaded machine, and the budget keeps running meanwhile."""
+        """One request to one model, through its endpoint's circuit breaker. The provider is
+        made on the helper thread too: the first import of an SDK takes seconds on a loaded
+        machine, and the budget keeps running meanwhile."""
         budget = self.agent.interpreter._budget
         timeout = config.timeout
         if budget.deadline is not None:
             # a little past the evaluation's end, so that the time limit (not the SDK) reports it
             timeout = max(0.001, min(timeout, budget.deadline - time.monotonic() + GRACE))
+        model_label = config.model or config.name
+        breaker = self._breaker(config)
+        try:
+            breaker.before(config.provider, model_label)
+        except LLMError as refused:  # counted as an error; no request, so no latency sample
+            _metrics.ERRORS.labels(config.provider, model_label, type(refused).__name__).inc()
+            raise
         started = time.perf_counter()
         ok = False
+
+        def call() -> Turn:
+            try:
+                return self._provider(config).complete(list(conversation), tools=specs, schema=schema, timeout=timeout)
+            except LLMError:
+                raise
+            except Exception as error:  # a custom provider's own failure
+                raise LLMServerError(f"provider failed: {type(error).__name__}: {error}", provider=config.provider,
+                                     model=model_label) from None
+
         try:
-            turn = wait_cancellable(lambda: self._provider(config).complete(
-                list(conversation), tools=specs, schema=schema, timeout=timeout), budget.charge)
+            turn = wait_cancellable(call, budget.charge)
             ok = True
+        except LLMError as error:
+            breaker.failure(error)
+            _metrics.record_error(config.provider, model_label, time.perf_counter() - started, error)
+            raise
+        except BaseException:  # the budget stopped the wait: the request's outcome is unknown
+            breaker.abandon()
+            raise
         finally:
             self.agent.state.observe(f"llm:{config.name}", ok, (time.perf_counter() - started) * 1000)
+        breaker.success()
+        price = self.settings.price(model_label)
+        cost = None if price is None else price.cost(turn.usage.input_tokens, turn.usage.output_tokens)
+        _metrics.record_success(config.provider, model_label, time.perf_counter() - started, turn.usage, cost)
         return turn
 
 

@@ -16,11 +16,9 @@ logged, and the payload carries them.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
-import urllib.error
-import urllib.request
+import time
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Protocol
@@ -147,8 +145,14 @@ class HashingEmbedder:
         return _normalise(matrix)
 
 
+class _Retriable(Exception):
+    """A failure worth retrying (429, 5xx, unreachable); its message is the user's error."""
+
+
 class HTTPEmbedder:
-    """Embeddings from an OpenAI-compatible service or from Ollama.
+    """Embeddings from an OpenAI-compatible service or from Ollama, through the same SDKs
+    as the models (`o_lisp.llm`): the `openai` SDK retries 429/5xx with backoff honouring
+    `Retry-After` itself; for the `ollama` SDK, which has none, `_post` does (``retries``).
 
     * ``kind="openai"``: ``POST {url}/v1/embeddings`` with ``{"model", "input": [...]}``;
       the answer's ``data[i].embedding`` (ordered by ``data[i].index`` when present).
@@ -172,6 +176,7 @@ class HTTPEmbedder:
         api_key_env: str | None = None,
         timeout: float = 30.0,
         batch_size: int = 64,
+        retries: int = 2,
     ) -> None:
         if kind not in ("openai", "ollama"):
             raise MemoryConfigError("embedder", f"unknown HTTP embedder kind {kind!r}")
@@ -193,54 +198,127 @@ class HTTPEmbedder:
         self.dim = dim
         self.api_key_env = api_key_env
         self.timeout = float(timeout)
+        if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
+            raise MemoryConfigError("embedder", f"retries must be an integer from 0 to 10, got {retries!r}")
         self.batch_size = batch_size
+        self.retries = retries
+        self._sdk_client: Any = None
+        self._retry_after: str | None = None
 
     def spec(self) -> dict[str, Any]:
         spec: dict[str, Any] = {"kind": self.kind, "url": self.url, "model": self.model}
         if self.api_key_env is not None:
             spec["api_key_env"] = self.api_key_env
         spec["timeout"] = self.timeout
+        if self.retries != 2:
+            spec["retries"] = self.retries
         return spec
 
     @property
     def endpoint(self) -> str:
         return self.url + ("/v1/embeddings" if self.kind == "openai" else "/api/embed")
 
-    def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self.api_key_env is not None:
-            key = os.environ.get(self.api_key_env)
-            if not key:
-                raise MemoryEmbedderError(
-                    f"environment variable {self.api_key_env} (api_key_env) is not set"
-                )
-            headers["Authorization"] = f"Bearer {key}"
-        return headers
+    def _key(self) -> str | None:
+        if self.api_key_env is None:
+            return None
+        key = os.environ.get(self.api_key_env)
+        if not key:
+            raise MemoryEmbedderError(f"environment variable {self.api_key_env} (api_key_env) is not set")
+        return key
+
+    def _client(self) -> Any:
+        """The SDK client, made once (the SDK is the optional extra `llm`)."""
+        if self._sdk_client is None:
+            key = self._key()
+            try:
+                if self.kind == "openai":
+                    import openai
+
+                    self._sdk_client = openai.OpenAI(api_key=key or "not-needed", base_url=self.url + "/v1",
+                                                     max_retries=self.retries, timeout=self.timeout)
+                else:
+                    import ollama
+
+                    headers = {"Authorization": f"Bearer {key}"} if key else {}
+                    self._sdk_client = ollama.Client(host=self.url, timeout=self.timeout, headers=headers,
+                                                     event_hooks={"response": [self._remember_retry_after]})
+                    if not key:  # as before: no key unless api_key_env names one (the SDK adds OLLAMA_API_KEY)
+                        self._sdk_client._client.headers.pop("authorization", None)
+            except ImportError as error:
+                raise MemoryEmbedderError(f"{self.kind} embedder: the {error.name} SDK is not installed; "
+                                          "install the extra: pip install 'o-lisp[llm]'") from None
+        return self._sdk_client
+
+    def _remember_retry_after(self, response: Any) -> None:
+        self._retry_after = response.headers.get("retry-after")
 
     def _post(self, texts: list[str]) -> Any:
-        body = json.dumps({"model": self.model, "input": texts}).encode("utf-8")
-        request = urllib.request.Request(
-            self.endpoint, data=body, headers=self._headers(), method="POST"
-        )
+        """One batch through the SDK → the answer as plain data for `_vectors`; no key in
+        an error message even when the server echoes it."""
+        from o_lisp.llm._errors import scrub
+
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as error:
-            detail = error.read()[:300].decode("utf-8", "replace")
-            raise MemoryEmbedderError(
-                f"{self.kind} embedder: HTTP {error.code} from {self.endpoint}: {detail}"
-            ) from None
-        except (urllib.error.URLError, TimeoutError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            raise MemoryEmbedderError(
-                f"{self.kind} embedder: cannot reach {self.endpoint}: {reason}"
-            ) from None
+            return self._post_retrying(texts)
+        except MemoryEmbedderError as error:
+            key = os.environ.get(self.api_key_env) if self.api_key_env else None
+            cleaned = scrub(str(error), [key])
+            if cleaned == str(error):
+                raise
+            raise MemoryEmbedderError(cleaned) from None
+
+    def _post_retrying(self, texts: list[str]) -> Any:
+        if self.kind == "openai":
+            return self._post_openai(texts)
+        attempt = 0
+        while True:  # the ollama SDK has no retries of its own
+            try:
+                return self._post_ollama(texts)
+            except _Retriable as error:
+                if attempt >= self.retries:
+                    raise MemoryEmbedderError(str(error)) from None
+                from o_lisp.llm._sdk import _backoff
+
+                time.sleep(_backoff(attempt, self._retry_after))
+                attempt += 1
+
+    def _post_openai(self, texts: list[str]) -> Any:
+        import openai
+
+        client = self._client()
         try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise MemoryEmbedderError(
-                f"{self.kind} embedder: invalid JSON from {self.endpoint}: {error}"
-            ) from None
+            response = client.embeddings.create(model=self.model, input=texts, encoding_format="float")
+        except openai.APIStatusError as error:
+            detail = error.response.text[:300]
+            raise MemoryEmbedderError(f"openai embedder: HTTP {error.status_code} from {self.endpoint}: {detail}") \
+                from None
+        except openai.APIConnectionError as error:  # includes timeouts
+            raise MemoryEmbedderError(f"openai embedder: cannot reach {self.endpoint}: {error}") from None
+        except (openai.APIError, ValueError) as error:
+            raise MemoryEmbedderError(f"openai embedder: invalid JSON from {self.endpoint}: {error}") from None
+        data = getattr(response, "data", None)
+        if not isinstance(data, list):
+            return {}
+        return {"data": [{"index": getattr(item, "index", None), "embedding": getattr(item, "embedding", None)}
+                         for item in data]}
+
+    def _post_ollama(self, texts: list[str]) -> Any:
+        import httpx
+        import ollama
+
+        client = self._client()
+        self._retry_after = None
+        try:
+            response = client.embed(model=self.model, input=texts)
+        except ollama.ResponseError as error:
+            message = f"ollama embedder: HTTP {error.status_code} from {self.endpoint}: {str(error.error)[:300]}"
+            if error.status_code == 429 or error.status_code >= 500:
+                raise _Retriable(message) from None
+            raise MemoryEmbedderError(message) from None
+        except (httpx.HTTPError, ConnectionError) as error:
+            raise _Retriable(f"ollama embedder: cannot reach {self.endpoint}: {error}") from None
+        except (ValueError, TypeError) as error:  # the SDK's JSON decoding and model checks
+            raise MemoryEmbedderError(f"ollama embedder: invalid JSON from {self.endpoint}: {error}") from None
+        return {"embeddings": [list(v) for v in (getattr(response, "embeddings", None) or [])]}
 
     def _vectors(self, answer: Any, count: int) -> list[Any]:
         where = f"{self.kind} embedder ({self.endpoint})"
@@ -283,7 +361,7 @@ class HTTPEmbedder:
         return _normalise(matrix)
 
 
-_HTTP_KEYS = {"kind", "url", "model", "api_key_env", "timeout", "batch_size"}
+_HTTP_KEYS = {"kind", "url", "model", "api_key_env", "timeout", "batch_size", "retries"}
 
 
 def make_embedder(spec: Mapping[str, Any], dim: int) -> Embedder:
@@ -316,6 +394,7 @@ def make_embedder(spec: Mapping[str, Any], dim: int) -> Embedder:
             api_key_env=spec.get("api_key_env"),
             timeout=spec.get("timeout", 30.0),
             batch_size=spec.get("batch_size", 64),
+            retries=spec.get("retries", 2),
         )
     raise MemoryConfigError(
         "embedder", f"unknown kind {kind!r} (expected 'hashing', 'openai' or 'ollama')"

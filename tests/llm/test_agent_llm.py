@@ -16,7 +16,7 @@ from o_lisp._errors import CompileError, LimitExceeded, ProgramError
 from o_lisp._limits import Limits
 from o_lisp.agent import Agent
 from o_lisp.cli import main
-from o_lisp.llm import LLMConfigError, LLMNotGranted, LLMToolLoopError, ModelConfig
+from o_lisp.llm import LLMConfigError, LLMNotGranted, LLMSettings, LLMToolLoopError, ModelConfig
 from tests.llm.fakes import ECHO_HEADERS, Failure, FakeOpenAI, FakeServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -323,15 +323,24 @@ def test_cancel_stops_a_waiting_request(tmp_path: Path) -> None:
 
 def test_the_operators_key_never_goes_to_an_endpoint_the_agent_chose(fake: FakeServer, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """Agent code can rewrite its own `defllm`: a `:base-url` it wrote gets no key; the same
-    endpoint given by the host (or by the SDK's environment variable) does."""
+    """Agent code can rewrite its own `defllm`: a `:base-url` it wrote is refused unless the
+    operator allows it, and even then gets no key; the same endpoint given by the host (or
+    by the SDK's environment variable) does."""
     secret = "sk-test-SECRET-77aa01"
     for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OLLAMA_API_KEY"):
         monkeypatch.setenv(variable, secret)
     provider = fake.provider  # type: ignore[attr-defined]
     seed = write_agent(tmp_path, f'(defllm m :provider "{provider}" :model "x" :base-url "{fake.base_url}")\n'
                                  '(defn respond [text] (llm text))')
-    agent = Agent.load(seed, tmp_path / "data", grants=["llm"])
+    refused = Agent.load(seed, tmp_path / "data", grants=["llm"])
+    with pytest.raises(ProgramError, match=r"LLMConfigError.*is not an allowed endpoint.*allowed_base_urls"):
+        refused.handle("hello")
+    assert fake.requests == []
+    other = LLMSettings(allowed_base_urls=("http://127.0.0.1:1/v1",))
+    with pytest.raises(ProgramError, match="not an allowed endpoint"):
+        Agent.load(seed, tmp_path / "data", grants=["llm"], llm_models=other).handle("hello")
+    allowed = LLMSettings(allowed_base_urls=(fake.url,))  # a prefix of the base URL
+    agent = Agent.load(seed, tmp_path / "data", grants=["llm"], llm_models=allowed)
     assert agent.handle("hello") == "You said: hello"
     assert secret not in json.dumps(fake.headers_seen[-1])
     host = Agent.load(seed, tmp_path / "data", grants=["llm"], llm_models={"m": fake_model(fake, "m")})

@@ -61,6 +61,8 @@ class FakeEmbeddingServer:
         self.dim = dim
         self.requests: list[tuple[str, dict[str, Any], dict[str, str]]] = []
         self.mode = "ok"
+        self.fail_first = 0
+        """How many requests get a 503 with `Retry-After: 0` before the mode applies."""
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -71,7 +73,12 @@ class FakeEmbeddingServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append((self.path, body, dict(self.headers)))
                 vectors = [outer.vector(text) for text in body["input"]]
-                if outer.mode == "500":
+                if outer.fail_first > 0:
+                    outer.fail_first -= 1
+                    self._send(503, b'{"error": "warming up"}', {"Retry-After": "0"})
+                elif outer.mode == "echo":
+                    self._send(401, json.dumps({"error": f"bad key: {self.headers.get('Authorization')}"}).encode())
+                elif outer.mode == "500":
                     self._send(500, b'{"error": "model exploded"}')
                 elif outer.mode == "badjson":
                     self._send(200, b"{not json")
@@ -88,8 +95,10 @@ class FakeEmbeddingServer:
                 else:
                     self._send(404, b"not found")
 
-            def _send(self, code: int, payload: bytes) -> None:
+            def _send(self, code: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
                 self.send_response(code)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
@@ -129,9 +138,12 @@ def test_http_embedder_both_wire_formats(server: FakeEmbeddingServer, kind: str,
     np.testing.assert_allclose(out, expected, rtol=1e-6)
     paths = [p for p, _, _ in server.requests]
     assert paths == ["/v1/embeddings" if kind == "openai" else "/api/embed"] * 2  # batches of 2
-    assert server.requests[0][1] == {"model": "m1", "input": ["alpha", "beta"]}
+    sent = server.requests[0][1]
+    assert (sent["model"], sent["input"]) == ("m1", ["alpha", "beta"])
+    assert set(sent) <= {"model", "input", "encoding_format"}  # the openai SDK asks for floats
     if kind == "openai":
-        assert server.requests[0][2]["Authorization"] == "Bearer sk-test"
+        headers = {k.lower(): v for k, v in server.requests[0][2].items()}  # HTTP headers: any case
+        assert headers["authorization"] == "Bearer sk-test"
 
 
 def test_store_with_http_embedder_records_embeddings_in_payload(server: FakeEmbeddingServer) -> None:
@@ -155,6 +167,38 @@ def test_http_embedder_errors(server: FakeEmbeddingServer, kind: str, mode: str,
     emb = HTTPEmbedder(kind, server.url, "m", 8, timeout=5)
     with pytest.raises(MemoryEmbedderError, match=message):
         emb.embed(["x"])
+
+
+@pytest.mark.parametrize("kind", ["openai", "ollama"])
+def test_http_embedder_retries_503_then_answers(server: FakeEmbeddingServer, kind: str) -> None:
+    """Through the SDK clients: the openai SDK's own retries, ours for ollama (Retry-After: 0)."""
+    server.fail_first = 2
+    emb = make_embedder({"kind": kind, "url": server.url, "model": "m", "retries": 2}, 8)
+    out = emb.embed(["alpha"])
+    assert out.shape == (1, 8) and len(server.requests) == 3
+    server.fail_first = 2
+    once = HTTPEmbedder(kind, server.url, "m", 8, retries=1)
+    with pytest.raises(MemoryEmbedderError, match=r"HTTP 503.*warming up"):
+        once.embed(["alpha"])
+    assert len(server.requests) == 5 and server.fail_first == 0
+    assert once.spec()["retries"] == 1 and "retries" not in emb.spec()
+
+
+@pytest.mark.parametrize("kind", ["openai", "ollama"])
+def test_an_echoed_key_never_reaches_the_error(server: FakeEmbeddingServer, kind: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_KEY", "sk-test-ECHOED-4242")
+    server.mode = "echo"
+    emb = HTTPEmbedder(kind, server.url, "m", 8, api_key_env="FAKE_KEY", retries=0)
+    with pytest.raises(MemoryEmbedderError, match="HTTP 401") as caught:
+        emb.embed(["x"])
+    assert "sk-test-ECHOED-4242" not in str(caught.value)
+    assert "[redacted]" in str(caught.value)  # the server did echo it
+
+
+def test_http_embedder_bad_retries() -> None:
+    with pytest.raises(MemoryConfigError, match="retries must be an integer from 0 to 10"):
+        make_embedder({"kind": "ollama", "url": "http://x", "model": "m", "retries": -1}, 8)
 
 
 def test_http_embedder_unreachable_and_missing_key(monkeypatch: pytest.MonkeyPatch) -> None:
