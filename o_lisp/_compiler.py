@@ -546,6 +546,8 @@ class Compiler:
             return self.replace_call(form)
         if name in GROWTH_METHODS and len(form) == 3 and _plain_argument(form[2]):
             return self.growth_call(form, name)
+        if name == "split" and len(form) <= 4 and all(_plain_argument(f) for f in form[1:]):
+            return self.split_call(form)
         if name in PLAIN_METHOD_NAMES and not self.no_walrus:
             # _o_mt_NAME[type(obj)](obj, ...): the method table refuses other types.
             obj = self.compile(form[1])
@@ -660,6 +662,26 @@ class Compiler:
         ]
         test = checks[0] if len(checks) == 1 else ast.BoolOp(op=ast.And(), values=checks)
         return Result(stmts, ast.IfExp(test=test, body=_call("_o_str_replace", s, old, new), orelse=_call("_o_m_replace", s, old, new)))
+
+    def split_call(self, form: Expression) -> Result:
+        """`(.split s ...)` on a str: `str.split` inline when `s` is at most `_o_small`
+        (the smaller of 4 096 and max_size) long, where the checked dispatcher charges
+        nothing (it charges the parts of a longer string to the size budget). Separator
+        and maxsplit go to `str.split` as they are: it raises for wrong ones, as the
+        dispatcher's call does. Anything else (bytes, a long string) takes the dispatcher."""
+        stmts, exprs = self.compile_args(list(form[1:]))
+        snap = self.snapshots(exprs)
+        if snap is None:
+            return Result(stmts, _call("_o_m_split", *exprs))
+        tests, values = snap
+        s = values[0]
+        checks: list[ast.expr] = [
+            *tests,
+            _is(_call("_o_type", s), "_o_str"),
+            ast.Compare(left=_call("_o_len", s), ops=[ast.LtE()], comparators=[_name("_o_small")]),
+        ]
+        test = ast.BoolOp(op=ast.And(), values=checks)
+        return Result(stmts, ast.IfExp(test=test, body=_call("_o_str_split", *values), orelse=_call("_o_m_split", *values)))
 
     def conversion_call(self, form: Expression, name: str) -> Result:
         """`(str x)` / `(int x)`: the real class inline when the name still means the
@@ -2032,6 +2054,7 @@ def _unassign(stmts: Stmts, name: str) -> Stmts:
 _NO_PROGRAM_CODE = frozenset([
     "_o_type", "_o_len", "_o_add", "_o_mul", "_o_mod", "_o_pow", "_o_lshift", "_o_str",
     "_o_int", "_o_float", "_o_tick", "_o_append", "_o_add_to_set", "_o_str_replace",
+    "_o_str_split",
 ])
 
 

@@ -226,6 +226,24 @@ def test_replace_growth_is_charged() -> None:
     assert interp.eval('(len (.replace s "a" "x"))') == 80
 
 
+def test_split_of_a_long_string_is_still_charged() -> None:
+    """`(.split s)` runs inline only up to 4 096 characters, where the dispatcher charges
+    nothing; a longer string's parts are charged to the size budget as before."""
+    interp = Interpreter(limits=Limits(max_size=5000))
+    interp.eval('(defn parts [s #* more] (len (.split s #* more))) (defn words [s] (len (.split s))) (defn cut1 [s] (.split s " " 1))')
+    with pytest.raises(LimitExceeded) as info:
+        interp.call("words", "a " * 3000)  # 6 000 characters: over max_size
+    assert info.value.limit == "size"
+    assert interp.call("words", "a " * 2048) == 2048  # 4 096 characters: inline, uncharged
+    assert interp.call("parts", "a " * 2048) == 2048  # the dispatcher agrees
+    assert interp.call("cut1", "a b c") == ["a", "b c"]
+    small = Interpreter(limits=Limits(max_size=100))
+    small.eval("(defn words [s] (len (.split s)))")
+    assert small.call("words", "a " * 2048) == 2048  # short enough: neither path charges it
+    with pytest.raises(SandboxViolation):
+        small.eval("(.split [1 2] 1)")
+
+
 def test_nested_min_max_compile_in_linear_size() -> None:
     """Each argument is compiled once (a chain 200 deep would never compile if the
     fast path copied its arguments into both branches)."""

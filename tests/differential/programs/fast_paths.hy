@@ -183,3 +183,15 @@
 (setv d {1 2} s "Ab" xs [3 1 3] t #(3 3) f (frozenset [1]))
 [(.get d 1) (.lower s) (.index xs 1) (.index s "b") (.count s "A") (.count xs 3) (.count t 3)
  (.upper (+ s "c")) (sorted (.keys d)) (.copy xs) (.copy d) (.pop xs) (.pop d 1) xs d (.union f #{2})]
+
+;;; fast-split-cases
+(setv s "a b  c" sep ",")
+[(.split s) (.split s " ") (.split s None 1) (.split "x,y,,z" sep) (.split "x,y,z" sep 1) (.split "") (.split b"a b")
+ (.split (+ s " d")) (len (.split (* "ab " 2000)))]
+
+;;; fast-split-bad-separator-raises
+(setv s "a b" n 1)
+(.split s n)
+
+;;; fast-split-empty-separator-raises
+(.split "a b" "")
