@@ -244,6 +244,16 @@ def test_split_of_a_long_string_is_still_charged() -> None:
         small.eval("(.split [1 2] 1)")
 
 
+def test_two_argument_min_max_inline_only_on_numbers() -> None:
+    """`(max a b)` calls the real `max` only for two ints or floats; nested values still
+    go through the safe function, which charges their comparison (the limit fires)."""
+    dag = "(setv a [1] b [1]) (for [_ (range 60)] (setv a [a a] b [b b]))"  # 2**60 leaves each
+    assert limit_of(dag + " (max a b)", Limits()) == "size"
+    assert limit_of(dag + " (min a b)", Limits()) == "size"
+    interp = Interpreter()
+    assert interp.eval("(setv x 2 y 3.5) [(max x y) (min x y) (max y x) (min 7 x)]") == [3.5, 2, 3.5, 2]
+
+
 def test_nested_min_max_compile_in_linear_size() -> None:
     """Each argument is compiled once (a chain 200 deep would never compile if the
     fast path copied its arguments into both branches)."""

@@ -195,3 +195,16 @@
 
 ;;; fast-split-empty-separator-raises
 (.split "a b" "")
+
+;;; fast-min-max-two-numbers
+(setv a 3 b 5.5 n -2 log [])
+(defn f [v] (.append log v) v)
+[(max a b) (min a b) (max b a) (min n a) (max (f 1) (f 9)) (min (f 4) a) (max 2 True) (min False 0) (max "b" "a") log]
+
+;;; fast-min-max-two-mixed-values-raise
+(setv a 1 b "x")
+(max a b)
+
+;;; fast-min-max-rebound-by-an-argument
+(defn h [] (global max) (setv max (fn [x y] "rebound")) 7)
+[(max (h) 1) (max 1 2)]
