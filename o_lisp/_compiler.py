@@ -1288,8 +1288,13 @@ class Compiler:
             self.blocks.pop()
         loop_body = self.tick() + self._discard(body)
         orelse = self._stmts_of(else_forms)
-        if cond.pure:
+        if cond.pure and orelse:
             return Result([ast.While(test=cond.expr, body=loop_body, orelse=orelse)])
+        # `while True:` with the test inside, also for a pure condition: CPython 3.11
+        # closes `while cond:` with a conditional backward jump, which does not count
+        # towards the code's warm-up, so a function entered only a few times never gets
+        # its specialised (quickened) bytecode, however long its loop runs; the
+        # unconditional backward jump of `while True:` does count.
         guard = ast.If(test=ast.UnaryOp(op=ast.Not(), operand=cond.expr), body=[ast.Break()], orelse=[])
         if orelse:
             flag = self.temp("else")
