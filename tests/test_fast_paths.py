@@ -9,6 +9,8 @@ helpers. (Results against Hy are in tests/differential/programs/fast_paths.hy.)
 
 from __future__ import annotations
 
+import dis
+import sys
 from typing import Any
 
 import pytest
@@ -252,6 +254,21 @@ def test_two_argument_min_max_inline_only_on_numbers() -> None:
     assert limit_of(dag + " (min a b)", Limits()) == "size"
     interp = Interpreter()
     assert interp.eval("(setv x 2 y 3.5) [(max x y) (min x y) (max y x) (min 7 x)]") == [3.5, 2, 3.5, 2]
+
+
+@pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="CPython 3.11's warm-up rule")
+def test_a_while_loop_warms_up_a_function_called_once() -> None:
+    """`while` compiles to `while True:` + test: its unconditional backward jump counts
+    towards CPython's warm-up, so a long loop in a function entered once runs on
+    specialised bytecode (`while cond:` never warmed it; see docs/architecture.md)."""
+    interp = Interpreter()
+    interp.eval("(defn count-up [n] (setv i 0) (while (< i n) (setv i (+ i 1))) i)")
+    function = interp._globals["count_up"]
+    assert interp.call(function, 100) == 100
+    names = {i.opname for i in dis.get_instructions(function, adaptive=True)}
+    assert names - set(dis.opmap), names  # specialised instructions are not in opmap
+    interp.eval("(defn stays [n] (setv i 0) (while (< i n) (setv i (+ i 1)) (else (setv i -1))) i)")
+    assert interp.call("stays", 3) == -1
 
 
 def test_nested_min_max_compile_in_linear_size() -> None:
