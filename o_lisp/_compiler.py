@@ -472,6 +472,8 @@ class Compiler:
                 return self.augmented(form, AUGMENTED[name])
             if name in ("str", "int") and len(form) == 2 and _plain_argument(form[1]) and self.resolve(name) == name:
                 return self.conversion_call(form, name)
+            if name in ("min", "max") and len(form) == 3 and all(_plain_argument(f) for f in form[1:]) and self.resolve(name) == name:
+                return self.extremum_call(form, name)
         if type(head) is Expression and len(head) == 3 and head[0] == Symbol(".") and head[1] == Symbol("None"):
             return self.method_call(form, head[2])
         if type(head) is Keyword:
@@ -546,6 +548,8 @@ class Compiler:
             return self.replace_call(form)
         if name in GROWTH_METHODS and len(form) == 3 and _plain_argument(form[2]):
             return self.growth_call(form, name)
+        if name == "split" and len(form) <= 4 and all(_plain_argument(f) for f in form[1:]):
+            return self.split_call(form)
         if name in PLAIN_METHOD_NAMES and not self.no_walrus:
             # _o_mt_NAME[type(obj)](obj, ...): the method table refuses other types.
             obj = self.compile(form[1])
@@ -660,6 +664,53 @@ class Compiler:
         ]
         test = checks[0] if len(checks) == 1 else ast.BoolOp(op=ast.And(), values=checks)
         return Result(stmts, ast.IfExp(test=test, body=_call("_o_str_replace", s, old, new), orelse=_call("_o_m_replace", s, old, new)))
+
+    def split_call(self, form: Expression) -> Result:
+        """`(.split s ...)` on a str: `str.split` inline when `s` is at most `_o_small`
+        (the smaller of 4 096 and max_size) long, where the checked dispatcher charges
+        nothing (it charges the parts of a longer string to the size budget). Separator
+        and maxsplit go to `str.split` as they are: it raises for wrong ones, as the
+        dispatcher's call does. Anything else (bytes, a long string) takes the dispatcher."""
+        stmts, exprs = self.compile_args(list(form[1:]))
+        snap = self.snapshots(exprs)
+        if snap is None:
+            return Result(stmts, _call("_o_m_split", *exprs))
+        tests, values = snap
+        s = values[0]
+        checks: list[ast.expr] = [
+            *tests,
+            _is(_call("_o_type", s), "_o_str"),
+            ast.Compare(left=_call("_o_len", s), ops=[ast.LtE()], comparators=[_name("_o_small")]),
+        ]
+        test = ast.BoolOp(op=ast.And(), values=checks)
+        return Result(stmts, ast.IfExp(test=test, body=_call("_o_str_split", *values), orelse=_call("_o_m_split", *values)))
+
+    def extremum_call(self, form: Expression, name: str) -> Result:
+        """`(max a b)` / `(min a b)`: the real function inline when the name still means
+        the safe one and both values are exact ints or floats, where the safe function
+        charges nothing (it charges the comparison of anything else, e.g. nested lists).
+
+        Python reads the callee before the arguments: if an argument might rebind the
+        name, the callee is read into a temporary first; the arguments are evaluated
+        once each, left to right, before the test."""
+        stmts, exprs = self.compile_args(list(form[1:]))
+        callee: ast.expr = _name(name)
+        prefix: list[ast.expr] = []
+        if any(not _simple(e) and _may_rebind(e) for e in exprs):
+            if self.no_walrus:
+                return Result(stmts, ast.Call(func=callee, args=exprs, keywords=[]))
+            callee_first, callee = self.operand(callee, "c", force=True)
+            prefix.append(ast.Compare(left=callee_first, ops=[ast.Is()], comparators=[callee]))
+        snap = self.snapshots(exprs)
+        if snap is None:
+            return Result(stmts, ast.Call(func=callee, args=exprs, keywords=[]))
+        tests, values = snap
+        kinds: list[ast.expr] = []
+        for value in values:
+            first_t, t = self._type_temp(value)
+            kinds.append(ast.BoolOp(op=ast.Or(), values=[_is(first_t, "_o_int"), _is(t, "_o_float")]))
+        test = ast.BoolOp(op=ast.And(), values=[*prefix, *tests, _is(callee, "_o_safe_" + name), *kinds])
+        return Result(stmts, ast.IfExp(test=test, body=_call("_o_" + name, *values), orelse=ast.Call(func=callee, args=values, keywords=[])))
 
     def conversion_call(self, form: Expression, name: str) -> Result:
         """`(str x)` / `(int x)`: the real class inline when the name still means the
@@ -1237,8 +1288,13 @@ class Compiler:
             self.blocks.pop()
         loop_body = self.tick() + self._discard(body)
         orelse = self._stmts_of(else_forms)
-        if cond.pure:
+        if cond.pure and orelse:
             return Result([ast.While(test=cond.expr, body=loop_body, orelse=orelse)])
+        # `while True:` with the test inside, also for a pure condition: CPython 3.11
+        # closes `while cond:` with a conditional backward jump, which does not count
+        # towards the code's warm-up, so a function entered only a few times never gets
+        # its specialised (quickened) bytecode, however long its loop runs; the
+        # unconditional backward jump of `while True:` does count.
         guard = ast.If(test=ast.UnaryOp(op=ast.Not(), operand=cond.expr), body=[ast.Break()], orelse=[])
         if orelse:
             flag = self.temp("else")
@@ -2032,6 +2088,7 @@ def _unassign(stmts: Stmts, name: str) -> Stmts:
 _NO_PROGRAM_CODE = frozenset([
     "_o_type", "_o_len", "_o_add", "_o_mul", "_o_mod", "_o_pow", "_o_lshift", "_o_str",
     "_o_int", "_o_float", "_o_tick", "_o_append", "_o_add_to_set", "_o_str_replace",
+    "_o_str_split", "_o_min", "_o_max",
 ])
 
 

@@ -582,6 +582,7 @@ class Interpreter:
             "_o_dict": dict,
             "_o_len": len,
             "_o_str_replace": str.replace,
+            "_o_str_split": str.split,
             "_o_hy_gensym": gensym,
             "_o_hy_mangle": sandbox_mangle,
             "_o_hy_unmangle": sandbox_unmangle,

@@ -9,6 +9,8 @@ helpers. (Results against Hy are in tests/differential/programs/fast_paths.hy.)
 
 from __future__ import annotations
 
+import dis
+import sys
 from typing import Any
 
 import pytest
@@ -224,6 +226,49 @@ def test_replace_growth_is_charged() -> None:
     interp = Interpreter(limits=Limits(max_size=100))
     assert interp.eval('(setv s (* "ab" 40)) (len (.replace s "a" ""))') == 40
     assert interp.eval('(len (.replace s "a" "x"))') == 80
+
+
+def test_split_of_a_long_string_is_still_charged() -> None:
+    """`(.split s)` runs inline only up to 4 096 characters, where the dispatcher charges
+    nothing; a longer string's parts are charged to the size budget as before."""
+    interp = Interpreter(limits=Limits(max_size=5000))
+    interp.eval('(defn parts [s #* more] (len (.split s #* more))) (defn words [s] (len (.split s))) (defn cut1 [s] (.split s " " 1))')
+    with pytest.raises(LimitExceeded) as info:
+        interp.call("words", "a " * 3000)  # 6 000 characters: over max_size
+    assert info.value.limit == "size"
+    assert interp.call("words", "a " * 2048) == 2048  # 4 096 characters: inline, uncharged
+    assert interp.call("parts", "a " * 2048) == 2048  # the dispatcher agrees
+    assert interp.call("cut1", "a b c") == ["a", "b c"]
+    small = Interpreter(limits=Limits(max_size=100))
+    small.eval("(defn words [s] (len (.split s)))")
+    assert small.call("words", "a " * 2048) == 2048  # short enough: neither path charges it
+    with pytest.raises(SandboxViolation):
+        small.eval("(.split [1 2] 1)")
+
+
+def test_two_argument_min_max_inline_only_on_numbers() -> None:
+    """`(max a b)` calls the real `max` only for two ints or floats; nested values still
+    go through the safe function, which charges their comparison (the limit fires)."""
+    dag = "(setv a [1] b [1]) (for [_ (range 60)] (setv a [a a] b [b b]))"  # 2**60 leaves each
+    assert limit_of(dag + " (max a b)", Limits()) == "size"
+    assert limit_of(dag + " (min a b)", Limits()) == "size"
+    interp = Interpreter()
+    assert interp.eval("(setv x 2 y 3.5) [(max x y) (min x y) (max y x) (min 7 x)]") == [3.5, 2, 3.5, 2]
+
+
+@pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="CPython 3.11's warm-up rule")
+def test_a_while_loop_warms_up_a_function_called_once() -> None:
+    """`while` compiles to `while True:` + test: its unconditional backward jump counts
+    towards CPython's warm-up, so a long loop in a function entered once runs on
+    specialised bytecode (`while cond:` never warmed it; see docs/architecture.md)."""
+    interp = Interpreter()
+    interp.eval("(defn count-up [n] (setv i 0) (while (< i n) (setv i (+ i 1))) i)")
+    function = interp._globals["count_up"]
+    assert interp.call(function, 100) == 100
+    names = {i.opname for i in dis.get_instructions(function, adaptive=True)}
+    assert names - set(dis.opmap), names  # specialised instructions are not in opmap
+    interp.eval("(defn stays [n] (setv i 0) (while (< i n) (setv i (+ i 1)) (else (setv i -1))) i)")
+    assert interp.call("stays", 3) == -1
 
 
 def test_nested_min_max_compile_in_linear_size() -> None:

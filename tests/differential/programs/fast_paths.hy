@@ -183,3 +183,28 @@
 (setv d {1 2} s "Ab" xs [3 1 3] t #(3 3) f (frozenset [1]))
 [(.get d 1) (.lower s) (.index xs 1) (.index s "b") (.count s "A") (.count xs 3) (.count t 3)
  (.upper (+ s "c")) (sorted (.keys d)) (.copy xs) (.copy d) (.pop xs) (.pop d 1) xs d (.union f #{2})]
+
+;;; fast-split-cases
+(setv s "a b  c" sep ",")
+[(.split s) (.split s " ") (.split s None 1) (.split "x,y,,z" sep) (.split "x,y,z" sep 1) (.split "") (.split b"a b")
+ (.split (+ s " d")) (len (.split (* "ab " 2000)))]
+
+;;; fast-split-bad-separator-raises
+(setv s "a b" n 1)
+(.split s n)
+
+;;; fast-split-empty-separator-raises
+(.split "a b" "")
+
+;;; fast-min-max-two-numbers
+(setv a 3 b 5.5 n -2 log [])
+(defn f [v] (.append log v) v)
+[(max a b) (min a b) (max b a) (min n a) (max (f 1) (f 9)) (min (f 4) a) (max 2 True) (min False 0) (max "b" "a") log]
+
+;;; fast-min-max-two-mixed-values-raise
+(setv a 1 b "x")
+(max a b)
+
+;;; fast-min-max-rebound-by-an-argument
+(defn h [] (global max) (setv max (fn [x y] "rebound")) 7)
+[(max (h) 1) (max 1 2)]
