@@ -25,7 +25,13 @@ from o_lisp._assertions import assertion_source
 from o_lisp._errors import CompileError, LispError, Position, SandboxViolation
 from o_lisp._mangle import mangle
 from o_lisp._printer import to_source
-from o_lisp._runtime import METHOD_NAMES, PLAIN_METHOD_NAMES, PREFERRED_TYPE, SMALL_ALLOCATION
+from o_lisp._runtime import (
+    METHOD_NAMES,
+    PLAIN_KEY_METHODS,
+    PLAIN_METHOD_NAMES,
+    PREFERRED_TYPE,
+    SMALL_ALLOCATION,
+)
 from o_lisp.forms import (
     Bytes,
     Complex,
@@ -83,6 +89,8 @@ PLAIN_BINOPS: dict[str, type[ast.operator]] = {
 ALL_BINOPS: dict[str, type[ast.operator]] = {
     **PLAIN_BINOPS, "+": ast.Add, "*": ast.Mult, "**": ast.Pow, "<<": ast.LShift, "%": ast.Mod,
 }
+# Literal types that make a comparison or a hash bounded whatever the other operand is.
+_FLAT_CONSTANTS = (int, float, complex, str, bytes, bool, type(None))
 COMPARE_OPS: dict[str, type[ast.cmpop]] = {
     "<": ast.Lt, ">": ast.Gt, "<=": ast.LtE, ">=": ast.GtE, "=": ast.Eq, "!=": ast.NotEq,
     "is": ast.Is, "is-not": ast.IsNot, "in": ast.In, "not-in": ast.NotIn,
@@ -362,7 +370,11 @@ class Compiler:
         stmts, elts = self.compile_items(form, allow_star=True)
         if not elts:
             return Result(stmts, ast.Call(func=ast.Name(id="_o_set", ctx=ast.Load()), args=[], keywords=[]))
-        return Result(stmts, ast.Set(elts=elts))
+        guarded = [
+            ast.Starred(value=_call("_o_keys", e.value), ctx=ast.Load()) if isinstance(e, ast.Starred) else self.key_guard(e)
+            for e in elts
+        ]
+        return Result(stmts, ast.Set(elts=guarded))
 
     def dict_literal(self, form: Dict) -> Result:
         items = list(form)
@@ -394,7 +406,7 @@ class Compiler:
                 values.append(exprs[j])
                 j += 1
             else:
-                keys.append(exprs[j])
+                keys.append(self.key_guard(exprs[j]))
                 values.append(exprs[j + 1])
                 j += 2
         return Result(stmts, ast.Dict(keys=keys, values=values))
@@ -546,7 +558,8 @@ class Compiler:
             return self.replace_call(form)
         if name in GROWTH_METHODS and len(form) == 3 and _plain_argument(form[2]):
             return self.growth_call(form, name)
-        if name in PLAIN_METHOD_NAMES and not self.no_walrus:
+        spread = any(_is_call(f, "unpack-iterable") or _is_call(f, "unpack-mapping") for f in form[2:])
+        if name in PLAIN_METHOD_NAMES and not self.no_walrus and not (name in PLAIN_KEY_METHODS and spread):
             # _o_mt_NAME[type(obj)](obj, ...): the method table refuses other types.
             obj = self.compile(form[1])
             first: ast.expr
@@ -574,6 +587,8 @@ class Compiler:
             rest = self.call(form, Result(), form[2:])
             rest_call = rest.expr
             assert isinstance(rest_call, ast.Call)
+            if name in PLAIN_KEY_METHODS and rest_call.args and not isinstance(rest_call.args[0], ast.Starred):
+                rest_call.args[0] = self.key_guard(rest_call.args[0])
             call.args = [again, *rest_call.args]
             call.keywords = rest_call.keywords
             if rest.stmts:
@@ -611,7 +626,8 @@ class Compiler:
             ast.Compare(left=_call("_o_len", o), ops=[ast.Lt()], comparators=[_name("_o_maxlen")]),
             ast.Compare(left=_call(TICK), ops=[ast.Is()], comparators=[ast.Constant(value=None)]),
         ])
-        return Result(stmts, ast.IfExp(test=test, body=_call(method, o, x), orelse=_call("_o_m_" + name, o, x)))
+        body = _call(method, o, self.key_guard(x) if name == "add" else x)
+        return Result(stmts, ast.IfExp(test=test, body=body, orelse=_call("_o_m_" + name, o, x)))
 
     def snapshots(self, exprs: list[ast.expr]) -> tuple[list[ast.expr], list[ast.expr]] | None:
         """Evaluate `exprs` once each, in order: (always-true tests that do it, the values
@@ -748,6 +764,60 @@ class Compiler:
             return _call(helper, left, right)
         return ast.BinOp(left=left, op=PLAIN_BINOPS[op](), right=right)
 
+    def key_guard(self, expr: ast.expr) -> ast.expr:
+        """`expr` as a key about to be hashed: `k if type(k) in _o_flat else _o_key(k)`,
+        so a scalar key costs one inline type test and a tuple key's expansion is
+        charged by `_o_key` first (hashing a tuple walks all of it). `expr` is
+        evaluated once, at its place."""
+        if isinstance(expr, ast.Constant) and type(expr.value) in _FLAT_CONSTANTS:
+            return expr
+        if isinstance(expr, ast.Name):
+            test = ast.Compare(left=_call("_o_type", expr), ops=[ast.In()], comparators=[_name("_o_flat")])
+            return ast.IfExp(test=test, body=expr, orelse=_call("_o_key", expr))
+        if self.no_walrus:
+            return _call("_o_key", expr)
+        temp = self.temp("hk")
+        first = ast.NamedExpr(target=ast.Name(id=temp, ctx=ast.Store()), value=expr)
+        test = ast.Compare(left=_call("_o_type", first), ops=[ast.In()], comparators=[_name("_o_flat")])
+        return ast.IfExp(test=test, body=_name(temp), orelse=_call("_o_key", _name(temp)))
+
+    def guarded_compare(self, op: str, exprs: list[ast.expr]) -> ast.expr:
+        """`a OP b` inline when an operand is a scalar (a literal, or `type(x) in _o_flat`
+        at run time), else `_o_compare(OP, a, b)`, which charges the walk over two
+        containers first; `in`/`not-in` test the left operand and call `_o_contains`.
+        Chains of three or more operands pass each non-literal one through `_o_operand`.
+        `is`/`is-not` compare identities: always inline."""
+        ops = [COMPARE_OPS[op]() for _ in exprs[1:]]
+        literal = [isinstance(e, ast.Constant) and type(e.value) in _FLAT_CONSTANTS for e in exprs]
+        if op in ("is", "is-not") or (len(exprs) == 2 and (literal[0] or (op not in ("in", "not-in") and literal[1]))):
+            return ast.Compare(left=exprs[0], ops=ops, comparators=exprs[1:])
+        if len(exprs) > 2:
+            wrapped = [e if flat else _call("_o_operand", e) for e, flat in zip(exprs, literal, strict=True)]
+            return ast.Compare(left=wrapped[0], ops=ops, comparators=wrapped[1:])
+        if self.no_walrus and not all(_simple(e) for e in exprs):
+            if op in ("in", "not-in"):
+                call = _call("_o_contains", *exprs)
+                return call if op == "in" else ast.UnaryOp(op=ast.Not(), operand=call)
+            return _call("_o_compare", ast.Constant(value=op), *exprs)
+        snap = self.snapshots(exprs)
+        assert snap is not None
+        tests, (a, b) = snap
+        flat_a = ast.Compare(left=_call("_o_type", a), ops=[ast.In()], comparators=[_name("_o_flat")])
+        inline = ast.Compare(left=a, ops=ops, comparators=[b])
+        if op in ("in", "not-in"):
+            checked: ast.expr = _call("_o_contains", a, b)
+            if op == "not-in":
+                checked = ast.UnaryOp(op=ast.Not(), operand=checked)
+            test: ast.expr = flat_a
+        else:
+            checked = _call("_o_compare", ast.Constant(value=op), a, b)
+            flat_b = ast.Compare(left=_call("_o_type", b), ops=[ast.In()], comparators=[_name("_o_flat")])
+            test = ast.BoolOp(op=ast.Or(), values=[flat_a, flat_b])
+        guarded = ast.IfExp(test=test, body=inline, orelse=checked)
+        if not tests:
+            return guarded
+        return ast.BoolOp(op=ast.And(), values=[*tests, guarded])
+
     def snapshot(self, value: ast.expr, hint: str, force: bool = False) -> tuple[ast.expr | None, ast.expr]:
         """(a test that evaluates `value` once into a temporary and is always true, the
         temporary); constants, and names unless `force`, need none: (None, value)."""
@@ -867,10 +937,7 @@ class Compiler:
         stmts, exprs = self.compile_args(args)
         if len(exprs) == 1:
             return Result(stmts + [ast.Expr(value=exprs[0])], ast.Constant(value=True))
-        return Result(
-            stmts,
-            ast.Compare(left=exprs[0], ops=[COMPARE_OPS[op]() for _ in exprs[1:]], comparators=exprs[1:]),
-        )
+        return Result(stmts, self.guarded_compare(op, exprs))
 
     def fstring(self, form: Expression) -> Result:
         """An f-string: literal parts and fields, joined by `_o_fjoin` (size-checked);
@@ -940,7 +1007,11 @@ class Compiler:
                 raise self.error(op, f"chainc: {op} is not a comparison operator")
             ops.append(COMPARE_OPS[name]())
         stmts, exprs = self.compile_args(items[0::2])
-        return Result(stmts, ast.Compare(left=exprs[0], ops=ops, comparators=exprs[1:]))
+        # Each operand's expansion is charged (`_o_operand`) before it is compared.
+        wrapped: list[ast.expr] = [
+            e if isinstance(e, ast.Constant) and type(e.value) in _FLAT_CONSTANTS else _call("_o_operand", e) for e in exprs
+        ]
+        return Result(stmts, ast.Compare(left=wrapped[0], ops=ops, comparators=wrapped[1:]))
 
     def augmented(self, form: Expression, op: str) -> Result:
         if len(form) < 3:
@@ -974,11 +1045,11 @@ class Compiler:
             stmts = obj_stmts + stmts
             obj = parts[0]
             for key in parts[1:-1]:
-                obj = ast.Subscript(value=obj, slice=key, ctx=ast.Load())
+                obj = ast.Subscript(value=obj, slice=self.key_guard(key), ctx=ast.Load())
             obj_name, key_name = self.temp(), self.temp()
             stmts[len(obj_stmts):len(obj_stmts)] = [
                 ast.Assign(targets=[ast.Name(id=obj_name, ctx=ast.Store())], value=obj),
-                ast.Assign(targets=[ast.Name(id=key_name, ctx=ast.Store())], value=parts[-1]),
+                ast.Assign(targets=[ast.Name(id=key_name, ctx=ast.Store())], value=self.key_guard(parts[-1])),
             ]
             current = ast.Subscript(value=ast.Name(id=obj_name, ctx=ast.Load()), slice=ast.Name(id=key_name, ctx=ast.Load()), ctx=ast.Load())
             new: ast.expr
@@ -1019,8 +1090,8 @@ class Compiler:
             stmts, parts = self.compile_args(list(form[1:]))
             obj = parts[0]
             for key in parts[1:-1]:
-                obj = ast.Subscript(value=obj, slice=key, ctx=ast.Load())
-            return stmts, ast.Subscript(value=obj, slice=parts[-1], ctx=ctx())
+                obj = ast.Subscript(value=obj, slice=self.key_guard(key), ctx=ast.Load())
+            return stmts, ast.Subscript(value=obj, slice=self.key_guard(parts[-1]), ctx=ctx())
         if _is_call(form, "cut"):
             stmts, obj, sl = self.cut_parts(form)
             return stmts, ast.Subscript(value=obj, slice=sl, ctx=ctx())
@@ -1088,7 +1159,7 @@ class Compiler:
             stmts.extend(gstmts)
             obj = parts[0]
             for key in parts[1:-1]:
-                obj = ast.Subscript(value=obj, slice=key, ctx=ast.Load())
+                obj = ast.Subscript(value=obj, slice=self.key_guard(key), ctx=ast.Load())
             stmts.extend(self.setitem(obj, parts[-1], value.expr))
             return stmts
         tstmts, target = self.target(target_form)
@@ -1107,7 +1178,7 @@ class Compiler:
         charges a step and checks against max_size (values evaluated once, in order)."""
         stmts: Stmts = []
         loads: list[ast.expr] = []
-        for expr in (obj, key, value):
+        for expr in (obj, self.key_guard(key), value):
             if isinstance(expr, ast.Name | ast.Constant):
                 loads.append(expr)
             else:
@@ -1412,10 +1483,10 @@ class Compiler:
                 call = ast.Call(func=ast.Name(id=APPEND, ctx=ast.Load()), args=[acc_load, exprs[0]], keywords=[])
                 stmts.append(ast.Expr(value=call))
             elif kind == "sfor":
-                call = ast.Call(func=ast.Name(id="_o_add_to_set", ctx=ast.Load()), args=[acc_load, exprs[0]], keywords=[])
+                call = ast.Call(func=ast.Name(id="_o_add_to_set", ctx=ast.Load()), args=[acc_load, self.key_guard(exprs[0])], keywords=[])
                 stmts.append(ast.Expr(value=call))
             else:
-                store = ast.Subscript(value=acc_load, slice=exprs[0], ctx=ast.Store())
+                store = ast.Subscript(value=acc_load, slice=self.key_guard(exprs[0]), ctx=ast.Store())
                 stmts.append(ast.Assign(targets=[store], value=exprs[1]))
             return stmts
 
@@ -1496,11 +1567,11 @@ class Compiler:
         if kind == "lfor":
             node: ast.expr = ast.ListComp(elt=values[0].expr, generators=generators)
         elif kind == "sfor":
-            node = ast.SetComp(elt=values[0].expr, generators=generators)
+            node = ast.SetComp(elt=self.key_guard(values[0].expr), generators=generators)
         elif kind == "gfor":
             node = ast.GeneratorExp(elt=values[0].expr, generators=generators)
         else:
-            node = ast.DictComp(key=values[0].expr, value=values[1].expr, generators=generators)
+            node = ast.DictComp(key=self.key_guard(values[0].expr), value=values[1].expr, generators=generators)
         return Result(first_stmts, node)
 
     def yield_(self, form: Expression) -> Result:
@@ -1583,7 +1654,7 @@ class Compiler:
         for operand in condition[1:]:
             value = self._assert_operand(operand, stmts)
             if previous is not None:
-                test = ast.Compare(left=previous, ops=[COMPARE_OPS[op]()], comparators=[value])
+                test = self.guarded_compare(op, [previous, value])
                 stmts.append(_raise_unless(test, _assertion_failed(source, op, previous, value)))
             previous = value
         return Result(stmts)
@@ -1877,7 +1948,7 @@ class Compiler:
         stmts, exprs = self.compile_args(list(form[1:]))
         node = exprs[0]
         for key in exprs[1:]:
-            node = ast.Subscript(value=node, slice=key, ctx=ast.Load())
+            node = ast.Subscript(value=node, slice=self.key_guard(key), ctx=ast.Load())
         return Result(stmts, node)
 
     def cut_parts(self, form: Expression) -> tuple[Stmts, ast.expr, ast.Slice]:
