@@ -616,6 +616,8 @@ class Compiler:
         """
         type_name, method = GROWTH_METHODS[name]
         stmts, exprs = self.compile_args([form[1], form[2]])
+        if name == "add":
+            exprs[1] = self.key_guard(exprs[1])
         if self.no_walrus and not (_simple(exprs[0]) and _simple(exprs[1])):
             return Result(stmts, _call("_o_m_" + name, *exprs))
         first_x, x = self.snapshot(exprs[1], "x")
@@ -626,8 +628,7 @@ class Compiler:
             ast.Compare(left=_call("_o_len", o), ops=[ast.Lt()], comparators=[_name("_o_maxlen")]),
             ast.Compare(left=_call(TICK), ops=[ast.Is()], comparators=[ast.Constant(value=None)]),
         ])
-        body = _call(method, o, self.key_guard(x) if name == "add" else x)
-        return Result(stmts, ast.IfExp(test=test, body=body, orelse=_call("_o_m_" + name, o, x)))
+        return Result(stmts, ast.IfExp(test=test, body=_call(method, o, x), orelse=_call("_o_m_" + name, o, x)))
 
     def snapshots(self, exprs: list[ast.expr]) -> tuple[list[ast.expr], list[ast.expr]] | None:
         """Evaluate `exprs` once each, in order: (always-true tests that do it, the values
@@ -769,8 +770,11 @@ class Compiler:
         so a scalar key costs one inline type test and a tuple key's expansion is
         charged by `_o_key` first (hashing a tuple walks all of it). `expr` is
         evaluated once, at its place."""
-        if isinstance(expr, ast.Constant) and type(expr.value) in _FLAT_CONSTANTS:
+        if _never_container(expr):
             return expr
+        if isinstance(expr, ast.Tuple) and not any(isinstance(e, ast.Starred) for e in expr.elts):
+            # A fresh tuple `#(a b)` hashes its elements: guard each, inline.
+            return ast.Tuple(elts=[self.key_guard(e) for e in expr.elts], ctx=ast.Load())
         if isinstance(expr, ast.Name):
             test = ast.Compare(left=_call("_o_type", expr), ops=[ast.In()], comparators=[_name("_o_flat")])
             return ast.IfExp(test=test, body=expr, orelse=_call("_o_key", expr))
@@ -788,7 +792,7 @@ class Compiler:
         Chains of three or more operands pass each non-literal one through `_o_operand`.
         `is`/`is-not` compare identities: always inline."""
         ops = [COMPARE_OPS[op]() for _ in exprs[1:]]
-        literal = [isinstance(e, ast.Constant) and type(e.value) in _FLAT_CONSTANTS for e in exprs]
+        literal = [_never_container(e, hashing=False) for e in exprs]
         if op in ("is", "is-not") or (len(exprs) == 2 and (literal[0] or (op not in ("in", "not-in") and literal[1]))):
             return ast.Compare(left=exprs[0], ops=ops, comparators=exprs[1:])
         if len(exprs) > 2:
@@ -1175,10 +1179,11 @@ class Compiler:
 
     def setitem(self, obj: ast.expr, key: ast.expr, value: ast.expr) -> Stmts:
         """`obj[key] = value` inline unless it adds a key to a dict, which `_o_setitem`
-        charges a step and checks against max_size (values evaluated once, in order)."""
+        charges a step and checks against max_size (values evaluated once, in order).
+        Only a dict hashes the key: its test passes the key through `key_guard` first."""
         stmts: Stmts = []
         loads: list[ast.expr] = []
-        for expr in (obj, self.key_guard(key), value):
+        for expr in (obj, key, value):
             if isinstance(expr, ast.Name | ast.Constant):
                 loads.append(expr)
             else:
@@ -1188,7 +1193,7 @@ class Compiler:
         o, k, v = loads
         adds_key = ast.BoolOp(op=ast.And(), values=[
             _is(_call("_o_type", o), "_o_dict"),
-            ast.Compare(left=k, ops=[ast.NotIn()], comparators=[o])])
+            ast.Compare(left=self.key_guard(k), ops=[ast.NotIn()], comparators=[o])])
         store = ast.Assign(targets=[ast.Subscript(value=o, slice=k, ctx=ast.Store())], value=v)
         stmts.append(ast.If(test=adds_key, body=[ast.Expr(value=_call(SETITEM, o, k, v))], orelse=[store]))
         return stmts
@@ -2118,6 +2123,30 @@ def _may_rebind(node: ast.expr) -> bool:
             return True
         if isinstance(sub, ast.Lambda | ast.GeneratorExp | ast.ListComp | ast.SetComp | ast.DictComp):
             return True
+    return False
+
+
+def _never_container(node: ast.expr, hashing: bool = True) -> bool:
+    """Whether `node` (compiled code) certainly yields a scalar or raises: a flat
+    literal, a comparison, a unary operator, arithmetic other than `+`/`*`, `+` with
+    a number literal, `*` with a float literal, or the guarded `%`/`**`/`<<` helpers
+    (`t + 1` and `t % 2` raise; only `+` and `*` build tuples). Such a key needs no
+    hash guard. For a comparison (`hashing` false) the set operators `- | & ^` do not
+    count: they build sets, whose equality compares members."""
+    if isinstance(node, ast.Constant):
+        return type(node.value) in _FLAT_CONSTANTS
+    if isinstance(node, ast.Compare | ast.UnaryOp):
+        return True
+    if isinstance(node, ast.BinOp):
+        if isinstance(node.op, ast.Add):
+            return any(isinstance(s, ast.Constant) and type(s.value) in (int, float, complex) for s in (node.left, node.right))
+        if isinstance(node.op, ast.Mult):
+            return any(isinstance(s, ast.Constant) and type(s.value) in (float, complex) for s in (node.left, node.right))
+        return hashing or not isinstance(node.op, ast.Sub | ast.BitOr | ast.BitAnd | ast.BitXor)
+    if isinstance(node, ast.IfExp):
+        return _never_container(node.body, hashing) and _never_container(node.orelse, hashing)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        return node.func.id in ("_o_mod", "_o_pow", "_o_lshift")
     return False
 
 
