@@ -776,14 +776,12 @@ class Compiler:
             # A fresh tuple `#(a b)` hashes its elements: guard each, inline.
             return ast.Tuple(elts=[self.key_guard(e) for e in expr.elts], ctx=ast.Load())
         if isinstance(expr, ast.Name):
-            test = ast.Compare(left=_call("_o_type", expr), ops=[ast.In()], comparators=[_name("_o_flat")])
-            return ast.IfExp(test=test, body=expr, orelse=_call("_o_key", expr))
+            return ast.IfExp(test=_scalar_test(expr), body=expr, orelse=_call("_o_key", expr))
         if self.no_walrus:
             return _call("_o_key", expr)
         temp = self.temp("hk")
         first = ast.NamedExpr(target=ast.Name(id=temp, ctx=ast.Store()), value=expr)
-        test = ast.Compare(left=_call("_o_type", first), ops=[ast.In()], comparators=[_name("_o_flat")])
-        return ast.IfExp(test=test, body=_name(temp), orelse=_call("_o_key", _name(temp)))
+        return ast.IfExp(test=_scalar_test(_name(temp), first), body=_name(temp), orelse=_call("_o_key", _name(temp)))
 
     def guarded_compare(self, op: str, exprs: list[ast.expr]) -> ast.expr:
         """`a OP b` inline when an operand is a scalar (a literal, or `type(x) in _o_flat`
@@ -806,7 +804,7 @@ class Compiler:
         snap = self.snapshots(exprs)
         assert snap is not None
         tests, (a, b) = snap
-        flat_a = ast.Compare(left=_call("_o_type", a), ops=[ast.In()], comparators=[_name("_o_flat")])
+        flat_a: ast.BoolOp = _scalar_test(a)
         inline = ast.Compare(left=a, ops=ops, comparators=[b])
         if op in ("in", "not-in"):
             checked: ast.expr = _call("_o_contains", a, b)
@@ -816,7 +814,7 @@ class Compiler:
         else:
             checked = _call("_o_compare", ast.Constant(value=op), a, b)
             flat_b = ast.Compare(left=_call("_o_type", b), ops=[ast.In()], comparators=[_name("_o_flat")])
-            test = ast.BoolOp(op=ast.Or(), values=[flat_a, flat_b])
+            test = ast.BoolOp(op=ast.Or(), values=[*flat_a.values, flat_b])
         guarded = ast.IfExp(test=test, body=inline, orelse=checked)
         if not tests:
             return guarded
@@ -2124,6 +2122,14 @@ def _may_rebind(node: ast.expr) -> bool:
         if isinstance(sub, ast.Lambda | ast.GeneratorExp | ast.ListComp | ast.SetComp | ast.DictComp):
             return True
     return False
+
+
+def _scalar_test(value: ast.expr, first: ast.expr | None = None) -> ast.BoolOp:
+    """`type(v) is int or type(v) in _o_flat` (`first` evaluates `v` the first time, for
+    a walrus): ints, the most common operands, take one identity test."""
+    is_int = _is(_call("_o_type", first if first is not None else value), "_o_int")
+    flat = ast.Compare(left=_call("_o_type", value), ops=[ast.In()], comparators=[_name("_o_flat")])
+    return ast.BoolOp(op=ast.Or(), values=[is_int, flat])
 
 
 def _never_container(node: ast.expr, hashing: bool = True) -> bool:
