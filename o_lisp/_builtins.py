@@ -214,6 +214,8 @@ def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
         flat = _COMPARED_FLAT
 
         def call(*args: Any, **kwargs: Any) -> Any:
+            if compares and kwargs.get("key") is not None:
+                kwargs["key"] = runtime.charged_key(kwargs["key"])
             if len(args) == 1 and isinstance(args[0], _SIZED):
                 budget.charge(len(args[0]))
                 if compares and not isinstance(args[0], str | bytes | range):

@@ -25,7 +25,13 @@ from o_lisp._assertions import assertion_source
 from o_lisp._errors import CompileError, LispError, Position, SandboxViolation
 from o_lisp._mangle import mangle
 from o_lisp._printer import to_source
-from o_lisp._runtime import METHOD_NAMES, PLAIN_METHOD_NAMES, PREFERRED_TYPE, SMALL_ALLOCATION
+from o_lisp._runtime import (
+    METHOD_NAMES,
+    PLAIN_KEY_METHODS,
+    PLAIN_METHOD_NAMES,
+    PREFERRED_TYPE,
+    SMALL_ALLOCATION,
+)
 from o_lisp.forms import (
     Bytes,
     Complex,
@@ -83,6 +89,8 @@ PLAIN_BINOPS: dict[str, type[ast.operator]] = {
 ALL_BINOPS: dict[str, type[ast.operator]] = {
     **PLAIN_BINOPS, "+": ast.Add, "*": ast.Mult, "**": ast.Pow, "<<": ast.LShift, "%": ast.Mod,
 }
+# Literal types that make a comparison or a hash bounded whatever the other operand is.
+_FLAT_CONSTANTS = (int, float, complex, str, bytes, bool, type(None))
 COMPARE_OPS: dict[str, type[ast.cmpop]] = {
     "<": ast.Lt, ">": ast.Gt, "<=": ast.LtE, ">=": ast.GtE, "=": ast.Eq, "!=": ast.NotEq,
     "is": ast.Is, "is-not": ast.IsNot, "in": ast.In, "not-in": ast.NotIn,
@@ -362,7 +370,11 @@ class Compiler:
         stmts, elts = self.compile_items(form, allow_star=True)
         if not elts:
             return Result(stmts, ast.Call(func=ast.Name(id="_o_set", ctx=ast.Load()), args=[], keywords=[]))
-        return Result(stmts, ast.Set(elts=elts))
+        guarded = [
+            ast.Starred(value=_call("_o_keys", e.value), ctx=ast.Load()) if isinstance(e, ast.Starred) else self.key_guard(e)
+            for e in elts
+        ]
+        return Result(stmts, ast.Set(elts=guarded))
 
     def dict_literal(self, form: Dict) -> Result:
         items = list(form)
@@ -394,7 +406,7 @@ class Compiler:
                 values.append(exprs[j])
                 j += 1
             else:
-                keys.append(exprs[j])
+                keys.append(self.key_guard(exprs[j]))
                 values.append(exprs[j + 1])
                 j += 2
         return Result(stmts, ast.Dict(keys=keys, values=values))
@@ -550,7 +562,8 @@ class Compiler:
             return self.growth_call(form, name)
         if name == "split" and len(form) <= 4 and all(_plain_argument(f) for f in form[1:]):
             return self.split_call(form)
-        if name in PLAIN_METHOD_NAMES and not self.no_walrus:
+        spread = any(_is_call(f, "unpack-iterable") or _is_call(f, "unpack-mapping") for f in form[2:])
+        if name in PLAIN_METHOD_NAMES and not self.no_walrus and not (name in PLAIN_KEY_METHODS and spread):
             # _o_mt_NAME[type(obj)](obj, ...): the method table refuses other types.
             obj = self.compile(form[1])
             first: ast.expr
@@ -578,6 +591,8 @@ class Compiler:
             rest = self.call(form, Result(), form[2:])
             rest_call = rest.expr
             assert isinstance(rest_call, ast.Call)
+            if name in PLAIN_KEY_METHODS and rest_call.args and not isinstance(rest_call.args[0], ast.Starred):
+                rest_call.args[0] = self.key_guard(rest_call.args[0])
             call.args = [again, *rest_call.args]
             call.keywords = rest_call.keywords
             if rest.stmts:
@@ -605,6 +620,8 @@ class Compiler:
         """
         type_name, method = GROWTH_METHODS[name]
         stmts, exprs = self.compile_args([form[1], form[2]])
+        if name == "add":
+            exprs[1] = self.key_guard(exprs[1])
         if self.no_walrus and not (_simple(exprs[0]) and _simple(exprs[1])):
             return Result(stmts, _call("_o_m_" + name, *exprs))
         first_x, x = self.snapshot(exprs[1], "x")
@@ -799,6 +816,61 @@ class Compiler:
             return _call(helper, left, right)
         return ast.BinOp(left=left, op=PLAIN_BINOPS[op](), right=right)
 
+    def key_guard(self, expr: ast.expr) -> ast.expr:
+        """`expr` as a key about to be hashed: `k if type(k) in _o_flat else _o_key(k)`,
+        so a scalar key costs one inline type test and a tuple key's expansion is
+        charged by `_o_key` first (hashing a tuple walks all of it). `expr` is
+        evaluated once, at its place."""
+        if _never_container(expr):
+            return expr
+        if isinstance(expr, ast.Tuple) and not any(isinstance(e, ast.Starred) for e in expr.elts):
+            # A fresh tuple `#(a b)` hashes its elements: guard each, inline.
+            return ast.Tuple(elts=[self.key_guard(e) for e in expr.elts], ctx=ast.Load())
+        if isinstance(expr, ast.Name):
+            return ast.IfExp(test=_scalar_test(expr), body=expr, orelse=_call("_o_key", expr))
+        if self.no_walrus:
+            return _call("_o_key", expr)
+        temp = self.temp("hk")
+        first = ast.NamedExpr(target=ast.Name(id=temp, ctx=ast.Store()), value=expr)
+        return ast.IfExp(test=_scalar_test(_name(temp), first), body=_name(temp), orelse=_call("_o_key", _name(temp)))
+
+    def guarded_compare(self, op: str, exprs: list[ast.expr]) -> ast.expr:
+        """`a OP b` inline when an operand is a scalar (a literal, or `type(x) in _o_flat`
+        at run time), else `_o_compare(OP, a, b)`, which charges the walk over two
+        containers first; `in`/`not-in` test the left operand and call `_o_contains`.
+        Chains of three or more operands pass each non-literal one through `_o_operand`.
+        `is`/`is-not` compare identities: always inline."""
+        ops = [COMPARE_OPS[op]() for _ in exprs[1:]]
+        literal = [_never_container(e, hashing=False) for e in exprs]
+        if op in ("is", "is-not") or (len(exprs) == 2 and (literal[0] or (op not in ("in", "not-in") and literal[1]))):
+            return ast.Compare(left=exprs[0], ops=ops, comparators=exprs[1:])
+        if len(exprs) > 2:
+            wrapped = [e if flat else _call("_o_operand", e) for e, flat in zip(exprs, literal, strict=True)]
+            return ast.Compare(left=wrapped[0], ops=ops, comparators=wrapped[1:])
+        if self.no_walrus and not all(_simple(e) for e in exprs):
+            if op in ("in", "not-in"):
+                call = _call("_o_contains", *exprs)
+                return call if op == "in" else ast.UnaryOp(op=ast.Not(), operand=call)
+            return _call("_o_compare", ast.Constant(value=op), *exprs)
+        snap = self.snapshots(exprs)
+        assert snap is not None
+        tests, (a, b) = snap
+        flat_a: ast.BoolOp = _scalar_test(a)
+        inline = ast.Compare(left=a, ops=ops, comparators=[b])
+        if op in ("in", "not-in"):
+            checked: ast.expr = _call("_o_contains", a, b)
+            if op == "not-in":
+                checked = ast.UnaryOp(op=ast.Not(), operand=checked)
+            test: ast.expr = flat_a
+        else:
+            checked = _call("_o_compare", ast.Constant(value=op), a, b)
+            flat_b = ast.Compare(left=_call("_o_type", b), ops=[ast.In()], comparators=[_name("_o_flat")])
+            test = ast.BoolOp(op=ast.Or(), values=[*flat_a.values, flat_b])
+        guarded = ast.IfExp(test=test, body=inline, orelse=checked)
+        if not tests:
+            return guarded
+        return ast.BoolOp(op=ast.And(), values=[*tests, guarded])
+
     def snapshot(self, value: ast.expr, hint: str, force: bool = False) -> tuple[ast.expr | None, ast.expr]:
         """(a test that evaluates `value` once into a temporary and is always true, the
         temporary); constants, and names unless `force`, need none: (None, value)."""
@@ -918,10 +990,7 @@ class Compiler:
         stmts, exprs = self.compile_args(args)
         if len(exprs) == 1:
             return Result(stmts + [ast.Expr(value=exprs[0])], ast.Constant(value=True))
-        return Result(
-            stmts,
-            ast.Compare(left=exprs[0], ops=[COMPARE_OPS[op]() for _ in exprs[1:]], comparators=exprs[1:]),
-        )
+        return Result(stmts, self.guarded_compare(op, exprs))
 
     def fstring(self, form: Expression) -> Result:
         """An f-string: literal parts and fields, joined by `_o_fjoin` (size-checked);
@@ -991,7 +1060,11 @@ class Compiler:
                 raise self.error(op, f"chainc: {op} is not a comparison operator")
             ops.append(COMPARE_OPS[name]())
         stmts, exprs = self.compile_args(items[0::2])
-        return Result(stmts, ast.Compare(left=exprs[0], ops=ops, comparators=exprs[1:]))
+        # Each operand's expansion is charged (`_o_operand`) before it is compared.
+        wrapped: list[ast.expr] = [
+            e if isinstance(e, ast.Constant) and type(e.value) in _FLAT_CONSTANTS else _call("_o_operand", e) for e in exprs
+        ]
+        return Result(stmts, ast.Compare(left=wrapped[0], ops=ops, comparators=wrapped[1:]))
 
     def augmented(self, form: Expression, op: str) -> Result:
         if len(form) < 3:
@@ -1025,11 +1098,11 @@ class Compiler:
             stmts = obj_stmts + stmts
             obj = parts[0]
             for key in parts[1:-1]:
-                obj = ast.Subscript(value=obj, slice=key, ctx=ast.Load())
+                obj = ast.Subscript(value=obj, slice=self.key_guard(key), ctx=ast.Load())
             obj_name, key_name = self.temp(), self.temp()
             stmts[len(obj_stmts):len(obj_stmts)] = [
                 ast.Assign(targets=[ast.Name(id=obj_name, ctx=ast.Store())], value=obj),
-                ast.Assign(targets=[ast.Name(id=key_name, ctx=ast.Store())], value=parts[-1]),
+                ast.Assign(targets=[ast.Name(id=key_name, ctx=ast.Store())], value=self.key_guard(parts[-1])),
             ]
             current = ast.Subscript(value=ast.Name(id=obj_name, ctx=ast.Load()), slice=ast.Name(id=key_name, ctx=ast.Load()), ctx=ast.Load())
             new: ast.expr
@@ -1070,8 +1143,8 @@ class Compiler:
             stmts, parts = self.compile_args(list(form[1:]))
             obj = parts[0]
             for key in parts[1:-1]:
-                obj = ast.Subscript(value=obj, slice=key, ctx=ast.Load())
-            return stmts, ast.Subscript(value=obj, slice=parts[-1], ctx=ctx())
+                obj = ast.Subscript(value=obj, slice=self.key_guard(key), ctx=ast.Load())
+            return stmts, ast.Subscript(value=obj, slice=self.key_guard(parts[-1]), ctx=ctx())
         if _is_call(form, "cut"):
             stmts, obj, sl = self.cut_parts(form)
             return stmts, ast.Subscript(value=obj, slice=sl, ctx=ctx())
@@ -1139,7 +1212,7 @@ class Compiler:
             stmts.extend(gstmts)
             obj = parts[0]
             for key in parts[1:-1]:
-                obj = ast.Subscript(value=obj, slice=key, ctx=ast.Load())
+                obj = ast.Subscript(value=obj, slice=self.key_guard(key), ctx=ast.Load())
             stmts.extend(self.setitem(obj, parts[-1], value.expr))
             return stmts
         tstmts, target = self.target(target_form)
@@ -1155,7 +1228,8 @@ class Compiler:
 
     def setitem(self, obj: ast.expr, key: ast.expr, value: ast.expr) -> Stmts:
         """`obj[key] = value` inline unless it adds a key to a dict, which `_o_setitem`
-        charges a step and checks against max_size (values evaluated once, in order)."""
+        charges a step and checks against max_size (values evaluated once, in order).
+        Only a dict hashes the key: its test passes the key through `key_guard` first."""
         stmts: Stmts = []
         loads: list[ast.expr] = []
         for expr in (obj, key, value):
@@ -1168,7 +1242,7 @@ class Compiler:
         o, k, v = loads
         adds_key = ast.BoolOp(op=ast.And(), values=[
             _is(_call("_o_type", o), "_o_dict"),
-            ast.Compare(left=k, ops=[ast.NotIn()], comparators=[o])])
+            ast.Compare(left=self.key_guard(k), ops=[ast.NotIn()], comparators=[o])])
         store = ast.Assign(targets=[ast.Subscript(value=o, slice=k, ctx=ast.Store())], value=v)
         stmts.append(ast.If(test=adds_key, body=[ast.Expr(value=_call(SETITEM, o, k, v))], orelse=[store]))
         return stmts
@@ -1468,10 +1542,10 @@ class Compiler:
                 call = ast.Call(func=ast.Name(id=APPEND, ctx=ast.Load()), args=[acc_load, exprs[0]], keywords=[])
                 stmts.append(ast.Expr(value=call))
             elif kind == "sfor":
-                call = ast.Call(func=ast.Name(id="_o_add_to_set", ctx=ast.Load()), args=[acc_load, exprs[0]], keywords=[])
+                call = ast.Call(func=ast.Name(id="_o_add_to_set", ctx=ast.Load()), args=[acc_load, self.key_guard(exprs[0])], keywords=[])
                 stmts.append(ast.Expr(value=call))
             else:
-                store = ast.Subscript(value=acc_load, slice=exprs[0], ctx=ast.Store())
+                store = ast.Subscript(value=acc_load, slice=self.key_guard(exprs[0]), ctx=ast.Store())
                 stmts.append(ast.Assign(targets=[store], value=exprs[1]))
             return stmts
 
@@ -1552,11 +1626,11 @@ class Compiler:
         if kind == "lfor":
             node: ast.expr = ast.ListComp(elt=values[0].expr, generators=generators)
         elif kind == "sfor":
-            node = ast.SetComp(elt=values[0].expr, generators=generators)
+            node = ast.SetComp(elt=self.key_guard(values[0].expr), generators=generators)
         elif kind == "gfor":
             node = ast.GeneratorExp(elt=values[0].expr, generators=generators)
         else:
-            node = ast.DictComp(key=values[0].expr, value=values[1].expr, generators=generators)
+            node = ast.DictComp(key=self.key_guard(values[0].expr), value=values[1].expr, generators=generators)
         return Result(first_stmts, node)
 
     def yield_(self, form: Expression) -> Result:
@@ -1639,7 +1713,7 @@ class Compiler:
         for operand in condition[1:]:
             value = self._assert_operand(operand, stmts)
             if previous is not None:
-                test = ast.Compare(left=previous, ops=[COMPARE_OPS[op]()], comparators=[value])
+                test = self.guarded_compare(op, [previous, value])
                 stmts.append(_raise_unless(test, _assertion_failed(source, op, previous, value)))
             previous = value
         return Result(stmts)
@@ -1933,7 +2007,7 @@ class Compiler:
         stmts, exprs = self.compile_args(list(form[1:]))
         node = exprs[0]
         for key in exprs[1:]:
-            node = ast.Subscript(value=node, slice=key, ctx=ast.Load())
+            node = ast.Subscript(value=node, slice=self.key_guard(key), ctx=ast.Load())
         return Result(stmts, node)
 
     def cut_parts(self, form: Expression) -> tuple[Stmts, ast.expr, ast.Slice]:
@@ -2104,6 +2178,38 @@ def _may_rebind(node: ast.expr) -> bool:
             return True
         if isinstance(sub, ast.Lambda | ast.GeneratorExp | ast.ListComp | ast.SetComp | ast.DictComp):
             return True
+    return False
+
+
+def _scalar_test(value: ast.expr, first: ast.expr | None = None) -> ast.BoolOp:
+    """`type(v) is int or type(v) in _o_flat` (`first` evaluates `v` the first time, for
+    a walrus): ints, the most common operands, take one identity test."""
+    is_int = _is(_call("_o_type", first if first is not None else value), "_o_int")
+    flat = ast.Compare(left=_call("_o_type", value), ops=[ast.In()], comparators=[_name("_o_flat")])
+    return ast.BoolOp(op=ast.Or(), values=[is_int, flat])
+
+
+def _never_container(node: ast.expr, hashing: bool = True) -> bool:
+    """Whether `node` (compiled code) certainly yields a scalar or raises: a flat
+    literal, a comparison, a unary operator, arithmetic other than `+`/`*`, `+` with
+    a number literal, `*` with a float literal, or the guarded `%`/`**`/`<<` helpers
+    (`t + 1` and `t % 2` raise; only `+` and `*` build tuples). Such a key needs no
+    hash guard. For a comparison (`hashing` false) the set operators `- | & ^` do not
+    count: they build sets, whose equality compares members."""
+    if isinstance(node, ast.Constant):
+        return type(node.value) in _FLAT_CONSTANTS
+    if isinstance(node, ast.Compare | ast.UnaryOp):
+        return True
+    if isinstance(node, ast.BinOp):
+        if isinstance(node.op, ast.Add):
+            return any(isinstance(s, ast.Constant) and type(s.value) in (int, float, complex) for s in (node.left, node.right))
+        if isinstance(node.op, ast.Mult):
+            return any(isinstance(s, ast.Constant) and type(s.value) in (float, complex) for s in (node.left, node.right))
+        return hashing or not isinstance(node.op, ast.Sub | ast.BitOr | ast.BitAnd | ast.BitXor)
+    if isinstance(node, ast.IfExp):
+        return _never_container(node.body, hashing) and _never_container(node.orelse, hashing)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        return node.func.id in ("_o_mod", "_o_pow", "_o_lshift")
     return False
 
 

@@ -44,7 +44,7 @@ from o_lisp._limits import Limits
 from o_lisp._mangle import mangle, unmangle
 from o_lisp._printer import hy_repr
 from o_lisp._resources import stdlib_source
-from o_lisp._runtime import FATAL, Runtime
+from o_lisp._runtime import FATAL, FLAT_OPERANDS, Runtime
 from o_lisp.forms import Expression, Form, Sequence, Symbol, as_form
 
 _stdlib_lock = threading.Lock()
@@ -561,6 +561,12 @@ class Interpreter:
             "_o_or": _or_values,
             "_o_setslice": setslice,
             "_o_setitem": setitem,
+            "_o_flat": FLAT_OPERANDS,
+            "_o_compare": rt.compare,
+            "_o_contains": rt.contains,
+            "_o_operand": rt.operand,
+            "_o_key": rt.key,
+            "_o_keys": rt.keys,
             "_o_quasi": quasi,
             "_o_splice": splice,
             "_o_register_macro": register_macro,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import itertools
 import math
+import operator
 import re
 import types
 from collections.abc import Callable, Iterator
@@ -173,6 +174,19 @@ _HASH_MODULUS = 2**61 - 1
 # Largest exponent-bits x modulus-bits product of a 3-argument pow (an 8192-bit RSA-size power is 2**26).
 _MODPOW_COST = 2**26
 
+# Operand types whose comparison and hash take bounded time whatever they meet (a
+# scalar against a container is decided by type): compiled comparisons, subscripts,
+# key methods and set/dict literals test `type(x) in FLAT_OPERANDS` inline and call a
+# measuring helper (`Runtime.compare`, `.contains`, `.key`) only for other values.
+# Strings compare in time linear in their materialized length, which memory bounds.
+FLAT_OPERANDS: frozenset[type] = frozenset(
+    [int, float, bool, type(None), str, bytes, complex, range, Integer, Float, Complex, String, Symbol, Keyword, Bytes]
+)
+_COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
+    "=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+}
+_SIZED_CONTAINERS = (list, dict, set, frozenset)
+
 _TEXT_ENCODINGS = frozenset(
     "utf-8 utf8 utf_8 ascii latin-1 latin1 latin_1 iso-8859-1 utf-16 utf-32 utf-16-le utf-16-be".split()
 )
@@ -293,6 +307,83 @@ class Runtime:
         elif not kinds <= _FLAT_HASH_TYPES:
             nodes = self.check_nodes(items, "the compared elements")
             self.charge_work(nodes * len(items).bit_length(), what)
+
+    def _operand_nodes(self, x: Any, limit: int) -> int:
+        """Nodes a comparison may visit in `x`; a list or tuple of scalars is counted at C speed."""
+        t = type(x)
+        if (t is list or t is tuple) and FLAT_OPERANDS.issuperset(map(type, x)):
+            return len(x) + 1
+        return measure(x, limit, NODES)
+
+    def compare(self, op: str, a: Any, b: Any) -> Any:
+        """`a OP b` for operands that are not both scalars (`_o_compare`), after charging
+        the walk: an equality or ordering of two containers visits at most the nodes of
+        the smaller expansion. Over `max_size` is refused (`LimitExceeded("size")`), over
+        `_SMALL` costs a step per node. Equality of two lists, dicts or sets of different
+        lengths is decided without a walk and is not measured."""
+        fn = _COMPARISONS[op]
+        ta = type(a)
+        if ta in FLAT_OPERANDS or type(b) in FLAT_OPERANDS:
+            return fn(a, b)
+        if (op == "=" or op == "!=") and ta is type(b) and ta in _SIZED_CONTAINERS and len(a) != len(b):
+            return fn(a, b)
+        budget = self.budget
+        limit = budget.limits.max_size
+        bound = limit if limit is not None else _UNBOUNDED_WALK
+        nodes = self._operand_nodes(a, bound)
+        if nodes > 1:
+            nodes = min(nodes, self._operand_nodes(b, min(bound, nodes)))
+        if limit is not None and nodes > limit:
+            budget.exceed("size", f"comparing these values would visit more than {limit} values (shared parts counted each time)")
+        if nodes > _SMALL:
+            budget.charge(nodes)
+        return fn(a, b)
+
+    def operand(self, x: Any) -> Any:
+        """`x`, after charging its expansion (`_o_operand`): an operand of a chained
+        comparison `(< a b c)`, compared with each neighbour."""
+        if type(x) not in FLAT_OPERANDS:
+            self.check_nodes(x, "the compared value")
+        return x
+
+    def key(self, k: Any) -> Any:
+        """`k`, after charging its hash (`_o_key`): a subscript, a key method's key, an
+        element of a set or dict literal or comprehension. Only tuples and frozensets
+        (forms included) are hashable containers; a tuple of up to 16 scalars is let
+        through at C speed. Hashing a tuple walks its whole expansion, uncached."""
+        t = type(k)
+        if t in FLAT_OPERANDS:
+            return k
+        if t is tuple and len(k) <= 16 and FLAT_OPERANDS.issuperset(map(type, k)):
+            return k
+        if isinstance(k, tuple | frozenset):
+            self.check_nodes(k, "the key")
+        return k
+
+    def charged_key(self, key: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """`key` for `.sort`/`min`/`max`, charging each key's expansion (`operand`):
+        every comparison of two keys visits at most the nodes of one of them."""
+        operand = self.operand
+
+        def charged(item: Any) -> Any:
+            return operand(key(item))
+
+        return charged
+
+    def keys(self, items: Any) -> Any:
+        """The members of a starred `#{#* items}`, checked like a set constructor's."""
+        if not isinstance(items, _SIZED_TYPES):
+            items = self.materialize(items, "the set members")
+        self.check_keys(items, "the set literal")
+        return items
+
+    def contains(self, x: Any, container: Any) -> bool:
+        """`x in container` for an `x` that is not a scalar (`_o_contains`): hashing `x`
+        (sets, dicts) or comparing it with every element (lists, tuples) is charged
+        first, as `.count`/`.index` charge their argument."""
+        if type(x) not in FLAT_OPERANDS:
+            _check_key_arg(self, container, (x,), {})
+        return x in container
 
     def charge_work(self, cost: int, what: str) -> None:
         """Charge `cost` steps for host work about to run, refusing it when it is more
@@ -485,7 +576,7 @@ class Runtime:
                 return obj.join(items)
 
             return join
-        if guard is None and name not in _LIST_GROWTH:
+        if guard is None and name not in _LIST_GROWTH and name not in PLAIN_KEY_METHODS:
 
             def plain(obj: Any, *args: Any, **kwargs: Any) -> Any:
                 fn = table.get(type(obj))
@@ -495,7 +586,7 @@ class Runtime:
 
             return plain
         grows = name in _LIST_GROWTH
-        if guard is _check_key_arg:
+        if guard is _check_key_arg or name in PLAIN_KEY_METHODS:
             flat = _FLAT_HASH_TYPES
 
             def keyed(obj: Any, *args: Any, **kwargs: Any) -> Any:
@@ -606,7 +697,11 @@ def _check_hex(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, A
 
 def _check_sort(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     rt.budget.charge(len(obj))
-    rt.check_compare(obj, "sorting these elements")
+    key = kwargs.get("key")
+    if key is None:
+        rt.check_compare(obj, "sorting these elements")
+    else:
+        kwargs["key"] = rt.charged_key(key)  # the dispatcher calls with this same dict
 
 
 def _check_key_arg(rt: Runtime, obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -670,8 +765,9 @@ _METHOD_GUARDS: dict[str, Callable[[Runtime, Any, tuple[Any, ...], dict[str, Any
     "issubset": _check_key_args,
     "issuperset": _check_key_args,
     "isdisjoint": _check_key_args,
-    # `get pop setdefault add discard` hash their key as a subscript does, and stay as
-    # cheap (see "Still open" in docs/language.md); these compare it with elements:
+    # `get pop setdefault discard` stay plain: compiled calls pass their key through
+    # `_o_key` (see `Compiler.method_call`); these compare it with elements or hash it:
+    "add": _check_key_arg,
     "remove": _check_key_arg,
     "count": _check_key_arg,
     "index": _check_key_arg,
@@ -684,6 +780,11 @@ _METHOD_GUARDS: dict[str, Callable[[Runtime, Any, tuple[Any, ...], dict[str, Any
     "sort": _check_sort,
     "hex": _check_hex,
 }
+
+
+# Plain methods that hash their key: compiled inline with the key through `_o_key`
+# (`Compiler.key_guard`); their `_o_m_NAME` dispatchers check the key like `.remove`.
+PLAIN_KEY_METHODS: frozenset[str] = frozenset(["get", "pop", "setdefault", "discard"])
 
 
 # Methods with no guard and no growth: compiled inline through `MethodTable`s.
