@@ -14,8 +14,6 @@ import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-import pytest
-
 import o_lisp
 
 PACKAGE = Path(o_lisp.__file__).parent
@@ -132,7 +130,6 @@ def test_the_graph_sees_function_level_imports() -> None:
     assert "o_lisp._interpreter" in graph["o_lisp"]
 
 
-@pytest.mark.xfail(strict=True, reason="evolution._lab <-> guardian._worker, guardian._supervisor <-> guardian._evolution (issue 11)")
 def test_o_lisp_has_no_import_cycles() -> None:
     assert cycles(import_graph()) == []
 

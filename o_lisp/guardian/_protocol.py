@@ -69,6 +69,16 @@ E_NOT_DURABLE = "not_durable"
 E_RELOAD_FAILED = "reload_failed"
 
 
+class BadRequest(Exception):
+    """A request a worker refuses (unknown method, bad argument): answered as an `Error`
+    frame with `code` (an ``E_*`` code) and `message`; the worker goes on serving."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 class ProtocolError(OLispError):
     """A frame or message that violates the protocol; the connection cannot be trusted any more."""
 
@@ -1099,6 +1109,7 @@ __all__ = [
     "WORKER",
     "AsyncFrameReader",
     "AsyncFrameWriter",
+    "BadRequest",
     "Checkpoint",
     "CheckpointAck",
     "CheckpointRequest",

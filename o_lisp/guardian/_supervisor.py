@@ -104,8 +104,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from o_lisp._errors import OLispError
 from o_lisp._limits import Limits
+from o_lisp.guardian._errors import (
+    E_UNAVAILABLE,
+    E_WORKER_DIED,
+    GuardianError,
+    RequestFailed,
+    StartFailed,
+)
+from o_lisp.guardian._evolution import EvolutionManager
+from o_lisp.guardian._ports import ShadowWorker
 from o_lisp.guardian._protocol import (
     E_INTERNAL,
     E_NOT_DURABLE,
@@ -154,28 +162,10 @@ INLINE_WAL_BACKOFF = 30.0
 
 log = logging.getLogger("o_lisp.guardian")
 
-E_WORKER_DIED = "worker_died"
-"""`RequestFailed.code` when the worker died with the request in flight (outcome unknown)."""
-E_UNAVAILABLE = "unavailable"
-"""`RequestFailed.code` when no worker came up to serve within the request's time."""
-
 KNOWN_GOOD = "known_good"
 T = TypeVar("T")
 _MAX_BATCH = 1024
 """Most wal_appends in one write + fsync."""
-
-
-class GuardianError(OLispError):
-    """The guardian cannot do what was asked (start, checkpoint, ...)."""
-
-
-class RequestFailed(GuardianError):
-    """A request was answered with an error; `code` is a protocol `E_*` code or `E_WORKER_DIED`."""
-
-    def __init__(self, message: str, code: str = E_INTERNAL) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
 
 
 @dataclass
@@ -773,13 +763,6 @@ class _ShadowLink(_Link):
         super()._dispatch(message)
 
 
-class _StartFailed(Exception):
-    def __init__(self, reason: str, code_version: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.code_version = code_version
-
-
 @dataclass
 class _CachedCheckpoint:
     checkpoint_id: int
@@ -834,9 +817,7 @@ class Guardian:
         self._acked_seq = 0  # the last seq the WAL acknowledged (or recovered): what replay may go up to
         self._wal_thread_until = 0.0  # WAL batches go to the I/O thread until then (a slow fsync)
         self._wal_lock = asyncio.Lock()
-        from o_lisp.guardian._evolution import EvolutionManager
-
-        self.evolution = EvolutionManager(self, config.evolution)
+        self.evolution = EvolutionManager(self, config.evolution)  # its host: this guardian (_ports.EvolutionHost)
 
     # -- paths and blocking helpers --------------------------------------------------------
     @property
@@ -995,7 +976,7 @@ class Guardian:
             try:
                 if link is None:
                     link = await self._launch(spec)
-            except _StartFailed as failure:
+            except StartFailed as failure:
                 await self._failed(f"start-up failed: {failure.reason}", failure.code_version)
                 continue
             self._rollback = None
@@ -1097,7 +1078,7 @@ class Guardian:
         return _DirectChild(process)
 
     async def _connect(self, spec: WorkerSpec, created: list[_Link], link_class: type[_Link] = _Link) -> _Link:
-        """Spawn and handshake; a reading link (not restored) or `_StartFailed`.
+        """Spawn and handshake; a reading link (not restored) or `StartFailed`.
 
         The link is also put in `created` as soon as it exists, so that a caller
         cancelled just as this returns can still close it.
@@ -1110,7 +1091,7 @@ class Guardian:
         except (GuardianError, OSError, TimeoutError) as error:
             for fd in (to_worker_w, from_worker_r):
                 os.close(fd)
-            raise _StartFailed(f"cannot spawn a worker: {error}", "") from None
+            raise StartFailed(f"cannot spawn a worker: {error}", "") from None
         except asyncio.CancelledError:
             for fd in (to_worker_w, from_worker_r):
                 os.close(fd)
@@ -1133,11 +1114,11 @@ class Guardian:
         except (ProtocolError, OSError, TimeoutError) as error:
             status = await link.terminate("start-up failed")
             detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-            raise _StartFailed(f"{detail} (exit status {status})", link.code_version) from None
+            raise StartFailed(f"{detail} (exit status {status})", link.code_version) from None
         return link
 
     async def _launch(self, spec: WorkerSpec, link_class: type[_Link] = _Link) -> _Link:
-        """Spawn, handshake, restore; a serving link or `_StartFailed`. Shadows of an
+        """Spawn, handshake, restore; a serving link or `StartFailed`. Shadows of an
         evolution cycle come through here too (`link_class` `_ShadowLink`)."""
         cfg = self.config
         if self._appends and not issubclass(link_class, _ShadowLink):
@@ -1159,8 +1140,8 @@ class Guardian:
             answer = await link.call(restore, cfg.startup_timeout)
             if not isinstance(answer, RestoreAck):
                 message = answer.message if isinstance(answer, Error) else answer.TYPE
-                raise _StartFailed(f"restore refused: {message}", link.code_version)
-        except _StartFailed:
+                raise StartFailed(f"restore refused: {message}", link.code_version)
+        except StartFailed:
             await link.terminate("start-up failed")
             raise
         except asyncio.CancelledError:  # stopping, or a cycle was cancelled: do not leave the pipes open
@@ -1169,9 +1150,21 @@ class Guardian:
         except (ProtocolError, RequestFailed, GuardianError, WalError, OSError, TimeoutError) as error:
             status = await link.terminate("start-up failed")
             detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-            raise _StartFailed(f"{detail} (exit status {status})", link.code_version) from None
+            raise StartFailed(f"{detail} (exit status {status})", link.code_version) from None
         link.serving_since = time.monotonic()
         return link
+
+    async def launch_shadow(self, spec: WorkerSpec) -> ShadowWorker:
+        """A serving shadow worker of an evolution cycle (`_ports.EvolutionHost`); `StartFailed` if it did not come up."""
+        return await self._launch(spec, _ShadowLink)
+
+    def code_changed(self, code_version: str) -> None:
+        """The main worker committed and runs `code_version` now (`_ports.EvolutionHost`):
+        note it, and rebuild a warm standby on the new code."""
+        if self._link is not None:
+            self._link.code_version = code_version
+        if self.config.standby and self._cached is not None and not self._stopping:
+            self._refresh_standby()
 
     async def _restore_message(self, link: _Link) -> tuple[Restore, int]:
         cached = self._cached
@@ -1236,7 +1229,7 @@ class Guardian:
             for orphan in created:
                 orphan.die("standby cancelled")
             raise
-        except (_StartFailed, ProtocolError, RequestFailed, GuardianError, OSError, TimeoutError) as error:
+        except (StartFailed, ProtocolError, RequestFailed, GuardianError, OSError, TimeoutError) as error:
             log.warning("no warm standby: %s", error)
             for orphan in created:
                 await orphan.terminate("standby failed")

@@ -81,6 +81,7 @@ from o_lisp.guardian._protocol import (
     E_RELOAD_FAILED,
     E_UNKNOWN_METHOD,
     RESTORE_MODES,
+    BadRequest,
     Checkpoint,
     CheckpointAck,
     CheckpointRequest,
@@ -665,6 +666,7 @@ class _Worker:
                 state = AgentState(str(uuid.uuid4()), spec.name, spec.version)
             self.replay(state, message)
             self.standby = message.mode == "standby"
+            # The lab needs the agent runtime: imported here, as the guardian imports this module.
             from o_lisp.evolution._lab import Lab
 
             if self.spec.shadow:  # an evolution trial: its own scratch log, no git writes
@@ -736,12 +738,12 @@ class _Worker:
         reply: Message | None = None
         try:
             if self.agent is None or self.standby:
-                raise _BadRequest(E_BAD_REQUEST, "the worker is not serving yet")
+                raise BadRequest(E_BAD_REQUEST, "the worker is not serving yet")
             result = self.dispatch(request.method, request.args)
             ok = True
         except _GuardianGone:
             raise
-        except _BadRequest as error:
+        except BadRequest as error:
             self.errors += 1
             reply = Error(id=self.writer.next_id(), re=request.id, code=error.code, message=error.message)
         except NotDurable as error:
@@ -773,12 +775,12 @@ class _Worker:
         if method == "feedback":
             rating = _arg(args, "rating", (int, float))
             if not -1.0 <= float(rating) <= 1.0:
-                raise _BadRequest(E_BAD_REQUEST, "rating must be between -1 and 1")
+                raise BadRequest(E_BAD_REQUEST, "rating must be between -1 and 1")
             comment = _arg(args, "comment", str, "")
             reply_to = _arg(args, "reply_to", (str, type(None)), None)
             if reply_to is not None and not any(m.get("id") == reply_to and m.get("role") == "agent"
                                                 for m in agent.state["messages"]):
-                raise _BadRequest("not_found", f"no reply {reply_to!r} (reply ids come from POST /v1/messages; "
+                raise BadRequest("not_found", f"no reply {reply_to!r} (reply ids come from POST /v1/messages; "
                                                "only the most recent messages are kept)")
             return {"id": self.lab.feedback(float(rating), comment, reply_to)}
         if method.startswith(("evolution_", "canary_")):
@@ -797,7 +799,7 @@ class _Worker:
             query = _arg(args, "q", str)
             k = _arg(args, "k", int, 5)
             if not 1 <= k <= 1000:
-                raise _BadRequest(E_BAD_REQUEST, "k must be between 1 and 1000")
+                raise BadRequest(E_BAD_REQUEST, "k must be between 1 and 1000")
             return agent._memory_search(query, k=k, memory=_arg(args, "memory", (str, type(None)), None))
         if method == "versions":
             return [
@@ -807,7 +809,7 @@ class _Worker:
             ]
         if method.startswith("debug_") and self.spec.debug_methods:
             return self.debug(method, args)
-        raise _BadRequest(E_UNKNOWN_METHOD, f"unknown method {method[:64]!r}")
+        raise BadRequest(E_UNKNOWN_METHOD, f"unknown method {method[:64]!r}")
 
     def debug(self, method: str, args: dict[str, Any]) -> Any:
         """Test-only misbehaviour, enabled by `WorkerSpec.debug_methods`."""
@@ -822,7 +824,7 @@ class _Worker:
             try:
                 return len(bytearray(int(_arg(args, "bytes", int))))
             except MemoryError:
-                raise _BadRequest(E_BAD_REQUEST, "out of memory (the worker's address-space limit)") from None
+                raise BadRequest(E_BAD_REQUEST, "out of memory (the worker's address-space limit)") from None
         if method == "debug_hang":  # wedged: heartbeats stop too
             if self.heartbeat is not None:
                 self.heartbeat.stop()
@@ -845,26 +847,19 @@ class _Worker:
         if method == "debug_blocks":  # every block's (id, text), to check for duplicates
             return [[block_id, store.get(block_id).text]
                     for store in self.agent.state.memory_stores.values() for block_id in store.ids()]
-        raise _BadRequest(E_UNKNOWN_METHOD, f"unknown method {method[:64]!r}")
-
-
-class _BadRequest(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        raise BadRequest(E_UNKNOWN_METHOD, f"unknown method {method[:64]!r}")
 
 
 def _arg(args: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
     if name not in args:
         if default is ...:
-            raise _BadRequest(E_BAD_REQUEST, f"missing argument {name!r}")
+            raise BadRequest(E_BAD_REQUEST, f"missing argument {name!r}")
         return default
     value = args[name]
     if isinstance(value, bool) and kind in (int, (int, float)):
-        raise _BadRequest(E_BAD_REQUEST, f"argument {name!r} must be a number, not a boolean")
+        raise BadRequest(E_BAD_REQUEST, f"argument {name!r} must be a number, not a boolean")
     if not isinstance(value, kind):
-        raise _BadRequest(E_BAD_REQUEST, f"argument {name!r} has the wrong type ({type(value).__name__})")
+        raise BadRequest(E_BAD_REQUEST, f"argument {name!r} has the wrong type ({type(value).__name__})")
     return value
 
 
