@@ -147,3 +147,27 @@ def test_guardian_imports_no_agent_runtime_numpy_or_numba() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _imports_into(graph: Mapping[str, set[str]], source: str, targets: tuple[str, ...]) -> list[tuple[str, str]]:
+    def inside(module: str, package: str) -> bool:
+        return module == package or module.startswith(package + ".")
+
+    return sorted((module, target) for module, imported in graph.items() if inside(module, source)
+                  for target in imported if any(inside(target, t) for t in targets))
+
+
+def test_evolution_is_pure_it_imports_no_guardian_or_worker_code() -> None:
+    """Generation, statistics, decision and validation plans: usable from either process."""
+    assert _imports_into(import_graph(), "o_lisp.evolution", ("o_lisp.guardian", "o_lisp.worker")) == []
+
+
+def test_the_guardian_never_imports_the_worker_package() -> None:
+    """The guardian starts workers as processes (`python -m o_lisp.worker`) and speaks the protocol."""
+    assert _imports_into(import_graph(), "o_lisp.guardian", ("o_lisp.worker",)) == []
+
+
+def test_the_layering_checks_see_a_forbidden_import() -> None:
+    graph = {"o_lisp.evolution._x": {"o_lisp.worker._serve"}, "o_lisp.worker._serve": {"o_lisp.guardian._protocol"}}
+    assert _imports_into(graph, "o_lisp.evolution", ("o_lisp.worker",)) == [("o_lisp.evolution._x", "o_lisp.worker._serve")]
+    assert _imports_into(graph, "o_lisp.worker", ("o_lisp.evolution",)) == []

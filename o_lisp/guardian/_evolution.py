@@ -2,7 +2,7 @@
 
 The cycle (issue #5; the seeds' "perception → checkpoint → shadow test → decision →
 hot reload → validation → learning"), orchestrated here and executed in worker
-processes (`o_lisp.evolution._lab`), because the guardian never runs agent code:
+processes (`o_lisp.worker._lab`), because the guardian never runs agent code:
 
 1. **Intent.** An operator (`start`, ``POST /v1/evolution``, ``o-lisp evolve``) or the
    agent itself (its ``evolve!``/``rewrite!`` becomes an ``evolution_intent`` mutation,
@@ -58,7 +58,7 @@ from o_lisp._errors import OLispError
 from o_lisp.evolution._decision import Decision, Samples, Thresholds, decide
 from o_lisp.guardian._errors import GuardianError, StartFailed
 from o_lisp.guardian._ports import EvolutionHost, ShadowWorker
-from o_lisp.guardian._protocol import Error, Reply, Request
+from o_lisp.guardian._protocol import Error, Reply, Request, WorkerSpec
 
 __all__ = ["QUEUE_FILE", "EvolutionConfig", "EvolutionError", "EvolutionManager"]
 
@@ -970,8 +970,6 @@ class EvolutionManager:
         return f"the shadow died (exit status {status}): {reason}"
 
     async def _spawn_shadow(self, cycle: _Cycle, name: str | None, source: str | None) -> ShadowWorker:
-        from o_lisp.guardian._worker import WorkerSpec
-
         g = self.guardian
         scratch = g.data_dir / "shadows" / f"{cycle.id}-{time.monotonic_ns()}"
         spec = WorkerSpec(

@@ -14,7 +14,7 @@ import asyncio
 from pathlib import Path
 from typing import Any, Protocol
 
-from o_lisp.guardian._protocol import AsyncFrameWriter, Message
+from o_lisp.guardian._protocol import AsyncFrameWriter, Message, WorkerSpec
 
 __all__ = ["EvolutionCounters", "EvolutionHost", "HostConfig", "ShadowWorker", "WorkerProcess"]
 
@@ -83,7 +83,7 @@ class EvolutionHost(Protocol):
 
     async def checkpoint(self, reason: str = "on demand") -> dict[str, Any]: ...
 
-    async def launch_shadow(self, spec: Any) -> ShadowWorker:
+    async def launch_shadow(self, spec: WorkerSpec) -> ShadowWorker:
         """Start a shadow worker from `spec` (a `WorkerSpec` with role "shadow"); `StartFailed` if it does not come up."""
         ...
 

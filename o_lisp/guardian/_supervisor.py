@@ -11,7 +11,7 @@ Why it is shaped this way:
 
 * **It runs no agent code.** This module imports the protocol, the WAL and the
   vault, never `o_lisp.agent`; workers are separate processes forked by a zygote
-  (`_worker.run_zygote`) that has already imported the runtime, so a restart
+  (`o_lisp.worker._zygote`) that has already imported the runtime, so a restart
   costs a fork, not a second of imports. The only thing the guardian takes from
   a worker is data, checked frame by frame (`_protocol`).
 * **Acknowledged means durable; nothing a client sees is ahead of the disk.**
@@ -139,12 +139,13 @@ from o_lisp.guardian._protocol import (
     WalAck,
     WalAppend,
     WalRecord,
+    WorkerSpec,
     guardian_handshake,
+    limit_pairs,
     open_pipe,
 )
 from o_lisp.guardian._vault import NoGoodCheckpoint, Vault, VaultError
 from o_lisp.guardian._wal import DEFAULT_SEGMENT_BYTES, WalError, WriteAheadLog, read_records
-from o_lisp.guardian._worker import WorkerSpec, limit_pairs
 
 __all__ = [
     "E_WORKER_DIED",
@@ -443,7 +444,7 @@ class _ForkServer:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.process = await asyncio.create_subprocess_exec(
-                self.python, "-m", "o_lisp.guardian._worker", "zygote", str(theirs.fileno()),
+                self.python, "-m", "o_lisp.worker", "zygote", str(theirs.fileno()),
                 pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL, stdout=self.output, stderr=self.output,
             )
         finally:
@@ -1072,7 +1073,7 @@ class Guardian:
         if server is not None:
             return await server.spawn(spec, fds, self.config.startup_timeout)
         process = await asyncio.create_subprocess_exec(
-            self.config.python, "-m", "o_lisp.guardian._worker", "worker", str(fds[0]), str(fds[1]), spec.to_json(),
+            self.config.python, "-m", "o_lisp.worker", "worker", str(fds[0]), str(fds[1]), spec.to_json(),
             pass_fds=fds, stdin=asyncio.subprocess.DEVNULL, stdout=self._worker_output(), stderr=self._worker_output(),
         )
         return _DirectChild(process)

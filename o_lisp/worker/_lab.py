@@ -14,7 +14,7 @@ worker process:
 * both shadows answer mirrored client requests and replay the fitness tasks
   (``evolution_fitness``); they log their mutations to a scratch file instead of the
   guardian's WAL, never write git, refuse code changes, and run under process limits
-  (set by `o_lisp.guardian._worker.run_worker`), so a runaway candidate kills only
+  (set by `o_lisp.worker._serve.apply_process_limits`), so a runaway candidate kills only
   its shadow;
 * the **main worker** routes a share of the ``message`` requests to a canary
   (``canary_*``), and does every git write of a cycle: promotion, rejected
@@ -50,7 +50,7 @@ from o_lisp.evolution._generators import (
     updated,
 )
 from o_lisp.evolution._validate import ValidationThresholds, run_fitness, validate
-from o_lisp.guardian._protocol import E_BAD_REQUEST, E_UNKNOWN_METHOD, BadRequest
+from o_lisp.guardian._protocol import E_BAD_REQUEST, E_UNKNOWN_METHOD, BadRequest, WorkerSpec
 
 __all__ = ["Lab"]
 
@@ -58,9 +58,9 @@ MAX_SAMPLES = 100_000
 
 
 class LabWorker(Protocol):
-    """What the lab uses of its worker (`o_lisp.guardian._worker._Worker`)."""
+    """What the lab uses of its worker (`o_lisp.worker._serve._Worker`)."""
 
-    spec: Any  # the worker's WorkerSpec
+    spec: WorkerSpec
     agent: Any  # the live Agent; a shadow's lab builds it
     agent_spec: Any
     repository: Any  # the agent's CodeRepository (None in a shadow)
@@ -127,7 +127,7 @@ def _refuse_code_change(reason: str) -> None:
 
 
 class Lab:
-    """Evolution requests of one worker (`o_lisp.guardian._worker._Worker`)."""
+    """Evolution requests of one worker (`o_lisp.worker._serve._Worker`)."""
 
     def __init__(self, worker: LabWorker, state: Any) -> None:
         self.worker = worker
