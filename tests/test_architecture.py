@@ -171,3 +171,22 @@ def test_the_layering_checks_see_a_forbidden_import() -> None:
     graph = {"o_lisp.evolution._x": {"o_lisp.worker._serve"}, "o_lisp.worker._serve": {"o_lisp.guardian._protocol"}}
     assert _imports_into(graph, "o_lisp.evolution", ("o_lisp.worker",)) == [("o_lisp.evolution._x", "o_lisp.worker._serve")]
     assert _imports_into(graph, "o_lisp.worker", ("o_lisp.evolution",)) == []
+
+
+def test_every_user_facing_guardian_error_has_the_one_root() -> None:
+    """Six guardian modules, one `GuardianError` under `OLispError`: catch the root, catch them all."""
+    import importlib
+    import inspect
+
+    from o_lisp._errors import OLispError
+    from o_lisp.guardian._errors import GuardianError
+
+    found = []
+    for name in sorted(m for m in _modules() if m.startswith("o_lisp.guardian.")):
+        module = importlib.import_module(name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, OLispError) and cls.__module__ == name:
+                found.append(cls)
+                assert issubclass(cls, GuardianError), f"{name}.{cls.__name__} is not a GuardianError"
+    assert {cls.__name__ for cls in found} >= {"GuardianError", "SupervisorError", "RequestFailed", "ProtocolError",
+                                               "WalError", "VaultError", "EvolutionError", "ConfigError"}

@@ -54,11 +54,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from o_lisp._errors import OLispError
 from o_lisp.evolution._decision import Decision, Samples, Thresholds, decide
-from o_lisp.guardian._errors import GuardianError, StartFailed
+from o_lisp.guardian._errors import GuardianError, StartFailed, SupervisorError
 from o_lisp.guardian._ports import EvolutionHost, ShadowWorker
-from o_lisp.guardian._protocol import Error, Reply, Request, WorkerSpec
+from o_lisp.guardian._protocol import CodeVersion, Error, Reply, Request, WorkerSpec
 
 __all__ = ["QUEUE_FILE", "EvolutionConfig", "EvolutionError", "EvolutionManager"]
 
@@ -68,7 +67,7 @@ QUEUE_FILE = "evolution-queue.json"
 log = logging.getLogger("o_lisp.guardian.evolution")
 
 
-class EvolutionError(OLispError):
+class EvolutionError(GuardianError):
     """A request to the evolution manager that cannot be done; `code` says why."""
 
     def __init__(self, message: str, code: str = "bad_request") -> None:
@@ -394,7 +393,7 @@ class EvolutionManager:
                 cycle_id = await self.start(
                     target, hypothesis=hypothesis, origin=origin, source=source, canary=bool(old.get("canary")),
                     generations=int(old.get("generations", 1)), candidates=int(old.get("candidates", 4)))
-            except (EvolutionError, ValueError, TypeError, GuardianError) as error:
+            except (EvolutionError, ValueError, TypeError, SupervisorError) as error:
                 self._refused(target, hypothesis, origin, f"{old.get('id', '?')} was {old.get('status', 'queued')} "
                               f"when the guardian stopped and could not be resumed: "
                               f"{getattr(error, 'message', error)}")
@@ -476,7 +475,7 @@ class EvolutionManager:
                 await self.start(str(definition), hypothesis=str(args.get("hypothesis", "")), origin=str(origin),
                                  source=source if isinstance(source, str) else None,
                                  canary=self.config.intent_canary)
-            except (EvolutionError, GuardianError) as error:
+            except (EvolutionError, SupervisorError) as error:
                 log.warning("evolution intent for %r not started: %s", definition, error)
                 self._refused(str(definition), str(args.get("hypothesis", "")), str(origin),
                               str(getattr(error, "message", error)))
@@ -544,7 +543,7 @@ class EvolutionManager:
         probation = self.probation
         if probation is None or probation.rolling_back or not self.in_probation():
             return None
-        if code_version.partition("+")[2] != probation.commit:
+        if CodeVersion.parse(code_version).commit != probation.commit:
             return None
         probation.rolling_back = True
         why = f"guardian: promoted {probation.code_version} crashed during probation ({reason})"[:480]
@@ -857,7 +856,8 @@ class EvolutionManager:
         cycle.event(f"promoted {record['id']} as {result['version']} ({str(result['commit'])[:7]})")
         self.guardian.metrics.evolution_promotions += 1
         code_version = str(result["code_version"])  # HEAD: the version bump after the definition's commit
-        self.probation = _Probation(cycle, cycle.target, str(result["parent"]), code_version.partition("+")[2],
+        self.probation = _Probation(cycle, cycle.target, str(result["parent"]),
+                                    CodeVersion.parse(code_version).commit,
                                     code_version, time.monotonic() + self.config.probation_seconds,
                                     baseline_ms=tuple(self._recent_ms))
         self._recent_ms.clear()

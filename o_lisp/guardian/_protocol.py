@@ -39,8 +39,17 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 import msgpack
 
-from o_lisp._errors import OLispError
 from o_lisp._limits import Limits
+from o_lisp.guardian._errors import (
+    E_BAD_REQUEST,
+    E_INTERNAL,
+    E_NOT_DURABLE,
+    E_RELOAD_FAILED,
+    E_TIMEOUT,
+    E_UNKNOWN_METHOD,
+    E_VERSION_MISMATCH,
+    GuardianError,
+)
 
 PROTOCOL_VERSION = 2
 """Bumped on any incompatible change; the handshake refuses a mismatch."""
@@ -62,14 +71,7 @@ Side = Literal["worker", "guardian"]
 
 U64_MAX = 2**64 - 1
 
-# Well-known `Error.code` values.
-E_VERSION_MISMATCH = "version_mismatch"
-E_BAD_REQUEST = "bad_request"
-E_UNKNOWN_METHOD = "unknown_method"
-E_TIMEOUT = "timeout"
-E_INTERNAL = "internal"
-E_NOT_DURABLE = "not_durable"
-E_RELOAD_FAILED = "reload_failed"
+# Well-known `Error.code` values (defined with the guardian's errors, `_errors`).
 
 
 class BadRequest(Exception):
@@ -82,7 +84,7 @@ class BadRequest(Exception):
         self.message = message
 
 
-class ProtocolError(OLispError):
+class ProtocolError(GuardianError):
     """A frame or message that violates the protocol; the connection cannot be trusted any more."""
 
 
@@ -1102,6 +1104,27 @@ async def guardian_handshake(
     return first
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class CodeVersion:
+    """The code a worker runs: the agent's semantic version and the commit it was read at.
+
+    Written ``SEMVER+COMMIT`` (`str`) wherever it travels or is shown: the ``hello``
+    frame, evolution replies, ``/health``, logs. An unknown one is ``""`` (both empty).
+    """
+
+    version: str
+    commit: str
+
+    def __str__(self) -> str:
+        return f"{self.version}+{self.commit}"
+
+    @classmethod
+    def parse(cls, text: str) -> CodeVersion:
+        """``SEMVER+COMMIT``; text without ``+`` is a version with no commit."""
+        version, _, commit = text.partition("+")
+        return cls(version, commit)
+
+
 # ---------------------------------------------------------------------------------------
 # What a worker is started with
 # ---------------------------------------------------------------------------------------
@@ -1216,6 +1239,13 @@ def _strings(value: Any, key: str) -> tuple[str, ...]:
 __all__ = [
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_FRAME",
+    "E_BAD_REQUEST",
+    "E_INTERNAL",
+    "E_NOT_DURABLE",
+    "E_RELOAD_FAILED",
+    "E_TIMEOUT",
+    "E_UNKNOWN_METHOD",
+    "E_VERSION_MISMATCH",
     "GUARDIAN",
     "HEADER_SIZE",
     "MESSAGE_TYPES",
@@ -1227,6 +1257,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointAck",
     "CheckpointRequest",
+    "CodeVersion",
     "Error",
     "FrameParser",
     "FrameReader",

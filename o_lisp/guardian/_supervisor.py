@@ -111,6 +111,7 @@ from o_lisp.guardian._errors import (
     GuardianError,
     RequestFailed,
     StartFailed,
+    SupervisorError,
 )
 from o_lisp.guardian._evolution import EvolutionManager
 from o_lisp.guardian._ports import ShadowWorker
@@ -123,6 +124,7 @@ from o_lisp.guardian._protocol import (
     Checkpoint,
     CheckpointAck,
     CheckpointRequest,
+    CodeVersion,
     Error,
     Heartbeat,
     Hello,
@@ -154,6 +156,7 @@ __all__ = [
     "GuardianError",
     "GuardianMetrics",
     "RequestFailed",
+    "SupervisorError",
 ]
 
 INLINE_WAL_MAX = 0.005
@@ -454,7 +457,7 @@ class _ForkServer:
             first = await asyncio.wait_for(loop.sock_recv(ours, 1 << 16), timeout)
             message = _parse_control(first)
             if message is None or message.get("op") != "ready":
-                raise GuardianError(f"the fork server did not start (said {first[:100]!r})")
+                raise SupervisorError(f"the fork server did not start (said {first[:100]!r})")
         except BaseException:
             ours.close()
             with contextlib.suppress(ProcessLookupError):
@@ -490,7 +493,7 @@ class _ForkServer:
                 elif op == "error":
                     future = self._spawns.pop(message.get("token"), None)  # type: ignore[arg-type]
                     if future is not None and not future.done():
-                        future.set_exception(GuardianError(f"fork server: {message.get('message')}"))
+                        future.set_exception(SupervisorError(f"fork server: {message.get('message')}"))
         except OSError as error:
             log.error("fork server connection failed: %s", error)
         finally:
@@ -509,7 +512,7 @@ class _ForkServer:
             self.sock = None
         for future in self._spawns.values():
             if not future.done():
-                future.set_exception(GuardianError("the fork server exited"))
+                future.set_exception(SupervisorError("the fork server exited"))
         self._spawns.clear()
         for future in self._exits.values():
             if not future.done():
@@ -518,7 +521,7 @@ class _ForkServer:
 
     async def spawn(self, spec: WorkerSpec, fds: tuple[int, int], timeout: float) -> _ZygoteChild:
         if self.sock is None:
-            raise GuardianError("the fork server is not running")
+            raise SupervisorError("the fork server is not running")
         token = next(self._tokens)
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._spawns[token] = future
@@ -595,11 +598,11 @@ class _Link:
 
     @property
     def commit(self) -> str:
-        return self.code_version.partition("+")[2]
+        return CodeVersion.parse(self.code_version).commit
 
     @property
     def version(self) -> str:
-        return self.code_version.partition("+")[0]
+        return CodeVersion.parse(self.code_version).version
 
     def start_reading(self) -> None:
         self._reader_task = asyncio.create_task(self._read_loop(), name=f"o-worker-{self.child.pid}")
@@ -840,7 +843,7 @@ class Guardian:
     async def start(self) -> None:
         """Open the WAL and vault, start the fork server and a worker; return once it serves."""
         if self._supervisor is not None:
-            raise GuardianError("the guardian is already started")
+            raise SupervisorError("the guardian is already started")
         cfg = self.config
         self.status = "starting"
         self._started = time.monotonic()
@@ -867,12 +870,12 @@ class Guardian:
             serving.cancel()
             if not self._serving.is_set():
                 why = self._gave_up.result() if self._gave_up.done() else "timed out"
-                raise GuardianError(f"the agent worker did not start: {why}")
+                raise SupervisorError(f"the agent worker did not start: {why}")
         except BaseException:
             await self.stop()
             raise
         if self._cached is None:  # a first checkpoint pins the agent's identity and state
-            with contextlib.suppress(GuardianError):
+            with contextlib.suppress(SupervisorError):
                 await self.checkpoint("initial")
         self._checkpointer = asyncio.create_task(self._checkpoint_loop(), name="o-checkpointer")
         await self.evolution.begin()
@@ -895,7 +898,7 @@ class Guardian:
         self._wal = self._new_wal(initial)
         self._acked_seq = self._wal.last_seq
         if self._cached is None and self._wal.first_seq > 1:
-            raise GuardianError(
+            raise SupervisorError(
                 f"no good checkpoint in {cfg.data_dir / 'checkpoints'} and the WAL starts at "
                 f"seq {self._wal.first_seq}: the state cannot be restored"
             )
@@ -904,7 +907,7 @@ class Guardian:
         server = _ForkServer(self.config.python, self._worker_output())
         try:
             await server.start(self.config.zygote_timeout)
-        except (GuardianError, OSError, TimeoutError) as error:
+        except (SupervisorError, OSError, TimeoutError) as error:
             log.error("fork server unavailable, spawning workers directly: %s", error)
             return
         self._fork_server = server
@@ -920,7 +923,7 @@ class Guardian:
         if link is not None and link.serving_since is not None and self.config.checkpoint_on_stop:
             try:
                 await asyncio.wait_for(self.checkpoint("shutdown"), self.config.checkpoint_timeout)
-            except (GuardianError, TimeoutError) as error:
+            except (SupervisorError, TimeoutError) as error:
                 log.warning("no checkpoint at shutdown: %s", error)
         await _cancel_and_wait(self._supervisor)
         self._supervisor = None
@@ -1045,7 +1048,7 @@ class Guardian:
         count = len(self._failures)
         self._failures.clear()
         known = self._known_good
-        commit = code_version.partition("+")[2]
+        commit = CodeVersion.parse(code_version).commit
         if known is not None and commit != known["commit"] and not self._escalated_unserved:
             why = (f"guardian: {code_version or 'the current version'} crash-looped "
                    f"({count} failures in {cfg.restart_window:g} s; last: {reason})")[:500]
@@ -1089,7 +1092,7 @@ class Guardian:
         from_worker_r, from_worker_w = os.pipe()
         try:
             child = await self._spawn_child(spec, (to_worker_r, from_worker_w))
-        except (GuardianError, OSError, TimeoutError) as error:
+        except (SupervisorError, OSError, TimeoutError) as error:
             for fd in (to_worker_w, from_worker_r):
                 os.close(fd)
             raise StartFailed(f"cannot spawn a worker: {error}", "") from None
@@ -1148,7 +1151,7 @@ class Guardian:
         except asyncio.CancelledError:  # stopping, or a cycle was cancelled: do not leave the pipes open
             link.die("start-up cancelled")
             raise
-        except (ProtocolError, RequestFailed, GuardianError, WalError, OSError, TimeoutError) as error:
+        except (ProtocolError, RequestFailed, SupervisorError, WalError, OSError, TimeoutError) as error:
             status = await link.terminate("start-up failed")
             detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
             raise StartFailed(f"{detail} (exit status {status})", link.code_version) from None
@@ -1225,12 +1228,12 @@ class Guardian:
             restore = Restore(id=link.writer.next_id(), checkpoint=cached.state, mode="standby")
             answer = await link.call(restore, cfg.startup_timeout)
             if not isinstance(answer, RestoreAck):
-                raise GuardianError(answer.message if isinstance(answer, Error) else answer.TYPE)
+                raise SupervisorError(answer.message if isinstance(answer, Error) else answer.TYPE)
         except asyncio.CancelledError:
             for orphan in created:
                 orphan.die("standby cancelled")
             raise
-        except (StartFailed, ProtocolError, RequestFailed, GuardianError, OSError, TimeoutError) as error:
+        except (StartFailed, ProtocolError, RequestFailed, SupervisorError, OSError, TimeoutError) as error:
             log.warning("no warm standby: %s", error)
             for orphan in created:
                 await orphan.terminate("standby failed")
@@ -1270,11 +1273,11 @@ class Guardian:
             answer = await standby.call(Restore(id=standby.writer.next_id(), checkpoint=None, wal=records, mode="resume"),
                                         cfg.startup_timeout)
             if not isinstance(answer, RestoreAck):
-                raise GuardianError(answer.message if isinstance(answer, Error) else answer.TYPE)
+                raise SupervisorError(answer.message if isinstance(answer, Error) else answer.TYPE)
         except asyncio.CancelledError:
             standby.die("the guardian stopped during the takeover")
             raise
-        except (ProtocolError, RequestFailed, GuardianError, WalError, OSError, TimeoutError) as error:
+        except (ProtocolError, RequestFailed, SupervisorError, WalError, OSError, TimeoutError) as error:
             log.warning("the warm standby cannot take over: %s", error)
             self.metrics.standby_fallbacks += 1
             await standby.terminate("standby refused")
@@ -1404,7 +1407,7 @@ class Guardian:
             restore, _ = await self._restore_message(link)
             link.resync_ids.add(restore.id)
             answer = await link.call(restore, self.config.startup_timeout)
-        except (RequestFailed, GuardianError, WalError, OSError, TimeoutError) as error:
+        except (RequestFailed, SupervisorError, WalError, OSError, TimeoutError) as error:
             answer = Error(id=0, re=0, code=E_INTERNAL, message=f"{type(error).__name__}: {error}")
         if not isinstance(answer, RestoreAck):
             reason = answer.message if isinstance(answer, Error) else answer.TYPE
@@ -1467,13 +1470,13 @@ class Guardian:
                 answer = await link.call(request, self.config.checkpoint_timeout)
             except TimeoutError:
                 self.metrics.checkpoint_failures += 1
-                raise GuardianError("the worker did not deliver a checkpoint in time") from None
+                raise SupervisorError("the worker did not deliver a checkpoint in time") from None
             except RequestFailed as error:
                 self.metrics.checkpoint_failures += 1
-                raise GuardianError(f"checkpoint failed: {error}") from None
+                raise SupervisorError(f"checkpoint failed: {error}") from None
             if not isinstance(answer, Checkpoint):
                 self.metrics.checkpoint_failures += 1
-                raise GuardianError(f"the worker refused a checkpoint: {getattr(answer, 'message', answer.TYPE)}")
+                raise SupervisorError(f"the worker refused a checkpoint: {getattr(answer, 'message', answer.TYPE)}")
             covered = link.checkpoint_covers.pop(answer.id, link.acked_seq)
             return await self._store_checkpoint(link, answer, covered)
 
@@ -1499,7 +1502,7 @@ class Guardian:
         """A checkpoint the worker took on its own (before a risky operation): it waits for our answer."""
         async def store() -> None:
             async with self._checkpoint_lock:
-                with contextlib.suppress(GuardianError):  # the worker got an Error; it logs, we logged
+                with contextlib.suppress(SupervisorError):  # the worker got an Error; it logs, we logged
                     await self._store_checkpoint(link, message, covered)
 
         task = asyncio.create_task(store())
@@ -1521,7 +1524,7 @@ class Guardian:
         except (VaultError, WalError, OSError) as error:
             self.metrics.checkpoint_failures += 1
             await link.send(Error(id=link.writer.next_id(), re=message.id, code=E_INTERNAL, message=str(error)[:1000]))
-            raise GuardianError(f"checkpoint not stored: {error}") from error
+            raise SupervisorError(f"checkpoint not stored: {error}") from error
         await link.send(CheckpointAck(id=link.writer.next_id(), re=message.id,
                                       checkpoint_id=str(info.checkpoint_id), wal_seq=covered))
         self._cached = _CachedCheckpoint(info.checkpoint_id, covered, message.state, info.created)
@@ -1548,7 +1551,7 @@ class Guardian:
                 continue
             try:
                 await self.checkpoint("interval" if by_time else "wal size")
-            except GuardianError as error:
+            except SupervisorError as error:
                 log.error("scheduled checkpoint failed: %s", error)
                 self._checkpoint_time = time.monotonic()  # retry at the next interval, not in a loop
 

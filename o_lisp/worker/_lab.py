@@ -50,7 +50,13 @@ from o_lisp.evolution._generators import (
     updated,
 )
 from o_lisp.evolution._validate import ValidationThresholds, run_fitness, validate
-from o_lisp.guardian._protocol import E_BAD_REQUEST, E_UNKNOWN_METHOD, BadRequest, WorkerSpec
+from o_lisp.guardian._protocol import (
+    E_BAD_REQUEST,
+    E_UNKNOWN_METHOD,
+    BadRequest,
+    CodeVersion,
+    WorkerSpec,
+)
 
 __all__ = ["Lab"]
 
@@ -344,7 +350,7 @@ class Lab:
         self._canary_stop({})
         agent.state.apply("record_rewrite", {"name": name, "commit": commit, "version": version, "reason": reason,
                                              "time": agent.clock(), "source": definition.source})
-        self.worker.code_version = f"{repository.version()}+{repository.head()}"
+        self.worker.code_version = str(CodeVersion(repository.version(), repository.head()))
         return {"commit": commit, "version": version, "tag": tag, "parent": parent,
                 "code_version": self.worker.code_version}
 
@@ -375,7 +381,7 @@ class Lab:
         agent._reload()
         agent.state.apply("record_rewrite", {"name": "*", "commit": commit, "version": repository.version(),
                                              "reason": f"rollback to {rev}: {reason}", "time": agent.clock()})
-        self.worker.code_version = f"{repository.version()}+{repository.head()}"
+        self.worker.code_version = str(CodeVersion(repository.version(), repository.head()))
         return {"commit": commit, "version": repository.version(), "code_version": self.worker.code_version}
 
     def _evolution_record(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -74,6 +74,7 @@ from o_lisp.guardian._protocol import (
     Checkpoint,
     CheckpointAck,
     CheckpointRequest,
+    CodeVersion,
     Error,
     FrameReader,
     FrameWriter,
@@ -276,7 +277,7 @@ class _Worker:
             self.repository = CodeRepository.open(code, require_clean_worktree=False)
             head = self.repository.head()
             self.agent_spec = spec_from_repository(self.repository, seed_spec, head)
-            self.code_version = f"{self.repository.version(head)}+{head}"
+            self.code_version = str(CodeVersion(self.repository.version(head), head))
             return
         if code.exists():
             repository = CodeRepository.open(code)
@@ -303,7 +304,7 @@ class _Worker:
                     raise
         self.repository = repository
         self.agent_spec = spec_from_repository(repository, seed_spec)
-        self.code_version = f"{repository.version()}+{repository.head()}"
+        self.code_version = str(CodeVersion(repository.version(), repository.head()))
 
     # -- frames ---------------------------------------------------------------------------
     def next_message(self) -> Message | None:
@@ -463,7 +464,7 @@ class _Worker:
 
     def code_changed(self) -> str | None:
         """Why the code this worker loaded is no longer what a new worker would load, or None."""
-        version = f"{self.repository.version()}+{self.repository.head()}"
+        version = str(CodeVersion(self.repository.version(), self.repository.head()))
         if version != self.code_version:
             return f"the repository is at {version}, this worker loaded {self.code_version}"
         try:
@@ -597,7 +598,7 @@ class _Worker:
                 raise RuntimeError("not restored yet")
             if message.definitions:
                 raise RuntimeError("inline definitions are not supported; commit them to the repository")
-            version = f"{self.repository.version()}+{self.repository.head()}"
+            version = str(CodeVersion(self.repository.version(), self.repository.head()))
             if message.code_version not in (version, self.repository.head()):
                 raise RuntimeError(f"HEAD is {version}, not {message.code_version}")
             self.agent.reload()
