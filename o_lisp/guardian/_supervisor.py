@@ -24,7 +24,7 @@ Why it is shaped this way:
   answer from a worker (reply, error, checkpoint, ...) is passed on only once
   every ``wal_append`` that worker sent *before* it — the frames are read in pipe
   order, so these include every mutation the answer can depend on, including a
-  read's — is durable (`_Link._dispatch`, `_Link._deliver`). If one of them
+  read's — is durable (`WorkerLink._dispatch`, `WorkerLink._deliver`). If one of them
   failed, the answer is replaced by ``not_durable``. The strict mode
   (`GuardianConfig.pipelined` False) makes the worker wait for each ack before
   applying; the same rule then holds trivially. What a checkpoint covers is
@@ -89,12 +89,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import logging
 import os
-import signal
-import socket
 import sys
 import time
 from collections import Counter, deque
@@ -102,7 +99,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, TypeVar
 
 from o_lisp._limits import Limits
 from o_lisp.guardian._errors import (
@@ -114,24 +111,28 @@ from o_lisp.guardian._errors import (
     SupervisorError,
 )
 from o_lisp.guardian._evolution import EvolutionManager
+from o_lisp.guardian._link import ShadowLink, WorkerLink
 from o_lisp.guardian._ports import ShadowWorker
+from o_lisp.guardian._process import (
+    WORKER_LOG,
+    Child,
+    DirectChild,
+    ForkServer,
+    WorkerLog,
+    cancel_and_wait,
+)
 from o_lisp.guardian._protocol import (
     E_INTERNAL,
     E_NOT_DURABLE,
     E_TIMEOUT,
-    AsyncFrameReader,
-    AsyncFrameWriter,
     Checkpoint,
     CheckpointAck,
     CheckpointRequest,
     CodeVersion,
     Error,
-    Heartbeat,
     Hello,
     HotReload,
     HotReloadAck,
-    Message,
-    MetricsReply,
     ProtocolError,
     Reply,
     Request,
@@ -302,471 +303,6 @@ class GuardianMetrics:
             listener(seconds)
 
 
-# ---------------------------------------------------------------------------------------
-# Worker processes
-# ---------------------------------------------------------------------------------------
-
-
-class _Child:
-    """A worker process the guardian can kill and whose exit it can await (reaped either way)."""
-
-    pid: int
-
-    @property
-    def returncode(self) -> int | None:
-        raise NotImplementedError
-
-    async def wait(self) -> int:
-        raise NotImplementedError
-
-    def kill(self) -> None:
-        if self.returncode is None:  # after the exit is known the pid may be reused
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-
-
-class _DirectChild(_Child):
-    """A worker started as its own interpreter; asyncio's child watcher reaps it."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.pid = process.pid
-
-    @property
-    def returncode(self) -> int | None:
-        return self.process.returncode
-
-    async def wait(self) -> int:
-        return await self.process.wait()
-
-
-class _ZygoteChild(_Child):
-    """A worker forked by the zygote, which reaps it and reports its exit status."""
-
-    def __init__(self, pid: int, exited: asyncio.Future[int]) -> None:
-        self.pid = pid
-        self.exited = exited
-
-    @property
-    def returncode(self) -> int | None:
-        return self.exited.result() if self.exited.done() else None
-
-    async def wait(self) -> int:
-        return await asyncio.shield(self.exited)
-
-
-WORKER_LOG = Path("logs") / "worker.log"
-
-
-class WorkerLog(asyncio.Protocol):
-    """What workers print: their stdout and stderr (and the fork server's) into a size-rotated file.
-
-    Workers inherit the write end of one pipe as fds 1 and 2; the guardian reads the
-    other end on its event loop and appends what arrives to ``DATA/logs/worker.log``.
-    When the file would pass `max_bytes` it becomes ``worker.log.1`` (the older ones
-    shift up to ``worker.log.<files - 1>``; the oldest is dropped), so a crash's
-    traceback is kept without the log growing without bound. Agent code cannot reach
-    the frame pipes through it: it is a separate pipe, and the guardian only copies bytes.
-    """
-
-    def __init__(self, path: Path, max_bytes: int, files: int) -> None:
-        self.path = path
-        self.max_bytes = max_bytes
-        self.files = files
-        self.write_fd = -1
-        self._file: BinaryIO | None = None
-        self._size = 0
-        self._transport: asyncio.ReadTransport | None = None
-
-    async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "ab", buffering=0)
-        self._size = self._file.tell()
-        read_fd, self.write_fd = os.pipe()
-        loop = asyncio.get_running_loop()
-        self._transport, _ = await loop.connect_read_pipe(lambda: self, os.fdopen(read_fd, "rb", buffering=0))
-
-    def data_received(self, data: bytes) -> None:
-        self.write(data)
-
-    def write(self, data: bytes) -> None:
-        if self._file is None:
-            return
-        try:
-            if self._size and self._size + len(data) > self.max_bytes:
-                self._rotate()
-            self._file.write(data)
-            self._size += len(data)
-        except OSError as error:  # a full disk must not take the guardian down
-            log.error("cannot write %s: %s", self.path, error)
-
-    def _rotate(self) -> None:
-        if self._file is not None:
-            self._file.close()
-        for i in range(self.files - 1, 0, -1):
-            older = self.path.with_name(f"{self.path.name}.{i}")
-            newer = self.path.with_name(f"{self.path.name}.{i - 1}") if i > 1 else self.path
-            if newer.exists():
-                os.replace(newer, older)
-        if self.files == 1:
-            self.path.unlink(missing_ok=True)
-        self._file = open(self.path, "ab", buffering=0)
-        self._size = 0
-
-    def close(self) -> None:
-        if self.write_fd >= 0:
-            os.close(self.write_fd)
-            self.write_fd = -1
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-
-class _ForkServer:
-    """The guardian's end of the zygote: a SOCK_SEQPACKET socket carrying JSON and fds."""
-
-    def __init__(self, python: str, output: int | None = None) -> None:
-        self.python = python
-        self.output = output  # stdout and stderr of the zygote and its workers
-        self.process: asyncio.subprocess.Process | None = None
-        self.sock: socket.socket | None = None
-        self._tokens = itertools.count(1)
-        self._spawns: dict[int, asyncio.Future[int]] = {}
-        self._exits: dict[int, asyncio.Future[int]] = {}
-        self._reader: asyncio.Task[None] | None = None
-
-    @property
-    def alive(self) -> bool:
-        return self.sock is not None and self.process is not None and self.process.returncode is None
-
-    async def start(self, timeout: float) -> None:
-        loop = asyncio.get_running_loop()
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            self.process = await asyncio.create_subprocess_exec(
-                self.python, "-m", "o_lisp.worker", "zygote", str(theirs.fileno()),
-                pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL, stdout=self.output, stderr=self.output,
-            )
-        finally:
-            theirs.close()
-        ours.setblocking(False)
-        try:
-            first = await asyncio.wait_for(loop.sock_recv(ours, 1 << 16), timeout)
-            message = _parse_control(first)
-            if message is None or message.get("op") != "ready":
-                raise SupervisorError(f"the fork server did not start (said {first[:100]!r})")
-        except BaseException:
-            ours.close()
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
-            await self.process.wait()
-            raise
-        self.sock = ours
-        self._reader = asyncio.create_task(self._read_loop(), name="o-zygote-reader")
-
-    async def _read_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        sock = self.sock
-        assert sock is not None
-        try:
-            while True:
-                data = await loop.sock_recv(sock, 1 << 16)
-                if not data:
-                    break
-                message = _parse_control(data)
-                if message is None:
-                    log.error("fork server sent garbage: %r", data[:100])
-                    break
-                op = message.get("op")
-                pid = message.get("pid")
-                if op == "spawned" and type(pid) is int:
-                    future = self._spawns.pop(message.get("token"), None)  # type: ignore[arg-type]
-                    if future is not None and not future.done():
-                        future.set_result(pid)
-                elif op == "exit" and type(pid) is int and type(message.get("status")) is int:
-                    exited = self._exit_future(pid)
-                    if not exited.done():
-                        exited.set_result(message["status"])
-                elif op == "error":
-                    future = self._spawns.pop(message.get("token"), None)  # type: ignore[arg-type]
-                    if future is not None and not future.done():
-                        future.set_exception(SupervisorError(f"fork server: {message.get('message')}"))
-        except OSError as error:
-            log.error("fork server connection failed: %s", error)
-        finally:
-            self._closed()
-
-    def _exit_future(self, pid: int) -> asyncio.Future[int]:
-        future = self._exits.get(pid)
-        if future is None:
-            future = self._exits[pid] = asyncio.get_running_loop().create_future()
-        return future
-
-    def _closed(self) -> None:
-        """The zygote is gone: its workers die with it (PDEATHSIG) and init reaps them."""
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
-        for future in self._spawns.values():
-            if not future.done():
-                future.set_exception(SupervisorError("the fork server exited"))
-        self._spawns.clear()
-        for future in self._exits.values():
-            if not future.done():
-                future.set_result(-signal.SIGKILL)
-        self._exits.clear()
-
-    async def spawn(self, spec: WorkerSpec, fds: tuple[int, int], timeout: float) -> _ZygoteChild:
-        if self.sock is None:
-            raise SupervisorError("the fork server is not running")
-        token = next(self._tokens)
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._spawns[token] = future
-        payload = json.dumps({"op": "spawn", "token": token, "spec": json.loads(spec.to_json())}).encode()
-        socket.send_fds(self.sock, [payload], list(fds))
-        pid = await asyncio.wait_for(future, timeout)
-        return _ZygoteChild(pid, self._exit_future(pid))
-
-    def forget(self, pid: int) -> None:
-        self._exits.pop(pid, None)
-
-    async def stop(self, timeout: float = 5.0) -> None:
-        if self.sock is not None:
-            self.sock.close()  # EOF: the zygote kills and reaps its workers, then exits
-            self.sock = None
-        await _cancel_and_wait(self._reader)
-        if self.process is not None and self.process.returncode is None:
-            try:
-                await asyncio.wait_for(self.process.wait(), timeout)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
-        self._closed()
-
-
-async def _cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
-    """Cancel `task` and wait until it is done, without swallowing a cancellation of *our* task
-    (``suppress(CancelledError)`` around ``await task`` would, and a cancelled supervisor
-    would go on restarting workers)."""
-    if task is None or task is asyncio.current_task() or task.done():
-        return
-    task.cancel()
-    await asyncio.wait([task])
-
-
-def _parse_control(data: bytes) -> dict[str, Any] | None:
-    try:
-        message = json.loads(data)
-    except ValueError:
-        return None
-    return message if isinstance(message, dict) else None
-
-
-class _Link:
-    """The guardian's side of one worker: pending calls, liveness, what it was acked."""
-
-    def __init__(self, guardian: Guardian, child: _Child, reader: AsyncFrameReader, writer: AsyncFrameWriter) -> None:
-        self.guardian = guardian
-        self.child = child
-        self.reader = reader
-        self.writer = writer
-        self.pending: dict[int, asyncio.Future[Message]] = {}
-        self.late: deque[int] = deque(maxlen=4096)  # ids of calls that timed out: answers are dropped
-        self.checkpoint_covers: dict[int, int] = {}
-        self.code_version = ""
-        self.last_heartbeat = time.monotonic()
-        self.busy: int | None = None
-        self.serving_since: float | None = None
-        self.acked_seq = 0
-        self.ok_replies = 0
-        self.dead: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._reader_task: asyncio.Task[None] | None = None
-        # Durability of what the worker says (see "Held answers" in the module docstring).
-        self.pipelined = guardian.config.pipelined
-        self.appends_received = 0  # wal_append frames read from this worker, in pipe order
-        self.appends_done = 0  # of those, answered (acked or refused), always in the same order
-        self.append_queue: deque[tuple[int, int, WalAppend]] = deque()  # (index, epoch, frame)
-        self.append_wakeup = asyncio.Event()
-        self.held: deque[tuple[int, int, Message]] = deque()  # (appends received before it, epoch, answer)
-        self.epoch = 0  # +1 when a resync restore is acknowledged: the worker's state is clean again
-        self.failed: tuple[int, int] | None = None  # (epoch, index) of the first append that failed
-        self.resync_ids: set[int] = set()  # ids of the `restore` frames sent to resync this worker
-        self.resyncs = 0
-
-    @property
-    def commit(self) -> str:
-        return CodeVersion.parse(self.code_version).commit
-
-    @property
-    def version(self) -> str:
-        return CodeVersion.parse(self.code_version).version
-
-    def start_reading(self) -> None:
-        self._reader_task = asyncio.create_task(self._read_loop(), name=f"o-worker-{self.child.pid}")
-
-    async def call(self, message: Message, timeout: float) -> Message:
-        """Send a message that expects an answer; TimeoutError after `timeout` s."""
-        if self.dead.done():
-            raise RequestFailed(f"the worker died ({self.dead.result()})", E_WORKER_DIED)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Message] = loop.create_future()
-        self.pending[message.id] = future
-        # A bare timer rather than `asyncio.timeout`: this runs for every request.
-        timer = loop.call_at(loop.time() + timeout, self._time_out, message.id, future)
-        try:
-            self.writer.write_nowait(message)
-            if self.writer.congested:
-                await self.writer.drain()
-            return await future
-        except TimeoutError:  # from `_time_out` (and an OSError: not a closed pipe)
-            raise
-        except (OSError, ConnectionError):
-            self.pending.pop(message.id, None)
-            raise RequestFailed("the worker's pipe is closed", E_WORKER_DIED) from None
-        finally:
-            timer.cancel()
-
-    def _time_out(self, message_id: int, future: asyncio.Future[Message]) -> None:
-        """A call's time is up: its answer, should it come, will be dropped."""
-        if self.pending.pop(message_id, None) is not None:
-            self.late.append(message_id)
-        if not future.done():
-            future.set_exception(TimeoutError())
-
-    async def send(self, message: Message) -> None:
-        with contextlib.suppress(OSError, ConnectionError):
-            await self.writer.write(message)
-
-    async def _read_loop(self) -> None:
-        reason = "the worker closed its pipe"
-        try:
-            while True:
-                message = await self.reader.read()
-                if message is None:
-                    break
-                self.last_heartbeat = time.monotonic()
-                self._dispatch(message)
-        except ProtocolError as error:
-            reason = f"protocol error: {error}"
-            log.error("worker %d: %s", self.child.pid, error)
-        except (OSError, ConnectionError) as error:
-            reason = f"pipe error: {error}"
-        finally:
-            self.die(reason)
-
-    def _dispatch(self, message: Message) -> None:
-        if isinstance(message, Heartbeat):
-            self.busy = message.busy
-        elif isinstance(message, WalAppend):
-            self.appends_received += 1
-            self.append_queue.append((self.appends_received, self.epoch, message))
-            self.append_wakeup.set()
-        elif isinstance(message, Reply | Error | RestoreAck | Checkpoint | MetricsReply | HotReloadAck):
-            if isinstance(message, Error) and message.re is None:  # an Error about the connection
-                log.warning("worker %d: %s", self.child.pid, message)
-                return
-            if isinstance(message, RestoreAck) and message.re in self.resync_ids:
-                self.epoch += 1  # everything after this frame was produced on the restored state
-            if self.held or self.appends_done < self.appends_received:
-                self.held.append((self.appends_received, self.epoch, message))
-            else:
-                self._deliver(self.appends_received, self.epoch, message)
-        else:
-            raise ProtocolError(f"unexpected {message.TYPE!r} from a worker")
-
-    def append_done(self) -> None:
-        """One more wal_append answered (in order): release the answers that were waiting for it."""
-        self.appends_done += 1
-        held = self.held
-        while held and held[0][0] <= self.appends_done:
-            tag, epoch, message = held.popleft()
-            try:
-                self._deliver(tag, epoch, message)
-            except ProtocolError as error:
-                log.error("worker %d: %s", self.child.pid, error)
-                self.die(f"protocol error: {error}")
-                return
-
-    def refuses(self, epoch: int) -> bool:
-        """Appends of this epoch are refused: an earlier one failed and the worker applied it anyway."""
-        return self.failed is not None and self.failed[0] == epoch
-
-    def _deliver(self, tag: int, epoch: int, message: Message) -> None:
-        """Pass on an answer whose wal_appends (the `tag` received before it) are all answered.
-
-        When one of them failed, the answer may show state that is not durable: it is
-        replaced by a ``not_durable`` error (a checkpoint is refused).
-        """
-        failed = self.failed
-        tainted = (failed is not None and failed[0] == epoch and tag >= failed[1]
-                   and not isinstance(message, RestoreAck))
-        if isinstance(message, Checkpoint) and message.re is None:  # the worker's own, before a risky step
-            if tainted:
-                self.send_nowait(Error(id=self.writer.next_id(), re=message.id, code=E_NOT_DURABLE,
-                                       message="an earlier mutation was not durable"))
-            else:
-                self.guardian._spawn_unsolicited_checkpoint(self, message, self.acked_seq)
-            return
-        assert isinstance(message, Reply | Error | RestoreAck | Checkpoint | MetricsReply | HotReloadAck)
-        re = message.re
-        assert re is not None
-        future = self.pending.pop(re, None)
-        if future is None:
-            if re in self.late:
-                return
-            raise ProtocolError(f"{message.TYPE!r} answers {re}, which is not outstanding")
-        if tainted:
-            message = Error(id=message.id, re=re, code=E_NOT_DURABLE,
-                            message="not durable: a mutation it depends on could not be made durable")
-        elif isinstance(message, Checkpoint):
-            # What the state covers: every mutation the worker logged before it, all acked now.
-            self.checkpoint_covers[message.id] = self.acked_seq
-        if not future.done():
-            future.set_result(message)
-
-    def send_nowait(self, *messages: Message) -> None:
-        """Queue frames for the worker in one write (no waiting; a closed pipe is ignored)."""
-        with contextlib.suppress(OSError, ConnectionError, RuntimeError):
-            self.writer.write_many_nowait(messages)
-
-    def die(self, reason: str) -> None:
-        """Mark the worker dead: fail every call in flight, kill it, close the pipes."""
-        if not self.dead.done():
-            self.dead.set_result(reason)
-        for future in self.pending.values():
-            if not future.done():
-                future.set_exception(RequestFailed(f"the worker died ({reason})", E_WORKER_DIED))
-        self.pending.clear()
-        self.held.clear()
-        self.append_wakeup.set()  # the appender drops what it has not started
-        self.child.kill()
-        self.reader.close()
-        self.writer.close()
-
-    async def terminate(self, reason: str, timeout: float = 10.0) -> int | None:
-        """Kill (if still alive), close, reap; the exit status if it came in time."""
-        self.die(reason)
-        await _cancel_and_wait(self._reader_task)
-        try:
-            return await asyncio.wait_for(self.child.wait(), timeout)
-        except TimeoutError:
-            log.error("worker %d did not exit within %s s of SIGKILL", self.child.pid, timeout)
-            return None
-
-
-class _ShadowLink(_Link):
-    """A shadow worker (an evolution trial): it logs to its own scratch area, so a WAL
-    append or a checkpoint from it is a protocol violation and ends it."""
-
-    def _dispatch(self, message: Message) -> None:
-        if isinstance(message, WalAppend) or (isinstance(message, Checkpoint) and message.re is None):
-            raise ProtocolError(f"a shadow worker may not send {message.TYPE!r}")
-        super()._dispatch(message)
-
-
 @dataclass
 class _CachedCheckpoint:
     checkpoint_id: int
@@ -791,8 +327,8 @@ class Guardian:
         self.last_escalation: dict[str, Any] | None = None
         self._wal: WriteAheadLog | None = None
         self._vault: Vault | None = None
-        self._fork_server: _ForkServer | None = None
-        self._link: _Link | None = None
+        self._fork_server: ForkServer | None = None
+        self._link: WorkerLink | None = None
         self._serving = asyncio.Event()
         self._stopping = False
         self._started = time.monotonic()
@@ -814,7 +350,7 @@ class Guardian:
         self._known_good: dict[str, Any] | None = None
         self._wal_error: str | None = None  # why the WAL is unavailable (reopen failed)
         self._worker_log: WorkerLog | None = None
-        self._standby: _Link | None = None  # loaded from the checkpoint covering `_standby_base`, idle
+        self._standby: WorkerLink | None = None  # loaded from the checkpoint covering `_standby_base`, idle
         self._standby_base = 0
         self._standby_task: asyncio.Task[None] | None = None  # preparing the next standby
         self._standby_generation = 0
@@ -904,7 +440,7 @@ class Guardian:
             )
 
     async def _start_fork_server(self) -> None:
-        server = _ForkServer(self.config.python, self._worker_output())
+        server = ForkServer(self.config.python, self._worker_output())
         try:
             await server.start(self.config.zygote_timeout)
         except (SupervisorError, OSError, TimeoutError) as error:
@@ -917,7 +453,7 @@ class Guardian:
         self._stopping = True
         self.status = "stopping"
         await self.evolution.close()
-        await _cancel_and_wait(self._checkpointer)
+        await cancel_and_wait(self._checkpointer)
         self._checkpointer = None
         link = self._link
         if link is not None and link.serving_since is not None and self.config.checkpoint_on_stop:
@@ -925,7 +461,7 @@ class Guardian:
                 await asyncio.wait_for(self.checkpoint("shutdown"), self.config.checkpoint_timeout)
             except (SupervisorError, TimeoutError) as error:
                 log.warning("no checkpoint at shutdown: %s", error)
-        await _cancel_and_wait(self._supervisor)
+        await cancel_and_wait(self._supervisor)
         self._supervisor = None
         await self._discard_standby()
         if link is not None:
@@ -1004,7 +540,7 @@ class Guardian:
             status = await link.terminate(reason)
             await self._failed(reason if status is None else f"{reason} (exit status {status})", link.code_version)
 
-    async def _watch(self, link: _Link) -> str:
+    async def _watch(self, link: WorkerLink) -> str:
         """Until the worker dies or goes silent; marks its code known-good on the way."""
         cfg = self.config
         tick = min(cfg.heartbeat_interval, cfg.heartbeat_timeout) / 4
@@ -1065,7 +601,7 @@ class Guardian:
         log.error("crash loop and nothing to roll back to; retrying in %.1f s", backoff)
         await asyncio.sleep(backoff)
 
-    async def _spawn_child(self, spec: WorkerSpec, fds: tuple[int, int]) -> _Child:
+    async def _spawn_child(self, spec: WorkerSpec, fds: tuple[int, int]) -> Child:
         server = self._fork_server
         if self.config.fork_server and (server is None or not server.alive):
             if server is not None:
@@ -1079,9 +615,9 @@ class Guardian:
             self.config.python, "-m", "o_lisp.worker", "worker", str(fds[0]), str(fds[1]), spec.to_json(),
             pass_fds=fds, stdin=asyncio.subprocess.DEVNULL, stdout=self._worker_output(), stderr=self._worker_output(),
         )
-        return _DirectChild(process)
+        return DirectChild(process)
 
-    async def _connect(self, spec: WorkerSpec, created: list[_Link], link_class: type[_Link] = _Link) -> _Link:
+    async def _connect(self, spec: WorkerSpec, created: list[WorkerLink], link_class: type[WorkerLink] = WorkerLink) -> WorkerLink:
         """Spawn and handshake; a reading link (not restored) or `StartFailed`.
 
         The link is also put in `created` as soon as it exists, so that a caller
@@ -1104,7 +640,8 @@ class Guardian:
             os.close(to_worker_r)
             os.close(from_worker_w)
         reader, writer = await open_pipe(from_worker_r, to_worker_w)
-        link = link_class(self, child, reader, writer)
+        link = link_class(child, reader, writer, pipelined=self.config.pipelined,
+                          on_checkpoint=self._spawn_unsolicited_checkpoint)
         created.append(link)
         try:
             hello: Hello = await guardian_handshake(reader, writer, heartbeat_interval=cfg.heartbeat_interval,
@@ -1121,15 +658,15 @@ class Guardian:
             raise StartFailed(f"{detail} (exit status {status})", link.code_version) from None
         return link
 
-    async def _launch(self, spec: WorkerSpec, link_class: type[_Link] = _Link) -> _Link:
+    async def _launch(self, spec: WorkerSpec, link_class: type[WorkerLink] = WorkerLink) -> WorkerLink:
         """Spawn, handshake, restore; a serving link or `StartFailed`. Shadows of an
-        evolution cycle come through here too (`link_class` `_ShadowLink`)."""
+        evolution cycle come through here too (`link_class` `ShadowLink`)."""
         cfg = self.config
-        if self._appends and not issubclass(link_class, _ShadowLink):
+        if self._appends and not issubclass(link_class, ShadowLink):
             # A dead worker's appends: durable ones must be in the restore. (A shadow starts
             # while the main worker serves: its appender runs as long as it does.)
             await asyncio.gather(*self._appends, return_exceptions=True)
-        created: list[_Link] = []
+        created: list[WorkerLink] = []
         try:
             link = await self._connect(spec, created, link_class)
         except asyncio.CancelledError:
@@ -1137,7 +674,7 @@ class Guardian:
                 orphan.die("the guardian stopped during start-up")
             raise
         try:
-            if not isinstance(link, _ShadowLink):  # a shadow never appends to the WAL
+            if not isinstance(link, ShadowLink):  # a shadow never appends to the WAL
                 self._start_appender(link)
             restore, base = await self._restore_message(link)
             link.acked_seq = base
@@ -1160,7 +697,7 @@ class Guardian:
 
     async def launch_shadow(self, spec: WorkerSpec) -> ShadowWorker:
         """A serving shadow worker of an evolution cycle (`_ports.EvolutionHost`); `StartFailed` if it did not come up."""
-        return await self._launch(spec, _ShadowLink)
+        return await self._launch(spec, ShadowLink)
 
     def code_changed(self, code_version: str) -> None:
         """The main worker committed and runs `code_version` now (`_ports.EvolutionHost`):
@@ -1170,7 +707,7 @@ class Guardian:
         if self.config.standby and self._cached is not None and not self._stopping:
             self._refresh_standby()
 
-    async def _restore_message(self, link: _Link) -> tuple[Restore, int]:
+    async def _restore_message(self, link: WorkerLink) -> tuple[Restore, int]:
         cached = self._cached
         base = 0 if cached is None else cached.wal_seq
         try:
@@ -1206,7 +743,7 @@ class Guardian:
         task, standby = self._standby_task, self._standby
         self._standby_task = self._standby = None
         self._standby_generation += 1
-        await _cancel_and_wait(task)
+        await cancel_and_wait(task)
         if standby is not None:
             await standby.terminate("standby discarded")
 
@@ -1222,7 +759,7 @@ class Guardian:
                           debug_methods=cfg.debug_methods, pipelined=cfg.pipelined, standby=True,
                           address_space=cfg.worker_address_space,
                           tools=cfg.tools, grants=cfg.grants, limits=limit_pairs(cfg.limits))
-        created: list[_Link] = []
+        created: list[WorkerLink] = []
         try:
             link = await self._connect(spec, created)
             restore = Restore(id=link.writer.next_id(), checkpoint=cached.state, mode="standby")
@@ -1244,7 +781,7 @@ class Guardian:
         self._standby, self._standby_base = link, cached.wal_seq
         log.info("worker %d is the warm standby (checkpoint at seq %d)", link.child.pid, cached.wal_seq)
 
-    async def _activate_standby(self) -> _Link | None:
+    async def _activate_standby(self) -> WorkerLink | None:
         """The standby, brought up to date with the WAL and serving; None to launch a worker instead.
 
         A standby still being prepared is waited for (it started before any new worker
@@ -1289,12 +826,12 @@ class Guardian:
         return standby
 
     # -- the WAL ------------------------------------------------------------------------------
-    def _start_appender(self, link: _Link) -> None:
+    def _start_appender(self, link: WorkerLink) -> None:
         task = asyncio.create_task(self._appender(link), name=f"o-wal-{link.child.pid}")
         self._appends.add(task)
         task.add_done_callback(self._appends.discard)
 
-    async def _appender(self, link: _Link) -> None:
+    async def _appender(self, link: WorkerLink) -> None:
         """Append one worker's mutations in the order it sent them, as few fsyncs as possible.
 
         Every ``wal_append`` that arrived while the previous batch was being written and
@@ -1333,7 +870,7 @@ class Guardian:
                 queue.clear()
                 return
 
-    async def _append_batch(self, link: _Link, epoch: int, batch: list[tuple[int, WalAppend]]) -> None:
+    async def _append_batch(self, link: WorkerLink, epoch: int, batch: list[tuple[int, WalAppend]]) -> None:
         """Append + fsync, then ack (or refuse with ``not_durable``); never the other way round."""
         try:
             wal = await self._usable_wal()
@@ -1364,7 +901,7 @@ class Guardian:
                 if m.op == "evolution_intent":
                     self.evolution.on_wal_record(m.op, m.args)
         for seq in seqs:
-            link.acked_seq = seq  # before the answers it releases: see `_Link._deliver` (checkpoints)
+            link.acked_seq = seq  # before the answers it releases: see `WorkerLink._deliver` (checkpoints)
             link.append_done()
         if last - self._checkpoint_seq >= self.config.checkpoint_wal_records:
             self._checkpoint_due.set()
@@ -1387,12 +924,12 @@ class Guardian:
             if time.monotonic() - now > INLINE_WAL_MAX:
                 self._wal_thread_until = time.monotonic() + INLINE_WAL_BACKOFF
 
-    def _spawn_resync(self, link: _Link) -> None:
+    def _spawn_resync(self, link: WorkerLink) -> None:
         task = asyncio.create_task(self._resync(link), name=f"o-resync-{link.child.pid}")
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _resync(self, link: _Link) -> None:
+    async def _resync(self, link: WorkerLink) -> None:
         """A pipelined worker applied a mutation that is not durable: give it the durable state back.
 
         The same ``restore`` a new worker gets (newest checkpoint + WAL), sent to the
@@ -1498,7 +1035,7 @@ class Guardian:
             self._refresh_standby()  # it loaded the old code
         return answer.code_version
 
-    def _spawn_unsolicited_checkpoint(self, link: _Link, message: Checkpoint, covered: int) -> None:
+    def _spawn_unsolicited_checkpoint(self, link: WorkerLink, message: Checkpoint, covered: int) -> None:
         """A checkpoint the worker took on its own (before a risky operation): it waits for our answer."""
         async def store() -> None:
             async with self._checkpoint_lock:
@@ -1509,7 +1046,7 @@ class Guardian:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _store_checkpoint(self, link: _Link, message: Checkpoint, covered: int) -> dict[str, Any]:
+    async def _store_checkpoint(self, link: WorkerLink, message: Checkpoint, covered: int) -> dict[str, Any]:
         vault = self._vault
         if message.wal_seq != covered:
             log.debug("worker says its checkpoint covers %d; the acks say %d", message.wal_seq, covered)
@@ -1579,7 +1116,7 @@ class Guardian:
         finally:
             os.close(fd)
 
-    async def _mark_known_good(self, link: _Link, why: str) -> None:
+    async def _mark_known_good(self, link: WorkerLink, why: str) -> None:
         commit = link.commit
         if not commit or (self._known_good is not None and self._known_good.get("commit") == commit):
             return
@@ -1598,7 +1135,7 @@ class Guardian:
         return None if self._known_good is None else dict(self._known_good)
 
     # -- requests ---------------------------------------------------------------------------------
-    async def _serving_link(self, deadline: float) -> _Link:
+    async def _serving_link(self, deadline: float) -> WorkerLink:
         while True:
             link = self._link
             if link is not None and link.serving_since is not None and not link.dead.done():
