@@ -54,7 +54,7 @@ from typing import Any
 from o_lisp._errors import LispError
 from o_lisp._evalthread import evaluation_cpu_ns
 from o_lisp._mangle import mangle
-from o_lisp._printer import to_source
+from o_lisp._printer import hy_repr, to_source
 from o_lisp._reader import read_many
 from o_lisp.agent._agent import Agent, MemoryChangeError, _memory_from_data
 from o_lisp.agent._definitions import Definition, DefinitionKind
@@ -460,8 +460,6 @@ def _finding(node: Any, symbol: str, why: str) -> dict[str, Any]:
 
 
 def _shown(value: Any) -> str:
-    from o_lisp._printer import hy_repr
-
     try:
         return hy_repr(value)[:200]
     except Exception:

@@ -2,7 +2,7 @@
 
 The cycle (issue #5; the seeds' "perception → checkpoint → shadow test → decision →
 hot reload → validation → learning"), orchestrated here and executed in worker
-processes (`o_lisp.evolution._lab`), because the guardian never runs agent code:
+processes (`o_lisp.worker._lab`), because the guardian never runs agent code:
 
 1. **Intent.** An operator (`start`, ``POST /v1/evolution``, ``o-lisp evolve``) or the
    agent itself (its ``evolve!``/``rewrite!`` becomes an ``evolution_intent`` mutation,
@@ -52,13 +52,12 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from o_lisp._errors import OLispError
 from o_lisp.evolution._decision import Decision, Samples, Thresholds, decide
-
-if TYPE_CHECKING:
-    from o_lisp.guardian._supervisor import Guardian, _Link
+from o_lisp.guardian._errors import GuardianError, StartFailed, SupervisorError
+from o_lisp.guardian._ports import EvolutionHost, ShadowWorker
+from o_lisp.guardian._protocol import CodeVersion, Error, Reply, Request, WorkerSpec
 
 __all__ = ["QUEUE_FILE", "EvolutionConfig", "EvolutionError", "EvolutionManager"]
 
@@ -68,13 +67,7 @@ QUEUE_FILE = "evolution-queue.json"
 log = logging.getLogger("o_lisp.guardian.evolution")
 
 
-def _guardian_error() -> type[Exception]:
-    from o_lisp.guardian._supervisor import GuardianError
-
-    return GuardianError
-
-
-class EvolutionError(OLispError):
+class EvolutionError(GuardianError):
     """A request to the evolution manager that cannot be done; `code` says why."""
 
     def __init__(self, message: str, code: str = "bad_request") -> None:
@@ -220,7 +213,7 @@ class _Probation:
 class EvolutionManager:
     """Runs evolution cycles for one `Guardian` (as ``guardian.evolution``)."""
 
-    def __init__(self, guardian: Guardian, config: EvolutionConfig | None = None) -> None:
+    def __init__(self, guardian: EvolutionHost, config: EvolutionConfig | None = None) -> None:
         self.guardian = guardian
         self.config = config or EvolutionConfig()
         self._cycles: dict[str, _Cycle] = {}
@@ -228,7 +221,7 @@ class EvolutionManager:
         self._ids = itertools.count(1)
         self._queue: asyncio.Queue[_Cycle] | None = None
         self._runner: asyncio.Task[None] | None = None
-        self._mirrors: list[_Link] = []
+        self._mirrors: list[ShadowWorker] = []
         self._mirror_tasks: set[asyncio.Task[Any]] = set()
         self._rng = random.Random(self.config.seed)
         self.probation: _Probation | None = None
@@ -400,7 +393,7 @@ class EvolutionManager:
                 cycle_id = await self.start(
                     target, hypothesis=hypothesis, origin=origin, source=source, canary=bool(old.get("canary")),
                     generations=int(old.get("generations", 1)), candidates=int(old.get("candidates", 4)))
-            except (EvolutionError, ValueError, TypeError, _guardian_error()) as error:
+            except (EvolutionError, ValueError, TypeError, SupervisorError) as error:
                 self._refused(target, hypothesis, origin, f"{old.get('id', '?')} was {old.get('status', 'queued')} "
                               f"when the guardian stopped and could not be resumed: "
                               f"{getattr(error, 'message', error)}")
@@ -482,7 +475,7 @@ class EvolutionManager:
                 await self.start(str(definition), hypothesis=str(args.get("hypothesis", "")), origin=str(origin),
                                  source=source if isinstance(source, str) else None,
                                  canary=self.config.intent_canary)
-            except (EvolutionError, _guardian_error()) as error:
+            except (EvolutionError, SupervisorError) as error:
                 log.warning("evolution intent for %r not started: %s", definition, error)
                 self._refused(str(definition), str(args.get("hypothesis", "")), str(origin),
                               str(getattr(error, "message", error)))
@@ -500,7 +493,7 @@ class EvolutionManager:
             self._mirror_tasks.add(task)
             task.add_done_callback(self._mirror_tasks.discard)
 
-    async def _mirror_one(self, link: _Link, method: str, args: dict[str, Any]) -> None:
+    async def _mirror_one(self, link: ShadowWorker, method: str, args: dict[str, Any]) -> None:
         with contextlib.suppress(Exception):  # the shadow's own samples record the outcome
             await self._call(link, method, {"text": args.get("text", "")}, self.config.shadow_call_timeout)
 
@@ -550,7 +543,7 @@ class EvolutionManager:
         probation = self.probation
         if probation is None or probation.rolling_back or not self.in_probation():
             return None
-        if code_version.partition("+")[2] != probation.commit:
+        if CodeVersion.parse(code_version).commit != probation.commit:
             return None
         probation.rolling_back = True
         why = f"guardian: promoted {probation.code_version} crashed during probation ({reason})"[:480]
@@ -645,7 +638,7 @@ class EvolutionManager:
         elif cycle.status != "rolled_back":
             self._end(cycle, "rejected", "done: no candidate was promoted")
 
-    async def _proposals(self, cycle: _Cycle, baseline: _Link, generation: int) -> builtins.list[dict[str, Any]]:
+    async def _proposals(self, cycle: _Cycle, baseline: ShadowWorker, generation: int) -> builtins.list[dict[str, Any]]:
         if cycle.source is not None:
             if generation > 1:
                 return []
@@ -668,9 +661,9 @@ class EvolutionManager:
         return record
 
     # -- internals: one candidate ----------------------------------------------------------------------
-    async def _trial(self, cycle: _Cycle, baseline: _Link, proposal: dict[str, Any], record: dict[str, Any]) -> Decision | None:
+    async def _trial(self, cycle: _Cycle, baseline: ShadowWorker, proposal: dict[str, Any], record: dict[str, Any]) -> Decision | None:
         cfg = self.config
-        shadow: _Link | None = None
+        shadow: ShadowWorker | None = None
         try:
             shadow = await self._spawn_shadow(cycle, cycle.target, proposal["source"])
             report = await self._call(shadow, "evolution_validate", {"thresholds": dict(cfg.validation)},
@@ -716,7 +709,7 @@ class EvolutionManager:
             if shadow is not None:
                 await self._close_shadow(shadow)
 
-    async def _offline_test(self, baseline: _Link, shadow: _Link, report: dict[str, Any]) -> tuple[Samples, Samples]:
+    async def _offline_test(self, baseline: ShadowWorker, shadow: ShadowWorker, report: dict[str, Any]) -> tuple[Samples, Samples]:
         """No live traffic: compare on what the agent itself defines, at once. With fitness
         tasks, their interleaved replay in both shadows (scores and CPU time per call);
         otherwise the validation's interleaved timed runs of the tests (CPU time per run).
@@ -752,7 +745,7 @@ class EvolutionManager:
                 into["requests"] += len(runs)
         return _samples(collected[0]), _samples(collected[1])
 
-    async def _shadow_test(self, cycle: _Cycle, baseline: _Link, shadow: _Link) -> tuple[Samples, Samples]:
+    async def _shadow_test(self, cycle: _Cycle, baseline: ShadowWorker, shadow: ShadowWorker) -> tuple[Samples, Samples]:
         cfg = self.config
         arms = (baseline, shadow)
         for link in arms:  # drop what the baseline saw for earlier candidates
@@ -854,10 +847,7 @@ class EvolutionManager:
         result = await self._main_call("evolution_promote", {"name": cycle.target, "source": record["source"],
                                                              "reason": reason, "trailers": _clean(trailers),
                                                              "bump": "patch"})
-        link = self.guardian._link
-        if link is not None:
-            link.code_version = str(result["code_version"])
-        self._code_changed()
+        self.guardian.code_changed(str(result["code_version"]))
         record["verdict"] = "promoted"
         record["stage"] = "promoted"
         record["finished"] = time.time()
@@ -866,7 +856,8 @@ class EvolutionManager:
         cycle.event(f"promoted {record['id']} as {result['version']} ({str(result['commit'])[:7]})")
         self.guardian.metrics.evolution_promotions += 1
         code_version = str(result["code_version"])  # HEAD: the version bump after the definition's commit
-        self.probation = _Probation(cycle, cycle.target, str(result["parent"]), code_version.partition("+")[2],
+        self.probation = _Probation(cycle, cycle.target, str(result["parent"]),
+                                    CodeVersion.parse(code_version).commit,
                                     code_version, time.monotonic() + self.config.probation_seconds,
                                     baseline_ms=tuple(self._recent_ms))
         self._recent_ms.clear()
@@ -910,17 +901,8 @@ class EvolutionManager:
             log.error("rollback of %s failed: %s", probation.code_version, error)
             probation.cycle.event(f"rollback failed: {error}")
             return
-        link = self.guardian._link
-        if link is not None:
-            link.code_version = str(result["code_version"])
-        self._code_changed()
+        self.guardian.code_changed(str(result["code_version"]))
         self._finish_rollback(probation, why)
-
-    def _code_changed(self) -> None:
-        """The main worker runs new code: a warm standby must be rebuilt on it."""
-        g = self.guardian
-        if g.config.standby and g._cached is not None and not g._stopping:
-            g._refresh_standby()
 
     def _finish_rollback(self, probation: _Probation, why: str) -> None:
         cycle = probation.cycle
@@ -958,9 +940,7 @@ class EvolutionManager:
     async def _main_call(self, method: str, args: dict[str, Any]) -> Any:
         return await self.guardian.request(method, args, timeout=self.guardian.config.checkpoint_timeout)
 
-    async def _call(self, link: _Link, method: str, args: dict[str, Any], timeout: float) -> Any:
-        from o_lisp.guardian._protocol import Error, Reply, Request
-
+    async def _call(self, link: ShadowWorker, method: str, args: dict[str, Any], timeout: float) -> Any:
         if link.dead.done():
             raise _ShadowDied(await self._death(link))
         request = Request(id=link.writer.next_id(), method=method, args=args, timeout=timeout)
@@ -978,7 +958,7 @@ class EvolutionManager:
         assert isinstance(answer, Reply)
         return answer.result
 
-    async def _death(self, link: _Link) -> str:
+    async def _death(self, link: ShadowWorker) -> str:
         reason = link.dead.result() if link.dead.done() else "the shadow stopped answering"
         status = None
         with contextlib.suppress(Exception):
@@ -989,10 +969,7 @@ class EvolutionManager:
             return f"the shadow was killed by {name} ({why}); {reason}"
         return f"the shadow died (exit status {status}): {reason}"
 
-    async def _spawn_shadow(self, cycle: _Cycle, name: str | None, source: str | None) -> _Link:
-        from o_lisp.guardian._supervisor import _ShadowLink, _StartFailed
-        from o_lisp.guardian._worker import WorkerSpec
-
+    async def _spawn_shadow(self, cycle: _Cycle, name: str | None, source: str | None) -> ShadowWorker:
         g = self.guardian
         scratch = g.data_dir / "shadows" / f"{cycle.id}-{time.monotonic_ns()}"
         spec = WorkerSpec(
@@ -1002,15 +979,15 @@ class EvolutionManager:
             address_space=self.config.shadow_memory_headroom,
         )
         try:
-            link = await g._launch(spec, _ShadowLink)
-        except _StartFailed as failure:
+            link = await g.launch_shadow(spec)
+        except StartFailed as failure:
             shutil.rmtree(scratch, ignore_errors=True)
             raise _ShadowDied(f"the shadow did not start: {failure.reason}") from None
         link.scratch = scratch  # type: ignore[attr-defined]
         self._shadows += 1
         return link
 
-    async def _close_shadow(self, link: _Link) -> None:
+    async def _close_shadow(self, link: ShadowWorker) -> None:
         if link in self._mirrors:
             self._mirrors.remove(link)
         try:

@@ -63,6 +63,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from o_lisp._errors import OLispError
+from o_lisp.guardian._errors import GuardianError
 from o_lisp.guardian._evolution import EvolutionError
 
 __all__ = [
@@ -150,7 +151,7 @@ _STATUS_CODES = {
 }
 
 
-class ConfigError(OLispError):
+class ConfigError(GuardianError):
     """The server's configuration is unsafe or invalid (e.g. a public bind without a token)."""
 
 

@@ -17,7 +17,8 @@ Layers, bottom up (see ``docs/protocol.md``):
 * transports: `FrameReader`/`FrameWriter` (blocking, on raw fds — the worker) and
   `AsyncFrameReader`/`AsyncFrameWriter` (asyncio streams — the guardian), plus
   `open_pipe` to wrap raw pipe fds for asyncio;
-* handshake: `worker_handshake` (blocking) and `guardian_handshake` (async).
+* handshake: `worker_handshake` (blocking) and `guardian_handshake` (async);
+* `WorkerSpec`: what a worker is started with (JSON on its command line or in a zygote ``spawn``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import json
 import os
 import select
 import struct
@@ -37,7 +39,17 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 import msgpack
 
-from o_lisp._errors import OLispError
+from o_lisp._limits import Limits
+from o_lisp.guardian._errors import (
+    E_BAD_REQUEST,
+    E_INTERNAL,
+    E_NOT_DURABLE,
+    E_RELOAD_FAILED,
+    E_TIMEOUT,
+    E_UNKNOWN_METHOD,
+    E_VERSION_MISMATCH,
+    GuardianError,
+)
 
 PROTOCOL_VERSION = 2
 """Bumped on any incompatible change; the handshake refuses a mismatch."""
@@ -59,17 +71,20 @@ Side = Literal["worker", "guardian"]
 
 U64_MAX = 2**64 - 1
 
-# Well-known `Error.code` values.
-E_VERSION_MISMATCH = "version_mismatch"
-E_BAD_REQUEST = "bad_request"
-E_UNKNOWN_METHOD = "unknown_method"
-E_TIMEOUT = "timeout"
-E_INTERNAL = "internal"
-E_NOT_DURABLE = "not_durable"
-E_RELOAD_FAILED = "reload_failed"
+# Well-known `Error.code` values (defined with the guardian's errors, `_errors`).
 
 
-class ProtocolError(OLispError):
+class BadRequest(Exception):
+    """A request a worker refuses (unknown method, bad argument): answered as an `Error`
+    frame with `code` (an ``E_*`` code) and `message`; the worker goes on serving."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ProtocolError(GuardianError):
     """A frame or message that violates the protocol; the connection cannot be trusted any more."""
 
 
@@ -1089,9 +1104,148 @@ async def guardian_handshake(
     return first
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class CodeVersion:
+    """The code a worker runs: the agent's semantic version and the commit it was read at.
+
+    Written ``SEMVER+COMMIT`` (`str`) wherever it travels or is shown: the ``hello``
+    frame, evolution replies, ``/health``, logs. An unknown one is ``""`` (both empty).
+    """
+
+    version: str
+    commit: str
+
+    def __str__(self) -> str:
+        return f"{self.version}+{self.commit}"
+
+    @classmethod
+    def parse(cls, text: str) -> CodeVersion:
+        """``SEMVER+COMMIT``; text without ``+`` is a version with no commit."""
+        version, _, commit = text.partition("+")
+        return cls(version, commit)
+
+
+# ---------------------------------------------------------------------------------------
+# What a worker is started with
+# ---------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    """What a worker needs to know besides its fds; travels as JSON on its command line
+    or in the zygote's ``spawn`` command (never as code)."""
+
+    agent: str
+    """The agent's seed file (``agents/NAME.hy``)."""
+    data_dir: str
+    debug_methods: bool = False
+    """Enable ``debug_*`` requests (sleep, hang, exit) for the supervision tests."""
+    rollback_to: str | None = None
+    """Escalation: roll the repository back to this commit before loading."""
+    rollback_reason: str = ""
+    pipelined: bool = True
+    """Apply a mutation as soon as its ``wal_append`` is sent (the guardian holds the replies
+    until it is durable); False: wait for the ack first (strict)."""
+    standby: bool = False
+    """Main role, started to be the warm standby: it opens the repository read-only (the
+    serving worker may be committing meanwhile) and imports no seed edits."""
+    role: str = "main"
+    """``main`` (serves clients, logs to the guardian's WAL, owns git writes) or ``shadow``
+    (an evolution trial: never writes git, logs mutations to a scratch WAL, runs under
+    process limits; see `o_lisp.worker._lab`)."""
+    candidate_name: str | None = None
+    """Shadow only: the definition the candidate replaces (None = a baseline shadow)."""
+    candidate_source: str | None = None
+    scratch_dir: str | None = None
+    """Shadow only: where its mutations are logged (deleted by the guardian afterwards)."""
+    cpu_seconds: int | None = None
+    """Shadow only: RLIMIT_CPU (SIGXCPU at the soft limit, SIGKILL one second later)."""
+    address_space: int | None = None
+    """RLIMIT_AS headroom in bytes above the address space the worker starts with
+    (allocations beyond it fail); every role (`GuardianConfig.worker_address_space` for the
+    main worker and the standby, the evolution config for shadows). Must leave room for an
+    evaluation thread's stack, which is sized from the step budget (up to 1 GiB)."""
+    tools: tuple[str, ...] = ()
+    """Main role: trusted host tools files (`o-lisp serve --tools`), loaded by the worker,
+    never by the guardian (`o_lisp.agent._host_tools`). Shadows get none: a shadow's side
+    effects must never leave it."""
+    grants: tuple[str, ...] = ()
+    """Capabilities granted to the agent (`o-lisp serve --grant`)."""
+    limits: tuple[tuple[str, Any], ...] = ()
+    """Main role: the agent's `Limits` as (field, value) pairs (`[limits]` of o-lisp.toml
+    under `o-lisp serve`); empty: the defaults. See `limit_pairs`."""
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> WorkerSpec:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("a worker spec must be a JSON object")
+
+        def optional(key: str, kind: type) -> Any:
+            value = data.get(key)
+            return None if value is None else kind(value)
+
+        role = str(data.get("role", "main"))
+        if role not in ("main", "shadow"):
+            raise ValueError(f"unknown worker role {role!r}")
+        return cls(
+            agent=str(data["agent"]),
+            data_dir=str(data["data_dir"]),
+            debug_methods=bool(data.get("debug_methods", False)),
+            rollback_to=optional("rollback_to", str),
+            rollback_reason=str(data.get("rollback_reason", "")),
+            pipelined=bool(data.get("pipelined", True)),
+            standby=bool(data.get("standby", False)),
+            role=role,
+            candidate_name=optional("candidate_name", str),
+            candidate_source=optional("candidate_source", str),
+            scratch_dir=optional("scratch_dir", str),
+            cpu_seconds=optional("cpu_seconds", int),
+            address_space=optional("address_space", int),
+            tools=_strings(data.get("tools", ()), "tools"),
+            grants=_strings(data.get("grants", ()), "grants"),
+            limits=_limit_pairs(data.get("limits", ())),
+        )
+
+    @property
+    def shadow(self) -> bool:
+        return self.role == "shadow"
+
+
+def limit_pairs(limits: Any) -> tuple[tuple[str, Any], ...]:
+    """`Limits` (or None: the defaults) as `WorkerSpec.limits`."""
+    return () if limits is None else tuple(dataclasses.asdict(limits).items())
+
+
+def _limit_pairs(value: Any) -> tuple[tuple[str, Any], ...]:
+    try:
+        pairs = tuple((str(name), setting) for name, setting in value)
+        if pairs:
+            Limits(**dict(pairs))  # checked here: a bad spec fails before anything starts
+    except (TypeError, ValueError) as problem:
+        raise ValueError(f"worker spec limits are not valid Limits: {problem}") from None
+    return pairs
+
+
+def _strings(value: Any, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"worker spec {key} must be a list of strings")
+    return tuple(value)
+
+
 __all__ = [
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_FRAME",
+    "E_BAD_REQUEST",
+    "E_INTERNAL",
+    "E_NOT_DURABLE",
+    "E_RELOAD_FAILED",
+    "E_TIMEOUT",
+    "E_UNKNOWN_METHOD",
+    "E_VERSION_MISMATCH",
     "GUARDIAN",
     "HEADER_SIZE",
     "MESSAGE_TYPES",
@@ -1099,9 +1253,11 @@ __all__ = [
     "WORKER",
     "AsyncFrameReader",
     "AsyncFrameWriter",
+    "BadRequest",
     "Checkpoint",
     "CheckpointAck",
     "CheckpointRequest",
+    "CodeVersion",
     "Error",
     "FrameParser",
     "FrameReader",
@@ -1124,12 +1280,14 @@ __all__ = [
     "WalAppend",
     "WalRecord",
     "Welcome",
+    "WorkerSpec",
     "check_length",
     "decode_body",
     "decode_frame",
     "encode_frame",
     "encode_frame_unchecked",
     "guardian_handshake",
+    "limit_pairs",
     "open_pipe",
     "worker_handshake",
 ]

@@ -11,7 +11,7 @@ Why it is shaped this way:
 
 * **It runs no agent code.** This module imports the protocol, the WAL and the
   vault, never `o_lisp.agent`; workers are separate processes forked by a zygote
-  (`_worker.run_zygote`) that has already imported the runtime, so a restart
+  (`o_lisp.worker._zygote`) that has already imported the runtime, so a restart
   costs a fork, not a second of imports. The only thing the guardian takes from
   a worker is data, checked frame by frame (`_protocol`).
 * **Acknowledged means durable; nothing a client sees is ahead of the disk.**
@@ -24,7 +24,7 @@ Why it is shaped this way:
   answer from a worker (reply, error, checkpoint, ...) is passed on only once
   every ``wal_append`` that worker sent *before* it — the frames are read in pipe
   order, so these include every mutation the answer can depend on, including a
-  read's — is durable (`_Link._dispatch`, `_Link._deliver`). If one of them
+  read's — is durable (`WorkerLink._dispatch`, `WorkerLink._deliver`). If one of them
   failed, the answer is replaced by ``not_durable``. The strict mode
   (`GuardianConfig.pipelined` False) makes the worker wait for each ack before
   applying; the same rule then holds trivially. What a checkpoint covers is
@@ -89,12 +89,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import logging
 import os
-import signal
-import socket
 import sys
 import time
 from collections import Counter, deque
@@ -102,26 +99,40 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, TypeVar
 
-from o_lisp._errors import OLispError
 from o_lisp._limits import Limits
+from o_lisp.guardian._errors import (
+    E_UNAVAILABLE,
+    E_WORKER_DIED,
+    GuardianError,
+    RequestFailed,
+    StartFailed,
+    SupervisorError,
+)
+from o_lisp.guardian._evolution import EvolutionManager
+from o_lisp.guardian._link import ShadowLink, WorkerLink
+from o_lisp.guardian._ports import ShadowWorker
+from o_lisp.guardian._process import (
+    WORKER_LOG,
+    Child,
+    DirectChild,
+    ForkServer,
+    WorkerLog,
+    cancel_and_wait,
+)
 from o_lisp.guardian._protocol import (
     E_INTERNAL,
     E_NOT_DURABLE,
     E_TIMEOUT,
-    AsyncFrameReader,
-    AsyncFrameWriter,
     Checkpoint,
     CheckpointAck,
     CheckpointRequest,
+    CodeVersion,
     Error,
-    Heartbeat,
     Hello,
     HotReload,
     HotReloadAck,
-    Message,
-    MetricsReply,
     ProtocolError,
     Reply,
     Request,
@@ -131,12 +142,13 @@ from o_lisp.guardian._protocol import (
     WalAck,
     WalAppend,
     WalRecord,
+    WorkerSpec,
     guardian_handshake,
+    limit_pairs,
     open_pipe,
 )
 from o_lisp.guardian._vault import NoGoodCheckpoint, Vault, VaultError
 from o_lisp.guardian._wal import DEFAULT_SEGMENT_BYTES, WalError, WriteAheadLog, read_records
-from o_lisp.guardian._worker import WorkerSpec, limit_pairs
 
 __all__ = [
     "E_WORKER_DIED",
@@ -145,6 +157,7 @@ __all__ = [
     "GuardianError",
     "GuardianMetrics",
     "RequestFailed",
+    "SupervisorError",
 ]
 
 INLINE_WAL_MAX = 0.005
@@ -154,28 +167,10 @@ INLINE_WAL_BACKOFF = 30.0
 
 log = logging.getLogger("o_lisp.guardian")
 
-E_WORKER_DIED = "worker_died"
-"""`RequestFailed.code` when the worker died with the request in flight (outcome unknown)."""
-E_UNAVAILABLE = "unavailable"
-"""`RequestFailed.code` when no worker came up to serve within the request's time."""
-
 KNOWN_GOOD = "known_good"
 T = TypeVar("T")
 _MAX_BATCH = 1024
 """Most wal_appends in one write + fsync."""
-
-
-class GuardianError(OLispError):
-    """The guardian cannot do what was asked (start, checkpoint, ...)."""
-
-
-class RequestFailed(GuardianError):
-    """A request was answered with an error; `code` is a protocol `E_*` code or `E_WORKER_DIED`."""
-
-    def __init__(self, message: str, code: str = E_INTERNAL) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
 
 
 @dataclass
@@ -308,478 +303,6 @@ class GuardianMetrics:
             listener(seconds)
 
 
-# ---------------------------------------------------------------------------------------
-# Worker processes
-# ---------------------------------------------------------------------------------------
-
-
-class _Child:
-    """A worker process the guardian can kill and whose exit it can await (reaped either way)."""
-
-    pid: int
-
-    @property
-    def returncode(self) -> int | None:
-        raise NotImplementedError
-
-    async def wait(self) -> int:
-        raise NotImplementedError
-
-    def kill(self) -> None:
-        if self.returncode is None:  # after the exit is known the pid may be reused
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-
-
-class _DirectChild(_Child):
-    """A worker started as its own interpreter; asyncio's child watcher reaps it."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.pid = process.pid
-
-    @property
-    def returncode(self) -> int | None:
-        return self.process.returncode
-
-    async def wait(self) -> int:
-        return await self.process.wait()
-
-
-class _ZygoteChild(_Child):
-    """A worker forked by the zygote, which reaps it and reports its exit status."""
-
-    def __init__(self, pid: int, exited: asyncio.Future[int]) -> None:
-        self.pid = pid
-        self.exited = exited
-
-    @property
-    def returncode(self) -> int | None:
-        return self.exited.result() if self.exited.done() else None
-
-    async def wait(self) -> int:
-        return await asyncio.shield(self.exited)
-
-
-WORKER_LOG = Path("logs") / "worker.log"
-
-
-class WorkerLog(asyncio.Protocol):
-    """What workers print: their stdout and stderr (and the fork server's) into a size-rotated file.
-
-    Workers inherit the write end of one pipe as fds 1 and 2; the guardian reads the
-    other end on its event loop and appends what arrives to ``DATA/logs/worker.log``.
-    When the file would pass `max_bytes` it becomes ``worker.log.1`` (the older ones
-    shift up to ``worker.log.<files - 1>``; the oldest is dropped), so a crash's
-    traceback is kept without the log growing without bound. Agent code cannot reach
-    the frame pipes through it: it is a separate pipe, and the guardian only copies bytes.
-    """
-
-    def __init__(self, path: Path, max_bytes: int, files: int) -> None:
-        self.path = path
-        self.max_bytes = max_bytes
-        self.files = files
-        self.write_fd = -1
-        self._file: BinaryIO | None = None
-        self._size = 0
-        self._transport: asyncio.ReadTransport | None = None
-
-    async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "ab", buffering=0)
-        self._size = self._file.tell()
-        read_fd, self.write_fd = os.pipe()
-        loop = asyncio.get_running_loop()
-        self._transport, _ = await loop.connect_read_pipe(lambda: self, os.fdopen(read_fd, "rb", buffering=0))
-
-    def data_received(self, data: bytes) -> None:
-        self.write(data)
-
-    def write(self, data: bytes) -> None:
-        if self._file is None:
-            return
-        try:
-            if self._size and self._size + len(data) > self.max_bytes:
-                self._rotate()
-            self._file.write(data)
-            self._size += len(data)
-        except OSError as error:  # a full disk must not take the guardian down
-            log.error("cannot write %s: %s", self.path, error)
-
-    def _rotate(self) -> None:
-        if self._file is not None:
-            self._file.close()
-        for i in range(self.files - 1, 0, -1):
-            older = self.path.with_name(f"{self.path.name}.{i}")
-            newer = self.path.with_name(f"{self.path.name}.{i - 1}") if i > 1 else self.path
-            if newer.exists():
-                os.replace(newer, older)
-        if self.files == 1:
-            self.path.unlink(missing_ok=True)
-        self._file = open(self.path, "ab", buffering=0)
-        self._size = 0
-
-    def close(self) -> None:
-        if self.write_fd >= 0:
-            os.close(self.write_fd)
-            self.write_fd = -1
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-
-class _ForkServer:
-    """The guardian's end of the zygote: a SOCK_SEQPACKET socket carrying JSON and fds."""
-
-    def __init__(self, python: str, output: int | None = None) -> None:
-        self.python = python
-        self.output = output  # stdout and stderr of the zygote and its workers
-        self.process: asyncio.subprocess.Process | None = None
-        self.sock: socket.socket | None = None
-        self._tokens = itertools.count(1)
-        self._spawns: dict[int, asyncio.Future[int]] = {}
-        self._exits: dict[int, asyncio.Future[int]] = {}
-        self._reader: asyncio.Task[None] | None = None
-
-    @property
-    def alive(self) -> bool:
-        return self.sock is not None and self.process is not None and self.process.returncode is None
-
-    async def start(self, timeout: float) -> None:
-        loop = asyncio.get_running_loop()
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            self.process = await asyncio.create_subprocess_exec(
-                self.python, "-m", "o_lisp.guardian._worker", "zygote", str(theirs.fileno()),
-                pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL, stdout=self.output, stderr=self.output,
-            )
-        finally:
-            theirs.close()
-        ours.setblocking(False)
-        try:
-            first = await asyncio.wait_for(loop.sock_recv(ours, 1 << 16), timeout)
-            message = _parse_control(first)
-            if message is None or message.get("op") != "ready":
-                raise GuardianError(f"the fork server did not start (said {first[:100]!r})")
-        except BaseException:
-            ours.close()
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
-            await self.process.wait()
-            raise
-        self.sock = ours
-        self._reader = asyncio.create_task(self._read_loop(), name="o-zygote-reader")
-
-    async def _read_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        sock = self.sock
-        assert sock is not None
-        try:
-            while True:
-                data = await loop.sock_recv(sock, 1 << 16)
-                if not data:
-                    break
-                message = _parse_control(data)
-                if message is None:
-                    log.error("fork server sent garbage: %r", data[:100])
-                    break
-                op = message.get("op")
-                pid = message.get("pid")
-                if op == "spawned" and type(pid) is int:
-                    future = self._spawns.pop(message.get("token"), None)  # type: ignore[arg-type]
-                    if future is not None and not future.done():
-                        future.set_result(pid)
-                elif op == "exit" and type(pid) is int and type(message.get("status")) is int:
-                    exited = self._exit_future(pid)
-                    if not exited.done():
-                        exited.set_result(message["status"])
-                elif op == "error":
-                    future = self._spawns.pop(message.get("token"), None)  # type: ignore[arg-type]
-                    if future is not None and not future.done():
-                        future.set_exception(GuardianError(f"fork server: {message.get('message')}"))
-        except OSError as error:
-            log.error("fork server connection failed: %s", error)
-        finally:
-            self._closed()
-
-    def _exit_future(self, pid: int) -> asyncio.Future[int]:
-        future = self._exits.get(pid)
-        if future is None:
-            future = self._exits[pid] = asyncio.get_running_loop().create_future()
-        return future
-
-    def _closed(self) -> None:
-        """The zygote is gone: its workers die with it (PDEATHSIG) and init reaps them."""
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
-        for future in self._spawns.values():
-            if not future.done():
-                future.set_exception(GuardianError("the fork server exited"))
-        self._spawns.clear()
-        for future in self._exits.values():
-            if not future.done():
-                future.set_result(-signal.SIGKILL)
-        self._exits.clear()
-
-    async def spawn(self, spec: WorkerSpec, fds: tuple[int, int], timeout: float) -> _ZygoteChild:
-        if self.sock is None:
-            raise GuardianError("the fork server is not running")
-        token = next(self._tokens)
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._spawns[token] = future
-        payload = json.dumps({"op": "spawn", "token": token, "spec": json.loads(spec.to_json())}).encode()
-        socket.send_fds(self.sock, [payload], list(fds))
-        pid = await asyncio.wait_for(future, timeout)
-        return _ZygoteChild(pid, self._exit_future(pid))
-
-    def forget(self, pid: int) -> None:
-        self._exits.pop(pid, None)
-
-    async def stop(self, timeout: float = 5.0) -> None:
-        if self.sock is not None:
-            self.sock.close()  # EOF: the zygote kills and reaps its workers, then exits
-            self.sock = None
-        await _cancel_and_wait(self._reader)
-        if self.process is not None and self.process.returncode is None:
-            try:
-                await asyncio.wait_for(self.process.wait(), timeout)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
-        self._closed()
-
-
-async def _cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
-    """Cancel `task` and wait until it is done, without swallowing a cancellation of *our* task
-    (``suppress(CancelledError)`` around ``await task`` would, and a cancelled supervisor
-    would go on restarting workers)."""
-    if task is None or task is asyncio.current_task() or task.done():
-        return
-    task.cancel()
-    await asyncio.wait([task])
-
-
-def _parse_control(data: bytes) -> dict[str, Any] | None:
-    try:
-        message = json.loads(data)
-    except ValueError:
-        return None
-    return message if isinstance(message, dict) else None
-
-
-class _Link:
-    """The guardian's side of one worker: pending calls, liveness, what it was acked."""
-
-    def __init__(self, guardian: Guardian, child: _Child, reader: AsyncFrameReader, writer: AsyncFrameWriter) -> None:
-        self.guardian = guardian
-        self.child = child
-        self.reader = reader
-        self.writer = writer
-        self.pending: dict[int, asyncio.Future[Message]] = {}
-        self.late: deque[int] = deque(maxlen=4096)  # ids of calls that timed out: answers are dropped
-        self.checkpoint_covers: dict[int, int] = {}
-        self.code_version = ""
-        self.last_heartbeat = time.monotonic()
-        self.busy: int | None = None
-        self.serving_since: float | None = None
-        self.acked_seq = 0
-        self.ok_replies = 0
-        self.dead: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._reader_task: asyncio.Task[None] | None = None
-        # Durability of what the worker says (see "Held answers" in the module docstring).
-        self.pipelined = guardian.config.pipelined
-        self.appends_received = 0  # wal_append frames read from this worker, in pipe order
-        self.appends_done = 0  # of those, answered (acked or refused), always in the same order
-        self.append_queue: deque[tuple[int, int, WalAppend]] = deque()  # (index, epoch, frame)
-        self.append_wakeup = asyncio.Event()
-        self.held: deque[tuple[int, int, Message]] = deque()  # (appends received before it, epoch, answer)
-        self.epoch = 0  # +1 when a resync restore is acknowledged: the worker's state is clean again
-        self.failed: tuple[int, int] | None = None  # (epoch, index) of the first append that failed
-        self.resync_ids: set[int] = set()  # ids of the `restore` frames sent to resync this worker
-        self.resyncs = 0
-
-    @property
-    def commit(self) -> str:
-        return self.code_version.partition("+")[2]
-
-    @property
-    def version(self) -> str:
-        return self.code_version.partition("+")[0]
-
-    def start_reading(self) -> None:
-        self._reader_task = asyncio.create_task(self._read_loop(), name=f"o-worker-{self.child.pid}")
-
-    async def call(self, message: Message, timeout: float) -> Message:
-        """Send a message that expects an answer; TimeoutError after `timeout` s."""
-        if self.dead.done():
-            raise RequestFailed(f"the worker died ({self.dead.result()})", E_WORKER_DIED)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Message] = loop.create_future()
-        self.pending[message.id] = future
-        # A bare timer rather than `asyncio.timeout`: this runs for every request.
-        timer = loop.call_at(loop.time() + timeout, self._time_out, message.id, future)
-        try:
-            self.writer.write_nowait(message)
-            if self.writer.congested:
-                await self.writer.drain()
-            return await future
-        except TimeoutError:  # from `_time_out` (and an OSError: not a closed pipe)
-            raise
-        except (OSError, ConnectionError):
-            self.pending.pop(message.id, None)
-            raise RequestFailed("the worker's pipe is closed", E_WORKER_DIED) from None
-        finally:
-            timer.cancel()
-
-    def _time_out(self, message_id: int, future: asyncio.Future[Message]) -> None:
-        """A call's time is up: its answer, should it come, will be dropped."""
-        if self.pending.pop(message_id, None) is not None:
-            self.late.append(message_id)
-        if not future.done():
-            future.set_exception(TimeoutError())
-
-    async def send(self, message: Message) -> None:
-        with contextlib.suppress(OSError, ConnectionError):
-            await self.writer.write(message)
-
-    async def _read_loop(self) -> None:
-        reason = "the worker closed its pipe"
-        try:
-            while True:
-                message = await self.reader.read()
-                if message is None:
-                    break
-                self.last_heartbeat = time.monotonic()
-                self._dispatch(message)
-        except ProtocolError as error:
-            reason = f"protocol error: {error}"
-            log.error("worker %d: %s", self.child.pid, error)
-        except (OSError, ConnectionError) as error:
-            reason = f"pipe error: {error}"
-        finally:
-            self.die(reason)
-
-    def _dispatch(self, message: Message) -> None:
-        if isinstance(message, Heartbeat):
-            self.busy = message.busy
-        elif isinstance(message, WalAppend):
-            self.appends_received += 1
-            self.append_queue.append((self.appends_received, self.epoch, message))
-            self.append_wakeup.set()
-        elif isinstance(message, Reply | Error | RestoreAck | Checkpoint | MetricsReply | HotReloadAck):
-            if isinstance(message, Error) and message.re is None:  # an Error about the connection
-                log.warning("worker %d: %s", self.child.pid, message)
-                return
-            if isinstance(message, RestoreAck) and message.re in self.resync_ids:
-                self.epoch += 1  # everything after this frame was produced on the restored state
-            if self.held or self.appends_done < self.appends_received:
-                self.held.append((self.appends_received, self.epoch, message))
-            else:
-                self._deliver(self.appends_received, self.epoch, message)
-        else:
-            raise ProtocolError(f"unexpected {message.TYPE!r} from a worker")
-
-    def append_done(self) -> None:
-        """One more wal_append answered (in order): release the answers that were waiting for it."""
-        self.appends_done += 1
-        held = self.held
-        while held and held[0][0] <= self.appends_done:
-            tag, epoch, message = held.popleft()
-            try:
-                self._deliver(tag, epoch, message)
-            except ProtocolError as error:
-                log.error("worker %d: %s", self.child.pid, error)
-                self.die(f"protocol error: {error}")
-                return
-
-    def refuses(self, epoch: int) -> bool:
-        """Appends of this epoch are refused: an earlier one failed and the worker applied it anyway."""
-        return self.failed is not None and self.failed[0] == epoch
-
-    def _deliver(self, tag: int, epoch: int, message: Message) -> None:
-        """Pass on an answer whose wal_appends (the `tag` received before it) are all answered.
-
-        When one of them failed, the answer may show state that is not durable: it is
-        replaced by a ``not_durable`` error (a checkpoint is refused).
-        """
-        failed = self.failed
-        tainted = (failed is not None and failed[0] == epoch and tag >= failed[1]
-                   and not isinstance(message, RestoreAck))
-        if isinstance(message, Checkpoint) and message.re is None:  # the worker's own, before a risky step
-            if tainted:
-                self.send_nowait(Error(id=self.writer.next_id(), re=message.id, code=E_NOT_DURABLE,
-                                       message="an earlier mutation was not durable"))
-            else:
-                self.guardian._spawn_unsolicited_checkpoint(self, message, self.acked_seq)
-            return
-        assert isinstance(message, Reply | Error | RestoreAck | Checkpoint | MetricsReply | HotReloadAck)
-        re = message.re
-        assert re is not None
-        future = self.pending.pop(re, None)
-        if future is None:
-            if re in self.late:
-                return
-            raise ProtocolError(f"{message.TYPE!r} answers {re}, which is not outstanding")
-        if tainted:
-            message = Error(id=message.id, re=re, code=E_NOT_DURABLE,
-                            message="not durable: a mutation it depends on could not be made durable")
-        elif isinstance(message, Checkpoint):
-            # What the state covers: every mutation the worker logged before it, all acked now.
-            self.checkpoint_covers[message.id] = self.acked_seq
-        if not future.done():
-            future.set_result(message)
-
-    def send_nowait(self, *messages: Message) -> None:
-        """Queue frames for the worker in one write (no waiting; a closed pipe is ignored)."""
-        with contextlib.suppress(OSError, ConnectionError, RuntimeError):
-            self.writer.write_many_nowait(messages)
-
-    def die(self, reason: str) -> None:
-        """Mark the worker dead: fail every call in flight, kill it, close the pipes."""
-        if not self.dead.done():
-            self.dead.set_result(reason)
-        for future in self.pending.values():
-            if not future.done():
-                future.set_exception(RequestFailed(f"the worker died ({reason})", E_WORKER_DIED))
-        self.pending.clear()
-        self.held.clear()
-        self.append_wakeup.set()  # the appender drops what it has not started
-        self.child.kill()
-        self.reader.close()
-        self.writer.close()
-
-    async def terminate(self, reason: str, timeout: float = 10.0) -> int | None:
-        """Kill (if still alive), close, reap; the exit status if it came in time."""
-        self.die(reason)
-        await _cancel_and_wait(self._reader_task)
-        try:
-            return await asyncio.wait_for(self.child.wait(), timeout)
-        except TimeoutError:
-            log.error("worker %d did not exit within %s s of SIGKILL", self.child.pid, timeout)
-            return None
-
-
-class _ShadowLink(_Link):
-    """A shadow worker (an evolution trial): it logs to its own scratch area, so a WAL
-    append or a checkpoint from it is a protocol violation and ends it."""
-
-    def _dispatch(self, message: Message) -> None:
-        if isinstance(message, WalAppend) or (isinstance(message, Checkpoint) and message.re is None):
-            raise ProtocolError(f"a shadow worker may not send {message.TYPE!r}")
-        super()._dispatch(message)
-
-
-class _StartFailed(Exception):
-    def __init__(self, reason: str, code_version: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.code_version = code_version
-
-
 @dataclass
 class _CachedCheckpoint:
     checkpoint_id: int
@@ -804,8 +327,8 @@ class Guardian:
         self.last_escalation: dict[str, Any] | None = None
         self._wal: WriteAheadLog | None = None
         self._vault: Vault | None = None
-        self._fork_server: _ForkServer | None = None
-        self._link: _Link | None = None
+        self._fork_server: ForkServer | None = None
+        self._link: WorkerLink | None = None
         self._serving = asyncio.Event()
         self._stopping = False
         self._started = time.monotonic()
@@ -827,16 +350,14 @@ class Guardian:
         self._known_good: dict[str, Any] | None = None
         self._wal_error: str | None = None  # why the WAL is unavailable (reopen failed)
         self._worker_log: WorkerLog | None = None
-        self._standby: _Link | None = None  # loaded from the checkpoint covering `_standby_base`, idle
+        self._standby: WorkerLink | None = None  # loaded from the checkpoint covering `_standby_base`, idle
         self._standby_base = 0
         self._standby_task: asyncio.Task[None] | None = None  # preparing the next standby
         self._standby_generation = 0
         self._acked_seq = 0  # the last seq the WAL acknowledged (or recovered): what replay may go up to
         self._wal_thread_until = 0.0  # WAL batches go to the I/O thread until then (a slow fsync)
         self._wal_lock = asyncio.Lock()
-        from o_lisp.guardian._evolution import EvolutionManager
-
-        self.evolution = EvolutionManager(self, config.evolution)
+        self.evolution = EvolutionManager(self, config.evolution)  # its host: this guardian (_ports.EvolutionHost)
 
     # -- paths and blocking helpers --------------------------------------------------------
     @property
@@ -858,7 +379,7 @@ class Guardian:
     async def start(self) -> None:
         """Open the WAL and vault, start the fork server and a worker; return once it serves."""
         if self._supervisor is not None:
-            raise GuardianError("the guardian is already started")
+            raise SupervisorError("the guardian is already started")
         cfg = self.config
         self.status = "starting"
         self._started = time.monotonic()
@@ -885,12 +406,12 @@ class Guardian:
             serving.cancel()
             if not self._serving.is_set():
                 why = self._gave_up.result() if self._gave_up.done() else "timed out"
-                raise GuardianError(f"the agent worker did not start: {why}")
+                raise SupervisorError(f"the agent worker did not start: {why}")
         except BaseException:
             await self.stop()
             raise
         if self._cached is None:  # a first checkpoint pins the agent's identity and state
-            with contextlib.suppress(GuardianError):
+            with contextlib.suppress(SupervisorError):
                 await self.checkpoint("initial")
         self._checkpointer = asyncio.create_task(self._checkpoint_loop(), name="o-checkpointer")
         await self.evolution.begin()
@@ -913,16 +434,16 @@ class Guardian:
         self._wal = self._new_wal(initial)
         self._acked_seq = self._wal.last_seq
         if self._cached is None and self._wal.first_seq > 1:
-            raise GuardianError(
+            raise SupervisorError(
                 f"no good checkpoint in {cfg.data_dir / 'checkpoints'} and the WAL starts at "
                 f"seq {self._wal.first_seq}: the state cannot be restored"
             )
 
     async def _start_fork_server(self) -> None:
-        server = _ForkServer(self.config.python, self._worker_output())
+        server = ForkServer(self.config.python, self._worker_output())
         try:
             await server.start(self.config.zygote_timeout)
-        except (GuardianError, OSError, TimeoutError) as error:
+        except (SupervisorError, OSError, TimeoutError) as error:
             log.error("fork server unavailable, spawning workers directly: %s", error)
             return
         self._fork_server = server
@@ -932,15 +453,15 @@ class Guardian:
         self._stopping = True
         self.status = "stopping"
         await self.evolution.close()
-        await _cancel_and_wait(self._checkpointer)
+        await cancel_and_wait(self._checkpointer)
         self._checkpointer = None
         link = self._link
         if link is not None and link.serving_since is not None and self.config.checkpoint_on_stop:
             try:
                 await asyncio.wait_for(self.checkpoint("shutdown"), self.config.checkpoint_timeout)
-            except (GuardianError, TimeoutError) as error:
+            except (SupervisorError, TimeoutError) as error:
                 log.warning("no checkpoint at shutdown: %s", error)
-        await _cancel_and_wait(self._supervisor)
+        await cancel_and_wait(self._supervisor)
         self._supervisor = None
         await self._discard_standby()
         if link is not None:
@@ -995,7 +516,7 @@ class Guardian:
             try:
                 if link is None:
                     link = await self._launch(spec)
-            except _StartFailed as failure:
+            except StartFailed as failure:
                 await self._failed(f"start-up failed: {failure.reason}", failure.code_version)
                 continue
             self._rollback = None
@@ -1019,7 +540,7 @@ class Guardian:
             status = await link.terminate(reason)
             await self._failed(reason if status is None else f"{reason} (exit status {status})", link.code_version)
 
-    async def _watch(self, link: _Link) -> str:
+    async def _watch(self, link: WorkerLink) -> str:
         """Until the worker dies or goes silent; marks its code known-good on the way."""
         cfg = self.config
         tick = min(cfg.heartbeat_interval, cfg.heartbeat_timeout) / 4
@@ -1063,7 +584,7 @@ class Guardian:
         count = len(self._failures)
         self._failures.clear()
         known = self._known_good
-        commit = code_version.partition("+")[2]
+        commit = CodeVersion.parse(code_version).commit
         if known is not None and commit != known["commit"] and not self._escalated_unserved:
             why = (f"guardian: {code_version or 'the current version'} crash-looped "
                    f"({count} failures in {cfg.restart_window:g} s; last: {reason})")[:500]
@@ -1080,7 +601,7 @@ class Guardian:
         log.error("crash loop and nothing to roll back to; retrying in %.1f s", backoff)
         await asyncio.sleep(backoff)
 
-    async def _spawn_child(self, spec: WorkerSpec, fds: tuple[int, int]) -> _Child:
+    async def _spawn_child(self, spec: WorkerSpec, fds: tuple[int, int]) -> Child:
         server = self._fork_server
         if self.config.fork_server and (server is None or not server.alive):
             if server is not None:
@@ -1091,13 +612,13 @@ class Guardian:
         if server is not None:
             return await server.spawn(spec, fds, self.config.startup_timeout)
         process = await asyncio.create_subprocess_exec(
-            self.config.python, "-m", "o_lisp.guardian._worker", "worker", str(fds[0]), str(fds[1]), spec.to_json(),
+            self.config.python, "-m", "o_lisp.worker", "worker", str(fds[0]), str(fds[1]), spec.to_json(),
             pass_fds=fds, stdin=asyncio.subprocess.DEVNULL, stdout=self._worker_output(), stderr=self._worker_output(),
         )
-        return _DirectChild(process)
+        return DirectChild(process)
 
-    async def _connect(self, spec: WorkerSpec, created: list[_Link], link_class: type[_Link] = _Link) -> _Link:
-        """Spawn and handshake; a reading link (not restored) or `_StartFailed`.
+    async def _connect(self, spec: WorkerSpec, created: list[WorkerLink], link_class: type[WorkerLink] = WorkerLink) -> WorkerLink:
+        """Spawn and handshake; a reading link (not restored) or `StartFailed`.
 
         The link is also put in `created` as soon as it exists, so that a caller
         cancelled just as this returns can still close it.
@@ -1107,10 +628,10 @@ class Guardian:
         from_worker_r, from_worker_w = os.pipe()
         try:
             child = await self._spawn_child(spec, (to_worker_r, from_worker_w))
-        except (GuardianError, OSError, TimeoutError) as error:
+        except (SupervisorError, OSError, TimeoutError) as error:
             for fd in (to_worker_w, from_worker_r):
                 os.close(fd)
-            raise _StartFailed(f"cannot spawn a worker: {error}", "") from None
+            raise StartFailed(f"cannot spawn a worker: {error}", "") from None
         except asyncio.CancelledError:
             for fd in (to_worker_w, from_worker_r):
                 os.close(fd)
@@ -1119,7 +640,8 @@ class Guardian:
             os.close(to_worker_r)
             os.close(from_worker_w)
         reader, writer = await open_pipe(from_worker_r, to_worker_w)
-        link = link_class(self, child, reader, writer)
+        link = link_class(child, reader, writer, pipelined=self.config.pipelined,
+                          on_checkpoint=self._spawn_unsolicited_checkpoint)
         created.append(link)
         try:
             hello: Hello = await guardian_handshake(reader, writer, heartbeat_interval=cfg.heartbeat_interval,
@@ -1133,18 +655,18 @@ class Guardian:
         except (ProtocolError, OSError, TimeoutError) as error:
             status = await link.terminate("start-up failed")
             detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-            raise _StartFailed(f"{detail} (exit status {status})", link.code_version) from None
+            raise StartFailed(f"{detail} (exit status {status})", link.code_version) from None
         return link
 
-    async def _launch(self, spec: WorkerSpec, link_class: type[_Link] = _Link) -> _Link:
-        """Spawn, handshake, restore; a serving link or `_StartFailed`. Shadows of an
-        evolution cycle come through here too (`link_class` `_ShadowLink`)."""
+    async def _launch(self, spec: WorkerSpec, link_class: type[WorkerLink] = WorkerLink) -> WorkerLink:
+        """Spawn, handshake, restore; a serving link or `StartFailed`. Shadows of an
+        evolution cycle come through here too (`link_class` `ShadowLink`)."""
         cfg = self.config
-        if self._appends and not issubclass(link_class, _ShadowLink):
+        if self._appends and not issubclass(link_class, ShadowLink):
             # A dead worker's appends: durable ones must be in the restore. (A shadow starts
             # while the main worker serves: its appender runs as long as it does.)
             await asyncio.gather(*self._appends, return_exceptions=True)
-        created: list[_Link] = []
+        created: list[WorkerLink] = []
         try:
             link = await self._connect(spec, created, link_class)
         except asyncio.CancelledError:
@@ -1152,28 +674,40 @@ class Guardian:
                 orphan.die("the guardian stopped during start-up")
             raise
         try:
-            if not isinstance(link, _ShadowLink):  # a shadow never appends to the WAL
+            if not isinstance(link, ShadowLink):  # a shadow never appends to the WAL
                 self._start_appender(link)
             restore, base = await self._restore_message(link)
             link.acked_seq = base
             answer = await link.call(restore, cfg.startup_timeout)
             if not isinstance(answer, RestoreAck):
                 message = answer.message if isinstance(answer, Error) else answer.TYPE
-                raise _StartFailed(f"restore refused: {message}", link.code_version)
-        except _StartFailed:
+                raise StartFailed(f"restore refused: {message}", link.code_version)
+        except StartFailed:
             await link.terminate("start-up failed")
             raise
         except asyncio.CancelledError:  # stopping, or a cycle was cancelled: do not leave the pipes open
             link.die("start-up cancelled")
             raise
-        except (ProtocolError, RequestFailed, GuardianError, WalError, OSError, TimeoutError) as error:
+        except (ProtocolError, RequestFailed, SupervisorError, WalError, OSError, TimeoutError) as error:
             status = await link.terminate("start-up failed")
             detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-            raise _StartFailed(f"{detail} (exit status {status})", link.code_version) from None
+            raise StartFailed(f"{detail} (exit status {status})", link.code_version) from None
         link.serving_since = time.monotonic()
         return link
 
-    async def _restore_message(self, link: _Link) -> tuple[Restore, int]:
+    async def launch_shadow(self, spec: WorkerSpec) -> ShadowWorker:
+        """A serving shadow worker of an evolution cycle (`_ports.EvolutionHost`); `StartFailed` if it did not come up."""
+        return await self._launch(spec, ShadowLink)
+
+    def code_changed(self, code_version: str) -> None:
+        """The main worker committed and runs `code_version` now (`_ports.EvolutionHost`):
+        note it, and rebuild a warm standby on the new code."""
+        if self._link is not None:
+            self._link.code_version = code_version
+        if self.config.standby and self._cached is not None and not self._stopping:
+            self._refresh_standby()
+
+    async def _restore_message(self, link: WorkerLink) -> tuple[Restore, int]:
         cached = self._cached
         base = 0 if cached is None else cached.wal_seq
         try:
@@ -1209,7 +743,7 @@ class Guardian:
         task, standby = self._standby_task, self._standby
         self._standby_task = self._standby = None
         self._standby_generation += 1
-        await _cancel_and_wait(task)
+        await cancel_and_wait(task)
         if standby is not None:
             await standby.terminate("standby discarded")
 
@@ -1225,18 +759,18 @@ class Guardian:
                           debug_methods=cfg.debug_methods, pipelined=cfg.pipelined, standby=True,
                           address_space=cfg.worker_address_space,
                           tools=cfg.tools, grants=cfg.grants, limits=limit_pairs(cfg.limits))
-        created: list[_Link] = []
+        created: list[WorkerLink] = []
         try:
             link = await self._connect(spec, created)
             restore = Restore(id=link.writer.next_id(), checkpoint=cached.state, mode="standby")
             answer = await link.call(restore, cfg.startup_timeout)
             if not isinstance(answer, RestoreAck):
-                raise GuardianError(answer.message if isinstance(answer, Error) else answer.TYPE)
+                raise SupervisorError(answer.message if isinstance(answer, Error) else answer.TYPE)
         except asyncio.CancelledError:
             for orphan in created:
                 orphan.die("standby cancelled")
             raise
-        except (_StartFailed, ProtocolError, RequestFailed, GuardianError, OSError, TimeoutError) as error:
+        except (StartFailed, ProtocolError, RequestFailed, SupervisorError, OSError, TimeoutError) as error:
             log.warning("no warm standby: %s", error)
             for orphan in created:
                 await orphan.terminate("standby failed")
@@ -1247,7 +781,7 @@ class Guardian:
         self._standby, self._standby_base = link, cached.wal_seq
         log.info("worker %d is the warm standby (checkpoint at seq %d)", link.child.pid, cached.wal_seq)
 
-    async def _activate_standby(self) -> _Link | None:
+    async def _activate_standby(self) -> WorkerLink | None:
         """The standby, brought up to date with the WAL and serving; None to launch a worker instead.
 
         A standby still being prepared is waited for (it started before any new worker
@@ -1276,11 +810,11 @@ class Guardian:
             answer = await standby.call(Restore(id=standby.writer.next_id(), checkpoint=None, wal=records, mode="resume"),
                                         cfg.startup_timeout)
             if not isinstance(answer, RestoreAck):
-                raise GuardianError(answer.message if isinstance(answer, Error) else answer.TYPE)
+                raise SupervisorError(answer.message if isinstance(answer, Error) else answer.TYPE)
         except asyncio.CancelledError:
             standby.die("the guardian stopped during the takeover")
             raise
-        except (ProtocolError, RequestFailed, GuardianError, WalError, OSError, TimeoutError) as error:
+        except (ProtocolError, RequestFailed, SupervisorError, WalError, OSError, TimeoutError) as error:
             log.warning("the warm standby cannot take over: %s", error)
             self.metrics.standby_fallbacks += 1
             await standby.terminate("standby refused")
@@ -1292,12 +826,12 @@ class Guardian:
         return standby
 
     # -- the WAL ------------------------------------------------------------------------------
-    def _start_appender(self, link: _Link) -> None:
+    def _start_appender(self, link: WorkerLink) -> None:
         task = asyncio.create_task(self._appender(link), name=f"o-wal-{link.child.pid}")
         self._appends.add(task)
         task.add_done_callback(self._appends.discard)
 
-    async def _appender(self, link: _Link) -> None:
+    async def _appender(self, link: WorkerLink) -> None:
         """Append one worker's mutations in the order it sent them, as few fsyncs as possible.
 
         Every ``wal_append`` that arrived while the previous batch was being written and
@@ -1336,7 +870,7 @@ class Guardian:
                 queue.clear()
                 return
 
-    async def _append_batch(self, link: _Link, epoch: int, batch: list[tuple[int, WalAppend]]) -> None:
+    async def _append_batch(self, link: WorkerLink, epoch: int, batch: list[tuple[int, WalAppend]]) -> None:
         """Append + fsync, then ack (or refuse with ``not_durable``); never the other way round."""
         try:
             wal = await self._usable_wal()
@@ -1367,7 +901,7 @@ class Guardian:
                 if m.op == "evolution_intent":
                     self.evolution.on_wal_record(m.op, m.args)
         for seq in seqs:
-            link.acked_seq = seq  # before the answers it releases: see `_Link._deliver` (checkpoints)
+            link.acked_seq = seq  # before the answers it releases: see `WorkerLink._deliver` (checkpoints)
             link.append_done()
         if last - self._checkpoint_seq >= self.config.checkpoint_wal_records:
             self._checkpoint_due.set()
@@ -1390,12 +924,12 @@ class Guardian:
             if time.monotonic() - now > INLINE_WAL_MAX:
                 self._wal_thread_until = time.monotonic() + INLINE_WAL_BACKOFF
 
-    def _spawn_resync(self, link: _Link) -> None:
+    def _spawn_resync(self, link: WorkerLink) -> None:
         task = asyncio.create_task(self._resync(link), name=f"o-resync-{link.child.pid}")
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _resync(self, link: _Link) -> None:
+    async def _resync(self, link: WorkerLink) -> None:
         """A pipelined worker applied a mutation that is not durable: give it the durable state back.
 
         The same ``restore`` a new worker gets (newest checkpoint + WAL), sent to the
@@ -1410,7 +944,7 @@ class Guardian:
             restore, _ = await self._restore_message(link)
             link.resync_ids.add(restore.id)
             answer = await link.call(restore, self.config.startup_timeout)
-        except (RequestFailed, GuardianError, WalError, OSError, TimeoutError) as error:
+        except (RequestFailed, SupervisorError, WalError, OSError, TimeoutError) as error:
             answer = Error(id=0, re=0, code=E_INTERNAL, message=f"{type(error).__name__}: {error}")
         if not isinstance(answer, RestoreAck):
             reason = answer.message if isinstance(answer, Error) else answer.TYPE
@@ -1473,13 +1007,13 @@ class Guardian:
                 answer = await link.call(request, self.config.checkpoint_timeout)
             except TimeoutError:
                 self.metrics.checkpoint_failures += 1
-                raise GuardianError("the worker did not deliver a checkpoint in time") from None
+                raise SupervisorError("the worker did not deliver a checkpoint in time") from None
             except RequestFailed as error:
                 self.metrics.checkpoint_failures += 1
-                raise GuardianError(f"checkpoint failed: {error}") from None
+                raise SupervisorError(f"checkpoint failed: {error}") from None
             if not isinstance(answer, Checkpoint):
                 self.metrics.checkpoint_failures += 1
-                raise GuardianError(f"the worker refused a checkpoint: {getattr(answer, 'message', answer.TYPE)}")
+                raise SupervisorError(f"the worker refused a checkpoint: {getattr(answer, 'message', answer.TYPE)}")
             covered = link.checkpoint_covers.pop(answer.id, link.acked_seq)
             return await self._store_checkpoint(link, answer, covered)
 
@@ -1501,18 +1035,18 @@ class Guardian:
             self._refresh_standby()  # it loaded the old code
         return answer.code_version
 
-    def _spawn_unsolicited_checkpoint(self, link: _Link, message: Checkpoint, covered: int) -> None:
+    def _spawn_unsolicited_checkpoint(self, link: WorkerLink, message: Checkpoint, covered: int) -> None:
         """A checkpoint the worker took on its own (before a risky operation): it waits for our answer."""
         async def store() -> None:
             async with self._checkpoint_lock:
-                with contextlib.suppress(GuardianError):  # the worker got an Error; it logs, we logged
+                with contextlib.suppress(SupervisorError):  # the worker got an Error; it logs, we logged
                     await self._store_checkpoint(link, message, covered)
 
         task = asyncio.create_task(store())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _store_checkpoint(self, link: _Link, message: Checkpoint, covered: int) -> dict[str, Any]:
+    async def _store_checkpoint(self, link: WorkerLink, message: Checkpoint, covered: int) -> dict[str, Any]:
         vault = self._vault
         if message.wal_seq != covered:
             log.debug("worker says its checkpoint covers %d; the acks say %d", message.wal_seq, covered)
@@ -1527,7 +1061,7 @@ class Guardian:
         except (VaultError, WalError, OSError) as error:
             self.metrics.checkpoint_failures += 1
             await link.send(Error(id=link.writer.next_id(), re=message.id, code=E_INTERNAL, message=str(error)[:1000]))
-            raise GuardianError(f"checkpoint not stored: {error}") from error
+            raise SupervisorError(f"checkpoint not stored: {error}") from error
         await link.send(CheckpointAck(id=link.writer.next_id(), re=message.id,
                                       checkpoint_id=str(info.checkpoint_id), wal_seq=covered))
         self._cached = _CachedCheckpoint(info.checkpoint_id, covered, message.state, info.created)
@@ -1554,7 +1088,7 @@ class Guardian:
                 continue
             try:
                 await self.checkpoint("interval" if by_time else "wal size")
-            except GuardianError as error:
+            except SupervisorError as error:
                 log.error("scheduled checkpoint failed: %s", error)
                 self._checkpoint_time = time.monotonic()  # retry at the next interval, not in a loop
 
@@ -1582,7 +1116,7 @@ class Guardian:
         finally:
             os.close(fd)
 
-    async def _mark_known_good(self, link: _Link, why: str) -> None:
+    async def _mark_known_good(self, link: WorkerLink, why: str) -> None:
         commit = link.commit
         if not commit or (self._known_good is not None and self._known_good.get("commit") == commit):
             return
@@ -1601,7 +1135,7 @@ class Guardian:
         return None if self._known_good is None else dict(self._known_good)
 
     # -- requests ---------------------------------------------------------------------------------
-    async def _serving_link(self, deadline: float) -> _Link:
+    async def _serving_link(self, deadline: float) -> WorkerLink:
         while True:
             link = self._link
             if link is not None and link.serving_since is not None and not link.dead.done():

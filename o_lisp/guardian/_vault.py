@@ -45,7 +45,7 @@ from typing import Any
 import msgpack
 import zstandard
 
-from o_lisp._errors import OLispError
+from o_lisp.guardian._errors import GuardianError
 
 __all__ = [
     "DEFAULT_MAX_RAW_BYTES",
@@ -95,7 +95,7 @@ Fsync = Callable[[int], None]
 Write = Callable[[int, memoryview], int]
 
 
-class VaultError(OLispError):
+class VaultError(GuardianError):
     """A checkpoint could not be written or no usable checkpoint could be read."""
 
 

@@ -61,7 +61,7 @@ from typing import Any
 import google_crc32c
 import msgpack
 
-from o_lisp._errors import OLispError
+from o_lisp.guardian._errors import GuardianError
 
 __all__ = [
     "DEFAULT_SEGMENT_BYTES",
@@ -104,7 +104,7 @@ FsyncFn = Callable[[int], None]
 WriteFn = Callable[[int, bytes, int], int]  # os.pwrite(fd, data, offset) -> bytes written
 
 
-class WalError(OLispError):
+class WalError(GuardianError):
     """The write-ahead log could not do what was asked; nothing was acknowledged."""
 
 

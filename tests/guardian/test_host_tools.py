@@ -16,8 +16,8 @@ import pytest
 from guardian_harness import make_config, retry, run_guardian, wait_for
 
 from o_lisp import Limits
+from o_lisp.guardian._protocol import WorkerSpec, limit_pairs
 from o_lisp.guardian._supervisor import Guardian, RequestFailed
-from o_lisp.guardian._worker import WorkerSpec, limit_pairs
 
 ROOT = Path(__file__).resolve().parents[2]
 

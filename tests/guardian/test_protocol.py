@@ -736,3 +736,13 @@ def test_unchecked_frames_are_the_frames_of_the_messages() -> None:
         P.encode_frame_unchecked(P.Reply, id=10, re=5, result=object())
     with pytest.raises(ProtocolError, match="exceeds max_frame 16"):
         P.encode_frame_unchecked(P.Reply, 16, id=11, re=6, result="x" * 100)
+
+
+def test_a_code_version_is_written_and_read_as_semver_plus_commit() -> None:
+    from o_lisp.guardian._protocol import CodeVersion
+
+    version = CodeVersion("1.2.3", "0123abc")
+    assert str(version) == "1.2.3+0123abc"
+    assert CodeVersion.parse(str(version)) == version
+    assert CodeVersion.parse("") == CodeVersion("", "")
+    assert CodeVersion.parse("0.1.0") == CodeVersion("0.1.0", "")

@@ -306,7 +306,7 @@ def test_worker_output_and_crash_tracebacks_go_to_the_worker_log(tmp_path: Path)
 
 
 def test_the_worker_log_rotates_by_size(tmp_path: Path) -> None:
-    from o_lisp.guardian._supervisor import WorkerLog
+    from o_lisp.guardian._process import WorkerLog
 
     path = tmp_path / "logs" / "worker.log"
 

@@ -7,8 +7,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from o_lisp.guardian._protocol import E_NOT_DURABLE, Error, FrameReader, FrameWriter, WalAck
-from o_lisp.guardian._worker import WorkerSpec, _Worker
+from o_lisp.guardian._protocol import (
+    E_NOT_DURABLE,
+    Error,
+    FrameReader,
+    FrameWriter,
+    WalAck,
+    WorkerSpec,
+)
+from o_lisp.worker._serve import _Worker
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ worker process:
 * both shadows answer mirrored client requests and replay the fitness tasks
   (``evolution_fitness``); they log their mutations to a scratch file instead of the
   guardian's WAL, never write git, refuse code changes, and run under process limits
-  (set by `o_lisp.guardian._worker.run_worker`), so a runaway candidate kills only
+  (set by `o_lisp.worker._serve.apply_process_limits`), so a runaway candidate kills only
   its shadow;
 * the **main worker** routes a share of the ``message`` requests to a canary
   (``canary_*``), and does every git write of a cycle: promotion, rejected
@@ -29,21 +29,48 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+import re
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import msgpack
 
 from o_lisp._evalthread import evaluation_cpu_ns
 from o_lisp._mangle import mangle
 from o_lisp._reader import read_many
-from o_lisp.agent._definitions import Definition
+from o_lisp.agent._agent import Agent, bump_version
+from o_lisp.agent._definitions import Definition, DefinitionKind
 from o_lisp.agent._dsl import classify
 from o_lisp.evolution._decision import format_duration
+from o_lisp.evolution._generators import (
+    GenerationContext,
+    MutationGenerator,
+    TemplateGenerator,
+    generate,
+    updated,
+)
+from o_lisp.evolution._validate import ValidationThresholds, run_fitness, validate
+from o_lisp.guardian._protocol import (
+    E_BAD_REQUEST,
+    E_UNKNOWN_METHOD,
+    BadRequest,
+    CodeVersion,
+    WorkerSpec,
+)
 
 __all__ = ["Lab"]
 
 MAX_SAMPLES = 100_000
+
+
+class LabWorker(Protocol):
+    """What the lab uses of its worker (`o_lisp.worker._serve._Worker`)."""
+
+    spec: WorkerSpec
+    agent: Any  # the live Agent; a shadow's lab builds it
+    agent_spec: Any
+    repository: Any  # the agent's CodeRepository (None in a shadow)
+    code_version: str
 
 
 class LabError(Exception):
@@ -106,9 +133,9 @@ def _refuse_code_change(reason: str) -> None:
 
 
 class Lab:
-    """Evolution requests of one worker (`o_lisp.guardian._worker._Worker`)."""
+    """Evolution requests of one worker (`o_lisp.worker._serve._Worker`)."""
 
-    def __init__(self, worker: Any, state: Any) -> None:
+    def __init__(self, worker: LabWorker, state: Any) -> None:
         self.worker = worker
         self.spec = worker.spec
         self.shadow = _Arm()
@@ -125,8 +152,6 @@ class Lab:
 
     # -- shadows ------------------------------------------------------------------------------
     def _build_shadow(self, state: Any) -> None:
-        from o_lisp.agent._agent import Agent
-
         if self.spec.scratch_dir is None:
             raise LabError("a shadow needs a scratch directory")
         self.scratch_log = _ScratchLog(Path(self.spec.scratch_dir))
@@ -174,17 +199,11 @@ class Lab:
         if handler is None or (shadow_only and not self.spec.shadow) or (
             method.startswith("canary_") and self.spec.shadow
         ):
-            from o_lisp.guardian._protocol import E_UNKNOWN_METHOD
-            from o_lisp.guardian._worker import _BadRequest
-
-            raise _BadRequest(E_UNKNOWN_METHOD, f"unknown method {method[:64]!r} for a {self.spec.role} worker")
+            raise BadRequest(E_UNKNOWN_METHOD, f"unknown method {method[:64]!r} for a {self.spec.role} worker")
         try:
             return handler(args)
         except LabError as error:
-            from o_lisp.guardian._protocol import E_BAD_REQUEST
-            from o_lisp.guardian._worker import _BadRequest
-
-            raise _BadRequest(E_BAD_REQUEST, str(error)) from None
+            raise BadRequest(E_BAD_REQUEST, str(error)) from None
 
     # -- any worker ---------------------------------------------------------------------------
     def _evolution_definitions(self, args: dict[str, Any]) -> list[dict[str, str]]:
@@ -193,7 +212,6 @@ class Lab:
 
     def _evolution_fitness(self, args: dict[str, Any]) -> dict[str, Any]:
         """Replay the fitness tasks `repeats` times: scores, latencies, errors."""
-        from o_lisp.evolution._validate import run_fitness
 
         repeats = _int(args, "repeats", 1, 1, 1000)
         run = run_fitness(self.worker.agent, repeats)
@@ -206,12 +224,6 @@ class Lab:
 
     def _evolution_generate(self, args: dict[str, Any]) -> list[dict[str, Any]]:
         """Candidates for one definition from the offline generators (mutation, templates)."""
-        from o_lisp.evolution._generators import (
-            GenerationContext,
-            MutationGenerator,
-            TemplateGenerator,
-            generate,
-        )
 
         agent = self.worker.agent
         name = _str(args, "target")
@@ -252,7 +264,6 @@ class Lab:
 
     def _evolution_validate(self, args: dict[str, Any]) -> dict[str, Any]:
         """Validate this shadow's candidate against the current code; on success serve with it."""
-        from o_lisp.evolution._validate import ValidationThresholds, validate
 
         if self.candidate is None:
             raise LabError("this shadow has no candidate")
@@ -308,7 +319,6 @@ class Lab:
         durable before the new code runs; a candidate that fails to load is rolled back
         at once (a new commit) and the old code keeps serving.
         """
-        from o_lisp.agent._agent import bump_version
 
         agent = self.worker.agent
         repository = self.worker.repository
@@ -340,7 +350,7 @@ class Lab:
         self._canary_stop({})
         agent.state.apply("record_rewrite", {"name": name, "commit": commit, "version": version, "reason": reason,
                                              "time": agent.clock(), "source": definition.source})
-        self.worker.code_version = f"{repository.version()}+{repository.head()}"
+        self.worker.code_version = str(CodeVersion(repository.version(), repository.head()))
         return {"commit": commit, "version": version, "tag": tag, "parent": parent,
                 "code_version": self.worker.code_version}
 
@@ -351,7 +361,6 @@ class Lab:
         try:
             definition = candidate_definition(name, source)
         except Exception:  # an unreadable candidate is recorded as what was tried
-            from o_lisp.agent._definitions import DefinitionKind
 
             current = self.worker.agent.definitions.get(name)
             kind = current.kind if current is not None else DefinitionKind.FUNCTION
@@ -372,12 +381,11 @@ class Lab:
         agent._reload()
         agent.state.apply("record_rewrite", {"name": "*", "commit": commit, "version": repository.version(),
                                              "reason": f"rollback to {rev}: {reason}", "time": agent.clock()})
-        self.worker.code_version = f"{repository.version()}+{repository.head()}"
+        self.worker.code_version = str(CodeVersion(repository.version(), repository.head()))
         return {"commit": commit, "version": repository.version(), "code_version": self.worker.code_version}
 
     def _evolution_record(self, args: dict[str, Any]) -> dict[str, Any]:
         """Feed an outcome into the learning stats (state, so checkpointed and replayed)."""
-        from o_lisp.evolution._generators import updated
 
         agent = self.worker.agent
         outcome = _str(args, "outcome")
@@ -402,7 +410,6 @@ class Lab:
         a scratch copy (never on the live state); a failing one flags the definitions
         it refers to. Tests and fitness tasks are never targets.
         """
-        from o_lisp.agent._definitions import DefinitionKind
 
         agent = self.worker.agent
         max_error_rate = float(args.get("max_error_rate", 0.1))
@@ -448,7 +455,6 @@ class Lab:
 
 def _mentions(source: str, name: str) -> bool:
     """Whether `source` uses the symbol `name` (a whole symbol, not a substring of another)."""
-    import re
 
     return re.search(rf"(?<![\w\-!?*<>=/.]){re.escape(name)}(?![\w\-!?*<>=/])", source) is not None
 

@@ -1,19 +1,10 @@
-"""Agent worker processes and the fork server (zygote) that starts them.
+"""A worker process's main loop and its request handlers.
 
-This is the only part of the guardian package that runs agent code, and it runs
-it in *other* processes: the guardian (`_supervisor`) never imports this module's
-agent-facing half. Two entry points, both ``python -m o_lisp.guardian._worker``:
-
-* ``zygote CONTROL_FD`` — the fork server. Importing the agent runtime, NumPy,
-  Numba and pygit2 costs about a second; a worker restarted after ``kill -9``
-  must not pay it again. So the zygote imports everything once, loads the Numba
-  kernels from the cache, and then waits on a ``SOCK_SEQPACKET`` control socket
-  for ``spawn`` commands, each carrying the worker's two frame-pipe fds
-  (``SCM_RIGHTS``). It forks a worker per command (a few ms), reports its pid,
-  reaps its children (no zombies) and reports every exit status. It never loads
-  an agent itself, so it has no state a crash could corrupt.
-* ``worker IN_FD OUT_FD SPEC_JSON`` — one worker started directly (no zygote),
-  used when the fork server is disabled or being restarted.
+This and the rest of `o_lisp.worker` are the only code that runs agent code, in
+processes of their own: the guardian (`o_lisp.guardian._supervisor`) never imports
+it. A worker is forked by the zygote (`o_lisp.worker._zygote`) or started directly
+(``python -m o_lisp.worker worker IN_FD OUT_FD SPEC_JSON``) when the fork server is
+disabled or being restarted.
 
 A worker (`run_worker`):
 
@@ -57,11 +48,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
-import json
 import os
-import select
+import resource
 import signal
-import socket
 import sys
 import threading
 import time
@@ -69,11 +58,11 @@ import traceback
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from o_lisp._evalthread import evaluation_cpu_ns, run_on_deep_thread, trim_deep_stack
+from o_lisp._limits import Limits
 from o_lisp.guardian._protocol import (
     E_BAD_REQUEST,
     E_INTERNAL,
@@ -81,9 +70,11 @@ from o_lisp.guardian._protocol import (
     E_RELOAD_FAILED,
     E_UNKNOWN_METHOD,
     RESTORE_MODES,
+    BadRequest,
     Checkpoint,
     CheckpointAck,
     CheckpointRequest,
+    CodeVersion,
     Error,
     FrameReader,
     FrameWriter,
@@ -101,6 +92,7 @@ from o_lisp.guardian._protocol import (
     Shutdown,
     WalAck,
     WalAppend,
+    WorkerSpec,
     encode_frame,
     encode_frame_unchecked,
     worker_handshake,
@@ -111,10 +103,7 @@ __all__ = [
     "EXIT_PROTOCOL",
     "EXIT_START_FAILED",
     "NotDurable",
-    "WorkerSpec",
-    "main",
     "run_worker",
-    "run_zygote",
 ]
 
 EXIT_GUARDIAN_GONE = 0
@@ -134,114 +123,6 @@ class NotDurable(Exception):
 
 class _GuardianGone(Exception):
     """EOF on the frame pipe while waiting for the guardian."""
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerSpec:
-    """What a worker needs to know besides its fds; travels as JSON on its command line
-    or in the zygote's ``spawn`` command (never as code)."""
-
-    agent: str
-    """The agent's seed file (``agents/NAME.hy``)."""
-    data_dir: str
-    debug_methods: bool = False
-    """Enable ``debug_*`` requests (sleep, hang, exit) for the supervision tests."""
-    rollback_to: str | None = None
-    """Escalation: roll the repository back to this commit before loading."""
-    rollback_reason: str = ""
-    pipelined: bool = True
-    """Apply a mutation as soon as its ``wal_append`` is sent (the guardian holds the replies
-    until it is durable); False: wait for the ack first (strict)."""
-    standby: bool = False
-    """Main role, started to be the warm standby: it opens the repository read-only (the
-    serving worker may be committing meanwhile) and imports no seed edits."""
-    role: str = "main"
-    """``main`` (serves clients, logs to the guardian's WAL, owns git writes) or ``shadow``
-    (an evolution trial: never writes git, logs mutations to a scratch WAL, runs under
-    process limits; see `o_lisp.evolution._lab`)."""
-    candidate_name: str | None = None
-    """Shadow only: the definition the candidate replaces (None = a baseline shadow)."""
-    candidate_source: str | None = None
-    scratch_dir: str | None = None
-    """Shadow only: where its mutations are logged (deleted by the guardian afterwards)."""
-    cpu_seconds: int | None = None
-    """Shadow only: RLIMIT_CPU (SIGXCPU at the soft limit, SIGKILL one second later)."""
-    address_space: int | None = None
-    """RLIMIT_AS headroom in bytes above the address space the worker starts with
-    (allocations beyond it fail); every role (`GuardianConfig.worker_address_space` for the
-    main worker and the standby, the evolution config for shadows). Must leave room for an
-    evaluation thread's stack, which is sized from the step budget (up to 1 GiB)."""
-    tools: tuple[str, ...] = ()
-    """Main role: trusted host tools files (`o-lisp serve --tools`), loaded by the worker,
-    never by the guardian (`o_lisp.agent._host_tools`). Shadows get none: a shadow's side
-    effects must never leave it."""
-    grants: tuple[str, ...] = ()
-    """Capabilities granted to the agent (`o-lisp serve --grant`)."""
-    limits: tuple[tuple[str, Any], ...] = ()
-    """Main role: the agent's `Limits` as (field, value) pairs (`[limits]` of o-lisp.toml
-    under `o-lisp serve`); empty: the defaults. See `limit_pairs`."""
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> WorkerSpec:
-        data = json.loads(text)
-        if not isinstance(data, dict):
-            raise ValueError("a worker spec must be a JSON object")
-
-        def optional(key: str, kind: type) -> Any:
-            value = data.get(key)
-            return None if value is None else kind(value)
-
-        role = str(data.get("role", "main"))
-        if role not in ("main", "shadow"):
-            raise ValueError(f"unknown worker role {role!r}")
-        return cls(
-            agent=str(data["agent"]),
-            data_dir=str(data["data_dir"]),
-            debug_methods=bool(data.get("debug_methods", False)),
-            rollback_to=optional("rollback_to", str),
-            rollback_reason=str(data.get("rollback_reason", "")),
-            pipelined=bool(data.get("pipelined", True)),
-            standby=bool(data.get("standby", False)),
-            role=role,
-            candidate_name=optional("candidate_name", str),
-            candidate_source=optional("candidate_source", str),
-            scratch_dir=optional("scratch_dir", str),
-            cpu_seconds=optional("cpu_seconds", int),
-            address_space=optional("address_space", int),
-            tools=_strings(data.get("tools", ()), "tools"),
-            grants=_strings(data.get("grants", ()), "grants"),
-            limits=_limit_pairs(data.get("limits", ())),
-        )
-
-    @property
-    def shadow(self) -> bool:
-        return self.role == "shadow"
-
-
-def limit_pairs(limits: Any) -> tuple[tuple[str, Any], ...]:
-    """`Limits` (or None: the defaults) as `WorkerSpec.limits`."""
-    return () if limits is None else tuple(asdict(limits).items())
-
-
-def _limit_pairs(value: Any) -> tuple[tuple[str, Any], ...]:
-    from o_lisp._limits import Limits
-
-    try:
-        pairs = tuple((str(name), setting) for name, setting in value)
-        if pairs:
-            Limits(**dict(pairs))  # checked here: a bad spec fails before anything starts
-    except (TypeError, ValueError) as problem:
-        raise ValueError(f"worker spec limits are not valid Limits: {problem}") from None
-    return pairs
-
-
-def _strings(value: Any, key: str) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
-        raise ValueError(f"worker spec {key} must be a list of strings")
-    return tuple(value)
 
 
 def die_with_parent() -> None:
@@ -267,8 +148,6 @@ def apply_process_limits(spec: WorkerSpec) -> None:
     SIGKILL at the hard limit a second later. RLIMIT_AS: allocations beyond it fail,
     which the sandbox reports as an error or which ends the process.
     """
-    import resource
-
     if spec.cpu_seconds is not None:
         used = resource.getrusage(resource.RUSAGE_SELF)
         soft = int(used.ru_utime + used.ru_stime) + spec.cpu_seconds
@@ -345,7 +224,7 @@ class _Worker:
         # decides what a checkpoint covers from the acks it sent, never from the worker's word)
         self.current: int | None = None  # id of the request being processed
         self.heartbeat: _Heartbeat | None = None
-        self.lab: Any = None  # o_lisp.evolution._lab.Lab, created after restore
+        self.lab: Any = None  # o_lisp.worker._lab.Lab, created after restore
         self.host_tools: dict[str, Any] | None = None  # loaded from spec.tools at the first restore
         self.requests = 0
         self.errors = 0
@@ -369,6 +248,8 @@ class _Worker:
         interpreter is built only after the state is restored, so that start-up
         mutations land on the restored state and are logged.
         """
+        # The agent runtime (NumPy, Numba, pygit2) is imported on first use, not with this
+        # module: the zygote must set their environment before they load (`_zygote._preload`).
         from o_lisp.agent._agent import (
             SEED_COPY,
             Agent,
@@ -396,7 +277,7 @@ class _Worker:
             self.repository = CodeRepository.open(code, require_clean_worktree=False)
             head = self.repository.head()
             self.agent_spec = spec_from_repository(self.repository, seed_spec, head)
-            self.code_version = f"{self.repository.version(head)}+{head}"
+            self.code_version = str(CodeVersion(self.repository.version(head), head))
             return
         if code.exists():
             repository = CodeRepository.open(code)
@@ -423,7 +304,7 @@ class _Worker:
                     raise
         self.repository = repository
         self.agent_spec = spec_from_repository(repository, seed_spec)
-        self.code_version = f"{repository.version()}+{repository.head()}"
+        self.code_version = str(CodeVersion(repository.version(), repository.head()))
 
     # -- frames ---------------------------------------------------------------------------
     def next_message(self) -> Message | None:
@@ -583,7 +464,7 @@ class _Worker:
 
     def code_changed(self) -> str | None:
         """Why the code this worker loaded is no longer what a new worker would load, or None."""
-        version = f"{self.repository.version()}+{self.repository.head()}"
+        version = str(CodeVersion(self.repository.version(), self.repository.head()))
         if version != self.code_version:
             return f"the repository is at {version}, this worker loaded {self.code_version}"
         try:
@@ -644,15 +525,17 @@ class _Worker:
                 gc.freeze()
 
     def _restore(self, message: Restore) -> bool:
-        from o_lisp.agent._agent import Agent, _memory_from_data
-        from o_lisp.agent._state import AgentState
+        from o_lisp.agent._agent import (  # as in prepare_code
+            Agent,
+            _memory_from_data,
+            spec_from_repository,
+        )
+        from o_lisp.agent._state import AgentState  # as in prepare_code
 
         try:
             if message.mode == "standby" and (message.checkpoint is None or self.agent is not None):
                 raise RuntimeError("a standby starts from a checkpoint, in a new worker")
             if self.agent is not None:  # a resync: drop the speculative state, rebuild from durable data
-                from o_lisp.agent._agent import spec_from_repository
-
                 self.agent_spec = spec_from_repository(self.repository, self.agent_spec)
                 self.agent = None
                 self.resyncs += 1
@@ -665,18 +548,16 @@ class _Worker:
                 state = AgentState(str(uuid.uuid4()), spec.name, spec.version)
             self.replay(state, message)
             self.standby = message.mode == "standby"
-            from o_lisp.evolution._lab import Lab
+            from o_lisp.worker._lab import Lab  # the agent runtime: as in prepare_code
 
             if self.spec.shadow:  # an evolution trial: its own scratch log, no git writes
                 self.lab = Lab(self, state)
             else:
                 state.on_mutation(self.listen)
                 if self.host_tools is None:  # once per worker: a resync reuses them
-                    from o_lisp.agent._host_tools import load_host_tools
+                    from o_lisp.agent._host_tools import load_host_tools  # as in prepare_code
 
                     self.host_tools = load_host_tools(self.spec.tools)
-                from o_lisp._limits import Limits
-
                 limits = Limits(**dict(self.spec.limits)) if self.spec.limits else None
                 self.agent = Agent(spec, Path(self.spec.data_dir), state=state, repository=self.repository,
                                    host_tools=self.host_tools, grants=self.spec.grants, limits=limits)
@@ -717,7 +598,7 @@ class _Worker:
                 raise RuntimeError("not restored yet")
             if message.definitions:
                 raise RuntimeError("inline definitions are not supported; commit them to the repository")
-            version = f"{self.repository.version()}+{self.repository.head()}"
+            version = str(CodeVersion(self.repository.version(), self.repository.head()))
             if message.code_version not in (version, self.repository.head()):
                 raise RuntimeError(f"HEAD is {version}, not {message.code_version}")
             self.agent.reload()
@@ -736,12 +617,12 @@ class _Worker:
         reply: Message | None = None
         try:
             if self.agent is None or self.standby:
-                raise _BadRequest(E_BAD_REQUEST, "the worker is not serving yet")
+                raise BadRequest(E_BAD_REQUEST, "the worker is not serving yet")
             result = self.dispatch(request.method, request.args)
             ok = True
         except _GuardianGone:
             raise
-        except _BadRequest as error:
+        except BadRequest as error:
             self.errors += 1
             reply = Error(id=self.writer.next_id(), re=request.id, code=error.code, message=error.message)
         except NotDurable as error:
@@ -773,12 +654,12 @@ class _Worker:
         if method == "feedback":
             rating = _arg(args, "rating", (int, float))
             if not -1.0 <= float(rating) <= 1.0:
-                raise _BadRequest(E_BAD_REQUEST, "rating must be between -1 and 1")
+                raise BadRequest(E_BAD_REQUEST, "rating must be between -1 and 1")
             comment = _arg(args, "comment", str, "")
             reply_to = _arg(args, "reply_to", (str, type(None)), None)
             if reply_to is not None and not any(m.get("id") == reply_to and m.get("role") == "agent"
                                                 for m in agent.state["messages"]):
-                raise _BadRequest("not_found", f"no reply {reply_to!r} (reply ids come from POST /v1/messages; "
+                raise BadRequest("not_found", f"no reply {reply_to!r} (reply ids come from POST /v1/messages; "
                                                "only the most recent messages are kept)")
             return {"id": self.lab.feedback(float(rating), comment, reply_to)}
         if method.startswith(("evolution_", "canary_")):
@@ -797,7 +678,7 @@ class _Worker:
             query = _arg(args, "q", str)
             k = _arg(args, "k", int, 5)
             if not 1 <= k <= 1000:
-                raise _BadRequest(E_BAD_REQUEST, "k must be between 1 and 1000")
+                raise BadRequest(E_BAD_REQUEST, "k must be between 1 and 1000")
             return agent._memory_search(query, k=k, memory=_arg(args, "memory", (str, type(None)), None))
         if method == "versions":
             return [
@@ -807,7 +688,7 @@ class _Worker:
             ]
         if method.startswith("debug_") and self.spec.debug_methods:
             return self.debug(method, args)
-        raise _BadRequest(E_UNKNOWN_METHOD, f"unknown method {method[:64]!r}")
+        raise BadRequest(E_UNKNOWN_METHOD, f"unknown method {method[:64]!r}")
 
     def debug(self, method: str, args: dict[str, Any]) -> Any:
         """Test-only misbehaviour, enabled by `WorkerSpec.debug_methods`."""
@@ -822,7 +703,7 @@ class _Worker:
             try:
                 return len(bytearray(int(_arg(args, "bytes", int))))
             except MemoryError:
-                raise _BadRequest(E_BAD_REQUEST, "out of memory (the worker's address-space limit)") from None
+                raise BadRequest(E_BAD_REQUEST, "out of memory (the worker's address-space limit)") from None
         if method == "debug_hang":  # wedged: heartbeats stop too
             if self.heartbeat is not None:
                 self.heartbeat.stop()
@@ -845,26 +726,19 @@ class _Worker:
         if method == "debug_blocks":  # every block's (id, text), to check for duplicates
             return [[block_id, store.get(block_id).text]
                     for store in self.agent.state.memory_stores.values() for block_id in store.ids()]
-        raise _BadRequest(E_UNKNOWN_METHOD, f"unknown method {method[:64]!r}")
-
-
-class _BadRequest(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        raise BadRequest(E_UNKNOWN_METHOD, f"unknown method {method[:64]!r}")
 
 
 def _arg(args: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
     if name not in args:
         if default is ...:
-            raise _BadRequest(E_BAD_REQUEST, f"missing argument {name!r}")
+            raise BadRequest(E_BAD_REQUEST, f"missing argument {name!r}")
         return default
     value = args[name]
     if isinstance(value, bool) and kind in (int, (int, float)):
-        raise _BadRequest(E_BAD_REQUEST, f"argument {name!r} must be a number, not a boolean")
+        raise BadRequest(E_BAD_REQUEST, f"argument {name!r} must be a number, not a boolean")
     if not isinstance(value, kind):
-        raise _BadRequest(E_BAD_REQUEST, f"argument {name!r} has the wrong type ({type(value).__name__})")
+        raise BadRequest(E_BAD_REQUEST, f"argument {name!r} has the wrong type ({type(value).__name__})")
     return value
 
 
@@ -897,133 +771,3 @@ def run_worker(spec: WorkerSpec, in_fd: int, out_fd: int) -> int:
             return EXIT_GUARDIAN_GONE
         print(f"o-lisp worker: {error}", file=sys.stderr)
         return EXIT_PROTOCOL
-
-
-# ---------------------------------------------------------------------------------------
-# The fork server
-# ---------------------------------------------------------------------------------------
-
-
-def _preload() -> None:
-    """Import and warm everything a worker uses, so forked workers start in milliseconds."""
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(name, "1")  # no BLAS thread pools to be broken by fork
-    # Warming the kernels runs them, which starts Numba's thread pool. GNU OpenMP (the
-    # default layer here) refuses to work in a child forked after that ("fork() called
-    # from a process already using GNU OpenMP"), and without the warm-up each worker
-    # would spend ~230 ms loading kernels. Numba's own workqueue layer survives fork:
-    # a forked worker's first search then costs ~8 ms.
-    os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
-    import o_lisp.agent._agent
-    import o_lisp.agent._dsl
-    import o_lisp.agent._repo
-    import o_lisp.agent._state
-    import o_lisp.memory
-    from o_lisp.memory._kernels import warm_up
-
-    warm_up()
-    # Compile the stdlib (core.hy, agent.hy) and build lark's lexers once here: forked
-    # workers then reuse the cached code objects instead of compiling on every restart.
-    from o_lisp._interpreter import Interpreter
-    from o_lisp.agent._dsl import read_agent
-
-    Interpreter().load_library("agent.hy")
-    read_agent('(defagent warm-up (defmemory notes :dim 8) (when-> (= msg "x") "y") (defn f [a [b 2]] `(a ~b)))', "<warm-up>")
-    del o_lisp
-    # Everything imported so far lives as long as the process: keep it out of the
-    # collections of the zygote and of every forked worker (fewer pages copied on write).
-    gc.collect()
-    gc.freeze()
-
-
-def _send(sock: socket.socket, payload: dict[str, Any]) -> None:
-    sock.send(json.dumps(payload).encode())
-
-
-def run_zygote(control_fd: int) -> int:
-    """Serve ``spawn`` commands on the control socket until it closes; fork one worker each."""
-    die_with_parent()
-    sock = socket.socket(fileno=control_fd)
-    _preload()
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_r, False)
-    os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-    _send(sock, {"op": "ready", "pid": os.getpid()})
-    children: set[int] = set()
-    while True:
-        readable, _, _ = select.select([sock.fileno(), wake_r], [], [])
-        if wake_r in readable:
-            with contextlib.suppress(BlockingIOError):
-                while os.read(wake_r, 4096):
-                    pass
-            _reap(sock, children)
-        if sock.fileno() not in readable:
-            continue
-        try:
-            data, fds, _, _ = socket.recv_fds(sock, 1 << 16, 2)
-        except OSError:
-            data, fds = b"", []
-        if not data:  # the guardian is gone: take the workers with us
-            for pid in children:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
-            for pid in children:
-                with contextlib.suppress(OSError):
-                    os.waitpid(pid, 0)
-            return 0
-        command = json.loads(data)
-        if command.get("op") != "spawn" or len(fds) != 2:
-            for fd in fds:
-                os.close(fd)
-            _send(sock, {"op": "error", "token": command.get("token"), "message": "bad command"})
-            continue
-        pid = os.fork()
-        if pid == 0:  # the worker
-            code = EXIT_START_FAILED
-            try:
-                signal.set_wakeup_fd(-1)
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                os.close(wake_r)
-                os.close(wake_w)
-                sock.close()
-                code = run_worker(WorkerSpec.from_json(json.dumps(command["spec"])), fds[0], fds[1])
-            except BaseException:
-                traceback.print_exc()
-            finally:
-                with contextlib.suppress(Exception):
-                    sys.stdout.flush()
-                    sys.stderr.flush()
-                os._exit(code)
-        for fd in fds:
-            os.close(fd)
-        children.add(pid)
-        _send(sock, {"op": "spawned", "token": command.get("token"), "pid": pid})
-
-
-def _reap(sock: socket.socket, children: set[int]) -> None:
-    while True:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        children.discard(pid)
-        with contextlib.suppress(OSError):
-            _send(sock, {"op": "exit", "pid": pid, "status": os.waitstatus_to_exitcode(status)})
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) == 2 and args[0] == "zygote":
-        return run_zygote(int(args[1]))
-    if len(args) == 4 and args[0] == "worker":
-        return run_worker(WorkerSpec.from_json(args[3]), int(args[1]), int(args[2]))
-    print("usage: python -m o_lisp.guardian._worker zygote FD | worker IN_FD OUT_FD SPEC_JSON", file=sys.stderr)
-    return 64
-
-
-if __name__ == "__main__":
-    sys.exit(main())
