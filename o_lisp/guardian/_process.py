@@ -106,7 +106,13 @@ class WorkerLog(asyncio.Protocol):
         self._size = self._file.tell()
         read_fd, self.write_fd = os.pipe()
         loop = asyncio.get_running_loop()
-        self._transport, _ = await loop.connect_read_pipe(lambda: self, os.fdopen(read_fd, "rb", buffering=0))
+        read_file = os.fdopen(read_fd, "rb", buffering=0)
+        try:
+            self._transport, _ = await loop.connect_read_pipe(lambda: self, read_file)
+        except BaseException:
+            with contextlib.suppress(OSError):  # not taken over by a transport: close it now
+                read_file.close()
+            raise
 
     def data_received(self, data: bytes) -> None:
         self.write(data)

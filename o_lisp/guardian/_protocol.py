@@ -24,6 +24,7 @@ Layers, bottom up (see ``docs/protocol.md``):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -35,7 +36,7 @@ import time
 import types
 import typing
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, BinaryIO, ClassVar, Literal, TypeVar
 
 import msgpack
 
@@ -1008,6 +1009,18 @@ class AsyncFrameWriter:
         self.stream.close()
 
 
+def _drop_unattached(*files: BinaryIO) -> None:
+    """Close pipe files a transport never took over, now rather than at garbage collection.
+
+    A connect that fails or is cancelled (a shadow's start abandoned by its cycle) leaves
+    its file object open; left to the collector it closes its descriptor number at some
+    later moment, when that number may belong to another file, and warns. uvloop may
+    already have closed the descriptor itself, hence the ignored OSError."""
+    for file in files:
+        with contextlib.suppress(OSError):
+            file.close()
+
+
 async def open_pipe(
     read_fd: int,
     write_fd: int,
@@ -1020,13 +1033,22 @@ async def open_pipe(
     loop = asyncio.get_running_loop()
     stream = asyncio.StreamReader(limit=2**16, loop=loop)
     read_file = os.fdopen(read_fd, "rb", buffering=0)
-    read_transport, _ = await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(stream, loop=loop), read_file
-    )
     write_file = os.fdopen(write_fd, "wb", buffering=0)
-    transport, protocol = await loop.connect_write_pipe(
-        lambda: asyncio.streams.FlowControlMixin(loop=loop), write_file
-    )
+    try:
+        read_transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(stream, loop=loop), read_file
+        )
+    except BaseException:
+        _drop_unattached(read_file, write_file)
+        raise
+    try:
+        transport, protocol = await loop.connect_write_pipe(
+            lambda: asyncio.streams.FlowControlMixin(loop=loop), write_file
+        )
+    except BaseException:
+        read_transport.close()
+        _drop_unattached(write_file)
+        raise
     writer = asyncio.StreamWriter(transport, protocol, None, loop)
     reader = AsyncFrameReader(
         stream, max_frame=max_frame, sender=sender, max_depth=max_depth, transport=read_transport
