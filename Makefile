@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/o-lisp run agents/hello.hy
 	@echo "--- agents/assistant.hy, messages from agents/assistant-demo.txt:"
-	$(BIN)/o-lisp run agents/assistant.hy --data .o/demo-assistant --input agents/assistant-demo.txt
+	$(BIN)/o-lisp run agents/assistant.hy --data .o/demo-assistant --fresh --input agents/assistant-demo.txt
 	@echo "--- agents/researcher.hy: a model (the scripted provider, offline) answering through the recall tool:"
-	$(BIN)/o-lisp run agents/researcher.hy --data .o/demo-researcher --grant llm -m "remember the office is on the third floor" -m "where is the office?"
+	$(BIN)/o-lisp run agents/researcher.hy --data .o/demo-researcher --fresh --grant llm -m "remember the office is on the third floor" -m "where is the office?"
 	@echo "--- examples/evolution_demo.py: a protected evolution cycle on a live agent, then a crash:"
 	$(BIN)/python examples/evolution_demo.py
 
