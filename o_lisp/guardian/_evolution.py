@@ -725,16 +725,7 @@ class EvolutionManager:
         while rounds < max(cfg.fitness_rounds, 1) or (
                 any(len(c["latencies_ms"]) < needed for c in collected) and rounds < max(cfg.fitness_rounds, 1) + needed):
             rounds += 1
-            for link, into in zip((baseline, shadow), collected, strict=True):
-                run = await self._call(link, "evolution_fitness", {"repeats": cfg.fitness_repeats},
-                                       cfg.shadow_call_timeout)
-                latencies = [float(x) for x in run.get("latencies_ms", [])]
-                into["latencies_ms"].extend(latencies)
-                errors = dict(run.get("errors") or {})
-                into["errors"] += len(errors)
-                into["requests"] += len(latencies) + len(errors)
-                for name, scores in (run.get("scores") or {}).items():
-                    into["fitness"].setdefault(str(name), []).extend(float(x) for x in scores)
+            await self._fitness_round((baseline, shadow), collected)
             if not collected[0]["requests"]:
                 break  # the agent has no fitness tasks
         if not collected[0]["requests"]:
@@ -744,6 +735,21 @@ class EvolutionManager:
                 into["latencies_ms"].extend(runs)
                 into["requests"] += len(runs)
         return _samples(collected[0]), _samples(collected[1])
+
+    async def _fitness_round(self, arms: tuple[ShadowWorker, ...], collected: builtins.list[dict[str, Any]]) -> None:
+        """One interleaved replay of the fitness tasks on each arm (baseline first), its
+        latencies, errors and scores added to that arm's samples."""
+        cfg = self.config
+        for link, into in zip(arms, collected, strict=True):
+            run = await self._call(link, "evolution_fitness", {"repeats": cfg.fitness_repeats},
+                                   cfg.shadow_call_timeout)
+            latencies = [float(x) for x in run.get("latencies_ms", [])]
+            into["latencies_ms"].extend(latencies)
+            errors = dict(run.get("errors") or {})
+            into["errors"] += len(errors)
+            into["requests"] += len(latencies) + len(errors)
+            for name, scores in (run.get("scores") or {}).items():
+                into["fitness"].setdefault(str(name), []).extend(float(x) for x in scores)
 
     async def _shadow_test(self, cycle: _Cycle, baseline: ShadowWorker, shadow: ShadowWorker) -> tuple[Samples, Samples]:
         cfg = self.config
@@ -767,16 +773,7 @@ class EvolutionManager:
                 # Interleaved replay of the fitness tasks (baseline, candidate, baseline, ...),
                 # continued past `fitness_rounds` until each arm has enough latency samples.
                 rounds += 1
-                for link, into in zip(arms, collected, strict=True):
-                    run = await self._call(link, "evolution_fitness", {"repeats": cfg.fitness_repeats},
-                                           cfg.shadow_call_timeout)
-                    latencies = [float(x) for x in run.get("latencies_ms", [])]
-                    into["latencies_ms"].extend(latencies)
-                    errors = dict(run.get("errors") or {})
-                    into["errors"] += len(errors)
-                    into["requests"] += len(latencies) + len(errors)
-                    for name, scores in (run.get("scores") or {}).items():
-                        into["fitness"].setdefault(str(name), []).extend(float(x) for x in scores)
+                await self._fitness_round(arms, collected)
                 if not any(collected[0]["latencies_ms"]) and not collected[0]["fitness"]:
                     has_fitness = False  # the agent has no fitness tasks: mirrored traffic only
             else:

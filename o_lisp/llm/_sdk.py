@@ -10,6 +10,7 @@ response through an httpx event hook.
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 import time
@@ -57,6 +58,17 @@ class _Base:
 # -- OpenAI -------------------------------------------------------------------------------
 
 
+def _client_options(config: ModelConfig, key_variable: str, send_key: bool) -> dict[str, Any]:
+    """An SDK client's options: the key from `key_variable` (a placeholder when there is
+    none, or when the endpoint is the agent's choice and must not get it), retries,
+    timeout and the base URL."""
+    key = (os.environ.get(key_variable) if send_key else None) or "not-needed"
+    options: dict[str, Any] = {"api_key": key, "max_retries": config.retries, "timeout": config.timeout}
+    if config.base_url:
+        options["base_url"] = config.base_url
+    return options
+
+
 class OpenAIProvider(_Base):
     """Chat completions through the `openai` SDK; `base_url` reaches any compatible server
     (vLLM, llama.cpp, LM Studio, Ollama's /v1). Without a key in the environment (or with
@@ -65,15 +77,10 @@ class OpenAIProvider(_Base):
     provider = "openai"
 
     def __init__(self, config: ModelConfig, *, send_key: bool = True) -> None:
-        import os
-
         import openai
 
         super().__init__(config)
-        key = (os.environ.get("OPENAI_API_KEY") if send_key else None) or "not-needed"
-        options: dict[str, Any] = {"api_key": key, "max_retries": config.retries, "timeout": config.timeout}
-        if config.base_url:
-            options["base_url"] = config.base_url
+        options = _client_options(config, "OPENAI_API_KEY", send_key)
         self.client = openai.OpenAI(**options)
         self.sdk = openai
 
@@ -139,15 +146,10 @@ class AnthropicProvider(_Base):
     provider = "anthropic"
 
     def __init__(self, config: ModelConfig, *, send_key: bool = True) -> None:
-        import os
-
         import anthropic
 
         super().__init__(config)
-        key = (os.environ.get("ANTHROPIC_API_KEY") if send_key else None) or "not-needed"
-        options: dict[str, Any] = {"api_key": key, "max_retries": config.retries, "timeout": config.timeout}
-        if config.base_url:
-            options["base_url"] = config.base_url
+        options = _client_options(config, "ANTHROPIC_API_KEY", send_key)
         self.client = anthropic.Anthropic(**options)
         self.sdk = anthropic
 
