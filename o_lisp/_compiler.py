@@ -52,7 +52,6 @@ Stmts = list[ast.stmt]
 
 # Names of the runtime helpers compiled code refers to (bound in the interpreter's builtins).
 TICK = "_o_tick"
-ITER = "_o_iter"
 METHOD = "_o_method"
 FATAL = "_o_FATAL"
 APPEND = "_o_append"

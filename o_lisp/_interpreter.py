@@ -547,7 +547,6 @@ class Interpreter:
         return {
             "_o_format": format_field,
             "_o_fjoin": fjoin,
-            "_o_iter": rt.iterate,
             "_o_method": rt.method,
             **rt.method_dispatchers(),
             "_o_FATAL": FATAL,
