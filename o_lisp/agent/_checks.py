@@ -20,10 +20,12 @@ The verdict of a test with N asserts (N >= 1), whose checks are numbered 1..N:
   passes when the test ran to its end (it was never violated) and fails when the
   test ended early;
 * a test *fails outside its asserts* when it raises (its condition raising, a step
-  limit, anything), returns False, or rebinds a protected name (as `Agent.run_tests`
-  checks); that failure is named "TEST#0", and every assert not yet run fails. When
-  all N had passed, one of them is taken back (N - 1 pass): every check passes exactly
-  when the test passes as a whole.
+  limit, anything) or returns False; that failure is named "TEST#0", and every assert
+  not yet run fails. When all N had passed, one of them is taken back (N - 1 pass):
+  every check passes exactly when the test passes as a whole;
+* a test during which a protected name was rebound (a definition, a builtin: what
+  `Agent.run_tests` checks) fails every check: its asserts may have called the
+  rebound names, so nothing it recorded is evidence.
 
 A test with no asserts is one check, "TEST#0". `deftest` bodies are written by the
 operator and run as they are; only `assert` changes meaning.
@@ -241,10 +243,11 @@ def _run_one(agent: Agent, name: str, fn: Any, asserts: int) -> TestChecks:
             limit = failure.limit
     steps = interpreter.steps_taken()
     rebound = agent._rebound(before)
-    if rebound:
+    if rebound:  # nothing this test recorded can be trusted: the names its asserts used changed
         agent._restore(before, rebound)
         error = f"the code under test rebinds {_shown_names(rebound)} at run time"
-    elif not error and result is False:
+        return TestChecks(name, (False,) * asserts, error, steps, limit)
+    if not error and result is False:
         error = "returned False"
     ended_early = bool(error)
     outcomes = tuple(bool(o) if o is not None else not ended_early for o in recorder.outcomes)

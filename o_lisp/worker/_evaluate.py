@@ -282,7 +282,7 @@ def scope_names(agent: Agent) -> list[str]:
     interpreter = agent.interpreter
     names = set(interpreter.names()) | set(interpreter.builtin_names()) | set(interpreter.macros())
     names.update(d.name for d in agent.definitions.values())
-    return sorted(names)
+    return sorted(n for n in names if not n.startswith(("__", "_o_")))  # never usable by agent code
 
 
 __all__ = ["TIMING_RUNS", "check_request", "evaluate", "scope_names"]
