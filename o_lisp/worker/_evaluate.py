@@ -19,10 +19,11 @@ stages first, and gets exactly one `Evaluation`, in request order:
              runs under `step_limit` steps, so a runaway dies at the limit, in
              milliseconds, instead of at the time limit. `steps` sums their steps.
              A test that ends at the step limit stops the cascade here (`stage`
-             "checks", its checks still counted): a runaway is not run on the fitness
-             tasks, which have no step limit of their own.
-``fitness``  every `deffitness` on a fresh scratch copy, under the agent's limits; a
-             task that fails stops the cascade here (the checks are reported anyway).
+             "checks", its checks still counted): a runaway is not run further.
+``fitness``  every `deffitness` on a fresh scratch copy; with a `step_limit`, each task
+             runs under that limit stretched by the parent's fitness-to-checks cost
+             ratio (`_fitness_step_limit`); a task that fails stops the cascade here
+             (the checks are reported anyway).
 ``timing``   only with `request.timing`: `cpu_us`, the median CPU time of the
              evaluating thread over `TIMING_RUNS` runs of the checks, each in a fresh
              scratch copy (`o_lisp._evalthread.evaluation_cpu_ns`).
@@ -38,12 +39,15 @@ instrumented (`o_lisp.worker._spectrum`), giving per-test coverage of its subfor
 
 from __future__ import annotations
 
+import math
 import secrets
+import weakref
 from collections import Counter
 from dataclasses import dataclass
 from statistics import median
 from typing import Any
 
+from o_lisp._errors import LispError
 from o_lisp._evalthread import evaluation_cpu_ns
 from o_lisp._mangle import mangle
 from o_lisp._printer import to_source
@@ -53,7 +57,13 @@ from o_lisp.agent._definitions import Definition, DefinitionKind
 from o_lisp.agent._state import AgentState
 from o_lisp.evolution._individual import Coverage, Evaluation, EvaluationRequest, Proposal
 from o_lisp.evolution._mutate import subforms
-from o_lisp.evolution._validate import Rejected, read_candidate, run_fitness, scan_candidate
+from o_lisp.evolution._validate import (
+    FitnessRun,
+    Rejected,
+    read_candidate,
+    run_fitness,
+    scan_candidate,
+)
 from o_lisp.forms import Symbol
 from o_lisp.worker._spectrum import instrument
 
@@ -117,7 +127,7 @@ def _evaluate_one(parent: Agent, data: dict[str, Any], proposal: Proposal, reque
             raise _Stop("checks", f"test {runaway.name}: {runaway.error}")
         stage = "fitness"
         if parent.fitness:
-            run = run_fitness(_load(parent, data, candidate), 1)
+            run = _fitness(_load(parent, data, candidate), _fitness_step_limit(parent, data, request))
             found["fitness"] = tuple(sorted((name, values[0]) for name, values in run.scores.items() if values))
             if run.errors:
                 name, why = next(iter(run.errors.items()))
@@ -188,6 +198,48 @@ def _load(parent: Agent, data: dict[str, Any], candidate: _Candidate, target: De
     if missing:
         raise _Stop("load", f"test {missing[0]} was not registered by its definition")
     return agent
+
+
+def _fitness(agent: Agent, step_limit: int | None) -> FitnessRun:
+    """Every fitness task once, each under at most `step_limit` steps (and the agent's limits)."""
+    interpreter = agent.interpreter
+    saved = interpreter.limits
+    if step_limit is not None:
+        interpreter.limits = saved.but(steps=step_limit if saved.steps is None else min(step_limit, saved.steps))
+    try:
+        return run_fitness(agent, 1)
+    finally:
+        interpreter.limits = saved
+
+
+_parent_costs: weakref.WeakKeyDictionary[Agent, tuple[tuple[str, ...], int, int]] = weakref.WeakKeyDictionary()
+
+
+def _fitness_step_limit(parent: Agent, data: dict[str, Any], request: EvaluationRequest) -> int | None:
+    """The step limit of a candidate's fitness tasks: the request's limit stretched by the
+    ratio of the parent's fitness cost to its checks' cost (a task heavier than the tests
+    gets proportionally more), never less than the request's limit. So a candidate that
+    terminates on the tests' inputs but runs away on a fitness task's also dies in
+    milliseconds, under the same policy the search set for the checks (a multiple of the
+    parent's cost). The parent's costs are measured once per parent code (cached)."""
+    if request.step_limit is None:
+        return None
+    sources = tuple(d.source for d in parent.definitions.values())
+    cached = _parent_costs.get(parent)
+    if cached is None or cached[0] != sources:
+        checks = run_checks(parent.scratch(state=AgentState.from_data(data, _memory_from_data))).steps
+        agent = parent.scratch(state=AgentState.from_data(data, _memory_from_data))
+        heaviest = 0
+        for fn in agent.fitness.values():
+            try:
+                agent.interpreter.call(fn)
+            except LispError:
+                pass
+            heaviest = max(heaviest, agent.interpreter.steps_taken())
+        cached = (sources, checks, heaviest)
+        _parent_costs[parent] = cached
+    _, checks, heaviest = cached
+    return max(request.step_limit, math.ceil(request.step_limit * heaviest / max(checks, 1)))
 
 
 def _timing(parent: Agent, data: dict[str, Any], candidate: _Candidate, request: EvaluationRequest) -> float:

@@ -136,6 +136,18 @@ def test_a_runaway_candidate_dies_at_the_step_limit(parent: Agent) -> None:
     assert without.ok and without.checks_passed == 6  # under the limit: nothing to stop
 
 
+def test_a_candidate_running_away_only_on_a_fitness_task_dies_at_its_step_limit(parent: Agent) -> None:
+    # Terminates on every test's input; loops forever on the fitness task's (x = 5).
+    source = "(defn middle [x y z] (when (= x 5) (while True None)) (get (sorted [x y z]) 1))"
+    evaluation = wire(one(parent, source, step_limit=3_000))
+    assert evaluation.stage == "fitness" and "step limit of 3000 exceeded" in evaluation.reason
+    assert evaluation.checks_passed == 6 and evaluation.fitness == ()
+    # The fitness tasks' limit scales with the parent's fitness-to-checks cost.
+    heavy = "(defn middle [x y z] (when (= x 5) (for [i (range 10000)] i)) (get (sorted [x y z]) 1))"
+    assert one(parent, heavy, step_limit=3_000).stage == "fitness"
+    assert one(parent, heavy, step_limit=20_000).ok
+
+
 def test_steps_are_deterministic_and_follow_the_work(parent: Agent) -> None:
     a = one(parent, FIXED)
     b = one(parent, FIXED)
