@@ -51,9 +51,11 @@ from o_lisp._errors import LispError
 from o_lisp._evalthread import evaluation_cpu_ns
 from o_lisp._mangle import mangle
 from o_lisp._printer import to_source
+from o_lisp._reader import read_many
 from o_lisp.agent._agent import Agent, MemoryChangeError, _memory_from_data
 from o_lisp.agent._checks import CheckReport, CheckRun, run_checks
 from o_lisp.agent._definitions import Definition, DefinitionKind
+from o_lisp.agent._dsl import classify
 from o_lisp.agent._state import AgentState
 from o_lisp.evolution._individual import Coverage, Evaluation, EvaluationRequest, Proposal
 from o_lisp.evolution._mutate import subforms
@@ -123,7 +125,7 @@ def _evaluate_one(parent: Agent, data: dict[str, Any], proposal: Proposal, reque
         if request.spectrum:
             found["spectrum"] = _spectrum(parent, data, candidate, request)
         runaway = next((t for t in report.tests if t.limit == "steps"), None)
-        if runaway is not None:  # a runaway is not run on the fitness tasks (no step limit there)
+        if runaway is not None:  # a runaway is not run any further
             raise _Stop("checks", f"test {runaway.name}: {runaway.error}")
         stage = "fitness"
         if parent.fitness:
@@ -162,13 +164,10 @@ def _read(parent: Agent, proposal: Proposal) -> _Candidate:
 
 
 def _read_helper(parent: Agent, source: str) -> tuple[Definition, Any]:
-    from o_lisp._reader import read_many
-    from o_lisp.agent._dsl import classify
-
     try:  # the name is the one it declares; then the same checks as the target's
         forms = read_many(source, "<helper>")
         name = classify(forms[0], "<helper>", source)[1] if len(forms) == 1 else ""
-    except Exception as error:
+    except LispError as error:
         raise _Stop("read", f"helper does not read: {error}") from None
     if not name:
         raise _Stop("read", f"a helper must be exactly one definition, got {len(forms)} forms")
@@ -263,7 +262,10 @@ def _spectrum(parent: Agent, data: dict[str, Any], candidate: _Candidate,
     instrumented, paths = instrument(candidate.form, target.kind, hit, lambda name: mangle(name) in macros)
     if not paths:
         return ()
-    agent = _load(parent, data, candidate, Definition(target.name, target.kind, to_source(instrumented)))
+    try:
+        agent = _load(parent, data, candidate, Definition(target.name, target.kind, to_source(instrumented)))
+    except _Stop:  # the plain candidate loaded: the spectrum is a hint, the evaluation stands without it
+        return ()
     executed: dict[str, set[int]] = {}
     current: set[int] = set()
 
