@@ -281,7 +281,8 @@ def _spectrum(parent: Agent, data: dict[str, Any], candidate: _Candidate,
     failed, passed = Counter[int](), Counter[int]()
     for test in report.tests:
         (passed if test.ok else failed).update(executed.get(test.name, ()))
-    return tuple(Coverage(path, failed[i], passed[i]) for i, path in enumerate(paths))
+    coverage = (Coverage(path, failed[i], passed[i]) for i, path in enumerate(paths))
+    return tuple(sorted(coverage, key=lambda c: c.path))  # pre-order, as `_mutate.subforms` walks
 
 
 def check_request(data: Any) -> EvaluationRequest:

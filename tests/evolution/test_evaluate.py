@@ -316,6 +316,8 @@ def test_instrumentation_keeps_the_code_and_its_paths_point_at_what_it_wraps() -
 def test_the_spectrum_counts_failing_and_passing_tests_per_subform(parent: Agent) -> None:
     seed = wire(one(parent, parent.definitions["middle"].source, spectrum=True))
     coverage = {c.path: (c.failed, c.passed) for c in seed.spectrum}
+    order = [path for path, _ in subforms(PARENT_MIDDLE)]
+    assert [c.path for c in seed.spectrum] == [p for p in order if p in coverage]  # in pre-order
     assert get_at(PARENT_MIDDLE, BUGGY_BRANCH) == Symbol("y")
     # The buggy branch runs only in the failing test `middles` (`untouched` never calls middle).
     assert coverage[BUGGY_BRANCH] == (1, 0)
