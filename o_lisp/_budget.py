@@ -28,6 +28,7 @@ import collections
 import functools
 import heapq
 import itertools
+import operator
 import os
 import resource
 import sys
@@ -243,6 +244,8 @@ class Budget:
         self.ticker: Iterator[Any] = _IDLE
         self.tick: Callable[[], Any] = _IDLE.__next__
         self._chain: Iterator[Any] = _IDLE
+        self._chunk: Iterator[Any] = iter(())
+        """The chunk of steps being used up (`steps_taken` subtracts what is left of it)."""
         self._lock = threading.Lock()
         self._generation = 0
         self._timers: list[_Alarm] = []
@@ -271,6 +274,7 @@ class Budget:
         self.owner = threading.get_ident()
         self.limits = limits
         self.steps_used = 0
+        self._chunk = iter(())
         self.failed = None
         self.cancelled = False
         self.deadline = None if limits.time is None else time.monotonic() + limits.time
@@ -306,6 +310,14 @@ class Budget:
         """Stop the running evaluation at its next step (any thread may call this)."""
         self.cancelled = True
         self._interrupt(self._generation, "time", "evaluation cancelled")
+
+    def steps_taken(self) -> int:
+        """Steps the current (or the last) evaluation has taken, exactly.
+
+        `steps_used` counts whole chunks as they are handed out; what is left of the
+        chunk in use is not spent yet. Evolution compares candidates on this count
+        (deterministic, unlike time)."""
+        return max(0, self.steps_used - operator.length_hint(self._chunk))
 
     # -- interrupts from other threads ------------------------------------------------
     # The clock is also checked at chunk boundaries, but one step may do up to
@@ -372,7 +384,8 @@ class Budget:
                 yield _Raising(functools.partial(LimitExceeded, error.limit, error.message))
                 return
             self.steps_used += size
-            yield itertools.repeat(None, size)
+            self._chunk = itertools.repeat(None, size)
+            yield self._chunk
 
     def push_deadline(self, seconds: float, label: str) -> None:
         """Start a nested deadline: when it passes, the next step raises

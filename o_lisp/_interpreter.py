@@ -186,6 +186,10 @@ class Interpreter:
         self._capabilities[pyname] = function
         self._globals[pyname] = capability
 
+    def steps_taken(self) -> int:
+        """Interpreter steps (function entries and loop iterations) the last evaluation took."""
+        return self._budget.steps_taken()
+
     def charge_expansion(self, value: Any, what: str = "the value") -> None:
         """For capabilities that walk or copy a value the program passed (agent state,
         rewrite candidates): charge its expanded size to the running evaluation, or

@@ -215,3 +215,19 @@ def test_memory_grown_early_is_still_caught() -> None:
     with pytest.raises(LimitExceeded) as failed:
         interp.eval('(do (setv keep []) (for [i (range 12)] (.append keep (* "x" 3000000))) (len keep))')
     assert failed.value.limit == "memory"
+
+
+def test_steps_taken_is_exact_across_chunks_and_at_the_limit() -> None:
+    """`steps_used` counts whole chunks; `steps_taken` what was spent (evolution compares it)."""
+    from o_lisp import Limits
+
+    interp = Interpreter()
+    interp.eval("(defn spin [n] (for [i (range n)] i))")
+    counts = []
+    for n in (0, 1, 999, budget_module.CHUNK * 3 + 7):
+        interp.call("spin", n)
+        counts.append(interp.steps_taken())
+    assert [c - counts[0] for c in counts] == [0, 1, 999, budget_module.CHUNK * 3 + 7]
+    with pytest.raises(LimitExceeded):
+        interp.eval("(spin 100000)", limits=Limits(steps=12_345))
+    assert interp.steps_taken() == 12_345

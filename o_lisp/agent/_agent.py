@@ -214,21 +214,24 @@ class Agent:
         raise AgentError(_REFUSALS.get(self.role, "this agent cannot change its code"))
 
     # -- copies for validation and canaries ------------------------------------------------
-    def _definitions_with(self, candidate: Definition | None) -> list[Definition]:
+    def _definitions_with(self, candidate: Definition | None, helpers: Iterable[Definition] = ()) -> list[Definition]:
         definitions = list(self.definitions.values())
-        if candidate is not None:
-            definitions = [candidate if d.name == candidate.name else d for d in definitions]
-            if candidate.name not in self.definitions:
-                definitions.append(candidate)
+        for changed in (*helpers, *([candidate] if candidate is not None else [])):
+            names = [d.name for d in definitions]
+            definitions = [changed if d.name == changed.name else d for d in definitions]
+            if changed.name not in names:
+                definitions.append(changed)
         return definitions
 
-    def _copy(self, candidate: Definition | None, state: AgentState, role: AgentRole) -> Agent:
+    def _copy(self, candidate: Definition | None, state: AgentState, role: AgentRole,
+              helpers: Iterable[Definition] = ()) -> Agent:
         spec = AgentSpec(self.spec.name, self.state.version, self.spec.doc, self.spec.header_source,
-                         self._definitions_with(candidate), self.spec.filename)
+                         self._definitions_with(candidate, helpers), self.spec.filename)
         return Agent(spec, self.data_dir, host_tools=self.host_tools, grants=self.grants, limits=self.limits,
                      clock=self.clock, state=state, role=role, llm_models=self.llm.settings)
 
-    def scratch(self, candidate: Definition | None = None, *, state: AgentState | None = None) -> Agent:
+    def scratch(self, candidate: Definition | None = None, *, state: AgentState | None = None,
+                helpers: Iterable[Definition] = ()) -> Agent:
         """A throw-away copy running the current definitions, `candidate` replacing (or adding)
         its definition, on a deep copy of the state unless `state` is given.
 
@@ -237,11 +240,12 @@ class Agent:
         state, so tests, fitness tasks and shadows run on it without touching the live agent;
         a `defmemory` candidate reconfigures the copied store, so fitness sees its weights.
         A candidate that does not load raises its `LispError` (`MemoryChangeError` for a
-        memory option that cannot change).
+        memory option that cannot change). `helpers` are further definitions replaced or added
+        together with the candidate (a population search may change a helper with its target).
         """
         if state is None:
             state = AgentState.from_data(self.state.to_data(), _memory_from_data)
-        return self._copy(candidate, state, "scratch")
+        return self._copy(candidate, state, "scratch", helpers)
 
     def with_candidate(self, candidate: Definition) -> Agent:
         """A canary: `candidate` running on this agent's own `state` object.

@@ -184,7 +184,9 @@ class FitnessRun:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-class _Reject(Exception):
+class Rejected(Exception):
+    """A stage refused the candidate: `reason` (one line) and its evidence."""
+
     def __init__(self, reason: str, evidence: dict[str, Any] | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -226,6 +228,84 @@ def run_fitness(agent: Agent, repeats: int = 1) -> FitnessRun:
     return run
 
 
+def read_candidate(parent: Agent, name: str, source: str, *, new: bool = False) -> tuple[Definition, Any]:
+    """The `read` stage: `source` as the `Definition` of `name` and its form, or `Rejected`.
+
+    It must read as exactly one form that prints back identically (the repository stores
+    printed source) and define `name` with the kind of the parent's definition (with
+    `new`, a name the parent does not have is accepted too: a helper added along with a
+    candidate). Nothing is compiled: compiling runs code, which waits for the scan."""
+    where = f"<candidate {name}>"
+    try:
+        forms = read_many(source, where)
+    except LispError as error:
+        raise Rejected(f"does not read: {error}") from None
+    if len(forms) != 1:
+        raise Rejected(f"the source holds {len(forms)} forms, not exactly one", {"forms": len(forms)})
+    form = forms[0]
+    printed = to_source(form)
+    try:
+        again = read_many(printed, where)
+    except LispError as error:
+        raise Rejected(f"does not print back identically: {error}") from None
+    if len(again) != 1 or again[0] != form:
+        raise Rejected("does not print back identically", {"printed": printed[:2000]})
+    try:
+        kind, declared = classify(form, where, source)
+    except LispError as error:
+        raise Rejected(str(error)) from None
+    old = parent.definitions.get(name)
+    if declared != name:
+        raise Rejected(f"the form defines {declared!r}, not {name!r}")
+    if old is None and not new:
+        raise Rejected(f"agent {parent.name} has no definition {name!r} to replace")
+    if old is not None and kind is not old.kind:
+        raise Rejected(f"the form is a {kind.value}, the definition a {old.kind.value}")
+    return Definition(name, kind, source), form
+
+
+def scan_candidate(parent: Agent, candidate: Definition, form: Any) -> None:
+    """The `scan` stage (see the module docstring): `Rejected` at the first finding, with
+    ``symbol at line:col: why`` and every finding as evidence."""
+    findings = list(_findings(parent, candidate, form))
+    if findings:
+        first = findings[0]
+        reason = f"{first['symbol']} at {first['line']}:{first['col']}: {first['why']}"
+        raise Rejected(reason, {"findings": findings[:50], **first})
+
+
+def _findings(parent: Agent, candidate: Definition, form: Any) -> Iterator[dict[str, Any]]:
+    def unsafe_granted(tool: str) -> bool:  # the rule `Agent._call_tool` enforces
+        return "unsafe" in parent.grants or f"unsafe:{tool}" in parent.grants
+
+    host = {mangle(name): name for name in parent.host_tools}
+    granted = {mangle(name) for name in parent.host_tools if name in parent.grants or "*" in parent.grants}
+    unsafe = {mangle(t.name): t.name for t in parent.tools.values() if t.unsafe and not unsafe_granted(t.name)}
+    if candidate.kind is DefinitionKind.TOOL:
+        unsafe.pop(mangle(candidate.name), None)  # its own name; a new :unsafe True is checked below
+        if _declares_unsafe(form) and not unsafe_granted(candidate.name):
+            keyword = next(n for n, _, _ in _walk(form, None, 0) if type(n) is Keyword and n.name == "unsafe")
+            yield _finding(keyword, ":unsafe", f"declares an unsafe tool, and agent {parent.name} holds no unsafe grant")
+    for node, inside, index in _walk(form, None, 0):
+        if type(node) is Expression and node and node[0] == Symbol("."):
+            text, attributes = _dotted(node)
+        elif type(node) is Symbol and not (inside is not None and inside[0] == Symbol(".") and index != 1):
+            text, attributes = str(node), []
+        else:  # not a name, or a part of a dotted name (checked with the whole name)
+            continue
+        key = mangle(text)
+        if key in _FORBIDDEN_MANGLED:
+            yield _finding(node, text, _FORBIDDEN_MANGLED[key][1])
+        elif key.startswith("__") or any(a.startswith("__") for a in attributes):
+            yield _finding(node, text, "dunder names are outside the sandbox")
+        elif any(a.startswith("_") for a in attributes):
+            yield _finding(node, text, "attribute access to a name starting with _ is not allowed")
+        elif key in host and key not in granted:
+            yield _finding(node, text, f"calls host tool {host[key]}, which agent {parent.name} was not granted")
+        elif key in unsafe:
+            yield _finding(node, text, f"calls unsafe tool {unsafe[key]}, and agent {parent.name} holds no unsafe grant")
+
+
 def validate(parent: Agent, candidate: Definition, thresholds: ValidationThresholds = ValidationThresholds()) -> ValidationReport:
     """Run the stages in order on `candidate` against `parent`; the first failure stops them."""
     context = _Context(parent, candidate, thresholds)
@@ -239,7 +319,7 @@ def validate(parent: Agent, candidate: Definition, thresholds: ValidationThresho
         started = time.perf_counter()
         try:
             found = step()
-        except _Reject as rejected:
+        except Rejected as rejected:
             result = StageResult(name, False, rejected.reason, rejected.evidence, (time.perf_counter() - started) * 1000)
             stages.append(result)
             evidence[name] = rejected.evidence
@@ -260,95 +340,34 @@ class _Context:
         try:
             return self.parent.scratch(self.candidate if with_candidate else None, state=state)
         except MemoryChangeError as error:
-            raise _Reject(error.message) from None
+            raise Rejected(error.message) from None
         except LispError as error:
-            raise _Reject(f"does not load: {error}", {"error": str(error)}) from None
+            raise Rejected(f"does not load: {error}", {"error": str(error)}) from None
 
     # -- read ---------------------------------------------------------------------------------
     def read(self) -> dict[str, Any]:
         candidate = self.candidate
-        where = f"<candidate {candidate.name}>"
-        try:
-            forms = read_many(candidate.source, where)
-        except LispError as error:
-            raise _Reject(f"does not read: {error}") from None
-        if len(forms) != 1:
-            raise _Reject(f"the source holds {len(forms)} forms, not exactly one", {"forms": len(forms)})
-        form = forms[0]
-        printed = to_source(form)
-        try:
-            again = read_many(printed, where)
-        except LispError as error:
-            raise _Reject(f"does not print back identically: {error}") from None
-        if len(again) != 1 or again[0] != form:
-            raise _Reject("does not print back identically", {"printed": printed[:2000]})
-        try:
-            kind, name = classify(form, where, candidate.source)
-        except LispError as error:
-            raise _Reject(str(error)) from None
-        old = self.parent.definitions.get(candidate.name)
-        if name != candidate.name:
-            raise _Reject(f"the form defines {name!r}, not {candidate.name!r}")
-        if old is None:
-            raise _Reject(f"agent {self.parent.name} has no definition {candidate.name!r} to replace")
-        if kind is not old.kind or kind is not candidate.kind:
-            raise _Reject(f"the form is a {kind.value}, the definition a {old.kind.value}")
-        self.form = form
-        return {"name": name, "kind": kind.value, "chars": len(candidate.source)}
+        definition, self.form = read_candidate(self.parent, candidate.name, candidate.source)
+        if definition.kind is not candidate.kind:
+            raise Rejected(f"the form is a {definition.kind.value}, the definition a {candidate.kind.value}")
+        return {"name": definition.name, "kind": definition.kind.value, "chars": len(candidate.source)}
 
     # -- scan ---------------------------------------------------------------------------------
     def scan(self) -> dict[str, Any]:
-        findings = list(self._findings(self.form))
-        if findings:
-            first = findings[0]
-            reason = f"{first['symbol']} at {first['line']}:{first['col']}: {first['why']}"
-            raise _Reject(reason, {"findings": findings[:50], **first})
+        scan_candidate(self.parent, self.candidate, self.form)
         return {"findings": []}
-
-    def _findings(self, form: Any) -> Iterator[dict[str, Any]]:
-        parent, candidate = self.parent, self.candidate
-
-        def unsafe_granted(tool: str) -> bool:  # the rule `Agent._call_tool` enforces
-            return "unsafe" in parent.grants or f"unsafe:{tool}" in parent.grants
-
-        host = {mangle(name): name for name in parent.host_tools}
-        granted = {mangle(name) for name in parent.host_tools if name in parent.grants or "*" in parent.grants}
-        unsafe = {mangle(t.name): t.name for t in parent.tools.values() if t.unsafe and not unsafe_granted(t.name)}
-        if candidate.kind is DefinitionKind.TOOL:
-            unsafe.pop(mangle(candidate.name), None)  # its own name; a new :unsafe True is checked below
-            if _declares_unsafe(form) and not unsafe_granted(candidate.name):
-                keyword = next(n for n, _, _ in _walk(form, None, 0) if type(n) is Keyword and n.name == "unsafe")
-                yield _finding(keyword, ":unsafe", f"declares an unsafe tool, and agent {parent.name} holds no unsafe grant")
-        for node, inside, index in _walk(form, None, 0):
-            if type(node) is Expression and node and node[0] == Symbol("."):
-                text, attributes = _dotted(node)
-            elif type(node) is Symbol and not (inside is not None and inside[0] == Symbol(".") and index != 1):
-                text, attributes = str(node), []
-            else:  # not a name, or a part of a dotted name (checked with the whole name)
-                continue
-            key = mangle(text)
-            if key in _FORBIDDEN_MANGLED:
-                yield _finding(node, text, _FORBIDDEN_MANGLED[key][1])
-            elif key.startswith("__") or any(a.startswith("__") for a in attributes):
-                yield _finding(node, text, "dunder names are outside the sandbox")
-            elif any(a.startswith("_") for a in attributes):
-                yield _finding(node, text, "attribute access to a name starting with _ is not allowed")
-            elif key in host and key not in granted:
-                yield _finding(node, text, f"calls host tool {host[key]}, which agent {parent.name} was not granted")
-            elif key in unsafe:
-                yield _finding(node, text, f"calls unsafe tool {unsafe[key]}, and agent {parent.name} holds no unsafe grant")
 
     # -- tests --------------------------------------------------------------------------------
     def tests(self) -> dict[str, Any]:
         agent = self._scratch()  # the tests may change its state: later stages use fresh copies
         missing = [name for name in self.parent.judged_tests(self.candidate) if name not in agent.tests]
         if missing:  # (registration only by a test's own definition makes this a backstop)
-            raise _Reject(f"test {missing[0]} was not registered by its definition", {"missing": missing})
+            raise Rejected(f"test {missing[0]} was not registered by its definition", {"missing": missing})
         report = agent.run_tests()
         evidence = {"passed": list(report.passed), "failed": dict(report.failed)}
         if report.failed:
             name, why = next(iter(report.failed.items()))
-            raise _Reject(f"test {name} failed: {why}", evidence)
+            raise Rejected(f"test {name} failed: {why}", evidence)
         return evidence
 
     # -- fitness ------------------------------------------------------------------------------
@@ -358,7 +377,7 @@ class _Context:
         evidence = {"scores": scores, "latencies_ms": list(run.latencies_ms), "errors": dict(run.errors)}
         if run.errors:
             name, why = next(iter(run.errors.items()))
-            raise _Reject(f"fitness {name} failed: {why}", evidence)
+            raise Rejected(f"fitness {name} failed: {why}", evidence)
         return evidence
 
     # -- performance --------------------------------------------------------------------------
@@ -395,7 +414,7 @@ class _Context:
                   and candidate_median - parent_median >= limits.min_slowdown_ms)
         if slower and test.p_value < limits.alpha:
             shown = f"{ratio:.2f}×" if ratio is not None else "infinitely"
-            raise _Reject(
+            raise Rejected(
                 f"the candidate is {shown} slower: median {format_duration(candidate_median)} "
                 f"vs {format_duration(parent_median)} over "
                 f"{limits.runs} interleaved runs of the {workload} (allowed +{limits.max_slowdown:.0%}, "
@@ -416,12 +435,12 @@ class _Context:
                     try:
                         agent.interpreter.call(fn)
                     except LispError as error:
-                        raise _Reject(f"fitness {name} failed in a timed run of the {side}: {error}") from None
+                        raise Rejected(f"fitness {name} failed in a timed run of the {side}: {error}") from None
             else:
                 report = agent.run_tests()
                 if report.failed:
                     name, why = next(iter(report.failed.items()))
-                    raise _Reject(f"test {name} failed in a timed run of the {side}: {why}")
+                    raise Rejected(f"test {name} failed in a timed run of the {side}: {why}")
         return (cpu_time() - started) * 1000 / repeats
 
 
@@ -466,5 +485,5 @@ def _shown(value: Any) -> str:
         return repr(value)[:200]
 
 
-__all__ = ["FORBIDDEN", "STAGES", "FitnessRun", "StageResult", "ValidationReport", "ValidationThresholds",
-           "run_fitness", "validate"]
+__all__ = ["FORBIDDEN", "STAGES", "FitnessRun", "Rejected", "StageResult", "ValidationReport", "ValidationThresholds",
+           "read_candidate", "run_fitness", "scan_candidate", "validate"]

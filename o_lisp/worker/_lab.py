@@ -35,6 +35,7 @@ from typing import IO, Any, Protocol
 
 import msgpack
 
+from o_lisp._compiler import SPECIAL_FORMS
 from o_lisp._evalthread import evaluation_cpu_ns
 from o_lisp._mangle import mangle
 from o_lisp._reader import read_many
@@ -57,6 +58,7 @@ from o_lisp.guardian._protocol import (
     CodeVersion,
     WorkerSpec,
 )
+from o_lisp.worker._evaluate import check_request, evaluate, scope_names
 
 __all__ = ["Lab"]
 
@@ -209,6 +211,25 @@ class Lab:
     def _evolution_definitions(self, args: dict[str, Any]) -> list[dict[str, str]]:
         return [{"name": d.name, "kind": d.kind.value, "source": d.source}
                 for d in self.worker.agent.definitions.values()]
+
+    def _evolution_evaluate(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Evaluate a population search's candidates (`o_lisp.worker._evaluate`): args are an
+        `EvaluationRequest.as_data()`, the reply ``{"evaluations": [Evaluation.as_data()...]}``,
+        one per proposal in order. Any role: every candidate runs in a scratch agent on a
+        copy of the state, which logs nowhere (no WAL, no scratch log) and writes no git."""
+        try:
+            request = check_request(args)
+        except ValueError as error:
+            raise LabError(f"evolution_evaluate: {error}") from None
+        return {"evaluations": [e.as_data() for e in evaluate(self.worker.agent, request)]}
+
+    def _evolution_scope(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The names a candidate may use unbound locally (the search's scope check):
+        ``{"globals": [...]}`` (definitions, agent builtins, stdlib functions and macros,
+        safe built-ins; sorted) and ``{"special_forms": [...]}`` (`if`, `setv`, ...)."""
+        if args:
+            raise LabError(f"evolution_scope takes no arguments, got {', '.join(sorted(map(str, args)))[:200]}")
+        return {"globals": scope_names(self.worker.agent), "special_forms": sorted(SPECIAL_FORMS)}
 
     def _evolution_fitness(self, args: dict[str, Any]) -> dict[str, Any]:
         """Replay the fitness tasks `repeats` times: scores, latencies, errors."""
