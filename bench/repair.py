@@ -352,7 +352,8 @@ def run_program(program: Program, settings: Settings, seed: int, command: Sequen
             if not isinstance(cycle, dict):
                 raise ValueError("not an object")
         except ValueError:
-            result.outcome = "error"
+            # Exit 1 is "nothing promoted" (e.g. the cycle did not finish within --timeout).
+            result.outcome = "not repaired" if done.returncode == 1 else "error"
             result.note = f"exit {done.returncode}, no JSON cycle: {_last_line(done.stderr) or _last_line(done.stdout)}"
             return result
         result.status = str(cycle.get("status"))
@@ -402,6 +403,11 @@ def summary(results: Sequence[RunResult]) -> dict[str, Any]:
     }
 
 
+def _cell(text: str) -> str:
+    """Text for one markdown table cell: `|` escaped, newlines as spaces."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
 def print_report(results: Sequence[RunResult], settings: Settings, out: TextIO) -> dict[str, Any]:
     """The markdown table of every run, then the totals; returns the totals."""
     out.write(f"settings: {settings.describe()}\n\n")
@@ -410,9 +416,9 @@ def print_report(results: Sequence[RunResult], settings: Settings, out: TextIO) 
     for r in results:
         heldout = "" if r.heldout_passed is None else f"{r.heldout_passed}/{r.heldout_total}"
         evals = "" if r.evaluations is None else str(r.evaluations)
-        note = (r.failures[0] if r.failures else r.note).replace("|", "\\|")
+        note = _cell(r.failures[0] if r.failures else r.note)
         seed = "-" if settings.legacy else str(r.seed)
-        out.write(f"| {r.program} | {r.kind} | {seed} | {r.outcome} | {heldout} | {r.seconds:.1f} | {evals} | "
+        out.write(f"| {r.program} | {_cell(r.kind)} | {seed} | {r.outcome} | {heldout} | {r.seconds:.1f} | {evals} | "
                   f"{note} |\n")
     totals = summary(results)
     share = totals["repaired_share"]
@@ -469,6 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json is not None:
         document = {"settings": asdict(settings), "legacy": legacy, "totals": totals,
                     "runs": [asdict(r) for r in results]}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return 0
 

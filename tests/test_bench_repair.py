@@ -71,7 +71,8 @@ def test_report_counts_each_outcome(bench: ModuleType) -> None:
     runs = [bench.RunResult("a", "comparison", 1, "repaired", 12.0, 300, 0, heldout_passed=8, heldout_total=8),
             bench.RunResult("b", "off-by-one", 1, "overfit", 30.0, 500, 0, heldout_passed=6, heldout_total=8,
                             failures=["(b 1): expected 2, got 3"]),
-            bench.RunResult("c", "wrong constant", 1, "not repaired", 61.0, 500, 1, note="status rejected")]
+            bench.RunResult("c", "bitwise operator (| instead of &)", 1, "not repaired", 61.0, 500, 1,
+                            note="status rejected")]
     out = io.StringIO()
     totals = bench.print_report(runs, bench.Settings(), out)
     text = out.getvalue()
@@ -79,6 +80,7 @@ def test_report_counts_each_outcome(bench: ModuleType) -> None:
     assert totals["within_time"] == 2 and totals["evaluations"] == 1300
     assert "| a | comparison | 1 | repaired | 8/8 | 12.0 | 300 |  |" in text
     assert "| b | off-by-one | 1 | overfit | 6/8 | 30.0 | 500 | (b 1): expected 2, got 3 |" in text
+    assert "| c | bitwise operator (\\| instead of &) | 1 | not repaired |  | 61.0 | 500 | status rejected |" in text
     assert "repaired 1/3 runs (33%; misses target >= 50%), overfit 1, not repaired 1, error 0" in text
 
 

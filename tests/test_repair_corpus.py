@@ -154,3 +154,16 @@ def test_heldout_failures_say_what_went_wrong(bench: ModuleType) -> None:
     assert len(looping) == 8 and "step limit" in looping[0].got
     unloadable = bench.run_heldout(["(defn g [n] n)"], heldout, LIMITS)
     assert len(unloadable) == 8 and "does not load" in unloadable[0].got
+
+
+def test_m5_demo_agent_fails_its_test_until_one_comparison_is_fixed(tmp_path: Path) -> None:
+    demo = ROOT / "agents" / "checkout.hy"
+    text = demo.read_text(encoding="utf-8")
+    report = agent_under_test(demo, text, limits=LIMITS).run_tests()
+    assert list(report.failed) == ["free-shipping-from-fifty"]
+    assert "(= (shipping-cost 50 1) 0): 5 != 0" in report.failed["free-shipping-from-fifty"]
+    assert report.passed == ["small-orders-pay-per-item"]
+    assert text.count("(if (> total 50)") == 1
+    fixed = tmp_path / "checkout.hy"
+    fixed.write_text(text.replace("(if (> total 50)", "(if (>= total 50)"), encoding="utf-8")
+    assert agent_under_test(fixed, fixed.read_text(encoding="utf-8"), limits=LIMITS).run_tests().ok
