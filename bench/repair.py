@@ -322,6 +322,20 @@ def evaluations_of(cycle: dict[str, Any]) -> int | None:
     return None
 
 
+def parse_cycle(stdout: str) -> dict[str, Any]:
+    """What `o-lisp evolve --json` printed: the final cycle (an object), or a logbook alone (a
+    list of generation rows, kept as `{"logbook": rows}`); `{}` when it printed no JSON."""
+    try:
+        document = json.loads(stdout)
+    except ValueError:
+        return {}
+    if isinstance(document, dict):
+        return document
+    if isinstance(document, list):
+        return {"logbook": document}
+    return {}
+
+
 def _last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1][:300] if lines else ""
@@ -347,22 +361,20 @@ def run_program(program: Program, settings: Settings, seed: int, command: Sequen
         seconds = time.perf_counter() - started
         result = RunResult(program.name, program.heldout.kind, seed, "not repaired", seconds, None, done.returncode,
                            heldout_total=len(program.heldout.cases))
-        try:
-            cycle = json.loads(done.stdout)
-            if not isinstance(cycle, dict):
-                raise ValueError("not an object")
-        except ValueError:
-            # Exit 1 is "nothing promoted" (e.g. the cycle did not finish within --timeout).
-            result.outcome = "not repaired" if done.returncode == 1 else "error"
-            result.note = f"exit {done.returncode}, no JSON cycle: {_last_line(done.stderr) or _last_line(done.stdout)}"
-            return result
-        result.status = str(cycle.get("status"))
+        cycle = parse_cycle(done.stdout)
+        result.status = None if cycle.get("status") is None else str(cycle["status"])
         result.evaluations = evaluations_of(cycle)
-        promoted = done.returncode == 0 and cycle.get("status") == "promoted"
-        if not promoted:
-            if done.returncode not in (0, 1):
-                result.outcome = "error"
-            result.note = _last_line(done.stderr) if done.returncode not in (0, 1) else f"status {result.status}"
+        # The exit status is the contract ("0 iff something was promoted"); the JSON adds detail.
+        if done.returncode not in (0, 1):
+            result.outcome = "error"
+            result.note = f"exit {done.returncode}: {_last_line(done.stderr) or _last_line(done.stdout)}"
+            return result
+        if done.returncode == 1:
+            result.note = f"status {result.status}" if result.status else _last_line(done.stderr)
+            return result
+        if result.status not in (None, "promoted"):
+            result.outcome = "error"
+            result.note = f"exit 0 but status {result.status}"
             return result
         try:
             sources = code_from_repository(data / "code")

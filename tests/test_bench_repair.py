@@ -49,6 +49,57 @@ def test_heldout_cases_run_on_the_code_in_a_repository(bench: ModuleType, tmp_pa
     assert failures[0].describe("quicksort") == "(quicksort [2, 2]): expected [2, 2], got [2]"
 
 
+FAKE_EVOLVE = """\
+import json, os, sys
+from pathlib import Path
+sys.path.insert(0, {bench!r})
+import repair
+from o_lisp import read_many
+from o_lisp.agent import CodeRepository, Definition, DefinitionKind
+
+_, command, agent, definition, _, data, *options = sys.argv
+assert command == "evolve" and "--json" in options, sys.argv
+mode = os.environ["FAKE_EVOLVE"]
+if mode == "usage":
+    print("Error: No such option: --population", file=sys.stderr)
+    sys.exit(2)
+if mode == "rejected":
+    print(json.dumps({{"status": "rejected", "evaluations": 50}}))
+    sys.exit(1)
+source = Path(agent) if mode == "as-is" else Path({corpus!r}) / "fixed" / Path(agent).name
+code = repair.code_from_agent_file(source)
+defs = [Definition(str(read_many(text)[0][1]), DefinitionKind.FUNCTION, text) for text in code]
+CodeRepository.init(Path(data) / "code", "x", defs, '(defagent x :version "0.1.0")', "0.1.0")
+print(json.dumps({{"status": "promoted", "logbook": [{{"gen": 0, "evals": 9}}, {{"gen": 1, "evals": 4}}]}}))
+"""
+
+
+@pytest.mark.parametrize(("mode", "outcome"), [("fixed", "repaired"), ("as-is", "overfit"),
+                                                ("rejected", "not repaired"), ("usage", "error")])
+def test_each_outcome_of_a_run(bench: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                               mode: str, outcome: str) -> None:
+    """`o-lisp evolve` replaced by a stand-in that promotes the fixed code, promotes the code
+    as it is (the bug stays: overfit), promotes nothing, or refuses its options."""
+    fake = tmp_path / "fake_o_lisp.py"
+    fake.write_text(FAKE_EVOLVE.format(bench=str(ROOT / "bench"), corpus=str(CORPUS)), encoding="utf-8")
+    monkeypatch.setenv("FAKE_EVOLVE", mode)
+    (program,) = bench.load_corpus(CORPUS, ["quicksort"])
+    result = bench.run_program(program, bench.Settings(timeout=30), 3, [sys.executable, str(fake)])
+    assert result.outcome == outcome, result
+    assert (result.program, result.seed) == ("quicksort", 3)
+    if mode == "fixed":
+        assert (result.heldout_passed, result.heldout_total, result.evaluations) == (9, 9, 13)
+        assert result.promoted_source is not None and ":if (>= x pivot)" in result.promoted_source
+        assert result.failures == []
+    elif mode == "as-is":
+        assert result.heldout_passed is not None and 0 < result.heldout_passed < 9
+        assert result.failures[0] == "(quicksort [2, 2]): expected [2, 2], got [2]"
+    elif mode == "rejected":
+        assert (result.status, result.evaluations, result.note) == ("rejected", 50, "status rejected")
+    else:
+        assert result.exit_code == 2 and "No such option: --population" in result.note
+
+
 def test_evolve_options_new_and_legacy(bench: ModuleType) -> None:
     assert bench.Settings().evolve_options(7) == [
         "--population", "50", "--generations", "10", "--workers", "2", "--seed", "7", "--timeout", "60", "--json"]
