@@ -341,8 +341,10 @@ def _last_line(text: str) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def run_program(program: Program, settings: Settings, seed: int, command: Sequence[str]) -> RunResult:
-    """One `o-lisp evolve` run on a fresh copy of the program, then its held-out verdict."""
+def run_program(program: Program, settings: Settings, seed: int, command: Sequence[str],
+                keep: Path | None = None) -> RunResult:
+    """One `o-lisp evolve` run on a fresh copy of the program, then its held-out verdict.
+    With `keep`, what the run printed is kept there (NAME-sSEED.json and .log)."""
     with tempfile.TemporaryDirectory(prefix=f"o-repair-{program.name}-") as scratch:
         work = Path(scratch)
         agent = work / program.agent.name
@@ -359,6 +361,10 @@ def run_program(program: Program, settings: Settings, seed: int, command: Sequen
             return RunResult(program.name, program.heldout.kind, seed, "error", seconds, None, None,
                              note=f"o-lisp evolve did not exit within {settings.timeout + 120:g} s")
         seconds = time.perf_counter() - started
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            (keep / f"{program.name}-s{seed}.json").write_text(done.stdout, encoding="utf-8")
+            (keep / f"{program.name}-s{seed}.log").write_text(done.stderr, encoding="utf-8")
         result = RunResult(program.name, program.heldout.kind, seed, "not repaired", seconds, None, done.returncode,
                            heldout_total=len(program.heldout.cases))
         cycle = parse_cycle(done.stdout)
@@ -457,6 +463,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=TARGET_SECONDS, help="seconds per run (default 60)")
     parser.add_argument("--candidates", type=int, help="old CLI only: candidates per generation (default 16)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write every run and the totals as JSON")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="keep what each o-lisp evolve printed: DIR/NAME-sSEED.json (stdout) and .log (stderr)")
     args = parser.parse_args(argv)
     for option in ("population", "generations", "workers", "seeds", "candidates"):
         value = getattr(args, option)
@@ -479,7 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[RunResult] = []
     for program in programs:
         for seed in range(args.seed, args.seed + args.seeds):
-            result = run_program(program, settings, seed, command)
+            result = run_program(program, settings, seed, command, args.keep)
             results.append(result)
             print(f"{program.name} seed {seed}: {result.outcome} in {result.seconds:.1f} s", file=sys.stderr,
                   flush=True)

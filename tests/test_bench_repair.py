@@ -84,7 +84,9 @@ def test_each_outcome_of_a_run(bench: ModuleType, tmp_path: Path, monkeypatch: p
     fake.write_text(FAKE_EVOLVE.format(bench=str(ROOT / "bench"), corpus=str(CORPUS)), encoding="utf-8")
     monkeypatch.setenv("FAKE_EVOLVE", mode)
     (program,) = bench.load_corpus(CORPUS, ["quicksort"])
-    result = bench.run_program(program, bench.Settings(timeout=30), 3, [sys.executable, str(fake)])
+    result = bench.run_program(program, bench.Settings(timeout=30), 3, [sys.executable, str(fake)], tmp_path / "kept")
+    kept = (tmp_path / "kept" / "quicksort-s3.json").read_text(encoding="utf-8")
+    assert (json.loads(kept)["status"] if kept else None) == {"usage": None, "rejected": "rejected"}.get(mode, "promoted")
     assert result.outcome == outcome, result
     assert (result.program, result.seed) == ("quicksort", 3)
     if mode == "fixed":
