@@ -713,10 +713,7 @@ def _check_installation() -> None:
     """Fail (exit 1) now if the package lacks its stdlib files, before workers are started."""
     from o_lisp._resources import check_installation
 
-    try:
-        check_installation()
-    except OLispError as error:
-        _fail(error)
+    check_installation()  # an InstallationError is reported by OLispGroup.invoke (or evolve's own handler)
 
 
 @main.command("test")
@@ -750,14 +747,9 @@ def test_command(agent: str, data_dir: str | None, grants: tuple[str, ...], tool
         raise click.UsageError(f"cannot test {agent!r}: it is not an agent (no top-level (defagent ...))")
     if data_dir is not None and not (Path(data_dir) / "code" / ".git").exists():
         raise click.UsageError(f"no agent repository in {data_dir!r} (looked for {Path(data_dir) / 'code'})")
-    try:
-        subject = agent_under_test(Path(agent), text, None if data_dir is None else Path(data_dir),
-                                   grants=grants, host_tools=load_host_tools(tool_files))
-        report = subject.run_tests()
-    except OLispError as error:
-        _fail(error)
-    except KeyboardInterrupt:
-        _interrupted()
+    subject = agent_under_test(Path(agent), text, None if data_dir is None else Path(data_dir),
+                               grants=grants, host_tools=load_host_tools(tool_files))
+    report = subject.run_tests()  # an OLispError or Ctrl-C is reported by OLispGroup.invoke
     for name in subject.tests:
         if name in report.failed:
             click.echo(f"{agent}::{name} {click.style('FAILED', fg='red')}: {report.failed[name]}")

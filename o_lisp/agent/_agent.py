@@ -378,13 +378,13 @@ class Agent:
         its builtins and tools, the stdlib, and the safe built-ins (a global of that name
         would shadow them). Macros are compared separately (`_bindings`)."""
         interp = self.interpreter
-        return frozenset(interp._globals) | frozenset(interp._builtins) | {mangle(d.name) for d in definitions}
+        return frozenset(interp.environment) | frozenset(interp.builtin_table) | {mangle(d.name) for d in definitions}
 
     def _bindings(self) -> dict[str, Any]:
         """The current binding of every protected name (macros under a ``macro:`` key)."""
-        globals_ = self.interpreter._globals
+        globals_ = self.interpreter.environment
         bound = {name: globals_.get(name, _UNBOUND) for name in self._protected}
-        bound.update({"macro:" + name: fn for name, fn in self.interpreter._macros.items()})
+        bound.update({"macro:" + name: fn for name, fn in self.interpreter.macro_table.items()})
         return bound
 
     def _rebound(self, before: dict[str, Any], own: str | None = None) -> list[str]:
@@ -397,8 +397,8 @@ class Agent:
     def _restore(self, before: dict[str, Any], keys: list[str]) -> None:
         """Put the bindings of `keys` back as they were in `before`."""
         for key in keys:
-            target, name = ((self.interpreter._macros, key[6:]) if key.startswith("macro:")
-                            else (self.interpreter._globals, key))
+            target, name = ((self.interpreter.macro_table, key[6:]) if key.startswith("macro:")
+                            else (self.interpreter.environment, key))
             value = before.get(key, _UNBOUND)
             if value is _UNBOUND:
                 target.pop(name, None)
@@ -429,9 +429,9 @@ class Agent:
             "agent-define-memory": self._register_memory,
             "agent-no-match": NO_MATCH,
             "ToolError": ToolError,
-            "memory-add": self._memory_add,
-            "memory-search": self._memory_search,
-            "memory-get": self._memory_get,
+            "memory-add": self.memory_add,
+            "memory-search": self.memory_search,
+            "memory-get": self.memory_get,
             "state-get": self._state_get,
             "state-set!": self._state_set,
             "state-del!": self._state_del,
@@ -638,7 +638,7 @@ class Agent:
             key = repr(sorted(bound.items())) if tool.cache else ""
             if tool.cache and key in tool.results:
                 return tool.results[key]
-            budget = self.interpreter._budget
+            budget = self.interpreter.budget
             if tool.timeout is not None:
                 budget.push_deadline(float(tool.timeout), f"tool {tool.name} timed out after {tool.timeout} s")
             try:
@@ -699,7 +699,7 @@ class Agent:
                 self.state.observe("rule:" + name, ok, (time.perf_counter() - started) * 1000)
             if result is not NO_MATCH:
                 return result
-        respond = self.interpreter._globals.get("respond")
+        respond = self.interpreter.environment.get("respond")
         if callable(respond):
             return respond(text)
         return None
@@ -783,18 +783,23 @@ class Agent:
             raise ToolError(f"agent {self.name} has no memory {name!r}")
         return name, stores[name]
 
-    def _memory_add(self, text: str, metadata: Any = None, importance: float = 0.5, kind: str = "short_term", memory: str | None = None) -> list[str]:
+    def memory_add(self, text: str, metadata: Any = None, importance: float = 0.5, kind: str = "short_term", memory: str | None = None) -> list[str]:
+        """Add `text` to memory `memory` (the only one when None): one ``memory_apply`` mutation; the new block ids.
+
+        The DSL's ``memory-add`` and the worker's ``memory_add`` request both come here."""
         name, store = self._memory(memory)
         payload = store.prepare_add(str(text), metadata=plain(metadata or {}), importance=float(importance), kind=str(kind), now=self.clock(), id_prefix=self.state.next_id("m"))
         result: list[str] = self.state.apply("memory_apply", {"memory": name, "payload": payload, "time": self.clock()})
         return result
 
-    def _memory_search(self, query: str, k: int = 5, memory: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+    def memory_search(self, query: str, k: int = 5, memory: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+        """The `k` blocks of memory `memory` most like `query`, best first (id, text, score, metadata)."""
         _, store = self._memory(memory)
         hits = store.search(str(query), k=int(k), kind=kind, now=self.clock())
         return [{"id": h.id, "text": h.text, "score": float(h.score), "metadata": dict(h.metadata)} for h in hits]
 
-    def _memory_get(self, block_id: str, memory: str | None = None) -> dict[str, Any] | None:
+    def memory_get(self, block_id: str, memory: str | None = None) -> dict[str, Any] | None:
+        """Block `block_id` of memory `memory` (id, text, metadata, importance), or None."""
         _, store = self._memory(memory)
         block = store.get(str(block_id))
         if block is None:
@@ -829,7 +834,7 @@ class Agent:
     def _continue(self, run_id: str) -> dict[str, Any]:
         run = dict(self.state["workflows"][run_id])
         steps = self.workflows[run["workflow"]]
-        budget = self.interpreter._budget
+        budget = self.interpreter.budget
         while run["next"] < len(steps):
             step = steps[run["next"]]
             ctx = dict(run["ctx"])
@@ -1002,7 +1007,7 @@ class Agent:
         except BaseException:
             # The swap or the commit failed: run exactly the committed code again.
             if self.repository is not None:
-                self._reload()
+                self.rebuild()
             else:
                 self._define(old, self._code_filename(old))
             raise
@@ -1047,7 +1052,7 @@ class Agent:
         if self.before_risky is not None:
             self.before_risky(f"rollback to {rev}: {reason}")
         commit = self.repository.rollback(rev, reason)
-        self._reload()
+        self.rebuild()
         self.state.apply("record_rewrite", {"name": "*", "commit": commit, "version": self.repository.version(), "reason": f"rollback to {rev}: {reason}", "time": self.clock()})
         return str(commit)
 
@@ -1057,9 +1062,12 @@ class Agent:
             self._refuse("reload")
         if self.before_risky is not None:
             self.before_risky("reload")
-        self._reload()
+        self.rebuild()
 
-    def _reload(self) -> None:
+    def rebuild(self) -> None:
+        """Rebuild the interpreter from the repository's current definitions (state is kept),
+        without `reload`'s role check and checkpoint: for the lab's scratch agents, whose
+        repository a cycle just changed."""
         spec = spec_from_repository(self.repository, self.spec)
         self.spec = spec
         self.tools, self.rules, self.workflows, self.tests, self.fitness, self.definitions = {}, {}, {}, {}, {}, {}

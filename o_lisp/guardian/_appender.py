@@ -23,9 +23,8 @@ from o_lisp.guardian._errors import RequestFailed, SupervisorError
 from o_lisp.guardian._link import WorkerLink
 from o_lisp.guardian._metrics import GuardianMetrics
 from o_lisp.guardian._protocol import (
-    E_INTERNAL,
-    E_NOT_DURABLE,
     Error,
+    ErrorCode,
     Message,
     RestoreAck,
     WalAck,
@@ -95,7 +94,7 @@ class Appenders:
                 if link.refuses(epoch):
                     queue.popleft()
                     self.metrics.wal_refused += 1
-                    link.send_nowait(Error(id=link.writer.next_id(), re=message.id, code=E_NOT_DURABLE,
+                    link.send_nowait(Error(id=link.writer.next_id(), re=message.id, code=ErrorCode.NOT_DURABLE,
                                            message="refused: an earlier mutation was not durable"))
                     link.append_done()
                     continue
@@ -122,7 +121,7 @@ class Appenders:
                 link.failed = (epoch, batch[0][0])
                 self._spawn_resync(link)
             text = str(error)[:1000]
-            link.send_nowait(*(Error(id=link.writer.next_id(), re=m.id, code=E_NOT_DURABLE, message=text) for _, m in batch))
+            link.send_nowait(*(Error(id=link.writer.next_id(), re=m.id, code=ErrorCode.NOT_DURABLE, message=text) for _, m in batch))
             for _ in batch:
                 link.append_done()
             return
@@ -158,7 +157,7 @@ class Appenders:
             link.resync_ids.add(restore.id)
             answer = await link.call(restore, self.config.startup_timeout)
         except (RequestFailed, SupervisorError, WalError, OSError, TimeoutError) as error:
-            answer = Error(id=0, re=0, code=E_INTERNAL, message=f"{type(error).__name__}: {error}")
+            answer = Error(id=0, re=0, code=ErrorCode.INTERNAL, message=f"{type(error).__name__}: {error}")
         if not isinstance(answer, RestoreAck):
             reason = answer.message if isinstance(answer, Error) else answer.TYPE
             log.error("worker %d: resync failed: %s", link.child.pid, reason)

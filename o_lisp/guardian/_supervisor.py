@@ -109,8 +109,7 @@ from o_lisp.guardian._appender import Appenders
 from o_lisp.guardian._config import GuardianConfig
 from o_lisp.guardian._durable import DurableState
 from o_lisp.guardian._errors import (
-    E_UNAVAILABLE,
-    E_WORKER_DIED,
+    ErrorCode,
     GuardianError,
     RequestFailed,
     StartFailed,
@@ -129,8 +128,6 @@ from o_lisp.guardian._process import (
     cancel_and_wait,
 )
 from o_lisp.guardian._protocol import (
-    E_INTERNAL,
-    E_TIMEOUT,
     Checkpoint,
     CheckpointAck,
     CheckpointRequest,
@@ -157,7 +154,7 @@ from o_lisp.guardian._vault import VaultError
 from o_lisp.guardian._wal import WalError
 
 __all__ = [
-    "E_WORKER_DIED",
+    "ErrorCode",
     "Guardian",
     "GuardianConfig",
     "GuardianError",
@@ -571,11 +568,11 @@ class Guardian:
         try:
             answer = await link.call(HotReload(id=link.writer.next_id(), code_version=code_version), limit)
         except TimeoutError:
-            raise RequestFailed(f"hot reload timed out after {limit:g} s", E_TIMEOUT) from None
+            raise RequestFailed(f"hot reload timed out after {limit:g} s", ErrorCode.TIMEOUT) from None
         if isinstance(answer, Error):
             raise RequestFailed(answer.message or answer.code, answer.code)
         if not isinstance(answer, HotReloadAck):  # pragma: no cover - _dispatch pairs types by id only
-            raise RequestFailed(f"unexpected {answer.TYPE!r} answer", E_INTERNAL)
+            raise RequestFailed(f"unexpected {answer.TYPE!r} answer", ErrorCode.INTERNAL)
         link.code_version = answer.code_version
         if self.config.standby:
             self.standby.refresh()  # it loaded the old code
@@ -599,7 +596,7 @@ class Guardian:
             stored = await self.durable.store_checkpoint(message.state, covered)
         except (VaultError, WalError, OSError) as error:
             self.metrics.checkpoint_failures += 1
-            await link.send(Error(id=link.writer.next_id(), re=message.id, code=E_INTERNAL, message=str(error)[:1000]))
+            await link.send(Error(id=link.writer.next_id(), re=message.id, code=ErrorCode.INTERNAL, message=str(error)[:1000]))
             raise SupervisorError(f"checkpoint not stored: {error}") from error
         await link.send(CheckpointAck(id=link.writer.next_id(), re=message.id,
                                       checkpoint_id=str(stored["id"]), wal_seq=covered))
@@ -646,10 +643,10 @@ class Guardian:
             if link is not None and link.serving_since is not None and not link.dead.done():
                 return link
             if self._stopping or self._supervisor is None:
-                raise RequestFailed("the guardian is not running", E_UNAVAILABLE)
+                raise RequestFailed("the guardian is not running", ErrorCode.UNAVAILABLE)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise RequestFailed("no worker is serving", E_UNAVAILABLE)
+                raise RequestFailed("no worker is serving", ErrorCode.UNAVAILABLE)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._serving.wait(), remaining)
 
@@ -665,15 +662,15 @@ class Guardian:
             try:
                 message = Request(id=link.writer.next_id(), method=method, args=dict(args or {}), timeout=limit)
             except ProtocolError as error:
-                raise RequestFailed(f"bad request: {error}", "bad_request") from None
+                raise RequestFailed(f"bad request: {error}", ErrorCode.BAD_REQUEST) from None
             try:
                 answer = await link.call(message, max(0.0, started + limit - time.monotonic()))
             except TimeoutError:
-                raise RequestFailed(f"{method} timed out after {limit:g} s", E_TIMEOUT) from None
+                raise RequestFailed(f"{method} timed out after {limit:g} s", ErrorCode.TIMEOUT) from None
             if isinstance(answer, Error):
                 raise RequestFailed(answer.message or answer.code, answer.code)
             if not isinstance(answer, Reply):  # pragma: no cover - _dispatch pairs types by id only
-                raise RequestFailed(f"unexpected {answer.TYPE!r} answer", E_INTERNAL)
+                raise RequestFailed(f"unexpected {answer.TYPE!r} answer", ErrorCode.INTERNAL)
             link.ok_replies += 1
             if link.ok_replies == 1:
                 await self._mark_known_good(link, f"answered {method}")

@@ -313,7 +313,7 @@ class LLMRuntime:
         """One request to one model, through its endpoint's circuit breaker. The provider is
         made on the helper thread too: the first import of an SDK takes seconds on a loaded
         machine, and the budget keeps running meanwhile."""
-        budget = self.agent.interpreter._budget
+        budget = self.agent.interpreter.budget
         timeout = config.timeout
         if budget.deadline is not None:
             # a little past the evaluation's end, so that the time limit (not the SDK) reports it

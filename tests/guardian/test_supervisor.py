@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from guardian_harness import UNKNOWN, make_config, retry, run_guardian, wait_for
 
-from o_lisp.guardian._supervisor import E_WORKER_DIED, Guardian, GuardianConfig, RequestFailed
+from o_lisp.guardian._supervisor import ErrorCode, Guardian, GuardianConfig, RequestFailed
 
 AGENT = textwrap.dedent(
     """\
@@ -195,7 +195,7 @@ def test_hung_worker_is_killed_and_restored(tmp_path: Path) -> None:
         started = time.monotonic()
         with pytest.raises(RequestFailed) as failed:
             await g.request("debug_hang", {"seconds": 60}, timeout=30)
-        assert failed.value.code == E_WORKER_DIED
+        assert failed.value.code == ErrorCode.WORKER_DIED
         assert time.monotonic() - started < 10  # heartbeat_timeout 1.5 s, not the request's 30 s
         await _wait_for(lambda: g.metrics.restarts == 1)
         assert g.metrics.hangs == 1 and "no heartbeat" in (g.last_failure or "")
