@@ -252,7 +252,9 @@ class Interpreter:
         mode = self.isolation if isolation is None else _checked_isolation(isolation)
         if mode == "none" or self._budget.active:
             return self._run_here(work, limits)
-        from o_lisp._isolation import run_isolated
+        from o_lisp._isolation import (
+            run_isolated,  # the fork machinery loads only for an isolated evaluation
+        )
 
         self._isolation_cancelled.clear()
 

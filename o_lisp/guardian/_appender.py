@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 
 from o_lisp.guardian._config import GuardianConfig
-from o_lisp.guardian._durable import DurableState
+from o_lisp.guardian._durable import DurableStorage
 from o_lisp.guardian._errors import RequestFailed, SupervisorError
 from o_lisp.guardian._link import WorkerLink
 from o_lisp.guardian._metrics import GuardianMetrics
@@ -46,7 +46,7 @@ OnDurable = Callable[[WorkerLink, list[WalAppend], int], None]
 class Appenders:
     """The appender tasks of every worker that may write the WAL, and the resyncs they start."""
 
-    def __init__(self, config: GuardianConfig, metrics: GuardianMetrics, durable: DurableState,
+    def __init__(self, config: GuardianConfig, metrics: GuardianMetrics, durable: DurableStorage,
                  on_durable: OnDurable) -> None:
         self.config = config
         self.metrics = metrics

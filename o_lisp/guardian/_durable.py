@@ -3,7 +3,7 @@
 Everything here is what survives the guardian and its workers: ``DATA/wal`` (the
 mutations, each fsynced before it is acknowledged), ``DATA/checkpoints`` (the
 worker's state at a WAL position) and ``DATA/known_good`` (the last code version
-that served). `DurableState` owns the open files and what the guardian remembers
+that served). `DurableStorage` owns the open files and what the guardian remembers
 about them — the newest checkpoint (kept in memory: every restore sends it), the
 last acknowledged seq, why the WAL is unavailable — and answers the questions the
 supervisor, the standby and the appenders ask: what does a restore contain, append
@@ -34,7 +34,7 @@ from o_lisp.guardian._protocol import Restore, WalRecord
 from o_lisp.guardian._vault import NoGoodCheckpoint, Vault, VaultError
 from o_lisp.guardian._wal import WalError, WriteAheadLog, read_records
 
-__all__ = ["INLINE_WAL_BACKOFF", "INLINE_WAL_MAX", "KNOWN_GOOD", "CachedCheckpoint", "DurableState"]
+__all__ = ["INLINE_WAL_BACKOFF", "INLINE_WAL_MAX", "KNOWN_GOOD", "CachedCheckpoint", "DurableStorage"]
 
 INLINE_WAL_MAX = 0.005
 """Seconds: a WAL batch that took longer on the loop's thread sends the next ones to the I/O thread."""
@@ -59,7 +59,7 @@ class CachedCheckpoint:
     created: float
 
 
-class DurableState:
+class DurableStorage:
     """``DATA/wal``, ``DATA/checkpoints`` and ``DATA/known_good``, and what the guardian knows of them."""
 
     def __init__(self, config: GuardianConfig, metrics: GuardianMetrics, io: RunInThread) -> None:

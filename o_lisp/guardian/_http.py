@@ -63,6 +63,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from o_lisp._errors import OLispError
+from o_lisp._limits import MAX_CANDIDATES, MAX_GENERATIONS
 from o_lisp.guardian._errors import ErrorCode, GuardianError
 from o_lisp.guardian._evolution import EvolutionError
 
@@ -123,10 +124,6 @@ EVOLUTION_STATUS: Mapping[str, int] = {
 }
 """HTTP status for a refusal of the evolution manager (`EvolutionError.code`); else a 500."""
 
-MAX_GENERATIONS = 50
-MAX_CANDIDATES = 32
-"""Bounds on one cycle's size: each candidate is validated and shadowed against live traffic,
-so an unbounded request could keep the agent's evolution busy for days."""
 MAX_HYPOTHESIS_LENGTH = 1000
 """The evolution manager keeps this much of a hypothesis; longer ones are refused, not cut."""
 MAX_COMMENT_LENGTH = 10_000

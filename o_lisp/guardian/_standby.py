@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from o_lisp.guardian._appender import Appenders
 from o_lisp.guardian._config import GuardianConfig
-from o_lisp.guardian._durable import DurableState
+from o_lisp.guardian._durable import DurableStorage
 from o_lisp.guardian._errors import RequestFailed, StartFailed, SupervisorError
 from o_lisp.guardian._link import WorkerLink
 from o_lisp.guardian._metrics import GuardianMetrics
@@ -38,7 +38,7 @@ Connect = Callable[[WorkerSpec, list[WorkerLink]], Awaitable[WorkerLink]]
 class Standby:
     """The warm standby worker (`worker`, None while there is none) and the task preparing the next one."""
 
-    def __init__(self, config: GuardianConfig, metrics: GuardianMetrics, durable: DurableState,
+    def __init__(self, config: GuardianConfig, metrics: GuardianMetrics, durable: DurableStorage,
                  appenders: Appenders, spec: Callable[[], WorkerSpec], connect: Connect,
                  stopping: Callable[[], bool]) -> None:
         self.config = config

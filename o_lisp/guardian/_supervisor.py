@@ -107,7 +107,7 @@ from typing import Any, TypeVar
 
 from o_lisp.guardian._appender import Appenders
 from o_lisp.guardian._config import GuardianConfig
-from o_lisp.guardian._durable import DurableState
+from o_lisp.guardian._durable import DurableStorage
 from o_lisp.guardian._errors import (
     ErrorCode,
     GuardianError,
@@ -178,7 +178,7 @@ class Guardian:
         self.state = GuardianState.STOPPED
         self.last_failure: str | None = None
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="o-guardian-io")
-        self.durable = DurableState(config, self.metrics, self._io)
+        self.durable = DurableStorage(config, self.metrics, self._io)
         self.appenders = Appenders(config, self.metrics, self.durable, self._appended)
         self.restarts = RestartPolicy(config.max_restarts, config.restart_window, config.max_backoff)
         self.standby = Standby(config, self.metrics, self.durable, self.appenders, self._standby_spec,

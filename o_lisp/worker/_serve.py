@@ -240,54 +240,32 @@ class _Worker:
     def prepare_code(self) -> None:
         """Open (or create) the repository, import seed edits, roll back if told to.
 
-        Mirrors `Agent.load` up to, but not including, loading the code: the
+        As `Agent.load` (`open_code_repository`) up to, but not including, loading the code: the
         interpreter is built only after the state is restored, so that start-up
         mutations land on the restored state and are logged.
         """
         # The agent runtime (NumPy, Numba, pygit2) is imported on first use, not with this
         # module: the zygote must set their environment before they load (`_zygote._preload`).
-        from o_lisp.agent._agent import (
-            SEED_COPY,
-            Agent,
-            seed_changed,
-            spec_from_repository,
-            sync_seed,
-        )
-        from o_lisp.agent._dsl import read_agent
+        from o_lisp.agent._agent import SEED_COPY, Seed, open_code_repository, spec_from_repository
         from o_lisp.agent._repo import CodeRepository, RepositoryError
 
-        seed = Path(self.spec.agent)
+        seed = Seed.read(self.spec.agent)
         data = Path(self.spec.data_dir)
-        text = seed.read_text("utf-8")
-        self.seed_text = text
-        seed_spec = read_agent(text, str(seed))
-        code = data / "code"
+        self.seed_text = seed.text
         if self.spec.shadow or self.spec.standby:
             # Read-only: the serving worker owns the repository and may be committing right
             # now (a rewrite, a rollback), so its worktree may differ from HEAD for a moment.
             # Everything is read at one commit, so the code and its version agree.
             if not self.spec.shadow:
                 copy = data / SEED_COPY
-                if not copy.exists() or copy.read_text("utf-8") != text:
+                if not copy.exists() or copy.read_text("utf-8") != seed.text:
                     raise RuntimeError("the seed file has edits no serving worker has imported yet")
-            self.repository = CodeRepository.open(code, require_clean_worktree=False)
+            self.repository = CodeRepository.open(data / "code", require_clean_worktree=False)
             head = self.repository.head()
-            self.agent_spec = spec_from_repository(self.repository, seed_spec, head)
+            self.agent_spec = spec_from_repository(self.repository, seed.spec, head)
             self.code_version = str(CodeVersion(self.repository.version(head), head))
             return
-        if code.exists():
-            repository = CodeRepository.open(code)
-            if seed_changed(data / SEED_COPY, text):
-                Agent.check_loads(seed_spec, data)  # a seed that does not load is never committed
-            sync_seed(repository, seed_spec, data / SEED_COPY, seed)
-        else:
-            Agent.check_loads(seed_spec, data)
-            data.mkdir(parents=True, exist_ok=True)
-            repository = CodeRepository.init(
-                code, seed_spec.name, seed_spec.definitions, seed_spec.header_source, seed_spec.version,
-                f"Create agent {seed_spec.name} {seed_spec.version}",
-            )
-            (data / SEED_COPY).write_text(text, "utf-8")
+        repository, _ = open_code_repository(seed, data)
         if self.spec.rollback_to:
             try:
                 repository.rollback(
@@ -299,7 +277,7 @@ class _Worker:
                 if "already has the code" not in str(error):
                     raise
         self.repository = repository
-        self.agent_spec = spec_from_repository(repository, seed_spec)
+        self.agent_spec = spec_from_repository(repository, seed.spec)
         self.code_version = str(CodeVersion(repository.version(), repository.head()))
 
     # -- frames ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Where WAL batches are written and fsynced: the event loop's thread while fsyncs are
-fast, an I/O thread after a slow one (`GuardianConfig.wal_inline`, `DurableState.append`)."""
+fast, an I/O thread after a slow one (`GuardianConfig.wal_inline`, `DurableStorage.append`)."""
 
 from __future__ import annotations
 
