@@ -359,10 +359,10 @@ class Bench:
         """The warm standby's memory (a second copy of the state), once it is ready."""
         g = self.guardian
         deadline = time.monotonic() + 30
-        while g.config.standby and g._standby is None and time.monotonic() < deadline:
+        while g.config.standby and g.standby.worker is None and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        if g._standby is not None:
-            self.results["rss"][label] = proc_memory(g._standby.child.pid)
+        if g.standby.worker is not None:
+            self.results["rss"][label] = proc_memory(g.standby.worker.child.pid)
 
     async def pipe(self) -> None:
         g = self.guardian

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from o_lisp._errors import UsageError
-from o_lisp._limits import Limits
+from o_lisp._limits import MAX_CANDIDATES, MAX_GENERATIONS, Limits
 
 CONFIG_NAME = "o-lisp.toml"
 
@@ -92,8 +92,8 @@ SCHEMA: Mapping[str, Mapping[str, Check]] = {
         "unlimited": _boolean,
     },
     "evolution": {
-        "candidates": _integer(1, 32),
-        "generations": _integer(1, 50),
+        "candidates": _integer(1, MAX_CANDIDATES),
+        "generations": _integer(1, MAX_GENERATIONS),
     },
     "capabilities": {
         "tools": _strings,
@@ -149,7 +149,10 @@ def parse_config(text: str, where: str) -> dict[tuple[str, str], Any]:
         if not isinstance(table, dict):
             raise ConfigError(f"{where}: {section} = {table!r} is outside any section (sections: {sections})")
         if section == "llm":  # nested tables ([llm.models.NAME]): checked by o_lisp.llm
-            from o_lisp.llm._settings import SettingError, parse_llm_table
+            from o_lisp.llm._settings import (  # the core needs o_lisp.llm only for [llm]
+                SettingError,
+                parse_llm_table,
+            )
 
             try:
                 values["llm", "settings"] = parse_llm_table(table)

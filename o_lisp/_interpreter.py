@@ -227,13 +227,38 @@ class Interpreter:
     def builtin_names(self) -> list[str]:
         return sorted(unmangle(k) for k in self._builtins if not k.startswith("_o_"))
 
+    # -- for the agent runtime (o_lisp.agent, o_lisp.llm, o_lisp.worker) --------------------
+    @property
+    def budget(self) -> Budget:
+        """The running evaluation's budget: host code called from the program pushes tool
+        deadlines on it and charges work to it."""
+        return self._budget
+
+    @property
+    def environment(self) -> dict[str, Any]:
+        """The live global environment (mangled name -> value); the agent runtime reads it
+        and puts back bindings a definition was not allowed to change."""
+        return self._globals
+
+    @property
+    def macro_table(self) -> dict[str, Any]:
+        """The live macros (mangled name -> expander), as `environment` is for globals."""
+        return self._macros
+
+    @property
+    def builtin_table(self) -> Mapping[str, Any]:
+        """The safe built-ins (mangled name -> function), read-only."""
+        return types.MappingProxyType(self._builtins)
+
     # -- evaluation machinery --------------------------------------------------------------
     def _run(self, work: Callable[[], Any], limits: Limits | None, isolation: str | None = None) -> Any:
         """Run one evaluation: in a forked child when isolated, else `_run_here`."""
         mode = self.isolation if isolation is None else _checked_isolation(isolation)
         if mode == "none" or self._budget.active:
             return self._run_here(work, limits)
-        from o_lisp._isolation import run_isolated
+        from o_lisp._isolation import (
+            run_isolated,  # the fork machinery loads only for an isolated evaluation
+        )
 
         self._isolation_cancelled.clear()
 

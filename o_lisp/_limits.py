@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+MAX_GENERATIONS = 50
+MAX_CANDIDATES = 32
+"""Bounds on one evolution cycle's size (`o-lisp evolve`, ``POST /v1/evolution``, ``[evolution]``
+of o-lisp.toml, the evolution manager): each candidate is validated and shadowed against
+live traffic, so an unbounded request could keep an agent's evolution busy for days."""
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:

@@ -373,7 +373,7 @@ def run_command(ctx: click.Context, /, file: str, args: tuple[str, ...], **optio
     tools = load_host_tools(options["tool_files"])
     if _is_agent_source(text):
         ctx.meta[_AGENT_RUN] = True
-        _run_agent(file, options, limits, tools, fresh=options["fresh"], as_json=options["as_json"])
+        _run_agent(file, text, options, limits, tools, fresh=options["fresh"], as_json=options["as_json"])
         return
     with _captured(options["as_json"]) as output:
         interp = _new_interpreter(limits)
@@ -467,13 +467,14 @@ def _is_agent_source(text: str) -> bool:
     return bool(_DEFAGENT.search(text))
 
 
-def _run_agent(file: str, options: Mapping[str, Any], limits: Limits, host_tools: Mapping[str, Callable[..., Any]],
-               *, fresh: bool = False, as_json: bool = False) -> None:
+def _run_agent(file: str, text: str, options: Mapping[str, Any], limits: Limits,
+               host_tools: Mapping[str, Callable[..., Any]], *, fresh: bool = False, as_json: bool = False) -> None:
     """Run an agent offline: each message in, each reply out (one line per message).
 
     Its state and memory are restored from the data directory and every mutation is
     fsynced to its WAL before the reply is printed (`o_lisp.agent._durable`); `fresh`
     (--fresh) starts from an empty state and memory whatever --data holds."""
+    from o_lisp.agent._agent import Seed
     from o_lisp.agent._durable import durable_agent
 
     messages: list[str] = list(options["messages"])
@@ -484,8 +485,9 @@ def _run_agent(file: str, options: Mapping[str, Any], limits: Limits, host_tools
     settings = config.get("llm", "settings") if config else None
     llm = {"llm_models": settings} if settings else {}
     try:
+        seed = Seed.parse(file, text)  # the text run_command read: the seed is read and parsed once
         with _captured(as_json) as output, durable_agent(
-                file, options["data_dir"], fresh=fresh, limits=limits, grants=options["grants"],
+                seed, options["data_dir"], fresh=fresh, limits=limits, grants=options["grants"],
                 host_tools=host_tools, **llm) as run:
             replies = _converse(run, messages, batch=as_json)
             if as_json:
@@ -713,10 +715,7 @@ def _check_installation() -> None:
     """Fail (exit 1) now if the package lacks its stdlib files, before workers are started."""
     from o_lisp._resources import check_installation
 
-    try:
-        check_installation()
-    except OLispError as error:
-        _fail(error)
+    check_installation()  # an InstallationError is reported by OLispGroup.invoke (or evolve's own handler)
 
 
 @main.command("test")
@@ -750,14 +749,9 @@ def test_command(agent: str, data_dir: str | None, grants: tuple[str, ...], tool
         raise click.UsageError(f"cannot test {agent!r}: it is not an agent (no top-level (defagent ...))")
     if data_dir is not None and not (Path(data_dir) / "code" / ".git").exists():
         raise click.UsageError(f"no agent repository in {data_dir!r} (looked for {Path(data_dir) / 'code'})")
-    try:
-        subject = agent_under_test(Path(agent), text, None if data_dir is None else Path(data_dir),
-                                   grants=grants, host_tools=load_host_tools(tool_files))
-        report = subject.run_tests()
-    except OLispError as error:
-        _fail(error)
-    except KeyboardInterrupt:
-        _interrupted()
+    subject = agent_under_test(Path(agent), text, None if data_dir is None else Path(data_dir),
+                               grants=grants, host_tools=load_host_tools(tool_files))
+    report = subject.run_tests()  # an OLispError or Ctrl-C is reported by OLispGroup.invoke
     for name in subject.tests:
         if name in report.failed:
             click.echo(f"{agent}::{name} {click.style('FAILED', fg='red')}: {report.failed[name]}")

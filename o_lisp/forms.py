@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from o_lisp._mangle import mangle
+
 PositionTuple = tuple[int, int, int, int]
 
 
@@ -251,8 +253,6 @@ class Keyword(Form):
         return bool(self.name)
 
     def __call__(self, data: Any, default: Any = ...) -> Any:
-        from o_lisp._mangle import mangle
-
         try:
             return data[mangle(self.name)]
         except KeyError:

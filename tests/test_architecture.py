@@ -190,3 +190,143 @@ def test_every_user_facing_guardian_error_has_the_one_root() -> None:
                 assert issubclass(cls, GuardianError), f"{name}.{cls.__name__} is not a GuardianError"
     assert {cls.__name__ for cls in found} >= {"GuardianError", "SupervisorError", "RequestFailed", "ProtocolError",
                                                "WalError", "VaultError", "EvolutionError", "ConfigError"}
+
+
+def test_the_evolution_cycle_bounds_are_the_same_everywhere(tmp_path: Path) -> None:
+    """50 generations / 32 candidates are `o_lisp._limits`'; the CLI and the manager must agree."""
+    import asyncio
+
+    import click
+    import pytest
+
+    from o_lisp._limits import MAX_CANDIDATES, MAX_GENERATIONS
+    from o_lisp.cli import evolve_command
+    from o_lisp.guardian._evolution import EvolutionError, EvolutionManager
+    from o_lisp.guardian._supervisor import Guardian, GuardianConfig
+
+    ranges = {p.name: p.type for p in evolve_command.params if isinstance(p.type, click.IntRange)}
+    assert (ranges["generations"].max, ranges["candidates"].max) == (MAX_GENERATIONS, MAX_CANDIDATES)
+
+    async def refused(**size: int) -> str:
+        manager = EvolutionManager(Guardian(GuardianConfig(agent=tmp_path / "a.hy", data_dir=tmp_path)), None)
+        with pytest.raises(EvolutionError) as caught:
+            await manager.start("greet", **size)
+        return str(caught.value)
+
+    assert asyncio.run(refused(generations=MAX_GENERATIONS + 1)).endswith(f"from 1 to {MAX_GENERATIONS}")
+    assert asyncio.run(refused(candidates=MAX_CANDIDATES + 1)).endswith(f"from 1 to {MAX_CANDIDATES}")
+
+
+def _comment_lines(source: str) -> set[int]:
+    """Line numbers holding a comment (found with `tokenize`, so a '#' in a string does not count)."""
+    import io
+    import tokenize
+
+    return {token.start[0] for token in tokenize.generate_tokens(io.StringIO(source).readline)
+            if token.type == tokenize.COMMENT}
+
+
+def function_level_imports_without_a_reason(path: Path) -> list[int]:
+    """Lines of imports inside a function (not under TYPE_CHECKING) that say nowhere why.
+
+    The reason is a comment on the import's own lines, or on the line just above it; an
+    import right below an explained one (a block of them) shares its reason.
+    """
+    source = path.read_text(encoding="utf-8")
+    comments = _comment_lines(source)
+    unexplained: list[int] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        explained_until = -1  # the last line of the explained import block in this body
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child.test):
+                continue
+            if in_function and isinstance(child, ast.Import | ast.ImportFrom):
+                end = child.end_lineno or child.lineno
+                lines = set(range(child.lineno - 1, end + 1))
+                if lines & comments or child.lineno - 1 == explained_until:
+                    explained_until = end
+                else:
+                    unexplained.append(child.lineno)
+                continue
+            visit(child, in_function or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef))
+
+    visit(ast.parse(source, str(path)), False)
+    return unexplained
+
+
+def test_an_import_inside_a_function_says_why() -> None:
+    """Outside `cli.py` (which imports each command's machinery when the command runs), an
+    import belongs at the top of its module unless a comment gives the reason it cannot be."""
+    found = [f"{path.relative_to(PACKAGE.parent)}:{line}" for name, path in _modules().items() if name != "o_lisp.cli"
+             for line in function_level_imports_without_a_reason(path)]
+    assert found == []
+
+
+def test_the_function_level_import_check_sees_an_unexplained_import(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(
+        "import os\n"
+        "def f():\n"
+        "    import json\n"
+        "    # the zygote must set the environment first\n"
+        "    import numpy\n"
+        "    import numba\n"
+        "    x = '# not a comment'\n"
+        "    import re\n"
+        "    if TYPE_CHECKING:\n"
+        "        import typing\n"
+        "def g():\n"
+        "    import sys  # cycle: sys imports g\n",
+        encoding="utf-8")
+    assert function_level_imports_without_a_reason(module) == [3, 8]
+
+
+CORE = "o_lisp"
+PACKAGES = ("o_lisp.agent", "o_lisp.memory", "o_lisp.llm", "o_lisp.evolution", "o_lisp.worker", "o_lisp.guardian",
+            "o_lisp.cli", "o_lisp.stdlib")
+ALLOWED: Mapping[str, Mapping[str, tuple[str, ...] | None]] = {
+    # importer package -> imported package -> None (any module) or the only modules allowed
+    CORE: {"o_lisp.llm": ("o_lisp.llm._settings",)},  # `_config` reads [llm] with it (inside the function)
+    "o_lisp.memory": {CORE: None, "o_lisp.llm": None},
+    "o_lisp.llm": {CORE: None, "o_lisp.agent": ("o_lisp.agent._definitions", "o_lisp.agent._dsl", "o_lisp.agent._state")},
+    "o_lisp.agent": {CORE: None, "o_lisp.memory": None, "o_lisp.llm": None,
+                     "o_lisp.guardian": ("o_lisp.guardian._wal", "o_lisp.guardian._vault")},
+    "o_lisp.evolution": {CORE: None, "o_lisp.agent": None},
+    "o_lisp.worker": {CORE: None, "o_lisp.agent": None, "o_lisp.memory": None, "o_lisp.evolution": None,
+                      "o_lisp.guardian": ("o_lisp.guardian._protocol",)},
+    "o_lisp.guardian": {CORE: None, "o_lisp.evolution": ("o_lisp.evolution._decision", "o_lisp.evolution._stats")},
+}
+"""docs/architecture.md's table "Packages and what each may import", as data (`o_lisp.cli` may import anything)."""
+
+
+def _package_of(module: str) -> str:
+    return next((p for p in PACKAGES if module == p or module.startswith(p + ".")), CORE)
+
+
+def forbidden_edges(graph: Mapping[str, set[str]]) -> list[tuple[str, str]]:
+    found = []
+    for module, imported in graph.items():
+        source = _package_of(module)
+        if source == "o_lisp.cli":
+            continue
+        for target in imported:
+            package = _package_of(target)
+            if package == source:
+                continue
+            rules = ALLOWED.get(source, {})
+            if package not in rules or (rules[package] is not None and target not in (rules[package] or ())):
+                found.append((module, target))
+    return sorted(found)
+
+
+def test_every_import_between_packages_is_one_the_table_allows() -> None:
+    assert forbidden_edges(import_graph()) == []
+
+
+def test_the_package_table_refuses_what_it_does_not_list() -> None:
+    graph = {"o_lisp.memory._store": {"o_lisp.agent._state", "o_lisp._errors"},
+             "o_lisp.worker._serve": {"o_lisp.guardian._protocol", "o_lisp.guardian._wal"},
+             "o_lisp._reader": {"o_lisp.forms"}}
+    assert forbidden_edges(graph) == [("o_lisp.memory._store", "o_lisp.agent._state"),
+                                      ("o_lisp.worker._serve", "o_lisp.guardian._wal")]

@@ -17,15 +17,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from o_lisp._budget import DeadlineExceeded
-from o_lisp._errors import CompileError, LispError, OLispError, Position, SandboxViolation
+from o_lisp._errors import (
+    CompileError,
+    LispError,
+    OLispError,
+    Position,
+    ProgramError,
+    SandboxViolation,
+)
 from o_lisp._interpreter import Interpreter
 from o_lisp._limits import Limits
-from o_lisp._mangle import mangle
-from o_lisp._printer import to_source
+from o_lisp._mangle import mangle, unmangle
+from o_lisp._printer import hy_repr, to_source
 from o_lisp._reader import read_many
 from o_lisp.agent._definitions import Definition, DefinitionKind
 from o_lisp.agent._dsl import (
-    SEMVER,
     STEP_OPTIONS,
     TOOL_OPTIONS,
     AgentSpec,
@@ -41,7 +47,9 @@ from o_lisp.agent._dsl import (
     rule_parts,
 )
 from o_lisp.agent._lifecycle import Lifecycle
+from o_lisp.agent._repo import CodeRepository
 from o_lisp.agent._state import AgentState, StateError, check_data, plain
+from o_lisp.agent._version import SEMVER, semver_key
 from o_lisp.forms import Expression, Keyword, List, String, Symbol, as_form
 
 if TYPE_CHECKING:
@@ -169,7 +177,9 @@ class Agent:
         role: AgentRole = "main",
         llm_models: Mapping[str, ModelConfig] | LLMSettings | None = None,
     ) -> None:
-        from o_lisp.llm import LLMRuntime
+        from o_lisp.llm import (
+            LLMRuntime,  # o_lisp.llm imports agent modules: at module level, import order would matter
+        )
 
         self.role: AgentRole = role
         self.spec = spec
@@ -264,38 +274,17 @@ class Agent:
     @classmethod
     def load(
         cls,
-        seed: str | Path,
+        seed: str | Path | Seed,
         data_dir: str | Path | None = None,
         **options: Any,
     ) -> Agent:
         """Load an agent: from its repository when one exists, else from the seed file
-        (creating the repository)."""
-        from o_lisp.agent._repo import CodeRepository
-
-        seed = Path(seed)
-        try:
-            text = seed.read_text("utf-8")
-        except OSError as error:
-            raise AgentError(f"cannot read agent file {seed}: {error.strerror}") from None
-        except UnicodeDecodeError:
-            raise AgentError(f"agent file {seed} is not UTF-8 text") from None
-        spec = read_agent(text, str(seed))
-        data = Path(data_dir) if data_dir is not None else default_data_dir(spec.name)
-        code = data / "code"
-        if code.exists():
-            repository = CodeRepository.open(code)
-            if seed_changed(data / SEED_COPY, text):
-                cls.check_loads(spec, data, options)
-            sync_seed(repository, spec, data / SEED_COPY, seed)
-            spec = spec_from_repository(repository, spec)
-        else:
-            cls.check_loads(spec, data, options)
-            data.mkdir(parents=True, exist_ok=True)
-            repository = CodeRepository.init(
-                code, spec.name, spec.definitions, spec.header_source, spec.version,
-                f"Create agent {spec.name} {spec.version}",
-            )
-            (data / SEED_COPY).write_text(text, "utf-8")
+        (creating the repository). `seed` is a path, or a `Seed` the caller already read."""
+        if not isinstance(seed, Seed):
+            seed = Seed.read(seed)
+        data = Path(data_dir) if data_dir is not None else default_data_dir(seed.spec.name)
+        repository, created = open_code_repository(seed, data, options)
+        spec = seed.spec if created else spec_from_repository(repository, seed.spec)
         return cls(spec, data, repository=repository, **options)
 
     @classmethod
@@ -382,13 +371,13 @@ class Agent:
         its builtins and tools, the stdlib, and the safe built-ins (a global of that name
         would shadow them). Macros are compared separately (`_bindings`)."""
         interp = self.interpreter
-        return frozenset(interp._globals) | frozenset(interp._builtins) | {mangle(d.name) for d in definitions}
+        return frozenset(interp.environment) | frozenset(interp.builtin_table) | {mangle(d.name) for d in definitions}
 
     def _bindings(self) -> dict[str, Any]:
         """The current binding of every protected name (macros under a ``macro:`` key)."""
-        globals_ = self.interpreter._globals
+        globals_ = self.interpreter.environment
         bound = {name: globals_.get(name, _UNBOUND) for name in self._protected}
-        bound.update({"macro:" + name: fn for name, fn in self.interpreter._macros.items()})
+        bound.update({"macro:" + name: fn for name, fn in self.interpreter.macro_table.items()})
         return bound
 
     def _rebound(self, before: dict[str, Any], own: str | None = None) -> list[str]:
@@ -401,8 +390,8 @@ class Agent:
     def _restore(self, before: dict[str, Any], keys: list[str]) -> None:
         """Put the bindings of `keys` back as they were in `before`."""
         for key in keys:
-            target, name = ((self.interpreter._macros, key[6:]) if key.startswith("macro:")
-                            else (self.interpreter._globals, key))
+            target, name = ((self.interpreter.macro_table, key[6:]) if key.startswith("macro:")
+                            else (self.interpreter.environment, key))
             value = before.get(key, _UNBOUND)
             if value is _UNBOUND:
                 target.pop(name, None)
@@ -433,9 +422,9 @@ class Agent:
             "agent-define-memory": self._register_memory,
             "agent-no-match": NO_MATCH,
             "ToolError": ToolError,
-            "memory-add": self._memory_add,
-            "memory-search": self._memory_search,
-            "memory-get": self._memory_get,
+            "memory-add": self.memory_add,
+            "memory-search": self.memory_search,
+            "memory-get": self.memory_get,
             "state-get": self._state_get,
             "state-set!": self._state_set,
             "state-del!": self._state_del,
@@ -518,7 +507,10 @@ class Agent:
         return Expression([Symbol("agent-define-workflow"), String(name), List(runs), List(whens)])
 
     def _expand_memory(self, items: list[Any], filename: str, source: str | None) -> Any:
-        from o_lisp.memory import MemoryConfig, MemoryConfigError
+        from o_lisp.memory import (  # NumPy/Numba: loaded by the first defmemory
+            MemoryConfig,
+            MemoryConfigError,
+        )
 
         if not items or type(items[0]) is not Symbol:
             raise _dsl_error(items[0] if items else None, filename, source, "defmemory needs a name")
@@ -580,7 +572,7 @@ class Agent:
         a definition with `MemoryChangeError`; the live agent keeps the store's options, so
         a rollback or a restart never fails on them. A canary changes nothing.
         """
-        from o_lisp.memory import MemoryConfig
+        from o_lisp.memory import MemoryConfig  # NumPy/Numba: loaded by the first defmemory
 
         self._registering(DefinitionKind.MEMORY, name)
         options = self._pending.pop("memory:" + name)
@@ -642,7 +634,7 @@ class Agent:
             key = repr(sorted(bound.items())) if tool.cache else ""
             if tool.cache and key in tool.results:
                 return tool.results[key]
-            budget = self.interpreter._budget
+            budget = self.interpreter.budget
             if tool.timeout is not None:
                 budget.push_deadline(float(tool.timeout), f"tool {tool.name} timed out after {tool.timeout} s")
             try:
@@ -703,7 +695,7 @@ class Agent:
                 self.state.observe("rule:" + name, ok, (time.perf_counter() - started) * 1000)
             if result is not NO_MATCH:
                 return result
-        respond = self.interpreter._globals.get("respond")
+        respond = self.interpreter.environment.get("respond")
         if callable(respond):
             return respond(text)
         return None
@@ -787,18 +779,23 @@ class Agent:
             raise ToolError(f"agent {self.name} has no memory {name!r}")
         return name, stores[name]
 
-    def _memory_add(self, text: str, metadata: Any = None, importance: float = 0.5, kind: str = "short_term", memory: str | None = None) -> list[str]:
+    def memory_add(self, text: str, metadata: Any = None, importance: float = 0.5, kind: str = "short_term", memory: str | None = None) -> list[str]:
+        """Add `text` to memory `memory` (the only one when None): one ``memory_apply`` mutation; the new block ids.
+
+        The DSL's ``memory-add`` and the worker's ``memory_add`` request both come here."""
         name, store = self._memory(memory)
         payload = store.prepare_add(str(text), metadata=plain(metadata or {}), importance=float(importance), kind=str(kind), now=self.clock(), id_prefix=self.state.next_id("m"))
         result: list[str] = self.state.apply("memory_apply", {"memory": name, "payload": payload, "time": self.clock()})
         return result
 
-    def _memory_search(self, query: str, k: int = 5, memory: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+    def memory_search(self, query: str, k: int = 5, memory: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+        """The `k` blocks of memory `memory` most like `query`, best first (id, text, score, metadata)."""
         _, store = self._memory(memory)
         hits = store.search(str(query), k=int(k), kind=kind, now=self.clock())
         return [{"id": h.id, "text": h.text, "score": float(h.score), "metadata": dict(h.metadata)} for h in hits]
 
-    def _memory_get(self, block_id: str, memory: str | None = None) -> dict[str, Any] | None:
+    def memory_get(self, block_id: str, memory: str | None = None) -> dict[str, Any] | None:
+        """Block `block_id` of memory `memory` (id, text, metadata, importance), or None."""
         _, store = self._memory(memory)
         block = store.get(str(block_id))
         if block is None:
@@ -833,7 +830,7 @@ class Agent:
     def _continue(self, run_id: str) -> dict[str, Any]:
         run = dict(self.state["workflows"][run_id])
         steps = self.workflows[run["workflow"]]
-        budget = self.interpreter._budget
+        budget = self.interpreter.budget
         while run["next"] < len(steps):
             step = steps[run["next"]]
             ctx = dict(run["ctx"])
@@ -1006,7 +1003,7 @@ class Agent:
         except BaseException:
             # The swap or the commit failed: run exactly the committed code again.
             if self.repository is not None:
-                self._reload()
+                self.rebuild()
             else:
                 self._define(old, self._code_filename(old))
             raise
@@ -1051,7 +1048,7 @@ class Agent:
         if self.before_risky is not None:
             self.before_risky(f"rollback to {rev}: {reason}")
         commit = self.repository.rollback(rev, reason)
-        self._reload()
+        self.rebuild()
         self.state.apply("record_rewrite", {"name": "*", "commit": commit, "version": self.repository.version(), "reason": f"rollback to {rev}: {reason}", "time": self.clock()})
         return str(commit)
 
@@ -1061,9 +1058,12 @@ class Agent:
             self._refuse("reload")
         if self.before_risky is not None:
             self.before_risky("reload")
-        self._reload()
+        self.rebuild()
 
-    def _reload(self) -> None:
+    def rebuild(self) -> None:
+        """Rebuild the interpreter from the repository's current definitions (state is kept),
+        without `reload`'s role check and checkpoint: for the lab's scratch agents, whose
+        repository a cycle just changed."""
         spec = spec_from_repository(self.repository, self.spec)
         self.spec = spec
         self.tools, self.rules, self.workflows, self.tests, self.fitness, self.definitions = {}, {}, {}, {}, {}, {}
@@ -1074,6 +1074,60 @@ class Agent:
     # -- lifecycle ------------------------------------------------------------------------
     def change_lifecycle(self, to: Lifecycle) -> None:
         self.state.apply("set_lifecycle", {"to": to.value, "time": self.clock()})
+
+
+@dataclass(frozen=True)
+class Seed:
+    """An agent's seed file (``agents/NAME.hy``), read and parsed once: `Agent.load`,
+    `durable_agent`, `o-lisp run` and the worker all start from one of these."""
+
+    path: Path
+    text: str
+    spec: AgentSpec
+
+    @classmethod
+    def read(cls, path: str | Path) -> Seed:
+        """Read and parse `path`; `AgentError` if it cannot be read, its `LispError` if it does not parse."""
+        path = Path(path)
+        try:
+            text = path.read_text("utf-8")
+        except OSError as error:
+            raise AgentError(f"cannot read agent file {path}: {error.strerror}") from None
+        except UnicodeDecodeError:
+            raise AgentError(f"agent file {path} is not UTF-8 text") from None
+        return cls.parse(path, text)
+
+    @classmethod
+    def parse(cls, path: str | Path, text: str) -> Seed:
+        """A seed whose text the caller has read already."""
+        return cls(Path(path), text, read_agent(text, str(path)))
+
+
+def open_code_repository(seed: Seed, data: Path, options: Mapping[str, Any] | None = None) -> tuple[Any, bool]:
+    """The agent's code repository (``DATA/code``) and whether it was created now.
+
+    An existing repository gets the seed's edits since its last import (`sync_seed`);
+    a changed seed is first loaded in a scratch agent (`Agent.check_loads`, with
+    `options`), so a seed that does not load is never committed. Without a repository
+    one is created from the seed (after the same check). The one place a repository is
+    opened from a seed: `Agent.load` and the worker (`o_lisp.worker._serve`) both call it.
+    """
+    code = data / "code"
+    copy = data / SEED_COPY
+    if code.exists():
+        repository = CodeRepository.open(code)
+        if seed_changed(copy, seed.text):
+            Agent.check_loads(seed.spec, data, options)
+        sync_seed(repository, seed.spec, copy, seed.path, seed.text)
+        return repository, False
+    Agent.check_loads(seed.spec, data, options)
+    data.mkdir(parents=True, exist_ok=True)
+    spec = seed.spec
+    repository = CodeRepository.init(
+        code, spec.name, spec.definitions, spec.header_source, spec.version, f"Create agent {spec.name} {spec.version}",
+    )
+    copy.write_text(seed.text, "utf-8")
+    return repository, True
 
 
 SEED_COPY = "seed.hy"
@@ -1088,7 +1142,7 @@ def seed_changed(copy: Path, text: str) -> bool:
         return False
 
 
-def sync_seed(repository: Any, spec: AgentSpec, copy: Path, seed: Path) -> list[str]:
+def sync_seed(repository: Any, spec: AgentSpec, copy: Path, seed: Path, text: str) -> list[str]:
     """Bring edits of the seed file into the repository as one commit with its own version.
 
     Only definitions the user changed in the seed since it was last imported are
@@ -1097,7 +1151,6 @@ def sync_seed(repository: Any, spec: AgentSpec, copy: Path, seed: Path) -> list[
     `:version` when the user raised it past the repository's, else the next patch
     version that was never tagged. Returns the commits made (none or one).
     """
-    text = seed.read_text("utf-8")
     previous_text = copy.read_text("utf-8") if copy.exists() else None
     if previous_text == text:
         return []
@@ -1129,9 +1182,7 @@ def _seed_edit_version(repository: Any, seed_version: str) -> str:
 
 
 def _newer(a: str, b: str) -> bool:
-    from o_lisp.agent._repo import _semver_key
-
-    return _semver_key(a) > _semver_key(b)
+    return semver_key(a) > semver_key(b)
 
 
 def spec_from_repository(repository: Any, seed: AgentSpec, rev: str = "HEAD") -> AgentSpec:
@@ -1192,7 +1243,7 @@ def memory_change_problem(name: str, store: Any, config: Any) -> str | None:
 
 
 def _memory_from_data(data: dict[str, Any]) -> Any:
-    from o_lisp.memory import MemoryStore
+    from o_lisp.memory import MemoryStore  # NumPy/Numba: loaded by the first memory restored
 
     return MemoryStore.from_data(data)
 
@@ -1206,22 +1257,16 @@ def _shown(value: Any) -> Any:
 
 
 def _shown_names(keys: list[str]) -> str:
-    from o_lisp._mangle import unmangle
-
     return ", ".join(unmangle(k.removeprefix("macro:")) for k in keys[:5]) + (", ..." if len(keys) > 5 else "")
 
 
 def _display(value: Any) -> str:
-    from o_lisp._printer import hy_repr
-
     return hy_repr(value)
 
 
 def _is_program_error(error: LispError) -> bool:
-    from o_lisp._errors import ProgramError
-
     return isinstance(error, ProgramError)
 
 
-__all__ = ["Agent", "AgentError", "AgentRole", "MemoryChangeError", "RewriteResult", "TestReport", "Tool", "ToolError",
-           "bump_version", "memory_change_problem"]
+__all__ = ["Agent", "AgentError", "AgentRole", "MemoryChangeError", "RewriteResult", "Seed", "TestReport", "Tool",
+           "ToolError", "bump_version", "memory_change_problem", "open_code_repository"]

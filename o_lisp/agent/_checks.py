@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from o_lisp._errors import LimitExceeded, LispError
 from o_lisp._reader import read_many
+from o_lisp.agent._agent import _shown_names
 from o_lisp.forms import Expression, Integer, List, Symbol
 
 if TYPE_CHECKING:
@@ -228,8 +229,6 @@ def _order(tests: Iterable[str], first: Sequence[str]) -> list[str]:
 
 
 def _run_one(agent: Agent, name: str, fn: Any, asserts: int) -> TestChecks:
-    from o_lisp.agent._agent import _shown_names
-
     interpreter = agent.interpreter
     recorder = _Recorder(asserts)
     before = agent._bindings()

@@ -10,7 +10,6 @@ of the declaration forms (`deftool` parameters and options, `defworkflow` steps,
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,10 +17,10 @@ from o_lisp._errors import CompileError, Position
 from o_lisp._mangle import mangle
 from o_lisp._reader import read_many
 from o_lisp.agent._definitions import Definition, DefinitionKind
-from o_lisp.forms import Dict, Expression, Keyword, List, Set, String, Symbol, Tuple
+from o_lisp.agent._version import SEMVER
+from o_lisp.forms import Dict, Expression, Float, Integer, Keyword, List, Set, String, Symbol, Tuple
 
 AGENT_OPTIONS = {"version": str, "doc": str, "author": str}
-SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
 
 _KINDS = {kind.value: kind for kind in DefinitionKind}
 
@@ -304,8 +303,6 @@ def _default_form(value: Any) -> Any:
         return Symbol(str(value))
     if isinstance(value, str):
         return String(value)
-    from o_lisp.forms import Float, Integer
-
     return Float(value) if isinstance(value, float) else Integer(value)
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from o_lisp.agent._agent import Agent, Seed, _memory_from_data, default_data_dir
 from o_lisp.agent._state import AgentState, StateError
 from o_lisp.guardian._vault import NoGoodCheckpoint, Vault, VaultError
 from o_lisp.guardian._wal import WalError, WriteAheadLog
@@ -245,32 +246,24 @@ class DurableRun:
 
 
 @contextmanager
-def durable_agent(seed: str | Path, data_dir: str | Path | None = None, *, fresh: bool = False,
+def durable_agent(seed: str | Path | Seed, data_dir: str | Path | None = None, *, fresh: bool = False,
                   **options: Any) -> Iterator[DurableRun]:
     """`Agent.load` with its state and memory restored from, and logged to, its data directory.
 
     The agent's own start-up mutations (e.g. its lifecycle, a new memory) are logged like
     any other. On leaving the block a checkpoint is written; on a crash the WAL has every
     mutation that was applied. If the agent fails to load, storage files created for it
-    here are removed again.
+    here are removed again. `seed` is a path or a `Seed` already read (`o-lisp run`).
     """
-    from o_lisp.agent._agent import Agent, _memory_from_data, default_data_dir
-    from o_lisp.agent._dsl import read_agent
-
-    seed_path = Path(seed)
-    try:
-        text = seed_path.read_text("utf-8")
-    except OSError as error:
-        from o_lisp.agent._agent import AgentError
-
-        raise AgentError(f"cannot read agent file {seed_path}: {error.strerror}") from None
-    spec = read_agent(text, str(seed_path))
+    if not isinstance(seed, Seed):
+        seed = Seed.read(seed)
+    spec = seed.spec
     data = Path(data_dir) if data_dir is not None else default_data_dir(spec.name)
     created = [d for d in (data / CHECKPOINT_DIR, data / WAL_DIR) if not d.exists()]
     created_data = not data.exists()
     durable = DurableState.open(data, spec.name, spec.version, _memory_from_data, fresh=fresh)
     try:
-        agent = Agent.load(seed_path, data, state=durable.state, **options)
+        agent = Agent.load(seed, data, state=durable.state, **options)
     except BaseException:
         durable.close(checkpoint=False)
         for directory in created:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib
 import runpy
+import subprocess
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -46,9 +48,6 @@ def check_in_subprocess(files: Iterable[str], timeout: float = 60.0) -> None:
     """Load the tools files in a short-lived child process and raise `HostToolsError` if
     they do not load: `o-lisp serve` reports a bad file as a usage error up front,
     although the guardian itself never runs the operator's code (its workers do)."""
-    import subprocess
-    import sys
-
     files = list(files)
     if not files:
         return

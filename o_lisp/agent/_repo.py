@@ -44,8 +44,11 @@ from typing import Any, cast
 import pygit2
 from pygit2.enums import CheckoutStrategy, FileMode, ObjectType, RepositoryOpenFlag, SortMode
 
-from o_lisp._errors import OLispError, UsageError
+from o_lisp._errors import LispError, OLispError, UsageError
+from o_lisp._reader import read_many
 from o_lisp.agent._definitions import Definition, DefinitionKind, safe_filename
+from o_lisp.agent._version import SEMVER, semver_key
+from o_lisp.forms import Expression, Keyword, String
 
 __all__ = ["CodeRepository", "HistoryEntry", "RepositoryError", "Signature"]
 
@@ -68,12 +71,6 @@ RESERVED_TRAILERS = frozenset(
     {"change", "definition", "definitions", "kind", "version", "previous-version", "rollback-to"}
 )
 
-_SEMVER = re.compile(
-    r"\A(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
-    r"(?:-((?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
-    r"(?:\.(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*))*))?"
-    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?\Z"
-)
 _TRAILER_KEY = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9-]*\Z")
 _TRAILER_LINE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9-]*: ")
 _BAD_NAME_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
@@ -156,23 +153,12 @@ class _Plan:
 
 def validate_version(version: object) -> str:
     """`version` if it is a semantic version (semver.org 2.0.0), else RepositoryError."""
-    if not isinstance(version, str) or not _SEMVER.match(version):
+    if not isinstance(version, str) or not SEMVER.match(version):
         raise RepositoryError(
             f"invalid version {version!r}: expected a semantic version MAJOR.MINOR.PATCH "
             "such as '0.1.0' or '1.2.0-rc.1'"
         )
     return version
-
-
-def _semver_key(version: str) -> tuple[Any, ...]:
-    """Sort key implementing semver precedence (build metadata ignored)."""
-    match = _SEMVER.match(version)
-    assert match is not None
-    major, minor, patch, pre = int(match[1]), int(match[2]), int(match[3]), match[4]
-    if pre is None:
-        return (major, minor, patch, 1, ())
-    idents = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
-    return (major, minor, patch, 0, idents)
 
 
 def _validate_name(name: object, what: str = "definition name") -> str:
@@ -283,10 +269,6 @@ def _header_version_span(header: str) -> tuple[int, int, str] | None:
     Found with the o_lisp reader, so a `:version` inside a docstring or comment
     is never mistaken for the option.
     """
-    from o_lisp._errors import LispError
-    from o_lisp._reader import read_many
-    from o_lisp.forms import Expression, Keyword, String
-
     try:
         forms = read_many(header, filename=HEADER_FILE)
     except LispError as error:
@@ -759,7 +741,7 @@ class CodeRepository:
         """Set `version` in the files `new` (based on `base`): VERSION, the header's
         `:version`, CHANGELOG.md. Returns the trailers and the (tag, message) to write."""
         current = self._version_of(self._files(base), base)
-        if _semver_key(version) <= _semver_key(current):
+        if semver_key(version) <= semver_key(current):
             raise RepositoryError(
                 f"cannot bump {self._path} from {current} to {version}: the new version must be greater"
             )
@@ -1305,7 +1287,7 @@ class CodeRepository:
                 continue
             tags.setdefault(commit.id, []).append(name[len("refs/tags/") :])
         for names in tags.values():
-            names.sort(key=lambda n: _semver_key(n[1:]) if _SEMVER.match(n[1:]) else (n,))
+            names.sort(key=lambda n: semver_key(n[1:]) if SEMVER.match(n[1:]) else (n,))
         return tags
 
     def _agent_signature(self) -> Signature:

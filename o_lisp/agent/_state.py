@@ -444,7 +444,10 @@ def _record_rewrite(state: AgentState, args: dict[str, Any]) -> None:
 
 
 def _memory_create(state: AgentState, args: dict[str, Any]) -> None:
-    from o_lisp.memory import MemoryConfig, MemoryStore
+    from o_lisp.memory import (  # NumPy/Numba: loaded by the first memory created
+        MemoryConfig,
+        MemoryStore,
+    )
 
     state.memory_stores[args["memory"]] = MemoryStore(MemoryConfig.from_options(dict(args["config"])))
 

@@ -23,7 +23,10 @@ from typing import Any
 from o_lisp._limits import Limits
 from o_lisp.agent._agent import Agent, AgentError, _memory_from_data, spec_from_repository
 from o_lisp.agent._dsl import read_agent
+from o_lisp.agent._repo import CodeRepository
 from o_lisp.agent._state import AgentState
+from o_lisp.guardian._vault import Vault
+from o_lisp.guardian._wal import WriteAheadLog
 
 CHECKPOINTS = "checkpoints"
 WAL = "wal"
@@ -47,8 +50,6 @@ def agent_under_test(
     if data_dir is None:
         state = AgentState(str(uuid.uuid4()), spec.name, spec.version)
         return Agent(spec, Path(tempfile.gettempdir()), state=state, **options)
-    from o_lisp.agent._repo import CodeRepository
-
     code = data_dir / "code"
     if not (code / ".git").exists():
         raise AgentError(f"no agent repository in {data_dir} (looked for {code})")
@@ -61,9 +62,6 @@ def agent_under_test(
 def live_state_copy(data_dir: Path, name: str, version: str) -> AgentState:
     """The state kept in `data_dir` (newest good checkpoint + WAL records after it), restored
     from a copy of its files; an empty state when it holds none."""
-    from o_lisp.guardian._vault import Vault
-    from o_lisp.guardian._wal import WriteAheadLog
-
     with tempfile.TemporaryDirectory(prefix="o-lisp-test-") as scratch:
         copy = Path(scratch)
         for part in (CHECKPOINTS, WAL):

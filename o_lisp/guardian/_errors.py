@@ -9,37 +9,43 @@ catches its own kinds; a caller that only needs "the guardian said no" catches t
 
 from __future__ import annotations
 
+import enum
+
 from o_lisp._errors import OLispError
 
 __all__ = [
-    "E_BAD_REQUEST",
-    "E_INTERNAL",
-    "E_NOT_DURABLE",
-    "E_RELOAD_FAILED",
-    "E_TIMEOUT",
-    "E_UNAVAILABLE",
-    "E_UNKNOWN_METHOD",
-    "E_VERSION_MISMATCH",
-    "E_WORKER_DIED",
+    "ErrorCode",
     "GuardianError",
     "RequestFailed",
     "StartFailed",
     "SupervisorError",
 ]
 
-# Well-known `Error.code` values of the frame protocol (docs/protocol.md).
-E_VERSION_MISMATCH = "version_mismatch"
-E_BAD_REQUEST = "bad_request"
-E_UNKNOWN_METHOD = "unknown_method"
-E_TIMEOUT = "timeout"
-E_INTERNAL = "internal"
-E_NOT_DURABLE = "not_durable"
-E_RELOAD_FAILED = "reload_failed"
 
-E_WORKER_DIED = "worker_died"
-"""`RequestFailed.code` when the worker died with the request in flight (outcome unknown)."""
-E_UNAVAILABLE = "unavailable"
-"""`RequestFailed.code` when no worker came up to serve within the request's time."""
+class ErrorCode(enum.StrEnum):
+    """Every code a guardian refusal carries: an `Error` frame's ``code`` (docs/protocol.md),
+    `RequestFailed.code`, and the ``error.code`` of the HTTP answer (`_http.FAILURE_STATUS`
+    gives each its status). A `StrEnum`, so the wire and the JSON carry the plain string."""
+
+    VERSION_MISMATCH = "version_mismatch"
+    """The handshake: guardian and worker speak different protocol versions."""
+    BAD_REQUEST = "bad_request"
+    """The worker refuses the request's arguments (or the request is not possible now)."""
+    NOT_FOUND = "not_found"
+    """The request names something the agent does not have (e.g. feedback's reply_id)."""
+    UNKNOWN_METHOD = "unknown_method"
+    TIMEOUT = "timeout"
+    """The worker did not answer within the request's time."""
+    INTERNAL = "internal"
+    """The worker (or the guardian storing a checkpoint) failed; an exception in agent code."""
+    NOT_DURABLE = "not_durable"
+    """A mutation's WAL append could not be fsynced: nothing was acknowledged."""
+    RELOAD_FAILED = "reload_failed"
+    """A hot reload did not load the asked version (the worker goes on with the old code)."""
+    WORKER_DIED = "worker_died"
+    """The worker died with the request in flight (outcome unknown)."""
+    UNAVAILABLE = "unavailable"
+    """No worker came up to serve within the request's time."""
 
 
 class GuardianError(OLispError):
@@ -51,9 +57,10 @@ class SupervisorError(GuardianError):
 
 
 class RequestFailed(SupervisorError):
-    """A request was answered with an error; `code` is a protocol `E_*` code or `E_WORKER_DIED`."""
+    """A request was answered with an error; `code` is an `ErrorCode` (a plain str when a
+    worker sent one the guardian does not know)."""
 
-    def __init__(self, message: str, code: str = E_INTERNAL) -> None:
+    def __init__(self, message: str, code: str = ErrorCode.INTERNAL) -> None:
         super().__init__(message)
         self.message = message
         self.code = code

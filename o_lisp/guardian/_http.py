@@ -63,7 +63,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from o_lisp._errors import OLispError
-from o_lisp.guardian._errors import GuardianError
+from o_lisp._limits import MAX_CANDIDATES, MAX_GENERATIONS
+from o_lisp.guardian._errors import ErrorCode, GuardianError
 from o_lisp.guardian._evolution import EvolutionError
 
 __all__ = [
@@ -106,15 +107,13 @@ _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what msgpack can encode
 _MAX_ERROR_MESSAGE = 2000
 
 FAILURE_STATUS: Mapping[str, int] = {
-    "timeout": 504,  # the worker did not answer within the request timeout
-    "worker_restarting": 503,  # transient: retry shortly
-    "unavailable": 503,  # no worker is serving (starting, restarting, stopped)
-    "not_durable": 503,  # the WAL could not fsync (disk full, I/O error): nothing was acknowledged
-    "bad_request": 400,  # the agent judged the (already validated) input invalid
-    "not_found": 404,  # the request names something the agent does not have (e.g. feedback's reply_id)
-    "agent_error": 502,  # the agent's code failed while handling the request
-    "internal": 502,  # the worker failed (an exception in agent code, an unencodable result)
-    "worker_died": 502,  # the worker died with the request in flight: its outcome is unknown
+    ErrorCode.TIMEOUT: 504,  # the worker did not answer within the request timeout
+    ErrorCode.UNAVAILABLE: 503,  # no worker is serving (starting, restarting, stopped)
+    ErrorCode.NOT_DURABLE: 503,  # the WAL could not fsync (disk full, I/O error): nothing was acknowledged
+    ErrorCode.BAD_REQUEST: 400,  # the agent judged the (already validated) input invalid
+    ErrorCode.NOT_FOUND: 404,  # the request names something the agent does not have (e.g. feedback's reply_id)
+    ErrorCode.INTERNAL: 502,  # the worker failed (an exception in agent code, an unencodable result)
+    ErrorCode.WORKER_DIED: 502,  # the worker died with the request in flight: its outcome is unknown
 }
 """HTTP status for a guardian refusal, by `RequestFailed.code`; any other code is a 500."""
 
@@ -125,10 +124,6 @@ EVOLUTION_STATUS: Mapping[str, int] = {
 }
 """HTTP status for a refusal of the evolution manager (`EvolutionError.code`); else a 500."""
 
-MAX_GENERATIONS = 50
-MAX_CANDIDATES = 32
-"""Bounds on one cycle's size: each candidate is validated and shadowed against live traffic,
-so an unbounded request could keep the agent's evolution busy for days."""
 MAX_HYPOTHESIS_LENGTH = 1000
 """The evolution manager keeps this much of a hypothesis; longer ones are refused, not cut."""
 MAX_COMMENT_LENGTH = 10_000
@@ -153,6 +148,8 @@ _STATUS_CODES = {
 
 class ConfigError(GuardianError):
     """The server's configuration is unsafe or invalid (e.g. a public bind without a token)."""
+
+    exit_code = 2  # the command is wrong (`o-lisp serve` reports it as a usage error)
 
 
 class GuardianLike(Protocol):

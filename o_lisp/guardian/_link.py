@@ -15,15 +15,15 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from o_lisp.guardian._errors import E_WORKER_DIED, RequestFailed
+from o_lisp.guardian._errors import RequestFailed
 from o_lisp.guardian._process import Child, cancel_and_wait
 from o_lisp.guardian._protocol import (
-    E_NOT_DURABLE,
     AsyncFrameReader,
     AsyncFrameWriter,
     Checkpoint,
     CodeVersion,
     Error,
+    ErrorCode,
     Heartbeat,
     HotReloadAck,
     Message,
@@ -85,7 +85,7 @@ class WorkerLink:
     async def call(self, message: Message, timeout: float) -> Message:
         """Send a message that expects an answer; TimeoutError after `timeout` s."""
         if self.dead.done():
-            raise RequestFailed(f"the worker died ({self.dead.result()})", E_WORKER_DIED)
+            raise RequestFailed(f"the worker died ({self.dead.result()})", ErrorCode.WORKER_DIED)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Message] = loop.create_future()
         self.pending[message.id] = future
@@ -100,7 +100,7 @@ class WorkerLink:
             raise
         except (OSError, ConnectionError):
             self.pending.pop(message.id, None)
-            raise RequestFailed("the worker's pipe is closed", E_WORKER_DIED) from None
+            raise RequestFailed("the worker's pipe is closed", ErrorCode.WORKER_DIED) from None
         finally:
             timer.cancel()
 
@@ -180,7 +180,7 @@ class WorkerLink:
                    and not isinstance(message, RestoreAck))
         if isinstance(message, Checkpoint) and message.re is None:  # the worker's own, before a risky step
             if tainted:
-                self.send_nowait(Error(id=self.writer.next_id(), re=message.id, code=E_NOT_DURABLE,
+                self.send_nowait(Error(id=self.writer.next_id(), re=message.id, code=ErrorCode.NOT_DURABLE,
                                        message="an earlier mutation was not durable"))
             else:
                 self.on_checkpoint(self, message, self.acked_seq)
@@ -194,7 +194,7 @@ class WorkerLink:
                 return
             raise ProtocolError(f"{message.TYPE!r} answers {re}, which is not outstanding")
         if tainted:
-            message = Error(id=message.id, re=re, code=E_NOT_DURABLE,
+            message = Error(id=message.id, re=re, code=ErrorCode.NOT_DURABLE,
                             message="not durable: a mutation it depends on could not be made durable")
         elif isinstance(message, Checkpoint):
             # What the state covers: every mutation the worker logged before it, all acked now.
@@ -213,7 +213,7 @@ class WorkerLink:
             self.dead.set_result(reason)
         for future in self.pending.values():
             if not future.done():
-                future.set_exception(RequestFailed(f"the worker died ({reason})", E_WORKER_DIED))
+                future.set_exception(RequestFailed(f"the worker died ({reason})", ErrorCode.WORKER_DIED))
         self.pending.clear()
         self.held.clear()
         self.append_wakeup.set()  # the appender drops what it has not started

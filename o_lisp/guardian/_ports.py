@@ -3,7 +3,10 @@
 `o_lisp.guardian._evolution.EvolutionManager` orchestrates cycles from inside the
 guardian process. It used to reach into the supervisor's private state (its link,
 its standby, its launcher); now it sees only `EvolutionHost`, which `Guardian`
-implements, and the shadow workers it starts as `ShadowWorker`s. The guardian
+implements, and the shadow workers it starts as `ShadowWorker`s. The other way round,
+the guardian calls the manager only as an `EvolutionObserver`: it tells it what
+happened (a request, a WAL record, a worker failure) and asks it two questions
+(is a promoted version on probation, must a failure roll back). The guardian
 assembles the two (it builds its manager with itself as the host), so the
 dependency runs one way: supervisor → evolution manager → this module.
 """
@@ -16,7 +19,7 @@ from typing import Any, Protocol
 
 from o_lisp.guardian._protocol import AsyncFrameWriter, Message, WorkerSpec
 
-__all__ = ["EvolutionCounters", "EvolutionHost", "HostConfig", "ShadowWorker", "WorkerProcess"]
+__all__ = ["EvolutionCounters", "EvolutionHost", "EvolutionObserver", "HostConfig", "ShadowWorker", "WorkerProcess"]
 
 
 class HostConfig(Protocol):
@@ -89,4 +92,36 @@ class EvolutionHost(Protocol):
 
     def code_changed(self, code_version: str) -> None:
         """The main worker committed and now runs `code_version`: note it, and rebuild a warm standby on it."""
+        ...
+
+
+class EvolutionObserver(Protocol):
+    """The evolution manager, as the guardian sees it: told what happens, asked two questions."""
+
+    async def begin(self) -> None:
+        """The guardian serves: resume or recover what a previous run left (called once per start)."""
+        ...
+
+    async def close(self) -> None:
+        """The guardian stops: end the cycle in progress."""
+        ...
+
+    def mirror(self, method: str, args: dict[str, Any]) -> None:
+        """A request is about to go to the main worker (a canary may copy it to a shadow)."""
+        ...
+
+    def observe(self, method: str, outcome: str, seconds: float) -> None:
+        """A request was answered: its outcome ("ok" or the error code) and latency."""
+        ...
+
+    def on_wal_record(self, op: str, args: dict[str, Any]) -> None:
+        """The main worker's record `op` is durable (only ``evolution_intent`` records are passed)."""
+        ...
+
+    def in_probation(self) -> bool:
+        """Whether a promoted version is on probation (it is not marked known-good before it passes)."""
+        ...
+
+    def on_worker_failed(self, reason: str, code_version: str) -> tuple[str, str] | None:
+        """A worker failed; (commit, reason) to roll back to at once, or None for the restart policy."""
         ...

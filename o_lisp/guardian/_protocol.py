@@ -42,13 +42,7 @@ import msgpack
 
 from o_lisp._limits import Limits
 from o_lisp.guardian._errors import (
-    E_BAD_REQUEST,
-    E_INTERNAL,
-    E_NOT_DURABLE,
-    E_RELOAD_FAILED,
-    E_TIMEOUT,
-    E_UNKNOWN_METHOD,
-    E_VERSION_MISMATCH,
+    ErrorCode,
     GuardianError,
 )
 
@@ -129,9 +123,11 @@ def _check_float(name: str, value: Any) -> float:
 
 
 def _check_str(name: str, value: Any) -> str:
-    if type(value) is not str:
-        _fail(name, "a string", value)
-    return value
+    if type(value) is str:
+        return value
+    if isinstance(value, ErrorCode):  # an `Error.code` given as the enum member: the plain string goes on the wire
+        return value.value
+    _fail(name, "a string", value)
 
 
 def _check_bool(name: str, value: Any) -> bool:
@@ -1076,7 +1072,7 @@ def worker_handshake(
     answer = reader.read(timeout=timeout)
     if answer is None:
         raise ProtocolError("the guardian closed the connection during the handshake")
-    if isinstance(answer, Error) and answer.code == E_VERSION_MISMATCH:
+    if isinstance(answer, Error) and answer.code == ErrorCode.VERSION_MISMATCH:
         raise VersionMismatch(protocol, None, f" (guardian: {answer.message})")
     if not isinstance(answer, Welcome) or answer.re != hello.id:
         raise ProtocolError(f"expected 'welcome' answering {hello.id}, got {answer.TYPE!r}")
@@ -1109,7 +1105,7 @@ async def guardian_handshake(
     if first.protocol != protocol:
         error = VersionMismatch(protocol, first.protocol)
         try:
-            await writer.write(Error(id=writer.next_id(), re=first.id, code=E_VERSION_MISMATCH, message=str(error)))
+            await writer.write(Error(id=writer.next_id(), re=first.id, code=ErrorCode.VERSION_MISMATCH, message=str(error)))
         except (OSError, ConnectionError):  # pragma: no cover - the worker may be gone already
             pass
         writer.close()
@@ -1261,13 +1257,6 @@ def _strings(value: Any, key: str) -> tuple[str, ...]:
 __all__ = [
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_FRAME",
-    "E_BAD_REQUEST",
-    "E_INTERNAL",
-    "E_NOT_DURABLE",
-    "E_RELOAD_FAILED",
-    "E_TIMEOUT",
-    "E_UNKNOWN_METHOD",
-    "E_VERSION_MISMATCH",
     "GUARDIAN",
     "HEADER_SIZE",
     "MESSAGE_TYPES",
@@ -1281,6 +1270,7 @@ __all__ = [
     "CheckpointRequest",
     "CodeVersion",
     "Error",
+    "ErrorCode",
     "FrameParser",
     "FrameReader",
     "FrameWriter",

@@ -52,7 +52,9 @@ class ModelConfig:
     def __post_init__(self) -> None:
         where = f"model {self.name}"
         if self.provider not in PROVIDERS:
-            from o_lisp.llm._plugins import custom_providers
+            from o_lisp.llm._plugins import (
+                custom_providers,  # entry points are scanned only for a provider not built in
+            )
 
             known = custom_providers()
             if self.provider not in known:

@@ -9,8 +9,9 @@ own `/metrics` does not include it yet (its workers are separate processes: docs
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, write_to_textfile
 
+from o_lisp._errors import UsageError
 from o_lisp.llm._types import Usage
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -29,10 +30,6 @@ COST = Counter("o_lisp_llm_cost_usd", "Estimated cost of model calls from the [l
 def write_metrics(path: str) -> None:
     """The metrics in Prometheus text format, written atomically (the node exporter's
     textfile collector reads such files); a file that cannot be written is a usage error."""
-    from prometheus_client import write_to_textfile
-
-    from o_lisp._errors import UsageError
-
     try:
         write_to_textfile(path, REGISTRY)
     except OSError as error:

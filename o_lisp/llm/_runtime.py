@@ -12,6 +12,7 @@ timeout, which is never longer than the evaluation's remaining time).
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from o_lisp._budget import STACK_SIZE_LOCK
 from o_lisp._errors import CompileError, LimitExceeded, Position, SandboxViolation
 from o_lisp._mangle import mangle
+from o_lisp.agent._definitions import DefinitionKind
 from o_lisp.agent._dsl import literal_data, literal_or_error
 from o_lisp.agent._state import StateError, plain
 from o_lisp.forms import Expression, Keyword, String, Symbol
@@ -69,22 +71,30 @@ def make_provider(config: ModelConfig, base: Path | None = None, *, trusted: boo
 
 def _make_provider(config: ModelConfig, base: Path | None, trusted: bool) -> Provider:
     if config.provider == "openai":
-        from o_lisp.llm._sdk import OpenAIProvider
+        from o_lisp.llm._sdk import (
+            OpenAIProvider,  # an SDK loads only when a model of its provider is used
+        )
 
         return OpenAIProvider(config, send_key=trusted or _endpoint_is_the_operators(config, "OPENAI_BASE_URL"))
     if config.provider == "anthropic":
-        from o_lisp.llm._sdk import AnthropicProvider
+        from o_lisp.llm._sdk import (
+            AnthropicProvider,  # an SDK loads only when a model of its provider is used
+        )
 
         return AnthropicProvider(config, send_key=trusted or _endpoint_is_the_operators(config, "ANTHROPIC_BASE_URL"))
     if config.provider == "ollama":
-        from o_lisp.llm._sdk import OllamaProvider
+        from o_lisp.llm._sdk import (
+            OllamaProvider,  # an SDK loads only when a model of its provider is used
+        )
 
         return OllamaProvider(config, send_key=trusted or _endpoint_is_the_operators(config, "OLLAMA_HOST"))
     if config.provider == "scripted":
-        from o_lisp.llm._scripted import ScriptedProvider
+        from o_lisp.llm._scripted import ScriptedProvider  # as the SDK providers: on first use
 
         return ScriptedProvider(config, base)
-    from o_lisp.llm._plugins import custom_factory
+    from o_lisp.llm._plugins import (
+        custom_factory,  # entry points are scanned only for a provider not built in
+    )
 
     provider: Provider = custom_factory(config.provider)(config)
     return provider
@@ -95,8 +105,6 @@ ENDPOINT_VARIABLES = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_
 
 def _endpoint_is_the_operators(config: ModelConfig, variable: str) -> bool:
     """True when the model uses the SDK's own endpoint: none given, or the environment's."""
-    import os
-
     return config.base_url is None or config.base_url.rstrip("/") == os.environ.get(variable, "").rstrip("/")
 
 
@@ -153,8 +161,6 @@ class LLMRuntime:
     def _register(self, name: str) -> None:
         """`agent-define-llm`: accepted only while the `defllm` of that name itself loads
         (agent code calling it at run time could otherwise swap the agent's models)."""
-        from o_lisp.agent._definitions import DefinitionKind
-
         current = self.agent._current
         if current is None or current.kind is not DefinitionKind.LLM or current.name != str(name) \
                 or str(name) not in self._pending:
@@ -193,8 +199,6 @@ class LLMRuntime:
         return provider
 
     def _breaker(self, config: ModelConfig) -> CircuitBreaker:
-        import os
-
         variable = ENDPOINT_VARIABLES.get(config.provider)
         endpoint = config.base_url or (os.environ.get(variable, "") if variable else "")
         return breaker_for(config.provider, endpoint, self.settings.breaker_failures, self.settings.breaker_cooldown)
@@ -313,7 +317,7 @@ class LLMRuntime:
         """One request to one model, through its endpoint's circuit breaker. The provider is
         made on the helper thread too: the first import of an SDK takes seconds on a loaded
         machine, and the budget keeps running meanwhile."""
-        budget = self.agent.interpreter._budget
+        budget = self.agent.interpreter.budget
         timeout = config.timeout
         if budget.deadline is not None:
             # a little past the evaluation's end, so that the time limit (not the SDK) reports it

@@ -77,7 +77,7 @@ class OpenAIProvider(_Base):
     provider = "openai"
 
     def __init__(self, config: ModelConfig, *, send_key: bool = True) -> None:
-        import openai
+        import openai  # optional SDK: imported when a model of this provider is built
 
         super().__init__(config)
         options = _client_options(config, "OPENAI_API_KEY", send_key)
@@ -146,7 +146,7 @@ class AnthropicProvider(_Base):
     provider = "anthropic"
 
     def __init__(self, config: ModelConfig, *, send_key: bool = True) -> None:
-        import anthropic
+        import anthropic  # optional SDK: imported when a model of this provider is built
 
         super().__init__(config)
         options = _client_options(config, "ANTHROPIC_API_KEY", send_key)
@@ -230,7 +230,7 @@ class OllamaProvider(_Base):
     provider = "ollama"
 
     def __init__(self, config: ModelConfig, *, send_key: bool = True) -> None:
-        import ollama
+        import ollama  # optional SDK: imported when a model of this provider is built
 
         super().__init__(config)
         self.sdk = ollama
@@ -270,7 +270,7 @@ class OllamaProvider(_Base):
         return Turn(message.content or "", calls, used)
 
     def _once(self, request: dict[str, Any]) -> Any:
-        import httpx
+        import httpx  # comes with the ollama SDK, which is optional
 
         self._retry_after.value = None
         try:

@@ -232,12 +232,12 @@ class HTTPEmbedder:
             key = self._key()
             try:
                 if self.kind == "openai":
-                    import openai
+                    import openai  # optional SDK: only a remote embedder of this kind needs it
 
                     self._sdk_client = openai.OpenAI(api_key=key or "not-needed", base_url=self.url + "/v1",
                                                      max_retries=self.retries, timeout=self.timeout)
                 else:
-                    import ollama
+                    import ollama  # optional SDK: only a remote embedder of this kind needs it
 
                     headers = {"Authorization": f"Bearer {key}"} if key else {}
                     self._sdk_client = ollama.Client(host=self.url, timeout=self.timeout, headers=headers,
@@ -255,7 +255,9 @@ class HTTPEmbedder:
     def _post(self, texts: list[str]) -> Any:
         """One batch through the SDK → the answer as plain data for `_vectors`; no key in
         an error message even when the server echoes it."""
-        from o_lisp.llm._errors import scrub
+        from o_lisp.llm._errors import (
+            scrub,  # o_lisp.llm imports the agent runtime, which imports this package
+        )
 
         try:
             return self._post_retrying(texts)
@@ -276,13 +278,15 @@ class HTTPEmbedder:
             except _Retriable as error:
                 if attempt >= self.retries:
                     raise MemoryEmbedderError(str(error)) from None
-                from o_lisp.llm._sdk import _backoff
+                from o_lisp.llm._sdk import (
+                    _backoff,  # as `scrub` above: o_lisp.llm imports this package, indirectly
+                )
 
                 time.sleep(_backoff(attempt, self._retry_after))
                 attempt += 1
 
     def _post_openai(self, texts: list[str]) -> Any:
-        import openai
+        import openai  # optional SDK: only a remote embedder of this kind needs it
 
         client = self._client()
         try:
@@ -302,7 +306,7 @@ class HTTPEmbedder:
                          for item in data]}
 
     def _post_ollama(self, texts: list[str]) -> Any:
-        import httpx
+        import httpx  # optional (with the ollama SDK): only a remote embedder of this kind needs them
         import ollama
 
         client = self._client()

@@ -14,7 +14,7 @@ import time
 
 def main() -> int:
     start = time.perf_counter()
-    from o_lisp.memory import CACHE_DIR
+    from o_lisp.memory import CACHE_DIR  # timed: importing the package loads NumPy and Numba
     from o_lisp.memory._kernels import warm_up
 
     misses = warm_up()

@@ -52,10 +52,9 @@ from o_lisp.evolution._generators import (
 )
 from o_lisp.evolution._validate import ValidationThresholds, run_fitness, validate
 from o_lisp.guardian._protocol import (
-    E_BAD_REQUEST,
-    E_UNKNOWN_METHOD,
     BadRequest,
     CodeVersion,
+    ErrorCode,
     WorkerSpec,
 )
 from o_lisp.worker._evaluate import check_request, evaluate, scope_names
@@ -189,7 +188,7 @@ class Lab:
         """Record feedback, then let the agent react (its ``on-feedback`` function, if any)."""
         agent = self.worker.agent
         feedback_id: str = agent.feedback(rating, comment, reply_to)
-        react = agent.interpreter._globals.get(mangle("on-feedback"))
+        react = agent.interpreter.environment.get(mangle("on-feedback"))
         if callable(react):
             agent.interpreter.call(react, {"id": feedback_id, "rating": rating, "comment": comment, "reply_to": reply_to})
         return feedback_id
@@ -201,11 +200,11 @@ class Lab:
         if handler is None or (shadow_only and not self.spec.shadow) or (
             method.startswith("canary_") and self.spec.shadow
         ):
-            raise BadRequest(E_UNKNOWN_METHOD, f"unknown method {method[:64]!r} for a {self.spec.role} worker")
+            raise BadRequest(ErrorCode.UNKNOWN_METHOD, f"unknown method {method[:64]!r} for a {self.spec.role} worker")
         try:
             return handler(args)
         except LabError as error:
-            raise BadRequest(E_BAD_REQUEST, str(error)) from None
+            raise BadRequest(ErrorCode.BAD_REQUEST, str(error)) from None
 
     # -- any worker ---------------------------------------------------------------------------
     def _evolution_definitions(self, args: dict[str, Any]) -> list[dict[str, str]]:
@@ -362,11 +361,11 @@ class Lab:
         commit = repository.commit_definition(definition, reason, trailers, version=version if tag else None,
                                               changelog_entry=f"{name}: {reason}")
         try:
-            agent._reload()
+            agent.rebuild()
         except Exception as error:
             repository.rollback(parent, f"promotion of {name} did not load: {error}"[:400],
                                 trailers={"Rolled-Back-By": "guardian"})
-            agent._reload()
+            agent.rebuild()
             raise LabError(f"the promoted code did not load: {error}") from None
         self._canary_stop({})
         agent.state.apply("record_rewrite", {"name": name, "commit": commit, "version": version, "reason": reason,
@@ -399,7 +398,7 @@ class Lab:
             agent.before_risky(f"rollback to {rev}: {reason}")
         self._canary_stop({})
         commit = repository.rollback(rev, reason, trailers=_trailers(args) or {"Rolled-Back-By": "guardian"})
-        agent._reload()
+        agent.rebuild()
         agent.state.apply("record_rewrite", {"name": "*", "commit": commit, "version": repository.version(),
                                              "reason": f"rollback to {rev}: {reason}", "time": agent.clock()})
         self.worker.code_version = str(CodeVersion(repository.version(), repository.head()))

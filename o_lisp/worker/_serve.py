@@ -64,11 +64,6 @@ from typing import Any
 from o_lisp._evalthread import evaluation_cpu_ns, run_on_deep_thread, trim_deep_stack
 from o_lisp._limits import Limits
 from o_lisp.guardian._protocol import (
-    E_BAD_REQUEST,
-    E_INTERNAL,
-    E_NOT_DURABLE,
-    E_RELOAD_FAILED,
-    E_UNKNOWN_METHOD,
     RESTORE_MODES,
     BadRequest,
     Checkpoint,
@@ -76,6 +71,7 @@ from o_lisp.guardian._protocol import (
     CheckpointRequest,
     CodeVersion,
     Error,
+    ErrorCode,
     FrameReader,
     FrameWriter,
     Heartbeat,
@@ -244,54 +240,32 @@ class _Worker:
     def prepare_code(self) -> None:
         """Open (or create) the repository, import seed edits, roll back if told to.
 
-        Mirrors `Agent.load` up to, but not including, loading the code: the
+        As `Agent.load` (`open_code_repository`) up to, but not including, loading the code: the
         interpreter is built only after the state is restored, so that start-up
         mutations land on the restored state and are logged.
         """
         # The agent runtime (NumPy, Numba, pygit2) is imported on first use, not with this
         # module: the zygote must set their environment before they load (`_zygote._preload`).
-        from o_lisp.agent._agent import (
-            SEED_COPY,
-            Agent,
-            seed_changed,
-            spec_from_repository,
-            sync_seed,
-        )
-        from o_lisp.agent._dsl import read_agent
+        from o_lisp.agent._agent import SEED_COPY, Seed, open_code_repository, spec_from_repository
         from o_lisp.agent._repo import CodeRepository, RepositoryError
 
-        seed = Path(self.spec.agent)
+        seed = Seed.read(self.spec.agent)
         data = Path(self.spec.data_dir)
-        text = seed.read_text("utf-8")
-        self.seed_text = text
-        seed_spec = read_agent(text, str(seed))
-        code = data / "code"
+        self.seed_text = seed.text
         if self.spec.shadow or self.spec.standby:
             # Read-only: the serving worker owns the repository and may be committing right
             # now (a rewrite, a rollback), so its worktree may differ from HEAD for a moment.
             # Everything is read at one commit, so the code and its version agree.
             if not self.spec.shadow:
                 copy = data / SEED_COPY
-                if not copy.exists() or copy.read_text("utf-8") != text:
+                if not copy.exists() or copy.read_text("utf-8") != seed.text:
                     raise RuntimeError("the seed file has edits no serving worker has imported yet")
-            self.repository = CodeRepository.open(code, require_clean_worktree=False)
+            self.repository = CodeRepository.open(data / "code", require_clean_worktree=False)
             head = self.repository.head()
-            self.agent_spec = spec_from_repository(self.repository, seed_spec, head)
+            self.agent_spec = spec_from_repository(self.repository, seed.spec, head)
             self.code_version = str(CodeVersion(self.repository.version(head), head))
             return
-        if code.exists():
-            repository = CodeRepository.open(code)
-            if seed_changed(data / SEED_COPY, text):
-                Agent.check_loads(seed_spec, data)  # a seed that does not load is never committed
-            sync_seed(repository, seed_spec, data / SEED_COPY, seed)
-        else:
-            Agent.check_loads(seed_spec, data)
-            data.mkdir(parents=True, exist_ok=True)
-            repository = CodeRepository.init(
-                code, seed_spec.name, seed_spec.definitions, seed_spec.header_source, seed_spec.version,
-                f"Create agent {seed_spec.name} {seed_spec.version}",
-            )
-            (data / SEED_COPY).write_text(text, "utf-8")
+        repository, _ = open_code_repository(seed, data)
         if self.spec.rollback_to:
             try:
                 repository.rollback(
@@ -303,7 +277,7 @@ class _Worker:
                 if "already has the code" not in str(error):
                     raise
         self.repository = repository
-        self.agent_spec = spec_from_repository(repository, seed_spec)
+        self.agent_spec = spec_from_repository(repository, seed.spec)
         self.code_version = str(CodeVersion(repository.version(), repository.head()))
 
     # -- frames ---------------------------------------------------------------------------
@@ -387,7 +361,7 @@ class _Worker:
                 self.applied_seq = message.seq
                 self.wal_appends += acked
             return True
-        if isinstance(message, Error) and message.re is not None and message.code == E_NOT_DURABLE:
+        if isinstance(message, Error) and message.re is not None and message.code == ErrorCode.NOT_DURABLE:
             if message.re in self.outstanding:  # a short deque: the appends of one burst
                 self.diverged = True
                 self.outstanding.clear()
@@ -478,7 +452,7 @@ class _Worker:
         """A standby takes over: the WAL records since its checkpoint, then serve (`Restore` "resume")."""
         why = "not a standby" if not self.standby or self.agent is None else self.code_changed()
         if why is not None:
-            self.send(Error(id=self.writer.next_id(), re=message.id, code=E_BAD_REQUEST, message=f"cannot resume: {why}"))
+            self.send(Error(id=self.writer.next_id(), re=message.id, code=ErrorCode.BAD_REQUEST, message=f"cannot resume: {why}"))
             return True  # the guardian kills us and starts a fresh worker
         gc.disable()
         try:
@@ -512,7 +486,7 @@ class _Worker:
         if message.mode == "resume":
             return self.resume(message)
         if message.mode not in RESTORE_MODES:
-            self.send(Error(id=self.writer.next_id(), re=message.id, code=E_BAD_REQUEST,
+            self.send(Error(id=self.writer.next_id(), re=message.id, code=ErrorCode.BAD_REQUEST,
                             message=f"unknown restore mode {message.mode[:32]!r}"))
             return self.agent is not None  # a new worker without state has nothing to serve
         first = self.agent is None  # (not after a resync: the old state's cycles would never be freed)
@@ -567,7 +541,7 @@ class _Worker:
         except _GuardianGone:
             raise
         except Exception as error:
-            self.send(Error(id=self.writer.next_id(), re=message.id, code=E_INTERNAL,
+            self.send(Error(id=self.writer.next_id(), re=message.id, code=ErrorCode.INTERNAL,
                             message=f"start-up failed: {type(error).__name__}: {error}"[:4000]))
             traceback.print_exc()
             return False
@@ -576,7 +550,7 @@ class _Worker:
 
     def checkpoint(self, message: CheckpointRequest) -> None:
         if self.agent is None or self.standby:
-            self.send(Error(id=self.writer.next_id(), re=message.id, code=E_BAD_REQUEST, message="not restored yet"))
+            self.send(Error(id=self.writer.next_id(), re=message.id, code=ErrorCode.BAD_REQUEST, message="not restored yet"))
             return
         state = self.agent.state.to_data()
         self.send(Checkpoint(id=self.writer.next_id(), re=message.id, state=state, wal_seq=self.applied_seq))
@@ -604,7 +578,7 @@ class _Worker:
             self.agent.reload()
             self.code_version = version
         except Exception as error:
-            self.send(Error(id=self.writer.next_id(), re=message.id, code=E_RELOAD_FAILED, message=str(error)[:4000]))
+            self.send(Error(id=self.writer.next_id(), re=message.id, code=ErrorCode.RELOAD_FAILED, message=str(error)[:4000]))
             return
         self.send(HotReloadAck(id=self.writer.next_id(), re=message.id, code_version=self.code_version))
 
@@ -617,7 +591,7 @@ class _Worker:
         reply: Message | None = None
         try:
             if self.agent is None or self.standby:
-                raise BadRequest(E_BAD_REQUEST, "the worker is not serving yet")
+                raise BadRequest(ErrorCode.BAD_REQUEST, "the worker is not serving yet")
             result = self.dispatch(request.method, request.args)
             ok = True
         except _GuardianGone:
@@ -627,10 +601,10 @@ class _Worker:
             reply = Error(id=self.writer.next_id(), re=request.id, code=error.code, message=error.message)
         except NotDurable as error:
             self.errors += 1
-            reply = Error(id=self.writer.next_id(), re=request.id, code=E_NOT_DURABLE, message=str(error)[:4000])
+            reply = Error(id=self.writer.next_id(), re=request.id, code=ErrorCode.NOT_DURABLE, message=str(error)[:4000])
         except Exception as error:
             self.errors += 1
-            reply = Error(id=self.writer.next_id(), re=request.id, code=E_INTERNAL,
+            reply = Error(id=self.writer.next_id(), re=request.id, code=ErrorCode.INTERNAL,
                           message=f"{type(error).__name__}: {error}"[:4000])
         finally:
             self.current = None
@@ -643,7 +617,7 @@ class _Worker:
             else:
                 self.send(reply)
         except ProtocolError as error:  # an unencodable or oversized result
-            self.send(Error(id=self.writer.next_id(), re=request.id, code=E_INTERNAL, message=str(error)[:4000]))
+            self.send(Error(id=self.writer.next_id(), re=request.id, code=ErrorCode.INTERNAL, message=str(error)[:4000]))
 
     def dispatch(self, method: str, args: dict[str, Any]) -> Any:
         agent = self.agent
@@ -654,12 +628,12 @@ class _Worker:
         if method == "feedback":
             rating = _arg(args, "rating", (int, float))
             if not -1.0 <= float(rating) <= 1.0:
-                raise BadRequest(E_BAD_REQUEST, "rating must be between -1 and 1")
+                raise BadRequest(ErrorCode.BAD_REQUEST, "rating must be between -1 and 1")
             comment = _arg(args, "comment", str, "")
             reply_to = _arg(args, "reply_to", (str, type(None)), None)
             if reply_to is not None and not any(m.get("id") == reply_to and m.get("role") == "agent"
                                                 for m in agent.state["messages"]):
-                raise BadRequest("not_found", f"no reply {reply_to!r} (reply ids come from POST /v1/messages; "
+                raise BadRequest(ErrorCode.NOT_FOUND, f"no reply {reply_to!r} (reply ids come from POST /v1/messages; "
                                                "only the most recent messages are kept)")
             return {"id": self.lab.feedback(float(rating), comment, reply_to)}
         if method.startswith(("evolution_", "canary_")):
@@ -670,16 +644,16 @@ class _Worker:
             importance = _arg(args, "importance", (int, float), 0.5)
             kind = _arg(args, "kind", str, "long_term")
             memory = _arg(args, "memory", (str, type(None)), None)
-            return agent._memory_add(text, metadata=metadata, importance=float(importance), kind=kind, memory=memory)
+            return agent.memory_add(text, metadata=metadata, importance=float(importance), kind=kind, memory=memory)
         if method == "memory_get":
             block_id = _arg(args, "id", str)
-            return agent._memory_get(block_id, memory=_arg(args, "memory", (str, type(None)), None))
+            return agent.memory_get(block_id, memory=_arg(args, "memory", (str, type(None)), None))
         if method == "memory_search":
             query = _arg(args, "q", str)
             k = _arg(args, "k", int, 5)
             if not 1 <= k <= 1000:
-                raise BadRequest(E_BAD_REQUEST, "k must be between 1 and 1000")
-            return agent._memory_search(query, k=k, memory=_arg(args, "memory", (str, type(None)), None))
+                raise BadRequest(ErrorCode.BAD_REQUEST, "k must be between 1 and 1000")
+            return agent.memory_search(query, k=k, memory=_arg(args, "memory", (str, type(None)), None))
         if method == "versions":
             return [
                 {"commit": e.commit, "version": e.version, "summary": e.summary, "time": e.time,
@@ -688,7 +662,7 @@ class _Worker:
             ]
         if method.startswith("debug_") and self.spec.debug_methods:
             return self.debug(method, args)
-        raise BadRequest(E_UNKNOWN_METHOD, f"unknown method {method[:64]!r}")
+        raise BadRequest(ErrorCode.UNKNOWN_METHOD, f"unknown method {method[:64]!r}")
 
     def debug(self, method: str, args: dict[str, Any]) -> Any:
         """Test-only misbehaviour, enabled by `WorkerSpec.debug_methods`."""
@@ -703,7 +677,7 @@ class _Worker:
             try:
                 return len(bytearray(int(_arg(args, "bytes", int))))
             except MemoryError:
-                raise BadRequest(E_BAD_REQUEST, "out of memory (the worker's address-space limit)") from None
+                raise BadRequest(ErrorCode.BAD_REQUEST, "out of memory (the worker's address-space limit)") from None
         if method == "debug_hang":  # wedged: heartbeats stop too
             if self.heartbeat is not None:
                 self.heartbeat.stop()
@@ -726,19 +700,19 @@ class _Worker:
         if method == "debug_blocks":  # every block's (id, text), to check for duplicates
             return [[block_id, store.get(block_id).text]
                     for store in self.agent.state.memory_stores.values() for block_id in store.ids()]
-        raise BadRequest(E_UNKNOWN_METHOD, f"unknown method {method[:64]!r}")
+        raise BadRequest(ErrorCode.UNKNOWN_METHOD, f"unknown method {method[:64]!r}")
 
 
 def _arg(args: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
     if name not in args:
         if default is ...:
-            raise BadRequest(E_BAD_REQUEST, f"missing argument {name!r}")
+            raise BadRequest(ErrorCode.BAD_REQUEST, f"missing argument {name!r}")
         return default
     value = args[name]
     if isinstance(value, bool) and kind in (int, (int, float)):
-        raise BadRequest(E_BAD_REQUEST, f"argument {name!r} must be a number, not a boolean")
+        raise BadRequest(ErrorCode.BAD_REQUEST, f"argument {name!r} must be a number, not a boolean")
     if not isinstance(value, kind):
-        raise BadRequest(E_BAD_REQUEST, f"argument {name!r} has the wrong type ({type(value).__name__})")
+        raise BadRequest(ErrorCode.BAD_REQUEST, f"argument {name!r} has the wrong type ({type(value).__name__})")
     return value
 
 

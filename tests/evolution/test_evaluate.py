@@ -26,7 +26,7 @@ from o_lisp.evolution._individual import (
 )
 from o_lisp.evolution._mutate import get_at, subforms
 from o_lisp.forms import Expression, Symbol
-from o_lisp.guardian._protocol import E_BAD_REQUEST, BadRequest, WorkerSpec
+from o_lisp.guardian._protocol import BadRequest, ErrorCode, WorkerSpec
 from o_lisp.worker import _evaluate
 from o_lisp.worker._evaluate import evaluate
 from o_lisp.worker._lab import Lab
@@ -405,7 +405,7 @@ def test_evolution_scope_lists_the_names_bound_at_top_level(fresh: tuple[Path, A
     assert {"if", "setv", "fn", "let"} <= set(reply["special_forms"])
     with pytest.raises(BadRequest) as refused:
         lab.dispatch("evolution_scope", {"x": 1})
-    assert refused.value.code == E_BAD_REQUEST
+    assert refused.value.code == ErrorCode.BAD_REQUEST
 
 
 @pytest.mark.parametrize(("args", "words"), [
@@ -428,5 +428,5 @@ def test_evolution_evaluate_refuses_bad_requests_clearly(fresh: tuple[Path, Agen
               main.state)
     with pytest.raises(BadRequest) as refused:
         lab.dispatch("evolution_evaluate", args)
-    assert refused.value.code == E_BAD_REQUEST
+    assert refused.value.code == ErrorCode.BAD_REQUEST
     assert words in refused.value.message and refused.value.message.startswith("evolution_evaluate: ")

@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from o_lisp.guardian._supervisor import E_WORKER_DIED, Guardian, GuardianConfig, RequestFailed
+from o_lisp.guardian._supervisor import ErrorCode, Guardian, GuardianConfig, RequestFailed
 
-UNKNOWN = {E_WORKER_DIED, "timeout", "unavailable"}
+UNKNOWN = {ErrorCode.WORKER_DIED, "timeout", "unavailable"}
 """Outcomes after which a write may or may not have happened."""
 
 

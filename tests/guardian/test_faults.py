@@ -24,8 +24,8 @@ import pytest
 from click.testing import CliRunner
 from guardian_harness import make_config, retry, run_guardian, wait_for
 
-from o_lisp.guardian._protocol import DEFAULT_MAX_FRAME, Restore, encode_frame
-from o_lisp.guardian._supervisor import E_WORKER_DIED, Guardian, GuardianConfig, RequestFailed
+from o_lisp.guardian._protocol import DEFAULT_MAX_FRAME, ErrorCode, Restore, encode_frame
+from o_lisp.guardian._supervisor import Guardian, GuardianConfig, RequestFailed
 from o_lisp.guardian._vault import Vault
 from o_lisp.guardian._wal import RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, WriteAheadLog
 
@@ -336,7 +336,7 @@ def test_garbage_frames_from_a_worker_restart_it_and_the_guardian_stays_up(tmp_p
                 old = g.worker_pid
                 with pytest.raises(RequestFailed) as failed:
                     await g.request("debug_raw", {"hex": raw.hex(), "exit": exit_after, "seconds": 30.0})
-                assert failed.value.code == E_WORKER_DIED, case
+                assert failed.value.code == ErrorCode.WORKER_DIED, case
                 assert await _retry(g, "memory_get", {"id": ids[0]}) is not None, case
                 assert g.metrics.restarts == restarts and g.worker_pid != old, case
                 failure = g.last_failure or ""

@@ -477,12 +477,11 @@ def test_body_just_under_the_limit_is_accepted(guardian: FakeGuardian) -> None:
     ("code", "status"),
     [
         ("timeout", 504),
-        ("worker_restarting", 503),
         ("unavailable", 503),
         ("not_durable", 503),
         ("bad_request", 400),
-        ("agent_error", 502),
         ("internal", 502),
+        ("not_found", 404),
         ("worker_died", 502),
         ("unknown_method", 500),
         ("something_new", 500),

@@ -64,7 +64,7 @@ async def _texts(g: Guardian) -> list[str]:
 
 
 def _appends_received(g: Guardian) -> int:
-    link = g._link
+    link = g.serving_link
     return 0 if link is None else link.appends_received
 
 
@@ -82,7 +82,7 @@ def test_a_read_after_an_unacked_write_is_answered_only_once_the_write_is_durabl
         if pipelined:
             # The worker has already applied the write and answered both reads (it does not
             # wait for acks): the guardian is what holds the three answers back.
-            link = g._link
+            link = g.serving_link
             assert link is not None
             await wait_for(lambda: len(link.held) == 3)
         await asyncio.sleep(0.3)

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from guardian_harness import UNKNOWN, make_config, retry, run_guardian, wait_for
 
-from o_lisp.guardian._supervisor import E_WORKER_DIED, Guardian, GuardianConfig, RequestFailed
+from o_lisp.guardian._supervisor import ErrorCode, Guardian, GuardianConfig, RequestFailed
 
 AGENT = textwrap.dedent(
     """\
@@ -195,7 +195,7 @@ def test_hung_worker_is_killed_and_restored(tmp_path: Path) -> None:
         started = time.monotonic()
         with pytest.raises(RequestFailed) as failed:
             await g.request("debug_hang", {"seconds": 60}, timeout=30)
-        assert failed.value.code == E_WORKER_DIED
+        assert failed.value.code == ErrorCode.WORKER_DIED
         assert time.monotonic() - started < 10  # heartbeat_timeout 1.5 s, not the request's 30 s
         await _wait_for(lambda: g.metrics.restarts == 1)
         assert g.metrics.hangs == 1 and "no heartbeat" in (g.last_failure or "")
@@ -332,8 +332,8 @@ def test_the_warm_standby_takes_over_after_kill_9_with_the_wal_since_its_checkpo
     async def scenario(g: Guardian) -> None:
         await g.request("memory_add", {"text": "in the checkpoint"})
         await g.checkpoint("test")
-        await _wait_for(lambda: g._standby is not None)
-        standby = g._standby
+        await _wait_for(lambda: g.standby.worker is not None)
+        standby = g.standby.worker
         assert standby is not None and standby.child.pid != g.worker_pid
         await g.request("memory_add", {"text": "only in the WAL"})
         assert await g.request("message", {"text": "count"}) == "1"
@@ -343,8 +343,8 @@ def test_the_warm_standby_takes_over_after_kill_9_with_the_wal_since_its_checkpo
         assert g.worker_pid == standby.child.pid  # the standby serves now
         assert g.metrics.standby_activations == 1 and g.metrics.restarts == 1
         assert await g.request("message", {"text": "count"}) == "2"
-        await _wait_for(lambda: g._standby is not None)  # and a new standby is prepared
-        assert g._standby is not None and g._standby.child.pid not in (standby.child.pid,)
+        await _wait_for(lambda: g.standby.worker is not None)  # and a new standby is prepared
+        assert g.standby.worker is not None and g.standby.worker.child.pid not in (standby.child.pid,)
 
     _run(scenario, _config(tmp_path))
 
@@ -354,17 +354,17 @@ def test_a_standby_starts_while_the_serving_worker_is_mid_commit(tmp_path: Path)
     the serving worker may be writing one (a rewrite, a rollback) while it starts."""
 
     async def scenario(g: Guardian) -> None:
-        await _wait_for(lambda: g._standby is not None)
+        await _wait_for(lambda: g.standby.worker is not None)
         worktree = tmp_path / "data" / "code" / "agent.hy"
         committed = worktree.read_text("utf-8")
         worktree.write_text(committed + "\n;; half-written by a commit in progress\n", "utf-8")
         try:
-            first = g._standby
+            first = g.standby.worker
             await g.checkpoint("test")  # refreshes the standby
-            await _wait_for(lambda: g._standby is not None and g._standby is not first)
+            await _wait_for(lambda: g.standby.worker is not None and g.standby.worker is not first)
         finally:
             worktree.write_text(committed, "utf-8")
-        standby = g._standby
+        standby = g.standby.worker
         assert standby is not None
         os.kill(g.worker_pid or 0, signal.SIGKILL)
         assert await _retry(g, "message", {"text": "hi"}) == "echo: hi"
@@ -378,12 +378,12 @@ def test_a_standby_is_not_made_while_seed_edits_wait_to_be_imported(tmp_path: Pa
     that would load the old code, so none is made, and a fresh worker takes over."""
 
     async def scenario(g: Guardian) -> None:
-        await _wait_for(lambda: g._standby is not None)
+        await _wait_for(lambda: g.standby.worker is not None)
         seed = tmp_path / "tester.hy"
         seed.write_text(AGENT.replace('(+ "echo: " text)', '(+ "edited: " text)'), "utf-8")
         await g.checkpoint("test")  # refreshes the standby: it refuses to start
-        await _wait_for(lambda: g._standby_task is not None and g._standby_task.done())
-        assert g._standby is None
+        await _wait_for(lambda: g.standby.preparing is not None and g.standby.preparing.done())
+        assert g.standby.worker is None
         os.kill(g.worker_pid or 0, signal.SIGKILL)
         assert await _retry(g, "message", {"text": "hi"}) == "edited: hi"
         assert g.metrics.standby_activations == 0
@@ -396,8 +396,8 @@ def test_a_standby_with_outdated_code_does_not_take_over(tmp_path: Path) -> None
     from o_lisp.agent._repo import CodeRepository
 
     async def scenario(g: Guardian) -> None:
-        await _wait_for(lambda: g._standby is not None)
-        standby = g._standby
+        await _wait_for(lambda: g.standby.worker is not None)
+        standby = g.standby.worker
         assert standby is not None
         repo = CodeRepository.open(tmp_path / "data" / "code")
         source = AGENT.replace('(+ "echo: " text)', '(+ "new code: " text)')

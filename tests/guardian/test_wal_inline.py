@@ -1,5 +1,5 @@
 """Where WAL batches are written and fsynced: the event loop's thread while fsyncs are
-fast, an I/O thread after a slow one (`GuardianConfig.wal_inline`, `_wal_append`)."""
+fast, an I/O thread after a slow one (`GuardianConfig.wal_inline`, `DurableStorage.append`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from guardian_harness import make_config, run_guardian
 
-import o_lisp.guardian._supervisor as supervisor
+import o_lisp.guardian._durable as durable
 from o_lisp.guardian._supervisor import Guardian, GuardianConfig
 
 AGENT = """\
@@ -57,13 +57,13 @@ def test_fast_fsyncs_run_on_the_event_loop_thread(tmp_path: Path) -> None:
 
 
 def test_a_slow_fsync_sends_later_batches_to_the_io_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(supervisor, "INLINE_WAL_BACKOFF", 60.0)
+    monkeypatch.setattr(durable, "INLINE_WAL_BACKOFF", 60.0)
     spy = FsyncSpy()
 
     async def scenario(g: Guardian) -> None:
         loop = threading.get_ident()
         await g.request("memory_add", {"text": "fast"})
-        spy.delay = 3 * supervisor.INLINE_WAL_MAX
+        spy.delay = 3 * durable.INLINE_WAL_MAX
         start = len(spy.threads)
         await g.request("memory_add", {"text": "slow, on the loop thread"})
         assert spy.threads[start:] and set(spy.threads[start:]) == {loop}

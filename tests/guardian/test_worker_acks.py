@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from o_lisp.guardian._protocol import (
-    E_NOT_DURABLE,
     Error,
+    ErrorCode,
     FrameReader,
     FrameWriter,
     WalAck,
@@ -44,7 +44,7 @@ def test_an_ack_answers_every_append_up_to_it(worker: _Worker) -> None:
 
 def test_a_refusal_of_an_outstanding_append_stops_the_worker_serving(worker: _Worker) -> None:
     assert worker.wal_answer(WalAck(id=1, re=3, seq=7))
-    assert worker.wal_answer(Error(id=2, re=5, code=E_NOT_DURABLE, message="fsync failed"))
+    assert worker.wal_answer(Error(id=2, re=5, code=ErrorCode.NOT_DURABLE, message="fsync failed"))
     assert worker.diverged and not worker.outstanding
     assert worker.wal_answer(WalAck(id=3, re=8, seq=9))  # answers to appends before the resync: ignored
     assert worker.applied_seq == 7 and worker.wal_appends == 1

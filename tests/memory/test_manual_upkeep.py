@@ -19,8 +19,8 @@ AGENT = """\
 def test_forgetting_and_consolidation_run_only_when_called(tmp_path: Path) -> None:
     now = [1000.0]
     agent = Agent(read_agent(AGENT, "keeper.hy"), tmp_path / "data", clock=lambda: now[0])
-    kept = agent._memory_add("important", importance=0.9, memory="notes")
-    dropped = agent._memory_add("trivial", importance=0.1, memory="notes")
+    kept = agent.memory_add("important", importance=0.9, memory="notes")
+    dropped = agent.memory_add("trivial", importance=0.1, memory="notes")
     store = agent.state.memory_stores["notes"]
     now[0] += 3600  # long past forget_after_s: nothing happens by itself
     assert store.get(dropped[0]) is not None and store.get(kept[0]).kind == "short_term"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from o_lisp.guardian._supervisor import E_WORKER_DIED, Guardian, GuardianConfig, RequestFailed
+from o_lisp.guardian._supervisor import ErrorCode, Guardian, GuardianConfig, RequestFailed
 
 AGENT = """\
 (defagent limited
@@ -45,7 +45,7 @@ async def settle(guardian: Guardian, method: str, args: dict[str, Any]) -> Any:
         try:
             return await guardian.request(method, args)
         except RequestFailed as error:
-            if error.code not in (E_WORKER_DIED, "timeout", "unavailable"):
+            if error.code not in (ErrorCode.WORKER_DIED, "timeout", "unavailable"):
                 raise
             await asyncio.sleep(0.05)
     raise AssertionError("the worker did not come back")
@@ -57,7 +57,7 @@ def test_a_worker_stuck_in_c_holding_the_gil_is_killed_and_restored(tmp_path: Pa
         old = g.worker_pid
         with pytest.raises(RequestFailed) as failed:
             await g.request("debug_c_stall", {"seconds": 60}, timeout=30)
-        assert failed.value.code == E_WORKER_DIED  # the heartbeat timeout, not the request's 30 s
+        assert failed.value.code == ErrorCode.WORKER_DIED  # the heartbeat timeout, not the request's 30 s
         assert g.metrics.hangs == 1 and "no heartbeat" in (g.last_failure or "")
         block = await settle(g, "memory_get", {"id": ids[0]})
         assert block["text"] == "kept across the kill"
