@@ -678,6 +678,7 @@ class Agent:
         if lifecycle not in (Lifecycle.RUNNING, Lifecycle.EVOLVING):
             raise AgentError(f"agent {self.name} is {lifecycle.value} and does not take messages")
         self.state.apply("append_message", {"role": "user", "text": text, "time": self.clock()})
+        self.llm.begin_message()
         event_data = dict(event or {})
         event_data.setdefault("text", text)
         reply = self.interpreter.call(self._dispatch, text, event_data)

@@ -22,6 +22,9 @@ LATENCY = Histogram("o_lisp_llm_request_seconds", "Duration of one model request
                     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0))
 ERRORS = Counter("o_lisp_llm_errors", "Failed model requests by error class.", ("provider", "model", "error"),
                  registry=REGISTRY)
+REPLAYED = Counter("o_lisp_llm_replayed", "Model replies replayed from the agent's record instead of requested "
+                   "again (a message retried after a crash, a shadow reusing the live arm's reply).",
+                   ("provider", "model"), registry=REGISTRY)
 COST = Counter("o_lisp_llm_cost_usd", "Estimated cost of model calls from the [llm.prices] table.",
                ("provider", "model"), registry=REGISTRY)
 
@@ -52,4 +55,4 @@ def record_error(provider: str, model: str, seconds: float, error: BaseException
     ERRORS.labels(provider, model, type(error).__name__).inc()
 
 
-__all__ = ["COST", "ERRORS", "LATENCY", "REGISTRY", "TOKENS", "record_error", "record_success", "write_metrics"]
+__all__ = ["COST", "ERRORS", "LATENCY", "REGISTRY", "REPLAYED", "TOKENS", "record_error", "record_success", "write_metrics"]

@@ -11,6 +11,7 @@ timeout, which is never longer than the evaluation's remaining time).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -26,9 +27,11 @@ from o_lisp.agent._state import StateError, plain
 from o_lisp.forms import Expression, Keyword, String, Symbol
 from o_lisp.llm import _metrics
 from o_lisp.llm._breaker import CircuitBreaker, breaker_for, counts_against_the_server
+from o_lisp.llm._budget import Budgets, estimated_tokens, price_of, utc_day
 from o_lisp.llm._config import ModelConfig
 from o_lisp.llm._errors import (
     LLMBadReply,
+    LLMBudgetError,
     LLMConfigError,
     LLMError,
     LLMNotGranted,
@@ -36,7 +39,7 @@ from o_lisp.llm._errors import (
     LLMToolLoopError,
 )
 from o_lisp.llm._settings import LLMSettings
-from o_lisp.llm._types import ROLES, Message, Provider, ToolSpec, Turn, Usage
+from o_lisp.llm._types import ROLES, Message, Provider, ToolCall, ToolSpec, Turn, Usage
 
 if TYPE_CHECKING:
     from o_lisp.agent._agent import Agent, Tool
@@ -112,6 +115,12 @@ class LLMRuntime:
         self.declared: dict[str, ModelConfig] = {}
         self._pending: dict[str, ModelConfig] = {}
         self._providers: dict[ModelConfig, Provider] = {}
+        self.budgets = Budgets(self.settings, agent.name)
+        self._replayed: list[dict[str, Any]] = []  # recorded replies used by the message in progress
+
+    def begin_message(self) -> None:
+        """A new message: each recorded reply of an unanswered one may be replayed once more."""
+        self._replayed = []
 
     # -- wiring into the agent -------------------------------------------------------------
     def builtins(self) -> dict[str, Any]:
@@ -123,6 +132,7 @@ class LLMRuntime:
             "llm-chat": self.chat,
             "llm-models": lambda: sorted({*self.declared, *self.host_models}),
             "LLMError": LLMError,
+            "LLMBudgetError": LLMBudgetError,
         }
 
     def expand(self, items: list[Any], filename: str) -> Any:
@@ -243,8 +253,9 @@ class LLMRuntime:
         usage = Usage()
         made: list[dict[str, Any]] = []
         for round_number in range(1, max_rounds + 1):
-            answered, turn = self._request(config, conversation, specs, checked_schema)
+            answered, turn = self._request(config, conversation, specs, checked_schema, usage)
             usage = usage + turn.usage
+            self.budgets.after(answered, self.agent.state["llm"]["day"], utc_day(self.agent.clock()), usage)
             if not turn.tool_calls:
                 reply: dict[str, Any] = {"text": turn.text, "tool_calls": made, "usage": usage.as_data(),
                                          "rounds": round_number, "model": answered.name,
@@ -296,17 +307,49 @@ class LLMRuntime:
         return json.dumps(shown)
 
     def _request(self, config: ModelConfig, conversation: list[Message], specs: list[ToolSpec],
-                 schema: dict[str, Any] | None) -> tuple[ModelConfig, Turn]:
-        """One model turn: the model, else its fallbacks in order while the failure is the
-        server's (timeout, 429, 5xx, unreachable, circuit open). Returns who answered."""
+                 schema: dict[str, Any] | None, spent: Usage) -> tuple[ModelConfig, Turn]:
+        """One model turn: a recorded reply to this very request if the message in progress
+        has one (a retry after a crash), else the model, else its fallbacks in order while
+        the failure is the server's (timeout, 429, 5xx, unreachable, circuit open). A new
+        reply is recorded (`llm_reply`, durable at once) before it is used. Returns who
+        answered."""
+        key = request_key(config, conversation, specs, schema)
+        replayed = self._replay(key, config)
+        if replayed is not None:
+            return replayed
+        today = utc_day(self.agent.clock())
+        self.budgets.before(config, self.agent.state["llm"]["day"], today, spent,
+                            estimated_tokens(conversation, specs, schema))
         chain = self._chain(config)
         for i, candidate in enumerate(chain):
             try:
-                return candidate, self._attempt(candidate, conversation, specs, schema)
+                turn = self._attempt(candidate, conversation, specs, schema)
             except LLMError as error:
                 if i + 1 == len(chain) or not counts_against_the_server(error):
                     raise
+                continue
+            self._record(key, candidate, turn, today)
+            return candidate, turn
         raise AssertionError("unreachable: the chain is never empty")
+
+    def _replay(self, key: str, config: ModelConfig) -> tuple[ModelConfig, Turn] | None:
+        """The recorded reply to request `key` of the message in progress, not used yet by it."""
+        for record in self.agent.state["llm"]["pending"]:
+            if record["key"] == key and not any(record is used for used in self._replayed):
+                self._replayed.append(record)
+                answered = {**self.declared, **self.host_models}.get(record["model"], config)
+                _metrics.REPLAYED.labels(answered.provider, answered.model or answered.name).inc()
+                return answered, turn_from_data(record["turn"])
+        return None
+
+    def _record(self, key: str, answered: ModelConfig, turn: Turn, today: str) -> None:
+        """Log the reply as a state mutation (the WAL has it before it is used)."""
+        price = price_of(self.settings, answered)
+        cost = 0.0 if price is None else price.cost(turn.usage.input_tokens, turn.usage.output_tokens)
+        self.agent.state.apply("llm_reply", {"key": key, "model": answered.name, "provider": answered.provider,
+                                             "turn": turn_data(turn), "cost_usd": cost, "day": today,
+                                             "time": self.agent.clock()})
+        self._replayed.append(self.agent.state["llm"]["pending"][-1])  # not replayed to this message again
 
     def _attempt(self, config: ModelConfig, conversation: list[Message], specs: list[ToolSpec],
                  schema: dict[str, Any] | None) -> Turn:
@@ -350,10 +393,31 @@ class LLMRuntime:
         finally:
             self.agent.state.observe(f"llm:{config.name}", ok, (time.perf_counter() - started) * 1000)
         breaker.success()
-        price = self.settings.price(model_label)
+        price = price_of(self.settings, config)
         cost = None if price is None else price.cost(turn.usage.input_tokens, turn.usage.output_tokens)
         _metrics.record_success(config.provider, model_label, time.perf_counter() - started, turn.usage, cost)
         return turn
+
+
+def request_key(config: ModelConfig, conversation: list[Message], specs: list[ToolSpec],
+                schema: dict[str, Any] | None) -> str:
+    """What identifies one request: the model asked and everything sent to it (a hash)."""
+    shown = [config.name, config.provider, config.model, conversation,
+             [[spec.name, spec.description, spec.parameters] for spec in specs], schema]
+    return hashlib.sha256(json.dumps(shown, sort_keys=True, default=repr).encode()).hexdigest()[:32]
+
+
+def turn_data(turn: Turn) -> dict[str, Any]:
+    """A turn as plain data (what `llm_reply` records)."""
+    return {"text": turn.text, "tool_calls": [plain(call.as_data()) for call in turn.tool_calls],
+            "usage": turn.usage.as_data()}
+
+
+def turn_from_data(data: Mapping[str, Any]) -> Turn:
+    usage = data.get("usage") or {}
+    return Turn(str(data.get("text", "")),
+                tuple(ToolCall(str(c["id"]), str(c["name"]), dict(c["arguments"])) for c in data.get("tool_calls", ())),
+                Usage(int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))))
 
 
 def wait_cancellable(call: Callable[[], T], tick: Callable[[int], None], poll: float = POLL) -> T:
@@ -463,4 +527,5 @@ def _position(form: Any, filename: str) -> Position:
     return Position(filename, pos[0], pos[1], pos[2], pos[3])
 
 
-__all__ = ["GRANT", "MAX_ROUNDS", "LLMRuntime", "make_provider", "wait_cancellable"]
+__all__ = ["GRANT", "MAX_ROUNDS", "LLMRuntime", "make_provider", "request_key", "turn_data", "turn_from_data",
+           "wait_cancellable"]

@@ -63,6 +63,14 @@ class LLMSettings:
     prices: Mapping[str, Price] = field(default_factory=dict)
     metrics_file: str | None = None
     """Where `o-lisp run` writes the metrics when it ends (Prometheus text format)."""
+    max_tokens_per_request: int | None = None
+    """Budget of one `llm` / `llm-chat` call of any model (input + output tokens, all rounds)."""
+    daily_token_budget: int | None = None
+    """Tokens the agent may use per UTC day, all models together (kept in its state)."""
+    daily_cost_budget: float | None = None
+    """USD the agent may spend per UTC day (priced models only)."""
+    shadow_replies: str = "reuse"
+    """See `SHADOW_REPLIES`."""
 
     def allows(self, base_url: str) -> bool:
         """Whether an agent-declared `:base-url` is one of the allowed endpoints (or below one)."""
@@ -87,8 +95,18 @@ _MODEL_KEYS: dict[str, tuple[str, str]] = {
     "retries": ("retries", "an integer"),
     "script": ("script", "a non-empty string"),
     "fallback": ("fallback", "a list of model names"),
+    "max_tokens_per_request": ("max-tokens-per-request", "an integer"),
+    "daily_token_budget": ("daily-token-budget", "an integer"),
+    "daily_cost_budget": ("daily-cost-budget", "a number"),
+    "cost_per_1k_input": ("cost-per-1k-input", "a number"),
+    "cost_per_1k_output": ("cost-per-1k-output", "a number"),
 }
-_TOP_KEYS = ("allowed_base_urls", "breaker_failures", "breaker_cooldown", "metrics_file", "models", "prices")
+_TOP_KEYS = ("allowed_base_urls", "breaker_failures", "breaker_cooldown", "metrics_file", "models", "prices",
+             "max_tokens_per_request", "daily_token_budget", "daily_cost_budget", "shadow_replies")
+SHADOW_REPLIES = ("reuse", "own")
+"""`[llm] shadow_replies`: a shadow on mirrored traffic only replays the live arm's recorded
+replies (`reuse`, the default: it never bills) or, for a request the live arm did not
+make, calls the provider on a budget of its own (`own`: `shadow_daily_token_budget`)."""
 
 
 def _described(value: Any) -> str:
@@ -124,6 +142,19 @@ def parse_llm_table(table: Mapping[str, Any]) -> LLMSettings:
     cooldown = table.get("breaker_cooldown", BREAKER_COOLDOWN)
     if not _fits(cooldown, "a number") or cooldown <= 0:
         raise SettingError(f"[llm] breaker_cooldown: expected a number > 0, got {_described(cooldown)}")
+    budgets: dict[str, Any] = {}
+    for key in ("max_tokens_per_request", "daily_token_budget"):
+        value = table.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise SettingError(f"[llm] {key}: expected an integer >= 1, got {_described(value)}")
+        budgets[key] = value
+    cost_budget = table.get("daily_cost_budget")
+    if cost_budget is not None and (not _fits(cost_budget, "a number") or cost_budget < 0):
+        raise SettingError(f"[llm] daily_cost_budget: expected a number >= 0 (USD), got {_described(cost_budget)}")
+    shadow_replies = table.get("shadow_replies", "reuse")
+    if shadow_replies not in SHADOW_REPLIES:
+        raise SettingError(f"[llm] shadow_replies: expected one of {', '.join(SHADOW_REPLIES)}, "
+                           f"got {_described(shadow_replies)}")
     metrics_file = table.get("metrics_file")
     if metrics_file is not None and not _fits(metrics_file, "a non-empty string"):
         raise SettingError(f"[llm] metrics_file: expected a non-empty string, got {_described(metrics_file)}")
@@ -136,6 +167,9 @@ def parse_llm_table(table: Mapping[str, Any]) -> LLMSettings:
         breaker_cooldown=float(cooldown),
         prices={model: _price(model, options) for model, options in prices.items()},
         metrics_file=metrics_file,
+        daily_cost_budget=None if cost_budget is None else float(cost_budget),
+        shadow_replies=shadow_replies,
+        **budgets,
     )
 
 

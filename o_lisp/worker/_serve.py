@@ -232,6 +232,7 @@ class _Worker:
         self.risky_checkpoints = 0
         self.resyncs = 0
         self.outstanding: deque[int] = deque()  # ids of wal_appends sent and not yet answered, in order
+        self.durable_now: frozenset[str] = frozenset()  # `agent._state.DURABLE_NOW`, set at restore (lazy import)
         self.diverged = False  # a pipelined append was refused: the state holds a mutation that is not durable
         self.deferred: deque[Message] = deque()  # requests that arrived while diverged: served after the restore
         self.standby = False  # restored in "standby" mode: loaded, not serving, must not mutate
@@ -357,6 +358,8 @@ class _Worker:
         self.send_frame(encode_frame_unchecked(WalAppend, self.writer.max_frame, id=append_id, op=op, args=args))
         if self.spec.pipelined:
             self.outstanding.append(append_id)
+            if op in self.durable_now:  # a model's reply: durable before it is used (never paid for twice)
+                self.await_durable(op, append_id)
             return
         while True:
             message = self.read()
@@ -368,6 +371,20 @@ class _Worker:
                 return
             if isinstance(message, Error) and message.re == append_id:
                 raise NotDurable(f"mutation {op!r} is not durable: {message.message}")
+            self.inbox.append(message)
+
+    def await_durable(self, op: str, append_id: int) -> None:
+        """Pipelined: wait until the append `append_id` is acknowledged (`DURABLE_NOW`);
+        other frames that arrive meanwhile are queued for the main loop."""
+        self.flush()
+        while append_id in self.outstanding:
+            message = self.read()
+            if message is None:
+                raise _GuardianGone()
+            if self.wal_answer(message):
+                if self.diverged:
+                    raise NotDurable(f"mutation {op!r} is not durable")
+                continue
             self.inbox.append(message)
 
     def wal_answer(self, message: Message) -> bool:
@@ -530,7 +547,9 @@ class _Worker:
             _memory_from_data,
             spec_from_repository,
         )
-        from o_lisp.agent._state import AgentState  # as in prepare_code
+        from o_lisp.agent._state import DURABLE_NOW, AgentState  # as in prepare_code
+
+        self.durable_now = DURABLE_NOW
 
         try:
             if message.mode == "standby" and (message.checkpoint is None or self.agent is not None):

@@ -29,6 +29,8 @@ class Failure:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    hold: threading.Event | None = None
+    """Hold the answer until this is set (at most 60 s): a request in flight for as long as a test needs."""
 
 
 class FakeServer:
@@ -57,6 +59,8 @@ class FakeServer:
                 if failure is not None:
                     if failure.delay:
                         time.sleep(failure.delay)
+                    if failure.hold is not None:
+                        failure.hold.wait(60)
                     if failure.status == 200 and not failure.body:
                         payload, status, headers = json.dumps(fake.reply(body)).encode(), 200, {}
                     elif failure.body == ECHO_HEADERS:
