@@ -833,6 +833,8 @@ def serve_command(agent: str, host: str, port: int, data_dir: str | None, percei
 
     config = click.get_current_context().meta.get(_CONFIG)
     limits = None if config is None else config_limits(config)  # [limits] of o-lisp.toml, O_LIMITS_*
+    llm_settings = None if config is None else config.get("llm", "settings")  # [llm]: to the workers, as JSON
+    llm = "" if llm_settings is None else llm_settings.resolved(Path.cwd()).to_json()
 
     def ready(urls: list[str]) -> None:
         auth = "token required for POST" if token else "no token: loopback only"
@@ -858,7 +860,8 @@ def serve_command(agent: str, host: str, port: int, data_dir: str | None, percei
 
             evolution = EvolutionConfig(mirror_share=mirror_share, perceive_interval=perceive_every)
             guardian = Guardian(GuardianConfig(agent=Path(agent).absolute(), data_dir=data.absolute(),
-                                               evolution=evolution, tools=tools, grants=grants, limits=limits))
+                                               evolution=evolution, tools=tools, grants=grants, limits=limits,
+                                               llm=llm))
             await serve(guardian, host, port, token, stop, on_ready=ready)
         finally:
             for number in signals:

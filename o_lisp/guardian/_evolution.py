@@ -974,6 +974,7 @@ class EvolutionManager:
             debug_methods=g.config.debug_methods, role="shadow", candidate_name=name, candidate_source=source,
             scratch_dir=str(scratch), cpu_seconds=self.config.shadow_cpu_seconds,
             address_space=self.config.shadow_memory_headroom,
+            grants=("llm",) if {"llm", "*"} & set(g.config.grants) else (), llm=g.config.llm,  # docs/llm.md, shadows
         )
         try:
             link = await g.launch_shadow(spec)

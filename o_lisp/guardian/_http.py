@@ -49,6 +49,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any, Protocol, cast
 
 from aiohttp import web
@@ -525,6 +526,19 @@ class _GuardianCollector(Collector):
                 yield GaugeMetricFamily(name, documentation, value=value)
 
 
+def _workers_llm_metrics(guardian: object) -> bytes:
+    """The serving worker's model-call metrics (tokens, latency, errors, cost: docs/llm.md),
+    which it writes to ``DATA/llm.prom`` after each request that called a model; empty when
+    there are none. Counters restart with the worker, as any process's do."""
+    data_dir = getattr(getattr(guardian, "config", None), "data_dir", None)
+    if data_dir is None:
+        return b""
+    try:
+        return Path(data_dir, "llm.prom").read_bytes()
+    except OSError:
+        return b""
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -730,7 +744,8 @@ class _Api:
     async def metrics(self, request: web.Request) -> web.Response:
         if self._fsync is not None:
             self._fsync.update(self.guardian.metrics)
-        return web.Response(body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        body = generate_latest(self.registry) + _workers_llm_metrics(self.guardian)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def message(self, request: web.Request) -> web.Response:
         """The agent's reply and its id (the handle `POST /v1/feedback` rates it by)."""

@@ -1196,6 +1196,8 @@ class WorkerSpec:
     limits: tuple[tuple[str, Any], ...] = ()
     """Main role: the agent's `Limits` as (field, value) pairs (`[limits]` of o-lisp.toml
     under `o-lisp serve`); empty: the defaults. See `limit_pairs`."""
+    llm: str = ""
+    """The operator's `[llm]` settings as JSON (`o_lisp.llm.LLMSettings.to_json`); empty: none."""
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -1230,6 +1232,7 @@ class WorkerSpec:
             tools=_strings(data.get("tools", ()), "tools"),
             grants=_strings(data.get("grants", ()), "grants"),
             limits=_limit_pairs(data.get("limits", ())),
+            llm=str(data.get("llm", "")),
         )
 
     @property

@@ -222,6 +222,8 @@ class GuardianConfig:
     """Capabilities granted to the agent (``o-lisp serve --grant``), passed to the workers."""
     limits: Limits | None = None
     """The served agent's budgets (``[limits]`` of o-lisp.toml); None: the defaults."""
+    llm: str = ""
+    """The ``[llm]`` settings of o-lisp.toml as JSON (`LLMSettings.to_json`), passed to the workers."""
     wal_inline: bool = True
     """Write and fsync WAL batches on the event loop's own thread while fsyncs are fast
     (under `INLINE_WAL_MAX`); after a slower one, hand batches to an I/O thread for
@@ -505,6 +507,7 @@ class Guardian:
                 debug_methods=self.config.debug_methods, pipelined=self.config.pipelined,
                 address_space=self.config.worker_address_space,
                 tools=self.config.tools, grants=self.config.grants, limits=limit_pairs(self.config.limits),
+                llm=self.config.llm,
                 rollback_to=None if rollback is None else rollback[0],
                 rollback_reason="" if rollback is None else rollback[1],
             )
@@ -758,7 +761,7 @@ class Guardian:
         spec = WorkerSpec(agent=str(cfg.agent.absolute()), data_dir=str(cfg.data_dir.absolute()),
                           debug_methods=cfg.debug_methods, pipelined=cfg.pipelined, standby=True,
                           address_space=cfg.worker_address_space,
-                          tools=cfg.tools, grants=cfg.grants, limits=limit_pairs(cfg.limits))
+                          tools=cfg.tools, grants=cfg.grants, limits=limit_pairs(cfg.limits), llm=cfg.llm)
         created: list[WorkerLink] = []
         try:
             link = await self._connect(spec, created)

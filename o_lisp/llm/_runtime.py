@@ -38,6 +38,7 @@ from o_lisp.llm._errors import (
     LLMServerError,
     LLMToolLoopError,
 )
+from o_lisp.llm._exchange import ReplyExchange
 from o_lisp.llm._settings import LLMSettings
 from o_lisp.llm._types import ROLES, Message, Provider, ToolCall, ToolSpec, Turn, Usage
 
@@ -117,6 +118,18 @@ class LLMRuntime:
         self._providers: dict[ModelConfig, Provider] = {}
         self.budgets = Budgets(self.settings, agent.name)
         self._replayed: list[dict[str, Any]] = []  # recorded replies used by the message in progress
+        self.exchange: ReplyExchange | None = None
+        """Where the serving worker publishes its replies and a shadow looks for them (`_exchange`)."""
+        self.shadow = False
+        """An evolution shadow: it reuses the live arm's replies (`[llm] shadow_replies`)."""
+        self.shadow_spent = 0
+        """Tokens this shadow spent on requests of its own (`[llm] shadow_token_budget`)."""
+
+    def share_replies(self, directory: str | Path, *, shadow: bool) -> None:
+        """Serving worker (`shadow` False): publish every recorded reply to `directory`;
+        shadow: take replies from there instead of asking the provider."""
+        self.exchange = ReplyExchange(directory)
+        self.shadow = shadow
 
     def begin_message(self) -> None:
         """A new message: each recorded reply of an unanswered one may be replayed once more."""
@@ -317,9 +330,13 @@ class LLMRuntime:
         replayed = self._replay(key, config)
         if replayed is not None:
             return replayed
+        prompt_tokens = estimated_tokens(conversation, specs, schema)
+        if self.shadow:
+            shared = self._from_the_live_arm(key, config)
+            if shared is not None:
+                return shared
         today = utc_day(self.agent.clock())
-        self.budgets.before(config, self.agent.state["llm"]["day"], today, spent,
-                            estimated_tokens(conversation, specs, schema))
+        self.budgets.before(config, self.agent.state["llm"]["day"], today, spent, prompt_tokens)
         chain = self._chain(config)
         for i, candidate in enumerate(chain):
             try:
@@ -329,6 +346,8 @@ class LLMRuntime:
                     raise
                 continue
             self._record(key, candidate, turn, today)
+            if self.shadow:
+                self.shadow_spent += turn.usage.input_tokens + turn.usage.output_tokens
             return candidate, turn
         raise AssertionError("unreachable: the chain is never empty")
 
@@ -338,18 +357,44 @@ class LLMRuntime:
             if record["key"] == key and not any(record is used for used in self._replayed):
                 self._replayed.append(record)
                 answered = {**self.declared, **self.host_models}.get(record["model"], config)
-                _metrics.REPLAYED.labels(answered.provider, answered.model or answered.name).inc()
+                _metrics.record_replayed(answered.provider, answered.model or answered.name)
                 return answered, turn_from_data(record["turn"])
         return None
 
+    def _from_the_live_arm(self, key: str, config: ModelConfig) -> tuple[ModelConfig, Turn] | None:
+        """A shadow's request: the live arm's reply to the same request, else (`own`) None
+        within the shadow's token budget, else `LLMBudgetError` (no request is made)."""
+        settings = self.settings
+        shared = None if self.exchange is None else \
+            self.exchange.lookup(key, settings.shadow_wait, self.agent.interpreter._budget.charge)
+        if shared is not None:
+            answered = {**self.declared, **self.host_models}.get(str(shared.get("model")), config)
+            _metrics.record_replayed(answered.provider, answered.model or answered.name)
+            return answered, turn_from_data(shared.get("turn") or {})
+        label = config.model or config.name
+        if settings.shadow_replies != "own":
+            raise LLMBudgetError(f"a shadow does not call the provider ([llm] shadow_replies = \"reuse\"): the live "
+                                 f"arm made no such request within {settings.shadow_wait:g} s", budget="shadow_replies",
+                                 limit=0, used=0, source="[llm]", provider=config.provider, model=label)
+        if self.shadow_spent >= settings.shadow_token_budget:
+            raise LLMBudgetError(f"shadow_token_budget ([llm]) of this shadow exceeded: it spent {self.shadow_spent} "
+                                 f"tokens; the limit is {settings.shadow_token_budget}", budget="shadow_token_budget",
+                                 limit=settings.shadow_token_budget, used=self.shadow_spent, source="[llm]",
+                                 provider=config.provider, model=label)
+        return None
+
     def _record(self, key: str, answered: ModelConfig, turn: Turn, today: str) -> None:
-        """Log the reply as a state mutation (the WAL has it before it is used)."""
+        """Log the reply as a state mutation (the WAL has it before it is used); the serving
+        worker then publishes it for the shadows."""
         price = price_of(self.settings, answered)
         cost = 0.0 if price is None else price.cost(turn.usage.input_tokens, turn.usage.output_tokens)
         self.agent.state.apply("llm_reply", {"key": key, "model": answered.name, "provider": answered.provider,
                                              "turn": turn_data(turn), "cost_usd": cost, "day": today,
                                              "time": self.agent.clock()})
-        self._replayed.append(self.agent.state["llm"]["pending"][-1])  # not replayed to this message again
+        record = self.agent.state["llm"]["pending"][-1]
+        self._replayed.append(record)  # not replayed to this message again
+        if self.exchange is not None and not self.shadow:
+            self.exchange.publish(key, record)
 
     def _attempt(self, config: ModelConfig, conversation: list[Message], specs: list[ToolSpec],
                  schema: dict[str, Any] | None) -> Turn:
@@ -366,7 +411,7 @@ class LLMRuntime:
         try:
             breaker.before(config.provider, model_label)
         except LLMError as refused:  # counted as an error; no request, so no latency sample
-            _metrics.ERRORS.labels(config.provider, model_label, type(refused).__name__).inc()
+            _metrics.record_refused(config.provider, model_label, refused)
             raise
         started = time.perf_counter()
         ok = False

@@ -156,7 +156,11 @@ class Lab:
             raise LabError("a shadow needs a scratch directory")
         self.scratch_log = _ScratchLog(Path(self.spec.scratch_dir))
         state.on_mutation(self.scratch_log)
-        agent = Agent(self.worker.agent_spec, Path(self.spec.data_dir), state=state, repository=None)
+        from o_lisp.worker._serve import REPLIES_DIRECTORY, llm_settings
+
+        agent = Agent(self.worker.agent_spec, Path(self.spec.data_dir), state=state, repository=None,
+                      grants=self.spec.grants, llm_models=llm_settings(self.spec))
+        agent.llm.share_replies(Path(self.spec.data_dir) / REPLIES_DIRECTORY, shadow=True)  # docs/llm.md, shadows
         agent.before_risky = _refuse_code_change
         self.worker.agent = agent
         if self.spec.candidate_name is not None:

@@ -579,7 +579,9 @@ class _Worker:
                     self.host_tools = load_host_tools(self.spec.tools)
                 limits = Limits(**dict(self.spec.limits)) if self.spec.limits else None
                 self.agent = Agent(spec, Path(self.spec.data_dir), state=state, repository=self.repository,
-                                   host_tools=self.host_tools, grants=self.spec.grants, limits=limits)
+                                   host_tools=self.host_tools, grants=self.spec.grants, limits=limits,
+                                   llm_models=llm_settings(self.spec))
+                self.agent.llm.share_replies(Path(self.spec.data_dir) / REPLIES_DIRECTORY, shadow=False)
                 self.agent.before_risky = self.checkpoint_before
                 self.agent.propose_rewrites = True  # the agent's own rewrites go through evolution
                 self.lab = Lab(self, state)
@@ -655,6 +657,10 @@ class _Worker:
             self.current = None
             if self.lab is not None:
                 self.lab.observe(request.method, ok, (evaluation_cpu_ns() - started) / 1e6)
+            if self.agent is not None and not self.spec.shadow and not self.standby:
+                from o_lisp.llm._metrics import write_metrics_if_changed
+
+                write_metrics_if_changed(str(Path(self.spec.data_dir) / LLM_METRICS_FILE))
         try:
             if reply is None:
                 self.send_frame(encode_frame_unchecked(Reply, self.writer.max_frame, id=self.writer.next_id(),
@@ -746,6 +752,21 @@ class _Worker:
             return [[block_id, store.get(block_id).text]
                     for store in self.agent.state.memory_stores.values() for block_id in store.ids()]
         raise BadRequest(E_UNKNOWN_METHOD, f"unknown method {method[:64]!r}")
+
+
+LLM_METRICS_FILE = "llm.prom"
+"""The serving worker's model-call metrics, in the data directory: the guardian's `/metrics` adds them."""
+REPLIES_DIRECTORY = "llm-replies"
+"""The serving worker's recorded model replies, for the shadows to reuse (`o_lisp.llm._exchange`)."""
+
+
+def llm_settings(spec: WorkerSpec) -> Any:
+    """The operator's `[llm]` settings the guardian passed (`o_lisp.llm.LLMSettings`), or None."""
+    if not spec.llm:
+        return None
+    from o_lisp.llm import LLMSettings  # the agent runtime is loaded by now
+
+    return LLMSettings.from_json(spec.llm)
 
 
 def _arg(args: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
