@@ -320,13 +320,15 @@ def agent_options(function: F) -> F:
                      help="Agents: messages, one per line."),
         click.option("--message", "-m", "messages", multiple=True, metavar="TEXT",
                      help="Agents: a message to send (repeatable)."),
+        click.option("--stream/--no-stream", "stream", default=None,
+                     help="Agents: print a model's text as it arrives (default: when stdout is a terminal)."),
     ]
     for option in options:
         function = option(function)
     return function
 
 
-_AGENT_ONLY = ("messages", "input_file", "data_dir", "fresh")
+_AGENT_ONLY = ("messages", "input_file", "data_dir", "fresh", "stream")
 
 
 @main.command("run", context_settings={"allow_interspersed_args": False})
@@ -487,6 +489,11 @@ def _run_agent(file: str, options: Mapping[str, Any], limits: Limits, host_tools
         with _captured(as_json) as output, durable_agent(
                 file, options["data_dir"], fresh=fresh, limits=limits, grants=options["grants"],
                 host_tools=host_tools, **llm) as run:
+            streaming = options.get("stream")
+            if (sys.stdout.isatty() if streaming is None else streaming) and not as_json:
+                from o_lisp.llm._stream import TerminalStream
+
+                run.agent.llm.on_text = TerminalStream()
             replies = _converse(run, messages, batch=as_json)
             if as_json:
                 document = {"agent": run.agent.name, "version": run.agent.state.version,
@@ -505,14 +512,17 @@ def _converse(run: Any, messages: list[str], *, batch: bool = False) -> list[dic
     `run.handle` returns once the message's changes are durable, so a reply printed is kept.
     With `batch` (--json) the replies are collected instead of printed."""
     agent = run.agent
+    stream = getattr(agent.llm, "on_text", None)  # a TerminalStream with --stream (o_lisp.llm._stream)
     replies: list[dict[str, Any]] = []
     if messages or batch or not sys.stdin.isatty():
         source = messages if messages else (line.rstrip("\n") for line in sys.stdin if line.strip())
         for message in source:
+            if stream is not None:
+                stream.begin()
             reply = run.handle(message)
             if batch:
                 replies.append({"message": message, "reply": reply})
-            else:
+            elif stream is None or not stream.end(reply):
                 click.echo("(no reply)" if reply is None else reply)
         return replies
     click.echo(f"{agent.name} {agent.state.version}: {agent.spec.doc}  (Ctrl-D to leave)")
@@ -523,8 +533,11 @@ def _converse(run: Any, messages: list[str], *, batch: bool = False) -> list[dic
             click.echo()
             return replies
         if message.strip():
+            if stream is not None:
+                stream.begin(f"{agent.name}> ")
             reply = run.handle(message)
-            click.echo(f"{agent.name}> {'(no reply)' if reply is None else reply}")
+            if stream is None or not stream.end(reply):
+                click.echo(f"{agent.name}> {'(no reply)' if reply is None else reply}")
 
 
 def _open_repository(agent: str, data_dir: str | None) -> Any:

@@ -124,6 +124,9 @@ class LLMRuntime:
         """An evolution shadow: it reuses the live arm's replies (`[llm] shadow_replies`)."""
         self.shadow_spent = 0
         """Tokens this shadow spent on requests of its own (`[llm] shadow_token_budget`)."""
+        self.on_text: Callable[[str], None] | None = None
+        """When set (`o-lisp run --stream`), requests stream through providers that can
+        (`stream`), and each piece of text goes here as it arrives (on the request's thread)."""
 
     def share_replies(self, directory: str | Path, *, shadow: bool) -> None:
         """Serving worker (`shadow` False): publish every recorded reply to `directory`;
@@ -418,7 +421,13 @@ class LLMRuntime:
 
         def call() -> Turn:
             try:
-                return self._provider(config).complete(list(conversation), tools=specs, schema=schema, timeout=timeout)
+                provider = self._provider(config)
+                stream = getattr(provider, "stream", None)
+                if self.on_text is not None and callable(stream):
+                    turn: Turn = stream(list(conversation), tools=specs, schema=schema, timeout=timeout,
+                                        on_text=self.on_text)
+                    return turn
+                return provider.complete(list(conversation), tools=specs, schema=schema, timeout=timeout)
             except LLMError:
                 raise
             except Exception as error:  # a custom provider's own failure

@@ -84,8 +84,8 @@ class OpenAIProvider(_Base):
         self.client = openai.OpenAI(**options)
         self.sdk = openai
 
-    def complete(self, messages: Sequence[Message], *, tools: Sequence[ToolSpec], schema: dict[str, Any] | None,
-                 timeout: float) -> Turn:
+    def _request(self, messages: Sequence[Message], tools: Sequence[ToolSpec], schema: dict[str, Any] | None,
+                 timeout: float) -> dict[str, Any]:
         request: dict[str, Any] = {"model": self.config.model, "messages": [_openai_message(m) for m in messages],
                                    "timeout": timeout}
         if tools:
@@ -97,17 +97,64 @@ class OpenAIProvider(_Base):
             request["temperature"] = self.config.temperature
         if self.config.max_tokens is not None:
             request["max_tokens"] = self.config.max_tokens
+        return request
+
+    def _failure(self, error: Exception, timeout: float) -> LLMError:
+        """The SDK's exception as an `LLMError` (anything else is re-raised)."""
         sdk = self.sdk
+        if isinstance(error, sdk.APITimeoutError):
+            return self.error(LLMTimeout, f"no answer within {timeout:g} s")
+        if isinstance(error, sdk.APIStatusError):
+            return self.error(error_for_status(error.status_code), _excerpt(error.message), error.status_code)
+        if isinstance(error, sdk.APIConnectionError):
+            return self.error(LLMServerError, f"cannot reach the server: {_excerpt(error)}")
+        if isinstance(error, sdk.APIError | ValueError):  # ValueError: the SDK's JSON decoding
+            return self.bad(f"malformed reply: {_excerpt(error)}")
+        raise error
+
+    def stream(self, messages: Sequence[Message], *, tools: Sequence[ToolSpec], schema: dict[str, Any] | None,
+               timeout: float, on_text: Callable[[str], None]) -> Turn:
+        """`complete` through the SDK's streaming (server-sent events): `on_text` gets each
+        piece of text as it arrives; tool calls and usage are assembled from the deltas."""
+        request = self._request(messages, tools, schema, timeout)
+        request.update(stream=True, stream_options={"include_usage": True})
+        parts: list[str] = []
+        calls: dict[int, dict[str, str]] = {}
+        used = Usage()
+        finished = False
+        try:
+            for chunk in self.client.chat.completions.create(**request):
+                if getattr(chunk, "usage", None):
+                    used = Usage(int(chunk.usage.prompt_tokens or 0), int(chunk.usage.completion_tokens or 0))
+                for choice in chunk.choices or ():
+                    finished = finished or choice.finish_reason is not None
+                    delta = choice.delta
+                    if delta is None:
+                        continue
+                    if delta.content:
+                        parts.append(delta.content)
+                        on_text(delta.content)
+                    for call in delta.tool_calls or ():
+                        slot = calls.setdefault(int(call.index), {"id": "", "name": "", "arguments": ""})
+                        slot["id"] = call.id or slot["id"]
+                        if call.function is not None:
+                            slot["name"] += call.function.name or ""
+                            slot["arguments"] += call.function.arguments or ""
+        except Exception as error:
+            raise self._failure(error, timeout) from None
+        if not finished:
+            raise self.error(LLMServerError, "the stream ended before the reply was complete")
+        turn_calls = tuple(ToolCall(slot["id"], slot["name"], _arguments(slot["arguments"], self.bad))
+                           for _index, slot in sorted(calls.items()))
+        return Turn("".join(parts), turn_calls, used)
+
+    def complete(self, messages: Sequence[Message], *, tools: Sequence[ToolSpec], schema: dict[str, Any] | None,
+                 timeout: float) -> Turn:
+        request = self._request(messages, tools, schema, timeout)
         try:
             response = self.client.chat.completions.create(**request)
-        except sdk.APITimeoutError:
-            raise self.error(LLMTimeout, f"no answer within {timeout:g} s") from None
-        except sdk.APIStatusError as error:
-            raise self.error(error_for_status(error.status_code), _excerpt(error.message), error.status_code) from None
-        except sdk.APIConnectionError as error:
-            raise self.error(LLMServerError, f"cannot reach the server: {_excerpt(error)}") from None
-        except (sdk.APIError, ValueError) as error:  # ValueError: the SDK's JSON decoding
-            raise self.bad(f"malformed reply: {_excerpt(error)}") from None
+        except Exception as error:
+            raise self._failure(error, timeout) from None
         choices = getattr(response, "choices", None)
         if not choices:
             raise self.bad("malformed reply: no choices")

@@ -62,7 +62,7 @@ class FakeServer:
                     if failure.hold is not None:
                         failure.hold.wait(60)
                     if failure.status == 200 and not failure.body:
-                        payload, status, headers = json.dumps(fake.reply(body)).encode(), 200, {}
+                        payload, status, headers = fake.answer(body), 200, {}
                     elif failure.body == ECHO_HEADERS:
                         seen = {k: v for k, v in fake.headers_seen[-1].items() if k in ("authorization", "x-api-key")}
                         payload = json.dumps({"error": {"type": "authentication_error", "message": f"bad key: {seen}"}}).encode()
@@ -70,10 +70,10 @@ class FakeServer:
                     else:
                         payload, status, headers = failure.body, failure.status, failure.headers
                 else:
-                    payload, status, headers = json.dumps(fake.reply(body)).encode(), 200, {}
+                    payload, status, headers = fake.answer(body), 200, {}
                 try:
                     self.send_response(status)
-                    self.send_header("content-type", "application/json")
+                    self.send_header("content-type", fake.content_type(body) if status == 200 else "application/json")
                     self.send_header("content-length", str(len(payload)))
                     for key, value in headers.items():
                         self.send_header(key, value)
@@ -100,6 +100,13 @@ class FakeServer:
 
     def reply(self, request: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
+
+    def answer(self, request: dict[str, Any]) -> bytes:
+        """The body of a successful answer (JSON; a streaming fake overrides it)."""
+        return json.dumps(self.reply(request)).encode()
+
+    def content_type(self, request: dict[str, Any]) -> str:
+        return "application/json"
 
     # -- the little "model" shared by all fakes ----------------------------------------
     @staticmethod
@@ -135,6 +142,44 @@ class FakeOpenAI(FakeServer):
                 "choices": [{"index": 0, "message": message,
                              "finish_reason": "tool_calls" if arguments else "stop"}],
                 "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}}
+
+
+    # -- streaming: server-sent events of chat.completion.chunk objects -----------------
+    def content_type(self, request: dict[str, Any]) -> str:
+        return "text/event-stream" if request.get("stream") else "application/json"
+
+    def answer(self, request: dict[str, Any]) -> bytes:
+        if not request.get("stream"):
+            return super().answer(request)
+        whole = self.reply(request)
+        message = whole["choices"][0]["message"]
+        events: list[dict[str, Any]] = []
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> None:
+            events.append({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
+                           "model": whole["model"], "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+        chunk({"role": "assistant", "content": ""})
+        text = message.get("content") or ""
+        for start in range(0, len(text), STREAM_PIECE):  # a few characters per event
+            chunk({"content": text[start:start + STREAM_PIECE]})
+        for i, call in enumerate(message.get("tool_calls") or ()):
+            arguments = call["function"]["arguments"]
+            chunk({"tool_calls": [{"index": i, "id": call["id"], "type": "function",
+                                   "function": {"name": call["function"]["name"], "arguments": arguments[:5]}}]})
+            chunk({"tool_calls": [{"index": i, "function": {"arguments": arguments[5:]}}]})
+        if not self.drop_stream:
+            chunk({}, whole["choices"][0]["finish_reason"])
+            events.append({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": whole["model"],
+                           "choices": [], "usage": whole["usage"]})
+        body = "".join(f"data: {json.dumps(event)}\n\n" for event in events)
+        return (body + ("" if self.drop_stream else "data: [DONE]\n\n")).encode()
+
+    drop_stream = False
+    """Streaming: end the stream before its last events (a dropped connection)."""
+
+
+STREAM_PIECE = 8
 
 
 class FakeAnthropic(FakeServer):
