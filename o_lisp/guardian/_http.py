@@ -167,6 +167,12 @@ class GuardianLike(Protocol):
     def metrics(self) -> object: ...
 
 
+class StreamingGuardian(Protocol):
+    """A guardian that passes on a streamed message's text (`Guardian.request`'s `on_text`)."""
+
+    async def request(self, method: str, args: dict[str, Any], *, on_text: Callable[[str], None]) -> Any: ...
+
+
 class EvolutionLike(Protocol):
     """What the HTTP layer needs from ``guardian.evolution`` (the supervisor's `EvolutionManager`)."""
 
@@ -281,6 +287,11 @@ def _json(data: object, status: int = 200, headers: Mapping[str, str] | None = N
 
 def _error_response(error: ApiError) -> web.Response:
     return _json(_error_body(error.code, error.message, error.field), error.status, error.headers)
+
+
+def _event(name: str, data: object) -> bytes:
+    """One server-sent event (its data one line of JSON)."""
+    return f"event: {name}\ndata: {_dumps(data)}\n\n".encode()
 
 
 def _failure_message(error: BaseException) -> str:
@@ -747,11 +758,15 @@ class _Api:
         body = generate_latest(self.registry) + _workers_llm_metrics(self.guardian)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    async def message(self, request: web.Request) -> web.Response:
+    async def message(self, request: web.Request) -> web.StreamResponse:
         """The agent's reply and its id (the handle `POST /v1/feedback` rates it by)."""
         body = await _read_json_object(request, self.max_body)
-        _check_fields(body, ("text",), ())
+        _check_fields(body, ("text",), ("stream",))
         text = _text_field(body)
+        if not isinstance(body.get("stream", False), bool):
+            raise _invalid("stream", f"must be true or false, got {_json_type(body['stream'])}")
+        if body.get("stream"):
+            return await self._stream_message(request, text)
         result = await self._call("message", {"text": text, "with_id": True})
         if isinstance(result, Mapping) and "reply" in result:
             reply_id = result.get("reply_id")
@@ -760,6 +775,38 @@ class _Api:
         # but nothing to rate it by.
         log.warning("the guardian answered a message without a reply id (%s)", type(result).__name__)
         return _json({"reply": result, "reply_id": None})
+
+    async def _stream_message(self, request: web.Request, text: str) -> web.StreamResponse:
+        """``"stream": true``: server-sent events — ``token`` (``{"text"}``, a model's text as
+        it arrives; provisional), then ``reply`` (``{"reply", "reply_id"}``, once durable) or
+        ``error`` (``{"error": {"code", "message"}}``). docs/llm.md, "Streaming"."""
+        pieces: asyncio.Queue[str] = asyncio.Queue()
+        guardian = cast(StreamingGuardian, self.guardian)
+        call = asyncio.ensure_future(guardian.request("message", {"text": text, "with_id": True, "stream": True},
+                                                      on_text=pieces.put_nowait))
+        call.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved even if the client left
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
+        await response.prepare(request)
+        while True:
+            piece = asyncio.ensure_future(pieces.get())
+            await asyncio.wait((piece, call), return_when=asyncio.FIRST_COMPLETED)
+            if not piece.done():
+                piece.cancel()
+                break
+            await response.write(_event("token", {"text": piece.result()}))
+        while not pieces.empty():
+            await response.write(_event("token", {"text": pieces.get_nowait()}))
+        try:
+            result = call.result()
+        except Exception as error:
+            code = getattr(error, "code", None)
+            code = code if isinstance(code, str) else "guardian_error"
+            await response.write(_event("error", _error_body(code, _failure_message(error))))
+        else:
+            reply, reply_id = (result.get("reply"), result.get("reply_id")) if isinstance(result, Mapping) else (result, None)
+            await response.write(_event("reply", {"reply": reply, "reply_id": reply_id if isinstance(reply_id, str) else None}))
+        await response.write_eof()
+        return response
 
     async def feedback(self, request: web.Request) -> web.Response:
         """Rate a reply (or the agent in general): the signal evolution cycles learn from.

@@ -590,6 +590,19 @@ class MetricsReply(Message):
     metrics: dict[str, int | float]
 
 
+@_message(sender=_FROM_WORKER)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Token(Message):
+    """A piece of a model's text while request `re` (a ``message`` with ``stream``) runs.
+
+    Not held like answers: it is provisional (the reply, sent once durable, is what
+    counts), and the guardian passes it on at once (docs/llm.md, "Streaming")."""
+
+    TYPE: ClassVar[str] = "token"
+    re: int
+    text: str
+
+
 MESSAGE_TYPES: dict[str, type[Message]] = dict(_REGISTRY)
 """Every message class by its wire ``type``."""
 
@@ -1300,6 +1313,7 @@ __all__ = [
     "Restore",
     "RestoreAck",
     "Shutdown",
+    "Token",
     "VersionMismatch",
     "WalAck",
     "WalAppend",

@@ -90,6 +90,7 @@ from o_lisp.guardian._protocol import (
     Restore,
     RestoreAck,
     Shutdown,
+    Token,
     WalAck,
     WalAppend,
     WorkerSpec,
@@ -674,7 +675,12 @@ class _Worker:
         agent = self.agent
         if method == "message":
             text = _arg(args, "text", str)
-            reply, reply_id = self.lab.handle_message(text)
+            if _arg(args, "stream", bool, False):  # a model's text goes out as it arrives (docs/llm.md)
+                agent.llm.on_text = self.token_sender(self.current)
+            try:
+                reply, reply_id = self.lab.handle_message(text)
+            finally:
+                agent.llm.on_text = None
             return {"reply": reply, "reply_id": reply_id} if _arg(args, "with_id", bool, False) else reply
         if method == "feedback":
             rating = _arg(args, "rating", (int, float))
@@ -714,6 +720,16 @@ class _Worker:
         if method.startswith("debug_") and self.spec.debug_methods:
             return self.debug(method, args)
         raise BadRequest(E_UNKNOWN_METHOD, f"unknown method {method[:64]!r}")
+
+    def token_sender(self, request: int | None) -> Callable[[str], None]:
+        """`LLMRuntime.on_text` of a streamed message: each piece goes out at once as a
+        ``token`` frame (from the request's helper thread; the writer is thread-safe)."""
+
+        def send(text: str) -> None:
+            if request is not None:
+                self.writer.write(Token(id=self.writer.next_id(), re=request, text=text))
+
+        return send
 
     def debug(self, method: str, args: dict[str, Any]) -> Any:
         """Test-only misbehaviour, enabled by `WorkerSpec.debug_methods`."""
