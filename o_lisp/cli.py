@@ -1083,14 +1083,14 @@ def _evolve_remote(base: str, token: str | None, options: dict[str, Any], view: 
 
 
 async def _evolve_local(agent: Path, data: Path, options: dict[str, Any], view: CycleView,
-                        timeout: float | None) -> dict[str, Any]:
+                        timeout: float | None, llm: str = "") -> dict[str, Any]:
     """Run one cycle in a guardian of our own (as `o-lisp serve` would start it), then stop it."""
     import asyncio
 
     from o_lisp.guardian._evolution import EvolutionError
     from o_lisp.guardian._supervisor import Guardian, GuardianConfig
 
-    guardian = Guardian(GuardianConfig(agent=agent, data_dir=data))
+    guardian = Guardian(GuardianConfig(agent=agent, data_dir=data, llm=llm))
     await guardian.start()
     try:
         manager = guardian.evolution
@@ -1098,6 +1098,7 @@ async def _evolve_local(agent: Path, data: Path, options: dict[str, Any], view: 
             cycle_id = await manager.start(
                 options["definition"], hypothesis=options["hypothesis"], generations=options["generations"],
                 candidates=options["candidates"], canary=options["canary"],
+                **{key: options[key] for key in ("generator", "model") if key in options},
             )
         except EvolutionError as error:
             raise EvolveFailed(error.message, EXIT_USAGE if error.code in ("bad_request", "not_found")
@@ -1137,11 +1138,14 @@ async def _evolve_local(agent: Path, data: Path, options: dict[str, Any], view: 
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Give up waiting after this long (exit 1).")
 @click.option("--json", "as_json", is_flag=True, help="Print the final cycle as JSON (progress goes to stderr).")
+@click.option("--generator", type=click.Choice(["mutation", "llm", "mixed"]), default="mutation", show_default=True,
+              help="Who writes the candidates: offline mutations, a model (docs/llm.md), or both.")
+@click.option("--model", metavar="NAME", help="The model for --generator llm/mixed (the agent's or o-lisp.toml's).")
 @click.argument("agent", metavar="AGENT.hy", type=click.Path(dir_okay=False))
 @click.argument("definition")
 def evolve_command(agent: str, definition: str, data_dir: str | None, generations: int, candidates: int,
                    canary: bool, hypothesis: str, url: str | None, token: str | None, timeout: float | None,
-                   as_json: bool) -> None:
+                   as_json: bool, generator: str, model: str | None) -> None:
     """Run one protected evolution cycle on DEFINITION of AGENT and wait for its verdict.
 
     Candidates are generated, validated (tests, fitness, performance) and shadow-tested
@@ -1161,6 +1165,10 @@ def evolve_command(agent: str, definition: str, data_dir: str | None, generation
         _check_hypothesis(hypothesis)
     options = {"definition": definition, "hypothesis": hypothesis, "generations": generations,
                "candidates": candidates, "canary": canary}
+    if generator != "mutation":  # (older servers do not know the fields)
+        options.update(generator=generator, **({"model": model} if model else {}))
+    elif model:
+        raise click.UsageError("--model: only with --generator llm or mixed")
     token = token if token is not None and token.strip() else None
     stream = sys.stderr if as_json else sys.stdout
     view = CycleView(stream, live=stream.isatty())
@@ -1181,7 +1189,11 @@ def evolve_command(agent: str, definition: str, data_dir: str | None, generation
                 _fail(error)
             with view, _log_lines(sys.stderr):
                 # Absolute: shadow workers must find the same files whatever their working directory.
-                cycle = guardian_loop.run(_evolve_local(Path(agent).absolute(), data.absolute(), options, view, timeout))
+                config = click.get_current_context().meta.get(_CONFIG)
+                settings = None if config is None else config.get("llm", "settings")  # [llm]: the shadows' models
+                llm = "" if settings is None else settings.resolved(Path.cwd()).to_json()
+                cycle = guardian_loop.run(_evolve_local(Path(agent).absolute(), data.absolute(), options, view, timeout,
+                                                        llm))
     except EvolveFailed as error:
         sys.stdout.flush()
         click.echo(f"o-lisp: {error.message}", err=True)

@@ -185,6 +185,8 @@ class EvolutionLike(Protocol):
         candidates: int = 4,
         canary: bool = False,
         source: str | None = None,
+        generator: str = "mutation",
+        model: str | None = None,
     ) -> str: ...
 
     def get(self, cycle_id: str) -> dict[str, Any] | None: ...
@@ -871,7 +873,8 @@ class _Api:
     async def evolution_start(self, request: web.Request) -> web.Response:
         """Queue a cycle; 202 at once with where to follow it (a cycle takes minutes)."""
         body = await _read_json_object(request, self.max_body)
-        _check_fields(body, ("definition",), ("hypothesis", "generations", "candidates", "canary", "candidate"))
+        _check_fields(body, ("definition",), ("hypothesis", "generations", "candidates", "canary", "candidate",
+                                              "generator", "model"))
         definition = _text_field(body, "definition")
         if len(definition) > MAX_NAME_LENGTH:
             raise _invalid("definition", f"is longer than {MAX_NAME_LENGTH} characters")
@@ -888,11 +891,16 @@ class _Api:
             if not isinstance(candidate, str) or not candidate.strip():
                 raise _invalid("candidate", f"must be the source of one definition, got {_json_type(candidate)}")
             _check_text("candidate", candidate)
+        generator = body.get("generator", "mutation")  # docs/llm.md, "LLM-written candidates"
+        if generator not in ("mutation", "llm", "mixed"):
+            shown = json.dumps(generator) if isinstance(generator, str) else _json_type(generator)
+            raise _invalid("generator", f"must be \"mutation\", \"llm\" or \"mixed\", got {shown}")
+        model = _optional_text_field(body, "model", MAX_NAME_LENGTH) or None
         manager = self._evolution()
         try:
             cycle_id = await manager.start(
                 definition, hypothesis=hypothesis, generations=generations, candidates=candidates, canary=canary,
-                source=candidate,
+                source=candidate, **({"generator": generator, "model": model} if generator != "mutation" else {}),
             )
         except (EvolutionError, OLispError) as error:
             raise self._evolution_failure(error) from None

@@ -16,6 +16,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -124,6 +125,7 @@ class LLMRuntime:
         """An evolution shadow: it reuses the live arm's replies (`[llm] shadow_replies`)."""
         self.shadow_spent = 0
         """Tokens this shadow spent on requests of its own (`[llm] shadow_token_budget`)."""
+        self._host_request = False  # `complete_text` in progress: a shadow pays for it itself
         self.on_text: Callable[[str], None] | None = None
         """When set (`o-lisp run --stream`), requests stream through providers that can
         (`stream`), and each piece of text goes here as it arrives (on the request's thread)."""
@@ -256,7 +258,8 @@ class LLMRuntime:
         `{"text" "tool_calls" "usage" "rounds" "model" "provider"}`, plus `"data"` (the
         parsed JSON answer) when a schema was given.
         """
-        self._check_grant()
+        if not self._host_request:
+            self._check_grant()
         config = self.model(model)
         conversation = _messages(messages)
         if system is not None:
@@ -288,6 +291,26 @@ class LLMRuntime:
                 conversation.append({"role": "tool", "tool_call_id": call.id, "name": call.name, "content": content})
         raise LLMToolLoopError(f"still calling tools after {max_rounds} rounds", provider=config.provider,
                                model=config.model or config.name)
+
+    def complete_text(self, prompt: str, model: str | None = None, *, system: str | None = None) -> str:
+        """A request the host makes for the agent (evolution's LLM generator), not agent code:
+        no `llm` grant needed, but the same models, budgets (the day's usage included),
+        breakers, fallbacks, metrics and `llm_reply` record as `(llm ...)`. It runs as an
+        evaluation of its own, limited to the model's timeout (with its retries); in a
+        shadow it is paid for, not taken from the live arm."""
+        config = self.model(model)
+        limits = replace(self.agent.limits, time=config.timeout * (config.retries + 1) + GRACE, steps=None)
+        interpreter = self.agent.interpreter
+
+        def run() -> str:
+            with interpreter._evaluation(limits):
+                return self.llm(prompt, model=model, system=system)
+
+        self._host_request = True
+        try:
+            return str(interpreter._run(run, limits))
+        finally:
+            self._host_request = False
 
     def _offered(self, tools: Any) -> dict[str, Tool]:
         """The agent's tools named (or given as values) in `:tools`, by provider-safe name."""
@@ -334,7 +357,7 @@ class LLMRuntime:
         if replayed is not None:
             return replayed
         prompt_tokens = estimated_tokens(conversation, specs, schema)
-        if self.shadow:
+        if self.shadow and not self._host_request:
             shared = self._from_the_live_arm(key, config)
             if shared is not None:
                 return shared

@@ -30,6 +30,7 @@ import dataclasses
 import os
 import random
 import re
+import sys
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -44,6 +45,7 @@ from o_lisp.agent._dsl import classify
 from o_lisp.evolution._decision import format_duration
 from o_lisp.evolution._generators import (
     GenerationContext,
+    LLMGenerator,
     MutationGenerator,
     TemplateGenerator,
     generate,
@@ -61,6 +63,9 @@ from o_lisp.guardian._protocol import (
 __all__ = ["Lab"]
 
 MAX_SAMPLES = 100_000
+GENERATOR_CHOICES = ("mutation", "llm", "mixed")
+"""`evolution_generate`'s ``generator``: the offline mutation and template generators, a
+model (`LLMGenerator` through the agent's models, ``model`` naming one), or both."""
 
 
 class LabWorker(Protocol):
@@ -242,7 +247,20 @@ class Lab:
             target=target, others=others, ancestors=tuple(self._ancestors(name, target.source)),
             hypothesis=str(args.get("hypothesis", "")), stats=evolution.get("stats") or {},
         )
-        candidates = generate(context, [MutationGenerator(), TemplateGenerator()], random.Random(seed), n)
+        choice = str(args.get("generator") or "mutation")
+        if choice not in GENERATOR_CHOICES:
+            raise LabError(f"unknown generator {choice!r} (known: {', '.join(GENERATOR_CHOICES)})")
+        generators: list[Any] = [MutationGenerator(), TemplateGenerator()] if choice != "llm" else []
+        if choice in ("llm", "mixed"):  # docs/llm.md, "LLM-written candidates"
+            report = agent.scratch().run_tests()
+            model = args.get("model") if isinstance(args.get("model"), str) else None
+            context = dataclasses.replace(context, failures=tuple(
+                f"test {test}: {why}"[:500] for test, why in sorted(report.failed.items())))
+            generators.append(LLMGenerator(lambda prompt: agent.llm.complete_text(prompt, model)))
+        candidates = generate(context, generators, random.Random(seed), n)
+        for generator in generators:
+            for problem in getattr(generator, "last_errors", ()):
+                print(f"o-lisp worker: {generator.name} generator: {problem}", file=sys.stderr)
         return [dataclasses.asdict(c) for c in candidates]
 
     def _ancestors(self, name: str, current: str, limit: int = 5) -> list[str]:
