@@ -214,6 +214,42 @@ class FakeAnthropic(FakeServer):
                 "usage": {"input_tokens": 13, "output_tokens": 5}}
 
 
+    # -- streaming: the Messages API's server-sent events -------------------------------
+    def content_type(self, request: dict[str, Any]) -> str:
+        return "text/event-stream" if request.get("stream") else "application/json"
+
+    def answer(self, request: dict[str, Any]) -> bytes:
+        if not request.get("stream"):
+            return super().answer(request)
+        whole = self.reply(request)
+        events: list[tuple[str, dict[str, Any]]] = [("message_start", {"type": "message_start", "message": {
+            **whole, "content": [], "stop_reason": None, "usage": {"input_tokens": whole["usage"]["input_tokens"],
+                                                                 "output_tokens": 0}}})]
+        for index, block in enumerate(whole["content"]):
+            if block["type"] == "text":
+                events.append(("content_block_start", {"type": "content_block_start", "index": index,
+                                                       "content_block": {"type": "text", "text": ""}}))
+                for start in range(0, len(block["text"]), STREAM_PIECE):
+                    events.append(("content_block_delta", {"type": "content_block_delta", "index": index, "delta": {
+                        "type": "text_delta", "text": block["text"][start:start + STREAM_PIECE]}}))
+            else:
+                events.append(("content_block_start", {"type": "content_block_start", "index": index, "content_block": {
+                    "type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}}))
+                arguments = json.dumps(block["input"])
+                for part in (arguments[:5], arguments[5:]):
+                    events.append(("content_block_delta", {"type": "content_block_delta", "index": index, "delta": {
+                        "type": "input_json_delta", "partial_json": part}}))
+            events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+        if not self.drop_stream:
+            events.append(("message_delta", {"type": "message_delta", "delta": {
+                "stop_reason": whole["stop_reason"], "stop_sequence": None},
+                "usage": {"output_tokens": whole["usage"]["output_tokens"]}}))
+            events.append(("message_stop", {"type": "message_stop"}))
+        return "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events).encode()
+
+    drop_stream = False
+
+
 class FakeOllama(FakeServer):
     """POST /api/chat (host is URL), non-streaming."""
 
@@ -232,6 +268,32 @@ class FakeOllama(FakeServer):
             message["tool_calls"] = [{"function": {"name": tool, "arguments": arguments}}]
         return {"model": request["model"], "created_at": "2026-01-01T00:00:00Z", "message": message, "done": True,
                 "done_reason": "stop", "prompt_eval_count": 17, "eval_count": 3}
+
+
+    # -- streaming: newline-delimited JSON chunks --------------------------------------
+    def content_type(self, request: dict[str, Any]) -> str:
+        return "application/x-ndjson" if request.get("stream") else "application/json"
+
+    def answer(self, request: dict[str, Any]) -> bytes:
+        if not request.get("stream"):
+            return super().answer(request)
+        whole = self.reply(request)
+        message = whole["message"]
+        base = {"model": whole["model"], "created_at": whole["created_at"]}
+        chunks: list[dict[str, Any]] = []
+        text = message["content"]
+        for start in range(0, len(text), STREAM_PIECE):
+            chunks.append({**base, "message": {"role": "assistant", "content": text[start:start + STREAM_PIECE]},
+                           "done": False})
+        if message.get("tool_calls"):
+            chunks.append({**base, "message": {"role": "assistant", "content": "", "tool_calls": message["tool_calls"]},
+                           "done": False})
+        if not self.drop_stream:
+            chunks.append({**base, "message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "stop",
+                           "prompt_eval_count": whole["prompt_eval_count"], "eval_count": whole["eval_count"]})
+        return "".join(json.dumps(chunk) + "\n" for chunk in chunks).encode()
+
+    drop_stream = False
 
 
 FAKES = {"openai": FakeOpenAI, "anthropic": FakeAnthropic, "ollama": FakeOllama}
