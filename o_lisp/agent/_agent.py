@@ -225,8 +225,10 @@ class Agent:
     def _copy(self, candidate: Definition | None, state: AgentState, role: AgentRole) -> Agent:
         spec = AgentSpec(self.spec.name, self.state.version, self.spec.doc, self.spec.header_source,
                          self._definitions_with(candidate), self.spec.filename)
-        return Agent(spec, self.data_dir, host_tools=self.host_tools, grants=self.grants, limits=self.limits,
+        copy = Agent(spec, self.data_dir, host_tools=self.host_tools, grants=self.grants, limits=self.limits,
                      clock=self.clock, state=state, role=role, llm_models=self.llm.settings)
+        copy.llm.inherit(self.llm)  # a shadow's copies (its candidate, scratch runs) stay shadows
+        return copy
 
     def scratch(self, candidate: Definition | None = None, *, state: AgentState | None = None) -> Agent:
         """A throw-away copy running the current definitions, `candidate` replacing (or adding)

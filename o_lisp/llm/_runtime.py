@@ -123,12 +123,23 @@ class LLMRuntime:
         """Where the serving worker publishes its replies and a shadow looks for them (`_exchange`)."""
         self.shadow = False
         """An evolution shadow: it reuses the live arm's replies (`[llm] shadow_replies`)."""
-        self.shadow_spent = 0
-        """Tokens this shadow spent on requests of its own (`[llm] shadow_token_budget`)."""
+        self._shadow_spent = [0]  # shared with the runtimes of this shadow's copies (`inherit`)
         self._host_request = False  # `complete_text` in progress: a shadow pays for it itself
         self.on_text: Callable[[str], None] | None = None
         """When set (`o-lisp run --stream`), requests stream through providers that can
         (`stream`), and each piece of text goes here as it arrives (on the request's thread)."""
+
+    def inherit(self, original: LLMRuntime) -> None:
+        """The runtime of a copy of `original`'s agent: a shadow's copies (the candidate it
+        serves with, scratch runs) reuse the live arm's replies as it does; a copy of the
+        serving agent does not publish (its replies are not the live arm's)."""
+        if original.shadow:
+            self.exchange, self.shadow, self._shadow_spent = original.exchange, True, original._shadow_spent
+
+    @property
+    def shadow_spent(self) -> int:
+        """Tokens this shadow (with its copies) spent on requests of its own (`[llm] shadow_token_budget`)."""
+        return self._shadow_spent[0]
 
     def share_replies(self, directory: str | Path, *, shadow: bool) -> None:
         """Serving worker (`shadow` False): publish every recorded reply to `directory`;
@@ -373,7 +384,7 @@ class LLMRuntime:
                 continue
             self._record(key, candidate, turn, today)
             if self.shadow:
-                self.shadow_spent += turn.usage.input_tokens + turn.usage.output_tokens
+                self._shadow_spent[0] += turn.usage.input_tokens + turn.usage.output_tokens
             return candidate, turn
         raise AssertionError("unreachable: the chain is never empty")
 
