@@ -256,3 +256,40 @@ def test_kill_9_of_o_lisp_serve_after_a_reply_was_used_never_asks_for_it_again(f
         _stop(process, kill=False)
     llm = _durable_llm(tmp_path / "data")
     assert (llm["pending"], llm["totals"]["requests"], llm["day"]["input_tokens"]) == ([], 2, 22)
+
+
+def test_kill_9_of_the_serving_worker_between_a_tool_call_and_the_answer(fake: FakeOpenAI, tmp_path: Path) -> None:
+    """The guardian lives on and restarts the worker; the client's request fails, its retry
+    replays the recorded tool-call turn and asks the model only for the answer."""
+    (tmp_path / "asker.hy").write_text(ASKER)
+    process, url = _start_serve(tmp_path, fake)
+    hold = threading.Event()
+    failed: list[int] = []
+    try:
+        assert _post(url, "remember the office is on the third floor")["reply"] == "Noted."
+        with urllib.request.urlopen(f"{url}/health", timeout=30) as response:
+            worker = json.loads(response.read())["worker_pid"]
+        fake.fail_next(Failure(), Failure(hold=hold))
+
+        def ask() -> None:
+            try:
+                _post(url, "where is the office?")
+            except urllib.error.HTTPError as error:  # the worker died under the request
+                failed.append(error.code)
+
+        asking = threading.Thread(target=ask)
+        asking.start()
+        _wait_for_requests(fake, 2, process)
+        os.kill(worker, signal.SIGKILL)
+        asking.join(120)
+        assert failed and failed[0] >= 500, failed
+        hold.set()
+        assert _post(url, "where is the office?")["reply"] == ANSWER
+        assert len(fake.requests) == 3
+        with urllib.request.urlopen(f"{url}/health", timeout=30) as response:
+            assert json.loads(response.read())["worker_pid"] != worker
+    finally:
+        hold.set()
+        _stop(process, kill=False)
+    llm = _durable_llm(tmp_path / "data")
+    assert (llm["pending"], llm["totals"]["requests"]) == ([], 2)
