@@ -1139,7 +1139,8 @@ async def _evolve_local(agent: Path, data: Path, options: dict[str, Any], view: 
               help="Give up waiting after this long (exit 1).")
 @click.option("--json", "as_json", is_flag=True, help="Print the final cycle as JSON (progress goes to stderr).")
 @click.option("--generator", type=click.Choice(["mutation", "llm", "mixed"]), default="mutation", show_default=True,
-              help="Who writes the candidates: offline mutations, a model (docs/llm.md), or both.")
+              metavar="KIND", help="Who writes the candidates: mutation (offline), llm (a model: docs/llm.md) "
+                                   "or mixed (both).")
 @click.option("--model", metavar="NAME", help="The model for --generator llm/mixed (the agent's or o-lisp.toml's).")
 @click.argument("agent", metavar="AGENT.hy", type=click.Path(dir_okay=False))
 @click.argument("definition")
