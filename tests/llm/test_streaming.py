@@ -205,3 +205,36 @@ def test_o_lisp_serve_streams_the_model_s_text_as_server_sent_events(fake: FakeO
                 process.wait()
             if process.stderr is not None:
                 process.stderr.close()
+
+
+def test_o_lisp_run_streams_by_default_on_a_terminal(fake: FakeOpenAI, tmp_path: Path) -> None:
+    import pty
+
+    (tmp_path / "o-lisp.toml").write_text(f'[llm.models.brain]\nprovider = "openai"\nmodel = "streamed"\n'
+                                          f'base_url = "{fake.base_url}"\nretries = 0\n')
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("O_", "OPENAI_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    primary, secondary = pty.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-m", "o_lisp.cli", "run", str(RESEARCHER), "--grant", "llm", "--data",
+                               "data", "-m", "remember the office is on the third floor", "-m",
+                               "where is the office?"], stdout=secondary, stderr=subprocess.PIPE, env=env,
+                              cwd=tmp_path, timeout=300)
+        os.close(secondary)
+        secondary = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # EIO: the terminal's other side is closed
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(primary)
+        if secondary >= 0:
+            os.close(secondary)
+    assert done.returncode == 0, done.stderr
+    assert shown.decode().replace("\r\n", "\n") == "Noted.\n" + ANSWER + "\n"
+    assert [request.get("stream") for request in fake.requests] == [True, True]  # streamed without --stream
