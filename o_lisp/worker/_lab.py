@@ -261,6 +261,9 @@ class Lab:
         for generator in generators:
             for problem in getattr(generator, "last_errors", ()):
                 print(f"o-lisp worker: {generator.name} generator: {problem}", file=sys.stderr)
+        if choice == "llm" and not candidates:  # say why, rather than "0 candidates"
+            problems = "; ".join(getattr(generators[0], "last_errors", ())) or "the reply held no usable definition"
+            raise LabError(f"the llm generator wrote no candidate: {problems}"[:1000])
         return [dataclasses.asdict(c) for c in candidates]
 
     def _ancestors(self, name: str, current: str, limit: int = 5) -> list[str]:

@@ -83,3 +83,16 @@ def test_a_model_that_proposes_an_escape_is_stopped_and_recorded(tmp_path: Path)
     rejected = [e for e in CodeRepository.open(tmp_path / "data" / "code").history(all=True) if e.rejected]
     assert [e.trailers.get("Generator") for e in rejected] == ["llm"]  # the attempt is in the agent's history
     assert rejected[0].trailers.get("Stage"), rejected[0].trailers
+
+
+def test_a_reply_without_a_definition_fails_the_cycle_saying_why(tmp_path: Path) -> None:
+    author = Author("I would rather not write code today.")
+    try:
+        result = _evolve(tmp_path, author)
+    finally:
+        author.close()
+    assert result.exit_code == 1, result.output
+    cycle = json.loads(result.stdout)
+    assert cycle["status"] == "failed"
+    assert "the llm generator wrote no candidate: the reply holds no code block or definition" in \
+        cycle["events"][-1]["message"]
