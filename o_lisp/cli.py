@@ -320,13 +320,15 @@ def agent_options(function: F) -> F:
                      help="Agents: messages, one per line."),
         click.option("--message", "-m", "messages", multiple=True, metavar="TEXT",
                      help="Agents: a message to send (repeatable)."),
+        click.option("--stream/--no-stream", "stream", default=None,
+                     help="Agents: print a model's text as it arrives (default: when stdout is a terminal)."),
     ]
     for option in options:
         function = option(function)
     return function
 
 
-_AGENT_ONLY = ("messages", "input_file", "data_dir", "fresh")
+_AGENT_ONLY = ("messages", "input_file", "data_dir", "fresh", "stream")
 
 
 @main.command("run", context_settings={"allow_interspersed_args": False})
@@ -489,6 +491,11 @@ def _run_agent(file: str, text: str, options: Mapping[str, Any], limits: Limits,
         with _captured(as_json) as output, durable_agent(
                 seed, options["data_dir"], fresh=fresh, limits=limits, grants=options["grants"],
                 host_tools=host_tools, **llm) as run:
+            streaming = options.get("stream")
+            if (sys.stdout.isatty() if streaming is None else streaming) and not as_json:
+                from o_lisp.llm._stream import TerminalStream
+
+                run.agent.llm.on_text = TerminalStream()
             replies = _converse(run, messages, batch=as_json)
             if as_json:
                 document = {"agent": run.agent.name, "version": run.agent.state.version,
@@ -507,14 +514,17 @@ def _converse(run: Any, messages: list[str], *, batch: bool = False) -> list[dic
     `run.handle` returns once the message's changes are durable, so a reply printed is kept.
     With `batch` (--json) the replies are collected instead of printed."""
     agent = run.agent
+    stream = getattr(agent.llm, "on_text", None)  # a TerminalStream with --stream (o_lisp.llm._stream)
     replies: list[dict[str, Any]] = []
     if messages or batch or not sys.stdin.isatty():
         source = messages if messages else (line.rstrip("\n") for line in sys.stdin if line.strip())
         for message in source:
+            if stream is not None:
+                stream.begin()
             reply = run.handle(message)
             if batch:
                 replies.append({"message": message, "reply": reply})
-            else:
+            elif stream is None or not stream.end(reply):
                 click.echo("(no reply)" if reply is None else reply)
         return replies
     click.echo(f"{agent.name} {agent.state.version}: {agent.spec.doc}  (Ctrl-D to leave)")
@@ -525,8 +535,11 @@ def _converse(run: Any, messages: list[str], *, batch: bool = False) -> list[dic
             click.echo()
             return replies
         if message.strip():
+            if stream is not None:
+                stream.begin(f"{agent.name}> ")
             reply = run.handle(message)
-            click.echo(f"{agent.name}> {'(no reply)' if reply is None else reply}")
+            if stream is None or not stream.end(reply):
+                click.echo(f"{agent.name}> {'(no reply)' if reply is None else reply}")
 
 
 def _open_repository(agent: str, data_dir: str | None) -> Any:
@@ -827,6 +840,8 @@ def serve_command(agent: str, host: str, port: int, data_dir: str | None, percei
 
     config = click.get_current_context().meta.get(_CONFIG)
     limits = None if config is None else config_limits(config)  # [limits] of o-lisp.toml, O_LIMITS_*
+    llm_settings = None if config is None else config.get("llm", "settings")  # [llm]: to the workers, as JSON
+    llm = "" if llm_settings is None else llm_settings.resolved(Path.cwd()).to_json()
 
     def ready(urls: list[str]) -> None:
         auth = "token required for POST" if token else "no token: loopback only"
@@ -852,7 +867,8 @@ def serve_command(agent: str, host: str, port: int, data_dir: str | None, percei
 
             evolution = EvolutionConfig(mirror_share=mirror_share, perceive_interval=perceive_every)
             guardian = Guardian(GuardianConfig(agent=Path(agent).absolute(), data_dir=data.absolute(),
-                                               evolution=evolution, tools=tools, grants=grants, limits=limits))
+                                               evolution=evolution, tools=tools, grants=grants, limits=limits,
+                                               llm=llm))
             await serve(guardian, host, port, token, stop, on_ready=ready)
         finally:
             for number in signals:
@@ -1061,14 +1077,14 @@ def _evolve_remote(base: str, token: str | None, options: dict[str, Any], view: 
 
 
 async def _evolve_local(agent: Path, data: Path, options: dict[str, Any], view: CycleView,
-                        timeout: float | None) -> dict[str, Any]:
+                        timeout: float | None, llm: str = "") -> dict[str, Any]:
     """Run one cycle in a guardian of our own (as `o-lisp serve` would start it), then stop it."""
     import asyncio
 
     from o_lisp.guardian._evolution import EvolutionError
     from o_lisp.guardian._supervisor import Guardian, GuardianConfig
 
-    guardian = Guardian(GuardianConfig(agent=agent, data_dir=data))
+    guardian = Guardian(GuardianConfig(agent=agent, data_dir=data, llm=llm))
     await guardian.start()
     try:
         manager = guardian.evolution
@@ -1076,6 +1092,7 @@ async def _evolve_local(agent: Path, data: Path, options: dict[str, Any], view: 
             cycle_id = await manager.start(
                 options["definition"], hypothesis=options["hypothesis"], generations=options["generations"],
                 candidates=options["candidates"], canary=options["canary"],
+                **{key: options[key] for key in ("generator", "model") if key in options},
             )
         except EvolutionError as error:
             raise EvolveFailed(error.message, EXIT_USAGE if error.code in ("bad_request", "not_found")
@@ -1115,11 +1132,15 @@ async def _evolve_local(agent: Path, data: Path, options: dict[str, Any], view: 
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Give up waiting after this long (exit 1).")
 @click.option("--json", "as_json", is_flag=True, help="Print the final cycle as JSON (progress goes to stderr).")
+@click.option("--generator", type=click.Choice(["mutation", "llm", "mixed"]), default="mutation", show_default=True,
+              metavar="KIND", help="Who writes the candidates: mutation (offline), llm (a model: docs/llm.md) "
+                                   "or mixed (both).")
+@click.option("--model", metavar="NAME", help="The model for --generator llm/mixed (the agent's or o-lisp.toml's).")
 @click.argument("agent", metavar="AGENT.hy", type=click.Path(dir_okay=False))
 @click.argument("definition")
 def evolve_command(agent: str, definition: str, data_dir: str | None, generations: int, candidates: int,
                    canary: bool, hypothesis: str, url: str | None, token: str | None, timeout: float | None,
-                   as_json: bool) -> None:
+                   as_json: bool, generator: str, model: str | None) -> None:
     """Run one protected evolution cycle on DEFINITION of AGENT and wait for its verdict.
 
     Candidates are generated, validated (tests, fitness, performance) and shadow-tested
@@ -1139,6 +1160,10 @@ def evolve_command(agent: str, definition: str, data_dir: str | None, generation
         _check_hypothesis(hypothesis)
     options = {"definition": definition, "hypothesis": hypothesis, "generations": generations,
                "candidates": candidates, "canary": canary}
+    if generator != "mutation":  # (older servers do not know the fields)
+        options.update(generator=generator, **({"model": model} if model else {}))
+    elif model:
+        raise click.UsageError("--model: only with --generator llm or mixed")
     token = token if token is not None and token.strip() else None
     stream = sys.stderr if as_json else sys.stdout
     view = CycleView(stream, live=stream.isatty())
@@ -1159,7 +1184,11 @@ def evolve_command(agent: str, definition: str, data_dir: str | None, generation
                 _fail(error)
             with view, _log_lines(sys.stderr):
                 # Absolute: shadow workers must find the same files whatever their working directory.
-                cycle = guardian_loop.run(_evolve_local(Path(agent).absolute(), data.absolute(), options, view, timeout))
+                config = click.get_current_context().meta.get(_CONFIG)
+                settings = None if config is None else config.get("llm", "settings")  # [llm]: the shadows' models
+                llm = "" if settings is None else settings.resolved(Path.cwd()).to_json()
+                cycle = guardian_loop.run(_evolve_local(Path(agent).absolute(), data.absolute(), options, view, timeout,
+                                                        llm))
     except EvolveFailed as error:
         sys.stdout.flush()
         click.echo(f"o-lisp: {error.message}", err=True)

@@ -237,8 +237,10 @@ class Agent:
               helpers: Iterable[Definition] = ()) -> Agent:
         spec = AgentSpec(self.spec.name, self.state.version, self.spec.doc, self.spec.header_source,
                          self._definitions_with(candidate, helpers), self.spec.filename)
-        return Agent(spec, self.data_dir, host_tools=self.host_tools, grants=self.grants, limits=self.limits,
+        copy = Agent(spec, self.data_dir, host_tools=self.host_tools, grants=self.grants, limits=self.limits,
                      clock=self.clock, state=state, role=role, llm_models=self.llm.settings)
+        copy.llm.inherit(self.llm)  # a shadow's copies (its candidate, scratch runs) stay shadows
+        return copy
 
     def scratch(self, candidate: Definition | None = None, *, state: AgentState | None = None,
                 helpers: Iterable[Definition] = ()) -> Agent:
@@ -674,6 +676,7 @@ class Agent:
         if lifecycle not in (Lifecycle.RUNNING, Lifecycle.EVOLVING):
             raise AgentError(f"agent {self.name} is {lifecycle.value} and does not take messages")
         self.state.apply("append_message", {"role": "user", "text": text, "time": self.clock()})
+        self.llm.begin_message()
         event_data = dict(event or {})
         event_data.setdefault("text", text)
         reply = self.interpreter.call(self._dispatch, text, event_data)

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from o_lisp.agent._agent import Agent, Seed, _memory_from_data, default_data_dir
-from o_lisp.agent._state import AgentState, StateError
+from o_lisp.agent._state import DURABLE_NOW, AgentState, StateError
 from o_lisp.guardian._vault import NoGoodCheckpoint, Vault, VaultError
 from o_lisp.guardian._wal import WalError, WriteAheadLog
 
@@ -157,6 +157,8 @@ class DurableState:
         inside `batch()`, keep it for the one fsync at the end of the batch."""
         if self._batch is not None:
             self._batch.append((seq, op, copy.deepcopy(args)))
+            if op in DURABLE_NOW:  # paid for outside (a model reply): durable before it is used
+                self._flush_batch()
             return
         try:
             wal_seq = self.wal.append(op, args)
@@ -168,6 +170,18 @@ class DurableState:
         if self._pending is not None and self.state.seq >= self._pending[0]:
             self._covered = self._pending[1]
         self._pending = (seq, wal_seq)
+
+    def _flush_batch(self) -> None:
+        """Inside `batch()`: make what the batch holds durable now (the last entry is the
+        mutation being applied; the earlier ones are applied already)."""
+        pending, self._batch = self._batch or [], []
+        try:
+            wal_seqs = self.wal.append_many([(op, args) for _seq, op, args in pending])
+        except WalError as error:
+            self._batch = pending[:-1]  # the applied ones stay for the batch's end (which fails too)
+            raise DurableStateError(f"mutation {pending[-1][1]!r} is not durable (it was not applied): {error}") from None
+        for (seq, _op, _args), wal_seq in zip(pending, wal_seqs, strict=True):
+            self._logged(seq, wal_seq)
 
     @contextmanager
     def batch(self) -> Iterator[None]:

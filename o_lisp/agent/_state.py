@@ -27,6 +27,13 @@ FORMAT_VERSION = 1
 EVOLUTION_LIMIT = 500
 """How many evolution intents and cycle records are kept (each intent may carry a candidate's source)."""
 
+LLM_PENDING_LIMIT = 64
+"""How many model replies of the message in progress are kept for a retry to replay."""
+DURABLE_NOW: frozenset[str] = frozenset({"llm_reply"})
+"""Mutations a durable listener makes durable before it returns even where it otherwise
+defers (`DurableState.batch`, a pipelined worker): their arguments were paid for outside
+(a model's reply), and a crash must not make anyone pay for them again."""
+
 INTENT_ORIGINS = ("agent", "operator", "feedback", "metrics", "tests")
 EVOLUTION_OUTCOMES = ("promoted", "rejected", "rolled_back")
 
@@ -243,6 +250,7 @@ class AgentState:
             "memories": {},
             "feedback": [],
             "evolution": _empty_evolution(),
+            "llm": _empty_llm(),
         }
         self._listeners: list[MutationListener] = []
         self.memory_stores: dict[str, Any] = {}
@@ -318,6 +326,7 @@ class AgentState:
         evolution = state.data.setdefault("evolution", _empty_evolution())
         for key, value in _empty_evolution().items():
             evolution.setdefault(key, value)
+        state.data.setdefault("llm", _empty_llm())
         memories = data.get("memories", {})
         state.data["memories"] = {}
         if memories:
@@ -326,6 +335,23 @@ class AgentState:
             for name, store_data in memories.items():
                 state.memory_stores[name] = memory_factory(store_data)
         return state
+
+
+def _empty_llm() -> dict[str, Any]:
+    """`pending`: model replies recorded during the message in progress (a retry of the
+    message after a crash replays them instead of asking the provider again; cleared when
+    the agent answers); `day`: tokens and cost of the current UTC day, for the daily
+    budgets (a restart does not reset them); `totals`: since the agent started."""
+    return {"pending": [], "day": _empty_day(""), "totals": _empty_usage()}
+
+
+def _empty_usage() -> dict[str, Any]:
+    return {"requests": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
+
+
+def _empty_day(day: str) -> dict[str, Any]:
+    """One UTC day's usage, in total and by model name."""
+    return {"day": day, **_empty_usage(), "models": {}}
 
 
 def _empty_evolution() -> dict[str, Any]:
@@ -358,6 +384,8 @@ _SCHEMAS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "memory_apply": {"memory": str, "payload": dict},
     "record_feedback": {"id": str, "rating": (int, float), "comment": str, "reply_to": (str, type(None)), "time": (int, float)},
     "evolution_intent": {"id": str, "definition": str, "hypothesis": str, "origin": str, "source": (str, type(None)), "time": (int, float)},
+    "llm_reply": {"key": str, "model": str, "provider": str, "turn": dict, "cost_usd": (int, float), "day": str,
+                  "time": (int, float)},
     "record_evolution": {"cycle": str, "target": str, "generator": str, "operator": str, "outcome": str, "reason": str, "stats": dict, "time": (int, float)},
 }
 
@@ -383,6 +411,11 @@ def _validate(state: AgentState, op: str, args: dict[str, Any]) -> None:
             raise StateError(f"mutation {op!r}: rating must be a number in [-1, 1], got {rating!r}")
     elif op == "evolution_intent" and args["origin"] not in INTENT_ORIGINS:
         raise StateError(f"mutation {op!r}: origin must be one of {', '.join(INTENT_ORIGINS)}, got {args['origin']!r}")
+    elif op == "llm_reply":
+        usage = args["turn"].get("usage", {})
+        if not isinstance(args["turn"].get("text", ""), str) or not isinstance(usage, dict) or not all(
+                type(usage.get(k, 0)) is int and usage.get(k, 0) >= 0 for k in ("input_tokens", "output_tokens")):
+            raise StateError(f"mutation {op!r}: turn must hold text and usage counts")
     elif op == "record_evolution" and args["outcome"] not in EVOLUTION_OUTCOMES:
         raise StateError(f"mutation {op!r}: outcome must be one of {', '.join(EVOLUTION_OUTCOMES)}, got {args['outcome']!r}")
 
@@ -406,6 +439,27 @@ def _append_message(state: AgentState, args: dict[str, Any]) -> None:
     if "id" in args:
         message["id"] = args["id"]
     _bounded_append(state.data["messages"], message)
+    if args["role"] == "agent" and state.data["llm"]["pending"]:
+        state.data["llm"]["pending"] = []  # answered: nothing left for a retry to replay
+
+
+def _llm_reply(state: AgentState, args: dict[str, Any]) -> None:
+    """A model's reply, recorded before it is used: kept for a retry of the message in
+    progress, and counted in the day's and the total usage."""
+    llm = state.data["llm"]
+    entry = {k: plain(args[k]) for k in ("key", "model", "provider", "turn", "day")}
+    entry["cost_usd"] = float(args["cost_usd"])
+    entry["time"] = float(args["time"])
+    _bounded_append(llm["pending"], entry, LLM_PENDING_LIMIT)
+    usage = args["turn"].get("usage") or {}
+    tokens_in, tokens_out = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
+    if llm["day"]["day"] != args["day"]:
+        llm["day"] = _empty_day(args["day"])
+    for bucket in (llm["day"], llm["day"]["models"].setdefault(args["model"], _empty_usage()), llm["totals"]):
+        bucket["requests"] += 1
+        bucket["input_tokens"] += tokens_in
+        bucket["output_tokens"] += tokens_out
+        bucket["cost_usd"] += float(args["cost_usd"])
 
 
 def _context_set(state: AgentState, args: dict[str, Any]) -> None:
@@ -491,8 +545,9 @@ _OPS: dict[str, Callable[[AgentState, dict[str, Any]], Any]] = {
     "record_feedback": _record_feedback,
     "evolution_intent": _evolution_intent,
     "record_evolution": _record_evolution,
+    "llm_reply": _llm_reply,
 }
 
 OPERATIONS: frozenset[str] = frozenset(_OPS)
 
-__all__ = ["EVOLUTION_OUTCOMES", "INTENT_ORIGINS", "OPERATIONS", "AgentState", "StateError", "check_data", "plain"]
+__all__ = ["DURABLE_NOW", "EVOLUTION_OUTCOMES", "INTENT_ORIGINS", "OPERATIONS", "AgentState", "StateError", "check_data", "plain"]

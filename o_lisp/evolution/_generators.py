@@ -83,6 +83,8 @@ class GenerationContext:
     ancestors: tuple[str, ...] = ()
     hypothesis: str = ""
     stats: Stats = field(default_factory=dict)
+    failures: tuple[str, ...] = ()
+    """Failing checks to fix, one line each (`test NAME: why`), for the LLM's prompt."""
 
 
 class Generator(Protocol):
@@ -695,6 +697,8 @@ class LLMGenerator:
         ]
         if context.ancestors:
             lines += ["", "The previous version of this definition:", "```hy", context.ancestors[0].strip(), "```"]
+        if context.failures:
+            lines += ["", "Failing checks (make them pass):", *(f"- {failure}" for failure in context.failures[:20])]
         lines += [
             "",
             "Rules:",

@@ -63,6 +63,8 @@ class GuardianConfig:
     """Capabilities granted to the agent (``o-lisp serve --grant``), passed to the workers."""
     limits: Limits | None = None
     """The served agent's budgets (``[limits]`` of o-lisp.toml); None: the defaults."""
+    llm: str = ""
+    """The ``[llm]`` settings of o-lisp.toml as JSON (`LLMSettings.to_json`), passed to the workers."""
     wal_inline: bool = True
     """Write and fsync WAL batches on the event loop's own thread while fsyncs are fast
     (under `_durable.INLINE_WAL_MAX`); after a slower one, hand batches to an I/O thread for

@@ -162,6 +162,10 @@ class _Cycle:
     candidates_per_generation: int
     canary: bool
     source: str | None
+    generator: str = "mutation"
+    """Who writes the candidates: ``mutation`` (offline), ``llm`` (a model: docs/llm.md) or ``mixed``."""
+    model: str | None = None
+    """With ``llm``/``mixed``: the model's name (the agent's or o-lisp.toml's); None: its default."""
     status: str = "queued"
     stage: str = "queued"
     progress: float = 0.0
@@ -235,8 +239,11 @@ class EvolutionManager:
 
     # -- public API ------------------------------------------------------------------------------
     async def start(self, definition: str, *, hypothesis: str = "", generations: int = 1, candidates: int = 4,
-                    canary: bool = False, origin: str = "operator", source: str | None = None) -> str:
+                    canary: bool = False, origin: str = "operator", source: str | None = None,
+                    generator: str = "mutation", model: str | None = None) -> str:
         """Queue a cycle for `definition`; its id. EvolutionError for a bad request."""
+        if generator not in ("mutation", "llm", "mixed"):
+            raise EvolutionError(f"unknown generator {generator!r} (known: mutation, llm, mixed)")
         if not isinstance(definition, str) or not definition:
             raise EvolutionError("definition must be a non-empty string")
         if not 1 <= generations <= 50:
@@ -253,7 +260,7 @@ class EvolutionManager:
             raise EvolutionError(f"{definition} is a {kinds[definition]}: tests and fitness tasks judge candidates "
                                  "and are not evolved themselves")
         cycle = _Cycle(f"evo-{next(self._ids)}", definition, hypothesis[:1000], origin, generations, candidates,
-                       canary, source)
+                       canary, source, generator, model)
         cycle.basis = self._basis(kinds)
         self._cycles[cycle.id] = cycle
         self._order.appendleft(cycle.id)
@@ -647,6 +654,7 @@ class EvolutionManager:
         seed = self._rng.randrange(2**32)
         answer = await self._call(baseline, "evolution_generate", {
             "target": cycle.target, "hypothesis": cycle.hypothesis, "n": cycle.candidates_per_generation, "seed": seed,
+            "generator": cycle.generator, **({"model": cycle.model} if cycle.model else {}),
         }, self.config.shadow_call_timeout)
         return [c for c in answer if isinstance(c, dict) and isinstance(c.get("source"), str)]
 
@@ -974,6 +982,7 @@ class EvolutionManager:
             debug_methods=g.config.debug_methods, role="shadow", candidate_name=name, candidate_source=source,
             scratch_dir=str(scratch), cpu_seconds=self.config.shadow_cpu_seconds,
             address_space=self.config.shadow_memory_headroom,
+            grants=("llm",) if {"llm", "*"} & set(g.config.grants) else (), llm=g.config.llm,  # docs/llm.md, shadows
         )
         try:
             link = await g.launch_shadow(spec)

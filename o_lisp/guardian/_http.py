@@ -49,6 +49,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any, Protocol, cast
 
 from aiohttp import web
@@ -163,6 +164,12 @@ class GuardianLike(Protocol):
     def metrics(self) -> object: ...
 
 
+class StreamingGuardian(Protocol):
+    """A guardian that passes on a streamed message's text (`Guardian.request`'s `on_text`)."""
+
+    async def request(self, method: str, args: dict[str, Any], *, on_text: Callable[[str], None]) -> Any: ...
+
+
 class EvolutionLike(Protocol):
     """What the HTTP layer needs from ``guardian.evolution`` (the supervisor's `EvolutionManager`)."""
 
@@ -175,6 +182,8 @@ class EvolutionLike(Protocol):
         candidates: int = 4,
         canary: bool = False,
         source: str | None = None,
+        generator: str = "mutation",
+        model: str | None = None,
     ) -> str: ...
 
     def get(self, cycle_id: str) -> dict[str, Any] | None: ...
@@ -277,6 +286,11 @@ def _json(data: object, status: int = 200, headers: Mapping[str, str] | None = N
 
 def _error_response(error: ApiError) -> web.Response:
     return _json(_error_body(error.code, error.message, error.field), error.status, error.headers)
+
+
+def _event(name: str, data: object) -> bytes:
+    """One server-sent event (its data one line of JSON)."""
+    return f"event: {name}\ndata: {_dumps(data)}\n\n".encode()
 
 
 def _failure_message(error: BaseException) -> str:
@@ -522,6 +536,19 @@ class _GuardianCollector(Collector):
                 yield GaugeMetricFamily(name, documentation, value=value)
 
 
+def _workers_llm_metrics(guardian: object) -> bytes:
+    """The serving worker's model-call metrics (tokens, latency, errors, cost: docs/llm.md),
+    which it writes to ``DATA/llm.prom`` after each request that called a model; empty when
+    there are none. Counters restart with the worker, as any process's do."""
+    data_dir = getattr(getattr(guardian, "config", None), "data_dir", None)
+    if data_dir is None:
+        return b""
+    try:
+        return Path(data_dir, "llm.prom").read_bytes()
+    except OSError:
+        return b""
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -727,13 +754,18 @@ class _Api:
     async def metrics(self, request: web.Request) -> web.Response:
         if self._fsync is not None:
             self._fsync.update(self.guardian.metrics)
-        return web.Response(body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        body = generate_latest(self.registry) + _workers_llm_metrics(self.guardian)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    async def message(self, request: web.Request) -> web.Response:
+    async def message(self, request: web.Request) -> web.StreamResponse:
         """The agent's reply and its id (the handle `POST /v1/feedback` rates it by)."""
         body = await _read_json_object(request, self.max_body)
-        _check_fields(body, ("text",), ())
+        _check_fields(body, ("text",), ("stream",))
         text = _text_field(body)
+        if not isinstance(body.get("stream", False), bool):
+            raise _invalid("stream", f"must be true or false, got {_json_type(body['stream'])}")
+        if body.get("stream"):
+            return await self._stream_message(request, text)
         result = await self._call("message", {"text": text, "with_id": True})
         if isinstance(result, Mapping) and "reply" in result:
             reply_id = result.get("reply_id")
@@ -742,6 +774,38 @@ class _Api:
         # but nothing to rate it by.
         log.warning("the guardian answered a message without a reply id (%s)", type(result).__name__)
         return _json({"reply": result, "reply_id": None})
+
+    async def _stream_message(self, request: web.Request, text: str) -> web.StreamResponse:
+        """``"stream": true``: server-sent events — ``token`` (``{"text"}``, a model's text as
+        it arrives; provisional), then ``reply`` (``{"reply", "reply_id"}``, once durable) or
+        ``error`` (``{"error": {"code", "message"}}``). docs/llm.md, "Streaming"."""
+        pieces: asyncio.Queue[str] = asyncio.Queue()
+        guardian = cast(StreamingGuardian, self.guardian)
+        call = asyncio.ensure_future(guardian.request("message", {"text": text, "with_id": True, "stream": True},
+                                                      on_text=pieces.put_nowait))
+        call.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved even if the client left
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
+        await response.prepare(request)
+        while True:
+            piece = asyncio.ensure_future(pieces.get())
+            await asyncio.wait((piece, call), return_when=asyncio.FIRST_COMPLETED)
+            if not piece.done():
+                piece.cancel()
+                break
+            await response.write(_event("token", {"text": piece.result()}))
+        while not pieces.empty():
+            await response.write(_event("token", {"text": pieces.get_nowait()}))
+        try:
+            result = call.result()
+        except Exception as error:
+            code = getattr(error, "code", None)
+            code = code if isinstance(code, str) else "guardian_error"
+            await response.write(_event("error", _error_body(code, _failure_message(error))))
+        else:
+            reply, reply_id = (result.get("reply"), result.get("reply_id")) if isinstance(result, Mapping) else (result, None)
+            await response.write(_event("reply", {"reply": reply, "reply_id": reply_id if isinstance(reply_id, str) else None}))
+        await response.write_eof()
+        return response
 
     async def feedback(self, request: web.Request) -> web.Response:
         """Rate a reply (or the agent in general): the signal evolution cycles learn from.
@@ -806,7 +870,8 @@ class _Api:
     async def evolution_start(self, request: web.Request) -> web.Response:
         """Queue a cycle; 202 at once with where to follow it (a cycle takes minutes)."""
         body = await _read_json_object(request, self.max_body)
-        _check_fields(body, ("definition",), ("hypothesis", "generations", "candidates", "canary", "candidate"))
+        _check_fields(body, ("definition",), ("hypothesis", "generations", "candidates", "canary", "candidate",
+                                              "generator", "model"))
         definition = _text_field(body, "definition")
         if len(definition) > MAX_NAME_LENGTH:
             raise _invalid("definition", f"is longer than {MAX_NAME_LENGTH} characters")
@@ -823,11 +888,16 @@ class _Api:
             if not isinstance(candidate, str) or not candidate.strip():
                 raise _invalid("candidate", f"must be the source of one definition, got {_json_type(candidate)}")
             _check_text("candidate", candidate)
+        generator = body.get("generator", "mutation")  # docs/llm.md, "LLM-written candidates"
+        if generator not in ("mutation", "llm", "mixed"):
+            shown = json.dumps(generator) if isinstance(generator, str) else _json_type(generator)
+            raise _invalid("generator", f"must be \"mutation\", \"llm\" or \"mixed\", got {shown}")
+        model = _optional_text_field(body, "model", MAX_NAME_LENGTH) or None
         manager = self._evolution()
         try:
             cycle_id = await manager.start(
                 definition, hypothesis=hypothesis, generations=generations, candidates=candidates, canary=canary,
-                source=candidate,
+                source=candidate, **({"generator": generator, "model": model} if generator != "mutation" else {}),
             )
         except (EvolutionError, OLispError) as error:
             raise self._evolution_failure(error) from None

@@ -31,6 +31,7 @@ from o_lisp.guardian._protocol import (
     ProtocolError,
     Reply,
     RestoreAck,
+    Token,
     WalAppend,
 )
 
@@ -70,6 +71,7 @@ class WorkerLink:
         self.failed: tuple[int, int] | None = None  # (epoch, index) of the first append that failed
         self.resync_ids: set[int] = set()  # ids of the `restore` frames sent to resync this worker
         self.resyncs = 0
+        self.streams: dict[int, Callable[[str], None]] = {}  # request id -> where its `token` frames go
 
     @property
     def commit(self) -> str:
@@ -135,6 +137,10 @@ class WorkerLink:
     def _dispatch(self, message: Message) -> None:
         if isinstance(message, Heartbeat):
             self.busy = message.busy
+        elif isinstance(message, Token):  # provisional text of a streamed request: passed on at once
+            on_text = self.streams.get(message.re)
+            if on_text is not None:
+                on_text(message.text)
         elif isinstance(message, WalAppend):
             self.appends_received += 1
             self.append_queue.append((self.appends_received, self.epoch, message))

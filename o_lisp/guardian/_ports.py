@@ -29,6 +29,8 @@ class HostConfig(Protocol):
     data_dir: Path
     debug_methods: bool
     checkpoint_timeout: float
+    grants: tuple[str, ...]
+    llm: str
 
 
 class EvolutionCounters(Protocol):

@@ -586,6 +586,19 @@ class MetricsReply(Message):
     metrics: dict[str, int | float]
 
 
+@_message(sender=_FROM_WORKER)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Token(Message):
+    """A piece of a model's text while request `re` (a ``message`` with ``stream``) runs.
+
+    Not held like answers: it is provisional (the reply, sent once durable, is what
+    counts), and the guardian passes it on at once (docs/llm.md, "Streaming")."""
+
+    TYPE: ClassVar[str] = "token"
+    re: int
+    text: str
+
+
 MESSAGE_TYPES: dict[str, type[Message]] = dict(_REGISTRY)
 """Every message class by its wire ``type``."""
 
@@ -1192,6 +1205,8 @@ class WorkerSpec:
     limits: tuple[tuple[str, Any], ...] = ()
     """Main role: the agent's `Limits` as (field, value) pairs (`[limits]` of o-lisp.toml
     under `o-lisp serve`); empty: the defaults. See `limit_pairs`."""
+    llm: str = ""
+    """The operator's `[llm]` settings as JSON (`o_lisp.llm.LLMSettings.to_json`); empty: none."""
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -1226,6 +1241,7 @@ class WorkerSpec:
             tools=_strings(data.get("tools", ()), "tools"),
             grants=_strings(data.get("grants", ()), "grants"),
             limits=_limit_pairs(data.get("limits", ())),
+            llm=str(data.get("llm", "")),
         )
 
     @property
@@ -1287,6 +1303,7 @@ __all__ = [
     "Restore",
     "RestoreAck",
     "Shutdown",
+    "Token",
     "VersionMismatch",
     "WalAck",
     "WalAppend",

@@ -330,7 +330,7 @@ class Guardian:
             agent=str(cfg.agent.absolute()), data_dir=str(cfg.data_dir.absolute()),
             debug_methods=cfg.debug_methods, pipelined=cfg.pipelined, standby=standby,
             address_space=cfg.worker_address_space,
-            tools=cfg.tools, grants=cfg.grants, limits=limit_pairs(cfg.limits),
+            tools=cfg.tools, grants=cfg.grants, limits=limit_pairs(cfg.limits), llm=cfg.llm,
             rollback_to=None if rollback is None else rollback.commit,
             rollback_reason="" if rollback is None else rollback.reason,
         )
@@ -650,8 +650,10 @@ class Guardian:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._serving.wait(), remaining)
 
-    async def request(self, method: str, args: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
-        """Forward one request to the worker; its result, or `RequestFailed(message, code)`."""
+    async def request(self, method: str, args: dict[str, Any] | None = None, timeout: float | None = None,
+                      on_text: Callable[[str], None] | None = None) -> Any:
+        """Forward one request to the worker; its result, or `RequestFailed(message, code)`.
+        `on_text` gets the text a streamed ``message`` sends as it comes (docs/llm.md)."""
         limit = self.config.request_timeout if timeout is None else timeout
         started = time.monotonic()
         outcome = "ok"
@@ -663,10 +665,14 @@ class Guardian:
                 message = Request(id=link.writer.next_id(), method=method, args=dict(args or {}), timeout=limit)
             except ProtocolError as error:
                 raise RequestFailed(f"bad request: {error}", ErrorCode.BAD_REQUEST) from None
+            if on_text is not None:
+                link.streams[message.id] = on_text
             try:
                 answer = await link.call(message, max(0.0, started + limit - time.monotonic()))
             except TimeoutError:
                 raise RequestFailed(f"{method} timed out after {limit:g} s", ErrorCode.TIMEOUT) from None
+            finally:
+                link.streams.pop(message.id, None)
             if isinstance(answer, Error):
                 raise RequestFailed(answer.message or answer.code, answer.code)
             if not isinstance(answer, Reply):  # pragma: no cover - _dispatch pairs types by id only

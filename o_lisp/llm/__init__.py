@@ -6,6 +6,7 @@ from o_lisp.llm._breaker import CircuitBreaker
 from o_lisp.llm._config import PROVIDERS, ModelConfig
 from o_lisp.llm._errors import (
     LLMBadReply,
+    LLMBudgetError,
     LLMCircuitOpen,
     LLMConfigError,
     LLMError,
@@ -30,6 +31,7 @@ __all__ = [
     "PROVIDER_GROUP",
     "CircuitBreaker",
     "LLMBadReply",
+    "LLMBudgetError",
     "LLMCircuitOpen",
     "LLMConfigError",
     "LLMError",

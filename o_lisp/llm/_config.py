@@ -28,6 +28,11 @@ OPTIONS: dict[str, tuple[type, ...]] = {
     "retries": (int,),
     "script": (str,),
     "fallback": (list, tuple),
+    "max-tokens-per-request": (int,),
+    "daily-token-budget": (int,),
+    "daily-cost-budget": (int, float),
+    "cost-per-1k-input": (int, float),
+    "cost-per-1k-output": (int, float),
 }
 """The options of `defllm` and their types."""
 
@@ -48,6 +53,15 @@ class ModelConfig:
     script: str | None = None
     fallback: tuple[str, ...] = ()
     """Models (by name) tried in order when this one fails with a retryable error."""
+    max_tokens_per_request: int | None = None
+    """Budget of one `llm` / `llm-chat` call (all its tool rounds), input + output tokens."""
+    daily_token_budget: int | None = None
+    """Tokens this model may use per UTC day (per agent; kept in the agent's state)."""
+    daily_cost_budget: float | None = None
+    """USD this model may cost per UTC day (needs a price: `cost_per_1k_*` or `[llm.prices]`)."""
+    cost_per_1k_input: float | None = None
+    cost_per_1k_output: float | None = None
+    """USD per 1 000 tokens, when `[llm.prices]` has no price for the model."""
 
     def __post_init__(self) -> None:
         where = f"model {self.name}"
@@ -72,6 +86,14 @@ class ModelConfig:
             raise LLMConfigError(f"{where}: :max-tokens must be positive")
         if self.temperature is not None and not 0 <= self.temperature <= 2:
             raise LLMConfigError(f"{where}: :temperature must be in [0, 2]")
+        for option, value in (("max-tokens-per-request", self.max_tokens_per_request),
+                              ("daily-token-budget", self.daily_token_budget)):
+            if value is not None and (isinstance(value, bool) or value < 1):
+                raise LLMConfigError(f"{where}: :{option} must be a positive integer")
+        for option, number in (("daily-cost-budget", self.daily_cost_budget), ("cost-per-1k-input", self.cost_per_1k_input),
+                               ("cost-per-1k-output", self.cost_per_1k_output)):
+            if number is not None and not (math.isfinite(number) and number >= 0):
+                raise LLMConfigError(f"{where}: :{option} must be a number >= 0")
         if not all(isinstance(other, str) and other for other in self.fallback) or self.name in self.fallback:
             raise LLMConfigError(f"{where}: :fallback must list other models' names")
 
@@ -98,7 +120,16 @@ class ModelConfig:
             retries=int(options.get("retries", 2)),
             script=options.get("script"),
             fallback=tuple(str(item) if isinstance(item, str) else item for item in options.get("fallback", ())),
+            max_tokens_per_request=options.get("max-tokens-per-request"),
+            daily_token_budget=options.get("daily-token-budget"),
+            daily_cost_budget=_number(options.get("daily-cost-budget")),
+            cost_per_1k_input=_number(options.get("cost-per-1k-input")),
+            cost_per_1k_output=_number(options.get("cost-per-1k-output")),
         )
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 __all__ = ["OPTIONS", "PROVIDERS", "ModelConfig"]

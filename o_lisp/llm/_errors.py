@@ -81,6 +81,20 @@ class LLMToolLoopError(LLMError):
     """The model kept calling tools for more rounds than allowed."""
 
 
+class LLMBudgetError(LLMError):
+    """A token or cost budget would be (or was) exceeded. `budget` names it
+    (`max_tokens_per_request`, `daily_token_budget`, `daily_cost_budget`), `limit` and `used`
+    say by how much; `source` says who set it (`[llm]`, or the model's `defllm`)."""
+
+    def __init__(self, message: str, *, budget: str, limit: float, used: float, source: str, provider: str = "",
+                 model: str = "") -> None:
+        super().__init__(message, provider=provider, model=model)
+        self.budget = budget
+        self.limit = limit
+        self.used = used
+        self.source = source
+
+
 def error_for_status(status: int | None) -> type[LLMError]:
     """The `LLMError` subclass for an HTTP status."""
     if status == 429:
@@ -94,6 +108,7 @@ def error_for_status(status: int | None) -> type[LLMError]:
 
 __all__ = [
     "LLMBadReply",
+    "LLMBudgetError",
     "LLMCircuitOpen",
     "LLMConfigError",
     "LLMError",

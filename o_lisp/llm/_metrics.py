@@ -23,8 +23,31 @@ LATENCY = Histogram("o_lisp_llm_request_seconds", "Duration of one model request
                     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0))
 ERRORS = Counter("o_lisp_llm_errors", "Failed model requests by error class.", ("provider", "model", "error"),
                  registry=REGISTRY)
+REPLAYED = Counter("o_lisp_llm_replayed", "Model replies replayed from the agent's record instead of requested "
+                   "again (a message retried after a crash, a shadow reusing the live arm's reply).",
+                   ("provider", "model"), registry=REGISTRY)
 COST = Counter("o_lisp_llm_cost_usd", "Estimated cost of model calls from the [llm.prices] table.",
                ("provider", "model"), registry=REGISTRY)
+
+
+_changes = 0
+_written: dict[str, int] = {}
+
+
+def write_metrics_if_changed(path: str) -> bool:
+    """`write_metrics` unless nothing was counted since the last write to `path` (a serving
+    worker calls it after every request; the guardian's `/metrics` reads the file).
+    Failures are ignored: metrics must not fail a request. True if it wrote."""
+    if _written.get(path) == _changes:
+        return False
+    from prometheus_client import write_to_textfile
+
+    try:
+        write_to_textfile(path, REGISTRY)
+    except OSError:
+        return False
+    _written[path] = _changes
+    return True
 
 
 def write_metrics(path: str) -> None:
@@ -37,6 +60,8 @@ def write_metrics(path: str) -> None:
 
 
 def record_success(provider: str, model: str, seconds: float, usage: Usage, cost: float | None) -> None:
+    global _changes
+    _changes += 1
     LATENCY.labels(provider, model).observe(seconds)
     TOKENS.labels(provider, model, "prompt").inc(usage.input_tokens)
     TOKENS.labels(provider, model, "completion").inc(usage.output_tokens)
@@ -44,9 +69,25 @@ def record_success(provider: str, model: str, seconds: float, usage: Usage, cost
         COST.labels(provider, model).inc(cost)
 
 
+def record_replayed(provider: str, model: str) -> None:
+    global _changes
+    _changes += 1
+    REPLAYED.labels(provider, model).inc()
+
+
+def record_refused(provider: str, model: str, error: BaseException) -> None:
+    """An error without a request (an open circuit): no latency sample."""
+    global _changes
+    _changes += 1
+    ERRORS.labels(provider, model, type(error).__name__).inc()
+
+
 def record_error(provider: str, model: str, seconds: float, error: BaseException) -> None:
+    global _changes
+    _changes += 1
     LATENCY.labels(provider, model).observe(seconds)
     ERRORS.labels(provider, model, type(error).__name__).inc()
 
 
-__all__ = ["COST", "ERRORS", "LATENCY", "REGISTRY", "TOKENS", "record_error", "record_success", "write_metrics"]
+__all__ = ["COST", "ERRORS", "LATENCY", "REGISTRY", "REPLAYED", "TOKENS", "record_error", "record_refused", "record_replayed",
+           "record_success", "write_metrics", "write_metrics_if_changed"]

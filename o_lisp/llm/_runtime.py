@@ -11,11 +11,13 @@ timeout, which is never longer than the evaluation's remaining time).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -28,17 +30,20 @@ from o_lisp.agent._state import StateError, plain
 from o_lisp.forms import Expression, Keyword, String, Symbol
 from o_lisp.llm import _metrics
 from o_lisp.llm._breaker import CircuitBreaker, breaker_for, counts_against_the_server
+from o_lisp.llm._budget import Budgets, estimated_tokens, price_of, utc_day
 from o_lisp.llm._config import ModelConfig
 from o_lisp.llm._errors import (
     LLMBadReply,
+    LLMBudgetError,
     LLMConfigError,
     LLMError,
     LLMNotGranted,
     LLMServerError,
     LLMToolLoopError,
 )
+from o_lisp.llm._exchange import ReplyExchange
 from o_lisp.llm._settings import LLMSettings
-from o_lisp.llm._types import ROLES, Message, Provider, ToolSpec, Turn, Usage
+from o_lisp.llm._types import ROLES, Message, Provider, ToolCall, ToolSpec, Turn, Usage
 
 if TYPE_CHECKING:
     from o_lisp.agent._agent import Agent, Tool
@@ -120,6 +125,39 @@ class LLMRuntime:
         self.declared: dict[str, ModelConfig] = {}
         self._pending: dict[str, ModelConfig] = {}
         self._providers: dict[ModelConfig, Provider] = {}
+        self.budgets = Budgets(self.settings, agent.name)
+        self._replayed: list[dict[str, Any]] = []  # recorded replies used by the message in progress
+        self.exchange: ReplyExchange | None = None
+        """Where the serving worker publishes its replies and a shadow looks for them (`_exchange`)."""
+        self.shadow = False
+        """An evolution shadow: it reuses the live arm's replies (`[llm] shadow_replies`)."""
+        self._shadow_spent = [0]  # shared with the runtimes of this shadow's copies (`inherit`)
+        self._host_request = False  # `complete_text` in progress: a shadow pays for it itself
+        self.on_text: Callable[[str], None] | None = None
+        """When set (`o-lisp run --stream`), requests stream through providers that can
+        (`stream`), and each piece of text goes here as it arrives (on the request's thread)."""
+
+    def inherit(self, original: LLMRuntime) -> None:
+        """The runtime of a copy of `original`'s agent: a shadow's copies (the candidate it
+        serves with, scratch runs) reuse the live arm's replies as it does; a copy of the
+        serving agent does not publish (its replies are not the live arm's)."""
+        if original.shadow:
+            self.exchange, self.shadow, self._shadow_spent = original.exchange, True, original._shadow_spent
+
+    @property
+    def shadow_spent(self) -> int:
+        """Tokens this shadow (with its copies) spent on requests of its own (`[llm] shadow_token_budget`)."""
+        return self._shadow_spent[0]
+
+    def share_replies(self, directory: str | Path, *, shadow: bool) -> None:
+        """Serving worker (`shadow` False): publish every recorded reply to `directory`;
+        shadow: take replies from there instead of asking the provider."""
+        self.exchange = ReplyExchange(directory)
+        self.shadow = shadow
+
+    def begin_message(self) -> None:
+        """A new message: each recorded reply of an unanswered one may be replayed once more."""
+        self._replayed = []
 
     # -- wiring into the agent -------------------------------------------------------------
     def builtins(self) -> dict[str, Any]:
@@ -131,6 +169,7 @@ class LLMRuntime:
             "llm-chat": self.chat,
             "llm-models": lambda: sorted({*self.declared, *self.host_models}),
             "LLMError": LLMError,
+            "LLMBudgetError": LLMBudgetError,
         }
 
     def expand(self, items: list[Any], filename: str) -> Any:
@@ -234,7 +273,8 @@ class LLMRuntime:
         `{"text" "tool_calls" "usage" "rounds" "model" "provider"}`, plus `"data"` (the
         parsed JSON answer) when a schema was given.
         """
-        self._check_grant()
+        if not self._host_request:
+            self._check_grant()
         config = self.model(model)
         conversation = _messages(messages)
         if system is not None:
@@ -247,8 +287,9 @@ class LLMRuntime:
         usage = Usage()
         made: list[dict[str, Any]] = []
         for round_number in range(1, max_rounds + 1):
-            answered, turn = self._request(config, conversation, specs, checked_schema)
+            answered, turn = self._request(config, conversation, specs, checked_schema, usage)
             usage = usage + turn.usage
+            self.budgets.after(answered, self.agent.state["llm"]["day"], utc_day(self.agent.clock()), usage)
             if not turn.tool_calls:
                 reply: dict[str, Any] = {"text": turn.text, "tool_calls": made, "usage": usage.as_data(),
                                          "rounds": round_number, "model": answered.name,
@@ -265,6 +306,26 @@ class LLMRuntime:
                 conversation.append({"role": "tool", "tool_call_id": call.id, "name": call.name, "content": content})
         raise LLMToolLoopError(f"still calling tools after {max_rounds} rounds", provider=config.provider,
                                model=config.model or config.name)
+
+    def complete_text(self, prompt: str, model: str | None = None, *, system: str | None = None) -> str:
+        """A request the host makes for the agent (evolution's LLM generator), not agent code:
+        no `llm` grant needed, but the same models, budgets (the day's usage included),
+        breakers, fallbacks, metrics and `llm_reply` record as `(llm ...)`. It runs as an
+        evaluation of its own, limited to the model's timeout (with its retries); in a
+        shadow it is paid for, not taken from the live arm."""
+        config = self.model(model)
+        limits = replace(self.agent.limits, time=config.timeout * (config.retries + 1) + GRACE, steps=None)
+        interpreter = self.agent.interpreter
+
+        def run() -> str:
+            with interpreter._evaluation(limits):
+                return self.llm(prompt, model=model, system=system)
+
+        self._host_request = True
+        try:
+            return str(interpreter._run(run, limits))
+        finally:
+            self._host_request = False
 
     def _offered(self, tools: Any) -> dict[str, Tool]:
         """The agent's tools named (or given as values) in `:tools`, by provider-safe name."""
@@ -300,17 +361,81 @@ class LLMRuntime:
         return json.dumps(shown)
 
     def _request(self, config: ModelConfig, conversation: list[Message], specs: list[ToolSpec],
-                 schema: dict[str, Any] | None) -> tuple[ModelConfig, Turn]:
-        """One model turn: the model, else its fallbacks in order while the failure is the
-        server's (timeout, 429, 5xx, unreachable, circuit open). Returns who answered."""
+                 schema: dict[str, Any] | None, spent: Usage) -> tuple[ModelConfig, Turn]:
+        """One model turn: a recorded reply to this very request if the message in progress
+        has one (a retry after a crash), else the model, else its fallbacks in order while
+        the failure is the server's (timeout, 429, 5xx, unreachable, circuit open). A new
+        reply is recorded (`llm_reply`, durable at once) before it is used. Returns who
+        answered."""
+        key = request_key(config, conversation, specs, schema)
+        replayed = self._replay(key, config)
+        if replayed is not None:
+            return replayed
+        prompt_tokens = estimated_tokens(conversation, specs, schema)
+        if self.shadow and not self._host_request:
+            shared = self._from_the_live_arm(key, config)
+            if shared is not None:
+                return shared
+        today = utc_day(self.agent.clock())
+        self.budgets.before(config, self.agent.state["llm"]["day"], today, spent, prompt_tokens)
         chain = self._chain(config)
         for i, candidate in enumerate(chain):
             try:
-                return candidate, self._attempt(candidate, conversation, specs, schema)
+                turn = self._attempt(candidate, conversation, specs, schema)
             except LLMError as error:
                 if i + 1 == len(chain) or not counts_against_the_server(error):
                     raise
+                continue
+            self._record(key, candidate, turn, today)
+            if self.shadow:
+                self._shadow_spent[0] += turn.usage.input_tokens + turn.usage.output_tokens
+            return candidate, turn
         raise AssertionError("unreachable: the chain is never empty")
+
+    def _replay(self, key: str, config: ModelConfig) -> tuple[ModelConfig, Turn] | None:
+        """The recorded reply to request `key` of the message in progress, not used yet by it."""
+        for record in self.agent.state["llm"]["pending"]:
+            if record["key"] == key and not any(record is used for used in self._replayed):
+                self._replayed.append(record)
+                answered = {**self.declared, **self.host_models}.get(record["model"], config)
+                _metrics.record_replayed(answered.provider, answered.model or answered.name)
+                return answered, turn_from_data(record["turn"])
+        return None
+
+    def _from_the_live_arm(self, key: str, config: ModelConfig) -> tuple[ModelConfig, Turn] | None:
+        """A shadow's request: the live arm's reply to the same request, else (`own`) None
+        within the shadow's token budget, else `LLMBudgetError` (no request is made)."""
+        settings = self.settings
+        shared = None if self.exchange is None else \
+            self.exchange.lookup(key, settings.shadow_wait, self.agent.interpreter._budget.charge)
+        if shared is not None:
+            answered = {**self.declared, **self.host_models}.get(str(shared.get("model")), config)
+            _metrics.record_replayed(answered.provider, answered.model or answered.name)
+            return answered, turn_from_data(shared.get("turn") or {})
+        label = config.model or config.name
+        if settings.shadow_replies != "own":
+            raise LLMBudgetError(f"a shadow does not call the provider ([llm] shadow_replies = \"reuse\"): the live "
+                                 f"arm made no such request within {settings.shadow_wait:g} s", budget="shadow_replies",
+                                 limit=0, used=0, source="[llm]", provider=config.provider, model=label)
+        if self.shadow_spent >= settings.shadow_token_budget:
+            raise LLMBudgetError(f"shadow_token_budget ([llm]) of this shadow exceeded: it spent {self.shadow_spent} "
+                                 f"tokens; the limit is {settings.shadow_token_budget}", budget="shadow_token_budget",
+                                 limit=settings.shadow_token_budget, used=self.shadow_spent, source="[llm]",
+                                 provider=config.provider, model=label)
+        return None
+
+    def _record(self, key: str, answered: ModelConfig, turn: Turn, today: str) -> None:
+        """Log the reply as a state mutation (the WAL has it before it is used); the serving
+        worker then publishes it for the shadows."""
+        price = price_of(self.settings, answered)
+        cost = 0.0 if price is None else price.cost(turn.usage.input_tokens, turn.usage.output_tokens)
+        self.agent.state.apply("llm_reply", {"key": key, "model": answered.name, "provider": answered.provider,
+                                             "turn": turn_data(turn), "cost_usd": cost, "day": today,
+                                             "time": self.agent.clock()})
+        record = self.agent.state["llm"]["pending"][-1]
+        self._replayed.append(record)  # not replayed to this message again
+        if self.exchange is not None and not self.shadow:
+            self.exchange.publish(key, record)
 
     def _attempt(self, config: ModelConfig, conversation: list[Message], specs: list[ToolSpec],
                  schema: dict[str, Any] | None) -> Turn:
@@ -327,14 +452,20 @@ class LLMRuntime:
         try:
             breaker.before(config.provider, model_label)
         except LLMError as refused:  # counted as an error; no request, so no latency sample
-            _metrics.ERRORS.labels(config.provider, model_label, type(refused).__name__).inc()
+            _metrics.record_refused(config.provider, model_label, refused)
             raise
         started = time.perf_counter()
         ok = False
 
         def call() -> Turn:
             try:
-                return self._provider(config).complete(list(conversation), tools=specs, schema=schema, timeout=timeout)
+                provider = self._provider(config)
+                stream = getattr(provider, "stream", None)
+                if self.on_text is not None and callable(stream):
+                    turn: Turn = stream(list(conversation), tools=specs, schema=schema, timeout=timeout,
+                                        on_text=self.on_text)
+                    return turn
+                return provider.complete(list(conversation), tools=specs, schema=schema, timeout=timeout)
             except LLMError:
                 raise
             except Exception as error:  # a custom provider's own failure
@@ -354,10 +485,31 @@ class LLMRuntime:
         finally:
             self.agent.state.observe(f"llm:{config.name}", ok, (time.perf_counter() - started) * 1000)
         breaker.success()
-        price = self.settings.price(model_label)
+        price = price_of(self.settings, config)
         cost = None if price is None else price.cost(turn.usage.input_tokens, turn.usage.output_tokens)
         _metrics.record_success(config.provider, model_label, time.perf_counter() - started, turn.usage, cost)
         return turn
+
+
+def request_key(config: ModelConfig, conversation: list[Message], specs: list[ToolSpec],
+                schema: dict[str, Any] | None) -> str:
+    """What identifies one request: the model asked and everything sent to it (a hash)."""
+    shown = [config.name, config.provider, config.model, conversation,
+             [[spec.name, spec.description, spec.parameters] for spec in specs], schema]
+    return hashlib.sha256(json.dumps(shown, sort_keys=True, default=repr).encode()).hexdigest()[:32]
+
+
+def turn_data(turn: Turn) -> dict[str, Any]:
+    """A turn as plain data (what `llm_reply` records)."""
+    return {"text": turn.text, "tool_calls": [plain(call.as_data()) for call in turn.tool_calls],
+            "usage": turn.usage.as_data()}
+
+
+def turn_from_data(data: Mapping[str, Any]) -> Turn:
+    usage = data.get("usage") or {}
+    return Turn(str(data.get("text", "")),
+                tuple(ToolCall(str(c["id"]), str(c["name"]), dict(c["arguments"])) for c in data.get("tool_calls", ())),
+                Usage(int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))))
 
 
 def wait_cancellable(call: Callable[[], T], tick: Callable[[int], None], poll: float = POLL) -> T:
@@ -467,4 +619,5 @@ def _position(form: Any, filename: str) -> Position:
     return Position(filename, pos[0], pos[1], pos[2], pos[3])
 
 
-__all__ = ["GRANT", "MAX_ROUNDS", "LLMRuntime", "make_provider", "wait_cancellable"]
+__all__ = ["GRANT", "MAX_ROUNDS", "LLMRuntime", "make_provider", "request_key", "turn_data", "turn_from_data",
+           "wait_cancellable"]

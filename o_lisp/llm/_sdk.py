@@ -84,8 +84,8 @@ class OpenAIProvider(_Base):
         self.client = openai.OpenAI(**options)
         self.sdk = openai
 
-    def complete(self, messages: Sequence[Message], *, tools: Sequence[ToolSpec], schema: dict[str, Any] | None,
-                 timeout: float) -> Turn:
+    def _request(self, messages: Sequence[Message], tools: Sequence[ToolSpec], schema: dict[str, Any] | None,
+                 timeout: float) -> dict[str, Any]:
         request: dict[str, Any] = {"model": self.config.model, "messages": [_openai_message(m) for m in messages],
                                    "timeout": timeout}
         if tools:
@@ -97,17 +97,64 @@ class OpenAIProvider(_Base):
             request["temperature"] = self.config.temperature
         if self.config.max_tokens is not None:
             request["max_tokens"] = self.config.max_tokens
+        return request
+
+    def _failure(self, error: Exception, timeout: float) -> LLMError:
+        """The SDK's exception as an `LLMError` (anything else is re-raised)."""
         sdk = self.sdk
+        if isinstance(error, sdk.APITimeoutError):
+            return self.error(LLMTimeout, f"no answer within {timeout:g} s")
+        if isinstance(error, sdk.APIStatusError):
+            return self.error(error_for_status(error.status_code), _excerpt(error.message), error.status_code)
+        if isinstance(error, sdk.APIConnectionError):
+            return self.error(LLMServerError, f"cannot reach the server: {_excerpt(error)}")
+        if isinstance(error, sdk.APIError | ValueError):  # ValueError: the SDK's JSON decoding
+            return self.bad(f"malformed reply: {_excerpt(error)}")
+        raise error
+
+    def stream(self, messages: Sequence[Message], *, tools: Sequence[ToolSpec], schema: dict[str, Any] | None,
+               timeout: float, on_text: Callable[[str], None]) -> Turn:
+        """`complete` through the SDK's streaming (server-sent events): `on_text` gets each
+        piece of text as it arrives; tool calls and usage are assembled from the deltas."""
+        request = self._request(messages, tools, schema, timeout)
+        request.update(stream=True, stream_options={"include_usage": True})
+        parts: list[str] = []
+        calls: dict[int, dict[str, str]] = {}
+        used = Usage()
+        finished = False
+        try:
+            for chunk in self.client.chat.completions.create(**request):
+                if getattr(chunk, "usage", None):
+                    used = Usage(int(chunk.usage.prompt_tokens or 0), int(chunk.usage.completion_tokens or 0))
+                for choice in chunk.choices or ():
+                    finished = finished or choice.finish_reason is not None
+                    delta = choice.delta
+                    if delta is None:
+                        continue
+                    if delta.content:
+                        parts.append(delta.content)
+                        on_text(delta.content)
+                    for call in delta.tool_calls or ():
+                        slot = calls.setdefault(int(call.index), {"id": "", "name": "", "arguments": ""})
+                        slot["id"] = call.id or slot["id"]
+                        if call.function is not None:
+                            slot["name"] += call.function.name or ""
+                            slot["arguments"] += call.function.arguments or ""
+        except Exception as error:
+            raise self._failure(error, timeout) from None
+        if not finished:
+            raise self.error(LLMServerError, "the stream ended before the reply was complete")
+        turn_calls = tuple(ToolCall(slot["id"], slot["name"], _arguments(slot["arguments"], self.bad))
+                           for _index, slot in sorted(calls.items()))
+        return Turn("".join(parts), turn_calls, used)
+
+    def complete(self, messages: Sequence[Message], *, tools: Sequence[ToolSpec], schema: dict[str, Any] | None,
+                 timeout: float) -> Turn:
+        request = self._request(messages, tools, schema, timeout)
         try:
             response = self.client.chat.completions.create(**request)
-        except sdk.APITimeoutError:
-            raise self.error(LLMTimeout, f"no answer within {timeout:g} s") from None
-        except sdk.APIStatusError as error:
-            raise self.error(error_for_status(error.status_code), _excerpt(error.message), error.status_code) from None
-        except sdk.APIConnectionError as error:
-            raise self.error(LLMServerError, f"cannot reach the server: {_excerpt(error)}") from None
-        except (sdk.APIError, ValueError) as error:  # ValueError: the SDK's JSON decoding
-            raise self.bad(f"malformed reply: {_excerpt(error)}") from None
+        except Exception as error:
+            raise self._failure(error, timeout) from None
         choices = getattr(response, "choices", None)
         if not choices:
             raise self.bad("malformed reply: no choices")
@@ -153,8 +200,8 @@ class AnthropicProvider(_Base):
         self.client = anthropic.Anthropic(**options)
         self.sdk = anthropic
 
-    def complete(self, messages: Sequence[Message], *, tools: Sequence[ToolSpec], schema: dict[str, Any] | None,
-                 timeout: float) -> Turn:
+    def _request(self, messages: Sequence[Message], tools: Sequence[ToolSpec], schema: dict[str, Any] | None,
+                 timeout: float) -> dict[str, Any]:
         system = [str(m["content"]) for m in messages if m["role"] == "system"]
         if schema is not None:
             system.append("Answer with only a JSON value matching this JSON Schema, no other text: " + json.dumps(schema))
@@ -167,17 +214,47 @@ class AnthropicProvider(_Base):
                                 for t in tools]
         if self.config.temperature is not None:
             request["extra_body"] = {"temperature": self.config.temperature}
+        return request
+
+    def _failure(self, error: Exception, timeout: float) -> LLMError:
+        """The SDK's exception as an `LLMError` (anything else is re-raised)."""
         sdk = self.sdk
+        if isinstance(error, sdk.APITimeoutError):
+            return self.error(LLMTimeout, f"no answer within {timeout:g} s")
+        if isinstance(error, sdk.APIStatusError):
+            return self.error(error_for_status(error.status_code), _excerpt(error.message), error.status_code)
+        if isinstance(error, sdk.APIConnectionError):
+            return self.error(LLMServerError, f"cannot reach the server: {_excerpt(error)}")
+        if isinstance(error, sdk.APIError | ValueError):  # ValueError: the SDK's JSON decoding
+            return self.bad(f"malformed reply: {_excerpt(error)}")
+        raise error
+
+    def complete(self, messages: Sequence[Message], *, tools: Sequence[ToolSpec], schema: dict[str, Any] | None,
+                 timeout: float) -> Turn:
+        request = self._request(messages, tools, schema, timeout)
         try:
             response = self.client.messages.create(**request)
-        except sdk.APITimeoutError:
-            raise self.error(LLMTimeout, f"no answer within {timeout:g} s") from None
-        except sdk.APIStatusError as error:
-            raise self.error(error_for_status(error.status_code), _excerpt(error.message), error.status_code) from None
-        except sdk.APIConnectionError as error:
-            raise self.error(LLMServerError, f"cannot reach the server: {_excerpt(error)}") from None
-        except (sdk.APIError, ValueError) as error:  # ValueError: the SDK's JSON decoding
-            raise self.bad(f"malformed reply: {_excerpt(error)}") from None
+        except Exception as error:
+            raise self._failure(error, timeout) from None
+        return self._turn(response)
+
+    def stream(self, messages: Sequence[Message], *, tools: Sequence[ToolSpec], schema: dict[str, Any] | None,
+               timeout: float, on_text: Callable[[str], None]) -> Turn:
+        """`complete` through the SDK's streaming (server-sent events): `on_text` gets each
+        text delta; the final message (tool calls, usage) is the SDK's accumulation."""
+        request = self._request(messages, tools, schema, timeout)
+        try:
+            with self.client.messages.stream(**request) as stream:
+                for text in stream.text_stream:
+                    on_text(text)
+                response = stream.get_final_message()
+        except Exception as error:
+            raise self._failure(error, timeout) from None
+        if getattr(response, "stop_reason", None) is None:
+            raise self.error(LLMServerError, "the stream ended before the reply was complete")
+        return self._turn(response)
+
+    def _turn(self, response: Any) -> Turn:
         content = getattr(response, "content", None)
         if not isinstance(content, list):
             raise self.bad("malformed reply: no content blocks")
@@ -243,8 +320,8 @@ class OllamaProvider(_Base):
     def _remember_retry_after(self, response: Any) -> None:
         self._retry_after.value = response.headers.get("retry-after")
 
-    def complete(self, messages: Sequence[Message], *, tools: Sequence[ToolSpec], schema: dict[str, Any] | None,
-                 timeout: float) -> Turn:
+    def _request(self, messages: Sequence[Message], tools: Sequence[ToolSpec],
+                 schema: dict[str, Any] | None) -> dict[str, Any]:
         request: dict[str, Any] = {"model": self.config.model, "messages": [_ollama_message(m) for m in messages]}
         if tools:
             request["tools"] = [{"type": "function", "function": {"name": t.name, "description": t.description,
@@ -258,7 +335,12 @@ class OllamaProvider(_Base):
             options["num_predict"] = self.config.max_tokens
         if options:
             request["options"] = options
-        response = _retrying(lambda: self._once(request), self.config.retries, self._delay)
+        return request
+
+    def complete(self, messages: Sequence[Message], *, tools: Sequence[ToolSpec], schema: dict[str, Any] | None,
+                 timeout: float) -> Turn:
+        request = self._request(messages, tools, schema)
+        response = _retrying(lambda: self._once(lambda: self.client.chat(**request)), self.config.retries, self._delay)
         message = getattr(response, "message", None)
         if message is None:
             raise self.bad("malformed reply: no message")
@@ -269,12 +351,46 @@ class OllamaProvider(_Base):
         used = Usage(int(getattr(response, "prompt_eval_count", 0) or 0), int(getattr(response, "eval_count", 0) or 0))
         return Turn(message.content or "", calls, used)
 
-    def _once(self, request: dict[str, Any]) -> Any:
+    def stream(self, messages: Sequence[Message], *, tools: Sequence[ToolSpec], schema: dict[str, Any] | None,
+               timeout: float, on_text: Callable[[str], None]) -> Turn:
+        """`complete` through the SDK's streaming (NDJSON chunks): `on_text` gets each piece
+        of text; tool calls and the counts come from the chunks. Retried (429, 5xx) only
+        until the first chunk arrived."""
+        request = {**self._request(messages, tools, schema), "stream": True}
+
+        def first() -> tuple[Any, Any]:
+            chunks = iter(self.client.chat(**request))
+            return next(chunks, None), chunks
+
+        head, chunks = _retrying(lambda: self._once(first), self.config.retries, self._delay)
+        parts: list[str] = []
+        calls: list[ToolCall] = []
+        used = Usage()
+        done = False
+        chunk = head
+        while chunk is not None:
+            message = getattr(chunk, "message", None)
+            if message is not None:
+                if message.content:
+                    parts.append(message.content)
+                    on_text(message.content)
+                for call in message.tool_calls or ():
+                    calls.append(ToolCall(f"call_{len(calls)}", str(call.function.name),
+                                          _arguments(call.function.arguments, self.bad)))
+            if getattr(chunk, "done", False):
+                done = True
+                used = Usage(int(getattr(chunk, "prompt_eval_count", 0) or 0), int(getattr(chunk, "eval_count", 0) or 0))
+            chunk = self._once(lambda: next(chunks, None))
+        if not done:
+            raise self.error(LLMServerError, "the stream ended before the reply was complete")
+        return Turn("".join(parts), tuple(calls), used)
+
+    def _once(self, call: Callable[[], T]) -> T:
         import httpx  # comes with the ollama SDK, which is optional
 
         self._retry_after.value = None
         try:
-            return self.client.chat(**request)
+            return call()
         except self.sdk.ResponseError as error:
             status = error.status_code if error.status_code > 0 else None
             raise self.error(error_for_status(status), _excerpt(error.error), status) from None

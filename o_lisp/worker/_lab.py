@@ -30,6 +30,7 @@ import dataclasses
 import os
 import random
 import re
+import sys
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -45,6 +46,7 @@ from o_lisp.agent._dsl import classify
 from o_lisp.evolution._decision import format_duration
 from o_lisp.evolution._generators import (
     GenerationContext,
+    LLMGenerator,
     MutationGenerator,
     TemplateGenerator,
     generate,
@@ -62,6 +64,9 @@ from o_lisp.worker._evaluate import check_request, evaluate, scope_names
 __all__ = ["Lab"]
 
 MAX_SAMPLES = 100_000
+GENERATOR_CHOICES = ("mutation", "llm", "mixed")
+"""`evolution_generate`'s ``generator``: the offline mutation and template generators, a
+model (`LLMGenerator` through the agent's models, ``model`` naming one), or both."""
 
 
 class LabWorker(Protocol):
@@ -157,7 +162,11 @@ class Lab:
             raise LabError("a shadow needs a scratch directory")
         self.scratch_log = _ScratchLog(Path(self.spec.scratch_dir))
         state.on_mutation(self.scratch_log)
-        agent = Agent(self.worker.agent_spec, Path(self.spec.data_dir), state=state, repository=None)
+        from o_lisp.worker._serve import REPLIES_DIRECTORY, llm_settings
+
+        agent = Agent(self.worker.agent_spec, Path(self.spec.data_dir), state=state, repository=None,
+                      grants=self.spec.grants, llm_models=llm_settings(self.spec))
+        agent.llm.share_replies(Path(self.spec.data_dir) / REPLIES_DIRECTORY, shadow=True)  # docs/llm.md, shadows
         agent.before_risky = _refuse_code_change
         self.worker.agent = agent
         if self.spec.candidate_name is not None:
@@ -258,7 +267,23 @@ class Lab:
             target=target, others=others, ancestors=tuple(self._ancestors(name, target.source)),
             hypothesis=str(args.get("hypothesis", "")), stats=evolution.get("stats") or {},
         )
-        candidates = generate(context, [MutationGenerator(), TemplateGenerator()], random.Random(seed), n)
+        choice = str(args.get("generator") or "mutation")
+        if choice not in GENERATOR_CHOICES:
+            raise LabError(f"unknown generator {choice!r} (known: {', '.join(GENERATOR_CHOICES)})")
+        generators: list[Any] = [MutationGenerator(), TemplateGenerator()] if choice != "llm" else []
+        if choice in ("llm", "mixed"):  # docs/llm.md, "LLM-written candidates"
+            report = agent.scratch().run_tests()
+            model = args.get("model") if isinstance(args.get("model"), str) else None
+            context = dataclasses.replace(context, failures=tuple(
+                f"test {test}: {why}"[:500] for test, why in sorted(report.failed.items())))
+            generators.append(LLMGenerator(lambda prompt: agent.llm.complete_text(prompt, model)))
+        candidates = generate(context, generators, random.Random(seed), n)
+        for generator in generators:
+            for problem in getattr(generator, "last_errors", ()):
+                print(f"o-lisp worker: {generator.name} generator: {problem}", file=sys.stderr)
+        if choice == "llm" and not candidates:  # say why, rather than "0 candidates"
+            problems = "; ".join(getattr(generators[0], "last_errors", ())) or "the reply held no usable definition"
+            raise LabError(f"the llm generator wrote no candidate: {problems}"[:1000])
         return [dataclasses.asdict(c) for c in candidates]
 
     def _ancestors(self, name: str, current: str, limit: int = 5) -> list[str]:

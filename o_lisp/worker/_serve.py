@@ -86,6 +86,7 @@ from o_lisp.guardian._protocol import (
     Restore,
     RestoreAck,
     Shutdown,
+    Token,
     WalAck,
     WalAppend,
     WorkerSpec,
@@ -228,6 +229,7 @@ class _Worker:
         self.risky_checkpoints = 0
         self.resyncs = 0
         self.outstanding: deque[int] = deque()  # ids of wal_appends sent and not yet answered, in order
+        self.durable_now: frozenset[str] = frozenset()  # `agent._state.DURABLE_NOW`, set at restore (lazy import)
         self.diverged = False  # a pipelined append was refused: the state holds a mutation that is not durable
         self.deferred: deque[Message] = deque()  # requests that arrived while diverged: served after the restore
         self.standby = False  # restored in "standby" mode: loaded, not serving, must not mutate
@@ -331,6 +333,8 @@ class _Worker:
         self.send_frame(encode_frame_unchecked(WalAppend, self.writer.max_frame, id=append_id, op=op, args=args))
         if self.spec.pipelined:
             self.outstanding.append(append_id)
+            if op in self.durable_now:  # a model's reply: durable before it is used (never paid for twice)
+                self.await_durable(op, append_id)
             return
         while True:
             message = self.read()
@@ -342,6 +346,20 @@ class _Worker:
                 return
             if isinstance(message, Error) and message.re == append_id:
                 raise NotDurable(f"mutation {op!r} is not durable: {message.message}")
+            self.inbox.append(message)
+
+    def await_durable(self, op: str, append_id: int) -> None:
+        """Pipelined: wait until the append `append_id` is acknowledged (`DURABLE_NOW`);
+        other frames that arrive meanwhile are queued for the main loop."""
+        self.flush()
+        while append_id in self.outstanding:
+            message = self.read()
+            if message is None:
+                raise _GuardianGone()
+            if self.wal_answer(message):
+                if self.diverged:
+                    raise NotDurable(f"mutation {op!r} is not durable")
+                continue
             self.inbox.append(message)
 
     def wal_answer(self, message: Message) -> bool:
@@ -504,7 +522,9 @@ class _Worker:
             _memory_from_data,
             spec_from_repository,
         )
-        from o_lisp.agent._state import AgentState  # as in prepare_code
+        from o_lisp.agent._state import DURABLE_NOW, AgentState  # as in prepare_code
+
+        self.durable_now = DURABLE_NOW
 
         try:
             if message.mode == "standby" and (message.checkpoint is None or self.agent is not None):
@@ -534,7 +554,9 @@ class _Worker:
                     self.host_tools = load_host_tools(self.spec.tools)
                 limits = Limits(**dict(self.spec.limits)) if self.spec.limits else None
                 self.agent = Agent(spec, Path(self.spec.data_dir), state=state, repository=self.repository,
-                                   host_tools=self.host_tools, grants=self.spec.grants, limits=limits)
+                                   host_tools=self.host_tools, grants=self.spec.grants, limits=limits,
+                                   llm_models=llm_settings(self.spec))
+                self.agent.llm.share_replies(Path(self.spec.data_dir) / REPLIES_DIRECTORY, shadow=False)
                 self.agent.before_risky = self.checkpoint_before
                 self.agent.propose_rewrites = True  # the agent's own rewrites go through evolution
                 self.lab = Lab(self, state)
@@ -610,6 +632,10 @@ class _Worker:
             self.current = None
             if self.lab is not None:
                 self.lab.observe(request.method, ok, (evaluation_cpu_ns() - started) / 1e6)
+            if self.agent is not None and not self.spec.shadow and not self.standby:
+                from o_lisp.llm._metrics import write_metrics_if_changed
+
+                write_metrics_if_changed(str(Path(self.spec.data_dir) / LLM_METRICS_FILE))
         try:
             if reply is None:
                 self.send_frame(encode_frame_unchecked(Reply, self.writer.max_frame, id=self.writer.next_id(),
@@ -623,7 +649,12 @@ class _Worker:
         agent = self.agent
         if method == "message":
             text = _arg(args, "text", str)
-            reply, reply_id = self.lab.handle_message(text)
+            if _arg(args, "stream", bool, False):  # a model's text goes out as it arrives (docs/llm.md)
+                agent.llm.on_text = self.token_sender(self.current)
+            try:
+                reply, reply_id = self.lab.handle_message(text)
+            finally:
+                agent.llm.on_text = None
             return {"reply": reply, "reply_id": reply_id} if _arg(args, "with_id", bool, False) else reply
         if method == "feedback":
             rating = _arg(args, "rating", (int, float))
@@ -664,6 +695,16 @@ class _Worker:
             return self.debug(method, args)
         raise BadRequest(ErrorCode.UNKNOWN_METHOD, f"unknown method {method[:64]!r}")
 
+    def token_sender(self, request: int | None) -> Callable[[str], None]:
+        """`LLMRuntime.on_text` of a streamed message: each piece goes out at once as a
+        ``token`` frame (from the request's helper thread; the writer is thread-safe)."""
+
+        def send(text: str) -> None:
+            if request is not None:
+                self.writer.write(Token(id=self.writer.next_id(), re=request, text=text))
+
+        return send
+
     def debug(self, method: str, args: dict[str, Any]) -> Any:
         """Test-only misbehaviour, enabled by `WorkerSpec.debug_methods`."""
         self.flush()
@@ -701,6 +742,21 @@ class _Worker:
             return [[block_id, store.get(block_id).text]
                     for store in self.agent.state.memory_stores.values() for block_id in store.ids()]
         raise BadRequest(ErrorCode.UNKNOWN_METHOD, f"unknown method {method[:64]!r}")
+
+
+LLM_METRICS_FILE = "llm.prom"
+"""The serving worker's model-call metrics, in the data directory: the guardian's `/metrics` adds them."""
+REPLIES_DIRECTORY = "llm-replies"
+"""The serving worker's recorded model replies, for the shadows to reuse (`o_lisp.llm._exchange`)."""
+
+
+def llm_settings(spec: WorkerSpec) -> Any:
+    """The operator's `[llm]` settings the guardian passed (`o_lisp.llm.LLMSettings`), or None."""
+    if not spec.llm:
+        return None
+    from o_lisp.llm import LLMSettings  # the agent runtime is loaded by now
+
+    return LLMSettings.from_json(spec.llm)
 
 
 def _arg(args: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:

@@ -367,7 +367,7 @@ BAD_INPUT = [
      415, "unsupported_media_type", "JSON must be UTF-8, got charset 'latin-1'", None),
     (post("/v1/messages", {}), 400, "missing_field", "field 'text' is required", "text"),
     (post("/v1/messages", {"text": "hi", "urgent": True}), 400, "unknown_field",
-     "unknown field 'urgent' (allowed: text)", "urgent"),
+     "unknown field 'urgent' (allowed: text, stream)", "urgent"),
     (post("/v1/messages", {"text": 42}), 400, "invalid_field", "field 'text' must be a string, got a number", "text"),
     (post("/v1/messages", {"text": None}), 400, "invalid_field", "field 'text' must be a string, got null", "text"),
     (post("/v1/messages", {"text": "  \n"}), 400, "invalid_field", "field 'text' must not be empty or blank", "text"),

@@ -297,10 +297,13 @@ BAD_EVOLUTION = [
     ({"definition": "greet", "canary": 1}, "invalid_field",
      "field 'canary' must be true or false, got a number", "canary"),
     ({"definition": "greet", "source": "(defn greet [])"}, "unknown_field",
-     "unknown field 'source' (allowed: definition, hypothesis, generations, candidates, canary, candidate)",
+     "unknown field 'source' (allowed: definition, hypothesis, generations, candidates, canary, candidate, "
+     "generator, model)",
      "source"),
     ({"definition": "greet", "candidate": 3}, "invalid_field",
      "field 'candidate' must be the source of one definition, got a number", "candidate"),
+    ({"definition": "greet", "generator": "gpt"}, "invalid_field",
+     'field \'generator\' must be "mutation", "llm" or "mixed", got "gpt"', "generator"),
     ({"definition": "greet", "candidate": "  "}, "invalid_field",
      "field 'candidate' must be the source of one definition, got a string", "candidate"),
 ]

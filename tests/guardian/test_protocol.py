@@ -154,7 +154,7 @@ def test_every_message_type_is_covered() -> None:
     assert set(MESSAGE_TYPES) == {
         "hello", "welcome", "heartbeat", "shutdown", "request", "reply", "error",
         "wal_append", "wal_ack", "checkpoint_request", "checkpoint", "checkpoint_ack",
-        "restore", "restore_ack", "hot_reload", "hot_reload_ack", "metrics", "metrics_reply",
+        "restore", "restore_ack", "hot_reload", "hot_reload_ack", "metrics", "metrics_reply", "token",
     }  # fmt: skip
     for cls in MESSAGE_TYPES.values():
         assert cls.SENDER, cls

@@ -1,0 +1,98 @@
+"""LLM-written evolution candidates: `o-lisp evolve --generator llm --model NAME` asks the
+model (through the agent's own runtime, in the baseline shadow) with a prompt holding the
+definition, the failing checks and the hypothesis; its answer goes through the same
+validation as any candidate — promoted when better, stopped by the sandbox when it tries
+an escape."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from o_lisp.agent._repo import CodeRepository
+from o_lisp.cli import main
+from tests.llm.fakes import FakeOpenAI
+
+ROOT = Path(__file__).resolve().parents[2]
+CALCULATOR = ROOT / "agents" / "calculator.hy"
+
+
+class Author(FakeOpenAI):
+    """A 'model' that answers every prompt with the same code blocks."""
+
+    def __init__(self, answer: str) -> None:
+        super().__init__()
+        self.answer_text = answer
+
+    def reply(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"id": "chatcmpl-2", "object": "chat.completion", "created": 1, "model": request["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": self.answer_text},
+                             "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 300, "completion_tokens": 40, "total_tokens": 340}}
+
+
+def _evolve(tmp_path: Path, author: Author, *extra: str) -> Any:
+    config = tmp_path / "o-lisp.toml"
+    config.write_text(f'[llm.models.author]\nprovider = "openai"\nmodel = "writer"\nbase_url = "{author.base_url}"\n'
+                      'retries = 0\n')
+    old = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        return CliRunner().invoke(main, ["--config", str(config), "evolve", str(CALCULATOR), "square", "--data",
+                                         str(tmp_path / "data"), "--generator", "llm", "--model", "author",
+                                         "--candidates", "2", "--hypothesis", "drop the busy work", "--json",
+                                         *extra], env={"O_API_TOKEN": ""})
+    finally:
+        os.chdir(old)
+
+
+def test_a_model_written_candidate_is_validated_and_promoted(tmp_path: Path) -> None:
+    author = Author("Here is a faster version:\n```hy\n(defn square [x]\n  (** x 2))\n```\n")
+    try:
+        result = _evolve(tmp_path, author)
+    finally:
+        author.close()
+    assert result.exit_code == 0, result.output
+    cycle = json.loads(result.stdout)
+    assert cycle["status"] == "promoted"
+    [candidate] = cycle["candidates"]
+    assert (candidate["generator"], candidate["verdict"]) == ("llm", "promoted")
+    assert "(** x 2)" in candidate["source"] and "range" not in candidate["source"]
+    [request] = author.requests
+    prompt = request["messages"][-1]["content"]
+    assert "(for [i (range 0 20000 1)] i)" in prompt  # the definition
+    assert "drop the busy work" in prompt  # the hypothesis
+
+
+def test_a_model_that_proposes_an_escape_is_stopped_and_recorded(tmp_path: Path) -> None:
+    author = Author("```hy\n(defn square [x]\n  (.system (__import__ \"os\") \"true\")\n  (** x 2))\n```\n")
+    try:
+        result = _evolve(tmp_path, author)
+    finally:
+        author.close()
+    assert result.exit_code == 1, result.output
+    cycle = json.loads(result.stdout)
+    assert cycle["status"] == "rejected"
+    [candidate] = cycle["candidates"]
+    assert (candidate["generator"], candidate["verdict"]) == ("llm", "rejected")
+    assert "__import__ at 2:13: dunder names are outside the sandbox" in candidate["reason"]
+    rejected = [e for e in CodeRepository.open(tmp_path / "data" / "code").history(all=True) if e.rejected]
+    assert [e.trailers.get("Generator") for e in rejected] == ["llm"]  # the attempt is in the agent's history
+    assert rejected[0].trailers.get("Stage"), rejected[0].trailers
+
+
+def test_a_reply_without_a_definition_fails_the_cycle_saying_why(tmp_path: Path) -> None:
+    author = Author("I would rather not write code today.")
+    try:
+        result = _evolve(tmp_path, author)
+    finally:
+        author.close()
+    assert result.exit_code == 1, result.output
+    cycle = json.loads(result.stdout)
+    assert cycle["status"] == "failed"
+    assert "the llm generator wrote no candidate: the reply holds no code block or definition" in \
+        cycle["events"][-1]["message"]
