@@ -293,7 +293,7 @@ ALLOWED: Mapping[str, Mapping[str, tuple[str, ...] | None]] = {
     "o_lisp.agent": {CORE: None, "o_lisp.memory": None, "o_lisp.llm": None,
                      "o_lisp.guardian": ("o_lisp.guardian._wal", "o_lisp.guardian._vault")},
     "o_lisp.evolution": {CORE: None, "o_lisp.agent": None},
-    "o_lisp.worker": {CORE: None, "o_lisp.agent": None, "o_lisp.memory": None, "o_lisp.evolution": None,
+    "o_lisp.worker": {CORE: None, "o_lisp.agent": None, "o_lisp.memory": None, "o_lisp.llm": None, "o_lisp.evolution": None,
                       "o_lisp.guardian": ("o_lisp.guardian._protocol",)},
     "o_lisp.guardian": {CORE: None, "o_lisp.evolution": ("o_lisp.evolution._decision", "o_lisp.evolution._stats")},
 }

@@ -67,6 +67,7 @@ from o_lisp._errors import OLispError
 from o_lisp._limits import MAX_CANDIDATES, MAX_GENERATIONS
 from o_lisp.guardian._errors import ErrorCode, GuardianError
 from o_lisp.guardian._evolution import EvolutionError
+from o_lisp.guardian._protocol import LLM_METRICS_FILE
 
 __all__ = [
     "DEFAULT_K",
@@ -544,7 +545,7 @@ def _workers_llm_metrics(guardian: object) -> bytes:
     if data_dir is None:
         return b""
     try:
-        return Path(data_dir, "llm.prom").read_bytes()
+        return Path(data_dir, LLM_METRICS_FILE).read_bytes()
     except OSError:
         return b""
 

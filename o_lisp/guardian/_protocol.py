@@ -527,6 +527,9 @@ class Restore(Message):
 
 
 RESTORE_MODES = ("replace", "standby", "resume")
+
+LLM_METRICS_FILE = "llm.prom"
+"""The serving worker's model-call metrics, in the data directory: the guardian's `/metrics` adds them."""
 """The `Restore.mode` values a worker knows; it refuses any other with an error."""
 
 

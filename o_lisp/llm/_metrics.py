@@ -40,8 +40,6 @@ def write_metrics_if_changed(path: str) -> bool:
     Failures are ignored: metrics must not fail a request. True if it wrote."""
     if _written.get(path) == _changes:
         return False
-    from prometheus_client import write_to_textfile
-
     try:
         write_to_textfile(path, REGISTRY)
     except OSError:

@@ -25,6 +25,7 @@ output = 0.60
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -90,8 +91,6 @@ class LLMSettings:
 
     def to_json(self) -> str:
         """The settings as the `[llm]` table they were read from, in JSON (for a worker spec)."""
-        import json
-
         table: dict[str, Any] = {"allowed_base_urls": list(self.allowed_base_urls),
                                  "breaker_failures": self.breaker_failures, "breaker_cooldown": self.breaker_cooldown,
                                  "shadow_replies": self.shadow_replies, "shadow_token_budget": self.shadow_token_budget,
@@ -105,8 +104,6 @@ class LLMSettings:
 
     @classmethod
     def from_json(cls, text: str) -> LLMSettings:
-        import json
-
         data = json.loads(text)
         if not isinstance(data, dict):
             raise SettingError("[llm] settings must be a JSON object")

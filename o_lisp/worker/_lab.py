@@ -60,6 +60,7 @@ from o_lisp.guardian._protocol import (
     WorkerSpec,
 )
 from o_lisp.worker._evaluate import check_request, evaluate, scope_names
+from o_lisp.worker._llm import REPLIES_DIRECTORY, llm_settings
 
 __all__ = ["Lab"]
 
@@ -162,7 +163,6 @@ class Lab:
             raise LabError("a shadow needs a scratch directory")
         self.scratch_log = _ScratchLog(Path(self.spec.scratch_dir))
         state.on_mutation(self.scratch_log)
-        from o_lisp.worker._serve import REPLIES_DIRECTORY, llm_settings
 
         agent = Agent(self.worker.agent_spec, Path(self.spec.data_dir), state=state, repository=None,
                       grants=self.spec.grants, llm_models=llm_settings(self.spec))

@@ -94,6 +94,7 @@ from o_lisp.guardian._protocol import (
     encode_frame_unchecked,
     worker_handshake,
 )
+from o_lisp.worker._llm import REPLIES_DIRECTORY, llm_settings, write_llm_metrics
 
 __all__ = [
     "EXIT_GUARDIAN_GONE",
@@ -633,9 +634,7 @@ class _Worker:
             if self.lab is not None:
                 self.lab.observe(request.method, ok, (evaluation_cpu_ns() - started) / 1e6)
             if self.agent is not None and not self.spec.shadow and not self.standby:
-                from o_lisp.llm._metrics import write_metrics_if_changed
-
-                write_metrics_if_changed(str(Path(self.spec.data_dir) / LLM_METRICS_FILE))
+                write_llm_metrics(self.spec)
         try:
             if reply is None:
                 self.send_frame(encode_frame_unchecked(Reply, self.writer.max_frame, id=self.writer.next_id(),
@@ -742,21 +741,6 @@ class _Worker:
             return [[block_id, store.get(block_id).text]
                     for store in self.agent.state.memory_stores.values() for block_id in store.ids()]
         raise BadRequest(ErrorCode.UNKNOWN_METHOD, f"unknown method {method[:64]!r}")
-
-
-LLM_METRICS_FILE = "llm.prom"
-"""The serving worker's model-call metrics, in the data directory: the guardian's `/metrics` adds them."""
-REPLIES_DIRECTORY = "llm-replies"
-"""The serving worker's recorded model replies, for the shadows to reuse (`o_lisp.llm._exchange`)."""
-
-
-def llm_settings(spec: WorkerSpec) -> Any:
-    """The operator's `[llm]` settings the guardian passed (`o_lisp.llm.LLMSettings`), or None."""
-    if not spec.llm:
-        return None
-    from o_lisp.llm import LLMSettings  # the agent runtime is loaded by now
-
-    return LLMSettings.from_json(spec.llm)
 
 
 def _arg(args: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
