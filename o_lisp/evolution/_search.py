@@ -51,9 +51,18 @@ from o_lisp.evolution._scope import analyse, unbound
 STEP_FACTOR = 20
 STEP_FLOOR = 100_000
 """A candidate's test run may take max(STEP_FACTOR x the parent's steps, STEP_FLOOR) steps."""
+PARENT_STEP_LIMIT = 2_000_000
+"""The parent's own test runs are capped too: a repair often starts from a parent that
+loops forever, and its evaluation (twice: plain and instrumented) should not take the
+agent's whole budget. A parent that hits this counts as a runaway: its candidates get
+STEP_FLOOR."""
 MIGRATE_EVERY = 2
 ARCHIVE_RATE = 0.1
 """The share of parents drawn from the MAP-Elites archive instead of the island's tournament."""
+FRESH_SHARE = 0.3
+"""The share of each generation's children that are new one-edit mutants of the parent:
+most bugs are one edit away, so its neighbourhood keeps being explored however the
+islands drift."""
 TRIES = 60
 """Attempts to breed one new (unseen, scope-correct) candidate before giving up the slot."""
 STATE_VERSION = 1
@@ -214,7 +223,8 @@ class PopulationSearch:
         parent = Individual(PARENT_ID, self.parent_source, (), "seed", 0, 0, 0)
         self.individuals[PARENT_ID] = parent
         self.pending: EvaluationRequest | None = EvaluationRequest(
-            (Proposal(PARENT_ID, target.name, self.parent_source, (), "seed"),), spectrum=True)
+            (Proposal(PARENT_ID, target.name, self.parent_source, (), "seed"),), step_limit=PARENT_STEP_LIMIT,
+            spectrum=True)
 
     # -- the protocol ------------------------------------------------------------------------
     def ask(self) -> EvaluationRequest | None:
@@ -265,9 +275,21 @@ class PopulationSearch:
 
     # -- ranking -----------------------------------------------------------------------------
     def rank(self, ident: str) -> fit.Key:
+        """Selection's order: `_fitness.rank_key`, or in a repair `_fitness.repair_key`
+        (the smallest edit before cost, so cheaper-but-wrong variants of the parent do not
+        crowd out its neighbourhood)."""
         individual = self.individuals[ident]
         assert individual.evaluation is not None
+        if self.repairing:
+            return fit.repair_key(individual.evaluation, self.fitness_names, individual.edit)
         return fit.rank_key(individual.evaluation, self.fitness_names, individual.edit)
+
+    def _improves_on(self, child: str, parent: str) -> bool:
+        """An operator's success: the child beats its parent on checks and deffitness (in
+        a repair), or on the whole `_fitness.key` (cost included) otherwise."""
+        a, b = fit.key(self._eval(child), self.fitness_names), fit.key(self._eval(parent), self.fitness_names)
+        cut = len(a) - 2 if self.repairing else len(a)
+        return a[:cut] > b[:cut]
 
     def _better(self, a: str, b: str) -> bool:
         return self.rank(a) > self.rank(b)
@@ -299,7 +321,8 @@ class PopulationSearch:
         weights = [PRIORS.get(n, 1.0) * self.rates.rate(n) for n in names]
         operator = self.rng.choices(names, weights)[0]
         options = by_operator[operator]
-        site_weights = [self.localiser.weight(e.path) * self.rates.rate(operator, e.context) for e in options]
+        site_weights = [self.localiser.weight(e.path) * self.rates.rate(operator, e.context) * e.weight
+                        for e in options]
         edit = self.rng.choices(options, site_weights)[0]
         try:
             return edit.apply(form), edit
@@ -384,6 +407,12 @@ class PopulationSearch:
         return self._request(children)
 
     def _offspring(self, island: list[str], index: int) -> Individual | None:
+        if self.rng.random() < FRESH_SHARE:
+            made = self._mutate(self.parent_form, self.parent_source)
+            if made is None:
+                return None
+            form, edit = made
+            return self._admit(form, (PARENT_ID,), edit.operator, index, ((edit.operator, edit.context),))
         first = self._select(island)
         form = self._form(first)
         parents: tuple[str, ...] = (first,)
@@ -412,7 +441,7 @@ class PopulationSearch:
         for ident in ids:
             child = self.individuals[ident]
             best_parent = max(child.parents, key=self.rank)
-            success = self.rank(ident)[:-1] > self.rank(best_parent)[:-1]
+            success = self._improves_on(ident, best_parent)
             for operator, context in child.contexts:
                 self.rates.record(operator, context, success)
             evaluation = child.evaluation
