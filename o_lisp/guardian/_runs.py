@@ -31,11 +31,13 @@ import re
 import secrets
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RUNS_DIRECTORY", "RunError", "RunStore", "new_run_id", "valid_run_id"]
+from o_lisp._limits import MAX_GENERATIONS, MAX_ISLANDS, MAX_POPULATION, MAX_SEED, MAX_WORKERS
+
+__all__ = ["RUNS_DIRECTORY", "PopulationSettings", "RunError", "RunStore", "new_run_id", "valid_run_id"]
 
 RUNS_DIRECTORY = Path("evolution") / "runs"
 """Under the guardian's data directory."""
@@ -46,6 +48,68 @@ FORMAT = 1
 
 class RunError(Exception):
     """A run that cannot be created, found or resumed; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class PopulationSettings:
+    """What a population cycle breeds with: the search settings the breeder gets
+    (``evolution_breed_start``'s ``settings``), and how many evaluator shadows run them.
+
+    The defaults are the seeds' (population 50, 10 generations, tournament 3, crossover
+    0.7, mutation 0.1, elitism 5). `seed` None means "pick one": the cycle draws a seed
+    and records it with the run, so every run can be repeated. `workers` 0 means one
+    evaluator shadow per core."""
+
+    population: int = 50
+    generations: int = 10
+    islands: int = 1
+    workers: int = 0
+    seed: int | None = None
+    max_evals: int | None = None
+    tournament: int = 3
+    crossover: float = 0.7
+    mutation: float = 0.1
+    elitism: int = 5
+
+    def problems(self) -> list[str]:
+        """What is wrong with these settings, one sentence each (empty: nothing). The CLI,
+        the HTTP API and the evolution manager all refuse with these sentences."""
+        found = []
+        if not 2 <= self.population <= MAX_POPULATION:
+            found.append(f"population must be from 2 to {MAX_POPULATION}, got {self.population}")
+        if not 1 <= self.generations <= MAX_GENERATIONS:
+            found.append(f"generations must be from 1 to {MAX_GENERATIONS}, got {self.generations}")
+        if not 1 <= self.islands <= MAX_ISLANDS:
+            found.append(f"islands must be from 1 to {MAX_ISLANDS}, got {self.islands}")
+        elif self.islands > self.population:
+            found.append(f"islands ({self.islands}) must not exceed the population ({self.population}): "
+                         "every island needs an individual")
+        if not 0 <= self.workers <= MAX_WORKERS:
+            found.append(f"workers must be from 1 to {MAX_WORKERS}, got {self.workers}")
+        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
+            found.append(f"seed must be from 0 to {MAX_SEED}, got {self.seed}")
+        if self.max_evals is not None and self.max_evals < 1:
+            found.append(f"max_evals must be at least 1, got {self.max_evals}")
+        return found
+
+    def evaluator_count(self) -> int:
+        return self.workers or max(1, os.cpu_count() or 1)
+
+    def breed_settings(self) -> dict[str, Any]:
+        """``evolution_breed_start``'s ``settings`` (the breeder does not need `workers`)."""
+        data = asdict(self)
+        del data["workers"]
+        data["elitism"] = min(self.elitism, self.population)
+        return data
+
+    def as_data(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> PopulationSettings:
+        """Settings from a run's ``settings.json`` (unknown keys ignored: a newer run's extras)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def new_run_id(now: float | None = None) -> str:
