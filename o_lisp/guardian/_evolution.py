@@ -57,7 +57,7 @@ from typing import Any
 from o_lisp.evolution._decision import Decision, Samples, Thresholds, decide
 from o_lisp.evolution._individual import Evaluation, EvaluationRequest
 from o_lisp.guardian._errors import GuardianError, StartFailed, SupervisorError
-from o_lisp.guardian._pool import ShadowPool, WorkerDied
+from o_lisp.guardian._pool import ShadowPool, WorkerDied, lower_priority
 from o_lisp.guardian._ports import EvolutionHost, ShadowWorker
 from o_lisp.guardian._protocol import CodeVersion, Error, Reply, Request, WorkerSpec
 from o_lisp.guardian._runs import PopulationSettings, RunError, RunStore
@@ -770,6 +770,9 @@ class EvolutionManager:
         await self.guardian.checkpoint(f"evolution {cycle.id} (run {store.run_id})")
         cycle.at("breed")
         breeder = await self._spawn_shadow(cycle, None, None)
+        pid = getattr(breeder.child, "pid", None)
+        if isinstance(pid, int):
+            lower_priority(pid)
         pool = ShadowPool(lambda: self._pool_shadow(cycle), workers, base_timeout=cfg.shadow_call_timeout,
                           timeout_per_proposal=cfg.shadow_call_timeout / 4)
         loop = asyncio.get_running_loop()
@@ -819,9 +822,13 @@ class EvolutionManager:
     async def _pool_shadow(self, cycle: _Cycle) -> _PoolShadow:
         """One evaluator shadow of the pool (a baseline shadow: current code, copy of the state)."""
         try:
-            return _PoolShadow(self, await self._spawn_shadow(cycle, None, None))
+            link = await self._spawn_shadow(cycle, None, None)
         except _ShadowDied as died:
             raise WorkerDied(str(died)) from None
+        pid = getattr(link.child, "pid", None)
+        if isinstance(pid, int):
+            lower_priority(pid)  # live requests first (bench/evolution_load.py)
+        return _PoolShadow(self, link)
 
     async def _population_verdict(self, cycle: _Cycle, store: RunStore, outcome: dict[str, Any]) -> None:
         """The run's best against its parent: promote it (offline: on tests and fitness; with

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -37,12 +38,32 @@ from o_lisp.evolution._individual import (
     evaluations_in_order,
 )
 
-__all__ = ["DIED_STAGE", "Evaluator", "PoolStats", "ShadowPool", "WorkerDied"]
+__all__ = ["DIED_STAGE", "EVALUATOR_NICENESS", "Evaluator", "PoolStats", "ShadowPool", "WorkerDied", "lower_priority"]
 
 log = logging.getLogger("o_lisp.guardian.pool")
 
 DIED_STAGE = "checks"
 """The stage a proposal whose shadow died is answered at (see the module docstring)."""
+
+
+EVALUATOR_NICENESS = 10
+"""How much lower the CPU priority of a population's shadows is than the live worker's: on
+a machine with few cores, live requests get the CPU first and the search the rest."""
+
+
+def lower_priority(pid: int, niceness: int = EVALUATOR_NICENESS) -> bool:
+    """Lower the CPU priority of process `pid`, every thread of it (on Linux niceness is
+    per thread; threads it starts later inherit it). False if it could not be done."""
+    try:
+        tasks = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except (OSError, ValueError):
+        tasks = [pid]
+    done = False
+    for task in tasks:
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile, or no permission
+            os.setpriority(os.PRIO_PROCESS, task, max(os.getpriority(os.PRIO_PROCESS, task), niceness))
+            done = True
+    return done
 
 
 class Evaluator(Protocol):

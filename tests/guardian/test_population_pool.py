@@ -57,6 +57,8 @@ def test_a_pool_of_real_shadows_evaluates_in_order_without_writing_anything(tmp_
             "(defn twice [x] (while True x))", "(defn twice [x] (+ x x))"), step_limit=20_000)
         try:
             evaluations = await pool.evaluate(request)
+            for shadow in spawned:  # evaluators yield the CPU to live requests
+                assert os.getpriority(os.PRIO_PROCESS, shadow._link.child.pid) >= 10  # type: ignore[attr-defined]
         finally:
             await pool.close()
         assert [e.id for e in evaluations] == [f"p{n}" for n in range(6)]
