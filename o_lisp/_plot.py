@@ -63,12 +63,13 @@ def plot_logbook(rows: Sequence[Mapping[str, Any]], path: Path, title: str = "")
                 points = [(g, _value(row, statistic, name)) for g, row in zip(generations, rows, strict=True)]
                 shown = [(g, v) for g, v in points if v is not None]
                 if shown:
-                    axis.plot([g for g, _ in shown], [v for _, v in shown], marker="o" if statistic == "best" else "",
+                    axis.plot([g for g, _ in shown], [v for _, v in shown], marker="o" if statistic == "best" else ".",
                               linestyle="-" if statistic != "best" else "--", label=statistic)
             axis.set_ylabel(name)
             axis.grid(True, alpha=0.3)
             axis.legend(loc="best", fontsize="small")
         axes[-1, 0].set_xlabel("generation")
+        axes[-1, 0].set_xticks(generations)
         if title:
             figure.suptitle(title)
         figure.tight_layout()

@@ -100,3 +100,17 @@ def test_population_flags_become_the_request_fields(monkeypatch: pytest.MonkeyPa
     ]
     printed = result.stdout
     assert '"logbook": [' in printed and '"evaluations": 10' in printed
+
+
+def test_plot_draws_one_panel_per_objective(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")  # the optional extra [plot]
+    from o_lisp._plot import objectives, plot_logbook
+
+    rows = [{"gen": g, "evals": 20, "best": {"checks_passed": g, "steps": 10}, "min": {"checks_passed": 0, "steps": 4},
+             "avg": {"checks_passed": g / 2, "steps": 8.5}, "max": {"checks_passed": g, "steps": 12}}
+            for g in (1, 2, 3)]
+    assert objectives(rows) == ["checks_passed", "steps"]
+    plot_logbook(rows, tmp_path / "fitness.png", title="f: run r1")
+    assert (tmp_path / "fitness.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="no completed generation to draw"):
+        plot_logbook([], tmp_path / "empty.png")

@@ -262,6 +262,9 @@ class EvolutionManager:
         if not isinstance(definition, str) or not definition:
             raise EvolutionError("definition must be a non-empty string")
         if resume is not None:
+            for running in self._cycles.values():  # e.g. resumed from the saved queue when the guardian started
+                if running.finished is None and resume in (running.resume, (running.run or {}).get("run")):
+                    return running.id
             population = self._resumable(definition, resume, population)
         if population is not None:
             if generator != "mutation" or source is not None:
@@ -792,7 +795,10 @@ class EvolutionManager:
                                          {"evaluations": [e.as_data() for e in evaluations]},
                                          cfg.shadow_call_timeout * 4)
                 individuals = [dict(i) for i in reply.get("individuals") or [] if isinstance(i, dict)]
-                await loop.run_in_executor(None, store.record, shown, individuals)
+                # The generation the individuals belong to: the one this answer completed (the
+                # parent, evaluated before any, is generation 0).
+                belongs = int(reply.get("generation", generation)) if reply.get("generation_done") else generation
+                await loop.run_in_executor(None, store.record, belongs, individuals)
                 evaluated_here += len(evaluations)
                 run["evaluations"] = evaluated + evaluated_here
                 elapsed = loop.time() - started

@@ -213,8 +213,8 @@ class RunStore:
     def resume_point(self) -> ResumePoint:
         """The last checkpoint, and the lineage and logbook cut back to it."""
         path = self.directory / "state.json"
-        if not path.exists():
-            generation, state = 0, None
+        if not path.exists():  # killed before completing a generation: it starts over, lineage and all
+            generation, state = -1, None
         else:
             data = self._read_json("state.json")
             if data.get("format") != FORMAT or not isinstance(data.get("state"), dict) \
@@ -223,7 +223,7 @@ class RunStore:
             generation, state = int(data["generation"]), dict(data["state"])
         self._truncate("lineage.jsonl", "generation", generation)
         self._truncate("logbook.jsonl", "gen", generation)
-        return ResumePoint(generation, state)
+        return ResumePoint(max(generation, 0), state)
 
     def lineage(self) -> list[dict[str, Any]]:
         return self._read_lines("lineage.jsonl")

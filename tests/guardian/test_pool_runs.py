@@ -158,7 +158,10 @@ def test_a_run_records_lineage_logbook_and_resumes_from_its_last_checkpoint(tmp_
     assert RunStore.known(tmp_path) == ["r1"]
     reopened = RunStore.open(tmp_path, "r1")
     assert reopened.settings() == {"definition": "f", "population": 10}
-    assert reopened.resume_point().state is None  # killed before its first generation: starts over
+    run.record(0, [{"id": "parent"}])
+    assert reopened.resume_point().state is None  # killed before its first generation: starts over...
+    assert run.lineage() == []  # ...from nothing (the parent is evaluated again)
+    run.record(0, [{"id": "parent"}])
     run.record(1, [{"id": "a", "fitness": [1, 2]}, {"id": "b", "fitness": [0, 2]}])
     run.log_generation({"gen": 1, "evals": 2})
     run.checkpoint(1, {"rng": [1, 2, 3], "population": ["a"]})
@@ -168,7 +171,7 @@ def test_a_run_records_lineage_logbook_and_resumes_from_its_last_checkpoint(tmp_
         out.write('{"id": "d", "gener')  # ...in the middle of a line
     point = RunStore.open(tmp_path, "r1").resume_point()
     assert point.generation == 1 and point.state == {"rng": [1, 2, 3], "population": ["a"]}
-    assert [row["id"] for row in run.lineage()] == ["a", "b"]  # what generation 2 did is redone
+    assert [row["id"] for row in run.lineage()] == ["parent", "a", "b"]  # what generation 2 did is redone
     assert run.logbook() == [{"gen": 1, "evals": 2}]
     assert not [p for p in run.directory.iterdir() if p.name.endswith(".tmp")]
 
