@@ -1129,21 +1129,20 @@ async def _evolve_local(agent: Path, data: Path, options: dict[str, Any], view: 
 
 @main.command("evolve")
 @_DATA_OPTION
-@click.option("--generations", type=click.IntRange(1, 50), metavar="N",
-              help="Generations to breed (each one's winner is the next one's parent)  [default: 1; 10 with "
-                   "--population]")
-@click.option("--candidates", type=click.IntRange(1, 32), metavar="N",
-              help="Candidates per generation (not with --population)  [default: 4]")
+@click.option("--generations", default=1, show_default=True, type=click.IntRange(1, 50), metavar="N",
+              help="Generations to breed (10 by default with --population).")
+@click.option("--candidates", default=4, show_default=True, type=click.IntRange(1, 32), metavar="N",
+              help="Candidates per generation (not with --population).")
 @click.option("--population", type=click.IntRange(2, MAX_POPULATION), metavar="N",
               help="Breed a population of N per generation (tournament, crossover, elitism, islands; evaluated "
                    "in parallel shadows) instead of hill-climbing.")
 @click.option("--islands", type=click.IntRange(1, MAX_ISLANDS), metavar="K",
-              help="Split the population into K islands with migration (with --population)  [default: 1]")
+              help="Split the population into K islands with migration (with --population; default 1).")
 @click.option("--workers", type=click.IntRange(1, MAX_WORKERS), metavar="W",
-              help="Evaluator shadows running in parallel (with --population)  [default: the number of cores]")
+              help="Evaluator shadows running in parallel (with --population; default: one per core).")
 @click.option("--seed", type=click.IntRange(0, MAX_SEED), metavar="S",
-              help="Seed of the search (with --population): the same seed repeats the run  [default: random, "
-                   "recorded with the run]")
+              help="Seed of the search (with --population): the same seed repeats the run (default: drawn, "
+                   "and recorded with the run).")
 @click.option("--max-evals", type=click.IntRange(min=1), metavar="E",
               help="Stop the search after E evaluations (with --population).")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), metavar="FILE",
@@ -1165,8 +1164,8 @@ async def _evolve_local(agent: Path, data: Path, options: dict[str, Any], view: 
 @click.option("--model", metavar="NAME", help="The model for --generator llm/mixed (the agent's or o-lisp.toml's).")
 @click.argument("agent", metavar="AGENT.hy", type=click.Path(dir_okay=False))
 @click.argument("definition")
-def evolve_command(agent: str, definition: str, data_dir: str | None, generations: int | None,
-                   candidates: int | None, population: int | None, islands: int | None, workers: int | None,
+def evolve_command(agent: str, definition: str, data_dir: str | None, generations: int,
+                   candidates: int, population: int | None, islands: int | None, workers: int | None,
                    seed: int | None, max_evals: int | None, plot_file: str | None, resume: str | None,
                    canary: bool, hypothesis: str, url: str | None, token: str | None, timeout: float | None,
                    as_json: bool, generator: str, model: str | None) -> None:
@@ -1195,8 +1194,15 @@ def evolve_command(agent: str, definition: str, data_dir: str | None, generation
     if hypothesis:
         _check_hypothesis(hypothesis)
     populated = population is not None or resume is not None
-    _check_population_flags(population, resume, generations, candidates, islands, workers, seed, max_evals,
+    context = click.get_current_context()
+    # Given by the user (command line, O_* variable), not a default (o-lisp.toml's [evolution] included):
+    typed = {name for name in ("generations", "candidates") if context.get_parameter_source(name) in
+             (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
+    _check_population_flags(population, resume, generations if "generations" in typed else None,
+                            candidates if "candidates" in typed else None, islands, workers, seed, max_evals,
                             plot_file, generator)
+    if populated and context.get_parameter_source("generations") == ParameterSource.DEFAULT:
+        generations = 10  # the seeds' default for a population; o-lisp.toml's [evolution] still applies
     if plot_file is not None:
         from o_lisp._plot import PlotUnavailable, check_plotting
 
@@ -1205,14 +1211,14 @@ def evolve_command(agent: str, definition: str, data_dir: str | None, generation
         except PlotUnavailable as missing:
             raise click.UsageError(f"--plot: {missing}") from None
     options: dict[str, Any] = {"definition": definition, "hypothesis": hypothesis,
-                               "generations": generations or 1, "candidates": candidates or 4, "canary": canary}
+                               "generations": generations, "candidates": candidates, "canary": canary}
     if populated:
         del options["candidates"]
         if resume is not None:
             del options["generations"]
             options["resume"] = resume
         else:
-            options.update(population=population, generations=generations or 10, islands=islands or 1)
+            options.update(population=population, generations=generations, islands=islands or 1)
         for key, value in (("workers", workers), ("seed", seed), ("max_evals", max_evals)):
             if value is not None:
                 options[key] = value

@@ -114,3 +114,20 @@ def test_plot_draws_one_panel_per_objective(tmp_path: Path) -> None:
     assert (tmp_path / "fitness.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="no completed generation to draw"):
         plot_logbook([], tmp_path / "empty.png")
+
+
+def test_o_lisp_toml_evolution_defaults_do_not_clash_with_a_population(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "o-lisp.toml").write_text("[evolution]\ncandidates = 7\ngenerations = 3\n")
+    monkeypatch.chdir(tmp_path)
+    sent: list[dict[str, Any]] = []
+
+    def remote(base: str, token: str | None, options: dict[str, Any], view: Any, timeout: float | None) -> dict[str, Any]:
+        sent.append(options)
+        return {"id": "evo-1", "target": "greet", "status": "rejected", "events": [], "candidates": []}
+
+    monkeypatch.setattr(cli, "_evolve_remote", remote)
+    result = invoke("evolve", GREETER, "greet", "--url", "http://127.0.0.1:9", "--population", "10")
+    assert result.exit_code == 1, result.output
+    assert sent[0]["generations"] == 3 and "candidates" not in sent[0]  # the file's generations, no candidates
+    resumed = invoke("evolve", GREETER, "greet", "--url", "http://127.0.0.1:9", "--resume", "r1")
+    assert resumed.exit_code == 1, resumed.output  # the file's defaults are not "--generations with --resume"
