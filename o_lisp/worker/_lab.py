@@ -52,6 +52,7 @@ from o_lisp.evolution._generators import (
     generate,
     updated,
 )
+from o_lisp.evolution._search import SearchError
 from o_lisp.evolution._validate import ValidationThresholds, run_fitness, validate
 from o_lisp.guardian._protocol import (
     BadRequest,
@@ -59,6 +60,7 @@ from o_lisp.guardian._protocol import (
     ErrorCode,
     WorkerSpec,
 )
+from o_lisp.worker._breed import Breeder
 from o_lisp.worker._evaluate import check_request, evaluate, scope_names
 from o_lisp.worker._llm import REPLIES_DIRECTORY, llm_settings
 
@@ -154,6 +156,7 @@ class Lab:
         self.validated = False
         self.candidate: Definition | None = None
         self.scratch_log: _ScratchLog | None = None
+        self.breeder: Breeder | None = None
         if self.spec.shadow:
             self._build_shadow(state)
 
@@ -238,6 +241,47 @@ class Lab:
         if args:
             raise LabError(f"evolution_scope takes no arguments, got {', '.join(sorted(map(str, args)))[:200]}")
         return {"globals": scope_names(self.worker.agent), "special_forms": sorted(SPECIAL_FORMS)}
+
+    # -- the breeder (a population search over one definition: o_lisp.worker._breed) -------------
+    def _evolution_breed_start(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Start (or, with ``state``, resume) the lab's one population search: args
+        ``{"definition", "settings", "state"}``; reply ``{"request", "generation"}``."""
+        definition = _str(args, "definition")
+        settings = args.get("settings") or {}
+        state = args.get("state")
+        if not isinstance(settings, dict):
+            raise LabError("argument 'settings' must be a map")
+        if state is not None and not isinstance(state, dict):
+            raise LabError("argument 'state' must be a map or null")
+        try:
+            self.breeder = Breeder(self.worker.agent, definition, settings, state)
+            return self.breeder.start()
+        except SearchError as error:
+            self.breeder = None
+            raise LabError(f"evolution_breed_start: {error}") from None
+
+    def _breeding(self, method: str) -> Breeder:
+        if self.breeder is None:
+            raise LabError(f"{method}: no population search was started (evolution_breed_start)")
+        return self.breeder
+
+    def _evolution_breed_tell(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The answers to the last request: ``{"evaluations": [...]}``; the next request and
+        what this generation produced (individuals, logbook row)."""
+        breeder = self._breeding("evolution_breed_tell")
+        evaluations = args.get("evaluations")
+        if not isinstance(evaluations, list) or not all(isinstance(e, dict) for e in evaluations):
+            raise LabError("evolution_breed_tell: argument 'evaluations' must be a list of maps")
+        try:
+            return breeder.tell(evaluations)
+        except SearchError as error:
+            raise LabError(f"evolution_breed_tell: {error}") from None
+
+    def _evolution_breed_state(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._breeding("evolution_breed_state").state()
+
+    def _evolution_breed_best(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._breeding("evolution_breed_best").best()
 
     def _evolution_fitness(self, args: dict[str, Any]) -> dict[str, Any]:
         """Replay the fitness tasks `repeats` times: scores, latencies, errors."""
