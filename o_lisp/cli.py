@@ -989,11 +989,13 @@ def cycle_summary(cycle: Mapping[str, Any]) -> list[str]:
     result = cycle.get("result") or {}
     events = cycle.get("events") or []
     last = events[-1].get("message", "") if events else ""
+    run = cycle.get("population") if isinstance(cycle.get("population"), dict) else None
+    run_line = [] if run is None else [_run_line(cycle_id, run)]
     if status == "promoted":
         commit = str(result.get("commit") or "")[:7]
         tag = result.get("tag")
         return [f"{cycle_id} promoted {target}: version {result.get('version')}, commit {commit}"
-                + (f", tag {tag}" if tag else "")]
+                + (f", tag {tag}" if tag else ""), *run_line]
     if status == "rolled_back":
         lines = [f"{cycle_id} rolled back {target}: {result.get('rollback_reason') or last}"]
     elif status == "rejected":
@@ -1005,7 +1007,17 @@ def cycle_summary(cycle: Mapping[str, Any]) -> list[str]:
         reason = candidate.get("reason") or ""
         lines.append(f"  {candidate.get('id', '?')}  {how or '?'}  {candidate.get('verdict', '?')} at "
                      f"{candidate.get('stage', '?')}" + (f": {reason}" if reason else ""))
-    return lines
+    return lines + run_line
+
+
+def _run_line(cycle_id: object, run: Mapping[str, Any]) -> str:
+    """A population run in one line: its id (to resume or find it), how much it did, its best."""
+    best = run.get("best") if isinstance(run.get("best"), dict) else {}
+    checks = f", best passes {best.get('checks_passed')}/{best.get('checks_total')} checks" if best else ""
+    rate = run.get("evaluations_per_second")
+    return (f"{cycle_id} run {run.get('run', '?')}: {run.get('evaluations', 0)} evaluations in "
+            f"{run.get('completed_generations', 0)}/{run.get('generations', '?')} generations"
+            + (f" ({rate:g}/s)" if isinstance(rate, int | float) else "") + checks)
 
 
 def _check_url(url: str) -> str:

@@ -131,3 +131,17 @@ def test_o_lisp_toml_evolution_defaults_do_not_clash_with_a_population(tmp_path:
     assert sent[0]["generations"] == 3 and "candidates" not in sent[0]  # the file's generations, no candidates
     resumed = invoke("evolve", GREETER, "greet", "--url", "http://127.0.0.1:9", "--resume", "r1")
     assert resumed.exit_code == 1, resumed.output  # the file's defaults are not "--generations with --resume"
+
+
+def test_the_summary_names_the_run_and_its_best() -> None:
+    from o_lisp.cli import cycle_summary
+
+    run = {"run": "20261205T064811-4ec7f2", "evaluations": 36, "completed_generations": 2, "generations": 5,
+           "evaluations_per_second": 36.92, "best": {"checks_passed": 8, "checks_total": 8}}
+    promoted = {"id": "evo-1", "target": "shipping-cost", "status": "promoted", "population": run,
+                "result": {"version": "1.0.1", "commit": "f234e1f00", "tag": "v1.0.1"}}
+    assert cycle_summary(promoted) == [
+        "evo-1 promoted shipping-cost: version 1.0.1, commit f234e1f, tag v1.0.1",
+        "evo-1 run 20261205T064811-4ec7f2: 36 evaluations in 2/5 generations (36.92/s), best passes 8/8 checks"]
+    rejected = {**promoted, "status": "rejected", "population": {**run, "best": None}, "candidates": []}
+    assert cycle_summary(rejected)[-1] == "evo-1 run 20261205T064811-4ec7f2: 36 evaluations in 2/5 generations (36.92/s)"
