@@ -1129,8 +1129,10 @@ async def _evolve_local(agent: Path, data: Path, options: dict[str, Any], view: 
             try:
                 return waiter.result()
             except TimeoutError:
+                run = ((manager.get(cycle_id) or {}).get("population") or {}).get("run")
                 raise EvolveFailed(f"{cycle_id} did not finish within {timeout:g} s; stopping the guardian "
-                                   "abandons it") from None
+                                   "abandons it" + (f" (run {run} keeps its completed generations: continue it "
+                                                    f"with --resume {run})" if run else "")) from None
         finally:
             waiter.cancel()
             # Not left in the saved queue for the next guardian on this data (`o-lisp serve`).
