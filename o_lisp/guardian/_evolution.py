@@ -64,6 +64,8 @@ from o_lisp.guardian._runs import PopulationSettings, RunError, RunStore
 
 __all__ = ["QUEUE_FILE", "EvolutionConfig", "EvolutionError", "EvolutionManager"]
 
+BREEDER_CPU_SECONDS = 3600
+"""RLIMIT_CPU of a population's breeder shadow: it runs the search for the whole run, no candidate."""
 QUEUE_FILE = "evolution-queue.json"
 """In the data directory: the cycles queued or running, run again by a restarted guardian."""
 
@@ -772,7 +774,8 @@ class EvolutionManager:
         cycle.at("checkpoint", done_generations / settings.generations)
         await self.guardian.checkpoint(f"evolution {cycle.id} (run {store.run_id})")
         cycle.at("breed")
-        breeder = await self._spawn_shadow(cycle, None, None)
+        # The breeder runs no candidate (only the search), for the whole run: a longer CPU limit.
+        breeder = await self._spawn_shadow(cycle, None, None, max(cfg.shadow_cpu_seconds, BREEDER_CPU_SECONDS))
         pid = getattr(breeder.child, "pid", None)
         if isinstance(pid, int):
             lower_priority(pid)
@@ -820,6 +823,10 @@ class EvolutionManager:
                 request_data, generation = reply.get("request"), int(reply.get("generation", generation))
             cycle.at("decide", 0.95)
             outcome = await self._call(breeder, "evolution_breed_best", {}, cfg.shadow_call_timeout * 4)
+        except _ShadowDied as died:  # the run's checkpoints stay: it can be resumed
+            self._end(cycle, "failed", f"run {store.run_id}: the breeder failed: {died} (its completed "
+                                       f"generations are kept: --resume {store.run_id})")
+            return
         finally:
             await pool.close()
             await self._close_shadow(breeder)
@@ -1242,13 +1249,14 @@ class EvolutionManager:
             return f"the shadow was killed by {name} ({why}); {reason}"
         return f"the shadow died (exit status {status}): {reason}"
 
-    async def _spawn_shadow(self, cycle: _Cycle, name: str | None, source: str | None) -> ShadowWorker:
+    async def _spawn_shadow(self, cycle: _Cycle, name: str | None, source: str | None,
+                            cpu_seconds: int | None = None) -> ShadowWorker:
         g = self.guardian
         scratch = g.data_dir / "shadows" / f"{cycle.id}-{time.monotonic_ns()}"
         spec = WorkerSpec(
             agent=str(g.config.agent.absolute()), data_dir=str(g.config.data_dir.absolute()),
             debug_methods=g.config.debug_methods, role="shadow", candidate_name=name, candidate_source=source,
-            scratch_dir=str(scratch), cpu_seconds=self.config.shadow_cpu_seconds,
+            scratch_dir=str(scratch), cpu_seconds=cpu_seconds or self.config.shadow_cpu_seconds,
             address_space=self.config.shadow_memory_headroom,
             grants=("llm",) if {"llm", "*"} & set(g.config.grants) else (), llm=g.config.llm,  # docs/llm.md, shadows
         )

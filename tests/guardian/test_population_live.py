@@ -64,3 +64,48 @@ def test_with_live_traffic_the_best_is_shadow_tested_then_promoted(tmp_path: Pat
     assert record["verdict"] == "promoted" and record["generator"] == "population"
     assert "latency" in record["evidence"]  # the shadow test's evidence, beside the run's
     assert set(replies) == {"free shipping"}  # live users never saw a failure
+
+
+def test_a_dead_breeder_fails_the_cycle_and_leaves_the_run_resumable(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    agent = tmp_path / "leap_year.hy"  # not repaired within 8 generations: the run lasts
+    agent.write_text((ROOT / "bench" / "repair" / "leap_year.hy").read_text())
+    config = GuardianConfig(agent=agent, data_dir=tmp_path / "data", request_timeout=20.0)
+
+    async def main() -> tuple[dict[str, Any], dict[str, Any]]:
+        guardian = Guardian(config)
+        await guardian.start()
+        try:
+            manager = guardian.evolution
+            real_call = manager._call
+            tells = 0
+
+            async def call(link: Any, method: str, args: dict[str, Any], timeout: float) -> Any:
+                nonlocal tells
+                if method == "evolution_breed_tell":
+                    tells += 1
+                    if tells == 3:  # (1: the parent, 2: generation 1) it dies before hearing generation 2
+                        os.kill(link.child.pid, signal.SIGKILL)
+                        await link.child.wait()
+                return await real_call(link, method, args, timeout)
+
+            manager._call = call  # type: ignore[method-assign]
+            cycle_id = await manager.start("leap-year", population=PopulationSettings(
+                population=20, generations=8, workers=1, seed=4))
+            failed = await manager.wait(cycle_id, 120)
+            manager._call = real_call  # type: ignore[method-assign]
+            resumed_id = await manager.start("leap-year", resume=failed["population"]["run"])
+            return failed, await manager.wait(resumed_id, 120)
+        finally:
+            await guardian.stop()
+
+    failed, resumed = asyncio.run(main())
+    run = failed["population"]["run"]
+    assert failed["status"] == "failed"
+    last = failed["events"][-1]["message"]
+    assert last.startswith(f"run {run}: the breeder failed: the shadow was killed by SIGKILL")
+    assert last.endswith(f"(its completed generations are kept: --resume {run})")
+    assert resumed["population"]["run"] == run and resumed["population"]["resumed_from"] == 1
+    assert resumed["status"] in ("promoted", "rejected")
