@@ -774,16 +774,17 @@ class EvolutionManager:
         cycle.at("checkpoint", done_generations / settings.generations)
         await self.guardian.checkpoint(f"evolution {cycle.id} (run {store.run_id})")
         cycle.at("breed")
-        # The breeder runs no candidate (only the search), for the whole run: a longer CPU limit.
-        breeder = await self._spawn_shadow(cycle, None, None, max(cfg.shadow_cpu_seconds, BREEDER_CPU_SECONDS))
-        pid = getattr(breeder.child, "pid", None)
-        if isinstance(pid, int):
-            lower_priority(pid)
         pool = ShadowPool(lambda: self._pool_shadow(cycle), workers, base_timeout=cfg.shadow_call_timeout,
                           timeout_per_proposal=cfg.shadow_call_timeout / 4)
         loop = asyncio.get_running_loop()
         started, evaluated_here = loop.time(), 0
+        breeder: ShadowWorker | None = None
         try:
+            # The breeder runs no candidate (only the search), for the whole run: a longer CPU limit.
+            breeder = await self._spawn_shadow(cycle, None, None, max(cfg.shadow_cpu_seconds, BREEDER_CPU_SECONDS))
+            pid = getattr(breeder.child, "pid", None)
+            if isinstance(pid, int):
+                lower_priority(pid)
             answer = await self._call(breeder, "evolution_breed_start", {
                 "definition": cycle.target, "settings": settings.breed_settings(), "state": state,
             }, cfg.shadow_call_timeout * 4)
@@ -829,7 +830,8 @@ class EvolutionManager:
             return
         finally:
             await pool.close()
-            await self._close_shadow(breeder)
+            if breeder is not None:
+                await self._close_shadow(breeder)
         await self._population_verdict(cycle, store, outcome)
 
     async def _pool_shadow(self, cycle: _Cycle) -> _PoolShadow:
