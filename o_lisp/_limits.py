@@ -9,6 +9,12 @@ MAX_CANDIDATES = 32
 """Bounds on one evolution cycle's size (`o-lisp evolve`, ``POST /v1/evolution``, ``[evolution]``
 of o-lisp.toml, the evolution manager): each candidate is validated and shadowed against
 live traffic, so an unbounded request could keep an agent's evolution busy for days."""
+MAX_POPULATION = 1000
+MAX_ISLANDS = 16
+MAX_WORKERS = 64
+MAX_SEED = 2**32 - 1
+"""Bounds of a population cycle (`o-lisp evolve --population`, ``POST /v1/evolution``):
+individuals per generation, islands, evaluator shadows, and the seed of its random generator."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ import click
 from click.core import ParameterSource
 
 from o_lisp import Interpreter, Limits, LispError, OLispError, ProgramError, hy_repr, unmangle
+from o_lisp._limits import MAX_ISLANDS, MAX_POPULATION, MAX_SEED, MAX_WORKERS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -988,11 +989,13 @@ def cycle_summary(cycle: Mapping[str, Any]) -> list[str]:
     result = cycle.get("result") or {}
     events = cycle.get("events") or []
     last = events[-1].get("message", "") if events else ""
+    run = cycle.get("population") if isinstance(cycle.get("population"), dict) else None
+    run_line = [] if run is None else [_run_line(cycle_id, run)]
     if status == "promoted":
         commit = str(result.get("commit") or "")[:7]
         tag = result.get("tag")
         return [f"{cycle_id} promoted {target}: version {result.get('version')}, commit {commit}"
-                + (f", tag {tag}" if tag else "")]
+                + (f", tag {tag}" if tag else ""), *run_line]
     if status == "rolled_back":
         lines = [f"{cycle_id} rolled back {target}: {result.get('rollback_reason') or last}"]
     elif status == "rejected":
@@ -1004,7 +1007,17 @@ def cycle_summary(cycle: Mapping[str, Any]) -> list[str]:
         reason = candidate.get("reason") or ""
         lines.append(f"  {candidate.get('id', '?')}  {how or '?'}  {candidate.get('verdict', '?')} at "
                      f"{candidate.get('stage', '?')}" + (f": {reason}" if reason else ""))
-    return lines
+    return lines + run_line
+
+
+def _run_line(cycle_id: object, run: Mapping[str, Any]) -> str:
+    """A population run in one line: its id (to resume or find it), how much it did, its best."""
+    best = run.get("best") if isinstance(run.get("best"), dict) else {}
+    checks = f", best passes {best.get('checks_passed')}/{best.get('checks_total')} checks" if best else ""
+    rate = run.get("evaluations_per_second")
+    return (f"{cycle_id} run {run.get('run', '?')}: {run.get('evaluations', 0)} evaluations in "
+            f"{run.get('completed_generations', 0)}/{run.get('generations', '?')} generations"
+            + (f" ({rate:g}/s)" if isinstance(rate, int | float) else "") + checks)
 
 
 def _check_url(url: str) -> str:
@@ -1082,17 +1095,24 @@ async def _evolve_local(agent: Path, data: Path, options: dict[str, Any], view: 
     import asyncio
 
     from o_lisp.guardian._evolution import EvolutionError
+    from o_lisp.guardian._runs import PopulationSettings
     from o_lisp.guardian._supervisor import Guardian, GuardianConfig
 
     guardian = Guardian(GuardianConfig(agent=agent, data_dir=data, llm=llm))
     await guardian.start()
     try:
         manager = guardian.evolution
+        population = None
+        if "population" in options or "workers" in options:
+            population = PopulationSettings(
+                **{key: options[key] for key in ("population", "generations", "islands", "workers", "seed",
+                                                 "max_evals") if key in options})
         try:
             cycle_id = await manager.start(
-                options["definition"], hypothesis=options["hypothesis"], generations=options["generations"],
-                candidates=options["candidates"], canary=options["canary"],
+                options["definition"], hypothesis=options["hypothesis"], generations=options.get("generations", 1),
+                candidates=options.get("candidates", 4), canary=options["canary"],
                 **{key: options[key] for key in ("generator", "model") if key in options},
+                population=population, resume=options.get("resume"),
             )
         except EvolutionError as error:
             raise EvolveFailed(error.message, EXIT_USAGE if error.code in ("bad_request", "not_found")
@@ -1109,8 +1129,10 @@ async def _evolve_local(agent: Path, data: Path, options: dict[str, Any], view: 
             try:
                 return waiter.result()
             except TimeoutError:
+                run = ((manager.get(cycle_id) or {}).get("population") or {}).get("run")
                 raise EvolveFailed(f"{cycle_id} did not finish within {timeout:g} s; stopping the guardian "
-                                   "abandons it") from None
+                                   "abandons it" + (f" (run {run} keeps its completed generations: continue it "
+                                                    f"with --resume {run})" if run else "")) from None
         finally:
             waiter.cancel()
             # Not left in the saved queue for the next guardian on this data (`o-lisp serve`).
@@ -1122,9 +1144,27 @@ async def _evolve_local(agent: Path, data: Path, options: dict[str, Any], view: 
 @main.command("evolve")
 @_DATA_OPTION
 @click.option("--generations", default=1, show_default=True, type=click.IntRange(1, 50), metavar="N",
-              help="Generations to breed (each one's winner is the next one's parent).")
+              help="Generations to breed (10 by default with --population).")
 @click.option("--candidates", default=4, show_default=True, type=click.IntRange(1, 32), metavar="N",
-              help="Candidates per generation.")
+              help="Candidates per generation (not with --population).")
+@click.option("--population", type=click.IntRange(2, MAX_POPULATION), metavar="N",
+              help="Breed a population of N per generation (tournament, crossover, elitism, islands; evaluated "
+                   "in parallel shadows) instead of hill-climbing.")
+@click.option("--islands", type=click.IntRange(1, MAX_ISLANDS), metavar="K",
+              help="Split the population into K islands with migration (with --population; default 1).")
+@click.option("--workers", type=click.IntRange(1, MAX_WORKERS), metavar="W",
+              help="Evaluator shadows running in parallel (with --population; default: one per core).")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), metavar="S",
+              help="Seed of the search (with --population): the same seed repeats the run (default: drawn, "
+                   "and recorded with the run).")
+@click.option("--max-evals", type=click.IntRange(min=1), metavar="E",
+              help="Stop the search after E evaluations (with --population).")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Draw the fitness per generation into FILE (.png, .svg, .pdf; with --population; needs "
+                   "matplotlib: pip install 'o-lisp[plot]').")
+@click.option("--resume", metavar="RUN",
+              help="Continue population run RUN (its id is printed when it starts) from its last completed "
+                   "generation, with its own settings.")
 @click.option("--canary", is_flag=True, help="Route a growing share of live traffic to the winner before promoting it.")
 @click.option("--hypothesis", default="", metavar="TEXT", help="What should improve (guides generation, kept in the record).")
 @click.option("--url", metavar="URL", help="A running `o-lisp serve` to run the cycle in (default: in-process guardian).")
@@ -1138,7 +1178,9 @@ async def _evolve_local(agent: Path, data: Path, options: dict[str, Any], view: 
 @click.option("--model", metavar="NAME", help="The model for --generator llm/mixed (the agent's or o-lisp.toml's).")
 @click.argument("agent", metavar="AGENT.hy", type=click.Path(dir_okay=False))
 @click.argument("definition")
-def evolve_command(agent: str, definition: str, data_dir: str | None, generations: int, candidates: int,
+def evolve_command(agent: str, definition: str, data_dir: str | None, generations: int,
+                   candidates: int, population: int | None, islands: int | None, workers: int | None,
+                   seed: int | None, max_evals: int | None, plot_file: str | None, resume: str | None,
                    canary: bool, hypothesis: str, url: str | None, token: str | None, timeout: float | None,
                    as_json: bool, generator: str, model: str | None) -> None:
     """Run one protected evolution cycle on DEFINITION of AGENT and wait for its verdict.
@@ -1151,6 +1193,13 @@ def evolve_command(agent: str, definition: str, data_dir: str | None, generation
     guardian is started on the agent's data directory (like `o-lisp serve`) and stopped
     afterwards.
 
+    With --population the cycle breeds a population instead (docs/evolution.md): each
+    generation's individuals are evaluated in parallel shadows against the agent's
+    checks (each assert of each deftest) and fitness tasks, and the best of the run is
+    promoted if it passes every test and its parent did not (or it is fitter with no
+    regression). The run is checkpointed every generation: --resume RUN continues it.
+    --json then prints the cycle with its per-generation logbook.
+
     Exit status: 0 a candidate was promoted, 1 none was (rejected, rolled back, failed),
     2 usage error (including a definition the agent does not have).
     """
@@ -1158,8 +1207,35 @@ def evolve_command(agent: str, definition: str, data_dir: str | None, generation
 
     if hypothesis:
         _check_hypothesis(hypothesis)
-    options = {"definition": definition, "hypothesis": hypothesis, "generations": generations,
-               "candidates": candidates, "canary": canary}
+    populated = population is not None or resume is not None
+    context = click.get_current_context()
+    # Given by the user (command line, O_* variable), not a default (o-lisp.toml's [evolution] included):
+    typed = {name for name in ("generations", "candidates") if context.get_parameter_source(name) in
+             (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
+    _check_population_flags(population, resume, generations if "generations" in typed else None,
+                            candidates if "candidates" in typed else None, islands, workers, seed, max_evals,
+                            plot_file, generator)
+    if populated and context.get_parameter_source("generations") == ParameterSource.DEFAULT:
+        generations = 10  # the seeds' default for a population; o-lisp.toml's [evolution] still applies
+    if plot_file is not None:
+        from o_lisp._plot import PlotUnavailable, check_plotting
+
+        try:
+            check_plotting()
+        except PlotUnavailable as missing:
+            raise click.UsageError(f"--plot: {missing}") from None
+    options: dict[str, Any] = {"definition": definition, "hypothesis": hypothesis,
+                               "generations": generations, "candidates": candidates, "canary": canary}
+    if populated:
+        del options["candidates"]
+        if resume is not None:
+            del options["generations"]
+            options["resume"] = resume
+        else:
+            options.update(population=population, generations=generations, islands=islands or 1)
+        for key, value in (("workers", workers), ("seed", seed), ("max_evals", max_evals)):
+            if value is not None:
+                options[key] = value
     if generator != "mutation":  # (older servers do not know the fields)
         options.update(generator=generator, **({"model": model} if model else {}))
     elif model:
@@ -1197,12 +1273,57 @@ def evolve_command(agent: str, definition: str, data_dir: str | None, generation
         _fail(error)
     except KeyboardInterrupt:
         _interrupted()
+    run = cycle.get("population") if isinstance(cycle.get("population"), dict) else None
     if as_json:
+        if run is not None:  # the per-generation logbook and the total, at the top (bench/repair.py reads them)
+            cycle = {**cycle, "logbook": run.get("logbook") or [], "evaluations": run.get("evaluations")}
         click.echo(json.dumps(cycle, indent=2, ensure_ascii=False))
     for line in cycle_summary(cycle):
         click.echo(line, err=as_json)
+    if plot_file is not None:
+        from o_lisp._plot import PlotUnavailable, plot_logbook
+
+        rows = (run or {}).get("logbook") or []
+        try:
+            plot_logbook(rows, Path(plot_file), title=f"{definition}: run {(run or {}).get('run', '?')}")
+        except (PlotUnavailable, OSError, ValueError) as problem:
+            click.echo(f"o-lisp: --plot {plot_file}: {problem}", err=True)
+            raise click.exceptions.Exit(EXIT_PROGRAM_ERROR) from None
+        click.echo(f"fitness per generation drawn in {plot_file}", err=as_json)
     if cycle.get("status") != "promoted":
         raise click.exceptions.Exit(EXIT_PROGRAM_ERROR)
+
+
+def _check_population_flags(population: int | None, resume: str | None, generations: int | None,
+                            candidates: int | None, islands: int | None, workers: int | None, seed: int | None,
+                            max_evals: int | None, plot_file: str | None, generator: str) -> None:
+    """The population flags that do not go together, refused before anything starts (exit 2)."""
+    from o_lisp.guardian._runs import valid_run_id
+    if population is None and resume is None:
+        for flag, value in (("--islands", islands), ("--workers", workers), ("--seed", seed),
+                            ("--max-evals", max_evals), ("--plot", plot_file)):
+            if value is not None:
+                raise click.UsageError(f"{flag}: only with --population (or --resume)")
+        return
+    if candidates is not None:
+        raise click.UsageError("--candidates: not with --population or --resume (a population cycle breeds "
+                               "--population individuals per generation)")
+    if generator != "mutation":
+        raise click.UsageError("--generator: a population cycle breeds by mutation only (no --generator llm/mixed "
+                               "with --population or --resume)")
+    if resume is not None:
+        for flag, value in (("--population", population), ("--generations", generations),
+                            ("--islands", islands), ("--seed", seed), ("--max-evals", max_evals)):
+            if value is not None:
+                raise click.UsageError(f"{flag}: not with --resume (a resumed run keeps its own settings; "
+                                       "only --workers may change)")
+        if not valid_run_id(resume):
+            raise click.UsageError(f"--resume: {resume!r} is not a run id (like 20261205T071502-3fa9c1)")
+        return
+    assert population is not None
+    if islands is not None and islands > population:
+        raise click.UsageError(f"--islands ({islands}) must not exceed --population ({population}): "
+                               "every island needs an individual")
 
 
 class _NoTraceback(logging.Formatter):

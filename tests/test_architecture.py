@@ -295,7 +295,9 @@ ALLOWED: Mapping[str, Mapping[str, tuple[str, ...] | None]] = {
     "o_lisp.evolution": {CORE: None, "o_lisp.agent": None},
     "o_lisp.worker": {CORE: None, "o_lisp.agent": None, "o_lisp.memory": None, "o_lisp.llm": None, "o_lisp.evolution": None,
                       "o_lisp.guardian": ("o_lisp.guardian._protocol",)},
-    "o_lisp.guardian": {CORE: None, "o_lisp.evolution": ("o_lisp.evolution._decision", "o_lisp.evolution._stats")},
+    # `_individual`: the search <-> evaluator contract (plain data), for the population cycle's pool.
+    "o_lisp.guardian": {CORE: None, "o_lisp.evolution": ("o_lisp.evolution._decision", "o_lisp.evolution._stats",
+                                                         "o_lisp.evolution._individual")},
 }
 """docs/architecture.md's table "Packages and what each may import", as data (`o_lisp.cli` may import anything)."""
 

@@ -55,12 +55,17 @@ from pathlib import Path
 from typing import Any
 
 from o_lisp.evolution._decision import Decision, Samples, Thresholds, decide
+from o_lisp.evolution._individual import Evaluation, EvaluationRequest
 from o_lisp.guardian._errors import GuardianError, StartFailed, SupervisorError
+from o_lisp.guardian._pool import ShadowPool, WorkerDied, lower_priority
 from o_lisp.guardian._ports import EvolutionHost, ShadowWorker
 from o_lisp.guardian._protocol import CodeVersion, Error, Reply, Request, WorkerSpec
+from o_lisp.guardian._runs import PopulationSettings, RunError, RunStore
 
 __all__ = ["QUEUE_FILE", "EvolutionConfig", "EvolutionError", "EvolutionManager"]
 
+BREEDER_CPU_SECONDS = 3600
+"""RLIMIT_CPU of a population's breeder shadow: it runs the search for the whole run, no candidate."""
 QUEUE_FILE = "evolution-queue.json"
 """In the data directory: the cycles queued or running, run again by a restarted guardian."""
 
@@ -166,6 +171,12 @@ class _Cycle:
     """Who writes the candidates: ``mutation`` (offline), ``llm`` (a model: docs/llm.md) or ``mixed``."""
     model: str | None = None
     """With ``llm``/``mixed``: the model's name (the agent's or o-lisp.toml's); None: its default."""
+    population: PopulationSettings | None = None
+    """A population cycle (issue 13) with these settings; None: the hill-climber above."""
+    resume: str | None = None
+    """A population cycle that continues this run (its settings come from the run)."""
+    run: dict[str, Any] | None = None
+    """A population cycle's progress: run id, generation, evaluations, evaluations/s, best, logbook."""
     status: str = "queued"
     stage: str = "queued"
     progress: float = 0.0
@@ -196,6 +207,7 @@ class _Cycle:
             "events": [dict(e) for e in self.events], "candidates": [dict(c) for c in self.candidates],
             "result": None if self.result is None else dict(self.result), "basis": dict(self.basis),
             "started": self.started, "finished": self.finished,
+            **({} if self.run is None else {"population": json.loads(json.dumps(self.run))}),
         }
 
 
@@ -240,12 +252,30 @@ class EvolutionManager:
     # -- public API ------------------------------------------------------------------------------
     async def start(self, definition: str, *, hypothesis: str = "", generations: int = 1, candidates: int = 4,
                     canary: bool = False, origin: str = "operator", source: str | None = None,
-                    generator: str = "mutation", model: str | None = None) -> str:
-        """Queue a cycle for `definition`; its id. EvolutionError for a bad request."""
+                    generator: str = "mutation", model: str | None = None,
+                    population: PopulationSettings | None = None, resume: str | None = None) -> str:
+        """Queue a cycle for `definition`; its id. EvolutionError for a bad request.
+
+        With `population` (or `resume`, a run id) the cycle is a population run
+        (`_run_population`): `generations` and `candidates` are then ignored in favour of
+        the population settings (a resumed run keeps its own)."""
         if generator not in ("mutation", "llm", "mixed"):
             raise EvolutionError(f"unknown generator {generator!r} (known: mutation, llm, mixed)")
         if not isinstance(definition, str) or not definition:
             raise EvolutionError("definition must be a non-empty string")
+        if resume is not None:
+            for running in self._cycles.values():  # e.g. resumed from the saved queue when the guardian started
+                if running.finished is None and resume in (running.resume, (running.run or {}).get("run")):
+                    return running.id
+            population = self._resumable(definition, resume, population)
+        if population is not None:
+            if generator != "mutation" or source is not None:
+                raise EvolutionError("a population cycle breeds its own candidates: no generator "
+                                     "other than mutation, no candidate source")
+            problems = population.problems()
+            if problems:
+                raise EvolutionError("; ".join(problems))
+            generations = population.generations
         if not 1 <= generations <= 50:
             raise EvolutionError("generations must be from 1 to 50")
         if not 1 <= candidates <= 32:
@@ -260,7 +290,7 @@ class EvolutionManager:
             raise EvolutionError(f"{definition} is a {kinds[definition]}: tests and fitness tasks judge candidates "
                                  "and are not evolved themselves")
         cycle = _Cycle(f"evo-{next(self._ids)}", definition, hypothesis[:1000], origin, generations, candidates,
-                       canary, source, generator, model)
+                       canary, source, generator, model, population, resume)
         cycle.basis = self._basis(kinds)
         self._cycles[cycle.id] = cycle
         self._order.appendleft(cycle.id)
@@ -277,6 +307,23 @@ class EvolutionManager:
         self._save_queue()
         self.guardian.metrics.evolution_cycles += 1
         return cycle.id
+
+    def _resumable(self, definition: str, run_id: str, population: PopulationSettings | None) -> PopulationSettings:
+        """The settings of run `run_id`, which must have evolved `definition`; EvolutionError if not."""
+        try:
+            store = RunStore.open(self.guardian.data_dir, run_id)
+            saved = store.settings()
+            settings = PopulationSettings.from_data(saved)
+        except (RunError, TypeError) as error:
+            raise EvolutionError(f"cannot resume: {error}", "not_found" if isinstance(error, RunError) else
+                                 "bad_request") from None
+        if saved.get("definition") != definition:
+            raise EvolutionError(f"cannot resume: run {run_id} evolved {saved.get('definition')!r}, not {definition!r}")
+        if (store.directory / "summary.json").exists():
+            raise EvolutionError(f"cannot resume: run {run_id} is finished (see {store.directory / 'summary.json'})")
+        if population is not None and population.workers:  # how many shadows evaluate may change
+            settings = dataclasses.replace(settings, workers=population.workers)
+        return settings
 
     def live_messages(self) -> int:
         """Live ``message`` requests answered within `live_window_seconds`."""
@@ -360,7 +407,10 @@ class EvolutionManager:
         data = {"format": 1, "cycles": [
             {"id": c.id, "target": c.target, "hypothesis": c.hypothesis, "origin": c.origin,
              "generations": c.generations, "candidates": c.candidates_per_generation, "canary": c.canary,
-             "source": c.source, "status": c.status}
+             "source": c.source, "status": c.status,
+             **({} if c.population is None else {
+                 "population": c.population.as_data(),
+                 "run": (c.run or {}).get("run") or c.resume})}
             for c in pending if c.finished is None and c.status in ("queued", "running")]}
         path = self.queue_file
         try:
@@ -396,17 +446,23 @@ class EvolutionManager:
             target, hypothesis = str(old["target"]), str(old.get("hypothesis", ""))
             origin = str(old.get("origin", "operator"))
             source = old.get("source") if isinstance(old.get("source"), str) else None
+            run = old.get("run") if isinstance(old.get("run"), str) else None
             try:
+                population = PopulationSettings.from_data(old["population"]) \
+                    if isinstance(old.get("population"), dict) else None
                 cycle_id = await self.start(
                     target, hypothesis=hypothesis, origin=origin, source=source, canary=bool(old.get("canary")),
-                    generations=int(old.get("generations", 1)), candidates=int(old.get("candidates", 4)))
+                    generations=int(old.get("generations", 1)), candidates=int(old.get("candidates", 4)),
+                    population=population, resume=run)
             except (EvolutionError, ValueError, TypeError, SupervisorError) as error:
                 self._refused(target, hypothesis, origin, f"{old.get('id', '?')} was {old.get('status', 'queued')} "
                               f"when the guardian stopped and could not be resumed: "
                               f"{getattr(error, 'message', error)}")
                 continue
             self._cycles[cycle_id].event(f"resumed {old.get('id', '?')} ({old.get('status', 'queued')} when the "
-                                         "previous guardian stopped; it starts over)")
+                                         "previous guardian stopped; " + (
+                                             f"run {run} continues from its last completed generation)" if run
+                                             else "it starts over)"))
             resumed.append(cycle_id)
         self._save_queue()
         return resumed
@@ -604,6 +660,9 @@ class EvolutionManager:
         if basis["mode"] != cycle.basis.get("mode"):  # traffic came or went while it was queued
             cycle.basis = basis
             cycle.event(basis["summary"])
+        if cycle.population is not None:
+            await self._run_population(cycle)
+            return
         promoted = 0
         for generation in range(1, cycle.generations + 1):
             cycle.generation = generation
@@ -667,6 +726,221 @@ class EvolutionManager:
         }
         cycle.candidates.append(record)
         return record
+
+    # -- internals: a population run (issue 13) ------------------------------------------------------
+    async def _run_population(self, cycle: _Cycle) -> None:
+        """Breed a population in a worker, evaluate it in a pool, then decide on the best.
+
+        The search state lives in the *breeder*: a baseline shadow (it has the current
+        code loaded) answering ``evolution_breed_*``. The guardian only carries requests
+        from the breeder to the evaluator pool (`ShadowPool`) and the answers back, so it
+        stays responsive while a population runs; after each completed generation it
+        saves the breeder's state in the run directory (`RunStore`), from which a
+        restarted guardian or ``o-lisp evolve --resume RUN`` continues."""
+        cfg = self.config
+        settings = cycle.population
+        assert settings is not None
+        if cycle.resume is not None:
+            store = RunStore.open(self.guardian.data_dir, cycle.resume)
+            point = await asyncio.get_running_loop().run_in_executor(None, store.resume_point)
+            state, done_generations = point.state, point.generation
+            logbook = store.logbook()
+            evaluated = len(store.lineage())
+        else:
+            if settings.seed is None:  # recorded with the run, so that it can be repeated
+                settings = dataclasses.replace(settings, seed=self._rng.randrange(2**32))
+                cycle.population = settings
+            store = RunStore.create(self.guardian.data_dir, {"definition": cycle.target, **settings.as_data()})
+            state, done_generations, logbook, evaluated = None, 0, [], 0
+        workers = settings.evaluator_count()
+        run: dict[str, Any] = {
+            "run": store.run_id, "directory": str(store.directory), "generation": min(done_generations + 1,
+                                                                                      settings.generations),
+            "generations": settings.generations, "completed_generations": done_generations,
+            "population": settings.population, "islands": settings.islands, "workers": workers,
+            "seed": settings.seed, "max_evals": settings.max_evals, "evaluations": evaluated,
+            "evaluations_per_second": None, "best_fitness": logbook[-1].get("best") if logbook else None,
+            "best": None, "logbook": logbook, "resumed_from": done_generations if cycle.resume else None,
+        }
+        cycle.run = run
+        cycle.generation = run["generation"]
+        self._save_queue()  # a restarted guardian resumes this run, not a new one
+        cycle.event(("resumed" if cycle.resume else "started") + f" run {store.run_id}"
+                    + (f" after generation {done_generations}" if cycle.resume else "")
+                    + f": population {settings.population}, {settings.generations} generation(s), "
+                    f"{settings.islands} island(s), {workers} evaluator shadow(s), seed {settings.seed}"
+                    + (f", at most {settings.max_evals} evaluations" if settings.max_evals else "")
+                    + f" (resume with --resume {store.run_id})")
+        cycle.at("checkpoint", done_generations / settings.generations)
+        await self.guardian.checkpoint(f"evolution {cycle.id} (run {store.run_id})")
+        cycle.at("breed")
+        pool = ShadowPool(lambda: self._pool_shadow(cycle), workers, base_timeout=cfg.shadow_call_timeout,
+                          timeout_per_proposal=cfg.shadow_call_timeout / 4)
+        loop = asyncio.get_running_loop()
+        started, evaluated_here = loop.time(), 0
+        breeder: ShadowWorker | None = None
+        try:
+            # The breeder runs no candidate (only the search), for the whole run: a longer CPU limit.
+            breeder = await self._spawn_shadow(cycle, None, None, max(cfg.shadow_cpu_seconds, BREEDER_CPU_SECONDS))
+            pid = getattr(breeder.child, "pid", None)
+            if isinstance(pid, int):
+                lower_priority(pid)
+            answer = await self._call(breeder, "evolution_breed_start", {
+                "definition": cycle.target, "settings": settings.breed_settings(), "state": state,
+            }, cfg.shadow_call_timeout * 4)
+            request_data, generation = answer.get("request"), int(answer.get("generation", done_generations))
+            while request_data is not None:
+                request = EvaluationRequest.from_data(request_data)
+                shown = max(1, min(generation + 1, settings.generations))
+                cycle.generation = run["generation"] = shown
+                cycle.at("evaluate", (shown - 1) / settings.generations)
+                evaluations = await pool.evaluate(request)
+                reply = await self._call(breeder, "evolution_breed_tell",
+                                         {"evaluations": [e.as_data() for e in evaluations]},
+                                         cfg.shadow_call_timeout * 4)
+                individuals = [dict(i) for i in reply.get("individuals") or [] if isinstance(i, dict)]
+                # The generation the individuals belong to: the one this answer completed (the
+                # parent, evaluated before any, is generation 0).
+                belongs = int(reply.get("generation", generation)) if reply.get("generation_done") else generation
+                await loop.run_in_executor(None, store.record, belongs, individuals)
+                evaluated_here += len(evaluations)
+                run["evaluations"] = evaluated + evaluated_here
+                elapsed = loop.time() - started
+                run["evaluations_per_second"] = round(evaluated_here / elapsed, 2) if elapsed > 0 else None
+                if reply.get("generation_done"):
+                    row = dict(reply.get("logbook") or {"gen": shown, "evals": len(evaluations)})
+                    completed = int(row.get("gen", shown)) if isinstance(row.get("gen"), int) else shown
+                    row["gen"] = completed
+                    snapshot = await self._call(breeder, "evolution_breed_state", {}, cfg.shadow_call_timeout * 4)
+                    await loop.run_in_executor(None, store.log_generation, row)
+                    await loop.run_in_executor(None, store.checkpoint, completed, dict(snapshot["state"]))
+                    logbook.append(row)
+                    run["completed_generations"] = completed
+                    run["best_fitness"] = row.get("best")
+                    cycle.at("evaluate", completed / settings.generations)
+                    cycle.event(f"generation {min(max(completed, 1), settings.generations)}/{settings.generations}: "
+                                f"{row.get('evals', len(evaluations))} evaluation(s), best {_fitness_text(row.get('best'))}"
+                                f"; {run['evaluations']} in all, {run['evaluations_per_second'] or 0:g}/s")
+                request_data, generation = reply.get("request"), int(reply.get("generation", generation))
+            cycle.at("decide", 0.95)
+            outcome = await self._call(breeder, "evolution_breed_best", {}, cfg.shadow_call_timeout * 4)
+        except _ShadowDied as died:  # the run's checkpoints stay: it can be resumed
+            self._end(cycle, "failed", f"run {store.run_id}: the breeder failed: {died} (its completed "
+                                       f"generations are kept: --resume {store.run_id})")
+            return
+        finally:
+            await pool.close()
+            if breeder is not None:
+                await self._close_shadow(breeder)
+        await self._population_verdict(cycle, store, outcome)
+
+    async def _pool_shadow(self, cycle: _Cycle) -> _PoolShadow:
+        """One evaluator shadow of the pool (a baseline shadow: current code, copy of the state)."""
+        try:
+            link = await self._spawn_shadow(cycle, None, None)
+        except _ShadowDied as died:
+            raise WorkerDied(str(died)) from None
+        pid = getattr(link.child, "pid", None)
+        if isinstance(pid, int):
+            lower_priority(pid)  # live requests first (bench/evolution_load.py)
+        return _PoolShadow(self, link)
+
+    async def _population_verdict(self, cycle: _Cycle, store: RunStore, outcome: dict[str, Any]) -> None:
+        """The run's best against its parent: promote it (offline: on tests and fitness; with
+        live traffic after a shadow test and the canary), or say why not."""
+        run = cycle.run
+        assert run is not None and cycle.population is not None
+        best = outcome.get("best") if isinstance(outcome.get("best"), dict) else None
+        parent = Evaluation.from_data(outcome["parent"]) if isinstance(outcome.get("parent"), dict) else None
+        run["evaluations"] = int(outcome.get("evaluations", run["evaluations"]))
+        best_eval = Evaluation.from_data(best["evaluation"]) if best and isinstance(best.get("evaluation"), dict) \
+            else None
+        run["best"] = None if best is None else {
+            "id": best.get("id"), "operator": best.get("operator"), "parents": best.get("parents"),
+            "source": best.get("source"), "edit_distance": best.get("edit_distance"),
+            "checks_passed": None if best_eval is None else best_eval.checks_passed,
+            "checks_total": None if best_eval is None else best_eval.checks_total,
+            "fitness": None if best_eval is None else dict(best_eval.fitness),
+            "steps": None if best_eval is None else best_eval.steps,
+        }
+        run["parent"] = None if parent is None else {"checks_passed": parent.checks_passed,
+                                                     "checks_total": parent.checks_total,
+                                                     "fitness": dict(parent.fitness), "steps": parent.steps}
+        improved, reason = bool(outcome.get("improved")), str(outcome.get("reason") or "")
+        summary = {"run": store.run_id, "cycle": cycle.id, "definition": cycle.target,
+                   "evaluations": run["evaluations"], "generations": run["completed_generations"],
+                   "improved": improved, "reason": reason, "best": run["best"], "parent": run["parent"]}
+        if best is None or best_eval is None or not isinstance(best.get("source"), str):
+            await asyncio.get_running_loop().run_in_executor(None, store.finish, {**summary, "verdict": "rejected"})
+            self._end(cycle, "rejected", f"done: run {store.run_id} found no candidate"
+                      + (f" ({reason})" if reason else ""))
+            return
+        passed = f"{best_eval.checks_passed}/{best_eval.checks_total} checks"
+        was = "" if parent is None else f" (parent: {parent.checks_passed}/{parent.checks_total})"
+        record = self._candidate_record(cycle, {
+            "generator": "population", "operator": str(best.get("operator") or ""), "source": best["source"],
+            "description": f"run {store.run_id}: best of {run['evaluations']} evaluations passes {passed}{was}",
+        })
+        record.update(started=time.time(), evidence={"run": store.run_id, "best": run["best"], "parent": run["parent"]})
+        trailers = {"Evolution-Run": store.run_id, "Generations": str(run["completed_generations"]),
+                    "Evaluations": str(run["evaluations"]), "Best-Fitness": _fitness_trailer(best_eval),
+                    "Parent-Fitness": "unknown" if parent is None else _fitness_trailer(parent)}
+        if best.get("helpers"):
+            improved, reason = False, ("the best candidate also changes helper definitions, which a promotion "
+                                       "cannot commit yet")
+        if not improved:
+            await self._reject(cycle, record, "decide", reason or "not better than the parent", record["evidence"])
+            await asyncio.get_running_loop().run_in_executor(None, store.finish, {**summary, "verdict": "rejected"})
+            self._end(cycle, "rejected", f"done: run {store.run_id}: nothing promoted: {reason or 'no improvement'}")
+            return
+        decision: Decision | None = None
+        if cycle.basis.get("mode") == "live":  # only the final winner meets live users
+            decision = await self._population_shadow_test(cycle, record)
+            if decision is None:
+                await asyncio.get_running_loop().run_in_executor(None, store.finish, {**summary, "verdict": "rejected"})
+                self._end(cycle, "rejected", f"done: run {store.run_id}: its best failed the shadow test")
+                return
+        else:
+            record["stage"] = "offline"
+            record["reason"] = f"offline: passes {passed}{was}; {reason}".rstrip("; ")
+        if cycle.canary and not await self._canary(cycle, record):
+            await asyncio.get_running_loop().run_in_executor(None, store.finish, {**summary, "verdict": "rejected"})
+            self._end(cycle, "rejected", f"done: run {store.run_id}: its best failed the canary")
+            return
+        await self._promote(cycle, record, decision, trailers)
+        await asyncio.get_running_loop().run_in_executor(None, store.finish, {**summary, "verdict": "promoted",
+                                                                              "result": cycle.result})
+        cycle.at("probation")
+        self._end(cycle, "promoted", f"done: run {store.run_id} promoted {record['id']}")
+
+    async def _population_shadow_test(self, cycle: _Cycle, record: dict[str, Any]) -> Decision | None:
+        """With live traffic: the best candidate against the current code on a mirrored share
+        of it (no improvement required: the tests decided that; regressions reject)."""
+        cfg = self.config
+        record["stage"] = "shadow"
+        baseline: ShadowWorker | None = None
+        shadow: ShadowWorker | None = None
+        try:
+            baseline = await self._spawn_shadow(cycle, None, None)
+            shadow = await self._spawn_shadow(cycle, cycle.target, record["source"])
+            cycle.event(f"{record['id']}: shadow test on mirrored live traffic")
+            baseline_samples, candidate_samples = await self._shadow_test(cycle, baseline, shadow)
+            decision = decide(baseline_samples, candidate_samples,
+                              dataclasses.replace(cfg.thresholds, require_improvement=False))
+            record["evidence"] = {**record["evidence"], **decision.evidence}
+            if decision.verdict != "promote":
+                await self._reject(cycle, record, "shadow", "; ".join(decision.reasons), record["evidence"], decision)
+                return None
+            record["reason"] = "; ".join(decision.reasons)
+            return decision
+        except _ShadowDied as died:
+            await self._reject(cycle, record, "shadow", str(died), record["evidence"])
+            return None
+        finally:
+            self._mirrors = []
+            for link in (shadow, baseline):
+                if link is not None:
+                    await self._close_shadow(link)
 
     # -- internals: one candidate ----------------------------------------------------------------------
     async def _trial(self, cycle: _Cycle, baseline: ShadowWorker, proposal: dict[str, Any], record: dict[str, Any]) -> Decision | None:
@@ -838,14 +1112,17 @@ class EvolutionManager:
             with contextlib.suppress(Exception):
                 await self._main_call("canary_stop", {})
 
-    async def _promote(self, cycle: _Cycle, record: dict[str, Any], decision: Decision) -> None:
+    async def _promote(self, cycle: _Cycle, record: dict[str, Any], decision: Decision | None,
+                       extra: dict[str, str] | None = None) -> None:
         health = self.guardian.health()
         trailers = {
             "Evolution-Cycle": cycle.id, "Generator": record["generator"] or "unknown",
             "Operator": record["operator"] or "none", "Parent-Version": str(health.get("version") or "unknown"),
             "Origin": cycle.origin,
         }
-        trailers.update(decision.as_trailers())
+        if decision is not None:
+            trailers.update(decision.as_trailers())
+        trailers.update(extra or {})
         if cycle.canary:
             trailers["Canary"] = " -> ".join(f"{w:.0%}" for w in self.config.canary_stages)
         reason = f"Evolve {cycle.target}: {record['description'] or cycle.hypothesis or record['operator']}"[:200]
@@ -974,13 +1251,14 @@ class EvolutionManager:
             return f"the shadow was killed by {name} ({why}); {reason}"
         return f"the shadow died (exit status {status}): {reason}"
 
-    async def _spawn_shadow(self, cycle: _Cycle, name: str | None, source: str | None) -> ShadowWorker:
+    async def _spawn_shadow(self, cycle: _Cycle, name: str | None, source: str | None,
+                            cpu_seconds: int | None = None) -> ShadowWorker:
         g = self.guardian
         scratch = g.data_dir / "shadows" / f"{cycle.id}-{time.monotonic_ns()}"
         spec = WorkerSpec(
             agent=str(g.config.agent.absolute()), data_dir=str(g.config.data_dir.absolute()),
             debug_methods=g.config.debug_methods, role="shadow", candidate_name=name, candidate_source=source,
-            scratch_dir=str(scratch), cpu_seconds=self.config.shadow_cpu_seconds,
+            scratch_dir=str(scratch), cpu_seconds=cpu_seconds or self.config.shadow_cpu_seconds,
             address_space=self.config.shadow_memory_headroom,
             grants=("llm",) if {"llm", "*"} & set(g.config.grants) else (), llm=g.config.llm,  # docs/llm.md, shadows
         )
@@ -1041,3 +1319,45 @@ def _clean(trailers: dict[str, str]) -> dict[str, str]:
         if text:
             out[key] = text
     return out
+
+
+class _PoolShadow:
+    """An evaluator shadow as `ShadowPool` sees it: ``evolution_evaluate``, and an end."""
+
+    def __init__(self, manager: EvolutionManager, link: ShadowWorker) -> None:
+        self._manager = manager
+        self._link = link
+
+    async def evaluate(self, args: dict[str, Any], timeout: float) -> dict[str, Any]:
+        try:
+            reply = await self._manager._call(self._link, "evolution_evaluate", args, timeout)
+        except _ShadowDied as died:
+            raise WorkerDied(str(died)) from None
+        if not isinstance(reply, dict):
+            raise WorkerDied(f"evolution_evaluate answered {type(reply).__name__}, not a map")
+        return reply
+
+    async def close(self) -> None:
+        await self._manager._close_shadow(self._link)
+
+
+def _fitness_text(best: object) -> str:
+    """A logbook row's best, for a progress line: ``checks_passed=3, steps=120`` (objectives in order)."""
+    if isinstance(best, dict):
+        return ", ".join(f"{k}={_number(v)}" for k, v in best.items()) or "-"
+    if isinstance(best, list | tuple):
+        return "[" + ", ".join(_number(v) for v in best) + "]"
+    return "-" if best is None else str(best)
+
+
+def _number(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _fitness_trailer(evaluation: Evaluation) -> str:
+    """An evaluation's fitness as a git trailer value: checks, then deffitness values, then cost."""
+    parts = [f"checks {evaluation.checks_passed}/{evaluation.checks_total}"]
+    parts += [f"{name} {value:.6g}" for name, value in evaluation.fitness]
+    parts.append(f"steps {evaluation.steps}")
+    parts.append(f"size {evaluation.size}")
+    return ", ".join(parts)

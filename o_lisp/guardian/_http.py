@@ -64,10 +64,18 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from o_lisp._errors import OLispError
-from o_lisp._limits import MAX_CANDIDATES, MAX_GENERATIONS
+from o_lisp._limits import (
+    MAX_CANDIDATES,
+    MAX_GENERATIONS,
+    MAX_ISLANDS,
+    MAX_POPULATION,
+    MAX_SEED,
+    MAX_WORKERS,
+)
 from o_lisp.guardian._errors import ErrorCode, GuardianError
 from o_lisp.guardian._evolution import EvolutionError
 from o_lisp.guardian._protocol import LLM_METRICS_FILE
+from o_lisp.guardian._runs import PopulationSettings, valid_run_id
 
 __all__ = [
     "DEFAULT_K",
@@ -185,6 +193,8 @@ class EvolutionLike(Protocol):
         source: str | None = None,
         generator: str = "mutation",
         model: str | None = None,
+        population: PopulationSettings | None = None,
+        resume: str | None = None,
     ) -> str: ...
 
     def get(self, cycle_id: str) -> dict[str, Any] | None: ...
@@ -398,6 +408,49 @@ def _id_field(body: Mapping[str, Any], field: str) -> str:
         raise _invalid(field, f"is longer than {MAX_ID_LENGTH} characters")
     _check_text(field, value)
     return value
+
+
+POPULATION_FIELDS = ("population", "islands", "workers", "seed", "max_evals", "resume")
+"""``POST /v1/evolution``'s fields of a population cycle (docs/protocol.md)."""
+
+
+def _population_fields(body: Mapping[str, Any]) -> tuple[PopulationSettings | None, str | None]:
+    """The population settings of a ``POST /v1/evolution`` body (None: a hill-climbing cycle)
+    and the run to resume (None: a new run). `islands`, `workers`, `seed` and `max_evals`
+    need `population` or `resume`; `resume` takes the run's own settings (only `workers` may
+    change), so it refuses `population`, `generations`, `islands`, `seed` and `max_evals`."""
+    given = [f for f in POPULATION_FIELDS if f in body]
+    resume = None
+    if "resume" in body:
+        resume = body["resume"]
+        if not isinstance(resume, str) or not valid_run_id(resume):
+            shown = json.dumps(resume)[:100] if isinstance(resume, str) else _json_type(resume)
+            raise _invalid("resume", f"must be a run id like \"20261205T071502-3fa9c1\", got {shown}")
+        clash = [f for f in ("population", "generations", "islands", "seed", "max_evals") if f in body]
+        if clash:
+            raise _invalid(clash[0], "does not go with resume: a resumed run keeps its own settings")
+        workers = _int_field(body, "workers", 0, 1, MAX_WORKERS)
+        return (PopulationSettings(workers=workers) if workers else None), resume
+    if not given:
+        return None, None
+    if "population" not in body:
+        raise _invalid(given[0], "needs population (or resume): it is a setting of a population cycle")
+    max_evals = body.get("max_evals")
+    if max_evals is not None:
+        max_evals = _int_field(body, "max_evals", 0, 1, 10**9)
+    seed = body.get("seed")
+    if seed is not None:
+        seed = _int_field(body, "seed", 0, 0, MAX_SEED)
+    settings = PopulationSettings(
+        population=_int_field(body, "population", 50, 2, MAX_POPULATION),
+        generations=_int_field(body, "generations", 10, 1, MAX_GENERATIONS),
+        islands=_int_field(body, "islands", 1, 1, MAX_ISLANDS),
+        workers=_int_field(body, "workers", 0, 1, MAX_WORKERS) if "workers" in body else 0,
+        seed=seed, max_evals=max_evals)
+    problems = settings.problems()
+    if problems:
+        raise _invalid("islands", problems[0])
+    return settings, None
 
 
 def _int_field(body: Mapping[str, Any], field: str, default: int, low: int, high: int) -> int:
@@ -872,7 +925,7 @@ class _Api:
         """Queue a cycle; 202 at once with where to follow it (a cycle takes minutes)."""
         body = await _read_json_object(request, self.max_body)
         _check_fields(body, ("definition",), ("hypothesis", "generations", "candidates", "canary", "candidate",
-                                              "generator", "model"))
+                                              "generator", "model", *POPULATION_FIELDS))
         definition = _text_field(body, "definition")
         if len(definition) > MAX_NAME_LENGTH:
             raise _invalid("definition", f"is longer than {MAX_NAME_LENGTH} characters")
@@ -894,11 +947,21 @@ class _Api:
             shown = json.dumps(generator) if isinstance(generator, str) else _json_type(generator)
             raise _invalid("generator", f"must be \"mutation\", \"llm\" or \"mixed\", got {shown}")
         model = _optional_text_field(body, "model", MAX_NAME_LENGTH) or None
+        population, resume = _population_fields(body)
+        if (population is not None or resume is not None) and (generator != "mutation" or candidate is not None
+                                                                 or "candidates" in body):
+            clash = "candidates" if "candidates" in body else "candidate" if candidate is not None else "generator"
+            raise _invalid(clash, "does not go with a population cycle (population, resume): it breeds its own "
+                                  "candidates by mutation")
+        extra: dict[str, Any] = {}
+        if population is not None or resume is not None:  # (older managers do not know the fields)
+            extra = {"population": population, "resume": resume}
         manager = self._evolution()
         try:
             cycle_id = await manager.start(
                 definition, hypothesis=hypothesis, generations=generations, candidates=candidates, canary=canary,
                 source=candidate, **({"generator": generator, "model": model} if generator != "mutation" else {}),
+                **extra,
             )
         except (EvolutionError, OLispError) as error:
             raise self._evolution_failure(error) from None

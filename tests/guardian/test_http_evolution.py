@@ -298,7 +298,7 @@ BAD_EVOLUTION = [
      "field 'canary' must be true or false, got a number", "canary"),
     ({"definition": "greet", "source": "(defn greet [])"}, "unknown_field",
      "unknown field 'source' (allowed: definition, hypothesis, generations, candidates, canary, candidate, "
-     "generator, model)",
+     "generator, model, population, islands, workers, seed, max_evals, resume)",
      "source"),
     ({"definition": "greet", "candidate": 3}, "invalid_field",
      "field 'candidate' must be the source of one definition, got a number", "candidate"),
@@ -306,6 +306,35 @@ BAD_EVOLUTION = [
      'field \'generator\' must be "mutation", "llm" or "mixed", got "gpt"', "generator"),
     ({"definition": "greet", "candidate": "  "}, "invalid_field",
      "field 'candidate' must be the source of one definition, got a string", "candidate"),
+    # a population cycle (issue 13)
+    ({"definition": "greet", "population": 1}, "invalid_field",
+     "field 'population' must be an integer from 2 to 1000, got 1", "population"),
+    ({"definition": "greet", "population": 20.0}, "invalid_field",
+     "field 'population' must be an integer from 2 to 1000, got a fractional number", "population"),
+    ({"definition": "greet", "population": 20, "islands": 17}, "invalid_field",
+     "field 'islands' must be an integer from 1 to 16, got 17", "islands"),
+    ({"definition": "greet", "population": 4, "islands": 5}, "invalid_field",
+     "field 'islands' islands (5) must not exceed the population (4): every island needs an individual", "islands"),
+    ({"definition": "greet", "population": 20, "workers": 0}, "invalid_field",
+     "field 'workers' must be an integer from 1 to 64, got 0", "workers"),
+    ({"definition": "greet", "population": 20, "seed": -1}, "invalid_field",
+     "field 'seed' must be an integer from 0 to 4294967295, got -1", "seed"),
+    ({"definition": "greet", "population": 20, "max_evals": 0}, "invalid_field",
+     "field 'max_evals' must be an integer from 1 to 1000000000, got 0", "max_evals"),
+    ({"definition": "greet", "seed": 3}, "invalid_field",
+     "field 'seed' needs population (or resume): it is a setting of a population cycle", "seed"),
+    ({"definition": "greet", "population": 20, "candidates": 4}, "invalid_field",
+     "field 'candidates' does not go with a population cycle (population, resume): it breeds its own candidates "
+     "by mutation", "candidates"),
+    ({"definition": "greet", "population": 20, "generator": "llm"}, "invalid_field",
+     "field 'generator' does not go with a population cycle (population, resume): it breeds its own candidates "
+     "by mutation", "generator"),
+    ({"definition": "greet", "resume": "../x"}, "invalid_field",
+     'field \'resume\' must be a run id like "20261205T071502-3fa9c1", got "../x"', "resume"),
+    ({"definition": "greet", "resume": 7}, "invalid_field",
+     'field \'resume\' must be a run id like "20261205T071502-3fa9c1", got a number', "resume"),
+    ({"definition": "greet", "resume": "r1", "population": 20}, "invalid_field",
+     "field 'population' does not go with resume: a resumed run keeps its own settings", "population"),
 ]
 
 
@@ -582,3 +611,53 @@ def test_feedback_without_an_id_from_the_guardian_is_500_not_a_fake_201() -> Non
         reply = server.request("POST", "/v1/feedback", {"rating": 0.5}, token=None)
     assert (reply.status, reply.body) == (500, error(
         "internal_error", "the guardian stored the feedback but returned no id"))
+
+
+# -- population cycles (issue 13) -----------------------------------------------------------------
+
+
+class RecordingEvolution(RefusingEvolution):
+    """Accepts every start, recording its options; its one cycle shows a population's progress."""
+
+    def __init__(self) -> None:
+        super().__init__(AssertionError("unused"))
+        self.options: list[dict[str, Any]] = []
+
+    async def start(self, definition: str, **options: Any) -> str:
+        self.options.append({"definition": definition, **options})
+        return "evo-9"
+
+    def get(self, cycle_id: str) -> dict[str, Any] | None:
+        return {"id": cycle_id, "status": "running", "generation": 2, "generations": 5,
+                "population": {"run": "r1", "generation": 2, "generations": 5, "evaluations": 60,
+                               "evaluations_per_second": 31.5, "best_fitness": {"checks_passed": 4}}}
+
+
+def test_population_fields_reach_the_manager_as_settings() -> None:
+    from o_lisp.guardian._runs import PopulationSettings
+
+    manager = RecordingEvolution()
+    with LiveServer(lambda g: create_app(g), StandInGuardian(manager)) as server:
+        started = server.request("POST", "/v1/evolution", {
+            "definition": "greet", "population": 20, "generations": 5, "islands": 2, "workers": 3, "seed": 7,
+            "max_evals": 500}, token=None)
+        resumed = server.request("POST", "/v1/evolution", {"definition": "greet", "resume": "r1", "workers": 2},
+                                 token=None)
+        progress = server.request("GET", "/v1/evolution/evo-9", token=None)
+    assert started.status == 202 and resumed.status == 202
+    first, second = manager.options
+    assert first["population"] == PopulationSettings(population=20, generations=5, islands=2, workers=3, seed=7,
+                                                     max_evals=500)
+    assert first["resume"] is None
+    assert second["resume"] == "r1" and second["population"] == PopulationSettings(workers=2)
+    assert progress.body["population"]["evaluations_per_second"] == 31.5
+    assert progress.body["population"]["generation"] == 2
+
+
+def test_resuming_an_unknown_run_is_404_and_starts_nothing(live: LiveServer) -> None:
+    before = (requests_seen(live), cycles_seen(live))
+    reply = live.request("POST", "/v1/evolution", {"definition": "greet", "resume": "20261205T000000-abcdef"})
+    assert reply.status == 404 and reply.body["error"]["code"] == "not_found"
+    assert reply.body["error"]["message"].startswith("cannot resume: no run '20261205T000000-abcdef' in ")
+    assert reply.body["error"]["message"].endswith("(there are no runs in this data directory)")
+    assert (requests_seen(live), cycles_seen(live)) == before
