@@ -74,6 +74,7 @@ untried neighbours, looking for a smaller one, which is less likely to overfit t
 visible tests (e.g. ``(% n (+ d 1))`` passes them as well as the fix ``<`` -> ``<=``)."""
 TRIES = 60
 """Attempts to breed one new (unseen, scope-correct) candidate before giving up the slot."""
+RATE_PRIOR = 4
 STATE_VERSION = 1
 PARENT_ID = "parent"
 
@@ -201,8 +202,10 @@ class _Rates:
     counts: dict[tuple[str, str], list[int]] = field(default_factory=dict)
 
     def rate(self, operator: str, context: str = "*") -> float:
+        """Smoothed success rate: a Beta(RATE_PRIOR, RATE_PRIOR) prior, so a handful of
+        lucky (or unlucky) children do not starve an operator of tries."""
         s, t = self.counts.get((operator, context), (0, 0))
-        return (s + 1) / (t + 2)
+        return (s + RATE_PRIOR) / (t + 2 * RATE_PRIOR)
 
     def record(self, operator: str, context: str, success: bool) -> None:
         for key in ((operator, context), (operator, "*")):
