@@ -11,7 +11,8 @@ lands (`o_lisp.evolution._scope`). The classes, with the bugs they fix:
 ``negate``          insert or remove ``not`` around a condition.
 ``perturb-constant``  an integer ±1 (an off-by-one), a float ±1 or negated, True<->False.
 ``shift-index``     an index or bound expression ±1: ``x`` -> ``(+ x 1)`` / ``(- x 1)``.
-``replace-symbol``  a variable by another one in scope; an expression by a variable.
+``replace-symbol``  a variable by another one in scope.
+``replace-expression``  an expression by a variable in scope.
 ``swap-args``       two arguments of a call, or the branches of an ``if``.
 ``wrap``            in ``abs``, ``(max 0 _)``, ``(min 0 _)``; a condition in
                     ``(or _ (not v))`` / ``(and _ v)``.
@@ -57,10 +58,24 @@ CLASSES: tuple[tuple[str, ...], ...] = (
     ("first", "last"),
 )
 _CLASS_OF = {name: group for group in CLASSES for name in group}
-OPERATORS = ("swap-operator", "negate", "perturb-constant", "shift-index", "replace-symbol", "swap-args", "wrap",
+_NEAR = {frozenset(p) for p in (("<", "<="), (">", ">="), ("<", ">"), ("<=", ">="), ("=", "!="), ("+", "-"),
+                                ("*", "/"), ("/", "//"), ("//", "%"), ("&", "|"), ("&", "^"), ("|", "^"),
+                                ("<<", ">>"), ("and", "or"), ("any", "all"), ("min", "max"), ("is", "is-not"),
+                                ("in", "not-in"), ("when", "unless"), ("inc", "dec"), ("first", "last"))}
+_MIDDLE = {frozenset(p) for p in (("=", "<="), ("=", ">="), ("<", ">="), (">", "<="), ("*", "**"), ("+", "*"))}
+
+
+def _closeness(a: str, b: str) -> float:
+    """The weight of swapping operator `a` for `b`: the usual slips (``<`` for ``<=``, ``+``
+    for ``-``, ``^`` for ``&``) first, far-fetched swaps (``<`` for ``!=``) rarely."""
+    pair = frozenset((a, b))
+    return 1.0 if pair in _NEAR else 0.4 if pair in _MIDDLE else 0.15
+OPERATORS = ("swap-operator", "negate", "perturb-constant", "shift-index", "replace-symbol", "replace-expression",
+             "swap-args", "wrap",
              "unwrap", "add-operand", "condition", "fill", "accumulate", "guard", "delete-statement",
              "duplicate-statement", "move-statement", "insert-statement", "insert-setv")
-PRIORS = {"swap-operator": 3.0, "perturb-constant": 2.0, "replace-symbol": 2.0, "swap-args": 1.5, "shift-index": 1.5,
+PRIORS = {"swap-operator": 3.0, "perturb-constant": 2.0, "replace-symbol": 2.0, "replace-expression": 0.5,
+          "swap-args": 1.5, "shift-index": 1.5,
           "negate": 1.0, "wrap": 1.0, "unwrap": 1.0, "add-operand": 1.0, "condition": 1.0, "fill": 0.5,
           "accumulate": 0.5, "guard": 0.7, "delete-statement": 0.7, "duplicate-statement": 0.3,
           "move-statement": 0.5, "insert-statement": 0.7, "insert-setv": 0.5}
@@ -85,6 +100,8 @@ class Edit:
     items: tuple[Any, ...]
     context: str
     splice: bool = False
+    weight: float = 1.0
+    """How likely this edit is among its operator's (e.g. ``<`` -> ``<=`` over ``<`` -> ``=``)."""
 
     def apply(self, form: Any) -> Any:
         if self.splice:
@@ -129,8 +146,8 @@ class _Enumerator:
         self.scope = scope
         self.out: list[Edit] = []
 
-    def add(self, operator: str, path: Path, *items: Any, splice: bool = False) -> None:
-        self.out.append(Edit(operator, path, tuple(items), context_of(self.form, path), splice))
+    def add(self, operator: str, path: Path, *items: Any, splice: bool = False, weight: float = 1.0) -> None:
+        self.out.append(Edit(operator, path, tuple(items), context_of(self.form, path), splice, weight))
 
     def locals_at(self, path: Path) -> list[str]:
         return sorted(self.scope.visible.get(path, frozenset()))
@@ -162,7 +179,7 @@ class _Enumerator:
         call = get_at(self.form, path[:-1])
         for other in _CLASS_OF.get(name, ()):
             if other != name and not (other in ("!=", "is", "is-not", "in", "not-in") and len(call) < 3):
-                self.add("swap-operator", path, Symbol(other))
+                self.add("swap-operator", path, Symbol(other), weight=_closeness(name, other))
 
     def value(self, path: Path, node: Any) -> None:
         here = self.locals_at(path)
@@ -225,7 +242,7 @@ class _Enumerator:
                 self.add("accumulate", (*path, 2), _expr(Symbol(op), node[2], node[1]))
         if type(node) is Expression and head not in ("setv", "setx", "fn", "defn", "let", "for", "while", "do"):
             for name in here:
-                self.add("replace-symbol", path, Symbol(name))
+                self.add("replace-expression", path, Symbol(name))
 
     def condition(self, path: Path, node: Any) -> None:
         here = self.locals_at(path)

@@ -51,9 +51,24 @@ from o_lisp.evolution._scope import analyse, unbound
 STEP_FACTOR = 20
 STEP_FLOOR = 100_000
 """A candidate's test run may take max(STEP_FACTOR x the parent's steps, STEP_FLOOR) steps."""
+PARENT_STEP_LIMIT = 2_000_000
+"""The parent's own test runs are capped too: a repair often starts from a parent that
+loops forever, and its evaluation (twice: plain and instrumented) should not take the
+agent's whole budget. A parent that hits this counts as a runaway: its candidates get
+STEP_FLOOR."""
 MIGRATE_EVERY = 2
 ARCHIVE_RATE = 0.1
 """The share of parents drawn from the MAP-Elites archive instead of the island's tournament."""
+FRESH_SHARE = 0.3
+FRESH_SHARE_FLAT = 0.8
+"""The share of each generation's children that are new one-edit mutants of the parent:
+most bugs are one edit away, so its neighbourhood keeps being explored however the
+islands drift; while nothing has passed more checks than the parent (no gradient to
+follow, a repair's usual start) most children are, the rest keep the islands breeding."""
+SMALL_EDIT = 3
+"""A repair stops after the first generation with a candidate passing every check within
+this edit distance of the parent (a one-operator fix); a larger plausible patch is kept
+but the search goes on looking for a smaller one, which is less likely to overfit."""
 TRIES = 60
 """Attempts to breed one new (unseen, scope-correct) candidate before giving up the slot."""
 STATE_VERSION = 1
@@ -129,12 +144,16 @@ class Individual:
     generation: int
     evaluation: Evaluation | None = None
     contexts: tuple[tuple[str, str], ...] = ()
+    natural: float = 1.0
+    """How plausible its edits are a priori: the product over them of the operator's prior
+    and the edit's weight (`_repair.PRIORS`, `Edit.weight`); a repair's last tie-break
+    before cost, so `<` -> `<=` wins over an equally small but far-fetched edit."""
 
     def as_data(self) -> dict[str, Any]:
         return {"id": self.id, "source": self.source, "parents": list(self.parents), "operator": self.operator,
                 "island": self.island, "edit": self.edit, "generation": self.generation,
                 "evaluation": None if self.evaluation is None else self.evaluation.as_data(),
-                "contexts": [list(c) for c in self.contexts]}
+                "contexts": [list(c) for c in self.contexts], "natural": self.natural}
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Individual:
@@ -142,7 +161,7 @@ class Individual:
         return cls(str(data["id"]), str(data["source"]), tuple(data["parents"]), str(data["operator"]),
                    int(data["island"]), int(data["edit"]), int(data["generation"]),
                    None if ev is None else Evaluation.from_data(ev),
-                   tuple((str(a), str(b)) for a, b in data.get("contexts", ())))
+                   tuple((str(a), str(b)) for a, b in data.get("contexts", ())), float(data.get("natural", 1.0)))
 
 
 @dataclass(frozen=True)
@@ -154,6 +173,10 @@ class Told:
     generation_done: bool
     logbook: dict[str, Any] | None
     done: bool
+
+
+def _natural(edit: Edit) -> float:
+    return PRIORS.get(edit.operator, 1.0) * edit.weight
 
 
 def _hash(source: str) -> str:
@@ -214,7 +237,8 @@ class PopulationSearch:
         parent = Individual(PARENT_ID, self.parent_source, (), "seed", 0, 0, 0)
         self.individuals[PARENT_ID] = parent
         self.pending: EvaluationRequest | None = EvaluationRequest(
-            (Proposal(PARENT_ID, target.name, self.parent_source, (), "seed"),), spectrum=True)
+            (Proposal(PARENT_ID, target.name, self.parent_source, (), "seed"),), step_limit=PARENT_STEP_LIMIT,
+            spectrum=True)
 
     # -- the protocol ------------------------------------------------------------------------
     def ask(self) -> EvaluationRequest | None:
@@ -265,9 +289,21 @@ class PopulationSearch:
 
     # -- ranking -----------------------------------------------------------------------------
     def rank(self, ident: str) -> fit.Key:
+        """Selection's order: `_fitness.rank_key`, or in a repair `_fitness.repair_key`
+        (the smallest edit before cost, so cheaper-but-wrong variants of the parent do not
+        crowd out its neighbourhood)."""
         individual = self.individuals[ident]
         assert individual.evaluation is not None
+        if self.repairing:
+            return fit.repair_key(individual.evaluation, self.fitness_names, individual.edit, individual.natural)
         return fit.rank_key(individual.evaluation, self.fitness_names, individual.edit)
+
+    def _improves_on(self, child: str, parent: str) -> bool:
+        """An operator's success: the child beats its parent on checks and deffitness (in
+        a repair), or on the whole `_fitness.key` (cost included) otherwise."""
+        a, b = fit.key(self._eval(child), self.fitness_names), fit.key(self._eval(parent), self.fitness_names)
+        cut = len(a) - 2 if self.repairing else len(a)
+        return a[:cut] > b[:cut]
 
     def _better(self, a: str, b: str) -> bool:
         return self.rank(a) > self.rank(b)
@@ -299,7 +335,8 @@ class PopulationSearch:
         weights = [PRIORS.get(n, 1.0) * self.rates.rate(n) for n in names]
         operator = self.rng.choices(names, weights)[0]
         options = by_operator[operator]
-        site_weights = [self.localiser.weight(e.path) * self.rates.rate(operator, e.context) for e in options]
+        site_weights = [self.localiser.weight(e.path) * self.rates.rate(operator, e.context) * e.weight
+                        for e in options]
         edit = self.rng.choices(options, site_weights)[0]
         try:
             return edit.apply(form), edit
@@ -307,7 +344,7 @@ class PopulationSearch:
             return None
 
     def _admit(self, form: Any, parents: tuple[str, ...], operator: str, island: int,
-               contexts: tuple[tuple[str, str], ...]) -> Individual | None:
+               contexts: tuple[tuple[str, str], ...], natural: float) -> Individual | None:
         """A new individual for `form`, or None if it is a duplicate or fails the scope check."""
         try:
             source = to_source(form)
@@ -323,7 +360,7 @@ class PopulationSearch:
             return None
         self.seen.add(digest)
         return Individual(self._next_id(), source, parents, operator, island,
-                          fit.edit_distance(self.parent_form, form), self.generation + 1, None, contexts)
+                          fit.edit_distance(self.parent_form, form), self.generation + 1, None, contexts, natural)
 
     def _request(self, children: list[Individual]) -> EvaluationRequest | None:
         if self.settings.max_evals is not None:
@@ -346,7 +383,7 @@ class PopulationSearch:
                 continue
             form, edit = made
             child = self._admit(form, (PARENT_ID,), edit.operator, len(children) % self.settings.islands,
-                                ((edit.operator, edit.context),))
+                                ((edit.operator, edit.context),), _natural(edit))
             if child is not None:
                 children.append(child)
         return self._request(children)
@@ -371,22 +408,36 @@ class PopulationSearch:
         children: list[Individual] = []
         sizes = self._island_sizes()
         elites_per_island = math.ceil(self.settings.elitism / self.settings.islands)
+        fresh = FRESH_SHARE_FLAT if self.repairing and self._flat() else FRESH_SHARE
         for index, island in enumerate(self.islands):
             wanted = max(0, sizes[index] - min(elites_per_island, len(island)))
             made = 0
             tries = 0
             while made < wanted and tries < TRIES * max(wanted, 1):
                 tries += 1
-                child = self._offspring(island, index)
+                child = self._offspring(island, index, fresh)
                 if child is not None:
                     children.append(child)
                     made += 1
         return self._request(children)
 
-    def _offspring(self, island: list[str], index: int) -> Individual | None:
+    def _flat(self) -> bool:
+        """No individual has passed more checks than the parent yet."""
+        floor = self.parent.checks_passed
+        return all(i.evaluation is None or i.evaluation.checks_passed <= floor for i in self.individuals.values())
+
+    def _offspring(self, island: list[str], index: int, fresh: float) -> Individual | None:
+        if self.rng.random() < fresh:
+            made = self._mutate(self.parent_form, self.parent_source)
+            if made is None:
+                return None
+            form, edit = made
+            return self._admit(form, (PARENT_ID,), edit.operator, index, ((edit.operator, edit.context),),
+                               _natural(edit))
         first = self._select(island)
         form = self._form(first)
         parents: tuple[str, ...] = (first,)
+        natural = self.individuals[first].natural
         operators: list[str] = []
         contexts: list[tuple[str, str]] = []
         if self.rng.random() < self.settings.crossover and len(island) > 1:
@@ -394,6 +445,7 @@ class PopulationSearch:
             crossed = crossover(form, self._form(second), self.rng) if second != first else None
             if crossed is not None:
                 form, parents = crossed, (first, second)
+                natural = min(natural, self.individuals[second].natural)
                 operators.append("crossover")
                 contexts.append(("crossover", "*"))
         if not operators or self.rng.random() < self.settings.mutation or _hash(to_source(form)) in self.seen:
@@ -403,7 +455,8 @@ class PopulationSearch:
             form, edit = made
             operators.append(edit.operator)
             contexts.append((edit.operator, edit.context))
-        return self._admit(form, parents, "+".join(operators), index, tuple(contexts))
+            natural *= _natural(edit)
+        return self._admit(form, parents, "+".join(operators), index, tuple(contexts), natural)
 
     # -- a generation's answers -----------------------------------------------------------------
     def _integrate(self, ids: list[str]) -> dict[str, Any]:
@@ -412,7 +465,7 @@ class PopulationSearch:
         for ident in ids:
             child = self.individuals[ident]
             best_parent = max(child.parents, key=self.rank)
-            success = self.rank(ident)[:-1] > self.rank(best_parent)[:-1]
+            success = self._improves_on(ident, best_parent)
             for operator, context in child.contexts:
                 self.rates.record(operator, context, success)
             evaluation = child.evaluation
@@ -438,7 +491,8 @@ class PopulationSearch:
             self._migrate()
         if (self.generation >= self.settings.generations
                 or (self.settings.max_evals is not None and self.evaluations >= self.settings.max_evals)
-                or (self.repairing and any(fit.passes_all(self._eval(i)) for i in ids))):
+                or (self.repairing and any(fit.passes_all(self._eval(i)) and self.individuals[i].edit <= SMALL_EDIT
+                                           for i in self.individuals if self.individuals[i].evaluation is not None))):
             self.done = True
         return self._logbook(ids)
 
@@ -488,7 +542,7 @@ class PopulationSearch:
         if self.repairing:
             full = [i for i in evaluated if fit.passes_all(i.evaluation)]  # type: ignore[arg-type]
             if full:
-                return max(full, key=lambda i: fit.repair_key(i.evaluation, self.fitness_names, i.edit)).id  # type: ignore[arg-type]
+                return max(full, key=lambda i: self.rank(i.id)).id
         return max((i.id for i in evaluated), key=self.rank)
 
     def best(self) -> dict[str, Any]:
