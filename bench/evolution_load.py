@@ -1,6 +1,6 @@
 """Live traffic while a population runs: is the guardian still responsive?
 
-    .venv/bin/python bench/evolution_load.py [--rounds 3] [--population 50] [--generations 10]
+    .venv/bin/python bench/evolution_load.py [--rounds 5] [--population 50] [--generations 10]
                                              [--workers 2] [--rate 50] [--json PATH]
 
 A population cycle (issue 13) breeds in a worker (the breeder shadow) and evaluates in
@@ -84,8 +84,10 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.999999) - 1))] * 1e3
 
 
-async def paced_messages(guardian: Guardian, rate: float, until: Any) -> tuple[list[float], int]:
-    """Send ``message``s at `rate` per second (one in flight) until `until()` is true: latencies, failures."""
+async def paced_messages(guardian: Guardian, rate: float, until: Any,
+                         when: list[float] | None = None) -> tuple[list[float], int]:
+    """Send ``message``s at `rate` per second (one in flight) until `until()` is true: latencies,
+    failures (and, into `when`, the `time.perf_counter()` each message was sent)."""
     latencies: list[float] = []
     failures = 0
     interval = 1.0 / rate
@@ -97,6 +99,8 @@ async def paced_messages(guardian: Guardian, rate: float, until: Any) -> tuple[l
         try:
             await guardian.request("message", {"text": f"hello {n} from the load test"})
             latencies.append(time.perf_counter() - started)
+            if when is not None:
+                when.append(started)
         except Exception:
             failures += 1
         next_at += interval
@@ -122,7 +126,8 @@ async def main_async(options: argparse.Namespace, workdir: Path) -> dict[str, An
             started = time.perf_counter()
             cycle_id = await manager.start("score", population=settings)
             done = asyncio.ensure_future(manager.wait(cycle_id))
-            loaded, loaded_failures = await paced_messages(guardian, options.rate, done.done)
+            sent: list[float] = []
+            loaded, loaded_failures = await paced_messages(guardian, options.rate, done.done, sent)
             cycle = await done
             loaded_seconds = time.perf_counter() - started
             run = cycle.get("population") or {}
@@ -134,6 +139,9 @@ async def main_async(options: argparse.Namespace, workdir: Path) -> dict[str, An
                 "status": cycle.get("status"), "evaluations": run.get("evaluations"),
                 "generations": run.get("completed_generations"),
                 "evaluations_per_second": (run.get("evaluations") or 0) / loaded_seconds,
+                # the slowest live messages under load, and when (seconds after the cycle started)
+                "worst_ms_at_s": sorted(((round(latency * 1e3, 2), round(at - started, 2))
+                                         for latency, at in zip(loaded, sent, strict=True)), reverse=True)[:5],
             }
             row["p99_ratio"] = row["loaded_p99_ms"] / row["idle_p99_ms"]
             row["p50_ratio"] = row["loaded_p50_ms"] / row["idle_p50_ms"]
@@ -141,8 +149,8 @@ async def main_async(options: argparse.Namespace, workdir: Path) -> dict[str, An
             print(f"round {number}: idle p50 {row['idle_p50_ms']:.2f} p99 {row['idle_p99_ms']:.2f} ms (n={len(idle)}) | "
                   f"population p50 {row['loaded_p50_ms']:.2f} p99 {row['loaded_p99_ms']:.2f} ms (n={len(loaded)}) | "
                   f"p99 x{row['p99_ratio']:.2f} | {row['evaluations']} evaluations in {loaded_seconds:.1f} s "
-                  f"({row['evaluations_per_second']:.1f}/s, {row['generations']} generations, {row['status']})",
-                  flush=True)
+                  f"({row['evaluations_per_second']:.1f}/s, {row['generations']} generations, {row['status']}); "
+                  f"slowest (ms @ s): {row['worst_ms_at_s']}", flush=True)
     finally:
         await guardian.stop()
     summary = {
@@ -163,7 +171,7 @@ def _for(seconds: float) -> Any:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--population", type=int, default=50)
     parser.add_argument("--generations", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
@@ -180,7 +188,7 @@ def main() -> None:
           f"target <= x{TARGET_RATIO:g}: {'met' if ok else 'NOT met'}; "
           f"{s['median_evaluations_per_second']:.1f} evaluations/s (median)")
     if options.json is not None:
-        options.json.write_text(json.dumps(result, indent=2), encoding="utf-8")
+        options.json.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -109,10 +109,22 @@ def test_a_run_killed_after_a_generation_resumes_to_the_same_best(tmp_path: Path
     assert [json.loads(x)["id"] for x in cut_lineage] == [json.loads(x)["id"] for x in whole_lineage]
 
 
+STUCK = """\
+(defagent stuck
+  :version "1.0.0"
+  (defn label [n]
+    (if (> n 0) (+ "pos-" (str n)) "nonpos"))
+  (deftest impossible
+    (assert (= (label 1) "pos-1"))
+    (assert (= (label 7) "a label no edit of label can make"))))
+"""
+"""An agent no repair can fix: its search runs every generation (a run that lasts)."""
+
+
 def test_a_run_that_times_out_says_how_to_resume_it(tmp_path: Path) -> None:
-    shutil.copyfile(ROOT / "bench" / "repair" / "leap_year.hy", tmp_path / "leap_year.hy")
+    (tmp_path / "stuck.hy").write_text(STUCK)
     data = tmp_path / "data"
-    first = subprocess.run(o_lisp("evolve", "leap_year.hy", "leap-year", "--data", str(data), "--population", "50",
+    first = subprocess.run(o_lisp("evolve", "stuck.hy", "label", "--data", str(data), "--population", "50",
                                   "--generations", "10", "--seed", "1", "--workers", "2", "--timeout", "2",
                                   cwd=tmp_path),
                            cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
@@ -120,9 +132,9 @@ def test_a_run_that_times_out_says_how_to_resume_it(tmp_path: Path) -> None:
     directory = run_dir(data)
     assert (f"did not finish within 2 s; stopping the guardian abandons it (run {directory.name} keeps its "
             f"completed generations: continue it with --resume {directory.name})") in first.stderr
-    resumed = subprocess.run(o_lisp("evolve", "leap_year.hy", "leap-year", "--data", str(data), "--resume",
+    resumed = subprocess.run(o_lisp("evolve", "stuck.hy", "label", "--data", str(data), "--resume",
                                     directory.name, cwd=tmp_path),
                              cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
-    assert resumed.returncode in (0, 1), resumed.stderr
+    assert resumed.returncode == 1, resumed.stderr
     assert f"resumed run {directory.name} after generation " in resumed.stdout
     assert (directory / "summary.json").exists()

@@ -57,7 +57,7 @@ from typing import Any
 from o_lisp.evolution._decision import Decision, Samples, Thresholds, decide
 from o_lisp.evolution._individual import Evaluation, EvaluationRequest
 from o_lisp.guardian._errors import GuardianError, StartFailed, SupervisorError
-from o_lisp.guardian._pool import ShadowPool, WorkerDied, lower_priority
+from o_lisp.guardian._pool import EVALUATOR_NICENESS, ShadowPool, WorkerDied
 from o_lisp.guardian._ports import EvolutionHost, ShadowWorker
 from o_lisp.guardian._protocol import CodeVersion, Error, Reply, Request, WorkerSpec
 from o_lisp.guardian._runs import PopulationSettings, RunError, RunStore
@@ -781,10 +781,8 @@ class EvolutionManager:
         breeder: ShadowWorker | None = None
         try:
             # The breeder runs no candidate (only the search), for the whole run: a longer CPU limit.
-            breeder = await self._spawn_shadow(cycle, None, None, max(cfg.shadow_cpu_seconds, BREEDER_CPU_SECONDS))
-            pid = getattr(breeder.child, "pid", None)
-            if isinstance(pid, int):
-                lower_priority(pid)
+            breeder = await self._spawn_shadow(cycle, None, None, max(cfg.shadow_cpu_seconds, BREEDER_CPU_SECONDS),
+                                               EVALUATOR_NICENESS)
             answer = await self._call(breeder, "evolution_breed_start", {
                 "definition": cycle.target, "settings": settings.breed_settings(), "state": state,
             }, cfg.shadow_call_timeout * 4)
@@ -836,14 +834,10 @@ class EvolutionManager:
 
     async def _pool_shadow(self, cycle: _Cycle) -> _PoolShadow:
         """One evaluator shadow of the pool (a baseline shadow: current code, copy of the state)."""
-        try:
-            link = await self._spawn_shadow(cycle, None, None)
+        try:  # at a lower CPU priority: live requests first (bench/evolution_load.py)
+            return _PoolShadow(self, await self._spawn_shadow(cycle, None, None, nice=EVALUATOR_NICENESS))
         except _ShadowDied as died:
             raise WorkerDied(str(died)) from None
-        pid = getattr(link.child, "pid", None)
-        if isinstance(pid, int):
-            lower_priority(pid)  # live requests first (bench/evolution_load.py)
-        return _PoolShadow(self, link)
 
     async def _population_verdict(self, cycle: _Cycle, store: RunStore, outcome: dict[str, Any]) -> None:
         """The run's best against its parent: promote it (offline: on tests and fitness; with
@@ -1252,13 +1246,13 @@ class EvolutionManager:
         return f"the shadow died (exit status {status}): {reason}"
 
     async def _spawn_shadow(self, cycle: _Cycle, name: str | None, source: str | None,
-                            cpu_seconds: int | None = None) -> ShadowWorker:
+                            cpu_seconds: int | None = None, nice: int = 0) -> ShadowWorker:
         g = self.guardian
         scratch = g.data_dir / "shadows" / f"{cycle.id}-{time.monotonic_ns()}"
         spec = WorkerSpec(
             agent=str(g.config.agent.absolute()), data_dir=str(g.config.data_dir.absolute()),
             debug_methods=g.config.debug_methods, role="shadow", candidate_name=name, candidate_source=source,
-            scratch_dir=str(scratch), cpu_seconds=cpu_seconds or self.config.shadow_cpu_seconds,
+            scratch_dir=str(scratch), cpu_seconds=cpu_seconds or self.config.shadow_cpu_seconds, nice=nice,
             address_space=self.config.shadow_memory_headroom,
             grants=("llm",) if {"llm", "*"} & set(g.config.grants) else (), llm=g.config.llm,  # docs/llm.md, shadows
         )

@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -38,7 +37,7 @@ from o_lisp.evolution._individual import (
     evaluations_in_order,
 )
 
-__all__ = ["DIED_STAGE", "EVALUATOR_NICENESS", "Evaluator", "PoolStats", "ShadowPool", "WorkerDied", "lower_priority"]
+__all__ = ["DIED_STAGE", "EVALUATOR_NICENESS", "Evaluator", "PoolStats", "ShadowPool", "WorkerDied"]
 
 log = logging.getLogger("o_lisp.guardian.pool")
 
@@ -47,23 +46,9 @@ DIED_STAGE = "checks"
 
 
 EVALUATOR_NICENESS = 10
-"""How much lower the CPU priority of a population's shadows is than the live worker's: on
-a machine with few cores, live requests get the CPU first and the search the rest."""
-
-
-def lower_priority(pid: int, niceness: int = EVALUATOR_NICENESS) -> bool:
-    """Lower the CPU priority of process `pid`, every thread of it (on Linux niceness is
-    per thread; threads it starts later inherit it). False if it could not be done."""
-    try:
-        tasks = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
-    except (OSError, ValueError):
-        tasks = [pid]
-    done = False
-    for task in tasks:
-        with contextlib.suppress(OSError):  # a thread that ended meanwhile, or no permission
-            os.setpriority(os.PRIO_PROCESS, task, max(os.getpriority(os.PRIO_PROCESS, task), niceness))
-            done = True
-    return done
+"""How much lower the CPU priority of a population's shadows is than the live worker's
+(`WorkerSpec.nice`): on a machine with few cores, live requests get the CPU first and
+the search the rest."""
 
 
 class Evaluator(Protocol):

@@ -1194,6 +1194,10 @@ class WorkerSpec:
     """Shadow only: where its mutations are logged (deleted by the guardian afterwards)."""
     cpu_seconds: int | None = None
     """Shadow only: RLIMIT_CPU (SIGXCPU at the soft limit, SIGKILL one second later)."""
+    nice: int = 0
+    """Shadow only: how much lower than the guardian's its CPU priority is (a population's
+    breeder and evaluators: live requests first). Set before the worker loads anything,
+    so every thread it starts inherits it."""
     address_space: int | None = None
     """RLIMIT_AS headroom in bytes above the address space the worker starts with
     (allocations beyond it fail); every role (`GuardianConfig.worker_address_space` for the
@@ -1240,6 +1244,7 @@ class WorkerSpec:
             candidate_source=optional("candidate_source", str),
             scratch_dir=optional("scratch_dir", str),
             cpu_seconds=optional("cpu_seconds", int),
+            nice=max(0, min(19, int(data.get("nice", 0)))),
             address_space=optional("address_space", int),
             tools=_strings(data.get("tools", ()), "tools"),
             grants=_strings(data.get("grants", ()), "grants"),

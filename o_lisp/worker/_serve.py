@@ -146,6 +146,8 @@ def apply_process_limits(spec: WorkerSpec) -> None:
     SIGKILL at the hard limit a second later. RLIMIT_AS: allocations beyond it fail,
     which the sandbox reports as an error or which ends the process.
     """
+    if spec.nice > 0:  # before any thread starts: on Linux niceness is per thread, and inherited
+        os.nice(spec.nice)
     if spec.cpu_seconds is not None:
         used = resource.getrusage(resource.RUSAGE_SELF)
         soft = int(used.ru_utime + used.ru_stime) + spec.cpu_seconds

@@ -205,22 +205,3 @@ def test_unknown_and_bad_runs_are_refused_with_what_exists(tmp_path: Path) -> No
     with pytest.raises(RunError, match="cannot read"):
         RunStore.open(tmp_path, "r3").resume_point()
 
-
-def test_lower_priority_renices_every_thread_of_a_process() -> None:
-    import subprocess
-    import sys
-
-    from o_lisp.guardian._pool import EVALUATOR_NICENESS, lower_priority
-
-    code = "import threading, time; threading.Thread(target=time.sleep, args=(30,)).start(); time.sleep(30)"
-    child = subprocess.Popen([sys.executable, "-c", code])
-    try:
-        time.sleep(0.3)  # its second thread is running
-        assert lower_priority(child.pid)
-        tasks = [int(t) for t in os.listdir(f"/proc/{child.pid}/task")]
-        assert len(tasks) == 2
-        assert all(os.getpriority(os.PRIO_PROCESS, t) >= EVALUATOR_NICENESS for t in tasks)
-    finally:
-        child.kill()
-        child.wait()
-    assert not lower_priority(child.pid)  # gone: nothing to do, no error

@@ -19,6 +19,17 @@ pytestmark = pytest.mark.skipif(not hasattr(Lab, "_evolution_breed_start"),
                                 reason="the breeder's lab methods (evolution_breed_*) have not landed")
 
 
+STUCK = """\
+(defagent stuck
+  :version "1.0.0"
+  (defn label [n]
+    (if (> n 0) (+ "pos-" (str n)) "nonpos"))
+  (deftest impossible
+    (assert (= (label 1) "pos-1"))
+    (assert (= (label 7) "a label no edit of label can make"))))
+"""
+
+
 def test_with_live_traffic_the_best_is_shadow_tested_then_promoted(tmp_path: Path) -> None:
     agent = tmp_path / "checkout.hy"
     agent.write_text((ROOT / "agents" / "checkout.hy").read_text())
@@ -70,8 +81,8 @@ def test_a_dead_breeder_fails_the_cycle_and_leaves_the_run_resumable(tmp_path: P
     import os
     import signal
 
-    agent = tmp_path / "leap_year.hy"  # not repaired within 8 generations: the run lasts
-    agent.write_text((ROOT / "bench" / "repair" / "leap_year.hy").read_text())
+    agent = tmp_path / "stuck.hy"  # no repair: the run lasts its 8 generations
+    agent.write_text(STUCK)
     config = GuardianConfig(agent=agent, data_dir=tmp_path / "data", request_timeout=20.0)
 
     async def main() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -92,11 +103,11 @@ def test_a_dead_breeder_fails_the_cycle_and_leaves_the_run_resumable(tmp_path: P
                 return await real_call(link, method, args, timeout)
 
             manager._call = call  # type: ignore[method-assign]
-            cycle_id = await manager.start("leap-year", population=PopulationSettings(
+            cycle_id = await manager.start("label", population=PopulationSettings(
                 population=20, generations=8, workers=1, seed=4))
             failed = await manager.wait(cycle_id, 120)
             manager._call = real_call  # type: ignore[method-assign]
-            resumed_id = await manager.start("leap-year", resume=failed["population"]["run"])
+            resumed_id = await manager.start("label", resume=failed["population"]["run"])
             return failed, await manager.wait(resumed_id, 120)
         finally:
             await guardian.stop()
@@ -108,4 +119,4 @@ def test_a_dead_breeder_fails_the_cycle_and_leaves_the_run_resumable(tmp_path: P
     assert last.startswith(f"run {run}: the breeder failed: the shadow was killed by SIGKILL")
     assert last.endswith(f"(its completed generations are kept: --resume {run})")
     assert resumed["population"]["run"] == run and resumed["population"]["resumed_from"] == 1
-    assert resumed["status"] in ("promoted", "rejected")
+    assert resumed["status"] == "rejected"

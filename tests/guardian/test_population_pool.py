@@ -17,7 +17,7 @@ from guardian_harness import make_config, run_guardian
 
 from o_lisp.evolution._individual import EvaluationRequest, Proposal
 from o_lisp.guardian._evolution import _Cycle, _PoolShadow
-from o_lisp.guardian._pool import DIED_STAGE, ShadowPool
+from o_lisp.guardian._pool import DIED_STAGE, EVALUATOR_NICENESS, ShadowPool
 from o_lisp.guardian._supervisor import Guardian
 
 AGENT = """\
@@ -57,8 +57,11 @@ def test_a_pool_of_real_shadows_evaluates_in_order_without_writing_anything(tmp_
             "(defn twice [x] (while True x))", "(defn twice [x] (+ x x))"), step_limit=20_000)
         try:
             evaluations = await pool.evaluate(request)
-            for shadow in spawned:  # evaluators yield the CPU to live requests
-                assert os.getpriority(os.PRIO_PROCESS, shadow._link.child.pid) >= 10  # type: ignore[attr-defined]
+            for shadow in spawned:  # evaluators yield the CPU to live requests, every thread of them
+                pid = shadow._link.child.pid  # type: ignore[attr-defined]
+                threads = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+                assert len(threads) >= 2  # (the evaluation thread too)
+                assert {os.getpriority(os.PRIO_PROCESS, t) for t in threads} == {EVALUATOR_NICENESS}
         finally:
             await pool.close()
         assert [e.id for e in evaluations] == [f"p{n}" for n in range(6)]
