@@ -35,6 +35,7 @@ from typing import Any
 
 from o_lisp._errors import LimitExceeded, LispError, SandboxViolation
 from o_lisp._evalthread import run_on_deep_thread
+from o_lisp._mangle import mangle
 from o_lisp._printer import to_source
 from o_lisp.agent._agent import Agent
 from o_lisp.agent._definitions import Definition, DefinitionKind
@@ -110,9 +111,15 @@ class Node:
     def __init__(self, op: _Op, kids: tuple[Node, ...]) -> None:
         self.op = op
         self.kids = kids
-        self.size: int = 1 + sum(k.size for k in kids)
-        self.height: int = 1 + max(k.height for k in kids) if kids else 0
-        self.user_nodes: int = (1 if op.user else 0) + sum(k.user_nodes for k in kids)
+        size, height, user = 1, 0, 1 if op.user else 0
+        for kid in kids:
+            size += kid.size
+            user += kid.user_nodes
+            if kid.height >= height:
+                height = kid.height + 1
+        self.size: int = size
+        self.height: int = height
+        self.user_nodes: int = user
         self.values: list[Any] | None = None
         self.floats = False
         self.fitness: float | None = None
@@ -223,26 +230,34 @@ class _Engine:
         self.vocabulary = _Vocabulary(agent, space)
         self.rng = random.Random(config.seed)
         self.table: dict[tuple[Any, ...], Node] = {}
+        self.constants: dict[str, _Op] = {}
         self.fitness_fn = agent.fitness[fitness]
         self.samples: list[tuple[Any, ...]] | None = None
         self.index: dict[Any, int] = {}
         self.evaluations = 0
         self.budget = agent.interpreter.budget
+        self.target_name = mangle(space.target)
+        self.scored = 0
 
     # -- trees -------------------------------------------------------------------------
     def node(self, op: _Op, kids: tuple[Node, ...] = ()) -> Node:
-        key = (op.name, op.arity, op.kind, op.index, op.value.hex() if op.kind == "const" else 0, *map(id, kids))
+        """The one node for `op` over `kids` (ops are unique objects: see `constant`)."""
+        key = (id(op), *map(id, kids))
         found = self.table.get(key)
         if found is None:
             found = self.table[key] = Node(op, kids)
         return found
 
+    def constant(self, value: float) -> _Op:
+        """The one op for a constant (keyed by its bits: 0.0 and -0.0 differ)."""
+        found = self.constants.get(value.hex())
+        if found is None:
+            found = self.constants[value.hex()] = _Op("const", repr(value), value=value)
+        return found
+
     def terminal(self) -> Node:
         op, values = self.rng.choice(self.vocabulary.terminals)
-        if op is None:
-            value = self.rng.choice(values)
-            op = _Op("const", repr(value), value=value)
-        return self.node(op)
+        return self.node(self.constant(self.rng.choice(values)) if op is None else op)
 
     def generate(self, low: int, high: int, grow: bool) -> Node:
         """DEAP's `genFull` / `genGrow`: a tree of height drawn from [low, high]."""
@@ -319,10 +334,20 @@ class _Engine:
             columns: list[list[Any]] = [k.values or [] for k in node.kids]
             fn = op.fn
             assert fn is not None
-            if all(k.floats for k in node.kids) and not op.user:
-                fast = _FLOAT_OPS.get((op.name, op.arity))
+            floats = True
+            for kid in node.kids:
+                floats = floats and kid.floats
+            if floats:
+                fast = _FLOAT_OPS.get((op.name, op.arity)) if not op.user else None
                 try:
-                    node.values = fast(*columns) if fast is not None else [fn(*args) for args in zip(*columns, strict=True)]
+                    if fast is not None:
+                        node.values = fast(*columns)
+                    elif op.arity == 1:
+                        node.values = [fn(a) for a in columns[0]]
+                    elif op.arity == 2:
+                        node.values = [fn(a, b) for a, b in zip(columns[0], columns[1], strict=True)]
+                    else:
+                        node.values = [fn(*args) for args in zip(*columns, strict=True)]
                 except _BUDGET_ERRORS:
                     raise
                 except Exception:  # some point raised: redo point by point, keeping each point's error
@@ -369,13 +394,17 @@ class _Engine:
         walked; each call charged like the compiled defn's entry and its defn primitives."""
         arity = len(self.vocabulary.params)
         cost = 1 + root.user_nodes
-        charge = self.budget.charge
+        # Called inside the evaluation: the budget's ticker is the running one.
+        tick, charge, one = self.budget.tick, self.budget.charge, cost == 1
         values, index = root.values, self.index
         engine = self
 
         if arity == 1 and record is None and values is not None:
             def candidate(*args: Any, **kwargs: Any) -> Any:
-                charge(cost)
+                if one:
+                    tick()
+                else:
+                    charge(cost)
                 if len(args) == 1 and not kwargs:
                     x = args[0]
                     if type(x) is float:
@@ -426,11 +455,10 @@ class _Engine:
             value = None
         finally:
             interpreter.define(target, original)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            return WORST
-        if record is not None:  # the points of the first candidate scored: the samples
+        score = _finite(value)
+        if record is not None and score > WORST:  # the points of the first candidate scored: the samples
             self._set_samples(record)
-        return float(value)
+        return score
 
     def _set_samples(self, calls: list[tuple[Any, ...]]) -> None:
         samples: list[tuple[Any, ...]] = []
@@ -442,9 +470,61 @@ class _Engine:
         self.samples = samples
 
     def evaluate(self, individuals: Sequence[Node]) -> None:
+        """Score the individuals that have no fitness yet, within the evaluation budget."""
+        pending: list[Node] = []
         for root in individuals:
-            if root.fitness is None and not self._spent():
-                root.fitness = self.score(root)
+            if root.fitness is None and root not in pending:
+                if self.samples is None:  # the first scoring records the sample points
+                    if not self._spent():
+                        root.fitness = self.score(root)
+                    continue
+                pending.append(root)
+        limit = self.config.max_evaluations
+        if limit is not None:
+            pending = pending[: max(0, limit - self.evaluations)]
+        while pending:
+            self.scored = 0
+            try:
+                self.agent.interpreter.call(self._batch, pending)
+            except LispError:  # a limit hit in the batch: the candidates before it are scored
+                pass
+            if self.scored == 0:  # the first one hit a limit: alone, with a whole evaluation's budget
+                pending[0].fitness = self.score(pending[0])
+                self.scored = 1
+            pending = pending[self.scored:]
+
+    def _batch(self, roots: list[Node]) -> None:
+        """Score a prefix of `roots` in one evaluation, counting them in `scored`.
+
+        Runs inside `Interpreter.call`: every fitness run is charged to this evaluation's
+        budget. The batch ends once it has used half of any step or time limit, so a
+        candidate that starts in it has at least half the budget a lone evaluation has;
+        one that hits a limit anyway is scored again alone (`score`), so a candidate fails
+        on a limit exactly when its own evaluation would."""
+        limits = self.agent.interpreter.budget.limits
+        steps_cap = None if limits.steps is None else limits.steps // 2
+        time_cap = None if limits.time is None else time.monotonic() + limits.time / 2
+        environment = self.agent.interpreter.environment
+        original = environment[self.target_name]
+        fitness_fn = self.fitness_fn
+        try:
+            for root in roots:
+                if self.scored and ((steps_cap is not None and self.budget.steps_taken() > steps_cap)
+                                    or (time_cap is not None and time.monotonic() > time_cap)):
+                    return
+                self.fill(root)
+                environment[self.target_name] = self.function(root)
+                try:
+                    value = fitness_fn()
+                except _BUDGET_ERRORS:
+                    return  # the budget now refuses every step: end the batch, score it again
+                except Exception:
+                    value = None
+                self.evaluations += 1
+                root.fitness = _finite(value)
+                self.scored += 1
+        finally:
+            environment[self.target_name] = original
 
     def _spent(self) -> bool:
         limit = self.config.max_evaluations
@@ -511,6 +591,13 @@ class _Engine:
         return to_source(Expression([Symbol("defn"), Symbol(self.space.target), params, self.form(root)]))
 
 
+def _finite(value: Any) -> float:
+    """A fitness task's value as a score: a finite number, else `WORST` (bools are no numbers)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return WORST
+    return float(value)
+
+
 def _key(node: Node) -> float:
     return node.fitness if node.fitness is not None else WORST
 
@@ -529,8 +616,6 @@ def _key_of(args: tuple[Any, ...]) -> Any:
 
 
 def _bind(params: list[str], args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
-    from o_lisp._mangle import mangle  # keyword arguments arrive mangled, rarely: only then
-
     names = [mangle(p) for p in params]
     values = list(args) + [None] * (len(params) - len(args))
     for key, value in kwargs.items():
