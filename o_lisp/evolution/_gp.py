@@ -191,6 +191,8 @@ def _scalar_functions(agent: Agent) -> dict[tuple[str, int], Callable[..., Any]]
 
 
 _BUDGET_ERRORS = (LimitExceeded, SandboxViolation)
+_STALE_GENERATIONS = 20
+"""A run ends after this many generations in a row that bred no new tree."""
 
 
 class _Vocabulary:
@@ -472,8 +474,10 @@ class _Engine:
     def evaluate(self, individuals: Sequence[Node]) -> None:
         """Score the individuals that have no fitness yet, within the evaluation budget."""
         pending: list[Node] = []
+        queued: set[int] = set()
         for root in individuals:
-            if root.fitness is None and root not in pending:
+            if root.fitness is None and id(root) not in queued:
+                queued.add(id(root))
                 if self.samples is None:  # the first scoring records the sample points
                     if not self._spent():
                         root.fitness = self.score(root)
@@ -537,9 +541,11 @@ class _Engine:
         self.evaluate(population)
         population = [p for p in population if p.fitness is not None] or population[:1]
         logbook = [self._log(0, population)]
+        stale = 0
         for gen in range(1, config.generations + 1):
-            if self._spent() or self._solved(population):
+            if self._spent() or self._solved(population) or stale >= _STALE_GENERATIONS:
                 break
+            before = self.evaluations
             elite = sorted(population, key=_key, reverse=True)[: config.elitism]
             offspring = [max(rng.choices(population, k=config.tournament), key=_key) for _ in population]
             parents = list(offspring)
@@ -560,10 +566,11 @@ class _Engine:
                             break
                     offspring[i] = child
             self.evaluate(offspring)
-            offspring = [o for o in offspring if o.fitness is not None]
+            offspring = [o for o in offspring if o.fitness is not None]  # not scored: the budget is spent
             offspring.sort(key=_key)
             population = elite + offspring[len(elite):] if len(offspring) >= len(elite) else elite + offspring
             logbook.append(self._log(gen, population))
+            stale = stale + 1 if self.evaluations == before else 0
         return max(population, key=_key), logbook
 
     def _solved(self, population: list[Node]) -> bool:
