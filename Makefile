@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/vector_search.py
 	$(BIN)/python bench/repair.py --json .o/bench-repair.json
+	$(BIN)/python bench/gp.py --json .o/bench-gp.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -36,11 +36,14 @@ from o_lisp.agent._dsl import (
     TOOL_OPTIONS,
     AgentSpec,
     Param,
+    SearchSpace,
     check_argument,
+    check_search_space,
     classify,
     json_schema,
     lambda_list,
     literal_data,
+    parse_fitness,
     parse_options,
     parse_params,
     read_agent,
@@ -198,6 +201,8 @@ class Agent:
         self.workflows: dict[str, list[Step]] = {}
         self.tests: dict[str, Any] = {}
         self.fitness: dict[str, Any] = {}
+        self.search_spaces: dict[str, SearchSpace] = {}
+        """`deffitness NAME :for DEF ...` vocabularies by fitness name (o_lisp.evolution._gp grows DEF)."""
         self.definitions: dict[str, Definition] = {}
         self._pending: dict[str, Any] = {}
         self._current: Definition | None = None
@@ -330,6 +335,7 @@ class Agent:
                 self._define(definition, spec.filename, seed_form, spec.source)
             else:
                 self._define(definition, self._code_filename(definition))
+        self._check_search_spaces(spec.source)
 
     def _define(self, definition: Definition, filename: str, form: Any = None, source: str | None = None) -> None:
         """Compile and run one definition (used at load, rewrite and rollback).
@@ -459,7 +465,12 @@ class Agent:
             return self._expand_workflow(items, filename, source)
         if kind == "defmemory":
             return self._expand_memory(items, filename, source)
-        if kind in ("deftest", "deffitness"):
+        if kind == "deffitness":
+            name, space, body = parse_fitness(items, filename, source)
+            if space is not None:
+                self._pending["fitness:" + name] = space
+            return Expression([Symbol("agent-define-fitness"), String(name), Expression([Symbol("fn"), List([]), *(body or [Symbol("None")])])])
+        if kind == "deftest":
             if not items or type(items[0]) is not Symbol:
                 raise _dsl_error(items[0] if items else None, filename, source, f"({kind}) needs a name")
             register = "agent-define-test" if kind == "deftest" else "agent-define-fitness"
@@ -564,6 +575,28 @@ class Agent:
     def _register_fitness(self, name: str, fn: Any) -> None:
         self._registering(DefinitionKind.FITNESS, name)
         self.fitness[name] = fn
+        space = self._pending.pop("fitness:" + name, None)
+        if space is None:
+            self.search_spaces.pop(name, None)
+        else:
+            self.search_spaces[name] = space
+
+    def _check_search_spaces(self, source: str | None) -> None:
+        """Once every definition is loaded: each `deffitness ... :for DEF` vocabulary names a
+        `defn` and resolvable primitives (`check_search_space`), arities resolved."""
+        if not self.search_spaces:
+            return
+        functions: dict[str, Any] = {}
+        for name, definition in self.definitions.items():
+            if definition.kind is DefinitionKind.FUNCTION:
+                try:
+                    functions[name] = self.interpreter.forms(name)
+                except KeyError:
+                    continue
+        for name, space in list(self.search_spaces.items()):
+            # The seed's text quotes the line only for a definition read from the seed file.
+            text = source if space.at.filename == self.spec.filename else None
+            self.search_spaces[name] = check_search_space(space, functions, text)
 
     def _register_memory(self, name: str) -> None:
         """Create the memory, or bring an existing one in line with its (re)evaluated definition.
@@ -1070,6 +1103,7 @@ class Agent:
         spec = spec_from_repository(self.repository, self.spec)
         self.spec = spec
         self.tools, self.rules, self.workflows, self.tests, self.fitness, self.definitions = {}, {}, {}, {}, {}, {}
+        self.search_spaces = {}
         self.interpreter = self._new_interpreter()
         self._protected = self._protected_names(spec.definitions)
         self._define_all(spec)

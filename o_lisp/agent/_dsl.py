@@ -243,6 +243,193 @@ def rule_parts(form: Any, items: list[Any], filename: str, source: str | None) -
     return name, condition, list(items[1:])
 
 
+# -- search vocabulary of a fitness task -------------------------------------------------
+
+BUILTIN_PRIMITIVES: dict[str, int] = {
+    "+": 2, "-": 2, "*": 2, "/": 2, "max": 2, "min": 2,
+    "sin": 1, "cos": 1, "exp": 1, "log": 1, "sqrt": 1, "abs": 1,
+}
+"""Built-ins a `:primitives` list may name without an arity, with the arity used (write
+`[- 1]` for negation); any other name must be a `defn` of the agent (its arity is its
+parameter count)."""
+
+FITNESS_OPTIONS = ("for", "primitives", "terminals")
+
+
+@dataclass(frozen=True)
+class Primitive:
+    """One function of a search vocabulary: its name, arity and where it was written."""
+
+    name: str
+    arity: int
+    explicit: bool
+    at: Position
+
+
+@dataclass(frozen=True)
+class Terminal:
+    """A leaf of a search vocabulary: a parameter of the target (`name`), a constant
+    (`values` of one), or an ephemeral constant (`values`: one is drawn each time the
+    terminal is used, like DEAP's ephemeral constants)."""
+
+    name: str | None
+    values: tuple[float, ...]
+    at: Position
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """`(deffitness NAME :for DEF :primitives [...] :terminals [...] BODY)`: candidates for
+    the `defn` DEF are grown from these primitives and terminals (genetic programming), and
+    the task's BODY, which calls DEF, scores them (higher is better)."""
+
+    fitness: str
+    target: str
+    primitives: tuple[Primitive, ...]
+    terminals: tuple[Terminal, ...]
+    at: Position
+
+
+def _at(form: Any, filename: str) -> Position:
+    pos = getattr(form, "_pos", None) or (1, 1, 1, 1)
+    return Position(filename, pos[0], pos[1], pos[2], pos[3])
+
+
+def parse_fitness(items: list[Any], filename: str, source: str | None) -> tuple[str, SearchSpace | None, list[Any]]:
+    """`(deffitness NAME [:for DEF :primitives [...] :terminals [...]] BODY...)` → (name, its
+    search space or None, body). The three options go together; every mistake names its
+    file:line:col. Whether DEF is a `defn` and the names resolve is checked once the agent's
+    definitions are loaded (`check_search_space`)."""
+    if not items or type(items[0]) is not Symbol:
+        raise _error(items[0] if items else None, filename, source, "(deffitness) needs a name")
+    name = str(items[0])
+    rest = list(items[1:])
+    given: dict[str, Any] = {}
+    keys: dict[str, Any] = {}
+    while rest and type(rest[0]) is Keyword:
+        key = rest[0]
+        if key.name not in FITNESS_OPTIONS:
+            raise _error(key, filename, source, f"unknown option :{key.name} for deffitness {name} "
+                         "(known: :for, :primitives, :terminals)")
+        if key.name in given:
+            raise _error(key, filename, source, f"option :{key.name} of deffitness {name} is given twice")
+        if len(rest) < 2:
+            raise _error(key, filename, source, f"option :{key.name} of deffitness {name} needs a value")
+        given[key.name], keys[key.name] = rest[1], key
+        rest = rest[2:]
+    if not given:
+        return name, None, rest
+    missing = [k for k in FITNESS_OPTIONS if k not in given]
+    if missing:
+        first = keys[next(k for k in FITNESS_OPTIONS if k in given)]
+        raise _error(first, filename, source, f"deffitness {name}: a search vocabulary needs "
+                     f"{' '.join(':' + k for k in FITNESS_OPTIONS)} together (missing {', '.join(':' + k for k in missing)})")
+    target = given["for"]
+    if type(target) is not Symbol:
+        raise _error(target, filename, source, f"deffitness {name}: :for names the defn to grow, a symbol")
+    if not rest:
+        raise _error(keys["for"], filename, source, f"deffitness {name}: a body that scores {target} is needed")
+    space = SearchSpace(name, str(target), _primitives(given["primitives"], name, filename, source),
+                        _terminals(given["terminals"], name, filename, source), _at(target, filename))
+    return name, space, rest
+
+
+def _primitives(form: Any, fitness: str, filename: str, source: str | None) -> tuple[Primitive, ...]:
+    what = f"deffitness {fitness}: :primitives"
+    if type(form) is not List or not form:
+        raise _error(form, filename, source, f"{what} is a non-empty bracketed list: [+ - * sin ...]")
+    out: list[Primitive] = []
+    for item in form:
+        arity: int | None = None
+        sym = item
+        if type(item) is List:
+            if len(item) != 2 or type(item[0]) is not Symbol or type(item[1]) is not Integer or not 1 <= int(item[1]) <= 4:
+                raise _error(item, filename, source, f"{what}: write a primitive with its arity as [name n], n from 1 to 4")
+            sym, arity = item[0], int(item[1])
+        if type(sym) is not Symbol:
+            raise _error(item, filename, source, f"{what}: a primitive is a function name (or [name arity]), not {literal_kind(item)}")
+        if any(p.name == str(sym) and (arity is None or p.arity == arity) for p in out):
+            raise _error(item, filename, source, f"{what}: {sym} is listed twice")
+        if arity is None and str(sym) in BUILTIN_PRIMITIVES:
+            arity = BUILTIN_PRIMITIVES[str(sym)]
+        out.append(Primitive(str(sym), -1 if arity is None else arity, type(item) is List, _at(item, filename)))
+    return tuple(out)
+
+
+def _terminals(form: Any, fitness: str, filename: str, source: str | None) -> tuple[Terminal, ...]:
+    what = f"deffitness {fitness}: :terminals"
+    if type(form) is not List or not form:
+        raise _error(form, filename, source, f"{what} is a non-empty bracketed list: [x 1.0 [-1.0 0.0 1.0]]")
+    out: list[Terminal] = []
+    for item in form:
+        if type(item) is Symbol and str(item) not in _NAMED_CONSTANTS:
+            out.append(Terminal(str(item), (), _at(item, filename)))
+        elif type(item) is Float:
+            out.append(Terminal(None, (float(item),), _at(item, filename)))
+        elif type(item) is List and item and all(type(v) is Float for v in item):
+            out.append(Terminal(None, tuple(float(v) for v in item), _at(item, filename)))
+        else:
+            raise _error(item, filename, source, f"{what}: a terminal is a parameter of the defn, a float constant "
+                         "(1.0, not 1: candidates compute over floats) or a bracketed list of floats "
+                         f"(an ephemeral constant), not {literal_kind(item)}")
+    return tuple(out)
+
+
+def check_search_space(space: SearchSpace, functions: dict[str, Any], source: str | None) -> SearchSpace:
+    """`space` with every primitive's arity resolved, once the agent is loaded: DEF must be
+    a `defn` with plain parameters, each symbol terminal one of them, and each primitive
+    that is not a built-in of `BUILTIN_PRIMITIVES` a `defn` of the agent (`functions`: name
+    → its defining form). A mistake raises `CompileError` at the name in the deffitness."""
+    params = _plain_params(functions.get(space.target))
+    if params is None:
+        raise CompileError(f"deffitness {space.fitness}: :for {space.target} must name a defn of this agent "
+                           "with plain parameters, (defn NAME [x ...] body)", space.at, source)
+    if len(set(params)) != len(params) or not params:
+        raise CompileError(f"deffitness {space.fitness}: {space.target} needs at least one parameter", space.at, source)
+    for terminal in space.terminals:
+        if terminal.name is not None and terminal.name not in params:
+            raise CompileError(f"deffitness {space.fitness}: terminal {terminal.name} is not a parameter of "
+                               f"{space.target} ({' '.join(params)})", terminal.at, source)
+    resolved: list[Primitive] = []
+    for primitive in space.primitives:
+        if primitive.name == space.target:
+            raise CompileError(f"deffitness {space.fitness}: {space.target} cannot be a primitive of itself",
+                               primitive.at, source)
+        own = _plain_params(functions.get(primitive.name))
+        if own is not None:
+            if primitive.explicit and primitive.arity != len(own):
+                raise CompileError(f"deffitness {space.fitness}: {primitive.name} takes {len(own)} arguments, "
+                                   f"not {primitive.arity}", primitive.at, source)
+            resolved.append(Primitive(primitive.name, len(own), primitive.explicit, primitive.at))
+        elif primitive.name in BUILTIN_PRIMITIVES:
+            resolved.append(primitive)
+        else:
+            known = " ".join(BUILTIN_PRIMITIVES)
+            raise CompileError(f"deffitness {space.fitness}: primitive {primitive.name} is neither a defn of this "
+                               f"agent nor a built-in primitive ({known})", primitive.at, source)
+    if not any(t.name is not None for t in space.terminals):
+        raise CompileError(f"deffitness {space.fitness}: :terminals needs a parameter of {space.target}",
+                           space.terminals[0].at, source)
+    return SearchSpace(space.fitness, space.target, tuple(resolved), space.terminals, space.at)
+
+
+def _plain_params(form: Any) -> list[str] | None:
+    """The parameter names of `(defn NAME [a b] ...)`, or None for anything else."""
+    if (type(form) is not Expression or len(form) < 4 or form[0] != Symbol("defn") or type(form[2]) is not List
+            or not all(type(p) is Symbol and str(p) not in ("/", "*") for p in form[2])):
+        return None
+    return [str(p) for p in form[2]]
+
+
+def literal_kind(form: Any) -> str:
+    """How an error names a form it did not expect."""
+    if type(form) is Integer:
+        return f"the integer {int(form)}"
+    if isinstance(form, String):
+        return f"the string {_quote(str(form))}"
+    return f"{type(form).__name__.lower()} {form}" if not isinstance(form, Expression) else "an expression"
+
+
 # -- tool parameters --------------------------------------------------------------------
 
 
@@ -340,13 +527,19 @@ def check_argument(tool: str, param: Param, value: Any) -> str | None:
 
 __all__ = [
     "AGENT_OPTIONS",
+    "BUILTIN_PRIMITIVES",
     "AgentSpec",
     "Param",
+    "Primitive",
+    "SearchSpace",
+    "Terminal",
     "check_argument",
+    "check_search_space",
     "classify",
     "json_schema",
     "lambda_list",
     "literal_data",
+    "parse_fitness",
     "parse_options",
     "parse_params",
     "read_agent",
