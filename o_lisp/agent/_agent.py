@@ -14,14 +14,13 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from o_lisp._budget import DeadlineExceeded
 from o_lisp._errors import (
     CompileError,
     LispError,
     OLispError,
-    Position,
     ProgramError,
     SandboxViolation,
 )
@@ -32,28 +31,28 @@ from o_lisp._printer import hy_repr, to_source
 from o_lisp._reader import read_many
 from o_lisp.agent._definitions import Definition, DefinitionKind
 from o_lisp.agent._dsl import (
-    STEP_OPTIONS,
-    TOOL_OPTIONS,
+    EXPANDERS,
     AgentSpec,
+    Declaration,
+    MemoryDeclaration,
     Param,
     SearchSpace,
+    ToolDeclaration,
+    WorkflowDeclaration,
     check_argument,
     check_search_space,
     classify,
+    expand_rule,
     json_schema,
-    lambda_list,
-    literal_data,
-    parse_fitness,
-    parse_options,
-    parse_params,
     read_agent,
-    rule_parts,
 )
 from o_lisp.agent._lifecycle import Lifecycle
 from o_lisp.agent._repo import CodeRepository
 from o_lisp.agent._state import AgentState, StateError, check_data, plain
 from o_lisp.agent._version import SEMVER, semver_key
-from o_lisp.forms import Expression, Keyword, List, String, Symbol, as_form
+from o_lisp.forms import Expression, Symbol, as_form
+
+D = TypeVar("D", ToolDeclaration, WorkflowDeclaration, MemoryDeclaration, SearchSpace)
 
 if TYPE_CHECKING:
     from o_lisp.llm import LLMSettings, ModelConfig
@@ -204,7 +203,8 @@ class Agent:
         self.search_spaces: dict[str, SearchSpace] = {}
         """`deffitness NAME :for DEF ...` vocabularies by fitness name (o_lisp.evolution._gp grows DEF)."""
         self.definitions: dict[str, Definition] = {}
-        self._pending: dict[str, Any] = {}
+        self._declared: dict[tuple[DefinitionKind, str], Declaration] = {}
+        """The data parts of declarations expanded but not yet registered (`_dsl.Expansion`)."""
         self._current: Definition | None = None
         self.before_risky: Callable[[str], None] | None = None if role == "main" else self._refuse
         """Called with a reason just before a self-modification or reload changes the running
@@ -457,96 +457,39 @@ class Agent:
         the compiler places them at the macro call."""
         filename, source = self._current_file, self._current_source
         items = list(args)
-        if kind == "when->":
-            return self._expand_rule(items, filename, source)
-        if kind == "deftool":
-            return self._expand_tool(items, filename, source)
-        if kind == "defworkflow":
-            return self._expand_workflow(items, filename, source)
-        if kind == "defmemory":
-            return self._expand_memory(items, filename, source)
-        if kind == "deffitness":
-            name, space, body = parse_fitness(items, filename, source)
-            if space is not None:
-                self._pending["fitness:" + name] = space
-            return Expression([Symbol("agent-define-fitness"), String(name), Expression([Symbol("fn"), List([]), *(body or [Symbol("None")])])])
-        if kind == "deftest":
-            if not items or type(items[0]) is not Symbol:
-                raise _dsl_error(items[0] if items else None, filename, source, f"({kind}) needs a name")
-            register = "agent-define-test" if kind == "deftest" else "agent-define-fitness"
-            return Expression([Symbol(register), String(str(items[0])), Expression([Symbol("fn"), List([]), *(items[1:] or [Symbol("None")])])])
         if kind == "defllm":
             return self.llm.expand(items, filename)
-        raise CompileError(f"unknown agent declaration {kind}", None)
+        if kind == "when->":
+            current = self._current.name if self._current else None
+            expansion = expand_rule(items, filename, source, current or f"rule-{len(self.rules) + 1}")
+        elif kind in EXPANDERS:
+            expansion = EXPANDERS[kind](items, filename, source)
+        else:
+            raise CompileError(f"unknown agent declaration {kind}", None)
+        if expansion.kind is not None:
+            self._declared.pop((expansion.kind, expansion.name), None)
+            if expansion.declaration is not None:
+                self._declared[(expansion.kind, expansion.name)] = expansion.declaration
+        return expansion.form
 
-    def _expand_rule(self, items: list[Any], filename: str, source: str | None) -> Any:
-        given, condition, actions = rule_parts(None, items, filename, source)
-        name = self._current.name if self._current else given or f"rule-{len(self.rules) + 1}"
-        actions = actions or [Symbol("None")]
-        body = Expression([Symbol("if"), condition, Expression([Symbol("do"), *actions]), Symbol("agent-no-match")])
-        fn = Expression([Symbol("fn"), List([Symbol("msg"), Symbol("event")]), body])
-        return Expression([Symbol("agent-define-rule"), String(name), fn])
+    def _declaration(self, kind: DefinitionKind, name: str, record: type[D]) -> D | None:
+        """The typed record `expand` kept for the registration of `kind` `name` (taken once)."""
+        found = self._declared.pop((kind, name), None)
+        if found is not None and not isinstance(found, record):
+            raise AgentError(f"{kind.value} {name}: its declaration is a {type(found).__name__}, not a {record.__name__}")
+        return found
 
-    def _expand_tool(self, items: list[Any], filename: str, source: str | None) -> Any:
-        if len(items) < 2 or type(items[0]) is not Symbol:
-            raise _dsl_error(items[0] if items else None, filename, source,
-                             "deftool needs a name and a parameter list: (deftool name [params] body...)")
-        name = str(items[0])
-        params = parse_params(items[1], filename, source)
-        options, body = parse_options(items[2:], TOOL_OPTIONS, f"tool {name}", filename, source)
-        self._pending["tool:" + name] = (params, options)
-        fn = Expression([Symbol("fn"), lambda_list(params), *(body or [Symbol("None")])])
-        return Expression([Symbol("agent-define-tool"), String(name), fn])
-
-    def _expand_workflow(self, items: list[Any], filename: str, source: str | None) -> Any:
-        if not items or type(items[0]) is not Symbol:
-            raise _dsl_error(items[0] if items else None, filename, source, "defworkflow needs a name")
-        name = str(items[0])
-        specs: list[tuple[str, dict[str, Any]]] = []
-        runs: list[Any] = []
-        whens: list[Any] = []
-        for step in items[1:]:
-            if type(step) is not Expression or len(step) < 2 or step[0] != Symbol("step") or type(step[1]) is not Symbol:
-                raise _dsl_error(step, filename, source,
-                                 "a workflow step is written (step name [:retries n] [:timeout s] [:when condition] body...)")
-            options, body = parse_options(list(step[2:]), STEP_OPTIONS, f"step {step[1]}", filename, source)
-            specs.append((str(step[1]), options))
-            runs.append(Expression([Symbol("fn"), List([Symbol("ctx")]), *(body or [Symbol("None")])]))
-            when = options.pop("when", None)
-            whens.append(Symbol("None") if when is None else Expression([Symbol("fn"), List([Symbol("ctx")]), when]))
-        if not specs:
-            raise _dsl_error(items[0], filename, source, f"workflow {name} has no steps")
-        self._pending["workflow:" + name] = specs
-        return Expression([Symbol("agent-define-workflow"), String(name), List(runs), List(whens)])
-
-    def _expand_memory(self, items: list[Any], filename: str, source: str | None) -> Any:
-        from o_lisp.memory import (  # NumPy/Numba: loaded by the first defmemory
-            MemoryConfig,
-            MemoryConfigError,
-        )
-
-        if not items or type(items[0]) is not Symbol:
-            raise _dsl_error(items[0] if items else None, filename, source, "defmemory needs a name")
-        name = str(items[0])
-        options: dict[str, Any] = {"name": name}
-        rest = items[1:]
-        if len(rest) % 2:
-            raise _dsl_error(rest[-1], filename, source, f"memory {name}: options come in :key value pairs")
-        for key, value in zip(rest[0::2], rest[1::2], strict=True):
-            if type(key) is not Keyword:
-                raise _dsl_error(key, filename, source, f"memory {name}: expected an option keyword")
-            options[mangle(key.name)] = plain(literal_data(value, filename, source, f"memory {name}: option :{key.name}"))
-        try:
-            MemoryConfig.from_options(dict(options))
-        except MemoryConfigError as error:
-            raise _dsl_error(items[0], filename, source, f"memory {name}: {error}") from None
-        self._pending["memory:" + name] = options
-        return Expression([Symbol("agent-define-memory"), String(name)])
+    def _required_declaration(self, kind: DefinitionKind, name: str, record: type[D]) -> D:
+        found = self._declaration(kind, name, record)
+        if found is None:  # a second registration by the same definition (e.g. from a default argument)
+            raise SandboxViolation(f"{kind.value} {name} can only be declared once, by its own definition")
+        return found
 
     # -- registration (run when a definition is evaluated) ----------------------------------
     def _register_tool(self, name: str, fn: Any) -> None:
         self._registering(DefinitionKind.TOOL, name)
-        params, options = self._pending.pop("tool:" + name)
+        declared = self._required_declaration(DefinitionKind.TOOL, name, ToolDeclaration)
+        params, options = list(declared.params), declared.options
         tool = Tool(name, params, str(options.get("doc", "")), options.get("timeout"),
                     bool(options.get("unsafe", False)), bool(options.get("cache", False)), fn)
         self.tools[name] = tool
@@ -562,10 +505,10 @@ class Agent:
 
     def _register_workflow(self, name: str, runs: list[Any], whens: list[Any]) -> None:
         self._registering(DefinitionKind.WORKFLOW, name)
-        specs = self._pending.pop("workflow:" + name)
+        declared = self._required_declaration(DefinitionKind.WORKFLOW, name, WorkflowDeclaration)
         self.workflows[name] = [
-            Step(step_name, run, when, int(options.get("retries", 0)), options.get("timeout"))
-            for (step_name, options), run, when in zip(specs, runs, whens, strict=True)
+            Step(step.name, run, when, int(step.options.get("retries", 0)), step.options.get("timeout"))
+            for step, run, when in zip(declared.steps, runs, whens, strict=True)
         ]
 
     def _register_test(self, name: str, fn: Any) -> None:
@@ -575,7 +518,7 @@ class Agent:
     def _register_fitness(self, name: str, fn: Any) -> None:
         self._registering(DefinitionKind.FITNESS, name)
         self.fitness[name] = fn
-        space = self._pending.pop("fitness:" + name, None)
+        space = self._declaration(DefinitionKind.FITNESS, name, SearchSpace)
         if space is None:
             self.search_spaces.pop(name, None)
         else:
@@ -610,7 +553,7 @@ class Agent:
         from o_lisp.memory import MemoryConfig  # NumPy/Numba: loaded by the first defmemory
 
         self._registering(DefinitionKind.MEMORY, name)
-        options = self._pending.pop("memory:" + name)
+        options = dict(self._required_declaration(DefinitionKind.MEMORY, name, MemoryDeclaration).options)
         store = self.state.memory_stores.get(name)
         if store is None:
             if self.role == "canary":
@@ -1251,15 +1194,6 @@ def bump_version(version: str, part: str) -> str:
     if part == "patch":
         return f"{major}.{minor}.{patch + 1}"
     raise AgentError(f"unknown version bump {part!r} (major, minor or patch)")
-
-
-def _dsl_error(form: Any, filename: str, source: str | None, message: str) -> CompileError:
-    """A mistake in a DSL declaration, at `form` with its source line; with no form (or one
-    without a position) unpositioned, so the compiler places it at the whole declaration."""
-    pos = getattr(form, "_pos", None)
-    if pos is None:
-        return CompileError(message)
-    return CompileError(message, Position(filename, pos[0], pos[1], pos[2], pos[3]), source)
 
 
 def memory_change_problem(name: str, store: Any, config: Any) -> str | None:

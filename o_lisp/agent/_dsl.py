@@ -10,6 +10,7 @@ of the declaration forms (`deftool` parameters and options, `defworkflow` steps,
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from o_lisp._errors import CompileError, Position
 from o_lisp._mangle import mangle
 from o_lisp._reader import read_many
 from o_lisp.agent._definitions import Definition, DefinitionKind
+from o_lisp.agent._state import plain
 from o_lisp.agent._version import SEMVER
 from o_lisp.forms import Dict, Expression, Float, Integer, Keyword, List, Set, String, Symbol, Tuple
 
@@ -545,3 +547,155 @@ __all__ = [
     "read_agent",
     "rule_parts",
 ]
+
+
+# -- expansion of the declarations (trusted, at macro time) ----------------------------------
+#
+# A declaration's macro (stdlib/agent.hy) hands its arguments to `expand`, which returns an
+# `Expansion`: the code to compile — a call of the registration builtin with the parts that
+# are code (a tool's body as a function, a workflow's steps, ...) — and, beside it, the
+# typed record of the parts that are data (parameters, options), which the agent keeps until
+# that registration runs. Data never makes a round trip through the sandbox.
+
+
+@dataclass(frozen=True)
+class ToolDeclaration:
+    """What `deftool` declares besides its body: the parameters and the options."""
+
+    params: tuple[Param, ...]
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class StepDeclaration:
+    """One `(step NAME ...)` of a workflow: its name and options (`:retries`, `:timeout`)."""
+
+    name: str
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class WorkflowDeclaration:
+    steps: tuple[StepDeclaration, ...]
+
+
+@dataclass(frozen=True)
+class MemoryDeclaration:
+    """A `defmemory`'s options, checked by `MemoryConfig` when it was expanded."""
+
+    options: Mapping[str, Any]
+
+
+Declaration = ToolDeclaration | WorkflowDeclaration | MemoryDeclaration | SearchSpace
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """One expanded declaration: `form` is compiled; `declaration` (if any) is what the
+    registration of `kind` `name` will need."""
+
+    form: Any
+    kind: DefinitionKind | None = None
+    name: str = ""
+    declaration: Declaration | None = None
+
+
+def declaration_error(form: Any, filename: str, source: str | None, message: str) -> CompileError:
+    """A mistake in a DSL declaration, at `form` with its source line; with no form (or one
+    without a position) unpositioned, so the compiler places it at the whole declaration."""
+    pos = getattr(form, "_pos", None)
+    if pos is None:
+        return CompileError(message)
+    return CompileError(message, Position(filename, pos[0], pos[1], pos[2], pos[3]), source)
+
+
+def _function(params: List, body: list[Any]) -> Any:
+    return Expression([Symbol("fn"), params, *(body or [Symbol("None")])])
+
+
+def expand_rule(items: list[Any], filename: str, source: str | None, name: str | None) -> Expansion:
+    """`(when-> [:name NAME] condition action...)`; `name` is the definition's, when known."""
+    given, condition, actions = rule_parts(None, items, filename, source)
+    rule = name or given or ""
+    body = Expression([Symbol("if"), condition, Expression([Symbol("do"), *(actions or [Symbol("None")])]),
+                       Symbol("agent-no-match")])
+    fn = Expression([Symbol("fn"), List([Symbol("msg"), Symbol("event")]), body])
+    return Expansion(Expression([Symbol("agent-define-rule"), String(rule), fn]), DefinitionKind.RULE, rule)
+
+
+def expand_tool(items: list[Any], filename: str, source: str | None) -> Expansion:
+    if len(items) < 2 or type(items[0]) is not Symbol:
+        raise declaration_error(items[0] if items else None, filename, source,
+                                "deftool needs a name and a parameter list: (deftool name [params] body...)")
+    name = str(items[0])
+    params = parse_params(items[1], filename, source)
+    options, body = parse_options(items[2:], TOOL_OPTIONS, f"tool {name}", filename, source)
+    form = Expression([Symbol("agent-define-tool"), String(name), _function(lambda_list(params), body)])
+    return Expansion(form, DefinitionKind.TOOL, name, ToolDeclaration(tuple(params), options))
+
+
+def expand_workflow(items: list[Any], filename: str, source: str | None) -> Expansion:
+    if not items or type(items[0]) is not Symbol:
+        raise declaration_error(items[0] if items else None, filename, source, "defworkflow needs a name")
+    name = str(items[0])
+    steps: list[StepDeclaration] = []
+    runs: list[Any] = []
+    whens: list[Any] = []
+    for step in items[1:]:
+        if type(step) is not Expression or len(step) < 2 or step[0] != Symbol("step") or type(step[1]) is not Symbol:
+            raise declaration_error(step, filename, source,
+                                    "a workflow step is written (step name [:retries n] [:timeout s] [:when condition] body...)")
+        options, body = parse_options(list(step[2:]), STEP_OPTIONS, f"step {step[1]}", filename, source)
+        when = options.pop("when", None)
+        steps.append(StepDeclaration(str(step[1]), options))
+        runs.append(_function(List([Symbol("ctx")]), body))
+        whens.append(Symbol("None") if when is None else Expression([Symbol("fn"), List([Symbol("ctx")]), when]))
+    if not steps:
+        raise declaration_error(items[0], filename, source, f"workflow {name} has no steps")
+    form = Expression([Symbol("agent-define-workflow"), String(name), List(runs), List(whens)])
+    return Expansion(form, DefinitionKind.WORKFLOW, name, WorkflowDeclaration(tuple(steps)))
+
+
+def expand_memory(items: list[Any], filename: str, source: str | None) -> Expansion:
+    # NumPy/Numba: loaded by the first defmemory, not by every agent
+    from o_lisp.memory import MemoryConfig, MemoryConfigError
+
+    if not items or type(items[0]) is not Symbol:
+        raise declaration_error(items[0] if items else None, filename, source, "defmemory needs a name")
+    name = str(items[0])
+    options: dict[str, Any] = {"name": name}
+    rest = items[1:]
+    if len(rest) % 2:
+        raise declaration_error(rest[-1], filename, source, f"memory {name}: options come in :key value pairs")
+    for key, value in zip(rest[0::2], rest[1::2], strict=True):
+        if type(key) is not Keyword:
+            raise declaration_error(key, filename, source, f"memory {name}: expected an option keyword")
+        options[mangle(key.name)] = plain(literal_data(value, filename, source, f"memory {name}: option :{key.name}"))
+    try:
+        MemoryConfig.from_options(dict(options))
+    except MemoryConfigError as error:
+        raise declaration_error(items[0], filename, source, f"memory {name}: {error}") from None
+    return Expansion(Expression([Symbol("agent-define-memory"), String(name)]), DefinitionKind.MEMORY, name,
+                     MemoryDeclaration(options))
+
+
+def expand_test(items: list[Any], filename: str, source: str | None) -> Expansion:
+    if not items or type(items[0]) is not Symbol:
+        raise declaration_error(items[0] if items else None, filename, source, "(deftest) needs a name")
+    name = str(items[0])
+    form = Expression([Symbol("agent-define-test"), String(name), _function(List([]), items[1:])])
+    return Expansion(form, DefinitionKind.TEST, name)
+
+
+def expand_fitness(items: list[Any], filename: str, source: str | None) -> Expansion:
+    name, space, body = parse_fitness(items, filename, source)
+    form = Expression([Symbol("agent-define-fitness"), String(name), _function(List([]), body)])
+    return Expansion(form, DefinitionKind.FITNESS, name, space)
+
+
+EXPANDERS: Mapping[str, Callable[[list[Any], str, str | None], Expansion]] = {
+    "deftool": expand_tool, "defworkflow": expand_workflow, "defmemory": expand_memory,
+    "deftest": expand_test, "deffitness": expand_fitness,
+}
+"""The declarations expanded without the agent's help (`when->` needs its rule name, `defllm`
+its model registry)."""
