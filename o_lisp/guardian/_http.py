@@ -75,6 +75,25 @@ from o_lisp._limits import (
 from o_lisp.guardian._errors import ErrorCode, GuardianError
 from o_lisp.guardian._evolution import EvolutionError
 from o_lisp.guardian._protocol import LLM_METRICS_FILE
+from o_lisp.guardian._requests import (
+    DEFAULT_K,
+    MAX_ID_LENGTH,
+    MAX_K,
+    InvalidRequest,
+    MemoryAdd,
+    MemoryGet,
+    MemorySearch,
+    MessageRequest,
+    check_fields,
+    check_text,
+    id_field,
+    int_field,
+    invalid,
+    is_number,
+    json_type,
+    optional_text_field,
+    text_field,
+)
 from o_lisp.guardian._runs import PopulationSettings, valid_run_id
 
 __all__ = [
@@ -106,14 +125,6 @@ log = logging.getLogger(__name__)
 TOKEN_ENV = "O_API_TOKEN"
 MAX_BODY_BYTES = 1024 * 1024
 """Largest request body; larger ones get 413 before the guardian sees anything."""
-DEFAULT_K = 10
-MAX_K = 100
-"""Search results per request are bounded so one query cannot make the worker rank everything."""
-MAX_ID_LENGTH = 256
-MAX_METADATA_DEPTH = 32
-"""The memory store's own limit (`o_lisp.memory._store._check_metadata`), enforced here first."""
-DEFAULT_IMPORTANCE = 0.5
-_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what msgpack can encode
 _MAX_ERROR_MESSAGE = 2000
 
 FAILURE_STATUS: Mapping[str, int] = {
@@ -265,10 +276,6 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
-def _invalid(field: str, message: str) -> ApiError:
-    return ApiError(400, "invalid_field", f"field {field!r} {message}", field=field)
-
-
 def _error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if field is not None:
@@ -330,86 +337,6 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _optional_text_field(body: dict[str, Any], field: str, limit: int) -> str:
-    """An optional free-text field ("" when absent): a string of at most `limit` characters."""
-    value = body.get(field, "")
-    if not isinstance(value, str):
-        raise _invalid(field, f"must be a string, got {_json_type(value)}")
-    if len(value) > limit:
-        raise _invalid(field, f"is longer than {limit} characters")
-    _check_text(field, value)
-    return value
-
-
-def _check_text(field: str, value: str) -> None:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise _invalid(field, "contains an unpaired surrogate (not encodable as UTF-8)") from None
-
-
-def _check_value(field: str, value: Any, depth: int = 0) -> None:
-    """JSON values the guardian can store unchanged: bounded nesting, 64-bit integers, UTF-8 text."""
-    if depth > MAX_METADATA_DEPTH:
-        raise _invalid(field, f"is nested more than {MAX_METADATA_DEPTH} levels deep")
-    if isinstance(value, str):
-        _check_text(field, value)
-    elif isinstance(value, bool) or value is None:
-        pass
-    elif isinstance(value, int):
-        if not _INT_MIN <= value <= _INT_MAX:
-            raise _invalid(field, f"holds an integer outside [{_INT_MIN}, {_INT_MAX}]")
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise _invalid(field, "holds a number too large to represent")
-    elif isinstance(value, list):
-        for item in value:
-            _check_value(field, item, depth + 1)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_text(field, key)
-            _check_value(field, item, depth + 1)
-    else:  # pragma: no cover - json.loads produces nothing else
-        raise _invalid(field, f"holds an unsupported {type(value).__name__}")
-
-
-def _check_fields(body: Mapping[str, Any], required: Sequence[str], optional: Sequence[str]) -> None:
-    allowed = (*required, *optional)
-    for name in body:
-        if name not in allowed:
-            raise ApiError(
-                400,
-                "unknown_field",
-                f"unknown field {name!r} (allowed: {', '.join(allowed)})",
-                field=name,
-            )
-    for name in required:
-        if name not in body:
-            raise ApiError(400, "missing_field", f"field {name!r} is required", field=name)
-
-
-def _text_field(body: Mapping[str, Any], field: str = "text") -> str:
-    value = body[field]
-    if not isinstance(value, str):
-        raise _invalid(field, f"must be a string, got {_json_type(value)}")
-    if not value.strip():
-        raise _invalid(field, "must not be empty or blank")
-    _check_text(field, value)
-    return value
-
-
-def _id_field(body: Mapping[str, Any], field: str) -> str:
-    value = body[field]
-    if not isinstance(value, str):
-        raise _invalid(field, f"must be a string, got {_json_type(value)}")
-    if not value.strip():
-        raise _invalid(field, "must not be empty or blank")
-    if len(value) > MAX_ID_LENGTH:
-        raise _invalid(field, f"is longer than {MAX_ID_LENGTH} characters")
-    _check_text(field, value)
-    return value
-
-
 POPULATION_FIELDS = ("population", "islands", "workers", "seed", "max_evals", "resume")
 """``POST /v1/evolution``'s fields of a population cycle (docs/protocol.md)."""
 
@@ -424,60 +351,33 @@ def _population_fields(body: Mapping[str, Any]) -> tuple[PopulationSettings | No
     if "resume" in body:
         resume = body["resume"]
         if not isinstance(resume, str) or not valid_run_id(resume):
-            shown = json.dumps(resume)[:100] if isinstance(resume, str) else _json_type(resume)
-            raise _invalid("resume", f"must be a run id like \"20261205T071502-3fa9c1\", got {shown}")
+            shown = json.dumps(resume)[:100] if isinstance(resume, str) else json_type(resume)
+            raise invalid("resume", f"must be a run id like \"20261205T071502-3fa9c1\", got {shown}")
         clash = [f for f in ("population", "generations", "islands", "seed", "max_evals") if f in body]
         if clash:
-            raise _invalid(clash[0], "does not go with resume: a resumed run keeps its own settings")
-        workers = _int_field(body, "workers", 0, 1, MAX_WORKERS)
+            raise invalid(clash[0], "does not go with resume: a resumed run keeps its own settings")
+        workers = int_field(body, "workers", 0, 1, MAX_WORKERS)
         return (PopulationSettings(workers=workers) if workers else None), resume
     if not given:
         return None, None
     if "population" not in body:
-        raise _invalid(given[0], "needs population (or resume): it is a setting of a population cycle")
+        raise invalid(given[0], "needs population (or resume): it is a setting of a population cycle")
     max_evals = body.get("max_evals")
     if max_evals is not None:
-        max_evals = _int_field(body, "max_evals", 0, 1, 10**9)
+        max_evals = int_field(body, "max_evals", 0, 1, 10**9)
     seed = body.get("seed")
     if seed is not None:
-        seed = _int_field(body, "seed", 0, 0, MAX_SEED)
+        seed = int_field(body, "seed", 0, 0, MAX_SEED)
     settings = PopulationSettings(
-        population=_int_field(body, "population", 50, 2, MAX_POPULATION),
-        generations=_int_field(body, "generations", 10, 1, MAX_GENERATIONS),
-        islands=_int_field(body, "islands", 1, 1, MAX_ISLANDS),
-        workers=_int_field(body, "workers", 0, 1, MAX_WORKERS) if "workers" in body else 0,
+        population=int_field(body, "population", 50, 2, MAX_POPULATION),
+        generations=int_field(body, "generations", 10, 1, MAX_GENERATIONS),
+        islands=int_field(body, "islands", 1, 1, MAX_ISLANDS),
+        workers=int_field(body, "workers", 0, 1, MAX_WORKERS) if "workers" in body else 0,
         seed=seed, max_evals=max_evals)
     problems = settings.problems()
     if problems:
-        raise _invalid("islands", problems[0])
+        raise invalid("islands", problems[0])
     return settings, None
-
-
-def _int_field(body: Mapping[str, Any], field: str, default: int, low: int, high: int) -> int:
-    """An optional integer in [LOW, HIGH]; 2.0 is refused like 2.5 (a count is never fractional)."""
-    if field not in body:
-        return default
-    value = body[field]
-    if not (isinstance(value, int) and not isinstance(value, bool)):
-        given = "a fractional number" if _is_number(value) else _json_type(value)
-        raise _invalid(field, f"must be an integer from {low} to {high}, got {given}")
-    if not low <= value <= high:
-        raise _invalid(field, f"must be an integer from {low} to {high}, got {value}")
-    return value
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
 
 
 async def _read_json_object(request: web.Request, max_body: int) -> dict[str, Any]:
@@ -509,7 +409,7 @@ async def _read_json_object(request: web.Request, max_body: int) -> dict[str, An
     except ValueError as e:  # JSONDecodeError, duplicate fields, NaN, overlong integers
         raise ApiError(400, "invalid_json", f"request body is not valid JSON: {e}") from None
     if not isinstance(data, dict):
-        raise ApiError(400, "invalid_json", f"request body must be a JSON object, got {_json_type(data)}")
+        raise ApiError(400, "invalid_json", f"request body must be a JSON object, got {json_type(data)}")
     return data
 
 
@@ -557,10 +457,10 @@ class _GuardianCollector(Collector):
         metrics = self._guardian.metrics
         for name, attribute, documentation in self._COUNTERS:
             value = getattr(metrics, attribute, None)
-            if _is_number(value):
+            if is_number(value):
                 yield CounterMetricFamily(name, documentation, value=value)
         requests = getattr(metrics, "requests", None)
-        if _is_number(requests):
+        if is_number(requests):
             yield CounterMetricFamily("o_guardian_requests", "Requests handled by the guardian.", value=requests)
         elif isinstance(requests, Mapping):  # (method, outcome) -> count, or method -> count
             family = CounterMetricFamily(
@@ -570,7 +470,7 @@ class _GuardianCollector(Collector):
             )
             for key, count in requests.items():
                 method, outcome = key if isinstance(key, tuple) and len(key) == 2 else (key, "")
-                if _is_number(count):
+                if is_number(count):
                     family.add_metric([str(method), str(outcome)], count)
             yield family
         try:
@@ -586,7 +486,7 @@ class _GuardianCollector(Collector):
             ("uptime_s", "o_guardian_uptime_seconds", "Seconds since the guardian started."),
         ):
             value = health.get(key)
-            if _is_number(value):
+            if is_number(value):
                 yield GaugeMetricFamily(name, documentation, value=value)
 
 
@@ -601,10 +501,6 @@ def _workers_llm_metrics(guardian: object) -> bytes:
         return Path(data_dir, LLM_METRICS_FILE).read_bytes()
     except OSError:
         return b""
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class _FsyncTracker:
@@ -628,7 +524,7 @@ class _FsyncTracker:
         if not isinstance(raw, Iterable):
             return
         # Only the newest samples: bounds the overlap search (quadratic) to ~1 M compares in C.
-        window = [float(v) for v in list(raw)[-_FSYNC_WINDOW:] if _is_number(v)]
+        window = [float(v) for v in list(raw)[-_FSYNC_WINDOW:] if is_number(v)]
         total = getattr(metrics, "wal_fsyncs", None)
         if isinstance(total, int) and not isinstance(total, bool):
             new_count = total - (self._seen_total or 0)
@@ -732,6 +628,9 @@ class _Api:
         except ApiError as error:
             status = error.status
             return _error_response(error)
+        except InvalidRequest as error:  # a request record refused what the client sent
+            status = 400
+            return _json(_error_body(error.code, error.message, error.field), status)
         except web.HTTPException as error:  # aiohttp's own: 404, 405, 413, ...
             status = error.status
             code = _STATUS_CODES.get(error.status, "http_error")
@@ -813,14 +712,10 @@ class _Api:
 
     async def message(self, request: web.Request) -> web.StreamResponse:
         """The agent's reply and its id (the handle `POST /v1/feedback` rates it by)."""
-        body = await _read_json_object(request, self.max_body)
-        _check_fields(body, ("text",), ("stream",))
-        text = _text_field(body)
-        if not isinstance(body.get("stream", False), bool):
-            raise _invalid("stream", f"must be true or false, got {_json_type(body['stream'])}")
-        if body.get("stream"):
-            return await self._stream_message(request, text)
-        result = await self._call("message", {"text": text, "with_id": True})
+        message = MessageRequest.from_body(await _read_json_object(request, self.max_body))
+        if message.stream:
+            return await self._stream_message(request, message)
+        result = await self._call(message.method, message.as_args())
         if isinstance(result, Mapping) and "reply" in result:
             reply_id = result.get("reply_id")
             return _json({"reply": result["reply"], "reply_id": reply_id if isinstance(reply_id, str) else None})
@@ -829,13 +724,13 @@ class _Api:
         log.warning("the guardian answered a message without a reply id (%s)", type(result).__name__)
         return _json({"reply": result, "reply_id": None})
 
-    async def _stream_message(self, request: web.Request, text: str) -> web.StreamResponse:
+    async def _stream_message(self, request: web.Request, message: MessageRequest) -> web.StreamResponse:
         """``"stream": true``: server-sent events — ``token`` (``{"text"}``, a model's text as
         it arrives; provisional), then ``reply`` (``{"reply", "reply_id"}``, once durable) or
         ``error`` (``{"error": {"code", "message"}}``). docs/llm.md, "Streaming"."""
         pieces: asyncio.Queue[str] = asyncio.Queue()
         guardian = cast(StreamingGuardian, self.guardian)
-        call = asyncio.ensure_future(guardian.request("message", {"text": text, "with_id": True, "stream": True},
+        call = asyncio.ensure_future(guardian.request(message.method, message.as_args(),
                                                       on_text=pieces.put_nowait))
         call.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved even if the client left
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
@@ -870,7 +765,7 @@ class _Api:
         and "one star".
         """
         body = await _read_json_object(request, self.max_body)
-        _check_fields(body, (), ("reply_id", "rating", "stars", "comment"))
+        check_fields(body, (), ("reply_id", "rating", "stars", "comment"))
         if ("rating" in body) == ("stars" in body):
             raise ApiError(
                 400,
@@ -880,23 +775,23 @@ class _Api:
             )
         if "rating" in body:
             rating = body["rating"]
-            if not _is_number(rating):
-                raise _invalid("rating", f"must be a number, got {_json_type(rating)}")
+            if not is_number(rating):
+                raise invalid("rating", f"must be a number, got {json_type(rating)}")
             if not (math.isfinite(rating) and -1.0 <= rating <= 1.0):
-                raise _invalid("rating", f"must be between -1 and 1, got {rating!r}")
+                raise invalid("rating", f"must be between -1 and 1, got {rating!r}")
             value = float(rating)
         else:
             stars = body["stars"]
             if not (isinstance(stars, int) and not isinstance(stars, bool)):
-                given = "a fractional number" if _is_number(stars) else _json_type(stars)
-                raise _invalid("stars", f"must be an integer from {STARS_MIN} to {STARS_MAX}, got {given}")
+                given = "a fractional number" if is_number(stars) else json_type(stars)
+                raise invalid("stars", f"must be an integer from {STARS_MIN} to {STARS_MAX}, got {given}")
             if not STARS_MIN <= stars <= STARS_MAX:
-                raise _invalid("stars", f"must be an integer from {STARS_MIN} to {STARS_MAX}, got {stars}")
+                raise invalid("stars", f"must be an integer from {STARS_MIN} to {STARS_MAX}, got {stars}")
             value = (stars - 3) / 2
-        comment = _optional_text_field(body, "comment", MAX_COMMENT_LENGTH)
+        comment = optional_text_field(body, "comment", MAX_COMMENT_LENGTH)
         reply_id: str | None = None
         if "reply_id" in body:
-            reply_id = _id_field(body, "reply_id")
+            reply_id = id_field(body, "reply_id")
         result = await self._call("feedback", {"rating": value, "comment": comment, "reply_to": reply_id})
         feedback_id = result.get("id") if isinstance(result, Mapping) else None
         if not isinstance(feedback_id, str):
@@ -924,34 +819,34 @@ class _Api:
     async def evolution_start(self, request: web.Request) -> web.Response:
         """Queue a cycle; 202 at once with where to follow it (a cycle takes minutes)."""
         body = await _read_json_object(request, self.max_body)
-        _check_fields(body, ("definition",), ("hypothesis", "generations", "candidates", "canary", "candidate",
+        check_fields(body, ("definition",), ("hypothesis", "generations", "candidates", "canary", "candidate",
                                               "generator", "model", *POPULATION_FIELDS))
-        definition = _text_field(body, "definition")
+        definition = text_field(body, "definition")
         if len(definition) > MAX_NAME_LENGTH:
-            raise _invalid("definition", f"is longer than {MAX_NAME_LENGTH} characters")
+            raise invalid("definition", f"is longer than {MAX_NAME_LENGTH} characters")
         if _BAD_NAME.search(definition) or definition.startswith("#"):
-            raise _invalid("definition", "must be a definition name (no whitespace or control characters, no leading '#')")
-        hypothesis = _optional_text_field(body, "hypothesis", MAX_HYPOTHESIS_LENGTH)
-        generations = _int_field(body, "generations", 1, 1, MAX_GENERATIONS)
-        candidates = _int_field(body, "candidates", 4, 1, MAX_CANDIDATES)
+            raise invalid("definition", "must be a definition name (no whitespace or control characters, no leading '#')")
+        hypothesis = optional_text_field(body, "hypothesis", MAX_HYPOTHESIS_LENGTH)
+        generations = int_field(body, "generations", 1, 1, MAX_GENERATIONS)
+        candidates = int_field(body, "candidates", 4, 1, MAX_CANDIDATES)
         canary = body.get("canary", False)
         if not isinstance(canary, bool):
-            raise _invalid("canary", f"must be true or false, got {_json_type(canary)}")
+            raise invalid("canary", f"must be true or false, got {json_type(canary)}")
         candidate = body.get("candidate")  # an operator's own candidate source (else: generated)
         if candidate is not None:
             if not isinstance(candidate, str) or not candidate.strip():
-                raise _invalid("candidate", f"must be the source of one definition, got {_json_type(candidate)}")
-            _check_text("candidate", candidate)
+                raise invalid("candidate", f"must be the source of one definition, got {json_type(candidate)}")
+            check_text("candidate", candidate)
         generator = body.get("generator", "mutation")  # docs/llm.md, "LLM-written candidates"
         if generator not in ("mutation", "llm", "mixed"):
-            shown = json.dumps(generator) if isinstance(generator, str) else _json_type(generator)
-            raise _invalid("generator", f"must be \"mutation\", \"llm\" or \"mixed\", got {shown}")
-        model = _optional_text_field(body, "model", MAX_NAME_LENGTH) or None
+            shown = json.dumps(generator) if isinstance(generator, str) else json_type(generator)
+            raise invalid("generator", f"must be \"mutation\", \"llm\" or \"mixed\", got {shown}")
+        model = optional_text_field(body, "model", MAX_NAME_LENGTH) or None
         population, resume = _population_fields(body)
         if (population is not None or resume is not None) and (generator != "mutation" or candidate is not None
                                                                  or "candidates" in body):
             clash = "candidates" if "candidates" in body else "candidate" if candidate is not None else "generator"
-            raise _invalid(clash, "does not go with a population cycle (population, resume): it breeds its own "
+            raise invalid(clash, "does not go with a population cycle (population, resume): it breeds its own "
                                   "candidates by mutation")
         extra: dict[str, Any] = {}
         if population is not None or resume is not None:  # (older managers do not know the fields)
@@ -978,7 +873,7 @@ class _Api:
             raise ApiError(
                 400, "invalid_parameter", f"evolution cycle id longer than {MAX_ID_LENGTH} characters", field="id"
             )
-        _check_text("id", cycle_id)
+        check_text("id", cycle_id)
         _query_params(request, ())
         cycle = self._evolution().get(cycle_id)
         if cycle is None:
@@ -990,21 +885,8 @@ class _Api:
         return _json({"cycles": list(self._evolution().list())}, headers={"Cache-Control": "no-store"})
 
     async def memory_add(self, request: web.Request) -> web.Response:
-        body = await _read_json_object(request, self.max_body)
-        _check_fields(body, ("text",), ("metadata", "importance"))
-        text = _text_field(body)
-        metadata = body.get("metadata", {})
-        if not isinstance(metadata, dict):
-            raise _invalid("metadata", f"must be a JSON object, got {_json_type(metadata)}")
-        _check_value("metadata", metadata)
-        importance = body.get("importance", DEFAULT_IMPORTANCE)
-        if not _is_number(importance):
-            raise _invalid("importance", f"must be a number, got {_json_type(importance)}")
-        if not (math.isfinite(importance) and 0.0 <= importance <= 1.0):
-            raise _invalid("importance", f"must be between 0 and 1, got {importance!r}")
-        result = await self._call(
-            "memory_add", {"text": text, "metadata": metadata, "importance": float(importance)}
-        )
+        memory = MemoryAdd.from_body(await _read_json_object(request, self.max_body))
+        result = await self._call(memory.method, memory.as_args())
         ids = list(result) if isinstance(result, list | tuple) else []
         if not ids:
             # The write may have happened; say so rather than pretend it did not.
@@ -1014,35 +896,15 @@ class _Api:
         return _json({"id": ids[0], "ids": ids}, 201, headers)
 
     async def memory_get(self, request: web.Request) -> web.Response:
-        block_id = request.match_info["id"]
-        if len(block_id) > MAX_ID_LENGTH:
-            raise ApiError(400, "invalid_parameter", f"memory id longer than {MAX_ID_LENGTH} characters", field="id")
-        _check_text("id", block_id)
-        block = await self._call("memory_get", {"id": block_id})
+        wanted = MemoryGet.from_path(request.match_info["id"])
+        block = await self._call(wanted.method, wanted.as_args())
         if block is None:
-            raise ApiError(404, "not_found", f"no memory block {block_id!r}")
+            raise ApiError(404, "not_found", f"no memory block {wanted.id!r}")
         return _json(block)
 
     async def memory_search(self, request: web.Request) -> web.Response:
-        params = _query_params(request, ("q", "k"))
-        if "q" not in params:
-            raise ApiError(400, "missing_parameter", "query parameter 'q' is required", field="q")
-        query = params["q"]
-        if not query.strip():
-            raise ApiError(400, "invalid_parameter", "query parameter 'q' must not be empty", field="q")
-        _check_text("q", query)
-        k = DEFAULT_K
-        if "k" in params:
-            raw_k = params["k"].strip()
-            if not raw_k.isdigit() or not 1 <= int(raw_k) <= MAX_K:
-                raise ApiError(
-                    400,
-                    "invalid_parameter",
-                    f"query parameter 'k' must be an integer from 1 to {MAX_K}, got {params['k'][:20]!r}",
-                    field="k",
-                )
-            k = int(raw_k)
-        results = await self._call("memory_search", {"q": query, "k": k})
+        search = MemorySearch.from_query(_query_params(request, ("q", "k")))
+        results = await self._call(search.method, search.as_args())
         return _json({"results": list(results or [])})
 
     async def versions(self, request: web.Request) -> web.Response:

@@ -1,0 +1,275 @@
+"""The agent's requests as typed values, validated once where they enter.
+
+`POST /v1/messages`, `POST /v1/memory`, `GET /v1/memory/search` and `GET /v1/memory/{id}`
+each build one frozen request record here from what the client sent (`from_body`,
+`from_query`, `from_path`); the HTTP layer then forwards `record.method` with
+`record.as_args()` and nothing inside the guardian checks those arguments again. Field
+rules shared by every endpoint (UTF-8 text, JSON values msgpack can store, integers in a
+range, known fields only) live here too, so an endpoint cannot drift from another.
+
+A mistake raises `InvalidRequest`: which field, why, and the error code the HTTP layer
+answers with (400). Stdlib only, like the protocol.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from o_lisp.guardian._errors import GuardianError
+
+__all__ = [
+    "DEFAULT_IMPORTANCE",
+    "DEFAULT_K",
+    "MAX_ID_LENGTH",
+    "MAX_K",
+    "MAX_METADATA_DEPTH",
+    "InvalidRequest",
+    "MemoryAdd",
+    "MemoryGet",
+    "MemorySearch",
+    "MessageRequest",
+    "check_fields",
+    "check_text",
+    "check_value",
+    "id_field",
+    "int_field",
+    "invalid",
+    "is_number",
+    "json_type",
+    "optional_text_field",
+    "text_field",
+]
+
+DEFAULT_K = 10
+MAX_K = 100
+"""Search results per request are bounded so one query cannot make the worker rank everything."""
+MAX_ID_LENGTH = 256
+MAX_METADATA_DEPTH = 32
+"""The memory store's own limit (`o_lisp.memory._store._check_metadata`), enforced here first."""
+DEFAULT_IMPORTANCE = 0.5
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what msgpack can encode
+
+
+class InvalidRequest(GuardianError):
+    """A request refused where it entered: `code` (``invalid_field``, ``missing_field``,
+    ``unknown_field``, ``invalid_parameter``, ...) and the `field` it is about."""
+
+    exit_code = 2
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+def invalid(field: str, message: str) -> InvalidRequest:
+    return InvalidRequest("invalid_field", f"field {field!r} {message}", field)
+
+
+def is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def check_text(field: str, value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid(field, "contains an unpaired surrogate (not encodable as UTF-8)") from None
+
+
+def check_value(field: str, value: Any, depth: int = 0) -> None:
+    """JSON values the guardian can store unchanged: bounded nesting, 64-bit integers, UTF-8 text."""
+    if depth > MAX_METADATA_DEPTH:
+        raise invalid(field, f"is nested more than {MAX_METADATA_DEPTH} levels deep")
+    if isinstance(value, str):
+        check_text(field, value)
+    elif isinstance(value, bool) or value is None:
+        pass
+    elif isinstance(value, int):
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise invalid(field, f"holds an integer outside [{_INT_MIN}, {_INT_MAX}]")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise invalid(field, "holds a number too large to represent")
+    elif isinstance(value, list):
+        for item in value:
+            check_value(field, item, depth + 1)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(field, key)
+            check_value(field, item, depth + 1)
+    else:  # pragma: no cover - json.loads produces nothing else
+        raise invalid(field, f"holds an unsupported {type(value).__name__}")
+
+
+def check_fields(body: Mapping[str, Any], required: Sequence[str], optional: Sequence[str]) -> None:
+    allowed = (*required, *optional)
+    for name in body:
+        if name not in allowed:
+            raise InvalidRequest("unknown_field", f"unknown field {name!r} (allowed: {', '.join(allowed)})", name)
+    for name in required:
+        if name not in body:
+            raise InvalidRequest("missing_field", f"field {name!r} is required", name)
+
+
+def text_field(body: Mapping[str, Any], field: str = "text") -> str:
+    value = body[field]
+    if not isinstance(value, str):
+        raise invalid(field, f"must be a string, got {json_type(value)}")
+    if not value.strip():
+        raise invalid(field, "must not be empty or blank")
+    check_text(field, value)
+    return value
+
+
+def id_field(body: Mapping[str, Any], field: str) -> str:
+    value = body[field]
+    if not isinstance(value, str):
+        raise invalid(field, f"must be a string, got {json_type(value)}")
+    if not value.strip():
+        raise invalid(field, "must not be empty or blank")
+    if len(value) > MAX_ID_LENGTH:
+        raise invalid(field, f"is longer than {MAX_ID_LENGTH} characters")
+    check_text(field, value)
+    return value
+
+
+def optional_text_field(body: Mapping[str, Any], field: str, limit: int) -> str:
+    """An optional free-text field ("" when absent): a string of at most `limit` characters."""
+    value = body.get(field, "")
+    if not isinstance(value, str):
+        raise invalid(field, f"must be a string, got {json_type(value)}")
+    if len(value) > limit:
+        raise invalid(field, f"is longer than {limit} characters")
+    check_text(field, value)
+    return value
+
+
+def int_field(body: Mapping[str, Any], field: str, default: int, low: int, high: int) -> int:
+    """An optional integer in [LOW, HIGH]; 2.0 is refused like 2.5 (a count is never fractional)."""
+    if field not in body:
+        return default
+    value = body[field]
+    if not (isinstance(value, int) and not isinstance(value, bool)):
+        given = "a fractional number" if is_number(value) else json_type(value)
+        raise invalid(field, f"must be an integer from {low} to {high}, got {given}")
+    if not low <= value <= high:
+        raise invalid(field, f"must be an integer from {low} to {high}, got {value}")
+    return value
+
+
+# -- the requests ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MessageRequest:
+    """``POST /v1/messages``: a message for the agent; `stream` asks for its model's text as
+    it arrives (server-sent events). The reply always carries its id (what feedback rates)."""
+
+    method: ClassVar[str] = "message"
+    text: str
+    stream: bool = False
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> MessageRequest:
+        check_fields(body, ("text",), ("stream",))
+        text = text_field(body)
+        stream = body.get("stream", False)
+        if not isinstance(stream, bool):
+            raise invalid("stream", f"must be true or false, got {json_type(stream)}")
+        return cls(text, stream)
+
+    def as_args(self) -> dict[str, Any]:
+        return {"text": self.text, "with_id": True, **({"stream": True} if self.stream else {})}
+
+
+@dataclass(frozen=True)
+class MemoryAdd:
+    """``POST /v1/memory``: one block of text with JSON metadata and an importance in [0, 1]."""
+
+    method: ClassVar[str] = "memory_add"
+    text: str
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    importance: float = DEFAULT_IMPORTANCE
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> MemoryAdd:
+        check_fields(body, ("text",), ("metadata", "importance"))
+        text = text_field(body)
+        metadata = body.get("metadata", {})
+        if not isinstance(metadata, dict):
+            raise invalid("metadata", f"must be a JSON object, got {json_type(metadata)}")
+        check_value("metadata", metadata)
+        importance = body.get("importance", DEFAULT_IMPORTANCE)
+        if not is_number(importance):
+            raise invalid("importance", f"must be a number, got {json_type(importance)}")
+        if not (math.isfinite(importance) and 0.0 <= importance <= 1.0):
+            raise invalid("importance", f"must be between 0 and 1, got {importance!r}")
+        return cls(text, metadata, float(importance))
+
+    def as_args(self) -> dict[str, Any]:
+        return {"text": self.text, "metadata": dict(self.metadata), "importance": self.importance}
+
+
+@dataclass(frozen=True)
+class MemorySearch:
+    """``GET /v1/memory/search?q=...&k=...``: the `k` blocks that best match `q`."""
+
+    method: ClassVar[str] = "memory_search"
+    q: str
+    k: int = DEFAULT_K
+
+    @classmethod
+    def from_query(cls, params: Mapping[str, str]) -> MemorySearch:
+        if "q" not in params:
+            raise InvalidRequest("missing_parameter", "query parameter 'q' is required", "q")
+        query = params["q"]
+        if not query.strip():
+            raise InvalidRequest("invalid_parameter", "query parameter 'q' must not be empty", "q")
+        check_text("q", query)
+        if "k" not in params:
+            return cls(query)
+        raw_k = params["k"].strip()
+        if not raw_k.isdigit() or not 1 <= int(raw_k) <= MAX_K:
+            raise InvalidRequest("invalid_parameter",
+                                 f"query parameter 'k' must be an integer from 1 to {MAX_K}, got {params['k'][:20]!r}", "k")
+        return cls(query, int(raw_k))
+
+    def as_args(self) -> dict[str, Any]:
+        return {"q": self.q, "k": self.k}
+
+
+@dataclass(frozen=True)
+class MemoryGet:
+    """``GET /v1/memory/{id}``: one block by its id."""
+
+    method: ClassVar[str] = "memory_get"
+    id: str
+
+    @classmethod
+    def from_path(cls, block_id: str) -> MemoryGet:
+        if len(block_id) > MAX_ID_LENGTH:
+            raise InvalidRequest("invalid_parameter", f"memory id longer than {MAX_ID_LENGTH} characters", "id")
+        check_text("id", block_id)
+        return cls(block_id)
+
+    def as_args(self) -> dict[str, Any]:
+        return {"id": self.id}
