@@ -94,6 +94,9 @@ def test_the_scope_check_rejects_names_not_bound_where_they_are_used() -> None:
     stranger = form("(defn f [xs] (let [a 1] (+ a b)) a)")
     assert [name for _, name in unbound(analyse(stranger, 3), KNOWN)] == ["b", "a"]
     assert unbound(analyse(form("(defn f [xs] (.append xs 1) xs.real)"), 3), KNOWN) == []
+    tool = form('(deftool note [text :str [weight 0.5] :float] :doc "d" (setv n 1) (+ text weight n))')
+    assert unbound(analyse(tool, 5), KNOWN) == []  # a tool's parameters are bound in its body
+    assert [name for _, name in unbound(analyse(tool, 5), frozenset())] == ["+"]
 
 
 def test_the_search_never_asks_for_a_candidate_with_an_unbound_name(tmp_path: Path) -> None:
