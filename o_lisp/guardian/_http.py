@@ -448,8 +448,8 @@ def _population_fields(body: Mapping[str, Any]) -> tuple[PopulationSettings | No
         workers=_int_field(body, "workers", 0, 1, MAX_WORKERS) if "workers" in body else 0,
         seed=seed, max_evals=max_evals)
     problems = settings.problems()
-    if problems:
-        raise _invalid("islands", problems[0])
+    if problems:  # what the field checks above leave: more islands than individuals
+        raise _invalid("islands", problems[0].removeprefix("islands "))
     return settings, None
 
 

@@ -314,7 +314,7 @@ BAD_EVOLUTION = [
     ({"definition": "greet", "population": 20, "islands": 17}, "invalid_field",
      "field 'islands' must be an integer from 1 to 16, got 17", "islands"),
     ({"definition": "greet", "population": 4, "islands": 5}, "invalid_field",
-     "field 'islands' islands (5) must not exceed the population (4): every island needs an individual", "islands"),
+     "field 'islands' (5) must not exceed the population (4): every island needs an individual", "islands"),
     ({"definition": "greet", "population": 20, "workers": 0}, "invalid_field",
      "field 'workers' must be an integer from 1 to 64, got 0", "workers"),
     ({"definition": "greet", "population": 20, "seed": -1}, "invalid_field",
