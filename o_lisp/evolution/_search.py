@@ -59,18 +59,22 @@ STEP_FLOOR."""
 MIGRATE_EVERY = 2
 ARCHIVE_RATE = 0.1
 """The share of parents drawn from the MAP-Elites archive instead of the island's tournament."""
-FRESH_SHARE = 0.3
+FRESH_SHARE = 0.5
 FRESH_SHARE_FLAT = 0.8
 """The share of each generation's children that are new one-edit mutants of the parent:
 most bugs are one edit away, so its neighbourhood keeps being explored however the
 islands drift; while nothing has passed more checks than the parent (no gradient to
 follow, a repair's usual start) most children are, the rest keep the islands breeding."""
-SMALL_EDIT = 3
+SMALL_EDIT = 1
+PATIENCE = 2
 """A repair stops after the first generation with a candidate passing every check within
-this edit distance of the parent (a one-operator fix); a larger plausible patch is kept
-but the search goes on looking for a smaller one, which is less likely to overfit."""
+SMALL_EDIT of the parent (one node changed: it cannot get smaller); a larger plausible
+patch is kept while the search spends PATIENCE more generations, mostly on the parent's
+untried neighbours, looking for a smaller one, which is less likely to overfit the
+visible tests (e.g. ``(% n (+ d 1))`` passes them as well as the fix ``<`` -> ``<=``)."""
 TRIES = 60
 """Attempts to breed one new (unseen, scope-correct) candidate before giving up the slot."""
+RATE_PRIOR = 4
 STATE_VERSION = 1
 PARENT_ID = "parent"
 
@@ -198,8 +202,10 @@ class _Rates:
     counts: dict[tuple[str, str], list[int]] = field(default_factory=dict)
 
     def rate(self, operator: str, context: str = "*") -> float:
+        """Smoothed success rate: a Beta(RATE_PRIOR, RATE_PRIOR) prior, so a handful of
+        lucky (or unlucky) children do not starve an operator of tries."""
         s, t = self.counts.get((operator, context), (0, 0))
-        return (s + 1) / (t + 2)
+        return (s + RATE_PRIOR) / (t + 2 * RATE_PRIOR)
 
     def record(self, operator: str, context: str, success: bool) -> None:
         for key in ((operator, context), (operator, "*")):
@@ -231,8 +237,13 @@ class PopulationSearch:
         self.first: tuple[str, ...] = ()
         self.fitness_names: tuple[str, ...] = ()
         self.done = False
+        self.plausible_since: int | None = None
+        """The generation that produced the first candidate passing every check (a repair)."""
         self.seen: set[str] = {_hash(self.parent_source)}
         self._edits: dict[str, list[Edit]] = {}
+        self._neighbours: list[tuple[Edit, str]] | None = None
+        self.rejected: set[str] = set()
+        """Hashes of candidates the scope check rejected (never built again)."""
         self.localiser = Localiser({})
         parent = Individual(PARENT_ID, self.parent_source, (), "seed", 0, 0, 0)
         self.individuals[PARENT_ID] = parent
@@ -322,10 +333,22 @@ class PopulationSearch:
             self._edits[source] = found
         return found
 
+    def _untried_neighbours(self) -> list[Edit]:
+        """The parent's one-edit neighbours not yet evaluated nor rejected: drawing fresh
+        mutants from these samples the neighbourhood without replacement."""
+        if self._neighbours is None:
+            self._neighbours = []
+            for edit in self._edits_of(self.parent_source, self.parent_form):
+                try:
+                    self._neighbours.append((edit, _hash(to_source(edit.apply(self.parent_form)))))
+                except (IndexError, TypeError, ValueError, LispError):
+                    continue
+        return [edit for edit, digest in self._neighbours if digest not in self.seen and digest not in self.rejected]
+
     def _mutate(self, form: Any, source: str) -> tuple[Any, Edit] | None:
         """One edit of `form`: an operator by prior x learned rate, then a site by
-        suspiciousness x the operator's rate in that context."""
-        available = self._edits_of(source, form)
+        suspiciousness x the operator's rate in that context x the edit's weight."""
+        available = self._untried_neighbours() if source == self.parent_source else self._edits_of(source, form)
         if not available:
             return None
         by_operator: dict[str, list[Edit]] = {}
@@ -357,6 +380,7 @@ class PopulationSearch:
         bad = [n for _, n in unbound(analyse(form, self.target.body_from), self.target.known) if n not in self.tolerated]
         if bad:
             self.scope_rejected += 1
+            self.rejected.add(digest)
             return None
         self.seen.add(digest)
         return Individual(self._next_id(), source, parents, operator, island,
@@ -408,7 +432,8 @@ class PopulationSearch:
         children: list[Individual] = []
         sizes = self._island_sizes()
         elites_per_island = math.ceil(self.settings.elitism / self.settings.islands)
-        fresh = FRESH_SHARE_FLAT if self.repairing and self._flat() else FRESH_SHARE
+        fresh = FRESH_SHARE_FLAT if self.repairing and (self._flat() or self.plausible_since is not None) \
+            else FRESH_SHARE
         for index, island in enumerate(self.islands):
             wanted = max(0, sizes[index] - min(elites_per_island, len(island)))
             made = 0
@@ -489,10 +514,14 @@ class PopulationSearch:
             self.islands[index] = sorted(merged, key=self.rank, reverse=True)[: sizes[index]]
         if self.settings.islands > 1 and self.generation % MIGRATE_EVERY == 0:
             self._migrate()
+        plausible = [i for i in self.individuals.values()
+                     if i.evaluation is not None and fit.passes_all(i.evaluation)] if self.repairing else []
+        if plausible and self.plausible_since is None:
+            self.plausible_since = self.generation
         if (self.generation >= self.settings.generations
                 or (self.settings.max_evals is not None and self.evaluations >= self.settings.max_evals)
-                or (self.repairing and any(fit.passes_all(self._eval(i)) and self.individuals[i].edit <= SMALL_EDIT
-                                           for i in self.individuals if self.individuals[i].evaluation is not None))):
+                or any(i.edit <= SMALL_EDIT for i in plausible)
+                or (self.plausible_since is not None and self.generation - self.plausible_since >= PATIENCE)):
             self.done = True
         return self._logbook(ids)
 
@@ -589,8 +618,9 @@ class PopulationSearch:
                 "individuals": [i.as_data() for i in self.individuals.values()], "islands": self.islands,
                 "archive": self.archive.as_data(), "rates": [[o, c, s, t] for (o, c), (s, t) in self.rates.counts.items()],
                 "generation": self.generation, "evaluations": self.evaluations, "counter": self.counter,
-                "duplicates": self.duplicates, "scope_rejected": self.scope_rejected, "step_limit": self.step_limit,
-                "first": list(self.first), "fitness_names": list(self.fitness_names), "done": self.done,
+                "duplicates": self.duplicates, "scope_rejected": self.scope_rejected,
+                "rejected": sorted(self.rejected), "step_limit": self.step_limit,
+                "first": list(self.first), "plausible_since": self.plausible_since, "fitness_names": list(self.fitness_names), "done": self.done,
                 "pending": None if self.pending is None else self.pending.as_data()}
 
     @classmethod
@@ -613,11 +643,14 @@ class PopulationSearch:
             search.counter = int(state["counter"])
             search.duplicates = int(state["duplicates"])
             search.scope_rejected = int(state["scope_rejected"])
+            search.rejected = {str(h) for h in state["rejected"]}
             limit = state["step_limit"]
             search.step_limit = None if limit is None else int(limit)
             search.first = tuple(str(t) for t in state["first"])
             search.fitness_names = tuple(str(n) for n in state["fitness_names"])
             search.done = bool(state["done"])
+            since = state["plausible_since"]
+            search.plausible_since = None if since is None else int(since)
             pending = state["pending"]
             search.pending = None if pending is None else EvaluationRequest.from_data(pending)
         except SearchError:

@@ -304,6 +304,8 @@ def test_the_lab_methods_drive_a_run_over_plain_data(tmp_path: Path) -> None:
     with pytest.raises(BadRequest, match="population"):
         lab.dispatch("evolution_breed_start", {"definition": "sum-evens", "settings": {"population": -1}})
     reply = lab.dispatch("evolution_breed_start", {"definition": "sum-evens", "settings": {"seed": 2}, "state": None})
+    with pytest.raises(BadRequest, match="the parent has not been evaluated yet"):
+        lab.dispatch("evolution_breed_best", {})
     state = None
     while reply["request"] is not None:
         answers = lab.dispatch("evolution_evaluate", reply["request"])
