@@ -441,10 +441,11 @@ def _population_fields(body: Mapping[str, Any]) -> tuple[PopulationSettings | No
     seed = body.get("seed")
     if seed is not None:
         seed = _int_field(body, "seed", 0, 0, MAX_SEED)
+    population = _int_field(body, "population", 50, 2, MAX_POPULATION)
     settings = PopulationSettings(
-        population=_int_field(body, "population", 50, 2, MAX_POPULATION),
+        population=population,
         generations=_int_field(body, "generations", 10, 1, MAX_GENERATIONS),
-        islands=_int_field(body, "islands", 1, 1, MAX_ISLANDS),
+        islands=_int_field(body, "islands", PopulationSettings.default_islands(population), 1, MAX_ISLANDS),
         workers=_int_field(body, "workers", 0, 1, MAX_WORKERS) if "workers" in body else 0,
         seed=seed, max_evals=max_evals)
     problems = settings.problems()
