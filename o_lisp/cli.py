@@ -1151,7 +1151,8 @@ async def _evolve_local(agent: Path, data: Path, options: dict[str, Any], view: 
               help="Breed a population of N per generation (tournament, crossover, elitism, islands; evaluated "
                    "in parallel shadows) instead of hill-climbing.")
 @click.option("--islands", type=click.IntRange(1, MAX_ISLANDS), metavar="K",
-              help="Split the population into K islands with migration (with --population; default 1).")
+              help="Split the population into K islands with migration, at least 2 individuals each (with "
+                   "--population; default 2).")
 @click.option("--workers", type=click.IntRange(1, MAX_WORKERS), metavar="W",
               help="Evaluator shadows running in parallel (with --population; default: one per core).")
 @click.option("--seed", type=click.IntRange(0, MAX_SEED), metavar="S",
@@ -1232,7 +1233,11 @@ def evolve_command(agent: str, definition: str, data_dir: str | None, generation
             del options["generations"]
             options["resume"] = resume
         else:
-            options.update(population=population, generations=generations, islands=islands or 1)
+            from o_lisp.guardian._runs import PopulationSettings
+
+            assert population is not None  # (populated, not resumed)
+            options.update(population=population, generations=generations,
+                           islands=islands or PopulationSettings.default_islands(population))
         for key, value in (("workers", workers), ("seed", seed), ("max_evals", max_evals)):
             if value is not None:
                 options[key] = value
@@ -1321,9 +1326,9 @@ def _check_population_flags(population: int | None, resume: str | None, generati
             raise click.UsageError(f"--resume: {resume!r} is not a run id (like 20261205T071502-3fa9c1)")
         return
     assert population is not None
-    if islands is not None and islands > population:
-        raise click.UsageError(f"--islands ({islands}) must not exceed --population ({population}): "
-                               "every island needs an individual")
+    if islands is not None and islands > population // 2:
+        raise click.UsageError(f"--islands ({islands}) needs at least 2 individuals per island: --population "
+                               f"{population} allows at most {population // 2}")
 
 
 class _NoTraceback(logging.Formatter):

@@ -32,8 +32,8 @@ def invoke(*args: str) -> Result:
     (["--population", "10", "--generator", "llm"],
      "--generator: a population cycle breeds by mutation only (no --generator llm/mixed with --population or "
      "--resume)"),
-    (["--population", "4", "--islands", "5"],
-     "--islands (5) must not exceed --population (4): every island needs an individual"),
+    (["--population", "4", "--islands", "3"],
+     "--islands (3) needs at least 2 individuals per island: --population 4 allows at most 2"),
     (["--resume", "r1", "--population", "10"],
      "--population: not with --resume (a resumed run keeps its own settings; only --workers may change)"),
     (["--resume", "r1", "--generations", "3"],
@@ -129,6 +129,9 @@ def test_o_lisp_toml_evolution_defaults_do_not_clash_with_a_population(tmp_path:
     result = invoke("evolve", GREETER, "greet", "--url", "http://127.0.0.1:9", "--population", "10")
     assert result.exit_code == 1, result.output
     assert sent[0]["generations"] == 3 and "candidates" not in sent[0]  # the file's generations, no candidates
+    assert sent[0]["islands"] == 2  # the search's default
+    assert invoke("evolve", GREETER, "greet", "--url", "http://127.0.0.1:9", "--population", "3").exit_code == 1
+    assert sent[-1]["islands"] == 1  # two islands need 4 individuals
     resumed = invoke("evolve", GREETER, "greet", "--url", "http://127.0.0.1:9", "--resume", "r1")
     assert resumed.exit_code == 1, resumed.output  # the file's defaults are not "--generations with --resume"
 

@@ -368,15 +368,16 @@ def _population_fields(body: Mapping[str, Any]) -> tuple[PopulationSettings | No
     seed = body.get("seed")
     if seed is not None:
         seed = int_field(body, "seed", 0, 0, MAX_SEED)
+    population = int_field(body, "population", 50, 2, MAX_POPULATION)
     settings = PopulationSettings(
-        population=int_field(body, "population", 50, 2, MAX_POPULATION),
+        population=population,
         generations=int_field(body, "generations", 10, 1, MAX_GENERATIONS),
-        islands=int_field(body, "islands", 1, 1, MAX_ISLANDS),
+        islands=int_field(body, "islands", PopulationSettings.default_islands(population), 1, MAX_ISLANDS),
         workers=int_field(body, "workers", 0, 1, MAX_WORKERS) if "workers" in body else 0,
         seed=seed, max_evals=max_evals)
     problems = settings.problems()
-    if problems:
-        raise invalid("islands", problems[0])
+    if problems:  # what the field checks above leave: more islands than individuals
+        raise invalid("islands", problems[0].removeprefix("islands "))
     return settings, None
 
 

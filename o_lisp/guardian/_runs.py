@@ -56,13 +56,14 @@ class PopulationSettings:
     (``evolution_breed_start``'s ``settings``), and how many evaluator shadows run them.
 
     The defaults are the seeds' (population 50, 10 generations, tournament 3, crossover
-    0.7, mutation 0.1, elitism 5). `seed` None means "pick one": the cycle draws a seed
+    0.7, mutation 0.1, elitism 5) and the search's 2 islands (`default_islands`: fewer
+    for a population under 4, every island needing 2 individuals). `seed` None means "pick one": the cycle draws a seed
     and records it with the run, so every run can be repeated. `workers` 0 means one
     evaluator shadow per core."""
 
     population: int = 50
     generations: int = 10
-    islands: int = 1
+    islands: int = 2
     workers: int = 0
     seed: int | None = None
     max_evals: int | None = None
@@ -81,9 +82,9 @@ class PopulationSettings:
             found.append(f"generations must be from 1 to {MAX_GENERATIONS}, got {self.generations}")
         if not 1 <= self.islands <= MAX_ISLANDS:
             found.append(f"islands must be from 1 to {MAX_ISLANDS}, got {self.islands}")
-        elif self.islands > self.population:
-            found.append(f"islands ({self.islands}) must not exceed the population ({self.population}): "
-                         "every island needs an individual")
+        elif self.islands > self.population // 2:
+            found.append(f"islands ({self.islands}) needs at least 2 individuals per island: a population of "
+                         f"{self.population} allows at most {self.population // 2}")
         if not 0 <= self.workers <= MAX_WORKERS:
             found.append(f"workers must be from 1 to {MAX_WORKERS}, got {self.workers}")
         if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
@@ -91,6 +92,11 @@ class PopulationSettings:
         if self.max_evals is not None and self.max_evals < 1:
             found.append(f"max_evals must be at least 1, got {self.max_evals}")
         return found
+
+    @staticmethod
+    def default_islands(population: int) -> int:
+        """Islands when none are asked for: 2, or 1 for a population too small for two."""
+        return max(1, min(2, population // 2))
 
     def evaluator_count(self) -> int:
         return self.workers or max(1, os.cpu_count() or 1)
