@@ -404,6 +404,11 @@ def check_search_space(space: SearchSpace, functions: dict[str, Any], source: st
                                    f"not {primitive.arity}", primitive.at, source)
             resolved.append(Primitive(primitive.name, len(own), primitive.explicit, primitive.at))
         elif primitive.name in BUILTIN_PRIMITIVES:
+            allowed = (1, 2) if primitive.name == "-" else (BUILTIN_PRIMITIVES[primitive.name],)
+            if primitive.arity not in allowed:
+                raise CompileError(f"deffitness {space.fitness}: the built-in primitive {primitive.name} takes "
+                                   f"{' or '.join(map(str, allowed))} argument{'' if allowed == (1,) else 's'}, not {primitive.arity}",
+                                   primitive.at, source)
             resolved.append(primitive)
         else:
             known = " ".join(BUILTIN_PRIMITIVES)

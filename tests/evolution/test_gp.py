@@ -63,6 +63,8 @@ BAD = [
     ("(deffitness m :for f :primitives [+ tan] :terminals [x] 1.0)",
      "deffitness m: primitive tan is neither a defn of this agent nor a built-in primitive "
      "(+ - * / max min sin cos exp log sqrt abs)", "tan"),
+    ("(deffitness m :for f :primitives [+ [sin 2]] :terminals [x] 1.0)",
+     "deffitness m: the built-in primitive sin takes 1 argument, not 2", "[sin"),
     ("(deffitness m :for f :primitives [+] :terminals [y] 1.0)",
      "deffitness m: terminal y is not a parameter of f (x)", "y]"),
     ("(deffitness m :for g :primitives [+] :terminals [x] 1.0)",
