@@ -826,12 +826,24 @@ class Compiler:
             # A fresh tuple `#(a b)` hashes its elements: guard each, inline.
             return ast.Tuple(elts=[self.key_guard(e) for e in expr.elts], ctx=ast.Load())
         if isinstance(expr, ast.Name):
-            return ast.IfExp(test=_scalar_test(expr), body=expr, orelse=_call("_o_key", expr))
+            return ast.IfExp(test=self.scalar_test(expr), body=expr, orelse=_call("_o_key", expr))
         if self.no_walrus:
             return _call("_o_key", expr)
         temp = self.temp("hk")
         first = ast.NamedExpr(target=ast.Name(id=temp, ctx=ast.Store()), value=expr)
-        return ast.IfExp(test=_scalar_test(_name(temp), first), body=_name(temp), orelse=_call("_o_key", _name(temp)))
+        return ast.IfExp(test=self.scalar_test(_name(temp), first), body=_name(temp), orelse=_call("_o_key", _name(temp)))
+
+    def scalar_test(self, value: ast.expr, first: ast.expr | None = None) -> ast.BoolOp:
+        """Whether `value` is a flat scalar (`type(v) in _o_flat`), with the type computed
+        once and the two most common answers first: `(t := type(v)) is int or t is str
+        or t in _o_flat` (an int or a str key costs one call and one or two identity
+        tests). Where no walrus may be used, `_scalar_test`. `first` evaluates `value`
+        the first time (a walrus)."""
+        if self.no_walrus:
+            return _scalar_test(value, first)
+        first_t, t = self._type_temp(first if first is not None else value)
+        flat = ast.Compare(left=t, ops=[ast.In()], comparators=[_name("_o_flat")])
+        return ast.BoolOp(op=ast.Or(), values=[_is(first_t, "_o_int"), _is(t, "_o_str"), flat])
 
     def guarded_compare(self, op: str, exprs: list[ast.expr]) -> ast.expr:
         """`a OP b` inline when an operand is a scalar (a literal, or `type(x) in _o_flat`
@@ -854,7 +866,7 @@ class Compiler:
         snap = self.snapshots(exprs)
         assert snap is not None
         tests, (a, b) = snap
-        flat_a: ast.BoolOp = _scalar_test(a)
+        flat_a: ast.BoolOp = self.scalar_test(a)
         inline = ast.Compare(left=a, ops=ops, comparators=[b])
         if op in ("in", "not-in"):
             checked: ast.expr = _call("_o_contains", a, b)
@@ -974,6 +986,9 @@ class Compiler:
             kinds = ast.BoolOp(op=ast.Or(), values=[_is(ta, "_o_int"), _is(ta, "_o_float"), sized])
             return [ast.BoolOp(op=ast.And(), values=[same, kinds])]
         # "*"
+        if isinstance(a, ast.Name) and isinstance(b, ast.Name) and a.id == b.id and a_first is a and b_first is b:
+            # `(* x x)`: one operand read twice; its type and bound are tested once.
+            return [ast.BoolOp(op=ast.And(), values=[_is(first_ta, "_o_int"), _bounded(a, _SMALL_PRODUCT)]), _is(ta, "_o_float")]
         first_tb, tb = self._type_temp(b_first)
         ints = ast.BoolOp(op=ast.And(), values=[
             ast.Compare(left=first_ta, ops=[ast.Is(), ast.Is()], comparators=[first_tb, _name("_o_int")]),
@@ -2331,6 +2346,31 @@ _ALLOWED_NODES: tuple[type, ...] = (
 )
 
 
+def _ticks_on_entry(fdef: ast.FunctionDef) -> bool:
+    """Whether the function's first statement (after its docstring) is `_o_tick()`:
+    the safe `map`/`filter` rely on it to charge one step per item."""
+    body = fdef.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and len(body) > 1:
+        body = body[1:]
+    first = body[0] if body else None
+    return (
+        isinstance(first, ast.Expr) and isinstance(first.value, ast.Call) and isinstance(first.value.func, ast.Name)
+        and first.value.func.id == TICK and not first.value.args and not first.value.keywords
+    )
+
+
+def _is_generator(fdef: ast.FunctionDef) -> bool:
+    """Whether `fdef` itself (not a function nested in it) contains `yield`."""
+    todo: list[ast.AST] = list(fdef.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Yield | ast.YieldFrom):
+            return True
+        if not isinstance(node, ast.FunctionDef | ast.Lambda):
+            todo.extend(ast.iter_child_nodes(node))
+    return False
+
+
 def vet(tree: ast.AST) -> None:
     """Refuse generated code outside the vetted subset (a compiler bug, never user input).
 
@@ -2346,6 +2386,8 @@ def vet(tree: ast.AST) -> None:
             name = node.id
         elif isinstance(node, ast.FunctionDef):
             name = node.name
+            if not _ticks_on_entry(node) and not _is_generator(node):
+                raise SandboxViolation(f"internal: function {node.name!r} does not charge a step on entry")
         elif isinstance(node, ast.arg):
             name = node.arg
         elif isinstance(node, ast.keyword):

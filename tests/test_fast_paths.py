@@ -301,3 +301,68 @@ def test_numeric_constant_operands_fail_like_the_helpers(
         interp.eval(expression)
     assert got.value.type_name == "TypeError"
     assert str(expected.value) in str(got.value)
+
+
+# -- map and filter with the program's own functions -----------------------------------
+
+
+def test_map_and_filter_charge_a_step_per_item() -> None:
+    """With a compiled function, `map`/`filter` are the C ones: each item costs the
+    function's entry step (read from the current ticker); with a built-in function or
+    a generator function (whose call runs nothing) each item is charged by the wrapper."""
+    interp = Interpreter()
+    interp.eval("(defn inc [x] (+ x 1)) (defn odd? [x] (% x 2)) (defn gen [x] (yield x))")
+
+    def steps(source: str) -> int:
+        interp.eval(source)
+        return interp.steps_taken()
+
+    base = steps("(list (range 1000))")
+    assert steps("(list (map inc (range 1000)))") - base >= 1000
+    assert steps("(list (filter odd? (range 1000)))") - base >= 1000
+    assert steps("(list (map abs (range 1000)))") - base >= 1000
+    assert steps("(list (map gen (range 1000)))") - base >= 1000
+    assert interp.eval("(list (map inc (filter odd? (range 10))))") == [2, 4, 6, 8, 10]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "(list (map (fn [x] x) (range 100000)))",
+        "(list (filter (fn [x] True) (range 100000)))",
+        "(list (map (fn [x] (yield x)) (range 100000)))",
+    ],
+)
+def test_map_and_filter_stop_at_the_step_limit(source: str) -> None:
+    assert limit_of(source, Limits(steps=5_000)) == "steps"
+
+
+def test_map_of_a_compiled_function_stops_on_time() -> None:
+    """The time alarm swaps the ticker: the next item's function entry raises."""
+    source = "(defn f [x] x) (for [_ (range 1000)] (list (map f (range 100000))))"
+    assert limit_of(source, Limits(steps=None, time=0.2)) == "time"
+
+
+def test_vet_refuses_a_function_that_does_not_tick_on_entry() -> None:
+    import ast
+
+    from o_lisp._compiler import vet
+
+    vet(ast.parse("def f():\n    _o_tick()\n    return 1\n"))
+    vet(ast.parse("def f():\n    'doc'\n    _o_tick()\n    return 1\n"))
+    vet(ast.parse("def g():\n    yield 1\n"))
+    with pytest.raises(SandboxViolation):
+        vet(ast.parse("def f():\n    return 1\n"))
+    with pytest.raises(SandboxViolation):
+        vet(ast.parse("def f():\n    def g():\n        yield 1\n    return g\n"))
+
+
+def test_tuple_keys_still_charge_their_walk() -> None:
+    """The one-type-call key test lets ints and strs through and sends tuples to `_o_key`."""
+    source = (
+        "(setv t #(1 2)) (for [_ (range 60)] (setv t #(t t)))"
+        " (setv d {}) (setv (get d t) 1)"
+    )
+    assert limit_of(source, Limits()) in ("size", "steps")
+    interp = Interpreter()
+    assert interp.eval('(setv d {}) (setv (get d "a") 1 (get d 2) 3) (+ (.get d "a" 0) (get d 2))') == 4
