@@ -101,7 +101,13 @@ def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
 
     def safe_range(*args: int) -> range:
         r = range(*args)
-        budget.allocate(len(r), "the range")
+        size = len(r)
+        if size > table["_o_small"]:
+            # A range takes no memory; its length is charged as an allocation since
+            # `list` and the like copy it whole. Short ones skip the accounting, like
+            # every result up to `_o_small` (the smaller of `SMALL_ALLOCATION` and
+            # max_size, published by the budget; steps bound how many there are).
+            budget.allocate(size, "the range")
         return r
 
     def safe_int(*args: Any, **kwargs: Any) -> int:
@@ -236,7 +242,7 @@ def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
         generator is resumed (`vet` checks that every compiled `def` starts so)."""
         return (
             type(function) is types.FunctionType
-            and function.__builtins__ is table
+            and function.__globals__.get("__builtins__") is table
             and not function.__code__.co_flags & _LAZY_CODE
         )
 

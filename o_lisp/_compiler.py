@@ -31,6 +31,7 @@ from o_lisp._runtime import (
     PLAIN_METHOD_NAMES,
     PREFERRED_TYPE,
     SMALL_ALLOCATION,
+    UNCHECKED_PRODUCT_BITS,
 )
 from o_lisp.forms import (
     Bytes,
@@ -120,6 +121,7 @@ FAST_OPS = frozenset(["+", "*", "%"])
 # `*` is inline only on ints below this magnitude (a product can double an int's size;
 # a sum or difference grows it by one bit at most, so those need no bound).
 _SMALL_PRODUCT = 2**31
+_PRODUCT_BITS = UNCHECKED_PRODUCT_BITS
 # Concatenations up to this length are inline (the runtime charges only longer ones).
 _SMALL_CONCAT = SMALL_ALLOCATION
 # `(str n)` of an int is inline below this magnitude (the safe `str` checks bigger ones).
@@ -561,6 +563,9 @@ class Compiler:
             return self.growth_call(form, name)
         if name == "split" and len(form) <= 4 and all(_plain_argument(f) for f in form[1:]):
             return self.split_call(form)
+        if name == "join" and len(form) == 3 and all(_plain_argument(f) for f in form[1:]):
+            # `_o_join(sep, items)`: the checked join, positional, str separators first.
+            return self.call(form, _name("_o_join"), form[1:])
         spread = any(_is_call(f, "unpack-iterable") or _is_call(f, "unpack-mapping") for f in form[2:])
         if name in PLAIN_METHOD_NAMES and not self.no_walrus and not (name in PLAIN_KEY_METHODS and spread):
             # _o_mt_NAME[type(obj)](obj, ...): the method table refuses other types.
@@ -966,9 +971,12 @@ class Compiler:
         if type(const) is float:
             # Always inline; `first is other` evaluates a walrus operand (and is true).
             return [ast.Compare(left=first, ops=[ast.Is()], comparators=[other]) if first is not other else ast.Constant(value=True)]
-        if type(const) is int and abs(const) < _SMALL_PRODUCT:
+        if type(const) is int and const.bit_length() < _PRODUCT_BITS:
+            # The helper lets products of up to `_PRODUCT_BITS` bits (the operands' bit
+            # lengths added) through unchecked: so may the inline code.
             type_first, t = self._type_temp(first)
-            return [ast.BoolOp(op=ast.And(), values=[_is(type_first, "_o_int"), _bounded(other, _SMALL_PRODUCT)]), _is(t, "_o_float")]
+            bound = 2 ** (_PRODUCT_BITS - const.bit_length())
+            return [ast.BoolOp(op=ast.And(), values=[_is(type_first, "_o_int"), _bounded(other, bound)]), _is(t, "_o_float")]
         return []
 
     def _general_cases(self, op: str, a_first: ast.expr, a: ast.expr, b_first: ast.expr, b: ast.expr, in_place: bool) -> list[ast.expr]:

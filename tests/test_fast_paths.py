@@ -366,3 +366,26 @@ def test_tuple_keys_still_charge_their_walk() -> None:
     assert limit_of(source, Limits()) in ("size", "steps")
     interp = Interpreter()
     assert interp.eval('(setv d {}) (setv (get d "a") 1 (get d 2) 3) (+ (.get d "a" 0) (get d 2))') == 4
+
+
+def test_join_with_one_argument_keeps_the_dispatchers_checks() -> None:
+    """`(.join sep items)` compiles to the positional `_o_join`: the joined size is still
+    refused before the join, errors are join's own, other receivers take the dispatcher."""
+    big = '(setv s (* "x" 1000)) (.join "" (* [s] 20))'
+    assert limit_of(big, Limits(max_size=10_000)) == "size"
+    assert limit_of('(.join (* "-" 1000) (* ["a"] 20))', Limits(max_size=10_000)) == "size"
+    interp = Interpreter()
+    assert interp.eval('(.join "-" ["a" "b" "c"])') == "a-b-c"
+    assert interp.eval('(.join ", " #("a" "b"))') == "a, b"
+    assert interp.eval('(.join "" (gfor c "abc" (.upper c)))') == "ABC"
+    assert interp.eval('(.join b"-" [b"a" b"b"])') == b"a-b"
+    with pytest.raises(ProgramError, match="sequence item 1: expected str instance, int found"):
+        interp.eval('(.join "-" ["a" 1])')
+    with pytest.raises(SandboxViolation):
+        interp.eval('(.join [1] ["a"])')
+
+
+def test_short_ranges_respect_a_small_max_size() -> None:
+    assert Interpreter(limits=Limits(max_size=100)).eval("(len (range 100))") == 100
+    assert limit_of("(range 101)", Limits(max_size=100)) == "size"
+    assert limit_of("(range (** 10 12))", Limits()) == "size"
