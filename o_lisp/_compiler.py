@@ -181,6 +181,8 @@ class FunctionScope:
     macros: dict[str, Any] = field(default_factory=dict)
     # Set when the function contains `yield`: it is compiled as a generator.
     is_generator: bool = False
+    # Inline tests `type(NAME) is T` (see `Compiler.type_test`): (the test, NAME, T's name).
+    type_tests: list[tuple[ast.Compare, str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -587,7 +589,7 @@ class Compiler:
             if preferred is not None:
                 # The unbound method of the usual type directly, the table otherwise.
                 again_lookup = ast.Subscript(value=_name("_o_mt_" + name), slice=_call("_o_type", again), ctx=ast.Load())
-                test = _is(_call("_o_type", first), "_o_" + preferred.__name__)
+                test = self.type_test(first, "_o_" + preferred.__name__)
                 lookup = ast.IfExp(test=test, body=_name("_o_mx_" + name), orelse=again_lookup)
             result = self.call(form, Result(obj.stmts, lookup), [])
             call = result.expr
@@ -632,9 +634,9 @@ class Compiler:
         first_o, o = self.snapshot(exprs[0], "o", force=_may_rebind(exprs[1]))
         test = ast.BoolOp(op=ast.And(), values=[
             *(c for c in (first_o, first_x) if c is not None),
-            _is(_call("_o_type", o), type_name),
+            self.type_test(o, type_name, exprs[0]),
             ast.Compare(left=_call("_o_len", o), ops=[ast.Lt()], comparators=[_name("_o_maxlen")]),
-            ast.Compare(left=_call(TICK), ops=[ast.Is()], comparators=[ast.Constant(value=None)]),
+            ast.UnaryOp(op=ast.Not(), operand=_call(TICK)),  # the ticker returns None or raises
         ])
         return Result(stmts, ast.IfExp(test=test, body=_call(method, o, x), orelse=_call("_o_m_" + name, o, x)))
 
@@ -837,6 +839,17 @@ class Compiler:
         temp = self.temp("hk")
         first = ast.NamedExpr(target=ast.Name(id=temp, ctx=ast.Store()), value=expr)
         return ast.IfExp(test=self.scalar_test(_name(temp), first), body=_name(temp), orelse=_call("_o_key", _name(temp)))
+
+    def type_test(self, value: ast.expr, type_name: str, name: ast.expr | None = None) -> ast.Compare:
+        """`type(value) is _o_TYPE`, noted for `_known_types`: when `name` (the variable
+        `value` was read from, default `value` itself) is a local of the function that is
+        bound once, to a literal of that exact type, the test is always true and is
+        dropped once the function is compiled."""
+        test = _is(_call("_o_type", value), type_name)
+        source = value if name is None else name
+        if isinstance(source, ast.Name) and not source.id.startswith("_o_"):
+            self.scopes[-1].type_tests.append((test, source.id, type_name))
+        return test
 
     def scalar_test(self, value: ast.expr, first: ast.expr | None = None) -> ast.BoolOp:
         """Whether `value` is a flat scalar (`type(v) in _o_flat`), with the type computed
@@ -1263,7 +1276,7 @@ class Compiler:
                 loads.append(_name(name))
         o, k, v = loads
         adds_key = ast.BoolOp(op=ast.And(), values=[
-            _is(_call("_o_type", o), "_o_dict"),
+            self.type_test(o, "_o_dict"),
             ast.Compare(left=self.key_guard(k), ops=[ast.NotIn()], comparators=[o])])
         store = ast.Assign(targets=[ast.Subscript(value=o, slice=k, ctx=ast.Store())], value=v)
         stmts.append(ast.If(test=adds_key, body=[ast.Expr(value=_call(SETITEM, o, k, v))], orelse=[store]))
@@ -1957,6 +1970,8 @@ class Compiler:
             _tick_finally_blocks(stmts, self.tick)
         pyname = name or self.temp("fn")
         fdef = self.function_def(pyname, arguments, stmts, form, docstring=docstring)
+        if scope.type_tests:
+            _drop_known_type_tests(fdef, scope.type_tests)
         fdef.decorator_list = dec_exprs
         return Result(dec_stmts + default_stmts + [fdef], ast.Name(id=pyname, ctx=ast.Load()))
 
@@ -2352,6 +2367,103 @@ _ALLOWED_NODES: tuple[type, ...] = (
     ast.NamedExpr,
     ast.Load, ast.Store, ast.Del, ast.operator, ast.unaryop, ast.boolop, ast.cmpop,
 )
+
+
+# Literals whose value is always of one exact type (by the name compiled code tests it with).
+_LITERAL_TYPES: dict[type, str] = {ast.List: "_o_list", ast.Dict: "_o_dict", ast.Set: "_o_set"}
+
+
+def _known_types(fdef: ast.FunctionDef) -> dict[str, str]:
+    """Locals of `fdef` bound exactly once, by `NAME = <list, dict or set literal>` in
+    the function's own body: NAME -> the literal's type. Every other way to bind a name
+    counts as a binding wherever it is (nested functions and comprehensions included,
+    which only forgets facts), and `global`/`nonlocal` anywhere rule a name out."""
+    bindings: dict[str, int] = {}
+    excluded: set[str] = set()
+
+    def bind(name: str) -> None:
+        bindings[name] = bindings.get(name, 0) + 1
+
+    for node in ast.walk(fdef):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bind(node.id)
+        elif isinstance(node, ast.arg):
+            bind(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bind(node.name)
+        elif isinstance(node, ast.FunctionDef) and node is not fdef:
+            bind(node.name)
+        elif isinstance(node, ast.Global | ast.Nonlocal):
+            excluded.update(node.names)
+    known: dict[str, str] = {}
+    todo: list[ast.AST] = list(fdef.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.FunctionDef | ast.Lambda | ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
+            continue
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+            kind = _LITERAL_TYPES.get(type(node.value))
+            if kind is not None and bindings.get(name) == 1 and name not in excluded:
+                known[name] = kind
+        todo.extend(ast.iter_child_nodes(node))
+    return known
+
+
+class _DropTrueTests(ast.NodeTransformer):
+    """Replaces the given tests by `True`, then drops those `True`s from the `and`s and
+    the conditions they are in (and only those: a `True` of the program stays, so that
+    no code of the program, e.g. a `yield` in a dead branch, disappears)."""
+
+    def __init__(self, tests: set[int]) -> None:
+        self.tests = tests
+        self.made: set[int] = set()
+
+    def _made(self, node: ast.expr) -> bool:
+        return id(node) in self.made
+
+    def visit_Compare(self, node: ast.Compare) -> ast.expr:
+        if id(node) in self.tests:
+            true = ast.Constant(value=True)
+            self.made.add(id(true))
+            return true
+        return self.generic_visit(node)  # type: ignore[return-value]
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.expr:
+        self.generic_visit(node)
+        if not isinstance(node.op, ast.And) or not any(self._made(v) for v in node.values):
+            return node
+        values = [v for v in node.values if not self._made(v)]
+        if not values:
+            true = ast.Constant(value=True)
+            self.made.add(id(true))
+            return true
+        if len(values) == 1:
+            return values[0]
+        node.values = values
+        return node
+
+    def visit_IfExp(self, node: ast.IfExp) -> ast.expr:
+        self.generic_visit(node)
+        return node.body if self._made(node.test) else node
+
+    def visit_If(self, node: ast.If) -> Any:
+        self.generic_visit(node)
+        return node.body if self._made(node.test) else node
+
+
+def _drop_known_type_tests(fdef: ast.FunctionDef, tests: list[tuple[ast.Compare, str, str]]) -> None:
+    """Drop the tests `type(NAME) is T` of `fdef` that `_known_types` proves true.
+
+    A dropped test only ever passed the value to the unbound method of its type or the
+    inline store: the size checks around it stay, and a wrong fact could only turn the
+    sandbox's refusal into that method's TypeError."""
+    known = _known_types(fdef)
+    if not known:
+        return
+    true = {id(test) for test, name, kind in tests if known.get(name) == kind}
+    if true:
+        _DropTrueTests(true).visit(fdef)
 
 
 def _ticks_on_entry(fdef: ast.FunctionDef) -> bool:

@@ -389,3 +389,70 @@ def test_short_ranges_respect_a_small_max_size() -> None:
     assert Interpreter(limits=Limits(max_size=100)).eval("(len (range 100))") == 100
     assert limit_of("(range 101)", Limits(max_size=100)) == "size"
     assert limit_of("(range (** 10 12))", Limits()) == "size"
+
+
+# -- locals bound once to a literal ------------------------------------------------------
+
+
+def _source_of(interp_source: str, name: str) -> str:
+    """The generated Python of the function `name` (for tests on the shape of the code)."""
+    import ast as python_ast
+
+    from o_lisp import _compiler
+
+    captured: list[str] = []
+    original = _compiler.vet
+
+    def spy(tree: python_ast.AST) -> None:
+        captured.append(python_ast.unparse(tree))
+        original(tree)
+
+    _compiler.vet = spy  # type: ignore[assignment]
+    try:
+        Interpreter(load_stdlib=False).eval(interp_source)
+    finally:
+        _compiler.vet = original  # type: ignore[assignment]
+    return next(text for text in captured if f"def {name}(" in text)
+
+
+def test_type_tests_on_a_local_bound_once_to_a_literal_are_dropped() -> None:
+    source = (
+        "(defn f [ws] (setv counts {} out [])"
+        " (for [w ws] (setv (get counts w) (+ (.get counts w 0) 1)) (.append out w)) [counts out])"
+    )
+    code = _source_of(source, "f")
+    assert "_o_type(counts)" not in code and "_o_type(_o_o" not in code, code
+    assert "_o_len(" in code and "_o_maxlen" in code  # the size check stays
+    interp = Interpreter()
+    interp.eval(source)
+    assert interp.call("f", ["a", "b", "a"]) == [{"a": 2, "b": 1}, ["a", "b", "a"]]
+
+
+@pytest.mark.parametrize(
+    "rebinding",
+    [
+        "(setv counts [])",
+        "(for [counts [[]]] None)",
+        "(defn g [] (nonlocal counts) (setv counts []))",
+        "(try (raise (ValueError)) (except [counts ValueError] None))",
+        "(del counts) (setv counts [])",
+    ],
+)
+def test_a_local_bound_twice_keeps_its_type_test(rebinding: str) -> None:
+    source = f"(defn f [] (setv counts {{}}) {rebinding} (.get counts 0))"
+    assert "_o_type(counts)" in _source_of(source, "f")
+
+
+def test_a_known_list_still_stops_at_max_size() -> None:
+    source = "(defn f [] (setv xs []) (while True (.append xs 1))) (f)"
+    assert limit_of(source, Limits(max_size=1000)) == "size"
+    source = "(defn f [] (setv d {}) (for [i (range 2000)] (setv (get d i) i))) (f)"
+    assert limit_of(source, Limits(max_size=1000)) == "size"
+
+
+def test_a_dead_branch_of_the_program_is_kept() -> None:
+    """Only the compiler's own tests are simplified: a `yield` in a branch the program
+    never takes still makes a generator, as in Python and Hy."""
+    interp = Interpreter()
+    interp.eval("(defn f [] (setv xs []) (.append xs 1) (if True xs (yield 2)))")
+    assert interp.eval("(list (f))") == []
