@@ -183,6 +183,9 @@ class FunctionScope:
     is_generator: bool = False
     # Inline tests `type(NAME) is T` (see `Compiler.type_test`): (the test, NAME, T's name).
     type_tests: list[tuple[ast.Compare, str, str]] = field(default_factory=list)
+    # Copies `(_o_aN := NAME)` made because the other operand might rebind NAME (see
+    # `_drop_needless_copies`): (the walrus, NAME, the other operand).
+    name_copies: list[tuple[ast.NamedExpr, str, ast.expr]] = field(default_factory=list)
 
 
 @dataclass
@@ -931,6 +934,8 @@ class Compiler:
         b_first, b = self.operand(right, "b")
         # A name read after `right` ran could see a rebinding made by it: read it first.
         a_first, a = self.operand(left, "a", force=_may_rebind(right))
+        if isinstance(a_first, ast.NamedExpr) and isinstance(left, ast.Name) and not left.id.startswith("_o_"):
+            self.scopes[-1].name_copies.append((a_first, left.id, right))
         const_a = a if isinstance(a, ast.Constant) else None
         const_b = b if isinstance(b, ast.Constant) else None
         cases: list[ast.expr] = []
@@ -978,7 +983,9 @@ class Compiler:
             if type(const) is str and len(const) <= _SMALL_CONCAT:
                 return [ast.BoolOp(op=ast.And(), values=[
                     _is(_call("_o_type", first), "_o_str"),
-                    _le(_call("_o_len", other), _SMALL_CONCAT - len(const))])]
+                    ast.BoolOp(op=ast.Or(), values=[
+                        _le(_call("_o_len", other), _SMALL_CONCAT - len(const)),
+                        _call("_o_concat", other, ast.Constant(value=const))])])]
             return []
         # "*"
         if type(const) is float:
@@ -1001,9 +1008,13 @@ class Compiler:
             sequences: list[ast.expr] = [_is(ta, "_o_str"), _is(ta, "_o_tuple")]
             if not in_place:
                 sequences.append(_is(ta, "_o_list"))
+            # A longer concatenation is inline too once `_o_concat` has charged it (as the
+            # helper would): `s = s + t` can then extend `s` in place, as CPython does.
             sized = ast.BoolOp(op=ast.And(), values=[
                 ast.BoolOp(op=ast.Or(), values=sequences),
-                _le(ast.BinOp(left=_call("_o_len", a), op=ast.Add(), right=_call("_o_len", b)), _SMALL_CONCAT)])
+                ast.BoolOp(op=ast.Or(), values=[
+                    _le(ast.BinOp(left=_call("_o_len", a), op=ast.Add(), right=_call("_o_len", b)), _SMALL_CONCAT),
+                    _call("_o_concat", a, b)])])
             kinds = ast.BoolOp(op=ast.Or(), values=[_is(ta, "_o_int"), _is(ta, "_o_float"), sized])
             return [ast.BoolOp(op=ast.And(), values=[same, kinds])]
         # "*"
@@ -1121,7 +1132,7 @@ class Compiler:
             load = ast.Name(id=name, ctx=ast.Load())
             store = ast.Name(id=name, ctx=ast.Store())
             if helper and op in FAST_OPS and not self.no_walrus:
-                stmts.append(ast.Assign(targets=[store], value=self.fast_binary(op, helper, load, value.expr, in_place=True)))
+                stmts.append(_store(store, self.fast_binary(op, helper, load, value.expr, in_place=True)))
             elif helper:
                 call = ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[load, value.expr], keywords=[])
                 stmts.append(ast.Assign(targets=[store], value=call))
@@ -1258,7 +1269,7 @@ class Compiler:
         else:
             value_expr = value.expr
         stmts.extend(tstmts)
-        stmts.append(ast.Assign(targets=[target], value=value_expr))
+        stmts.append(_store(target, value_expr))
         return stmts
 
     def setitem(self, obj: ast.expr, key: ast.expr, value: ast.expr) -> Stmts:
@@ -1972,6 +1983,8 @@ class Compiler:
         fdef = self.function_def(pyname, arguments, stmts, form, docstring=docstring)
         if scope.type_tests:
             _drop_known_type_tests(fdef, scope.type_tests)
+        if scope.name_copies:
+            _drop_needless_copies(fdef, scope.name_copies)
         fdef.decorator_list = dec_exprs
         return Result(dec_stmts + default_stmts + [fdef], ast.Name(id=pyname, ctx=ast.Load()))
 
@@ -2173,6 +2186,18 @@ def _bounded(value: ast.expr, bound: int) -> ast.Compare:
     return ast.Compare(left=ast.Constant(value=-bound), ops=[ast.Lt(), ast.Lt()], comparators=[value, ast.Constant(value=bound)])
 
 
+def _store(target: ast.expr, value: ast.expr) -> ast.stmt:
+    """`target = value`; for a program variable and a conditional value, `if test:
+    target = a else: target = b`, the same evaluation as a statement, so that each
+    branch stores right after computing: `s = s + t` on strs is then CPython's in-place
+    concatenation (BINARY_OP followed by a store to the same local), linear in a loop."""
+    if isinstance(value, ast.IfExp) and isinstance(target, ast.Name) and not target.id.startswith("_o_"):
+        store = ast.Name(id=target.id, ctx=ast.Store())
+        return ast.If(test=value.test, body=[ast.Assign(targets=[target], value=value.body)],
+                      orelse=[ast.Assign(targets=[store], value=value.orelse)])
+    return ast.Assign(targets=[target], value=value)
+
+
 def _unassign(stmts: Stmts, name: str) -> Stmts:
     """`stmts` without the final assignments of the temporary `name`, whose value nobody
     reads (an `if` whose value is discarded assigns it in each branch): the assigned
@@ -2199,7 +2224,7 @@ def _unassign(stmts: Stmts, name: str) -> Stmts:
 _NO_PROGRAM_CODE = frozenset([
     "_o_type", "_o_len", "_o_add", "_o_mul", "_o_mod", "_o_pow", "_o_lshift", "_o_str",
     "_o_int", "_o_float", "_o_tick", "_o_append", "_o_add_to_set", "_o_str_replace",
-    "_o_str_split", "_o_min", "_o_max",
+    "_o_str_split", "_o_min", "_o_max", "_o_concat",
 ])
 
 
@@ -2373,11 +2398,9 @@ _ALLOWED_NODES: tuple[type, ...] = (
 _LITERAL_TYPES: dict[type, str] = {ast.List: "_o_list", ast.Dict: "_o_dict", ast.Set: "_o_set"}
 
 
-def _known_types(fdef: ast.FunctionDef) -> dict[str, str]:
-    """Locals of `fdef` bound exactly once, by `NAME = <list, dict or set literal>` in
-    the function's own body: NAME -> the literal's type. Every other way to bind a name
-    counts as a binding wherever it is (nested functions and comprehensions included,
-    which only forgets facts), and `global`/`nonlocal` anywhere rule a name out."""
+def _bindings(fdef: ast.FunctionDef) -> tuple[dict[str, int], set[str]]:
+    """(name -> how many places bind it anywhere in `fdef`, nested functions and
+    comprehensions included; the names declared `global` or `nonlocal` anywhere in it)."""
     bindings: dict[str, int] = {}
     excluded: set[str] = set()
 
@@ -2395,6 +2418,53 @@ def _known_types(fdef: ast.FunctionDef) -> dict[str, str]:
             bind(node.name)
         elif isinstance(node, ast.Global | ast.Nonlocal):
             excluded.update(node.names)
+    return bindings, excluded
+
+
+class _Uncopy(ast.NodeTransformer):
+    """Replaces the walruses `(_o_aN := NAME)` given (by id) and the reads of `_o_aN` by NAME."""
+
+    def __init__(self, copies: dict[int, tuple[str, str]]) -> None:
+        self.copies = copies
+        self.names = dict(copies.values())
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> ast.expr:
+        copy = self.copies.get(id(node))
+        if copy is not None:
+            return ast.Name(id=copy[1], ctx=ast.Load())
+        return self.generic_visit(node)  # type: ignore[return-value]
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        if isinstance(node.ctx, ast.Load) and node.id in self.names:
+            return ast.Name(id=self.names[node.id], ctx=ast.Load())
+        return node
+
+
+def _drop_needless_copies(fdef: ast.FunctionDef, copies: list[tuple[ast.NamedExpr, str, ast.expr]]) -> None:
+    """Read NAME itself instead of its copy `(_o_aN := NAME)` where the other operand
+    cannot rebind it: NAME is bound in this function (a local; a call can rebind a local
+    only through `nonlocal`, and a global only through `global`: names declared either
+    way anywhere in the function keep their copies) and the operand assigns no NAME
+    itself. The copy held a second reference, which kept `s = s + t` from extending
+    `s` in place."""
+    bindings, excluded = _bindings(fdef)
+    keep: dict[int, tuple[str, str]] = {}
+    for walrus, name, other in copies:
+        if name in excluded or not bindings.get(name):
+            continue
+        if any(isinstance(n, ast.NamedExpr) and n.target.id == name for n in ast.walk(other)):
+            continue
+        keep[id(walrus)] = (walrus.target.id, name)
+    if keep:
+        _Uncopy(keep).visit(fdef)
+
+
+def _known_types(fdef: ast.FunctionDef) -> dict[str, str]:
+    """Locals of `fdef` bound exactly once, by `NAME = <list, dict or set literal>` in
+    the function's own body: NAME -> the literal's type. Every other way to bind a name
+    counts as a binding wherever it is (nested functions and comprehensions included,
+    which only forgets facts), and `global`/`nonlocal` anywhere rule a name out."""
+    bindings, excluded = _bindings(fdef)
     known: dict[str, str] = {}
     todo: list[ast.AST] = list(fdef.body)
     while todo:

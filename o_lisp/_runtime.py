@@ -432,6 +432,14 @@ class Runtime:
                 self.budget.allocate(size, f"concatenating two {_type_label(a)}s")
         return a + b
 
+    def charge_concat(self, a: Any, b: Any) -> bool:
+        """Charge `a + b` of two sequences as `add` does (for the compiler's inline `+`
+        of longer strs, tuples and lists); True, so the inline test goes on."""
+        size = len(a) + len(b)
+        if size > _SMALL:
+            self.budget.allocate(size, f"concatenating two {_type_label(a)}s")
+        return True
+
     def mul(self, a: Any, b: Any) -> Any:
         ta, tb = type(a), type(b)
         if ta is float or tb is float:

@@ -456,3 +456,32 @@ def test_a_dead_branch_of_the_program_is_kept() -> None:
     interp = Interpreter()
     interp.eval("(defn f [] (setv xs []) (.append xs 1) (if True xs (yield 2)))")
     assert interp.eval("(list (f))") == []
+
+
+# -- building strings with + -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["(setv s (+ s (str 1)))", '(+= s "xy")', '(setv s (+ s "xy"))', "(setv s (+ s s2))"],
+)
+def test_growing_a_string_stops_at_max_size(body: str) -> None:
+    """Concatenations past 4 096 characters are inline once `_o_concat` has charged them."""
+    source = f'(defn f [] (setv s "" s2 "ab") (while True {body})) (f)'
+    assert limit_of(source, Limits(max_size=20_000)) == "size"
+
+
+def test_the_left_operand_is_read_before_the_right_one_runs() -> None:
+    """`(+ acc (g))` reads `acc` first, as Python does, even when `g` rebinds it."""
+    interp = Interpreter()
+    interp.eval(
+        '(defn f [] (setv acc "a")'
+        ' (defn g [] (nonlocal acc) (setv acc "zzz") "b")'
+        ' [(+ acc (g)) acc])'
+    )
+    assert interp.eval("(f)") == ["ab", "zzz"]
+    interp.eval('(defn h [] (setv acc "a") [(+ acc (setx acc "c")) acc])')
+    assert interp.eval("(h)") == ["ac", "c"]
+    interp.eval('(defn k [xs] (setv acc "") (for [x xs] (setv acc (+ acc (str x)))) acc)')
+    assert interp.call("k", list(range(3000))) == "".join(map(str, range(3000)))
+    assert interp.call("k", [1, 2, 3]) == "123"
