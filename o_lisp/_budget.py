@@ -126,7 +126,7 @@ STACK_SIZE_LOCK = threading.Lock()
 class _Alarm:
     """One scheduled call of the watchdog; `cancel()` makes it a no-op."""
 
-    __slots__ = ("action", "argument", "cancelled", "watchdog", "when")
+    __slots__ = ("action", "argument", "cancelled", "epoch", "watchdog", "when")
 
     def __init__(self, when: float, action: Callable[[int], None], argument: int, watchdog: _Watchdog) -> None:
         self.when = when
@@ -134,6 +134,9 @@ class _Alarm:
         self.argument = argument
         self.cancelled = False
         self.watchdog = watchdog
+        self.epoch = watchdog.epoch
+        """The watchdog's epoch when scheduled: an alarm of an earlier epoch (scheduled
+        before a fork, in the parent's heap) never fires in this process."""
 
     def cancel(self) -> None:
         if not self.cancelled:
@@ -152,7 +155,10 @@ class _Watchdog:
             # watchdog thread and may have inherited a held lock: start afresh.
             os.register_at_fork(after_in_child=self._reset)
 
+    epoch = 0
+
     def _reset(self) -> None:
+        self.epoch += 1
         self._cond = threading.Condition()
         self._heap: list[tuple[float, int, _Alarm]] = []
         self._order = itertools.count()
@@ -249,6 +255,11 @@ class Budget:
         self._lock = threading.Lock()
         self._generation = 0
         self._timers: list[_Alarm] = []
+        """Alarms of the current evaluation's nested deadlines (cancelled by `stop`)."""
+        self._clock_alarm: _Alarm | None = None
+        """The pending time-limit alarm, kept across evaluations (see `_arm_alarms`)."""
+        self._memory_alarm: _Alarm | None = None
+        """The pending memory sample, kept across evaluations (see `_arm_alarms`)."""
 
     def bind(self, table: dict[str, Any]) -> None:
         """Publish the ticker in `table` (the sandbox's builtins) as `_o_tick`."""
@@ -290,10 +301,7 @@ class Budget:
             self._generation += 1
             self._chain = itertools.chain.from_iterable(self._chunks())
             self._install(self._chain)
-        if limits.time is not None:
-            self._start_timer(limits.time, self._expire)
-        if limits.memory is not None:
-            self._start_timer(MEMORY_SAMPLE, self._sample_memory)
+            self._arm_alarms(limits)
 
     def stop(self) -> None:
         self.active -= 1
@@ -327,22 +335,59 @@ class Budget:
         self._timers.append(alarm)
         return alarm
 
-    def _expire(self, generation: int) -> None:
+    def _arm_alarms(self, limits: Limits) -> None:
+        """Make sure the time-limit alarm and the memory sample will fire during this
+        evaluation (called with `_lock` held, by `start`).
+
+        Scheduling two alarms per evaluation (and cancelling them at its end) cost a
+        few µs, as much as a small `Interpreter.call`. So the alarms outlive their
+        evaluation: an alarm still pending from an earlier evaluation fires no later
+        than this one's deadline (deadlines only move forward), and when it fires it
+        looks at the evaluation running then (`_clock_alarm_fired`): it interrupts it
+        if its deadline has passed, else re-arms for that deadline. An alarm that
+        fires while no evaluation runs just lapses; the next `start` arms a new one.
+        """
+        if limits.time is not None:
+            assert self.deadline is not None
+            alarm = self._clock_alarm
+            if alarm is None or alarm.epoch != WATCHDOG.epoch or alarm.when > self.deadline:
+                if alarm is not None:
+                    alarm.cancel()
+                self._clock_alarm = WATCHDOG.schedule(limits.time, self._clock_alarm_fired, 0)
+        if limits.memory is not None:
+            sample = self._memory_alarm
+            if sample is None or sample.epoch != WATCHDOG.epoch:
+                self._memory_alarm = WATCHDOG.schedule(MEMORY_SAMPLE, self._sample_memory, 0)
+
+    def _clock_alarm_fired(self, _: int) -> None:
+        """The time alarm (watchdog thread): stop the running evaluation if its deadline
+        has passed, else wait for that deadline."""
+        with self._lock:
+            self._clock_alarm = None
+            if not self.active or self.deadline is None or self.failed is not None:
+                return  # no evaluation, or one without a time limit: the alarm lapses
+            generation = self._generation
+            remaining = self.deadline - time.monotonic()
+            if remaining > 0:
+                self._clock_alarm = WATCHDOG.schedule(remaining, self._clock_alarm_fired, 0)
+                return
         self._interrupt(generation, "time", f"time limit of {self.limits.time} s exceeded")
 
-    def _sample_memory(self, generation: int) -> None:
-        """Check resident memory from the watchdog thread, every `MEMORY_SAMPLE` seconds.
+    def _sample_memory(self, _: int) -> None:
+        """Check resident memory from the watchdog thread, every `MEMORY_SAMPLE` seconds
+        while evaluations run (the alarm lapses when it finds none running).
 
         Steps and checked allocations sample memory too, but one step may copy
         millions of elements (a slice, `list`, `split`) that no allocation check
         sees: without this clock-driven sample a loop of such copies could grow by
         gigabytes between two step-driven samples. The next step then fails.
         """
-        if generation != self._generation or not self.active or self.failed is not None:
-            return
-        limit = self.limits.memory
-        if limit is None:
-            return
+        with self._lock:
+            generation = self._generation
+            limit = self.limits.memory
+            if not self.active or limit is None or self.failed is not None:
+                self._memory_alarm = None
+                return
         rss = resident_bytes()
         if self.rss_base < 0:
             self.rss_base = rss
@@ -351,10 +396,11 @@ class Budget:
             self._interrupt(
                 generation, "memory", f"memory grew by {grown >> 20} MiB; the limit is {limit >> 20} MiB"
             )
-            return
         with self._lock:
-            if generation == self._generation and self.active:
-                self._start_timer(MEMORY_SAMPLE, self._sample_memory)
+            if self.active and self.limits.memory is not None and self.failed is None:
+                self._memory_alarm = WATCHDOG.schedule(MEMORY_SAMPLE, self._sample_memory, 0)
+            else:
+                self._memory_alarm = None
 
     def _interrupt(self, generation: int, limit: str, message: str) -> None:
         with self._lock:

@@ -10,6 +10,7 @@ classes so that code cannot tell the difference.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import types
 from collections.abc import Callable, Iterable
@@ -36,6 +37,8 @@ _COMPARED_FLAT = frozenset([int, float, bool])
 # Elements a bulk copy may move per step before it is charged more than one.
 _BULK = 4096
 _SIZED = (str, bytes, list, tuple, dict, set, frozenset, range)
+# Code flags of functions whose call returns without running their body.
+_LAZY_CODE = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
 _SAFE_TYPES: frozenset[type] = frozenset(
     [*_PLAIN_CLASSES, int, type(None), *FORM_CLASSES.values(), *EXCEPTIONS.values(), OSError, zip,
      enumerate, reversed, slice]
@@ -98,7 +101,13 @@ def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
 
     def safe_range(*args: int) -> range:
         r = range(*args)
-        budget.allocate(len(r), "the range")
+        size = len(r)
+        if size > table["_o_small"]:
+            # A range takes no memory; its length is charged as an allocation since
+            # `list` and the like copy it whole. Short ones skip the accounting, like
+            # every result up to `_o_small` (the smaller of `SMALL_ALLOCATION` and
+            # max_size, published by the budget; steps bound how many there are).
+            budget.allocate(size, "the range")
         return r
 
     def safe_int(*args: Any, **kwargs: Any) -> int:
@@ -226,10 +235,28 @@ def make_builtins(runtime: Runtime, extra: dict[str, Any]) -> dict[str, Any]:
 
         return call
 
+    def ticks_per_call(function: Any) -> bool:
+        """Whether every call of `function` charges a step before it does anything:
+        a function compiled by this interpreter (its builtins are this table), which
+        ticks on entry, and not a generator function, whose body runs only when the
+        generator is resumed (`vet` checks that every compiled `def` starts so)."""
+        return (
+            type(function) is types.FunctionType
+            and function.__globals__.get("__builtins__") is table
+            and not function.__code__.co_flags & _LAZY_CODE
+        )
+
     def safe_map(function: Any, *iterables: Any) -> Any:
+        # The C `map` as it is when each item calls a function that ticks (one step per
+        # item, read from the current ticker, so interrupts stop it at the next item);
+        # else each item is charged by `counted`.
+        if ticks_per_call(function):
+            return map(function, *iterables)
         return runtime.counted(map(function, *iterables))
 
     def safe_filter(function: Any, iterable: Any) -> Any:
+        if ticks_per_call(function):
+            return filter(function, iterable)
         return runtime.counted(filter(function, iterable))
 
     def safe_sum(iterable: Iterable[Any], start: Any = 0) -> Any:

@@ -599,6 +599,7 @@ class Interpreter:
             "_o_splice": splice,
             "_o_register_macro": register_macro,
             "_o_add": rt.add,
+            "_o_concat": rt.charge_concat,
             "_o_mul": rt.mul,
             "_o_pow": rt.pow,
             "_o_lshift": rt.lshift,

@@ -155,6 +155,9 @@ class MethodTable(dict):
 
 # Methods that grow a list: they charge a step, so a comprehension over a list
 # that the loop body keeps extending cannot run forever on one bulk charge.
+UNCHECKED_PRODUCT_BITS = 64
+"""A product of two ints whose bit lengths add up to at most this is not checked
+against max_int_bits (`Runtime.mul`; the compiler's inline `*` relies on it)."""
 _LIST_GROWTH = frozenset(["append", "extend", "insert", "add", "setdefault"])
 # Results smaller than this skip the allocation accounting (steps bound their number).
 _SMALL = SMALL_RESULT
@@ -429,13 +432,21 @@ class Runtime:
                 self.budget.allocate(size, f"concatenating two {_type_label(a)}s")
         return a + b
 
+    def charge_concat(self, a: Any, b: Any) -> bool:
+        """Charge `a + b` of two sequences as `add` does (for the compiler's inline `+`
+        of longer strs, tuples and lists); True, so the inline test goes on."""
+        size = len(a) + len(b)
+        if size > _SMALL:
+            self.budget.allocate(size, f"concatenating two {_type_label(a)}s")
+        return True
+
     def mul(self, a: Any, b: Any) -> Any:
         ta, tb = type(a), type(b)
         if ta is float or tb is float:
             return a * b
         if isinstance(a, int) and isinstance(b, int):
             bits = a.bit_length() + b.bit_length()
-            if bits > 64:
+            if bits > UNCHECKED_PRODUCT_BITS:
                 self.budget.int_bits(bits, "the product")
             return a * b
         if isinstance(a, int) and isinstance(b, str | bytes | list | tuple):
@@ -537,6 +548,7 @@ class Runtime:
         method, or refuses.
         """
         helpers: dict[str, Any] = {"_o_m_" + name: self._dispatcher(name) for name in METHOD_NAMES}
+        helpers["_o_join"] = self._join(helpers["_o_m_join"])
         for name in PLAIN_METHOD_NAMES:
             helpers["_o_mt_" + name] = MethodTable(
                 name, {cls: getattr(cls, name) for cls, names in METHODS.items() if name in names}
@@ -544,6 +556,27 @@ class Runtime:
             if name in PREFERRED_TYPE:
                 helpers["_o_mx_" + name] = getattr(PREFERRED_TYPE[name], name)
         return helpers
+
+    def _join(self, general: Callable[..., Any]) -> Callable[[Any, Any], Any]:
+        """`(.join sep items)` with one positional argument: the dispatcher's checks for
+        a str separator and a list or tuple of items, without its argument packing and
+        its second dispatch; anything else goes to the dispatcher `general`."""
+        budget = self.budget
+
+        def join(obj: Any, items: Any) -> Any:
+            if type(obj) is not str or (type(items) is not list and type(items) is not tuple):
+                return general(obj, items)
+            try:
+                total = sum(map(len, items))
+            except TypeError:
+                return obj.join(items)  # not all strings: join raises the right TypeError
+            if len(items) > 1:
+                total += len(obj) * (len(items) - 1)
+            if total > _SMALL:
+                budget.allocate(total, "the joined string")
+            return obj.join(items)
+
+        return join
 
     def _dispatcher(self, name: str) -> Callable[..., Any]:
         table: dict[type, Callable[..., Any]] = {

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import o_lisp._budget as budget_module
-from o_lisp import Interpreter, LimitExceeded
+from o_lisp import Interpreter, LimitExceeded, Limits
 from o_lisp._budget import WATCHDOG, DeadlineExceeded, _Alarm
 
 
@@ -231,3 +231,37 @@ def test_steps_taken_is_exact_across_chunks_and_at_the_limit() -> None:
     with pytest.raises(LimitExceeded):
         interp.eval("(spin 100000)", limits=Limits(steps=12_345))
     assert interp.steps_taken() == 12_345
+
+
+def test_time_alarm_is_kept_across_evaluations_and_still_fires() -> None:
+    """The time alarm outlives short evaluations (no scheduling per call), re-arms for the
+    running evaluation's deadline, and a shorter limit than the pending alarm's gets one."""
+    interp = Interpreter(limits=Limits(time=5.0))
+    interp.eval("(defn nop [] None) (defn spin [] (while True))")
+    interp.call("nop")
+    before = WATCHDOG.pending()
+    for _ in range(500):
+        interp.call("nop")
+    assert WATCHDOG.pending() <= before
+    start = time.monotonic()
+    with pytest.raises(LimitExceeded) as info:
+        interp.eval("(spin)", limits=Limits(time=0.2, steps=None))
+    assert info.value.limit == "time"
+    assert time.monotonic() - start < 2.0
+    # The lapsed or re-armed alarm serves the next evaluations too.
+    for limit in (0.1, 0.3):
+        start = time.monotonic()
+        with pytest.raises(LimitExceeded):
+            interp.eval("(spin)", limits=Limits(time=limit, steps=None))
+        assert limit <= time.monotonic() - start + 0.05 < limit + 2.0
+
+
+def test_memory_sampler_is_kept_across_evaluations() -> None:
+    interp = Interpreter()
+    interp.eval("(defn nop [] None)")
+    for _ in range(200):
+        interp.call("nop")
+    alarm = interp._budget._memory_alarm
+    assert alarm is not None
+    interp.call("nop")
+    assert interp._budget._memory_alarm is alarm  # the same sample, not a new one per call

@@ -301,3 +301,187 @@ def test_numeric_constant_operands_fail_like_the_helpers(
         interp.eval(expression)
     assert got.value.type_name == "TypeError"
     assert str(expected.value) in str(got.value)
+
+
+# -- map and filter with the program's own functions -----------------------------------
+
+
+def test_map_and_filter_charge_a_step_per_item() -> None:
+    """With a compiled function, `map`/`filter` are the C ones: each item costs the
+    function's entry step (read from the current ticker); with a built-in function or
+    a generator function (whose call runs nothing) each item is charged by the wrapper."""
+    interp = Interpreter()
+    interp.eval("(defn inc [x] (+ x 1)) (defn odd? [x] (% x 2)) (defn gen [x] (yield x))")
+
+    def steps(source: str) -> int:
+        interp.eval(source)
+        return interp.steps_taken()
+
+    base = steps("(list (range 1000))")
+    assert steps("(list (map inc (range 1000)))") - base >= 1000
+    assert steps("(list (filter odd? (range 1000)))") - base >= 1000
+    assert steps("(list (map abs (range 1000)))") - base >= 1000
+    assert steps("(list (map gen (range 1000)))") - base >= 1000
+    assert interp.eval("(list (map inc (filter odd? (range 10))))") == [2, 4, 6, 8, 10]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "(list (map (fn [x] x) (range 100000)))",
+        "(list (filter (fn [x] True) (range 100000)))",
+        "(list (map (fn [x] (yield x)) (range 100000)))",
+    ],
+)
+def test_map_and_filter_stop_at_the_step_limit(source: str) -> None:
+    assert limit_of(source, Limits(steps=5_000)) == "steps"
+
+
+def test_map_of_a_compiled_function_stops_on_time() -> None:
+    """The time alarm swaps the ticker: the next item's function entry raises."""
+    source = "(defn f [x] x) (for [_ (range 1000)] (list (map f (range 100000))))"
+    assert limit_of(source, Limits(steps=None, time=0.2)) == "time"
+
+
+def test_vet_refuses_a_function_that_does_not_tick_on_entry() -> None:
+    import ast
+
+    from o_lisp._compiler import vet
+
+    vet(ast.parse("def f():\n    _o_tick()\n    return 1\n"))
+    vet(ast.parse("def f():\n    'doc'\n    _o_tick()\n    return 1\n"))
+    vet(ast.parse("def g():\n    yield 1\n"))
+    with pytest.raises(SandboxViolation):
+        vet(ast.parse("def f():\n    return 1\n"))
+    with pytest.raises(SandboxViolation):
+        vet(ast.parse("def f():\n    def g():\n        yield 1\n    return g\n"))
+
+
+def test_tuple_keys_still_charge_their_walk() -> None:
+    """The one-type-call key test lets ints and strs through and sends tuples to `_o_key`."""
+    source = (
+        "(setv t #(1 2)) (for [_ (range 60)] (setv t #(t t)))"
+        " (setv d {}) (setv (get d t) 1)"
+    )
+    assert limit_of(source, Limits()) in ("size", "steps")
+    interp = Interpreter()
+    assert interp.eval('(setv d {}) (setv (get d "a") 1 (get d 2) 3) (+ (.get d "a" 0) (get d 2))') == 4
+
+
+def test_join_with_one_argument_keeps_the_dispatchers_checks() -> None:
+    """`(.join sep items)` compiles to the positional `_o_join`: the joined size is still
+    refused before the join, errors are join's own, other receivers take the dispatcher."""
+    big = '(setv s (* "x" 1000)) (.join "" (* [s] 20))'
+    assert limit_of(big, Limits(max_size=10_000)) == "size"
+    assert limit_of('(.join (* "-" 1000) (* ["a"] 20))', Limits(max_size=10_000)) == "size"
+    interp = Interpreter()
+    assert interp.eval('(.join "-" ["a" "b" "c"])') == "a-b-c"
+    assert interp.eval('(.join ", " #("a" "b"))') == "a, b"
+    assert interp.eval('(.join "" (gfor c "abc" (.upper c)))') == "ABC"
+    assert interp.eval('(.join b"-" [b"a" b"b"])') == b"a-b"
+    with pytest.raises(ProgramError, match="sequence item 1: expected str instance, int found"):
+        interp.eval('(.join "-" ["a" 1])')
+    with pytest.raises(SandboxViolation):
+        interp.eval('(.join [1] ["a"])')
+
+
+def test_short_ranges_respect_a_small_max_size() -> None:
+    assert Interpreter(limits=Limits(max_size=100)).eval("(len (range 100))") == 100
+    assert limit_of("(range 101)", Limits(max_size=100)) == "size"
+    assert limit_of("(range (** 10 12))", Limits()) == "size"
+
+
+# -- locals bound once to a literal ------------------------------------------------------
+
+
+def _source_of(interp_source: str, name: str) -> str:
+    """The generated Python of the function `name` (for tests on the shape of the code)."""
+    import ast as python_ast
+
+    from o_lisp import _compiler
+
+    captured: list[str] = []
+    original = _compiler.vet
+
+    def spy(tree: python_ast.AST) -> None:
+        captured.append(python_ast.unparse(tree))
+        original(tree)
+
+    _compiler.vet = spy  # type: ignore[assignment]
+    try:
+        Interpreter(load_stdlib=False).eval(interp_source)
+    finally:
+        _compiler.vet = original  # type: ignore[assignment]
+    return next(text for text in captured if f"def {name}(" in text)
+
+
+def test_type_tests_on_a_local_bound_once_to_a_literal_are_dropped() -> None:
+    source = (
+        "(defn f [ws] (setv counts {} out [])"
+        " (for [w ws] (setv (get counts w) (+ (.get counts w 0) 1)) (.append out w)) [counts out])"
+    )
+    code = _source_of(source, "f")
+    assert "_o_type(counts)" not in code and "_o_type(_o_o" not in code, code
+    assert "_o_len(" in code and "_o_maxlen" in code  # the size check stays
+    interp = Interpreter()
+    interp.eval(source)
+    assert interp.call("f", ["a", "b", "a"]) == [{"a": 2, "b": 1}, ["a", "b", "a"]]
+
+
+@pytest.mark.parametrize(
+    "rebinding",
+    [
+        "(setv counts [])",
+        "(for [counts [[]]] None)",
+        "(defn g [] (nonlocal counts) (setv counts []))",
+        "(try (raise (ValueError)) (except [counts ValueError] None))",
+        "(del counts) (setv counts [])",
+    ],
+)
+def test_a_local_bound_twice_keeps_its_type_test(rebinding: str) -> None:
+    source = f"(defn f [] (setv counts {{}}) {rebinding} (.get counts 0))"
+    assert "_o_type(counts)" in _source_of(source, "f")
+
+
+def test_a_known_list_still_stops_at_max_size() -> None:
+    source = "(defn f [] (setv xs []) (while True (.append xs 1))) (f)"
+    assert limit_of(source, Limits(max_size=1000)) == "size"
+    source = "(defn f [] (setv d {}) (for [i (range 2000)] (setv (get d i) i))) (f)"
+    assert limit_of(source, Limits(max_size=1000)) == "size"
+
+
+def test_a_dead_branch_of_the_program_is_kept() -> None:
+    """Only the compiler's own tests are simplified: a `yield` in a branch the program
+    never takes still makes a generator, as in Python and Hy."""
+    interp = Interpreter()
+    interp.eval("(defn f [] (setv xs []) (.append xs 1) (if True xs (yield 2)))")
+    assert interp.eval("(list (f))") == []
+
+
+# -- building strings with + -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["(setv s (+ s (str 1)))", '(+= s "xy")', '(setv s (+ s "xy"))', "(setv s (+ s s2))"],
+)
+def test_growing_a_string_stops_at_max_size(body: str) -> None:
+    """Concatenations past 4 096 characters are inline once `_o_concat` has charged them."""
+    source = f'(defn f [] (setv s "" s2 "ab") (while True {body})) (f)'
+    assert limit_of(source, Limits(max_size=20_000)) == "size"
+
+
+def test_the_left_operand_is_read_before_the_right_one_runs() -> None:
+    """`(+ acc (g))` reads `acc` first, as Python does, even when `g` rebinds it."""
+    interp = Interpreter()
+    interp.eval(
+        '(defn f [] (setv acc "a")'
+        ' (defn g [] (nonlocal acc) (setv acc "zzz") "b")'
+        ' [(+ acc (g)) acc])'
+    )
+    assert interp.eval("(f)") == ["ab", "zzz"]
+    interp.eval('(defn h [] (setv acc "a") [(+ acc (setx acc "c")) acc])')
+    assert interp.eval("(h)") == ["ac", "c"]
+    interp.eval('(defn k [xs] (setv acc "") (for [x xs] (setv acc (+ acc (str x)))) acc)')
+    assert interp.call("k", list(range(3000))) == "".join(map(str, range(3000)))
+    assert interp.call("k", [1, 2, 3]) == "123"
