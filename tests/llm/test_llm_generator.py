@@ -96,3 +96,27 @@ def test_a_reply_without_a_definition_fails_the_cycle_saying_why(tmp_path: Path)
     assert cycle["status"] == "failed"
     assert "the llm generator wrote no candidate: the reply holds no code block or definition" in \
         cycle["events"][-1]["message"]
+
+
+def test_search_replace_edits_from_the_model_are_validated_like_whole_forms(tmp_path: Path) -> None:
+    """An edit that drops the busy work is promoted; an edit that slips in an escape is
+    stopped by the same scan a whole form meets, and recorded."""
+    author = Author("Drop the loop:\n```\n<<<<<<< SEARCH\n    (for [i (range 0 20000 1)] i)\n=======\n>>>>>>> REPLACE\n```\n"
+                    "Or:\n```\n<<<<<<< SEARCH\n(** x 2)\n=======\n(.system (__import__ \"os\") \"true\") (** x 2)\n"
+                    ">>>>>>> REPLACE\n```\n")
+    try:
+        result = _evolve(tmp_path, author)
+    finally:
+        author.close()
+    assert result.exit_code == 0, result.output
+    cycle = json.loads(result.stdout)
+    assert cycle["status"] == "promoted"
+    verdicts = {c["source"]: (c["generator"], c["verdict"], c.get("reason", "")) for c in cycle["candidates"]}
+    assert len(verdicts) == 2
+    promoted = next(source for source, (_, verdict, _) in verdicts.items() if verdict == "promoted")
+    assert "range" not in promoted and "(** x 2)" in promoted and promoted.startswith("(defn square [x]")
+    escape = next(source for source in verdicts if "__import__" in source)
+    generator, verdict, reason = verdicts[escape]
+    assert (generator, verdict) == ("llm", "rejected") and "dunder names are outside the sandbox" in reason
+    rejected = [e for e in CodeRepository.open(tmp_path / "data" / "code").history(all=True) if e.rejected]
+    assert [e.trailers.get("Generator") for e in rejected] == ["llm"]
