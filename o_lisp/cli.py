@@ -1175,7 +1175,8 @@ async def _evolve_local(agent: Path, data: Path, options: dict[str, Any], view: 
 @click.option("--generator", type=click.Choice(["mutation", "llm", "mixed"]), default="mutation", show_default=True,
               metavar="KIND", help="Who writes the candidates: mutation (offline), llm (a model: docs/llm.md) "
                                    "or mixed (both).")
-@click.option("--model", metavar="NAME", help="The model for --generator llm/mixed (the agent's or o-lisp.toml's).")
+@click.option("--model", metavar="NAME[,NAME...]", help="The model for --generator llm/mixed (the agent's or "
+              "o-lisp.toml's); several, comma-separated, share the candidates by a bandit on their success rates.")
 @click.argument("agent", metavar="AGENT.hy", type=click.Path(dir_okay=False))
 @click.argument("definition")
 def evolve_command(agent: str, definition: str, data_dir: str | None, generations: int,

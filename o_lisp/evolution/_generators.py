@@ -73,6 +73,9 @@ class Candidate:
     operator: str
     description: str
     parent_source: str
+    model: str = ""
+    """The model that wrote an LLM candidate ("" for the default model and the other
+    generators): with `generator`, the bandit's arm (`_bandit.arm_name`)."""
 
 
 @dataclass(frozen=True)
@@ -320,7 +323,8 @@ class GeneratorStats:
             for name, table in stats.get("by_target", {}).items()
         }
         by_target[target] = bumped(by_target.get(target, {}))
-        return {"by_operator": bumped(stats.get("by_operator", {})), "by_target": by_target}
+        kept = {k: v for k, v in stats.items() if k not in ("by_operator", "by_target")}  # e.g. the bandit's arms
+        return {**kept, "by_operator": bumped(stats.get("by_operator", {})), "by_target": by_target}
 
     @staticmethod
     def record(stats: Stats, candidate: Candidate, outcome: Outcome) -> dict[str, Any]:

@@ -720,7 +720,8 @@ class EvolutionManager:
     def _candidate_record(self, cycle: _Cycle, proposal: dict[str, Any]) -> dict[str, Any]:
         record = {
             "id": f"{cycle.id}.{len(cycle.candidates) + 1}", "generator": str(proposal.get("generator", "")),
-            "operator": str(proposal.get("operator", "")), "description": str(proposal.get("description", ""))[:500],
+            "operator": str(proposal.get("operator", "")), "model": str(proposal.get("model") or "")[:200],
+            "description": str(proposal.get("description", ""))[:500],
             "source": proposal["source"], "verdict": "pending", "stage": "waiting", "reason": "", "evidence": {},
             "generation": cycle.generation, "started": None, "finished": None,
         }
@@ -1118,7 +1119,7 @@ class EvolutionManager:
         trailers = {
             "Evolution-Cycle": cycle.id, "Generator": record["generator"] or "unknown",
             "Operator": record["operator"] or "none", "Parent-Version": str(health.get("version") or "unknown"),
-            "Origin": cycle.origin,
+            "Origin": cycle.origin, **({"Model": record["model"]} if record.get("model") else {}),
         }
         if decision is not None:
             trailers.update(decision.as_trailers())
@@ -1151,7 +1152,8 @@ class EvolutionManager:
         cycle.event(f"rejected {record['id']} at {stage}: {reason[:300]}")
         self.guardian.metrics.evolution_rejections += 1
         trailers = {"Evolution-Cycle": cycle.id, "Generator": record["generator"] or "unknown",
-                    "Operator": record["operator"] or "none", "Stage": stage, "Rejected": reason[:400] or "rejected"}
+                    "Operator": record["operator"] or "none", "Stage": stage, "Rejected": reason[:400] or "rejected",
+                    **({"Model": record["model"]} if record.get("model") else {})}
         if decision is not None:
             trailers.update(decision.as_trailers())
         summary = f"Evolve {cycle.target}: {record['description'] or record['operator'] or 'candidate'}"[:200]
@@ -1167,7 +1169,8 @@ class EvolutionManager:
             await self._main_call("evolution_record", {"cycle": cycle.id, "target": cycle.target,
                                                        "generator": record["generator"] or "unknown",
                                                        "operator": record["operator"], "outcome": outcome,
-                                                       "reason": reason[:500]})
+                                                       "reason": reason[:500],
+                                                       **({"model": record["model"]} if record.get("model") else {})})
         except Exception as error:
             log.error("could not record the outcome of %s: %s", record["id"], error)
 

@@ -43,15 +43,10 @@ from o_lisp._reader import read_many
 from o_lisp.agent._agent import Agent, bump_version
 from o_lisp.agent._definitions import Definition, DefinitionKind
 from o_lisp.agent._dsl import classify
+from o_lisp.evolution._bandit import arm_name
+from o_lisp.evolution._bandit import updated as bandit_updated
 from o_lisp.evolution._decision import format_duration
-from o_lisp.evolution._generators import (
-    GenerationContext,
-    LLMGenerator,
-    MutationGenerator,
-    TemplateGenerator,
-    generate,
-    updated,
-)
+from o_lisp.evolution._generators import GenerationContext, updated
 from o_lisp.evolution._search import SearchError
 from o_lisp.evolution._validate import ValidationThresholds, run_fitness, validate
 from o_lisp.guardian._protocol import (
@@ -63,6 +58,7 @@ from o_lisp.guardian._protocol import (
 from o_lisp.worker._breed import Breeder
 from o_lisp.worker._evaluate import check_request, evaluate, scope_names
 from o_lisp.worker._llm import REPLIES_DIRECTORY, llm_settings
+from o_lisp.worker._write import WriteError, models_of, write_candidates
 
 __all__ = ["Lab"]
 
@@ -314,20 +310,19 @@ class Lab:
         choice = str(args.get("generator") or "mutation")
         if choice not in GENERATOR_CHOICES:
             raise LabError(f"unknown generator {choice!r} (known: {', '.join(GENERATOR_CHOICES)})")
-        generators: list[Any] = [MutationGenerator(), TemplateGenerator()] if choice != "llm" else []
-        if choice in ("llm", "mixed"):  # docs/llm.md, "LLM-written candidates"
-            report = agent.scratch().run_tests()
-            model = args.get("model") if isinstance(args.get("model"), str) else None
-            context = dataclasses.replace(context, failures=tuple(
-                f"test {test}: {why}"[:500] for test, why in sorted(report.failed.items())))
-            generators.append(LLMGenerator(lambda prompt: agent.llm.complete_text(prompt, model)))
-        candidates = generate(context, generators, random.Random(seed), n)
-        for generator in generators:
-            for problem in getattr(generator, "last_errors", ()):
-                print(f"o-lisp worker: {generator.name} generator: {problem}", file=sys.stderr)
+        try:  # docs/llm.md, "LLM-written candidates": models and the bandit between them
+            models = models_of(args.get("model"))
+        except WriteError as error:
+            raise LabError(str(error)) from None
+        candidates, problems, quota = write_candidates(agent, context, choice, models, random.Random(seed), n)
+        for problem in problems:
+            print(f"o-lisp worker: {problem}", file=sys.stderr)
+        if len(quota) > 1:
+            print("o-lisp worker: bandit slots: " + ", ".join(f"{arm} {k}" for arm, k in quota.items()),
+                  file=sys.stderr)
         if choice == "llm" and not candidates:  # say why, rather than "0 candidates"
-            problems = "; ".join(getattr(generators[0], "last_errors", ())) or "the reply held no usable definition"
-            raise LabError(f"the llm generator wrote no candidate: {problems}"[:1000])
+            reasons = "; ".join(p.split(" generator: ", 1)[-1] for p in problems) or "the reply held no usable definition"
+            raise LabError(f"the llm generator wrote no candidate: {reasons}"[:1000])
         return [dataclasses.asdict(c) for c in candidates]
 
     def _ancestors(self, name: str, current: str, limit: int = 5) -> list[str]:
@@ -484,6 +479,9 @@ class Lab:
         evolution = agent.state.data.get("evolution") or {}
         stats = updated(evolution.get("stats") or {}, target, generator, operator,
                         "promoted" if outcome == "promoted" else "rejected")
+        if generator in ("mutation", "template", "llm"):  # the bandit's arms (o_lisp/evolution/_bandit.py)
+            model = args.get("model") if isinstance(args.get("model"), str) else None
+            stats = bandit_updated(stats, arm_name(generator, model), outcome == "promoted")
         agent.state.apply("record_evolution", {
             "cycle": _str(args, "cycle"), "target": target, "generator": generator, "operator": operator,
             "outcome": outcome, "reason": str(args.get("reason", ""))[:500], "stats": stats, "time": agent.clock(),

@@ -120,3 +120,38 @@ def test_search_replace_edits_from_the_model_are_validated_like_whole_forms(tmp_
     assert (generator, verdict) == ("llm", "rejected") and "dunder names are outside the sandbox" in reason
     rejected = [e for e in CodeRepository.open(tmp_path / "data" / "code").history(all=True) if e.rejected]
     assert [e.trailers.get("Generator") for e in rejected] == ["llm"]
+
+
+def test_several_models_share_the_generation_and_the_outcome_is_credited_to_the_one_that_wrote_it(
+        tmp_path: Path) -> None:
+    """`--model author,second`: the bandit gives each slot to a model; the promoted candidate
+    names its model (cycle record, `Model:` trailer) and its arm's count is in the agent's
+    durable learning statistics, next to the operator rates."""
+    from o_lisp.agent._durable import durable_agent
+
+    author = Author("```hy\n(defn square [x]\n  (** x 2))\n```\n")
+    config = tmp_path / "o-lisp.toml"
+    config.write_text("".join(f'[llm.models.{name}]\nprovider = "openai"\nmodel = "{name}-model"\n'
+                              f'base_url = "{author.base_url}"\nretries = 0\n' for name in ("author", "second")))
+    old = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        result = CliRunner().invoke(main, ["--config", str(config), "evolve", str(CALCULATOR), "square", "--data",
+                                           str(tmp_path / "data"), "--generator", "llm", "--model", "author,second",
+                                           "--candidates", "2", "--json"], env={"O_API_TOKEN": ""})
+    finally:
+        os.chdir(old)
+        author.close()
+    assert result.exit_code == 0, result.output
+    cycle = json.loads(result.stdout)
+    [candidate] = cycle["candidates"]  # both models wrote the same form: kept once
+    model = candidate["model"]
+    assert model in ("author", "second") and candidate["verdict"] == "promoted"
+    assert {request["model"] for request in author.requests} <= {"author-model", "second-model"}
+    assert f"{model}-model" in {request["model"] for request in author.requests}
+    [promoted] = [e for e in CodeRepository.open(tmp_path / "data" / "code").history() if e.trailers.get("Model")]
+    assert promoted.trailers["Model"] == model and promoted.trailers["Generator"] == "llm"
+    with durable_agent(CALCULATOR, tmp_path / "data") as run:
+        stats = run.agent.state.data["evolution"]["stats"]
+    assert stats["arms"] == {f"llm:{model}": {"tried": 1, "promoted": 1}}
+    assert stats["by_operator"] == {"llm": {"tried": 1, "promoted": 1}}
