@@ -52,15 +52,16 @@ def rank_key(evaluation: Evaluation, fitness_names: Sequence[str], edit: int) ->
     return (*key(evaluation, fitness_names), -float(edit))
 
 
-def repair_key(evaluation: Evaluation, fitness_names: Sequence[str], edit: int) -> Key:
+def repair_key(evaluation: Evaluation, fitness_names: Sequence[str], edit: int, natural: float = 0.0) -> Key:
     """How the final candidates of a *repair* (a parent failing some checks) are ranked:
     checks, deffitness, then the smallest edit before cost. Among candidates that pass
     every visible check, preferring the cheapest would reward shortcuts that happen to
     satisfy the tests (overfitting); the smallest change of a program that was nearly
-    right is the likelier correct one."""
+    right is the likelier correct one. Between equally small edits, the more `natural`
+    one (the usual slip: ``<`` for ``<=``) before cost."""
     values = dict(evaluation.fitness)
     return (float(evaluation.checks_passed), 1.0 if evaluation.ok else 0.0,
-            *(values.get(n, MISSING) for n in fitness_names), -float(edit),
+            *(values.get(n, MISSING) for n in fitness_names), -float(edit), float(natural),
             -float(evaluation.steps), -float(evaluation.size))
 
 
@@ -93,9 +94,11 @@ def size(form: Any) -> int:
 def edit_distance(a: Any, b: Any) -> int:
     """A tree edit distance between two forms: 0 when equal; for two sequences of the
     same type, the cheapest alignment of their children (substituting a child costs the
-    children's distance, inserting or deleting one costs its size); otherwise replacing
-    one subtree by the other costs the larger size. Cheap, symmetric, and exactly the
-    number of atoms touched for the one-node edits repair makes."""
+    children's distance, inserting or deleting one costs its size); otherwise the cheaper
+    of replacing one subtree by the other (the larger size) and wrapping one in the
+    other (the nodes added around it, plus the rest's distance). Cheap, symmetric, and
+    the number of nodes touched for the small edits repair makes: a swapped operator
+    costs 1, ``x`` -> ``(+ x 1)`` 3."""
     return _distance(_frozen(a), _frozen(b))
 
 
@@ -111,12 +114,21 @@ def _fsize(form: Any) -> int:
     return 1
 
 
+def _wrapped(inner: Any, outer: Any) -> int:
+    """The cost of `outer` as `inner` wrapped: the nodes `outer` adds around one of its
+    children, plus that child's distance to `inner` (``x`` -> ``(+ x 1)`` costs 3)."""
+    if not isinstance(outer[1], tuple) or not outer[1]:
+        return _fsize(outer) + _fsize(inner)
+    total = _fsize(outer)
+    return min(total - _fsize(c) + _distance(inner, c) for c in outer[1])
+
+
 @lru_cache(maxsize=65536)
 def _distance(a: Any, b: Any) -> int:
     if a == b:
         return 0
     if not (isinstance(a[1], tuple) and isinstance(b[1], tuple) and a[0] == b[0]):
-        return max(_fsize(a), _fsize(b))
+        return min(max(_fsize(a), _fsize(b)), _wrapped(a, b), _wrapped(b, a))
     xs, ys = a[1], b[1]
     previous = [0]
     for y in ys:

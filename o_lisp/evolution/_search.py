@@ -60,11 +60,21 @@ MIGRATE_EVERY = 2
 ARCHIVE_RATE = 0.1
 """The share of parents drawn from the MAP-Elites archive instead of the island's tournament."""
 FRESH_SHARE = 0.3
+FRESH_SHARE_FLAT = 0.8
 """The share of each generation's children that are new one-edit mutants of the parent:
 most bugs are one edit away, so its neighbourhood keeps being explored however the
-islands drift."""
+islands drift; while nothing has passed more checks than the parent (no gradient to
+follow, a repair's usual start) most children are, the rest keep the islands breeding."""
+SMALL_EDIT = 1
+PATIENCE = 2
+"""A repair stops after the first generation with a candidate passing every check within
+SMALL_EDIT of the parent (one node changed: it cannot get smaller); a larger plausible
+patch is kept while the search spends PATIENCE more generations, mostly on the parent's
+untried neighbours, looking for a smaller one, which is less likely to overfit the
+visible tests (e.g. ``(% n (+ d 1))`` passes them as well as the fix ``<`` -> ``<=``)."""
 TRIES = 60
 """Attempts to breed one new (unseen, scope-correct) candidate before giving up the slot."""
+RATE_PRIOR = 4
 STATE_VERSION = 1
 PARENT_ID = "parent"
 
@@ -138,12 +148,16 @@ class Individual:
     generation: int
     evaluation: Evaluation | None = None
     contexts: tuple[tuple[str, str], ...] = ()
+    natural: float = 1.0
+    """How plausible its edits are a priori: the product over them of the operator's prior
+    and the edit's weight (`_repair.PRIORS`, `Edit.weight`); a repair's last tie-break
+    before cost, so `<` -> `<=` wins over an equally small but far-fetched edit."""
 
     def as_data(self) -> dict[str, Any]:
         return {"id": self.id, "source": self.source, "parents": list(self.parents), "operator": self.operator,
                 "island": self.island, "edit": self.edit, "generation": self.generation,
                 "evaluation": None if self.evaluation is None else self.evaluation.as_data(),
-                "contexts": [list(c) for c in self.contexts]}
+                "contexts": [list(c) for c in self.contexts], "natural": self.natural}
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Individual:
@@ -151,7 +165,7 @@ class Individual:
         return cls(str(data["id"]), str(data["source"]), tuple(data["parents"]), str(data["operator"]),
                    int(data["island"]), int(data["edit"]), int(data["generation"]),
                    None if ev is None else Evaluation.from_data(ev),
-                   tuple((str(a), str(b)) for a, b in data.get("contexts", ())))
+                   tuple((str(a), str(b)) for a, b in data.get("contexts", ())), float(data.get("natural", 1.0)))
 
 
 @dataclass(frozen=True)
@@ -163,6 +177,10 @@ class Told:
     generation_done: bool
     logbook: dict[str, Any] | None
     done: bool
+
+
+def _natural(edit: Edit) -> float:
+    return PRIORS.get(edit.operator, 1.0) * edit.weight
 
 
 def _hash(source: str) -> str:
@@ -184,8 +202,10 @@ class _Rates:
     counts: dict[tuple[str, str], list[int]] = field(default_factory=dict)
 
     def rate(self, operator: str, context: str = "*") -> float:
+        """Smoothed success rate: a Beta(RATE_PRIOR, RATE_PRIOR) prior, so a handful of
+        lucky (or unlucky) children do not starve an operator of tries."""
         s, t = self.counts.get((operator, context), (0, 0))
-        return (s + 1) / (t + 2)
+        return (s + RATE_PRIOR) / (t + 2 * RATE_PRIOR)
 
     def record(self, operator: str, context: str, success: bool) -> None:
         for key in ((operator, context), (operator, "*")):
@@ -217,8 +237,13 @@ class PopulationSearch:
         self.first: tuple[str, ...] = ()
         self.fitness_names: tuple[str, ...] = ()
         self.done = False
+        self.plausible_since: int | None = None
+        """The generation that produced the first candidate passing every check (a repair)."""
         self.seen: set[str] = {_hash(self.parent_source)}
         self._edits: dict[str, list[Edit]] = {}
+        self._neighbours: list[tuple[Edit, str]] | None = None
+        self.rejected: set[str] = set()
+        """Hashes of candidates the scope check rejected (never built again)."""
         self.localiser = Localiser({})
         parent = Individual(PARENT_ID, self.parent_source, (), "seed", 0, 0, 0)
         self.individuals[PARENT_ID] = parent
@@ -281,7 +306,7 @@ class PopulationSearch:
         individual = self.individuals[ident]
         assert individual.evaluation is not None
         if self.repairing:
-            return fit.repair_key(individual.evaluation, self.fitness_names, individual.edit)
+            return fit.repair_key(individual.evaluation, self.fitness_names, individual.edit, individual.natural)
         return fit.rank_key(individual.evaluation, self.fitness_names, individual.edit)
 
     def _improves_on(self, child: str, parent: str) -> bool:
@@ -308,10 +333,22 @@ class PopulationSearch:
             self._edits[source] = found
         return found
 
+    def _untried_neighbours(self) -> list[Edit]:
+        """The parent's one-edit neighbours not yet evaluated nor rejected: drawing fresh
+        mutants from these samples the neighbourhood without replacement."""
+        if self._neighbours is None:
+            self._neighbours = []
+            for edit in self._edits_of(self.parent_source, self.parent_form):
+                try:
+                    self._neighbours.append((edit, _hash(to_source(edit.apply(self.parent_form)))))
+                except (IndexError, TypeError, ValueError, LispError):
+                    continue
+        return [edit for edit, digest in self._neighbours if digest not in self.seen and digest not in self.rejected]
+
     def _mutate(self, form: Any, source: str) -> tuple[Any, Edit] | None:
         """One edit of `form`: an operator by prior x learned rate, then a site by
-        suspiciousness x the operator's rate in that context."""
-        available = self._edits_of(source, form)
+        suspiciousness x the operator's rate in that context x the edit's weight."""
+        available = self._untried_neighbours() if source == self.parent_source else self._edits_of(source, form)
         if not available:
             return None
         by_operator: dict[str, list[Edit]] = {}
@@ -330,7 +367,7 @@ class PopulationSearch:
             return None
 
     def _admit(self, form: Any, parents: tuple[str, ...], operator: str, island: int,
-               contexts: tuple[tuple[str, str], ...]) -> Individual | None:
+               contexts: tuple[tuple[str, str], ...], natural: float) -> Individual | None:
         """A new individual for `form`, or None if it is a duplicate or fails the scope check."""
         try:
             source = to_source(form)
@@ -343,10 +380,11 @@ class PopulationSearch:
         bad = [n for _, n in unbound(analyse(form, self.target.body_from), self.target.known) if n not in self.tolerated]
         if bad:
             self.scope_rejected += 1
+            self.rejected.add(digest)
             return None
         self.seen.add(digest)
         return Individual(self._next_id(), source, parents, operator, island,
-                          fit.edit_distance(self.parent_form, form), self.generation + 1, None, contexts)
+                          fit.edit_distance(self.parent_form, form), self.generation + 1, None, contexts, natural)
 
     def _request(self, children: list[Individual]) -> EvaluationRequest | None:
         if self.settings.max_evals is not None:
@@ -369,7 +407,7 @@ class PopulationSearch:
                 continue
             form, edit = made
             child = self._admit(form, (PARENT_ID,), edit.operator, len(children) % self.settings.islands,
-                                ((edit.operator, edit.context),))
+                                ((edit.operator, edit.context),), _natural(edit))
             if child is not None:
                 children.append(child)
         return self._request(children)
@@ -394,28 +432,37 @@ class PopulationSearch:
         children: list[Individual] = []
         sizes = self._island_sizes()
         elites_per_island = math.ceil(self.settings.elitism / self.settings.islands)
+        fresh = FRESH_SHARE_FLAT if self.repairing and (self._flat() or self.plausible_since is not None) \
+            else FRESH_SHARE
         for index, island in enumerate(self.islands):
             wanted = max(0, sizes[index] - min(elites_per_island, len(island)))
             made = 0
             tries = 0
             while made < wanted and tries < TRIES * max(wanted, 1):
                 tries += 1
-                child = self._offspring(island, index)
+                child = self._offspring(island, index, fresh)
                 if child is not None:
                     children.append(child)
                     made += 1
         return self._request(children)
 
-    def _offspring(self, island: list[str], index: int) -> Individual | None:
-        if self.rng.random() < FRESH_SHARE:
+    def _flat(self) -> bool:
+        """No individual has passed more checks than the parent yet."""
+        floor = self.parent.checks_passed
+        return all(i.evaluation is None or i.evaluation.checks_passed <= floor for i in self.individuals.values())
+
+    def _offspring(self, island: list[str], index: int, fresh: float) -> Individual | None:
+        if self.rng.random() < fresh:
             made = self._mutate(self.parent_form, self.parent_source)
             if made is None:
                 return None
             form, edit = made
-            return self._admit(form, (PARENT_ID,), edit.operator, index, ((edit.operator, edit.context),))
+            return self._admit(form, (PARENT_ID,), edit.operator, index, ((edit.operator, edit.context),),
+                               _natural(edit))
         first = self._select(island)
         form = self._form(first)
         parents: tuple[str, ...] = (first,)
+        natural = self.individuals[first].natural
         operators: list[str] = []
         contexts: list[tuple[str, str]] = []
         if self.rng.random() < self.settings.crossover and len(island) > 1:
@@ -423,6 +470,7 @@ class PopulationSearch:
             crossed = crossover(form, self._form(second), self.rng) if second != first else None
             if crossed is not None:
                 form, parents = crossed, (first, second)
+                natural = min(natural, self.individuals[second].natural)
                 operators.append("crossover")
                 contexts.append(("crossover", "*"))
         if not operators or self.rng.random() < self.settings.mutation or _hash(to_source(form)) in self.seen:
@@ -432,7 +480,8 @@ class PopulationSearch:
             form, edit = made
             operators.append(edit.operator)
             contexts.append((edit.operator, edit.context))
-        return self._admit(form, parents, "+".join(operators), index, tuple(contexts))
+            natural *= _natural(edit)
+        return self._admit(form, parents, "+".join(operators), index, tuple(contexts), natural)
 
     # -- a generation's answers -----------------------------------------------------------------
     def _integrate(self, ids: list[str]) -> dict[str, Any]:
@@ -465,9 +514,14 @@ class PopulationSearch:
             self.islands[index] = sorted(merged, key=self.rank, reverse=True)[: sizes[index]]
         if self.settings.islands > 1 and self.generation % MIGRATE_EVERY == 0:
             self._migrate()
+        plausible = [i for i in self.individuals.values()
+                     if i.evaluation is not None and fit.passes_all(i.evaluation)] if self.repairing else []
+        if plausible and self.plausible_since is None:
+            self.plausible_since = self.generation
         if (self.generation >= self.settings.generations
                 or (self.settings.max_evals is not None and self.evaluations >= self.settings.max_evals)
-                or (self.repairing and any(fit.passes_all(self._eval(i)) for i in ids))):
+                or any(i.edit <= SMALL_EDIT for i in plausible)
+                or (self.plausible_since is not None and self.generation - self.plausible_since >= PATIENCE)):
             self.done = True
         return self._logbook(ids)
 
@@ -517,7 +571,7 @@ class PopulationSearch:
         if self.repairing:
             full = [i for i in evaluated if fit.passes_all(i.evaluation)]  # type: ignore[arg-type]
             if full:
-                return max(full, key=lambda i: fit.repair_key(i.evaluation, self.fitness_names, i.edit)).id  # type: ignore[arg-type]
+                return max(full, key=lambda i: self.rank(i.id)).id
         return max((i.id for i in evaluated), key=self.rank)
 
     def best(self) -> dict[str, Any]:
@@ -564,8 +618,9 @@ class PopulationSearch:
                 "individuals": [i.as_data() for i in self.individuals.values()], "islands": self.islands,
                 "archive": self.archive.as_data(), "rates": [[o, c, s, t] for (o, c), (s, t) in self.rates.counts.items()],
                 "generation": self.generation, "evaluations": self.evaluations, "counter": self.counter,
-                "duplicates": self.duplicates, "scope_rejected": self.scope_rejected, "step_limit": self.step_limit,
-                "first": list(self.first), "fitness_names": list(self.fitness_names), "done": self.done,
+                "duplicates": self.duplicates, "scope_rejected": self.scope_rejected,
+                "rejected": sorted(self.rejected), "step_limit": self.step_limit,
+                "first": list(self.first), "plausible_since": self.plausible_since, "fitness_names": list(self.fitness_names), "done": self.done,
                 "pending": None if self.pending is None else self.pending.as_data()}
 
     @classmethod
@@ -588,11 +643,14 @@ class PopulationSearch:
             search.counter = int(state["counter"])
             search.duplicates = int(state["duplicates"])
             search.scope_rejected = int(state["scope_rejected"])
+            search.rejected = {str(h) for h in state["rejected"]}
             limit = state["step_limit"]
             search.step_limit = None if limit is None else int(limit)
             search.first = tuple(str(t) for t in state["first"])
             search.fitness_names = tuple(str(n) for n in state["fitness_names"])
             search.done = bool(state["done"])
+            since = state["plausible_since"]
+            search.plausible_since = None if since is None else int(since)
             pending = state["pending"]
             search.pending = None if pending is None else EvaluationRequest.from_data(pending)
         except SearchError:

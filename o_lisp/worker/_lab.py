@@ -274,10 +274,15 @@ class Lab:
             raise LabError(f"evolution_breed_tell: {error}") from None
 
     def _evolution_breed_state(self, args: dict[str, Any]) -> dict[str, Any]:
+        """``{"state": ...}``: everything `evolution_breed_start` needs to resume the run."""
         return self._breeding("evolution_breed_state").state()
 
     def _evolution_breed_best(self, args: dict[str, Any]) -> dict[str, Any]:
-        return self._breeding("evolution_breed_best").best()
+        """The run's best candidate and whether it improves on the parent (docs/evolution.md)."""
+        try:
+            return self._breeding("evolution_breed_best").best()
+        except SearchError as error:  # asked before the parent's evaluation was told
+            raise LabError(f"evolution_breed_best: {error}") from None
 
     def _evolution_fitness(self, args: dict[str, Any]) -> dict[str, Any]:
         """Replay the fitness tasks `repeats` times: scores, latencies, errors."""

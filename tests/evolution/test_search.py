@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -221,8 +222,10 @@ def test_a_runaway_candidate_dies_at_the_relative_step_limit(tmp_path: Path) -> 
     assert request.first == ("converts",)  # the tests the parent fails run first
     loop = "(defn fahrenheit [celsius] (while True (setv celsius (+ celsius 1))) celsius)"
     runaway = EvaluationRequest((request.proposals[0].__class__("r", "fahrenheit", loop),), step_limit=request.step_limit)
+    started = time.perf_counter()
     (result,) = evaluate(agent, runaway)
-    assert result.stage == "checks" and "step limit" in result.reason
+    assert time.perf_counter() - started < 2.0  # the agent's own budget would take seconds
+    assert result.stage == "checks" and "step limit" in result.reason and result.steps == request.step_limit
 
 
 def test_a_seed_reproduces_the_run_and_a_restored_state_continues_it(tmp_path: Path) -> None:
@@ -301,6 +304,8 @@ def test_the_lab_methods_drive_a_run_over_plain_data(tmp_path: Path) -> None:
     with pytest.raises(BadRequest, match="population"):
         lab.dispatch("evolution_breed_start", {"definition": "sum-evens", "settings": {"population": -1}})
     reply = lab.dispatch("evolution_breed_start", {"definition": "sum-evens", "settings": {"seed": 2}, "state": None})
+    with pytest.raises(BadRequest, match="the parent has not been evaluated yet"):
+        lab.dispatch("evolution_breed_best", {})
     state = None
     while reply["request"] is not None:
         answers = lab.dispatch("evolution_evaluate", reply["request"])
