@@ -29,9 +29,6 @@ def invoke(*args: str) -> Result:
     (["--population", "10", "--candidates", "4"],
      "--candidates: not with --population or --resume (a population cycle breeds --population individuals per "
      "generation)"),
-    (["--population", "10", "--generator", "llm"],
-     "--generator: a population cycle breeds by mutation only (no --generator llm/mixed with --population or "
-     "--resume)"),
     (["--population", "4", "--islands", "5"],
      "--islands (5) must not exceed --population (4): every island needs an individual"),
     (["--resume", "r1", "--population", "10"],

@@ -91,6 +91,9 @@ class GenerationContext:
     stats: Stats = field(default_factory=dict)
     failures: tuple[str, ...] = ()
     """Failing checks to fix, one line each (`test NAME: why`), for the LLM's prompt."""
+    examples: tuple[tuple[str, str], ...] = ()
+    """More to show the LLM, as (heading, source): e.g. a population run's best and most
+    diverse individuals with how they did, the agent's tests and docstrings."""
 
 
 class Generator(Protocol):
@@ -720,6 +723,8 @@ class LLMGenerator:
             lines += ["", "The previous version of this definition:", "```hy", context.ancestors[0].strip(), "```"]
         if context.failures:
             lines += ["", "Failing checks (make them pass):", *(f"- {failure}" for failure in context.failures[:20])]
+        for label, source in context.examples[:10]:
+            lines += ["", f"{label}:", "```hy", source.strip()[:4000], "```"]
         lines += [
             "",
             "Rules:",

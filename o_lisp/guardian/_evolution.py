@@ -269,9 +269,8 @@ class EvolutionManager:
                     return running.id
             population = self._resumable(definition, resume, population)
         if population is not None:
-            if generator != "mutation" or source is not None:
-                raise EvolutionError("a population cycle breeds its own candidates: no generator "
-                                     "other than mutation, no candidate source")
+            if source is not None:
+                raise EvolutionError("a population cycle breeds its own candidates: no candidate source")
             problems = population.problems()
             if problems:
                 raise EvolutionError("; ".join(problems))
@@ -408,6 +407,7 @@ class EvolutionManager:
             {"id": c.id, "target": c.target, "hypothesis": c.hypothesis, "origin": c.origin,
              "generations": c.generations, "candidates": c.candidates_per_generation, "canary": c.canary,
              "source": c.source, "status": c.status,
+             **({} if c.generator == "mutation" else {"generator": c.generator, "model": c.model}),
              **({} if c.population is None else {
                  "population": c.population.as_data(),
                  "run": (c.run or {}).get("run") or c.resume})}
@@ -453,7 +453,8 @@ class EvolutionManager:
                 cycle_id = await self.start(
                     target, hypothesis=hypothesis, origin=origin, source=source, canary=bool(old.get("canary")),
                     generations=int(old.get("generations", 1)), candidates=int(old.get("candidates", 4)),
-                    population=population, resume=run)
+                    population=population, resume=run, generator=str(old.get("generator") or "mutation"),
+                    model=old.get("model") if isinstance(old.get("model"), str) else None)
             except (EvolutionError, ValueError, TypeError, SupervisorError) as error:
                 self._refused(target, hypothesis, origin, f"{old.get('id', '?')} was {old.get('status', 'queued')} "
                               f"when the guardian stopped and could not be resumed: "
@@ -788,6 +789,8 @@ class EvolutionManager:
                 lower_priority(pid)
             answer = await self._call(breeder, "evolution_breed_start", {
                 "definition": cycle.target, "settings": settings.breed_settings(), "state": state,
+                **({} if cycle.generator == "mutation" else {  # a model writes a share: docs/llm.md
+                    "generator": cycle.generator, "model": cycle.model, "hypothesis": cycle.hypothesis}),
             }, cfg.shadow_call_timeout * 4)
             request_data, generation = answer.get("request"), int(answer.get("generation", done_generations))
             while request_data is not None:

@@ -56,6 +56,7 @@ from o_lisp.guardian._protocol import (
     WorkerSpec,
 )
 from o_lisp.worker._breed import Breeder
+from o_lisp.worker._breed_llm import llm_share
 from o_lisp.worker._evaluate import check_request, evaluate, scope_names
 from o_lisp.worker._llm import REPLIES_DIRECTORY, llm_settings
 from o_lisp.worker._write import WriteError, models_of, write_candidates
@@ -241,7 +242,9 @@ class Lab:
     # -- the breeder (a population search over one definition: o_lisp.worker._breed) -------------
     def _evolution_breed_start(self, args: dict[str, Any]) -> dict[str, Any]:
         """Start (or, with ``state``, resume) the lab's one population search: args
-        ``{"definition", "settings", "state"}``; reply ``{"request", "generation"}``."""
+        ``{"definition", "settings", "state"}`` and, for a model's share of each
+        generation, ``{"generator": "llm"|"mixed", "model", "hypothesis"}``; reply
+        ``{"request", "generation"}``."""
         definition = _str(args, "definition")
         settings = args.get("settings") or {}
         state = args.get("state")
@@ -249,8 +252,12 @@ class Lab:
             raise LabError("argument 'settings' must be a map")
         if state is not None and not isinstance(state, dict):
             raise LabError("argument 'state' must be a map or null")
+        try:  # with generator llm/mixed a model writes a share of each generation (docs/llm.md)
+            writer = llm_share(self.worker.agent, definition, args)
+        except (WriteError, ValueError) as error:
+            raise LabError(f"evolution_breed_start: {error}") from None
         try:
-            self.breeder = Breeder(self.worker.agent, definition, settings, state)
+            self.breeder = Breeder(self.worker.agent, definition, settings, state, writer)
             return self.breeder.start()
         except SearchError as error:
             self.breeder = None

@@ -155,3 +155,50 @@ def test_several_models_share_the_generation_and_the_outcome_is_credited_to_the_
         stats = run.agent.state.data["evolution"]["stats"]
     assert stats["arms"] == {f"llm:{model}": {"tried": 1, "promoted": 1}}
     assert stats["by_operator"] == {"llm": {"tried": 1, "promoted": 1}}
+
+
+SQUARES = '''(defagent squares
+  :version "0.1.0"
+  :doc "Sums of squares."
+
+  (defn sum-squares [n]
+    "The sum of the squares of 1..n."
+    0)
+
+  (deftest sums
+    (assert (= (sum-squares 1) 1))
+    (assert (= (sum-squares 3) 14))
+    (assert (= (sum-squares 0) 0))))
+'''
+
+
+def test_a_population_run_takes_a_share_of_its_proposals_from_the_model(tmp_path: Path) -> None:
+    """`--population --generator llm`: the breeder asks the model (through the agent's
+    runtime, the OpenAI fake) each generation; mutation alone cannot write the loop the
+    fix needs, the model's proposal (evaluated like any individual) lets the run repair
+    the definition, and the promoted commit says so."""
+    author = Author("```hy\n(defn sum-squares [n]\n  \"The sum of the squares of 1..n.\"\n"
+                    "  (sum (lfor i (range 1 (+ n 1)) (* i i))))\n```\n")
+    agent = tmp_path / "squares.hy"
+    agent.write_text(SQUARES)
+    config = tmp_path / "o-lisp.toml"
+    config.write_text(f'[llm.models.author]\nprovider = "openai"\nmodel = "writer"\nbase_url = "{author.base_url}"\n'
+                      'retries = 0\n')
+    old = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        result = CliRunner().invoke(main, ["--config", str(config), "evolve", str(agent), "sum-squares", "--data",
+                                           str(tmp_path / "data"), "--population", "8", "--generations", "2",
+                                           "--seed", "3", "--workers", "1", "--generator", "llm", "--model", "author",
+                                           "--hypothesis", "sum the squares", "--json"], env={"O_API_TOKEN": ""})
+    finally:
+        os.chdir(old)
+        author.close()
+    assert result.exit_code == 0, result.output
+    cycle = json.loads(result.stdout)
+    assert cycle["status"] == "promoted", cycle["events"]
+    run = cycle["population"]
+    assert run["best"]["checks_passed"] == run["best"]["checks_total"] == 3
+    assert "(lfor i (range" in run["best"]["source"]
+    assert author.requests and "sum the squares" in author.requests[0]["messages"][-1]["content"]
+    assert "(assert (= (sum-squares 3) 14))" in author.requests[0]["messages"][-1]["content"]
