@@ -712,11 +712,31 @@ class EvolutionManager:
             return [{"name": cycle.target, "source": cycle.source, "generator": cycle.origin, "operator": "proposal",
                      "description": cycle.hypothesis or "proposed by the agent", "parent_source": ""}]
         seed = self._rng.randrange(2**32)
-        answer = await self._call(baseline, "evolution_generate", {
-            "target": cycle.target, "hypothesis": cycle.hypothesis, "n": cycle.candidates_per_generation, "seed": seed,
-            "generator": cycle.generator, **({"model": cycle.model} if cycle.model else {}),
-        }, self.config.shadow_call_timeout)
+        try:
+            answer = await self._call(baseline, "evolution_generate", {
+                "target": cycle.target, "hypothesis": cycle.hypothesis, "n": cycle.candidates_per_generation,
+                "seed": seed, "generator": cycle.generator, **({"model": cycle.model} if cycle.model else {}),
+            }, self.config.shadow_call_timeout)
+        finally:  # a generation that failed may still have paid for model calls
+            await self._charge_usage(cycle, baseline)
         return [c for c in answer if isinstance(c, dict) and isinstance(c.get("source"), str)]
+
+    async def _charge_usage(self, cycle: _Cycle, link: ShadowWorker) -> None:
+        """Add what a shadow's LLM generator spent to the live agent's daily usage (docs/llm.md,
+        "Budgets"), so evolution draws on the agent's daily budgets. Best effort: a shadow
+        that died took its count with it, and a failed charge is logged, not fatal."""
+        if cycle.generator == "mutation" or link.dead.done():
+            return
+        try:
+            usage = (await self._call(link, "evolution_usage", {}, self.config.shadow_call_timeout)).get("usage") or []
+            if usage:
+                await self._main_call("evolution_charge", {"usage": usage, "source": f"evolution {cycle.id}"})
+                tokens = sum(int(u.get("input_tokens", 0)) + int(u.get("output_tokens", 0)) for u in usage)
+                cost = sum(float(u.get("cost_usd", 0.0)) for u in usage)
+                cycle.event(f"model usage charged to the agent's day: {sum(int(u.get('requests', 0)) for u in usage)} "
+                            f"request(s), {tokens} tokens" + (f", ${cost:.4f}" if cost else ""))
+        except Exception as error:  # e.g. the shadow died meanwhile
+            log.error("could not charge the model usage of %s: %s", cycle.id, error)
 
     def _candidate_record(self, cycle: _Cycle, proposal: dict[str, Any]) -> dict[str, Any]:
         record = {
@@ -792,6 +812,7 @@ class EvolutionManager:
                 **({} if cycle.generator == "mutation" else {  # a model writes a share: docs/llm.md
                     "generator": cycle.generator, "model": cycle.model, "hypothesis": cycle.hypothesis}),
             }, cfg.shadow_call_timeout * 4)
+            await self._charge_usage(cycle, breeder)
             request_data, generation = answer.get("request"), int(answer.get("generation", done_generations))
             while request_data is not None:
                 request = EvaluationRequest.from_data(request_data)
@@ -802,6 +823,7 @@ class EvolutionManager:
                 reply = await self._call(breeder, "evolution_breed_tell",
                                          {"evaluations": [e.as_data() for e in evaluations]},
                                          cfg.shadow_call_timeout * 4)
+                await self._charge_usage(cycle, breeder)
                 individuals = [dict(i) for i in reply.get("individuals") or [] if isinstance(i, dict)]
                 # The generation the individuals belong to: the one this answer completed (the
                 # parent, evaluated before any, is generation 0).

@@ -35,7 +35,7 @@ from o_lisp.evolution._bandit import OFFLINE, allocate, arm_name
 from o_lisp.evolution._generators import GenerationContext
 from o_lisp.evolution._search import PARENT_ID, PopulationSearch
 from o_lisp.forms import Expression, String
-from o_lisp.worker._write import failing_checks, models_of, write_candidates
+from o_lisp.worker._write import UsageMeter, failing_checks, models_of, write_candidates
 
 SHARE = 0.25
 """The share of a generation's proposals a model is asked for."""
@@ -51,7 +51,7 @@ class LLMShare:
 
     def __init__(self, agent: Any, definition: str, choice: str, models: Sequence[str | None], hypothesis: str = "",
                  share: float = SHARE, complete: Callable[[str | None], Callable[[str], str]] | None = None,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, meter: UsageMeter | None = None) -> None:
         self.agent = agent
         self.definition = definition
         self.choice = choice
@@ -59,6 +59,7 @@ class LLMShare:
         self.hypothesis = hypothesis
         self.share = share
         self.complete = complete
+        self.meter = meter
         self.log = log or (lambda line: print(f"o-lisp worker: {line}", file=sys.stderr))
         self.written: set[int] = set()
         self._failures: tuple[str, ...] | None = None
@@ -86,7 +87,7 @@ class LLMShare:
                 continue
             # Ask for a few more versions than slots: some may already be in the run or fail the scope check.
             candidates, problems, _ = write_candidates(self.agent, context, "llm", [model], rng,
-                                                       max(wanted, ASK_AT_LEAST), self.complete)
+                                                       max(wanted, ASK_AT_LEAST), self.complete, self.meter)
             for problem in problems:
                 self.log(f"generation {generation}: {problem}")
             ids: list[str] = []
@@ -140,7 +141,7 @@ def _docstring(source: str) -> str:
     return ""
 
 
-def llm_share(agent: Any, definition: str, args: dict[str, Any]) -> LLMShare | None:
+def llm_share(agent: Any, definition: str, args: dict[str, Any], meter: UsageMeter | None = None) -> LLMShare | None:
     """The hook for `evolution_breed_start`'s ``generator``/``model``/``hypothesis``
     (None with ``mutation``); `WriteError` for a bad model list."""
     choice = str(args.get("generator") or "mutation")
@@ -148,4 +149,5 @@ def llm_share(agent: Any, definition: str, args: dict[str, Any]) -> LLMShare | N
         return None
     if choice not in ("llm", "mixed"):
         raise ValueError(f"unknown generator {choice!r} (known: mutation, llm, mixed)")
-    return LLMShare(agent, definition, choice, models_of(args.get("model")), str(args.get("hypothesis") or ""))
+    return LLMShare(agent, definition, choice, models_of(args.get("model")), str(args.get("hypothesis") or ""),
+                    meter=meter)

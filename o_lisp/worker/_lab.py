@@ -43,6 +43,7 @@ from o_lisp._reader import read_many
 from o_lisp.agent._agent import Agent, bump_version
 from o_lisp.agent._definitions import Definition, DefinitionKind
 from o_lisp.agent._dsl import classify
+from o_lisp.agent._state import StateError
 from o_lisp.evolution._bandit import arm_name
 from o_lisp.evolution._bandit import updated as bandit_updated
 from o_lisp.evolution._decision import format_duration
@@ -59,7 +60,7 @@ from o_lisp.worker._breed import Breeder
 from o_lisp.worker._breed_llm import llm_share
 from o_lisp.worker._evaluate import check_request, evaluate, scope_names
 from o_lisp.worker._llm import REPLIES_DIRECTORY, llm_settings
-from o_lisp.worker._write import WriteError, models_of, write_candidates
+from o_lisp.worker._write import UsageMeter, WriteError, models_of, write_candidates
 
 __all__ = ["Lab"]
 
@@ -154,6 +155,8 @@ class Lab:
         self.candidate: Definition | None = None
         self.scratch_log: _ScratchLog | None = None
         self.breeder: Breeder | None = None
+        self.usage = UsageMeter()
+        """A shadow's model usage for evolution, drained by the guardian (`evolution_usage`)."""
         if self.spec.shadow:
             self._build_shadow(state)
 
@@ -205,10 +208,9 @@ class Lab:
     # -- dispatch -------------------------------------------------------------------------------
     def dispatch(self, method: str, args: dict[str, Any]) -> Any:
         handler = getattr(self, "_" + method, None)
-        shadow_only = method in ("evolution_generate", "evolution_validate", "evolution_samples")
-        if handler is None or (shadow_only and not self.spec.shadow) or (
-            method.startswith("canary_") and self.spec.shadow
-        ):
+        shadow_only = method in ("evolution_generate", "evolution_validate", "evolution_samples", "evolution_usage")
+        main_only = method == "evolution_charge" or method.startswith("canary_")
+        if handler is None or (shadow_only and not self.spec.shadow) or (main_only and self.spec.shadow):
             raise BadRequest(ErrorCode.UNKNOWN_METHOD, f"unknown method {method[:64]!r} for a {self.spec.role} worker")
         try:
             return handler(args)
@@ -253,7 +255,7 @@ class Lab:
         if state is not None and not isinstance(state, dict):
             raise LabError("argument 'state' must be a map or null")
         try:  # with generator llm/mixed a model writes a share of each generation (docs/llm.md)
-            writer = llm_share(self.worker.agent, definition, args)
+            writer = llm_share(self.worker.agent, definition, args, self.usage)
         except (WriteError, ValueError) as error:
             raise LabError(f"evolution_breed_start: {error}") from None
         try:
@@ -326,7 +328,8 @@ class Lab:
             models = models_of(args.get("model"))
         except WriteError as error:
             raise LabError(str(error)) from None
-        candidates, problems, quota = write_candidates(agent, context, choice, models, random.Random(seed), n)
+        candidates, problems, quota = write_candidates(agent, context, choice, models, random.Random(seed), n,
+                                                       meter=self.usage)
         for problem in problems:
             print(f"o-lisp worker: {problem}", file=sys.stderr)
         if len(quota) > 1:
@@ -336,6 +339,32 @@ class Lab:
             reasons = "; ".join(p.split(" generator: ", 1)[-1] for p in problems) or "the reply held no usable definition"
             raise LabError(f"the llm generator wrote no candidate: {reasons}"[:1000])
         return [dataclasses.asdict(c) for c in candidates]
+
+    def _evolution_usage(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The model usage this shadow spent for evolution since the last call (the LLM
+        generator's requests): ``{"usage": [{"model", "day", "requests", "input_tokens",
+        "output_tokens", "cost_usd"}...]}``, for the guardian to charge to the live agent."""
+        return {"usage": self.usage.drain()}
+
+    def _evolution_charge(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The main worker: add a shadow's model usage to the live agent's day
+        (``{"usage": [...], "source": CYCLE}``), one durable `llm_usage` mutation per entry,
+        so evolution spends from the same daily budgets as the agent. Reply: the day."""
+        entries = args.get("usage")
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise LabError("evolution_charge: argument 'usage' must be a list of maps")
+        agent = self.worker.agent
+        for entry in entries[:1000]:
+            try:
+                agent.state.apply("llm_usage", {
+                    "model": str(entry["model"])[:200], "day": str(entry["day"])[:10],
+                    "requests": entry["requests"], "input_tokens": entry["input_tokens"],
+                    "output_tokens": entry["output_tokens"], "cost_usd": entry["cost_usd"],
+                    "source": str(args.get("source", ""))[:200], "time": agent.clock()})
+            except (KeyError, StateError) as error:
+                raise LabError(f"evolution_charge: a usage entry is malformed: {error}") from None
+        day = agent.state.data["llm"]["day"]
+        return {"day": {k: v for k, v in day.items() if k != "models"}}
 
     def _ancestors(self, name: str, current: str, limit: int = 5) -> list[str]:
         repository = self.worker.repository

@@ -10,6 +10,7 @@ to its arm by `evolution_record` (the candidate carries its `generator` and `mod
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import random
 from collections.abc import Callable, Sequence
@@ -56,16 +57,64 @@ def failing_checks(agent: Any) -> tuple[str, ...]:
     return tuple(f"test {test}: {why}"[:500] for test, why in sorted(report.failed.items()))
 
 
+_COUNTS = ("requests", "input_tokens", "output_tokens", "cost_usd")
+
+
+class UsageMeter:
+    """What a shadow's model calls for evolution spent, to be charged to the live agent.
+
+    A shadow's state is a copy thrown away after the cycle, so the tokens its LLM
+    generator used would never reach the live agent's daily budget. The meter measures
+    each call on the shadow agent's own durable accounting (`state["llm"]`, kept by the
+    `llm_reply` mutations: fallbacks and retries included): the growth of the totals,
+    split by the models that answered when the day did not change during the call (else
+    all of it to the model asked). `drain` hands the entries over (lab method
+    `evolution_usage`); the guardian sends them to the main worker (`evolution_charge`),
+    which records them as `llm_usage` mutations."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+
+    def wrap(self, agent: Any, model: str | None, complete: Callable[[str], str]) -> Callable[[str], str]:
+        def measured(prompt: str) -> str:
+            before = copy.deepcopy(agent.state.data["llm"])
+            try:
+                return complete(prompt)
+            finally:
+                self._measure(agent, model, before, agent.state.data["llm"])
+        return measured
+
+    def _measure(self, agent: Any, model: str | None, before: dict[str, Any], after: dict[str, Any]) -> None:
+        spent = {k: after["totals"][k] - before["totals"][k] for k in _COUNTS}
+        if spent["requests"] <= 0:
+            return
+        day = str(after["day"]["day"])
+        if before["day"]["day"] == day:
+            for name, usage in sorted(after["day"]["models"].items()):
+                old = before["day"]["models"].get(name) or dict.fromkeys(_COUNTS, 0)
+                delta = {k: usage[k] - old[k] for k in _COUNTS}
+                if delta["requests"] > 0:
+                    self.entries.append({"model": name, "day": day, **delta})
+            return
+        name = model or agent.llm.model(None).name
+        self.entries.append({"model": str(name), "day": day, **spent})
+
+    def drain(self) -> list[dict[str, Any]]:
+        entries, self.entries = self.entries, []
+        return entries
+
+
 def write_candidates(agent: Any, context: GenerationContext, choice: str, models: Sequence[str | None],
                      rng: random.Random, n: int,
                      complete: Callable[[str | None], Callable[[str], str]] | None = None,
-                     ) -> tuple[list[Candidate], list[str], dict[str, int]]:
+                     meter: UsageMeter | None = None) -> tuple[list[Candidate], list[str], dict[str, int]]:
     """Up to `n` distinct candidates for `context`'s target: (candidates, problems the
     generators met, slots per arm).
 
     `choice` is ``mutation`` (offline only), ``llm`` (the models) or ``mixed`` (both);
     `complete(model)` gives the text-completion callable of a model (default: the
-    agent's `llm.complete_text`, budgets, breakers and recording included). Slots an
+    agent's `llm.complete_text`, budgets, breakers and recording included, its usage
+    measured by `meter`). Slots an
     LLM arm could not fill (a failed request, a reply without a usable definition) go
     to the offline arm when it is one of the arms, so a `mixed` generation is never
     smaller for a model's failure."""
@@ -74,7 +123,8 @@ def write_candidates(agent: Any, context: GenerationContext, choice: str, models
         return generate(context, offline, rng, n), [], {OFFLINE: n}
     if complete is None:
         def complete(model: str | None) -> Callable[[str], str]:
-            return lambda prompt: str(agent.llm.complete_text(prompt, model))
+            call: Callable[[str], str] = lambda prompt: str(agent.llm.complete_text(prompt, model))  # noqa: E731
+            return call if meter is None else meter.wrap(agent, model, call)
 
     arms: dict[str, tuple[list[Generator], str | None]] = {OFFLINE: (offline, None)} if choice == "mixed" else {}
     for model in models:

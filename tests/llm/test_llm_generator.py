@@ -202,3 +202,9 @@ def test_a_population_run_takes_a_share_of_its_proposals_from_the_model(tmp_path
     assert "(lfor i (range" in run["best"]["source"]
     assert author.requests and "sum the squares" in author.requests[0]["messages"][-1]["content"]
     assert "(assert (= (sum-squares 3) 14))" in author.requests[0]["messages"][-1]["content"]
+    from o_lisp.agent._durable import durable_agent
+
+    with durable_agent(agent, tmp_path / "data") as live:  # the breeder's model calls are on the live agent's day
+        day = live.agent.state.data["llm"]["day"]
+    assert day["requests"] == len(author.requests) and day["input_tokens"] == 300 * len(author.requests)
+    assert any("model usage charged to the agent's day" in e["message"] for e in cycle["events"])
