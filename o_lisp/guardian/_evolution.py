@@ -56,6 +56,7 @@ from typing import Any
 
 from o_lisp.evolution._decision import Decision, Samples, Thresholds, decide
 from o_lisp.evolution._individual import Evaluation, EvaluationRequest
+from o_lisp.evolution._ratings import RatingThresholds, rating_objection
 from o_lisp.guardian._errors import GuardianError, StartFailed, SupervisorError
 from o_lisp.guardian._pool import ShadowPool, WorkerDied, lower_priority
 from o_lisp.guardian._ports import EvolutionHost, ShadowWorker
@@ -128,6 +129,9 @@ class EvolutionConfig:
     """A canary stage guards against regressions (errors, gross slowdowns) on live traffic;
     the shadow test already judged the improvement, so no improvement is required and
     latency must be worse by a large, clear margin (live requests of a few ms are noisy)."""
+    rating_thresholds: RatingThresholds = field(default_factory=RatingThresholds)
+    """Users' ratings of each arm's replies during a canary (`o_lisp.evolution._ratings`):
+    enough significantly worse ratings stop the canary."""
     validation: dict[str, Any] = field(default_factory=dict)
     """Options of `o_lisp.evolution._validate.ValidationThresholds`, passed to the shadow."""
     perceive_interval: float | None = None
@@ -1102,6 +1106,7 @@ class EvolutionManager:
         cfg = self.config
         record["stage"] = "canary"
         stable_all: dict[str, Any] = {"latencies_ms": [], "errors": 0, "requests": 0, "fitness": {}}
+        canary_ratings: list[float] = []  # users' ratings are sparse: pooled over the whole canary
         await self._main_call("canary_start", {"name": cycle.target, "source": record["source"],
                                                "weight": cfg.canary_stages[0], "seed": self._rng.randrange(2**32)})
         try:
@@ -1123,6 +1128,9 @@ class EvolutionManager:
                 stable = stable_stage if len(stable_stage["latencies_ms"]) >= cfg.canary_thresholds.min_samples \
                     else stable_all
                 decision = decide(_samples(stable), _samples(canary), cfg.canary_thresholds)
+                canary_ratings += canary.get("ratings", [])
+                decision = _with_ratings(decision, stable_all.get("ratings", []), canary_ratings,
+                                         cfg.rating_thresholds)
                 record.setdefault("canary", []).append({"weight": weight, "verdict": decision.verdict,
                                                          "reasons": list(decision.reasons),
                                                          "requests": canary["requests"], "errors": canary["errors"]})
@@ -1311,10 +1319,25 @@ class EvolutionManager:
             await asyncio.get_running_loop().run_in_executor(None, shutil.rmtree, scratch, True)
 
 
+def _with_ratings(decision: Decision, stable: builtins.list[float], canary: builtins.list[float],
+                  thresholds: RatingThresholds) -> Decision:
+    """`decision` with the users' ratings of each arm's replies (`_ratings`): they can stop a
+    canary that runs well but answers worse, never promote one."""
+    if not stable and not canary:
+        return decision
+    objection, evidence = rating_objection(stable, canary, thresholds)
+    evidence_all = {**decision.evidence, "ratings": evidence}
+    if objection is None:
+        return dataclasses.replace(decision, evidence=evidence_all)
+    return dataclasses.replace(decision, verdict="reject", reasons=(objection, *decision.reasons),
+                               evidence=evidence_all)
+
+
 def _merge(into: dict[str, Any], report: dict[str, Any]) -> None:
     into["latencies_ms"].extend(float(x) for x in report.get("latencies_ms", []))
     into["errors"] += int(report.get("errors", 0))
     into["requests"] += int(report.get("requests", 0))
+    into.setdefault("ratings", []).extend(float(x) for x in report.get("ratings", []) or [])
 
 
 def _samples(data: dict[str, Any]) -> Samples:

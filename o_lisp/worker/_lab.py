@@ -65,6 +65,8 @@ from o_lisp.worker._write import UsageMeter, WriteError, models_of, write_candid
 __all__ = ["Lab"]
 
 MAX_SAMPLES = 100_000
+MAX_RATED_REPLIES = 10_000
+"""Replies remembered by arm during a canary (older ones can no longer be rated for it)."""
 GENERATOR_CHOICES = ("mutation", "llm", "mixed")
 """`evolution_generate`'s ``generator``: the offline mutation and template generators, a
 model (`LLMGenerator` through the agent's models, ``model`` naming one), or both."""
@@ -91,6 +93,8 @@ class _Arm:
     latencies_ms: list[float] = dataclasses.field(default_factory=list)
     errors: int = 0
     requests: int = 0
+    ratings: list[float] = dataclasses.field(default_factory=list)
+    """Users' ratings (`/v1/feedback`) of replies this arm wrote (a canary signal: docs/llm.md)."""
 
     def add(self, ok: bool, ms: float) -> None:
         self.requests += 1
@@ -100,8 +104,9 @@ class _Arm:
             self.latencies_ms.append(ms)
 
     def drain(self) -> dict[str, Any]:
-        data = {"latencies_ms": self.latencies_ms, "errors": self.errors, "requests": self.requests}
-        self.latencies_ms, self.errors, self.requests = [], 0, 0
+        data = {"latencies_ms": self.latencies_ms, "errors": self.errors, "requests": self.requests,
+                "ratings": self.ratings}
+        self.latencies_ms, self.errors, self.requests, self.ratings = [], 0, 0, []
         return data
 
 
@@ -147,6 +152,8 @@ class Lab:
         self.spec = worker.spec
         self.shadow = _Arm()
         self.arms = {"stable": _Arm(), "canary": _Arm()}
+        self.reply_arms: dict[str, str] = {}
+        """Reply id -> the arm that wrote it, while a canary runs (its ratings count for that arm)."""
         self.canary: Any = None
         self.canary_name: str | None = None
         self.canary_weight = 0.0
@@ -194,12 +201,20 @@ class Lab:
         finally:
             if self.canary is not None:
                 self.arms[arm].add(ok, (evaluation_cpu_ns() - started) / 1e6)
-        return reply, getattr(agent, "last_reply_id", None)
+        reply_id = getattr(agent, "last_reply_id", None)
+        if self.canary is not None and isinstance(reply_id, str):  # which arm wrote it, for its ratings
+            self.reply_arms[reply_id] = arm
+            while len(self.reply_arms) > MAX_RATED_REPLIES:
+                self.reply_arms.pop(next(iter(self.reply_arms)))
+        return reply, reply_id
 
     def feedback(self, rating: float, comment: str, reply_to: str | None) -> str:
         """Record feedback, then let the agent react (its ``on-feedback`` function, if any)."""
         agent = self.worker.agent
         feedback_id: str = agent.feedback(rating, comment, reply_to)
+        arm = self.reply_arms.get(reply_to) if reply_to is not None else None
+        if arm is not None and self.canary is not None:
+            self.arms[arm].ratings.append(float(rating))
         react = agent.interpreter.environment.get(mangle("on-feedback"))
         if callable(react):
             agent.interpreter.call(react, {"id": feedback_id, "rating": rating, "comment": comment, "reply_to": reply_to})
@@ -418,6 +433,7 @@ class Lab:
         self.canary_name = name
         self.canary_weight = _weight(args)
         self.rng = random.Random(_int(args, "seed", 0, 0, 2**32))
+        self.reply_arms.clear()
         for arm in self.arms.values():
             arm.drain()
         return {"weight": self.canary_weight}
@@ -434,6 +450,7 @@ class Lab:
     def _canary_stop(self, args: dict[str, Any]) -> dict[str, Any]:
         stopped = self.canary is not None
         self.canary, self.canary_name, self.canary_weight = None, None, 0.0
+        self.reply_arms.clear()
         return {"stopped": stopped}
 
     # -- the main worker: git writes and learning ------------------------------------------------
