@@ -215,6 +215,10 @@ class _Cycle:
         }
 
 
+RATINGS_POLL_SECONDS = 1.0
+"""How often probation reads the users' ratings of the promoted version from the main worker."""
+
+
 @dataclass
 class _Probation:
     cycle: _Cycle
@@ -246,6 +250,7 @@ class EvolutionManager:
         self._rng = random.Random(self.config.seed)
         self.probation: _Probation | None = None
         self._rollback_task: asyncio.Task[None] | None = None
+        self._ratings_watch: asyncio.Task[None] | None = None
         self._perceiver: asyncio.Task[None] | None = None
         self._flagged: dict[str, float] = {}
         self._recent_ms: deque[float] = deque(maxlen=500)  # ok `message` latencies outside probation
@@ -526,6 +531,9 @@ class EvolutionManager:
             self._runner = None
         for task in list(self._mirror_tasks):
             task.cancel()
+        if self._ratings_watch is not None:
+            self._ratings_watch.cancel()
+            await asyncio.gather(self._ratings_watch, return_exceptions=True)
         if self._rollback_task is not None:
             await asyncio.gather(self._rollback_task, return_exceptions=True)
 
@@ -1177,6 +1185,9 @@ class EvolutionManager:
                                     code_version, time.monotonic() + self.config.probation_seconds,
                                     baseline_ms=tuple(self._recent_ms))
         self._recent_ms.clear()
+        if self._ratings_watch is not None:
+            self._ratings_watch.cancel()
+        self._ratings_watch = asyncio.get_running_loop().create_task(self._watch_ratings(self.probation))
         await self._learn(cycle, record, "promoted", record["reason"])
 
     async def _reject(self, cycle: _Cycle, record: dict[str, Any], stage: str, reason: str,
@@ -1206,6 +1217,29 @@ class EvolutionManager:
                                                        **({"model": record["model"]} if record.get("model") else {})})
         except Exception as error:
             log.error("could not record the outcome of %s: %s", record["id"], error)
+
+    async def _watch_ratings(self, probation: _Probation) -> None:
+        """During probation, users' ratings of the promoted version's replies against those of
+        the version it replaced (`o_lisp.evolution._ratings`, the same rule as a canary's):
+        users who rate it significantly worse roll it back like a latency regression does."""
+        while self.probation is probation and not probation.rolling_back and time.monotonic() <= probation.until:
+            await asyncio.sleep(RATINGS_POLL_SECONDS)
+            if self.probation is not probation or probation.rolling_back:
+                return
+            try:
+                answer = await self._main_call("evolution_ratings",
+                                               {"commits": [probation.parent_commit, probation.commit]})
+            except Exception as error:  # the worker may be restarting: try again
+                log.warning("could not read the ratings of %s: %s", probation.code_version, error)
+                continue
+            ratings = answer.get("ratings") or {}
+            objection, _ = rating_objection(ratings.get(probation.parent_commit) or [],
+                                            ratings.get(probation.commit) or [], self.config.rating_thresholds)
+            if objection is not None and not probation.rolling_back and self.probation is probation:
+                probation.rolling_back = True
+                why = f"ratings of {probation.code_version} during probation: {objection}"
+                self._rollback_task = asyncio.get_running_loop().create_task(self._rollback_live(probation, why[:450]))
+                return
 
     async def _rollback_live(self, probation: _Probation, why: str) -> None:
         """A regression on the promoted version: roll back in place (a new commit) and reload."""

@@ -110,6 +110,14 @@ class _Arm:
         return data
 
 
+def _commit_of(code_version: str) -> str:
+    """The commit of a worker's code version string (`CodeVersion`), or the string itself."""
+    try:
+        return CodeVersion.parse(code_version).commit
+    except (ValueError, AttributeError):
+        return code_version
+
+
 class _ScratchLog:
     """A shadow's mutation log: msgpack ``[seq, op, args]`` records in its scratch directory.
 
@@ -153,7 +161,10 @@ class Lab:
         self.shadow = _Arm()
         self.arms = {"stable": _Arm(), "canary": _Arm()}
         self.reply_arms: dict[str, str] = {}
-        """Reply id -> the arm that wrote it, while a canary runs (its ratings count for that arm)."""
+        """Reply id -> who wrote it: a canary's arm while one runs, else `commit:C` (the code's
+        commit), so a rating counts for the canary's arms or for the code version it judges."""
+        self.commit_ratings: dict[str, list[float]] = {}
+        """Ratings by the commit of the code that wrote the rated reply (probation: docs/evolution.md)."""
         self.canary: Any = None
         self.canary_name: str | None = None
         self.canary_weight = 0.0
@@ -202,8 +213,9 @@ class Lab:
             if self.canary is not None:
                 self.arms[arm].add(ok, (evaluation_cpu_ns() - started) / 1e6)
         reply_id = getattr(agent, "last_reply_id", None)
-        if self.canary is not None and isinstance(reply_id, str):  # which arm wrote it, for its ratings
-            self.reply_arms[reply_id] = arm
+        if isinstance(reply_id, str):  # who wrote it, for its ratings: the canary's arm, the code's commit
+            written = arm if self.canary is not None else f"commit:{_commit_of(self.worker.code_version)}"
+            self.reply_arms[reply_id] = written
             while len(self.reply_arms) > MAX_RATED_REPLIES:
                 self.reply_arms.pop(next(iter(self.reply_arms)))
         return reply, reply_id
@@ -213,8 +225,12 @@ class Lab:
         agent = self.worker.agent
         feedback_id: str = agent.feedback(rating, comment, reply_to)
         arm = self.reply_arms.get(reply_to) if reply_to is not None else None
-        if arm is not None and self.canary is not None:
+        if arm in self.arms and self.canary is not None:
             self.arms[arm].ratings.append(float(rating))
+        elif arm is not None and arm.startswith("commit:"):
+            ratings = self.commit_ratings.setdefault(arm[len("commit:"):], [])
+            ratings.append(float(rating))
+            del ratings[:-MAX_RATED_REPLIES]
         react = agent.interpreter.environment.get(mangle("on-feedback"))
         if callable(react):
             agent.interpreter.call(react, {"id": feedback_id, "rating": rating, "comment": comment, "reply_to": reply_to})
@@ -355,6 +371,14 @@ class Lab:
             raise LabError(f"the llm generator wrote no candidate: {reasons}"[:1000])
         return [dataclasses.asdict(c) for c in candidates]
 
+    def _evolution_ratings(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Users' ratings of the replies each of ``commits`` wrote (on this worker, since it
+        started): ``{"ratings": {commit: [rating...]}}``, for probation."""
+        commits = args.get("commits")
+        if not isinstance(commits, list) or not all(isinstance(c, str) for c in commits):
+            raise LabError("evolution_ratings: argument 'commits' must be a list of commit ids")
+        return {"ratings": {c: list(self.commit_ratings.get(c, ())) for c in commits[:16]}}
+
     def _evolution_usage(self, args: dict[str, Any]) -> dict[str, Any]:
         """The model usage this shadow spent for evolution since the last call (the LLM
         generator's requests): ``{"usage": [{"model", "day", "requests", "input_tokens",
@@ -433,7 +457,6 @@ class Lab:
         self.canary_name = name
         self.canary_weight = _weight(args)
         self.rng = random.Random(_int(args, "seed", 0, 0, 2**32))
-        self.reply_arms.clear()
         for arm in self.arms.values():
             arm.drain()
         return {"weight": self.canary_weight}
@@ -450,7 +473,8 @@ class Lab:
     def _canary_stop(self, args: dict[str, Any]) -> dict[str, Any]:
         stopped = self.canary is not None
         self.canary, self.canary_name, self.canary_weight = None, None, 0.0
-        self.reply_arms.clear()
+        for reply_id in [r for r, arm in self.reply_arms.items() if arm in self.arms]:
+            del self.reply_arms[reply_id]
         return {"stopped": stopped}
 
     # -- the main worker: git writes and learning ------------------------------------------------

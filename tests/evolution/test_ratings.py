@@ -70,3 +70,42 @@ def test_a_canary_users_rate_worse_is_stopped_and_the_stable_version_keeps_servi
         assert await g.request("message", {"text": "double 4"}) == "8"  # the stable version serves
 
     _run(config, scenario)
+
+
+def test_a_promoted_version_users_rate_worse_is_rolled_back_during_probation(tmp_path: Path) -> None:
+    """No canary: the reworded reply is promoted; during probation users rate its replies -1
+    where they rated the parent's +1, and the guardian rolls it back on the ratings."""
+    config = _config(tmp_path, probation_seconds=60.0)
+    failures: list[str] = []
+
+    async def rate_once(g: Guardian) -> None:
+        try:
+            answer = await g.request("message", {"text": "double 7", "with_id": True})
+            worse = str(answer["reply"]).startswith("result: ")
+            await g.request("feedback", {"rating": -1.0 if worse else 1.0, "comment": "",
+                                         "reply_to": answer["reply_id"]})
+        except RequestFailed as error:
+            failures.append(f"{error.code}: {error.message}")
+
+    async def scenario(g: Guardian) -> None:
+        for _ in range(6):  # the parent's replies, rated well
+            await rate_once(g)
+        cycle = await _evolve_target(g, "double", source=RESULT_RULE, origin="feedback",
+                                     hypothesis="say what the number is")
+        assert cycle["status"] == "promoted", _story(cycle)
+        for _ in range(200):
+            await rate_once(g)
+            if g.evolution.get(cycle["id"])["status"] == "rolled_back":
+                break
+            await asyncio.sleep(0.05)
+        story = g.evolution.get(cycle["id"])
+        assert story["status"] == "rolled_back", _story(story)
+        assert "users rate it worse" in story["result"]["rollback_reason"], story["result"]
+        assert failures == []
+        for _ in range(50):  # the rollback reloads the parent in place
+            if await g.request("message", {"text": "double 4"}) == "8":
+                break
+            await asyncio.sleep(0.1)
+        assert await g.request("message", {"text": "double 4"}) == "8"
+
+    _run(config, scenario)
