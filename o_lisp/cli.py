@@ -1174,7 +1174,7 @@ async def _evolve_local(agent: Path, data: Path, options: dict[str, Any], view: 
 @click.option("--json", "as_json", is_flag=True, help="Print the final cycle as JSON (progress goes to stderr).")
 @click.option("--generator", type=click.Choice(["mutation", "llm", "mixed"]), default="mutation", show_default=True,
               metavar="KIND", help="Who writes the candidates: mutation (offline), llm (a model: docs/llm.md) "
-                                   "or mixed (both).")
+                                   "or mixed (both); with --population a model writes a share of each generation.")
 @click.option("--model", metavar="NAME[,NAME...]", help="The model for --generator llm/mixed (the agent's or "
               "o-lisp.toml's); several, comma-separated, share the candidates by a bandit on their success rates.")
 @click.argument("agent", metavar="AGENT.hy", type=click.Path(dir_okay=False))
