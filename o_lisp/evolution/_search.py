@@ -59,7 +59,7 @@ STEP_FLOOR."""
 MIGRATE_EVERY = 2
 ARCHIVE_RATE = 0.1
 """The share of parents drawn from the MAP-Elites archive instead of the island's tournament."""
-FRESH_SHARE = 0.3
+FRESH_SHARE = 0.5
 FRESH_SHARE_FLAT = 0.8
 """The share of each generation's children that are new one-edit mutants of the parent:
 most bugs are one edit away, so its neighbourhood keeps being explored however the

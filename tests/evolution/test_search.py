@@ -94,6 +94,9 @@ def test_the_scope_check_rejects_names_not_bound_where_they_are_used() -> None:
     stranger = form("(defn f [xs] (let [a 1] (+ a b)) a)")
     assert [name for _, name in unbound(analyse(stranger, 3), KNOWN)] == ["b", "a"]
     assert unbound(analyse(form("(defn f [xs] (.append xs 1) xs.real)"), 3), KNOWN) == []
+    tool = form('(deftool note [text :str [weight 0.5] :float] :doc "d" (setv n 1) (+ text weight n))')
+    assert unbound(analyse(tool, 5), KNOWN) == []  # a tool's parameters are bound in its body
+    assert [name for _, name in unbound(analyse(tool, 5), frozenset())] == ["+"]
 
 
 def test_the_search_never_asks_for_a_candidate_with_an_unbound_name(tmp_path: Path) -> None:
@@ -321,3 +324,19 @@ def test_the_lab_methods_drive_a_run_over_plain_data(tmp_path: Path) -> None:
     with pytest.raises(BadRequest, match="do not answer the request"):
         lab.dispatch("evolution_breed_tell", {"evaluations": [ev("wrong").as_data()]})
     assert PARENT_ID == "parent"
+
+
+def test_islands_keep_their_size_exchange_their_best_and_rates_are_learned_per_context(tmp_path: Path) -> None:
+    agent = Agent.load(CORPUS / "rotate_left.hy", tmp_path / "data")  # not repairable in one edit: a full run
+    search = PopulationSearch(Settings(population=20, generations=2, islands=2, seed=4), target("rotate_left", "rotate-left"))
+    drive(search, agent)
+    assert search.generation == 2 and [len(island) for island in search.islands] == [10, 10]
+    others = sorted((i for i in search.individuals if i != PARENT_ID), key=search.rank, reverse=True)
+    a, b, c, d = others[0], others[-1], others[1], others[-2]
+    search.islands = [[a, b], [c, d]]
+    search._migrate()  # the ring: each island's best replaces the worst of the next
+    assert search.islands == [[a, c], [a, c]]
+    contexts = {context for (_, context) in search.rates.counts}
+    assert "*" in contexts and len(contexts) > 2  # per operator and per operator x context
+    assert search.archive.cells and all(i in search.individuals for i in search.archive.cells.values())
+    assert all(search.individuals[i].evaluation is not None for island in search.islands for i in island)
