@@ -1175,8 +1175,9 @@ async def _evolve_local(agent: Path, data: Path, options: dict[str, Any], view: 
 @click.option("--json", "as_json", is_flag=True, help="Print the final cycle as JSON (progress goes to stderr).")
 @click.option("--generator", type=click.Choice(["mutation", "llm", "mixed"]), default="mutation", show_default=True,
               metavar="KIND", help="Who writes the candidates: mutation (offline), llm (a model: docs/llm.md) "
-                                   "or mixed (both).")
-@click.option("--model", metavar="NAME", help="The model for --generator llm/mixed (the agent's or o-lisp.toml's).")
+                                   "or mixed (both); with --population a model writes a share of each generation.")
+@click.option("--model", metavar="NAME[,NAME...]", help="The model for --generator llm/mixed (the agent's or "
+              "o-lisp.toml's); several, comma-separated, share the candidates by a bandit on their success rates.")
 @click.argument("agent", metavar="AGENT.hy", type=click.Path(dir_okay=False))
 @click.argument("definition")
 def evolve_command(agent: str, definition: str, data_dir: str | None, generations: int,
@@ -1215,7 +1216,7 @@ def evolve_command(agent: str, definition: str, data_dir: str | None, generation
              (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
     _check_population_flags(population, resume, generations if "generations" in typed else None,
                             candidates if "candidates" in typed else None, islands, workers, seed, max_evals,
-                            plot_file, generator)
+                            plot_file)
     if populated and context.get_parameter_source("generations") == ParameterSource.DEFAULT:
         generations = 10  # the seeds' default for a population; o-lisp.toml's [evolution] still applies
     if plot_file is not None:
@@ -1301,7 +1302,7 @@ def evolve_command(agent: str, definition: str, data_dir: str | None, generation
 
 def _check_population_flags(population: int | None, resume: str | None, generations: int | None,
                             candidates: int | None, islands: int | None, workers: int | None, seed: int | None,
-                            max_evals: int | None, plot_file: str | None, generator: str) -> None:
+                            max_evals: int | None, plot_file: str | None) -> None:
     """The population flags that do not go together, refused before anything starts (exit 2)."""
     from o_lisp.guardian._runs import valid_run_id
     if population is None and resume is None:
@@ -1313,9 +1314,6 @@ def _check_population_flags(population: int | None, resume: str | None, generati
     if candidates is not None:
         raise click.UsageError("--candidates: not with --population or --resume (a population cycle breeds "
                                "--population individuals per generation)")
-    if generator != "mutation":
-        raise click.UsageError("--generator: a population cycle breeds by mutation only (no --generator llm/mixed "
-                               "with --population or --resume)")
     if resume is not None:
         for flag, value in (("--population", population), ("--generations", generations),
                             ("--islands", islands), ("--seed", seed), ("--max-evals", max_evals)):

@@ -296,8 +296,9 @@ ALLOWED: Mapping[str, Mapping[str, tuple[str, ...] | None]] = {
     "o_lisp.worker": {CORE: None, "o_lisp.agent": None, "o_lisp.memory": None, "o_lisp.llm": None, "o_lisp.evolution": None,
                       "o_lisp.guardian": ("o_lisp.guardian._protocol",)},
     # `_individual`: the search <-> evaluator contract (plain data), for the population cycle's pool.
+    # `_ratings`: users' ratings as a canary signal (pure statistics, like `_decision`).
     "o_lisp.guardian": {CORE: None, "o_lisp.evolution": ("o_lisp.evolution._decision", "o_lisp.evolution._stats",
-                                                         "o_lisp.evolution._individual")},
+                                                         "o_lisp.evolution._individual", "o_lisp.evolution._ratings")},
 }
 """docs/architecture.md's table "Packages and what each may import", as data (`o_lisp.cli` may import anything)."""
 

@@ -29,9 +29,6 @@ def invoke(*args: str) -> Result:
     (["--population", "10", "--candidates", "4"],
      "--candidates: not with --population or --resume (a population cycle breeds --population individuals per "
      "generation)"),
-    (["--population", "10", "--generator", "llm"],
-     "--generator: a population cycle breeds by mutation only (no --generator llm/mixed with --population or "
-     "--resume)"),
     (["--population", "4", "--islands", "3"],
      "--islands (3) needs at least 2 individuals per island: --population 4 allows at most 2"),
     (["--resume", "r1", "--population", "10"],

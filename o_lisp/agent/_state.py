@@ -29,7 +29,7 @@ EVOLUTION_LIMIT = 500
 
 LLM_PENDING_LIMIT = 64
 """How many model replies of the message in progress are kept for a retry to replay."""
-DURABLE_NOW: frozenset[str] = frozenset({"llm_reply"})
+DURABLE_NOW: frozenset[str] = frozenset({"llm_reply", "llm_usage"})
 """Mutations a durable listener makes durable before it returns even where it otherwise
 defers (`DurableState.batch`, a pipelined worker): their arguments were paid for outside
 (a model's reply), and a crash must not make anyone pay for them again."""
@@ -387,6 +387,8 @@ _SCHEMAS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "llm_reply": {"key": str, "model": str, "provider": str, "turn": dict, "cost_usd": (int, float), "day": str,
                   "time": (int, float)},
     "record_evolution": {"cycle": str, "target": str, "generator": str, "operator": str, "outcome": str, "reason": str, "stats": dict, "time": (int, float)},
+    "llm_usage": {"model": str, "day": str, "requests": int, "input_tokens": int, "output_tokens": int,
+                  "cost_usd": (int, float), "source": str, "time": (int, float)},
 }
 
 
@@ -416,6 +418,12 @@ def _validate(state: AgentState, op: str, args: dict[str, Any]) -> None:
         if not isinstance(args["turn"].get("text", ""), str) or not isinstance(usage, dict) or not all(
                 type(usage.get(k, 0)) is int and usage.get(k, 0) >= 0 for k in ("input_tokens", "output_tokens")):
             raise StateError(f"mutation {op!r}: turn must hold text and usage counts")
+    elif op == "llm_usage":
+        counts = [args[k] for k in ("requests", "input_tokens", "output_tokens")]
+        cost = args["cost_usd"]
+        if any(type(c) is not int or c < 0 for c in counts) or isinstance(cost, bool) or not math.isfinite(cost) \
+                or cost < 0:
+            raise StateError(f"mutation {op!r}: usage counts and cost must be non-negative numbers")
     elif op == "record_evolution" and args["outcome"] not in EVOLUTION_OUTCOMES:
         raise StateError(f"mutation {op!r}: outcome must be one of {', '.join(EVOLUTION_OUTCOMES)}, got {args['outcome']!r}")
 
@@ -459,6 +467,24 @@ def _llm_reply(state: AgentState, args: dict[str, Any]) -> None:
         bucket["requests"] += 1
         bucket["input_tokens"] += tokens_in
         bucket["output_tokens"] += tokens_out
+        bucket["cost_usd"] += float(args["cost_usd"])
+
+
+def _llm_usage(state: AgentState, args: dict[str, Any]) -> None:
+    """Model usage the host spent for the agent elsewhere (an evolution cycle's LLM
+    generator, in a shadow whose state is thrown away), added to the day's and the total
+    usage so the daily budgets count it. Usage of a day already past counts in the
+    totals only; of a later day, it starts that day (as `llm_reply` does)."""
+    llm = state.data["llm"]
+    buckets = [llm["totals"]]
+    if args["day"] >= llm["day"]["day"]:
+        if args["day"] != llm["day"]["day"]:
+            llm["day"] = _empty_day(args["day"])
+        buckets += [llm["day"], llm["day"]["models"].setdefault(args["model"], _empty_usage())]
+    for bucket in buckets:
+        bucket["requests"] += args["requests"]
+        bucket["input_tokens"] += args["input_tokens"]
+        bucket["output_tokens"] += args["output_tokens"]
         bucket["cost_usd"] += float(args["cost_usd"])
 
 
@@ -546,6 +572,7 @@ _OPS: dict[str, Callable[[AgentState, dict[str, Any]], Any]] = {
     "evolution_intent": _evolution_intent,
     "record_evolution": _record_evolution,
     "llm_reply": _llm_reply,
+    "llm_usage": _llm_usage,
 }
 
 OPERATIONS: frozenset[str] = frozenset(_OPS)

@@ -8,7 +8,9 @@ time. Three generators are shipped:
 
 * `MutationGenerator`: 1..k s-expression mutation operators (`_mutate.OPERATORS`);
 * `TemplateGenerator`: rewrite templates written as o_lisp data (`o_lisp/stdlib/templates.hy`);
-* `LLMGenerator`: any text-completion callable; no provider is bundled.
+* `LLMGenerator`: any text-completion callable; no provider is bundled. The model may
+  answer with whole forms or with SEARCH/REPLACE edits of the definition's source
+  (`_edits`); either way the result is read and checked here like any candidate.
 
 All of this is pure data transformation: nothing here runs agent code, so a
 generator can be called from the supervisor without a sandbox. Every candidate
@@ -33,6 +35,7 @@ from o_lisp._printer import to_source
 from o_lisp._reader import read_many
 from o_lisp._resources import stdlib_source
 from o_lisp.agent._definitions import Definition, DefinitionKind
+from o_lisp.evolution._edits import EditError, apply_edits, has_edits, parse_edits, strip_edits
 from o_lisp.evolution._mutate import (
     OPERATORS,
     MutationContext,
@@ -59,9 +62,9 @@ class Candidate:
     """A proposed replacement for one definition.
 
     `operator` names what made it within its generator ("perturb-constant",
-    "swap-operator+simplify" for a chain of mutations, "template:min-of-sorted", or
-    "" for an LLM reply); with `generator` it is the key learning statistics are kept
-    under. `description` is one human line for the commit message.
+    "swap-operator+simplify" for a chain of mutations, "template:min-of-sorted", ""
+    for an LLM's whole form, "edit" for its SEARCH/REPLACE edits); with `generator` it
+    is the key learning statistics are kept under. `description` is one human line for the commit message.
     """
 
     name: str
@@ -70,6 +73,9 @@ class Candidate:
     operator: str
     description: str
     parent_source: str
+    model: str = ""
+    """The model that wrote an LLM candidate ("" for the default model and the other
+    generators): with `generator`, the bandit's arm (`_bandit.arm_name`)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,9 @@ class GenerationContext:
     stats: Stats = field(default_factory=dict)
     failures: tuple[str, ...] = ()
     """Failing checks to fix, one line each (`test NAME: why`), for the LLM's prompt."""
+    examples: tuple[tuple[str, str], ...] = ()
+    """More to show the LLM, as (heading, source): e.g. a population run's best and most
+    diverse individuals with how they did, the agent's tests and docstrings."""
 
 
 class Generator(Protocol):
@@ -317,7 +326,8 @@ class GeneratorStats:
             for name, table in stats.get("by_target", {}).items()
         }
         by_target[target] = bumped(by_target.get(target, {}))
-        return {"by_operator": bumped(stats.get("by_operator", {})), "by_target": by_target}
+        kept = {k: v for k, v in stats.items() if k not in ("by_operator", "by_target")}  # e.g. the bandit's arms
+        return {**kept, "by_operator": bumped(stats.get("by_operator", {})), "by_target": by_target}
 
     @staticmethod
     def record(stats: Stats, candidate: Candidate, outcome: Outcome) -> dict[str, Any]:
@@ -624,10 +634,12 @@ _DEFINITION_START = re.compile(r"\((?:" + "|".join(re.escape(k.value) for k in D
 def extract_snippets(reply: str) -> list[str]:
     """Code that may hold definitions in a model's reply: the fenced blocks tagged as
     a Lisp (or untagged) when there are fenced blocks, else each balanced
-    `(defn ...)`/`(when-> ...)`/... found in the prose."""
+    `(defn ...)`/`(when-> ...)`/... found in the prose. Blocks of SEARCH/REPLACE
+    edits are not code (`extract_edits`)."""
     fences = list(_FENCE.finditer(reply))
     if fences:
-        return [m.group(2) for m in fences if m.group(1).lower() in _LISP_LANGUAGES]
+        return [m.group(2) for m in fences if m.group(1).lower() in _LISP_LANGUAGES and not has_edits(m.group(2))]
+    reply = strip_edits(reply)
     snippets: list[str] = []
     position = 0
     while True:
@@ -637,6 +649,18 @@ def extract_snippets(reply: str) -> list[str]:
         end = _balanced_end(reply, start.start())
         snippets.append(reply[start.start() : end])
         position = end
+
+
+def extract_edits(reply: str) -> list[str]:
+    """The texts of a reply holding SEARCH/REPLACE edits, one per alternative version:
+    each fenced block holding edits (whatever its language tag), then the edits written
+    outside any fence, together."""
+    fences = list(_FENCE.finditer(reply))
+    groups = [m.group(2) for m in fences if has_edits(m.group(2))]
+    outside = _FENCE.sub("", reply)
+    if has_edits(outside):
+        groups.append(outside)
+    return groups
 
 
 def _balanced_end(text: str, start: int) -> int:
@@ -699,10 +723,19 @@ class LLMGenerator:
             lines += ["", "The previous version of this definition:", "```hy", context.ancestors[0].strip(), "```"]
         if context.failures:
             lines += ["", "Failing checks (make them pass):", *(f"- {failure}" for failure in context.failures[:20])]
+        for label, source in context.examples[:10]:
+            lines += ["", f"{label}:", "```hy", source.strip()[:4000], "```"]
         lines += [
             "",
             "Rules:",
-            f"- Reply with up to {n} alternative versions, each one complete definition in its own ```hy code block.",
+            f"- Reply with up to {n} alternative versions, each one complete definition in its own ```hy code block,",
+            "  or, for a small change to a long definition, each version as SEARCH/REPLACE edits of the current"
+            " source in its own ``` block (the SEARCH text copied exactly, unique in the definition):",
+            "  <<<<<<< SEARCH",
+            "  (lines of the current definition)",
+            "  =======",
+            "  (the lines that replace them)",
+            "  >>>>>>> REPLACE",
             f"- Keep the form {naming}: the same kind and the same name.",
             "- Use only o_lisp: no imports, no attribute access, no classes, no host or network access;"
             " call the agent's own definitions and tools instead.",
@@ -725,9 +758,14 @@ class LLMGenerator:
             self.last_errors.append(f"the completion failed: {type(error).__name__}: {error}")
             return []
         snippets = extract_snippets(reply)
-        if not snippets:
+        edits = extract_edits(reply)
+        if not snippets and not edits:
             self.last_errors.append("the reply holds no code block or definition")
         collector = _Collector(context, parent)
+        for number, text in enumerate(edits, 1):
+            if len(collector.candidates) >= limit:
+                break
+            self._edited(collector, parent, text, number)
         for number, snippet in enumerate(snippets, 1):
             if len(collector.candidates) >= limit:
                 break
@@ -748,6 +786,29 @@ class LLMGenerator:
                 if len(collector.candidates) >= limit:
                     break
         return collector.candidates
+
+    def _edited(self, collector: _Collector, parent: Any, text: str, number: int) -> None:
+        """One candidate from the edits of `text` applied to the target's source; it is
+        read and checked like a whole form (`collector.problem`), keeping the source's
+        layout and comments."""
+        try:
+            source = apply_edits(collector.context.target.source, parse_edits(text))
+        except EditError as error:
+            self.last_errors.append(f"edits {number}: {error}")
+            return
+        try:
+            forms = read_many(source, f"<reply edits {number}>")
+        except (LispError, RecursionError) as error:
+            self.last_errors.append(f"edits {number}: the edited source is unreadable: {error}")
+            return
+        if len(forms) != 1:
+            self.last_errors.append(f"edits {number}: the edited source holds {len(forms)} forms, expected one definition")
+            return
+        problem = collector.problem(forms[0])
+        if problem is not None:
+            self.last_errors.append(f"edits {number}: rejected: {problem}")
+            return
+        collector.add(forms[0], self.name, "edit", f"llm edit: {describe_change(parent, forms[0])}", source.strip())
 
 
 # -- all together ---------------------------------------------------------------------------------

@@ -29,8 +29,8 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from o_lisp._errors import LispError
@@ -561,6 +561,50 @@ class PopulationSearch:
                 "stage": evaluation.stage, "reason": evaluation.reason,
                 "fitness": fit.vector(evaluation, self.fitness_names),
                 "checks_passed": evaluation.checks_passed, "checks_total": evaluation.checks_total}
+
+    # -- proposals written elsewhere (a model: o_lisp/worker/_breed_llm.py) -----------------------
+    def showcase(self, best: int = 2, diverse: int = 2) -> list[tuple[str, Individual]]:
+        """What to show a model writing candidates: the best individuals evaluated so far
+        and the elites of other archive niches (different sizes and costs), labelled."""
+        ranked = sorted((i for i in self.individuals if i != PARENT_ID and self.individuals[i].evaluation),
+                        key=self.rank, reverse=True)
+        shown = [("best", self.individuals[i]) for i in ranked[:best]]
+        others = [i for _, i in sorted(self.archive.cells.items()) if i not in ranked[:best] and i in self.individuals]
+        return shown + [("diverse", self.individuals[i]) for i in others[:diverse]]
+
+    def adopt(self, sources: Sequence[str], operator: str, limit: int | None = None,
+              keep: Collection[str] = ()) -> list[str]:
+        """Put up to `limit` candidates written outside the search (whole definitions) into
+        the pending generation, each in place of a bred child (the last ones, never those
+        in `keep`: proposals adopted earlier), through the same duplicate and scope checks
+        (`_admit`); the ids adopted. Nothing is adopted into the parent's own evaluation or
+        a finished search, and the generation keeps its size."""
+        pending = self.pending
+        if pending is None or not pending.proposals or pending.proposals[0].id == PARENT_ID:
+            return []
+        victims = [p for p in reversed(pending.proposals) if p.id not in keep]
+        room = min(len(victims), len(sources) if limit is None else limit)
+        adopted: list[Individual] = []
+        for source in sources:
+            if len(adopted) >= room:
+                break
+            try:
+                form = _read_one(source)
+            except (LispError, SearchError, RecursionError):
+                continue
+            child = self._admit(form, (PARENT_ID,), operator, 0, ((operator, "*"),), 1.0)
+            if child is not None:
+                adopted.append(child)
+        replaced = {}
+        for victim, child in zip(victims, adopted, strict=False):
+            old = self.individuals.pop(victim.id)
+            self.seen.discard(_hash(old.source))  # bred again later if it comes up
+            child.island = old.island
+            self.individuals[child.id] = child
+            replaced[victim.id] = Proposal(child.id, self.target.name, child.source, child.parents, child.operator)
+        if replaced:
+            self.pending = replace(pending, proposals=tuple(replaced.get(p.id, p) for p in pending.proposals))
+        return [c.id for c in adopted]
 
     # -- the result ----------------------------------------------------------------------------
     def best_id(self) -> str:

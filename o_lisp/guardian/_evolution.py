@@ -56,6 +56,7 @@ from typing import Any
 
 from o_lisp.evolution._decision import Decision, Samples, Thresholds, decide
 from o_lisp.evolution._individual import Evaluation, EvaluationRequest
+from o_lisp.evolution._ratings import RatingThresholds, rating_objection
 from o_lisp.guardian._errors import GuardianError, StartFailed, SupervisorError
 from o_lisp.guardian._pool import EVALUATOR_NICENESS, ShadowPool, WorkerDied
 from o_lisp.guardian._ports import EvolutionHost, ShadowWorker
@@ -128,6 +129,9 @@ class EvolutionConfig:
     """A canary stage guards against regressions (errors, gross slowdowns) on live traffic;
     the shadow test already judged the improvement, so no improvement is required and
     latency must be worse by a large, clear margin (live requests of a few ms are noisy)."""
+    rating_thresholds: RatingThresholds = field(default_factory=RatingThresholds)
+    """Users' ratings of each arm's replies during a canary (`o_lisp.evolution._ratings`):
+    enough significantly worse ratings stop the canary."""
     validation: dict[str, Any] = field(default_factory=dict)
     """Options of `o_lisp.evolution._validate.ValidationThresholds`, passed to the shadow."""
     perceive_interval: float | None = None
@@ -211,6 +215,10 @@ class _Cycle:
         }
 
 
+RATINGS_POLL_SECONDS = 1.0
+"""How often probation reads the users' ratings of the promoted version from the main worker."""
+
+
 @dataclass
 class _Probation:
     cycle: _Cycle
@@ -242,6 +250,7 @@ class EvolutionManager:
         self._rng = random.Random(self.config.seed)
         self.probation: _Probation | None = None
         self._rollback_task: asyncio.Task[None] | None = None
+        self._ratings_watch: asyncio.Task[None] | None = None
         self._perceiver: asyncio.Task[None] | None = None
         self._flagged: dict[str, float] = {}
         self._recent_ms: deque[float] = deque(maxlen=500)  # ok `message` latencies outside probation
@@ -269,9 +278,8 @@ class EvolutionManager:
                     return running.id
             population = self._resumable(definition, resume, population)
         if population is not None:
-            if generator != "mutation" or source is not None:
-                raise EvolutionError("a population cycle breeds its own candidates: no generator "
-                                     "other than mutation, no candidate source")
+            if source is not None:
+                raise EvolutionError("a population cycle breeds its own candidates: no candidate source")
             problems = population.problems()
             if problems:
                 raise EvolutionError("; ".join(problems))
@@ -408,6 +416,7 @@ class EvolutionManager:
             {"id": c.id, "target": c.target, "hypothesis": c.hypothesis, "origin": c.origin,
              "generations": c.generations, "candidates": c.candidates_per_generation, "canary": c.canary,
              "source": c.source, "status": c.status,
+             **({} if c.generator == "mutation" else {"generator": c.generator, "model": c.model}),
              **({} if c.population is None else {
                  "population": c.population.as_data(),
                  "run": (c.run or {}).get("run") or c.resume})}
@@ -453,7 +462,8 @@ class EvolutionManager:
                 cycle_id = await self.start(
                     target, hypothesis=hypothesis, origin=origin, source=source, canary=bool(old.get("canary")),
                     generations=int(old.get("generations", 1)), candidates=int(old.get("candidates", 4)),
-                    population=population, resume=run)
+                    population=population, resume=run, generator=str(old.get("generator") or "mutation"),
+                    model=old.get("model") if isinstance(old.get("model"), str) else None)
             except (EvolutionError, ValueError, TypeError, SupervisorError) as error:
                 self._refused(target, hypothesis, origin, f"{old.get('id', '?')} was {old.get('status', 'queued')} "
                               f"when the guardian stopped and could not be resumed: "
@@ -521,6 +531,9 @@ class EvolutionManager:
             self._runner = None
         for task in list(self._mirror_tasks):
             task.cancel()
+        if self._ratings_watch is not None:
+            self._ratings_watch.cancel()
+            await asyncio.gather(self._ratings_watch, return_exceptions=True)
         if self._rollback_task is not None:
             await asyncio.gather(self._rollback_task, return_exceptions=True)
 
@@ -711,16 +724,37 @@ class EvolutionManager:
             return [{"name": cycle.target, "source": cycle.source, "generator": cycle.origin, "operator": "proposal",
                      "description": cycle.hypothesis or "proposed by the agent", "parent_source": ""}]
         seed = self._rng.randrange(2**32)
-        answer = await self._call(baseline, "evolution_generate", {
-            "target": cycle.target, "hypothesis": cycle.hypothesis, "n": cycle.candidates_per_generation, "seed": seed,
-            "generator": cycle.generator, **({"model": cycle.model} if cycle.model else {}),
-        }, self.config.shadow_call_timeout)
+        try:
+            answer = await self._call(baseline, "evolution_generate", {
+                "target": cycle.target, "hypothesis": cycle.hypothesis, "n": cycle.candidates_per_generation,
+                "seed": seed, "generator": cycle.generator, **({"model": cycle.model} if cycle.model else {}),
+            }, self.config.shadow_call_timeout)
+        finally:  # a generation that failed may still have paid for model calls
+            await self._charge_usage(cycle, baseline)
         return [c for c in answer if isinstance(c, dict) and isinstance(c.get("source"), str)]
+
+    async def _charge_usage(self, cycle: _Cycle, link: ShadowWorker) -> None:
+        """Add what a shadow's LLM generator spent to the live agent's daily usage (docs/llm.md,
+        "Budgets"), so evolution draws on the agent's daily budgets. Best effort: a shadow
+        that died took its count with it, and a failed charge is logged, not fatal."""
+        if cycle.generator == "mutation" or link.dead.done():
+            return
+        try:
+            usage = (await self._call(link, "evolution_usage", {}, self.config.shadow_call_timeout)).get("usage") or []
+            if usage:
+                await self._main_call("evolution_charge", {"usage": usage, "source": f"evolution {cycle.id}"})
+                tokens = sum(int(u.get("input_tokens", 0)) + int(u.get("output_tokens", 0)) for u in usage)
+                cost = sum(float(u.get("cost_usd", 0.0)) for u in usage)
+                cycle.event(f"model usage charged to the agent's day: {sum(int(u.get('requests', 0)) for u in usage)} "
+                            f"request(s), {tokens} tokens" + (f", ${cost:.4f}" if cost else ""))
+        except Exception as error:  # e.g. the shadow died meanwhile
+            log.error("could not charge the model usage of %s: %s", cycle.id, error)
 
     def _candidate_record(self, cycle: _Cycle, proposal: dict[str, Any]) -> dict[str, Any]:
         record = {
             "id": f"{cycle.id}.{len(cycle.candidates) + 1}", "generator": str(proposal.get("generator", "")),
-            "operator": str(proposal.get("operator", "")), "description": str(proposal.get("description", ""))[:500],
+            "operator": str(proposal.get("operator", "")), "model": str(proposal.get("model") or "")[:200],
+            "description": str(proposal.get("description", ""))[:500],
             "source": proposal["source"], "verdict": "pending", "stage": "waiting", "reason": "", "evidence": {},
             "generation": cycle.generation, "started": None, "finished": None,
         }
@@ -785,7 +819,10 @@ class EvolutionManager:
                                                EVALUATOR_NICENESS)
             answer = await self._call(breeder, "evolution_breed_start", {
                 "definition": cycle.target, "settings": settings.breed_settings(), "state": state,
+                **({} if cycle.generator == "mutation" else {  # a model writes a share: docs/llm.md
+                    "generator": cycle.generator, "model": cycle.model, "hypothesis": cycle.hypothesis}),
             }, cfg.shadow_call_timeout * 4)
+            await self._charge_usage(cycle, breeder)
             request_data, generation = answer.get("request"), int(answer.get("generation", done_generations))
             while request_data is not None:
                 request = EvaluationRequest.from_data(request_data)
@@ -796,6 +833,7 @@ class EvolutionManager:
                 reply = await self._call(breeder, "evolution_breed_tell",
                                          {"evaluations": [e.as_data() for e in evaluations]},
                                          cfg.shadow_call_timeout * 4)
+                await self._charge_usage(cycle, breeder)
                 individuals = [dict(i) for i in reply.get("individuals") or [] if isinstance(i, dict)]
                 # The generation the individuals belong to: the one this answer completed (the
                 # parent, evaluated before any, is generation 0).
@@ -1070,6 +1108,7 @@ class EvolutionManager:
         cfg = self.config
         record["stage"] = "canary"
         stable_all: dict[str, Any] = {"latencies_ms": [], "errors": 0, "requests": 0, "fitness": {}}
+        canary_ratings: list[float] = []  # users' ratings are sparse: pooled over the whole canary
         await self._main_call("canary_start", {"name": cycle.target, "source": record["source"],
                                                "weight": cfg.canary_stages[0], "seed": self._rng.randrange(2**32)})
         try:
@@ -1091,6 +1130,9 @@ class EvolutionManager:
                 stable = stable_stage if len(stable_stage["latencies_ms"]) >= cfg.canary_thresholds.min_samples \
                     else stable_all
                 decision = decide(_samples(stable), _samples(canary), cfg.canary_thresholds)
+                canary_ratings += canary.get("ratings", [])
+                decision = _with_ratings(decision, stable_all.get("ratings", []), canary_ratings,
+                                         cfg.rating_thresholds)
                 record.setdefault("canary", []).append({"weight": weight, "verdict": decision.verdict,
                                                          "reasons": list(decision.reasons),
                                                          "requests": canary["requests"], "errors": canary["errors"]})
@@ -1112,7 +1154,7 @@ class EvolutionManager:
         trailers = {
             "Evolution-Cycle": cycle.id, "Generator": record["generator"] or "unknown",
             "Operator": record["operator"] or "none", "Parent-Version": str(health.get("version") or "unknown"),
-            "Origin": cycle.origin,
+            "Origin": cycle.origin, **({"Model": record["model"]} if record.get("model") else {}),
         }
         if decision is not None:
             trailers.update(decision.as_trailers())
@@ -1137,6 +1179,9 @@ class EvolutionManager:
                                     code_version, time.monotonic() + self.config.probation_seconds,
                                     baseline_ms=tuple(self._recent_ms))
         self._recent_ms.clear()
+        if self._ratings_watch is not None:
+            self._ratings_watch.cancel()
+        self._ratings_watch = asyncio.get_running_loop().create_task(self._watch_ratings(self.probation))
         await self._learn(cycle, record, "promoted", record["reason"])
 
     async def _reject(self, cycle: _Cycle, record: dict[str, Any], stage: str, reason: str,
@@ -1145,7 +1190,8 @@ class EvolutionManager:
         cycle.event(f"rejected {record['id']} at {stage}: {reason[:300]}")
         self.guardian.metrics.evolution_rejections += 1
         trailers = {"Evolution-Cycle": cycle.id, "Generator": record["generator"] or "unknown",
-                    "Operator": record["operator"] or "none", "Stage": stage, "Rejected": reason[:400] or "rejected"}
+                    "Operator": record["operator"] or "none", "Stage": stage, "Rejected": reason[:400] or "rejected",
+                    **({"Model": record["model"]} if record.get("model") else {})}
         if decision is not None:
             trailers.update(decision.as_trailers())
         summary = f"Evolve {cycle.target}: {record['description'] or record['operator'] or 'candidate'}"[:200]
@@ -1161,9 +1207,33 @@ class EvolutionManager:
             await self._main_call("evolution_record", {"cycle": cycle.id, "target": cycle.target,
                                                        "generator": record["generator"] or "unknown",
                                                        "operator": record["operator"], "outcome": outcome,
-                                                       "reason": reason[:500]})
+                                                       "reason": reason[:500],
+                                                       **({"model": record["model"]} if record.get("model") else {})})
         except Exception as error:
             log.error("could not record the outcome of %s: %s", record["id"], error)
+
+    async def _watch_ratings(self, probation: _Probation) -> None:
+        """During probation, users' ratings of the promoted version's replies against those of
+        the version it replaced (`o_lisp.evolution._ratings`, the same rule as a canary's):
+        users who rate it significantly worse roll it back like a latency regression does."""
+        while self.probation is probation and not probation.rolling_back and time.monotonic() <= probation.until:
+            await asyncio.sleep(RATINGS_POLL_SECONDS)
+            if self.probation is not probation or probation.rolling_back:
+                return
+            try:
+                answer = await self._main_call("evolution_ratings",
+                                               {"commits": [probation.parent_commit, probation.commit]})
+            except Exception as error:  # the worker may be restarting: try again
+                log.warning("could not read the ratings of %s: %s", probation.code_version, error)
+                continue
+            ratings = answer.get("ratings") or {}
+            objection, _ = rating_objection(ratings.get(probation.parent_commit) or [],
+                                            ratings.get(probation.commit) or [], self.config.rating_thresholds)
+            if objection is not None and not probation.rolling_back and self.probation is probation:
+                probation.rolling_back = True
+                why = f"ratings of {probation.code_version} during probation: {objection}"
+                self._rollback_task = asyncio.get_running_loop().create_task(self._rollback_live(probation, why[:450]))
+                return
 
     async def _rollback_live(self, probation: _Probation, why: str) -> None:
         """A regression on the promoted version: roll back in place (a new commit) and reload."""
@@ -1277,10 +1347,25 @@ class EvolutionManager:
             await asyncio.get_running_loop().run_in_executor(None, shutil.rmtree, scratch, True)
 
 
+def _with_ratings(decision: Decision, stable: builtins.list[float], canary: builtins.list[float],
+                  thresholds: RatingThresholds) -> Decision:
+    """`decision` with the users' ratings of each arm's replies (`_ratings`): they can stop a
+    canary that runs well but answers worse, never promote one."""
+    if not stable and not canary:
+        return decision
+    objection, evidence = rating_objection(stable, canary, thresholds)
+    evidence_all = {**decision.evidence, "ratings": evidence}
+    if objection is None:
+        return dataclasses.replace(decision, evidence=evidence_all)
+    return dataclasses.replace(decision, verdict="reject", reasons=(objection, *decision.reasons),
+                               evidence=evidence_all)
+
+
 def _merge(into: dict[str, Any], report: dict[str, Any]) -> None:
     into["latencies_ms"].extend(float(x) for x in report.get("latencies_ms", []))
     into["errors"] += int(report.get("errors", 0))
     into["requests"] += int(report.get("requests", 0))
+    into.setdefault("ratings", []).extend(float(x) for x in report.get("ratings", []) or [])
 
 
 def _samples(data: dict[str, Any]) -> Samples:

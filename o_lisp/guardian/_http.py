@@ -844,11 +844,10 @@ class _Api:
             raise invalid("generator", f"must be \"mutation\", \"llm\" or \"mixed\", got {shown}")
         model = optional_text_field(body, "model", MAX_NAME_LENGTH) or None
         population, resume = _population_fields(body)
-        if (population is not None or resume is not None) and (generator != "mutation" or candidate is not None
-                                                                 or "candidates" in body):
-            clash = "candidates" if "candidates" in body else "candidate" if candidate is not None else "generator"
+        if (population is not None or resume is not None) and (candidate is not None or "candidates" in body):
+            clash = "candidates" if "candidates" in body else "candidate"
             raise invalid(clash, "does not go with a population cycle (population, resume): it breeds its own "
-                                  "candidates by mutation")
+                                  "candidates (by mutation, and with generator llm/mixed a model writes a share)")
         extra: dict[str, Any] = {}
         if population is not None or resume is not None:  # (older managers do not know the fields)
             extra = {"population": population, "resume": resume}

@@ -42,6 +42,7 @@ from o_lisp.llm._errors import (
     LLMToolLoopError,
 )
 from o_lisp.llm._exchange import ReplyExchange
+from o_lisp.llm._schema import check_schema, violation
 from o_lisp.llm._settings import LLMSettings
 from o_lisp.llm._types import ROLES, Message, Provider, ToolCall, ToolSpec, Turn, Usage
 
@@ -582,28 +583,32 @@ def _schema(schema: Any) -> dict[str, Any] | None:
         data = None
     if not isinstance(data, dict):
         raise LLMConfigError("llm-chat: :schema must be a JSON Schema given as a dict")
+    try:
+        problem = check_schema(data)
+    except ImportError as error:
+        raise LLMConfigError(f"llm-chat: :schema needs the jsonschema library ({error.name}); "
+                             "install the extra: pip install 'o-lisp[llm]'") from None
+    if problem is not None:
+        raise LLMConfigError(f"llm-chat: :schema is not a usable JSON Schema: {problem}")
     return data
 
 
 def _structured(text: str, schema: dict[str, Any], config: ModelConfig) -> Any:
-    """The JSON answer of a model asked for structured output; a top-level object must hold
-    the schema's `required` keys."""
+    """The JSON answer of a model asked for structured output, validated against the
+    schema (`_schema.violation`: the failing path and why)."""
     body = text.strip()
     if body.startswith("```"):
         body = body.strip("`").removeprefix("json").strip()
     try:
         data = json.loads(body)
-    except json.JSONDecodeError as error:
-        raise LLMBadReply(f"structured output is not JSON: {error.msg}", provider=config.provider,
+    except (json.JSONDecodeError, RecursionError) as error:
+        reason = error.msg if isinstance(error, json.JSONDecodeError) else "nested too deeply"
+        raise LLMBadReply(f"structured output is not JSON: {reason}", provider=config.provider,
                           model=config.model or config.name) from None
-    if schema.get("type") == "object":
-        if not isinstance(data, dict):
-            raise LLMBadReply("structured output must be a JSON object", provider=config.provider,
-                              model=config.model or config.name)
-        missing = [key for key in schema.get("required", []) if key not in data]
-        if missing:
-            raise LLMBadReply(f"structured output lacks required keys {missing}", provider=config.provider,
-                              model=config.model or config.name)
+    problem = violation(data, schema)
+    if problem is not None:
+        raise LLMBadReply(f"structured output does not match the schema {problem}", provider=config.provider,
+                          model=config.model or config.name)
     return data
 
 

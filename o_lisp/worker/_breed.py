@@ -11,7 +11,7 @@ check's `known`) — and turns its answers into the lab methods' plain-data repl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from o_lisp._compiler import SPECIAL_FORMS
@@ -43,13 +43,22 @@ class Breeder:
     """One population run over one definition of `agent` (see the module docstring)."""
 
     def __init__(self, agent: Agent, definition: str, settings: Mapping[str, Any],
-                 state: Mapping[str, Any] | None = None) -> None:
+                 state: Mapping[str, Any] | None = None,
+                 writer: Callable[[PopulationSearch], Any] | None = None) -> None:
         target = target_of(agent, definition)
         self.search = (PopulationSearch.restore(state, target) if state is not None
                        else PopulationSearch(Settings.from_data(settings), target))
+        self.writer = writer
+        """Called once a generation is bred, before it is asked for: a model's share
+        (`_breed_llm.LLMShare`), None for mutation only."""
+
+    def _ask(self) -> Any:
+        if self.writer is not None:
+            self.writer(self.search)
+        return self.search.ask()
 
     def start(self) -> dict[str, Any]:
-        request = self.search.ask()
+        request = self._ask()
         return {"request": None if request is None else request.as_data(), "generation": self.search.generation}
 
     def tell(self, evaluations: list[Any]) -> dict[str, Any]:
@@ -58,7 +67,7 @@ class Breeder:
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise SearchError(f"an evaluation is malformed: {type(error).__name__}: {error}") from None
         told = self.search.tell(answers)
-        request = self.search.ask()
+        request = self._ask()
         return {"request": None if request is None else request.as_data(), "generation": self.search.generation,
                 "generation_done": told.generation_done, "individuals": list(told.individuals),
                 "logbook": told.logbook, "done": told.done}

@@ -43,15 +43,11 @@ from o_lisp._reader import read_many
 from o_lisp.agent._agent import Agent, bump_version
 from o_lisp.agent._definitions import Definition, DefinitionKind
 from o_lisp.agent._dsl import classify
+from o_lisp.agent._state import StateError
+from o_lisp.evolution._bandit import arm_name
+from o_lisp.evolution._bandit import updated as bandit_updated
 from o_lisp.evolution._decision import format_duration
-from o_lisp.evolution._generators import (
-    GenerationContext,
-    LLMGenerator,
-    MutationGenerator,
-    TemplateGenerator,
-    generate,
-    updated,
-)
+from o_lisp.evolution._generators import GenerationContext, updated
 from o_lisp.evolution._search import SearchError
 from o_lisp.evolution._validate import ValidationThresholds, run_fitness, validate
 from o_lisp.guardian._protocol import (
@@ -61,12 +57,16 @@ from o_lisp.guardian._protocol import (
     WorkerSpec,
 )
 from o_lisp.worker._breed import Breeder
+from o_lisp.worker._breed_llm import llm_share
 from o_lisp.worker._evaluate import check_request, evaluate, scope_names
 from o_lisp.worker._llm import REPLIES_DIRECTORY, llm_settings
+from o_lisp.worker._write import UsageMeter, WriteError, models_of, write_candidates
 
 __all__ = ["Lab"]
 
 MAX_SAMPLES = 100_000
+MAX_RATED_REPLIES = 10_000
+"""Replies remembered by arm during a canary (older ones can no longer be rated for it)."""
 GENERATOR_CHOICES = ("mutation", "llm", "mixed")
 """`evolution_generate`'s ``generator``: the offline mutation and template generators, a
 model (`LLMGenerator` through the agent's models, ``model`` naming one), or both."""
@@ -93,6 +93,8 @@ class _Arm:
     latencies_ms: list[float] = dataclasses.field(default_factory=list)
     errors: int = 0
     requests: int = 0
+    ratings: list[float] = dataclasses.field(default_factory=list)
+    """Users' ratings (`/v1/feedback`) of replies this arm wrote (a canary signal: docs/llm.md)."""
 
     def add(self, ok: bool, ms: float) -> None:
         self.requests += 1
@@ -102,9 +104,18 @@ class _Arm:
             self.latencies_ms.append(ms)
 
     def drain(self) -> dict[str, Any]:
-        data = {"latencies_ms": self.latencies_ms, "errors": self.errors, "requests": self.requests}
-        self.latencies_ms, self.errors, self.requests = [], 0, 0
+        data = {"latencies_ms": self.latencies_ms, "errors": self.errors, "requests": self.requests,
+                "ratings": self.ratings}
+        self.latencies_ms, self.errors, self.requests, self.ratings = [], 0, 0, []
         return data
+
+
+def _commit_of(code_version: str) -> str:
+    """The commit of a worker's code version string (`CodeVersion`), or the string itself."""
+    try:
+        return CodeVersion.parse(code_version).commit
+    except (ValueError, AttributeError):
+        return code_version
 
 
 class _ScratchLog:
@@ -149,6 +160,11 @@ class Lab:
         self.spec = worker.spec
         self.shadow = _Arm()
         self.arms = {"stable": _Arm(), "canary": _Arm()}
+        self.reply_arms: dict[str, str] = {}
+        """Reply id -> who wrote it: a canary's arm while one runs, else `commit:C` (the code's
+        commit), so a rating counts for the canary's arms or for the code version it judges."""
+        self.commit_ratings: dict[str, list[float]] = {}
+        """Ratings by the commit of the code that wrote the rated reply (probation: docs/evolution.md)."""
         self.canary: Any = None
         self.canary_name: str | None = None
         self.canary_weight = 0.0
@@ -157,6 +173,8 @@ class Lab:
         self.candidate: Definition | None = None
         self.scratch_log: _ScratchLog | None = None
         self.breeder: Breeder | None = None
+        self.usage = UsageMeter()
+        """A shadow's model usage for evolution, drained by the guardian (`evolution_usage`)."""
         if self.spec.shadow:
             self._build_shadow(state)
 
@@ -194,12 +212,25 @@ class Lab:
         finally:
             if self.canary is not None:
                 self.arms[arm].add(ok, (evaluation_cpu_ns() - started) / 1e6)
-        return reply, getattr(agent, "last_reply_id", None)
+        reply_id = getattr(agent, "last_reply_id", None)
+        if isinstance(reply_id, str):  # who wrote it, for its ratings: the canary's arm, the code's commit
+            written = arm if self.canary is not None else f"commit:{_commit_of(self.worker.code_version)}"
+            self.reply_arms[reply_id] = written
+            while len(self.reply_arms) > MAX_RATED_REPLIES:
+                self.reply_arms.pop(next(iter(self.reply_arms)))
+        return reply, reply_id
 
     def feedback(self, rating: float, comment: str, reply_to: str | None) -> str:
         """Record feedback, then let the agent react (its ``on-feedback`` function, if any)."""
         agent = self.worker.agent
         feedback_id: str = agent.feedback(rating, comment, reply_to)
+        arm = self.reply_arms.get(reply_to) if reply_to is not None else None
+        if arm in self.arms and self.canary is not None:
+            self.arms[arm].ratings.append(float(rating))
+        elif arm is not None and arm.startswith("commit:"):
+            ratings = self.commit_ratings.setdefault(arm[len("commit:"):], [])
+            ratings.append(float(rating))
+            del ratings[:-MAX_RATED_REPLIES]
         react = agent.interpreter.environment.get(mangle("on-feedback"))
         if callable(react):
             agent.interpreter.call(react, {"id": feedback_id, "rating": rating, "comment": comment, "reply_to": reply_to})
@@ -208,10 +239,9 @@ class Lab:
     # -- dispatch -------------------------------------------------------------------------------
     def dispatch(self, method: str, args: dict[str, Any]) -> Any:
         handler = getattr(self, "_" + method, None)
-        shadow_only = method in ("evolution_generate", "evolution_validate", "evolution_samples")
-        if handler is None or (shadow_only and not self.spec.shadow) or (
-            method.startswith("canary_") and self.spec.shadow
-        ):
+        shadow_only = method in ("evolution_generate", "evolution_validate", "evolution_samples", "evolution_usage")
+        main_only = method == "evolution_charge" or method.startswith("canary_")
+        if handler is None or (shadow_only and not self.spec.shadow) or (main_only and self.spec.shadow):
             raise BadRequest(ErrorCode.UNKNOWN_METHOD, f"unknown method {method[:64]!r} for a {self.spec.role} worker")
         try:
             return handler(args)
@@ -245,7 +275,9 @@ class Lab:
     # -- the breeder (a population search over one definition: o_lisp.worker._breed) -------------
     def _evolution_breed_start(self, args: dict[str, Any]) -> dict[str, Any]:
         """Start (or, with ``state``, resume) the lab's one population search: args
-        ``{"definition", "settings", "state"}``; reply ``{"request", "generation"}``."""
+        ``{"definition", "settings", "state"}`` and, for a model's share of each
+        generation, ``{"generator": "llm"|"mixed", "model", "hypothesis"}``; reply
+        ``{"request", "generation"}``."""
         definition = _str(args, "definition")
         settings = args.get("settings") or {}
         state = args.get("state")
@@ -253,8 +285,12 @@ class Lab:
             raise LabError("argument 'settings' must be a map")
         if state is not None and not isinstance(state, dict):
             raise LabError("argument 'state' must be a map or null")
+        try:  # with generator llm/mixed a model writes a share of each generation (docs/llm.md)
+            writer = llm_share(self.worker.agent, definition, args, self.usage)
+        except (WriteError, ValueError) as error:
+            raise LabError(f"evolution_breed_start: {error}") from None
         try:
-            self.breeder = Breeder(self.worker.agent, definition, settings, state)
+            self.breeder = Breeder(self.worker.agent, definition, settings, state, writer)
             return self.breeder.start()
         except SearchError as error:
             self.breeder = None
@@ -319,21 +355,55 @@ class Lab:
         choice = str(args.get("generator") or "mutation")
         if choice not in GENERATOR_CHOICES:
             raise LabError(f"unknown generator {choice!r} (known: {', '.join(GENERATOR_CHOICES)})")
-        generators: list[Any] = [MutationGenerator(), TemplateGenerator()] if choice != "llm" else []
-        if choice in ("llm", "mixed"):  # docs/llm.md, "LLM-written candidates"
-            report = agent.scratch().run_tests()
-            model = args.get("model") if isinstance(args.get("model"), str) else None
-            context = dataclasses.replace(context, failures=tuple(
-                f"test {test}: {why}"[:500] for test, why in sorted(report.failed.items())))
-            generators.append(LLMGenerator(lambda prompt: agent.llm.complete_text(prompt, model)))
-        candidates = generate(context, generators, random.Random(seed), n)
-        for generator in generators:
-            for problem in getattr(generator, "last_errors", ()):
-                print(f"o-lisp worker: {generator.name} generator: {problem}", file=sys.stderr)
+        try:  # docs/llm.md, "LLM-written candidates": models and the bandit between them
+            models = models_of(args.get("model"))
+        except WriteError as error:
+            raise LabError(str(error)) from None
+        candidates, problems, quota = write_candidates(agent, context, choice, models, random.Random(seed), n,
+                                                       meter=self.usage)
+        for problem in problems:
+            print(f"o-lisp worker: {problem}", file=sys.stderr)
+        if len(quota) > 1:
+            print("o-lisp worker: bandit slots: " + ", ".join(f"{arm} {k}" for arm, k in quota.items()),
+                  file=sys.stderr)
         if choice == "llm" and not candidates:  # say why, rather than "0 candidates"
-            problems = "; ".join(getattr(generators[0], "last_errors", ())) or "the reply held no usable definition"
-            raise LabError(f"the llm generator wrote no candidate: {problems}"[:1000])
+            reasons = "; ".join(p.split(" generator: ", 1)[-1] for p in problems) or "the reply held no usable definition"
+            raise LabError(f"the llm generator wrote no candidate: {reasons}"[:1000])
         return [dataclasses.asdict(c) for c in candidates]
+
+    def _evolution_ratings(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Users' ratings of the replies each of ``commits`` wrote (on this worker, since it
+        started): ``{"ratings": {commit: [rating...]}}``, for probation."""
+        commits = args.get("commits")
+        if not isinstance(commits, list) or not all(isinstance(c, str) for c in commits):
+            raise LabError("evolution_ratings: argument 'commits' must be a list of commit ids")
+        return {"ratings": {c: list(self.commit_ratings.get(c, ())) for c in commits[:16]}}
+
+    def _evolution_usage(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The model usage this shadow spent for evolution since the last call (the LLM
+        generator's requests): ``{"usage": [{"model", "day", "requests", "input_tokens",
+        "output_tokens", "cost_usd"}...]}``, for the guardian to charge to the live agent."""
+        return {"usage": self.usage.drain()}
+
+    def _evolution_charge(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The main worker: add a shadow's model usage to the live agent's day
+        (``{"usage": [...], "source": CYCLE}``), one durable `llm_usage` mutation per entry,
+        so evolution spends from the same daily budgets as the agent. Reply: the day."""
+        entries = args.get("usage")
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise LabError("evolution_charge: argument 'usage' must be a list of maps")
+        agent = self.worker.agent
+        for entry in entries[:1000]:
+            try:
+                agent.state.apply("llm_usage", {
+                    "model": str(entry["model"])[:200], "day": str(entry["day"])[:10],
+                    "requests": entry["requests"], "input_tokens": entry["input_tokens"],
+                    "output_tokens": entry["output_tokens"], "cost_usd": entry["cost_usd"],
+                    "source": str(args.get("source", ""))[:200], "time": agent.clock()})
+            except (KeyError, StateError) as error:
+                raise LabError(f"evolution_charge: a usage entry is malformed: {error}") from None
+        day = agent.state.data["llm"]["day"]
+        return {"day": {k: v for k, v in day.items() if k != "models"}}
 
     def _ancestors(self, name: str, current: str, limit: int = 5) -> list[str]:
         repository = self.worker.repository
@@ -403,6 +473,8 @@ class Lab:
     def _canary_stop(self, args: dict[str, Any]) -> dict[str, Any]:
         stopped = self.canary is not None
         self.canary, self.canary_name, self.canary_weight = None, None, 0.0
+        for reply_id in [r for r, arm in self.reply_arms.items() if arm in self.arms]:
+            del self.reply_arms[reply_id]
         return {"stopped": stopped}
 
     # -- the main worker: git writes and learning ------------------------------------------------
@@ -489,6 +561,9 @@ class Lab:
         evolution = agent.state.data.get("evolution") or {}
         stats = updated(evolution.get("stats") or {}, target, generator, operator,
                         "promoted" if outcome == "promoted" else "rejected")
+        if generator in ("mutation", "template", "llm"):  # the bandit's arms (o_lisp/evolution/_bandit.py)
+            model = args.get("model") if isinstance(args.get("model"), str) else None
+            stats = bandit_updated(stats, arm_name(generator, model), outcome == "promoted")
         agent.state.apply("record_evolution", {
             "cycle": _str(args, "cycle"), "target": target, "generator": generator, "operator": operator,
             "outcome": outcome, "reason": str(args.get("reason", ""))[:500], "stats": stats, "time": agent.clock(),

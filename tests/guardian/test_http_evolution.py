@@ -325,10 +325,7 @@ BAD_EVOLUTION = [
      "field 'seed' needs population (or resume): it is a setting of a population cycle", "seed"),
     ({"definition": "greet", "population": 20, "candidates": 4}, "invalid_field",
      "field 'candidates' does not go with a population cycle (population, resume): it breeds its own candidates "
-     "by mutation", "candidates"),
-    ({"definition": "greet", "population": 20, "generator": "llm"}, "invalid_field",
-     "field 'generator' does not go with a population cycle (population, resume): it breeds its own candidates "
-     "by mutation", "generator"),
+     "(by mutation, and with generator llm/mixed a model writes a share)", "candidates"),
     ({"definition": "greet", "resume": "../x"}, "invalid_field",
      'field \'resume\' must be a run id like "20261205T071502-3fa9c1", got "../x"', "resume"),
     ({"definition": "greet", "resume": 7}, "invalid_field",

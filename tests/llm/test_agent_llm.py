@@ -173,8 +173,44 @@ def test_structured_output_is_parsed_and_checked(tmp_path: Path) -> None:
                                                   {"match": "bad", "reply": '{"town": "Lyon"}'}]})
     agent = Agent.load(seed, tmp_path / "data", grants=["llm"])
     assert agent.handle("good") == '{"city" "Lyon"}'
-    with pytest.raises(ProgramError, match=r"lacks required keys \['city'\]"):
+    with pytest.raises(ProgramError, match=r"does not match the schema at \$ \(required\): 'city' is a required property"):
         agent.handle("bad")
+
+
+STRUCTURED = '''
+(defllm m :provider "scripted" :script "script.json")
+(setv SCHEMA {"type" "object" "required" ["city" "stops"]
+              "properties" {"city" {"type" "string"}
+                            "stops" {"type" "array" "items" {"$ref" "#/$defs/stop"}}}
+              "$defs" {"stop" {"type" "object" "required" ["km"] "properties" {"km" {"type" "integer" "minimum" 0}}}}})
+(defn respond [text]
+  (cond (= text "typo") (llm-chat [{"role" "user" "content" text}] :schema {"type" "strin"})
+        (= text "regex") (llm-chat [{"role" "user" "content" text}] :schema {"type" "string" "pattern" "(a+)+$"})
+        (= text "remote") (llm-chat [{"role" "user" "content" text}] :schema {"$ref" "https://example.com/s.json"})
+        True (get (llm-chat [{"role" "user" "content" text}] :schema SCHEMA) "data" "stops" 1 "km")))'''
+
+
+def test_structured_output_is_validated_against_the_full_schema_naming_the_failing_path(tmp_path: Path) -> None:
+    """Nested objects, arrays, `$ref`, `minimum`: the first failing path is named; a broken,
+    regex-bearing or remote schema is refused before any request (the script counts none)."""
+    script = {"rules": [{"match": "^good", "reply": '{"city": "Lyon", "stops": [{"km": 0}, {"km": 12}]}'},
+                        {"match": "^negative", "reply": '{"city": "Lyon", "stops": [{"km": 0}, {"km": -3}]}'},
+                        {"match": "^text", "reply": '{"city": "Lyon", "stops": [{"km": "far"}]}'},
+                        {"match": ".", "reply": '"anything"'}]}
+    seed = write_agent(tmp_path, STRUCTURED, script)
+    agent = Agent.load(seed, tmp_path / "data", grants=["llm"])
+    assert agent.handle("good") == "12"
+    with pytest.raises(ProgramError, match=r"at \$\.stops\[1\]\.km \(minimum\): -3 is less than the minimum of 0"):
+        agent.handle("negative")
+    with pytest.raises(ProgramError, match=r"at \$\.stops\[0\]\.km \(type\): 'far' is not of type 'integer'"):
+        agent.handle("text")
+    with pytest.raises(ProgramError, match=r":schema is not a usable JSON Schema: \$\.type: 'strin' is not valid"):
+        agent.handle("typo")
+    with pytest.raises(ProgramError, match=r"\$\.pattern: regular expressions are outside the sandbox"):
+        agent.handle("regex")
+    with pytest.raises(ProgramError, match=r"\$\.\$ref: 'https://example.com/s.json' points outside the schema"):
+        agent.handle("remote")
+    assert agent.state.data["llm"]["totals"]["requests"] == 3  # the refused schemas cost no request
 
 
 # -- the tool loop goes through the agent's tools ------------------------------------------------
