@@ -100,7 +100,7 @@ def test_population_flags_become_the_request_fields(monkeypatch: pytest.MonkeyPa
 
 
 def test_plot_draws_one_panel_per_objective(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")  # the optional extra [plot]
+    # matplotlib: the optional extra [plot], which the test extra includes
     from o_lisp._plot import objectives, plot_logbook
 
     rows = [{"gen": g, "evals": 20, "best": {"checks_passed": g, "steps": 10}, "min": {"checks_passed": 0, "steps": 4},

@@ -16,14 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pygit2
-import pytest
-
-from o_lisp.worker._lab import Lab
 
 ROOT = Path(__file__).resolve().parent.parent
-needs_breeder = pytest.mark.skipif(not hasattr(Lab, "_evolution_breed_start"),
-                                   reason="the breeder's lab methods (evolution_breed_*) have not landed")
-pytestmark = needs_breeder
 
 
 def o_lisp(*args: str, cwd: Path) -> list[str]:

@@ -318,7 +318,7 @@ def test_versions(guardian: FakeGuardian) -> None:
 
 
 def test_results_with_bytes_and_numpy_values_are_encoded(guardian: FakeGuardian) -> None:
-    np = pytest.importorskip("numpy")
+    import numpy as np
     guardian.blocks["b"] = {"id": "b", "embedding": b"\x00\x01", "score": np.float32(0.5), "v": np.arange(2)}
     reply = one(guardian, Call("GET", "/v1/memory/b"))
     assert reply.body == {"id": "b", "embedding": "AAE=", "score": 0.5, "v": [0, 1]}
@@ -981,9 +981,7 @@ def test_wal_verify_on_a_missing_directory(tmp_path: Path) -> None:
 
 
 def test_end_to_end_with_the_real_guardian(tmp_path: Path) -> None:
-    # importorskip because the supervisor lands in parallel with this module; once it
-    # exists this test always runs.
-    supervisor = pytest.importorskip("o_lisp.guardian._supervisor")
+    from o_lisp.guardian import _supervisor as supervisor
     config = supervisor.GuardianConfig(agent=ROOT / "agents" / "assistant.hy", data_dir=tmp_path / "data")
     guardian = supervisor.Guardian(config)
 
@@ -1019,7 +1017,6 @@ def test_end_to_end_with_the_real_guardian(tmp_path: Path) -> None:
 
 
 def test_serve_subprocess_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
-    pytest.importorskip("o_lisp.guardian._supervisor")  # lands in parallel; see above
     env = {**os.environ, "O_API_TOKEN": ""}
     process = subprocess.Popen(
         [sys.executable, "-m", "o_lisp.cli", "serve", str(ROOT / "agents" / "greeter.hy"),

@@ -7,9 +7,7 @@ and bodies. Every refused request also checks that the guardian was not asked
 anything (`metrics.requests` and the evolution manager's cycle list are unchanged):
 validation happens before anything is forwarded.
 
-The evolution orchestrator (`o_lisp.guardian._evolution`) lands in parallel with
-this layer; the tests that need it to answer are marked `needs_evolution` and run
-as soon as it exists. The mapping of `EvolutionError` codes onto statuses is tested
+The mapping of `EvolutionError` codes onto statuses is tested
 with a minimal stand-in for the manager (`RefusingEvolution`), because a real
 guardian cannot be made to answer every code on demand.
 """
@@ -17,7 +15,6 @@ guardian cannot be made to answer every code on demand.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import threading
 import urllib.error
@@ -39,10 +36,6 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "evolve-token"
 T = TypeVar("T")
 
-HAVE_EVOLUTION = importlib.util.find_spec("o_lisp.guardian._evolution") is not None
-needs_evolution = pytest.mark.skipif(
-    not HAVE_EVOLUTION, reason="o_lisp.guardian._evolution (the orchestrator) has not landed yet"
-)
 TERMINAL = {"promoted", "rejected", "rolled_back", "failed"}
 
 
@@ -179,7 +172,6 @@ def cycles_seen(live: LiveServer) -> int:
 # -- messages and feedback -------------------------------------------------------------------
 
 
-@needs_evolution
 def test_message_reply_comes_with_its_id(live: LiveServer) -> None:
     reply = live.request("POST", "/v1/messages", {"text": "hello"})
     assert reply.status == 200
@@ -190,7 +182,6 @@ def test_message_reply_comes_with_its_id(live: LiveServer) -> None:
     assert second.body["reply_id"] != reply.body["reply_id"]
 
 
-@needs_evolution
 def test_feedback_on_a_reply_is_201_with_an_id(live: LiveServer) -> None:
     reply_id = live.request("POST", "/v1/messages", {"text": "hello"}).body["reply_id"]
     rated = live.request("POST", "/v1/feedback", {"reply_id": reply_id, "rating": -0.5, "comment": "too curt"})
@@ -201,7 +192,6 @@ def test_feedback_on_a_reply_is_201_with_an_id(live: LiveServer) -> None:
     assert isinstance(starred.body["id"], str) and starred.body["id"] != rated.body["id"]
 
 
-@needs_evolution
 def test_feedback_on_an_unknown_reply_is_404_and_stores_nothing(live: LiveServer) -> None:
     known = live.request("POST", "/v1/messages", {"text": "hello"}).body["reply_id"]
 
@@ -376,13 +366,11 @@ def test_evolution_reads_refuse_bad_ids_and_parameters(live: LiveServer) -> None
     assert (deleted.status, deleted.body) == (405, error("method_not_allowed", "Method Not Allowed"))
 
 
-@needs_evolution
 def test_unknown_cycle_is_404(live: LiveServer) -> None:
     reply = live.request("GET", "/v1/evolution/evo-999999")
     assert (reply.status, reply.body) == (404, error("not_found", "no evolution cycle 'evo-999999'"))
 
 
-@needs_evolution
 def test_unknown_definition_is_404_from_the_manager(live: LiveServer) -> None:
     before = cycles_seen(live)
     reply = live.request("POST", "/v1/evolution", {"definition": "no-such-definition"})
@@ -392,7 +380,6 @@ def test_unknown_definition_is_404_from_the_manager(live: LiveServer) -> None:
     assert cycles_seen(live) == before
 
 
-@needs_evolution
 def test_a_cycle_runs_to_a_verdict_and_is_listed(live: LiveServer) -> None:
     started = live.request("POST", "/v1/evolution", {
         "definition": "greet", "hypothesis": "a warmer greeting", "generations": 1, "candidates": 2,
@@ -427,7 +414,6 @@ def test_a_cycle_runs_to_a_verdict_and_is_listed(live: LiveServer) -> None:
     assert _sample(metrics, "o_guardian_evolution_cycles_total") >= 1
 
 
-@needs_evolution
 def test_an_operators_own_candidate_is_judged_like_any_other(live: LiveServer) -> None:
     """`candidate`: the operator proposes the source; it still goes through validation
     (here the agent's deftest refuses an impolite greeting) and is recorded as rejected."""

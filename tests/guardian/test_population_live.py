@@ -7,16 +7,11 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from o_lisp.guardian._evolution import EvolutionConfig
 from o_lisp.guardian._runs import PopulationSettings
 from o_lisp.guardian._supervisor import Guardian, GuardianConfig
-from o_lisp.worker._lab import Lab
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(not hasattr(Lab, "_evolution_breed_start"),
-                                reason="the breeder's lab methods (evolution_breed_*) have not landed")
 
 
 STUCK = """\
