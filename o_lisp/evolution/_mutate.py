@@ -286,12 +286,13 @@ def body_start(form: Any, kind: DefinitionKind) -> int | None:
         return cond + 1
     if kind in (DefinitionKind.FUNCTION, DefinitionKind.MACRO):
         return 4 if len(form) > 4 and type(form[3]) is String else 3
-    if kind is DefinitionKind.TOOL:
-        i = 3
+    if kind in (DefinitionKind.TOOL, DefinitionKind.FITNESS):
+        # a tool's options; a fitness task's search vocabulary (`:for f :primitives [...]`)
+        i = 3 if kind is DefinitionKind.TOOL else 2
         while i + 1 < len(form) and type(form[i]) is Keyword:
             i += 2
         return i
-    if kind in (DefinitionKind.TEST, DefinitionKind.FITNESS):
+    if kind is DefinitionKind.TEST:
         return 2
     return None
 

@@ -292,3 +292,18 @@ def test_heads_are_only_offered_to_swap_operator() -> None:
     # replace-subtree may swap whole calls, but never a head on its own.
     for text in _run(replace_subtree, "(defn f [x] (g (h x) (k 1)))"):
         assert type(read(text)[3]) is Expression
+
+
+def test_no_operator_touches_a_fitness_tasks_search_vocabulary() -> None:
+    """`:for f :primitives [...] :terminals [...]` say what GP may grow; only the body is code."""
+    form = read("(deffitness mse :for f :primitives [+ - * [- 1]] :terminals [x [-1.0 1.0]]"
+                " (do 1 (- (sum (lfor [x y] cases (* (- (f x) y) 2))))))")
+    ctx = MutationContext.for_form(form)
+    changed = 0
+    for operator in OPERATORS.values():
+        for seed in range(20):
+            new = operator(form, random.Random(seed), ctx)
+            if new is not None:
+                changed += 1
+                assert list(new[:8]) == list(form[:8]), to_source(new)
+    assert changed > 20  # the body was mutated, just not the vocabulary
