@@ -609,9 +609,11 @@ class PopulationSearch:
         if self.repairing:
             return True, ""
         names = self.fitness_names
-        if fit.key(best, names)[2:] > fit.key(parent, names)[2:]:
+        # deffitness, then steps; a form that is only smaller is no evidence (a statement no
+        # test executes can be deleted without a check noticing)
+        if fit.key(best, names)[2:-1] > fit.key(parent, names)[2:-1]:
             return True, ""
-        return False, "no candidate passing every check has a better fitness or cost than the parent"
+        return False, "no candidate passing every check has a better deffitness or fewer steps than the parent"
 
     # -- state -----------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
