@@ -246,6 +246,8 @@ class PopulationSearch:
         self.seen: set[str] = {_hash(self.parent_source)}
         self._edits: dict[str, list[Edit]] = {}
         self._neighbours: list[tuple[Edit, str]] | None = None
+        self._forms: dict[str, Any] = {}
+        """Forms of individuals by id (read once from their source; forms are immutable)."""
         self.rejected: set[str] = set()
         """Hashes of candidates the scope check rejected (never built again)."""
         self.localiser = Localiser({})
@@ -387,7 +389,9 @@ class PopulationSearch:
             self.rejected.add(digest)
             return None
         self.seen.add(digest)
-        return Individual(self._next_id(), source, parents, operator, island,
+        ident = self._next_id()
+        self._forms[ident] = form
+        return Individual(ident, source, parents, operator, island,
                           fit.edit_distance(self.parent_form, form), self.generation + 1, None, contexts, natural)
 
     def _request(self, children: list[Individual]) -> EvaluationRequest | None:
@@ -429,7 +433,12 @@ class PopulationSearch:
         return max(contenders, key=self.rank)
 
     def _form(self, ident: str) -> Any:
-        return _read_one(self.individuals[ident].source)
+        form = self._forms.get(ident)
+        if form is None:
+            if len(self._forms) > 4096:
+                self._forms.clear()
+            form = self._forms[ident] = _read_one(self.individuals[ident].source)
+        return form
 
     def _breed(self) -> EvaluationRequest | None:
         """Generations 2..G: per island, elites stay (not re-evaluated), the rest are new children."""
@@ -477,8 +486,9 @@ class PopulationSearch:
                 natural = min(natural, self.individuals[second].natural)
                 operators.append("crossover")
                 contexts.append(("crossover", "*"))
-        if not operators or self.rng.random() < self.settings.mutation or _hash(to_source(form)) in self.seen:
-            made = self._mutate(form, to_source(form))
+        source = self.individuals[first].source if not operators else to_source(form)
+        if not operators or self.rng.random() < self.settings.mutation or _hash(source) in self.seen:
+            made = self._mutate(form, source)
             if made is None:
                 return None
             form, edit = made
