@@ -102,7 +102,10 @@ def edit_distance(a: Any, b: Any) -> int:
     return _distance(_frozen(a), _frozen(b))
 
 
-def _frozen(form: Any) -> Any:
+_Frozen = tuple[str, Any, int]
+
+
+def _frozen(form: Any) -> _Frozen:
     """A hashable copy of a form: (type name, children or text, size)."""
     if isinstance(form, FormSequence):
         children = tuple(_frozen(c) for c in form)
@@ -110,16 +113,17 @@ def _frozen(form: Any) -> Any:
     return (type(form).__name__, str(form), 1)
 
 
-def _wrapped(inner: Any, outer: Any) -> int:
+def _wrapped(inner: _Frozen, outer: _Frozen) -> int:
     """The cost of `outer` as `inner` wrapped: the nodes `outer` adds around one of its
     children, plus that child's distance to `inner` (``x`` -> ``(+ x 1)`` costs 3)."""
     if not isinstance(outer[1], tuple) or not outer[1]:
         return outer[2] + inner[2]
-    return min(outer[2] - c[2] + _distance(inner, c) for c in outer[1])
+    children: tuple[_Frozen, ...] = outer[1]
+    return min(outer[2] - c[2] + _distance(inner, c) for c in children)
 
 
 @lru_cache(maxsize=65536)
-def _distance(a: Any, b: Any) -> int:
+def _distance(a: _Frozen, b: _Frozen) -> int:
     if a == b:
         return 0
     if not (isinstance(a[1], tuple) and isinstance(b[1], tuple) and a[0] == b[0]):
