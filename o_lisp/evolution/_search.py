@@ -10,16 +10,19 @@ evaluators. A run:
 2. generation 1: distinct one-edit mutants of the parent (`_repair.edits`), drawn by
    operator (prior x learned success rate per operator x context) and then by site
    (Ochiai suspiciousness), split over the islands;
-3. generations 2..G, per island: elitism, tournament selection (parents sometimes drawn
-   from the MAP-Elites archive, `_archive`), homologous crossover, mutation; the islands
-   exchange their best every `MIGRATE_EVERY` generations (a ring).
+3. generations 2..G, per island: elitism, then each child either a fresh one-edit
+   mutant of the parent (`FRESH_SHARE`, more while nothing beats the parent) or bred:
+   tournament selection (parents sometimes drawn from the MAP-Elites archive,
+   `_archive`), homologous crossover, mutation; the islands exchange their best every
+   `MIGRATE_EVERY` generations (a ring).
 
 Every candidate is checked before it is asked for: its normalised form (printed source)
 must be new in the run (duplicates are never evaluated twice) and it must reference no
 name unbound where it is used (`_scope`). Each test run of a candidate is capped at
 ``max(20 x the parent's steps, STEP_FLOOR)`` steps (a runaway dies in milliseconds) and
 the tests the parent fails run first. A repair run (the parent fails some check) stops
-after the first generation that produced a candidate passing every check. One
+once it has a natural one-node patch passing every check, or `PATIENCE` generations
+after its first plausible patch (see `SMALL_EDIT`). One
 `random.Random` drives every choice, so a seed reproduces the run, and `state` /
 `restore` carry everything (RNG state included) across a restart.
 """
