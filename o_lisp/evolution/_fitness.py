@@ -102,41 +102,40 @@ def edit_distance(a: Any, b: Any) -> int:
     return _distance(_frozen(a), _frozen(b))
 
 
-def _frozen(form: Any) -> Any:
+_Frozen = tuple[str, Any, int]
+
+
+def _frozen(form: Any) -> _Frozen:
+    """A hashable copy of a form: (type name, children or text, size)."""
     if isinstance(form, FormSequence):
-        return (type(form).__name__, tuple(_frozen(c) for c in form))
-    return (type(form).__name__, str(form))
+        children = tuple(_frozen(c) for c in form)
+        return (type(form).__name__, children, 1 + sum(c[2] for c in children))
+    return (type(form).__name__, str(form), 1)
 
 
-def _fsize(form: Any) -> int:
-    if isinstance(form[1], tuple):
-        return 1 + sum(_fsize(c) for c in form[1])
-    return 1
-
-
-def _wrapped(inner: Any, outer: Any) -> int:
+def _wrapped(inner: _Frozen, outer: _Frozen) -> int:
     """The cost of `outer` as `inner` wrapped: the nodes `outer` adds around one of its
     children, plus that child's distance to `inner` (``x`` -> ``(+ x 1)`` costs 3)."""
     if not isinstance(outer[1], tuple) or not outer[1]:
-        return _fsize(outer) + _fsize(inner)
-    total = _fsize(outer)
-    return min(total - _fsize(c) + _distance(inner, c) for c in outer[1])
+        return outer[2] + inner[2]
+    children: tuple[_Frozen, ...] = outer[1]
+    return min(outer[2] - c[2] + _distance(inner, c) for c in children)
 
 
 @lru_cache(maxsize=65536)
-def _distance(a: Any, b: Any) -> int:
+def _distance(a: _Frozen, b: _Frozen) -> int:
     if a == b:
         return 0
     if not (isinstance(a[1], tuple) and isinstance(b[1], tuple) and a[0] == b[0]):
-        return min(max(_fsize(a), _fsize(b)), _wrapped(a, b), _wrapped(b, a))
+        return min(max(a[2], b[2]), _wrapped(a, b), _wrapped(b, a))
     xs, ys = a[1], b[1]
     previous = [0]
     for y in ys:
-        previous.append(previous[-1] + _fsize(y))
+        previous.append(previous[-1] + y[2])
     for x in xs:
-        current = [previous[0] + _fsize(x)]
+        current = [previous[0] + x[2]]
         for j, y in enumerate(ys):
-            current.append(min(previous[j + 1] + _fsize(x), current[j] + _fsize(y), previous[j] + _distance(x, y)))
+            current.append(min(previous[j + 1] + x[2], current[j] + y[2], previous[j] + _distance(x, y)))
         previous = current
     return previous[-1]
 

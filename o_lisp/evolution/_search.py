@@ -10,16 +10,19 @@ evaluators. A run:
 2. generation 1: distinct one-edit mutants of the parent (`_repair.edits`), drawn by
    operator (prior x learned success rate per operator x context) and then by site
    (Ochiai suspiciousness), split over the islands;
-3. generations 2..G, per island: elitism, tournament selection (parents sometimes drawn
-   from the MAP-Elites archive, `_archive`), homologous crossover, mutation; the islands
-   exchange their best every `MIGRATE_EVERY` generations (a ring).
+3. generations 2..G, per island: elitism, then each child either a fresh one-edit
+   mutant of the parent (`FRESH_SHARE`, more while nothing beats the parent) or bred:
+   tournament selection (parents sometimes drawn from the MAP-Elites archive,
+   `_archive`), homologous crossover, mutation; the islands exchange their best every
+   `MIGRATE_EVERY` generations (a ring).
 
 Every candidate is checked before it is asked for: its normalised form (printed source)
 must be new in the run (duplicates are never evaluated twice) and it must reference no
 name unbound where it is used (`_scope`). Each test run of a candidate is capped at
 ``max(20 x the parent's steps, STEP_FLOOR)`` steps (a runaway dies in milliseconds) and
 the tests the parent fails run first. A repair run (the parent fails some check) stops
-after the first generation that produced a candidate passing every check. One
+once it has a natural one-node patch passing every check, or `PATIENCE` generations
+after its first plausible patch (see `SMALL_EDIT`). One
 `random.Random` drives every choice, so a seed reproduces the run, and `state` /
 `restore` carry everything (RNG state included) across a restart.
 """
@@ -66,12 +69,16 @@ most bugs are one edit away, so its neighbourhood keeps being explored however t
 islands drift; while nothing has passed more checks than the parent (no gradient to
 follow, a repair's usual start) most children are, the rest keep the islands breeding."""
 SMALL_EDIT = 1
+NATURAL_ENOUGH = 2.0
 PATIENCE = 2
 """A repair stops after the first generation with a candidate passing every check within
-SMALL_EDIT of the parent (one node changed: it cannot get smaller); a larger plausible
-patch is kept while the search spends PATIENCE more generations, mostly on the parent's
-untried neighbours, looking for a smaller one, which is less likely to overfit the
-visible tests (e.g. ``(% n (+ d 1))`` passes them as well as the fix ``<`` -> ``<=``)."""
+SMALL_EDIT of the parent (one node changed: it cannot get smaller) by a usual slip
+(naturalness at least NATURAL_ENOUGH: a near operator swap, a constant ±1, another
+variable). Any other plausible patch is kept while the search spends PATIENCE more
+generations, mostly on the parent's untried neighbours, looking for a smaller or more
+natural one, which is less likely to overfit the visible tests: ``(% n (+ d 1))``
+passes them as well as the fix ``<`` -> ``<=``, and so does ``!=`` -> ``>=`` where the
+fix is ``!=`` -> ``=``."""
 TRIES = 60
 """Attempts to breed one new (unseen, scope-correct) candidate before giving up the slot."""
 RATE_PRIOR = 4
@@ -242,6 +249,8 @@ class PopulationSearch:
         self.seen: set[str] = {_hash(self.parent_source)}
         self._edits: dict[str, list[Edit]] = {}
         self._neighbours: list[tuple[Edit, str]] | None = None
+        self._forms: dict[str, Any] = {}
+        """Forms of individuals by id (read once from their source; forms are immutable)."""
         self.rejected: set[str] = set()
         """Hashes of candidates the scope check rejected (never built again)."""
         self.localiser = Localiser({})
@@ -383,7 +392,9 @@ class PopulationSearch:
             self.rejected.add(digest)
             return None
         self.seen.add(digest)
-        return Individual(self._next_id(), source, parents, operator, island,
+        ident = self._next_id()
+        self._forms[ident] = form
+        return Individual(ident, source, parents, operator, island,
                           fit.edit_distance(self.parent_form, form), self.generation + 1, None, contexts, natural)
 
     def _request(self, children: list[Individual]) -> EvaluationRequest | None:
@@ -425,7 +436,12 @@ class PopulationSearch:
         return max(contenders, key=self.rank)
 
     def _form(self, ident: str) -> Any:
-        return _read_one(self.individuals[ident].source)
+        form = self._forms.get(ident)
+        if form is None:
+            if len(self._forms) > 4096:
+                self._forms.clear()
+            form = self._forms[ident] = _read_one(self.individuals[ident].source)
+        return form
 
     def _breed(self) -> EvaluationRequest | None:
         """Generations 2..G: per island, elites stay (not re-evaluated), the rest are new children."""
@@ -473,8 +489,9 @@ class PopulationSearch:
                 natural = min(natural, self.individuals[second].natural)
                 operators.append("crossover")
                 contexts.append(("crossover", "*"))
-        if not operators or self.rng.random() < self.settings.mutation or _hash(to_source(form)) in self.seen:
-            made = self._mutate(form, to_source(form))
+        source = self.individuals[first].source if not operators else to_source(form)
+        if not operators or self.rng.random() < self.settings.mutation or _hash(source) in self.seen:
+            made = self._mutate(form, source)
             if made is None:
                 return None
             form, edit = made
@@ -520,7 +537,7 @@ class PopulationSearch:
             self.plausible_since = self.generation
         if (self.generation >= self.settings.generations
                 or (self.settings.max_evals is not None and self.evaluations >= self.settings.max_evals)
-                or any(i.edit <= SMALL_EDIT for i in plausible)
+                or any(i.edit <= SMALL_EDIT and i.natural >= NATURAL_ENOUGH for i in plausible)
                 or (self.plausible_since is not None and self.generation - self.plausible_since >= PATIENCE)):
             self.done = True
         return self._logbook(ids)
@@ -649,9 +666,11 @@ class PopulationSearch:
         if self.repairing:
             return True, ""
         names = self.fitness_names
-        if fit.key(best, names)[2:] > fit.key(parent, names)[2:]:
+        # deffitness, then steps; a form that is only smaller is no evidence (a statement no
+        # test executes can be deleted without a check noticing)
+        if fit.key(best, names)[2:-1] > fit.key(parent, names)[2:-1]:
             return True, ""
-        return False, "no candidate passing every check has a better fitness or cost than the parent"
+        return False, "no candidate passing every check has a better deffitness or fewer steps than the parent"
 
     # -- state -----------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:

@@ -340,3 +340,24 @@ def test_islands_keep_their_size_exchange_their_best_and_rates_are_learned_per_c
     assert "*" in contexts and len(contexts) > 2  # per operator and per operator x context
     assert search.archive.cells and all(i in search.individuals for i in search.archive.cells.values())
     assert all(search.individuals[i].evaluation is not None for island in search.islands for i in island)
+
+
+def answers(request: EvaluationRequest | None, **fields: Any) -> list[Evaluation]:
+    assert request is not None
+    return [Evaluation(p.id, "done", "", **fields) for p in request.proposals]
+
+
+def test_with_a_passing_parent_only_fewer_steps_or_a_better_deffitness_improve() -> None:
+    settings = Settings(population=4, generations=1, islands=1, seed=1)
+    parent = Evaluation(PARENT_ID, "done", "", 3, 3, (), (("a", 1.0), ("b", 1.0)), 10, None, 10)
+    for steps, fitness, why in ((10, (1.0, 1.0), "fewer steps"), (8, (1.0, 1.0), ""), (10, (2.0, 1.0), ""),
+                                (5, (0.5, 1.0), "no candidate ranked above the parent"),
+                                (10, (2.0, 0.5), "deffitness b fell from 1 to 0.5")):
+        search = PopulationSearch(settings, target("fahrenheit", "fahrenheit"))
+        search.tell([parent])
+        assert not search.repairing
+        search.tell(answers(search.ask(), checks_passed=3, checks_total=3, fitness=(("a", fitness[0]), ("b", fitness[1])),
+                            steps=steps, size=4))  # every child is smaller: not enough on its own
+        best = search.best()
+        assert best["improved"] is (why == ""), (steps, fitness, best["reason"])
+        assert why in best["reason"]
