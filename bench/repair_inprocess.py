@@ -43,8 +43,10 @@ from repair import (  # noqa: E402 - bench/repair.py: the corpus and the held-ou
     run_heldout,
 )
 
+from o_lisp import OLispError  # noqa: E402
 from o_lisp.agent._agent import Agent  # noqa: E402
 from o_lisp.evolution._individual import EvaluationRequest  # noqa: E402
+from o_lisp.evolution._search import SearchError, Settings  # noqa: E402
 from o_lisp.worker._breed import Breeder  # noqa: E402
 from o_lisp.worker._evaluate import evaluate  # noqa: E402
 
@@ -108,22 +110,31 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     settings: dict[str, object] = {"population": options.population, "generations": options.generations,
                                    "islands": options.islands, "seed": options.seed}
+    try:
+        Settings.from_data(settings)
+    except SearchError as problem:
+        print(f"repair_inprocess: {problem}", file=sys.stderr)
+        return 2
     results = []
     print("| program | outcome | s | evals | gens | operator | edit |")
     print("|---|---|---:|---:|---:|---|---:|")
     for program in programs:
-        result = repair_one(program, settings)
+        try:
+            result = repair_one(program, settings)
+        except (SearchError, OLispError, OSError) as problem:  # one broken program does not end the run
+            result = Outcome(program.name, program.heldout.kind, "error", 0.0, 0, 0, None, None, None,
+                             f"{type(problem).__name__}: {problem}")
         results.append(result)
         print(f"| {result.program} | {result.outcome} | {result.seconds:.1f} | {result.evaluations} | "
               f"{result.generations} | {result.operator or ''} | {result.edit_distance if result.edit_distance is not None else ''} |",
               flush=True)
         if options.verbose and result.source:
             print(f"    {result.source}\n    {result.note}", flush=True)
-    counts = {k: sum(1 for r in results if r.outcome == k) for k in ("repaired", "overfit", "not repaired")}
+    counts = {k: sum(1 for r in results if r.outcome == k) for k in ("repaired", "overfit", "not repaired", "error")}
     times = sorted(r.seconds for r in results)
     share = counts["repaired"] / len(results) if results else 0.0
     print(f"\nrepaired {counts['repaired']}/{len(results)} ({share:.0%}, target {TARGET_SHARE:.0%}), "
-          f"overfit {counts['overfit']}, not repaired {counts['not repaired']}; "
+          f"overfit {counts['overfit']}, not repaired {counts['not repaired']}, error {counts['error']}; "
           f"median {times[len(times) // 2]:.1f} s, max {times[-1]:.1f} s (target <= {TARGET_SECONDS:g} s each, "
           f"here on one core, in-process); settings {settings}")
     if options.json:

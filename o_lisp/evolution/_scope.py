@@ -280,6 +280,9 @@ def analyse(form: Any, body_from: int | None) -> Scope:
     if type(form) is Expression and _head(form) == "defn" and len(form) >= 3:
         walker.value(form, (), frozenset())
         walker.scope.visible.pop((), None)
+    elif body_from is not None and type(form) is Expression and _head(form) == "deftool" and len(form) > 2 \
+            and type(form[2]) is List:  # (deftool NAME [PARAMS] :option value ... BODY)
+        walker.function(form, (), 2, body_from, frozenset())
     elif body_from is not None and type(form) is Expression:
         walker.body(form, (), body_from, frozenset())
     else:

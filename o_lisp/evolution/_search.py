@@ -66,12 +66,16 @@ most bugs are one edit away, so its neighbourhood keeps being explored however t
 islands drift; while nothing has passed more checks than the parent (no gradient to
 follow, a repair's usual start) most children are, the rest keep the islands breeding."""
 SMALL_EDIT = 1
+NATURAL_ENOUGH = 2.0
 PATIENCE = 2
 """A repair stops after the first generation with a candidate passing every check within
-SMALL_EDIT of the parent (one node changed: it cannot get smaller); a larger plausible
-patch is kept while the search spends PATIENCE more generations, mostly on the parent's
-untried neighbours, looking for a smaller one, which is less likely to overfit the
-visible tests (e.g. ``(% n (+ d 1))`` passes them as well as the fix ``<`` -> ``<=``)."""
+SMALL_EDIT of the parent (one node changed: it cannot get smaller) by a usual slip
+(naturalness at least NATURAL_ENOUGH: a near operator swap, a constant ±1, another
+variable). Any other plausible patch is kept while the search spends PATIENCE more
+generations, mostly on the parent's untried neighbours, looking for a smaller or more
+natural one, which is less likely to overfit the visible tests: ``(% n (+ d 1))``
+passes them as well as the fix ``<`` -> ``<=``, and so does ``!=`` -> ``>=`` where the
+fix is ``!=`` -> ``=``."""
 TRIES = 60
 """Attempts to breed one new (unseen, scope-correct) candidate before giving up the slot."""
 RATE_PRIOR = 4
@@ -520,7 +524,7 @@ class PopulationSearch:
             self.plausible_since = self.generation
         if (self.generation >= self.settings.generations
                 or (self.settings.max_evals is not None and self.evaluations >= self.settings.max_evals)
-                or any(i.edit <= SMALL_EDIT for i in plausible)
+                or any(i.edit <= SMALL_EDIT and i.natural >= NATURAL_ENOUGH for i in plausible)
                 or (self.plausible_since is not None and self.generation - self.plausible_since >= PATIENCE)):
             self.done = True
         return self._logbook(ids)
@@ -605,9 +609,11 @@ class PopulationSearch:
         if self.repairing:
             return True, ""
         names = self.fitness_names
-        if fit.key(best, names)[2:] > fit.key(parent, names)[2:]:
+        # deffitness, then steps; a form that is only smaller is no evidence (a statement no
+        # test executes can be deleted without a check noticing)
+        if fit.key(best, names)[2:-1] > fit.key(parent, names)[2:-1]:
             return True, ""
-        return False, "no candidate passing every check has a better fitness or cost than the parent"
+        return False, "no candidate passing every check has a better deffitness or fewer steps than the parent"
 
     # -- state -----------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:

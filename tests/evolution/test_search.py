@@ -94,6 +94,9 @@ def test_the_scope_check_rejects_names_not_bound_where_they_are_used() -> None:
     stranger = form("(defn f [xs] (let [a 1] (+ a b)) a)")
     assert [name for _, name in unbound(analyse(stranger, 3), KNOWN)] == ["b", "a"]
     assert unbound(analyse(form("(defn f [xs] (.append xs 1) xs.real)"), 3), KNOWN) == []
+    tool = form('(deftool note [text :str [weight 0.5] :float] :doc "d" (setv n 1) (+ text weight n))')
+    assert unbound(analyse(tool, 5), KNOWN) == []  # a tool's parameters are bound in its body
+    assert [name for _, name in unbound(analyse(tool, 5), frozenset())] == ["+"]
 
 
 def test_the_search_never_asks_for_a_candidate_with_an_unbound_name(tmp_path: Path) -> None:
@@ -321,3 +324,40 @@ def test_the_lab_methods_drive_a_run_over_plain_data(tmp_path: Path) -> None:
     with pytest.raises(BadRequest, match="do not answer the request"):
         lab.dispatch("evolution_breed_tell", {"evaluations": [ev("wrong").as_data()]})
     assert PARENT_ID == "parent"
+
+
+def test_islands_keep_their_size_exchange_their_best_and_rates_are_learned_per_context(tmp_path: Path) -> None:
+    agent = Agent.load(CORPUS / "rotate_left.hy", tmp_path / "data")  # not repairable in one edit: a full run
+    search = PopulationSearch(Settings(population=20, generations=2, islands=2, seed=4), target("rotate_left", "rotate-left"))
+    drive(search, agent)
+    assert search.generation == 2 and [len(island) for island in search.islands] == [10, 10]
+    others = sorted((i for i in search.individuals if i != PARENT_ID), key=search.rank, reverse=True)
+    a, b, c, d = others[0], others[-1], others[1], others[-2]
+    search.islands = [[a, b], [c, d]]
+    search._migrate()  # the ring: each island's best replaces the worst of the next
+    assert search.islands == [[a, c], [a, c]]
+    contexts = {context for (_, context) in search.rates.counts}
+    assert "*" in contexts and len(contexts) > 2  # per operator and per operator x context
+    assert search.archive.cells and all(i in search.individuals for i in search.archive.cells.values())
+    assert all(search.individuals[i].evaluation is not None for island in search.islands for i in island)
+
+
+def answers(request: EvaluationRequest | None, **fields: Any) -> list[Evaluation]:
+    assert request is not None
+    return [Evaluation(p.id, "done", "", **fields) for p in request.proposals]
+
+
+def test_with_a_passing_parent_only_fewer_steps_or_a_better_deffitness_improve() -> None:
+    settings = Settings(population=4, generations=1, islands=1, seed=1)
+    parent = Evaluation(PARENT_ID, "done", "", 3, 3, (), (("a", 1.0), ("b", 1.0)), 10, None, 10)
+    for steps, fitness, why in ((10, (1.0, 1.0), "fewer steps"), (8, (1.0, 1.0), ""), (10, (2.0, 1.0), ""),
+                                (5, (0.5, 1.0), "no candidate ranked above the parent"),
+                                (10, (2.0, 0.5), "deffitness b fell from 1 to 0.5")):
+        search = PopulationSearch(settings, target("fahrenheit", "fahrenheit"))
+        search.tell([parent])
+        assert not search.repairing
+        search.tell(answers(search.ask(), checks_passed=3, checks_total=3, fitness=(("a", fitness[0]), ("b", fitness[1])),
+                            steps=steps, size=4))  # every child is smaller: not enough on its own
+        best = search.best()
+        assert best["improved"] is (why == ""), (steps, fitness, best["reason"])
+        assert why in best["reason"]
