@@ -818,7 +818,7 @@ class Compiler:
     def _binary(self, op: str, left: ast.expr, right: ast.expr) -> ast.expr:
         helper = GUARDED_BINOPS.get(op)
         if helper is not None:
-            if _plain_with_constant(op, left, right):
+            if _plain_with_constant(op, left, right) or (op == "%" and _never_text(left)):
                 return ast.BinOp(left=left, op=ALL_BINOPS[op](), right=right)
             if op in FAST_OPS and (not self.no_walrus or (_simple(left) and _simple(right))):
                 return self.fast_binary(op, helper, left, right)
@@ -2295,6 +2295,18 @@ def _plain_with_constant(op: str, left: ast.expr, right: ast.expr) -> bool:
         return _is_number(left) or _is_number(right)
     if op == "*":
         return any(isinstance(n, ast.Constant) and type(n.value) is float for n in (left, right))
+    return False
+
+
+def _never_text(node: ast.expr) -> bool:
+    """Whether `node` (compiled code) certainly yields no str or bytes (or raises): a
+    number literal, or `+`/`-` with a number literal (`s + 1` raises for a str, bytes or
+    form; no type of the sandbox makes text of it). `%` on such a left operand is
+    arithmetic, never formatting, so it needs none of `Runtime.mod`'s checks."""
+    if isinstance(node, ast.Constant):
+        return type(node.value) in (int, float, complex, bool)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub):
+        return _is_number(node.left) or _is_number(node.right)
     return False
 
 

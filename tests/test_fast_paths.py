@@ -485,3 +485,15 @@ def test_the_left_operand_is_read_before_the_right_one_runs() -> None:
     interp.eval('(defn k [xs] (setv acc "") (for [x xs] (setv acc (+ acc (str x)))) acc)')
     assert interp.call("k", list(range(3000))) == "".join(map(str, range(3000)))
     assert interp.call("k", [1, 2, 3]) == "123"
+
+
+def test_mod_of_arithmetic_is_plain_and_formatting_still_checked() -> None:
+    """`(% (+ x c) m)` cannot format (its left operand is never text): plain `%`.
+    A left operand that may be a str still goes through the format checks."""
+    interp = Interpreter()
+    interp.eval("(defn lcg [x] (% (+ (* x 48271) 11) 2147483647))")
+    assert interp.call("lcg", 7) == (7 * 48271 + 11) % 2147483647
+    assert interp.eval("(% (- 10 3.5) 4)") == (10 - 3.5) % 4
+    with pytest.raises(ProgramError, match="TypeError"):
+        interp.eval('(setv s "%d") (% (+ s 1) 3)')
+    assert limit_of('(setv f "%999999999d") (% (+ f "") 1)', Limits()) == "size"
