@@ -156,7 +156,8 @@ class GPResult:
         return self.evaluations / self.seconds if self.seconds > 0 else 0.0
 
 
-_FLOAT_OPS: dict[tuple[str, int], Callable[[list[float], list[float]], list[float]]] = {
+_FLOAT_OPS: dict[tuple[str, int], Callable[..., list[float]]] = {
+    ("-", 1): lambda a: [-x for x in a],
     ("+", 2): lambda a, b: [x + y for x, y in zip(a, b, strict=True)],
     ("-", 2): lambda a, b: [x - y for x, y in zip(a, b, strict=True)],
     ("*", 2): lambda a, b: [x * y for x, y in zip(a, b, strict=True)],
