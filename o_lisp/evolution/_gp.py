@@ -20,8 +20,8 @@ with any other arguments is computed by walking the tree with the same functions
 value the body sees is the value the compiled `defn` would return, exceptions included:
 a point where the candidate raises keeps the exception, and DEF raises it again there.
 Each call of DEF charges the step budget what the compiled `defn` would (one step for its
-entry, one per agent-`defn` primitive node). `verify` re-scores a tree through an
-ordinary scratch agent and the tests compare the two.
+entry at the call, one per agent-`defn` primitive node when the task returns). `verify`
+re-scores a tree through an ordinary scratch agent and the tests compare the two.
 """
 
 from __future__ import annotations
