@@ -286,12 +286,12 @@ def body_start(form: Any, kind: DefinitionKind) -> int | None:
         return cond + 1
     if kind in (DefinitionKind.FUNCTION, DefinitionKind.MACRO):
         return 4 if len(form) > 4 and type(form[3]) is String else 3
-    if kind is DefinitionKind.TOOL:
-        i = 3
+    if kind in (DefinitionKind.TOOL, DefinitionKind.FITNESS):  # after the `:key value` options
+        i = 3 if kind is DefinitionKind.TOOL else 2
         while i + 1 < len(form) and type(form[i]) is Keyword:
             i += 2
         return i
-    if kind in (DefinitionKind.TEST, DefinitionKind.FITNESS):
+    if kind is DefinitionKind.TEST:
         return 2
     return None
 
