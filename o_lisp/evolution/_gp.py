@@ -20,8 +20,8 @@ with any other arguments is computed by walking the tree with the same functions
 value the body sees is the value the compiled `defn` would return, exceptions included:
 a point where the candidate raises keeps the exception, and DEF raises it again there.
 Each call of DEF charges the step budget what the compiled `defn` would (one step for its
-entry, one per agent-`defn` primitive node). `verify` re-scores a tree through an
-ordinary scratch agent and the tests compare the two.
+entry at the call, one per agent-`defn` primitive node when the task returns). `verify`
+re-scores a tree through an ordinary scratch agent and the tests compare the two.
 """
 
 from __future__ import annotations
@@ -95,9 +95,9 @@ class _Raised:
             return self.error
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Op:
-    """A symbol of the vocabulary. `kind`: "var" (parameter `index`), "const" (`value`) or
+    """A symbol of the vocabulary (compared and hashed by identity: each op is made once). `kind`: "var" (parameter `index`), "const" (`value`) or
     "prim" (`fn`, `arity`); `user` marks an agent `defn` primitive."""
 
     kind: str
@@ -156,7 +156,8 @@ class GPResult:
         return self.evaluations / self.seconds if self.seconds > 0 else 0.0
 
 
-_FLOAT_OPS: dict[tuple[str, int], Callable[[list[float], list[float]], list[float]]] = {
+_FLOAT_OPS: dict[tuple[str, int], Callable[..., list[float]]] = {
+    ("-", 1): lambda a: [-x for x in a],
     ("+", 2): lambda a, b: [x + y for x, y in zip(a, b, strict=True)],
     ("-", 2): lambda a, b: [x - y for x, y in zip(a, b, strict=True)],
     ("*", 2): lambda a, b: [x * y for x, y in zip(a, b, strict=True)],
@@ -238,6 +239,8 @@ class _Engine:
         self.vocabulary = _Vocabulary(agent, space)
         self.rng = random.Random(config.seed)
         self.table: dict[tuple[Any, ...], Node] = {}
+        """Every node made, keyed by (op, *kids): the hash-consing table (it also keeps
+        every node alive, so identities stay unique for the run)."""
         self.constants: dict[str, _Op] = {}
         self.fitness_fn = agent.fitness[fitness]
         self.samples: list[tuple[Any, ...]] | None = None
@@ -246,11 +249,12 @@ class _Engine:
         self.budget = agent.interpreter.budget
         self.target_name = mangle(space.target)
         self.scored = 0
+        self.deferred = 0
 
     # -- trees -------------------------------------------------------------------------
     def node(self, op: _Op, kids: tuple[Node, ...] = ()) -> Node:
         """The one node for `op` over `kids` (ops are unique objects: see `constant`)."""
-        key = (id(op), *map(id, kids))
+        key = (op, *kids)  # ops and nodes hash by identity
         found = self.table.get(key)
         if found is None:
             found = self.table[key] = Node(op, kids)
@@ -404,6 +408,11 @@ class _Engine:
             raise TypeError(f"{self.space.target}() takes {len(params)} positional arguments but {len(args)} were given")
         return args
 
+    def settle(self) -> None:
+        """Charge the steps of agent-`defn` primitives the calls of DEF owe (see `function`)."""
+        owed, self.deferred = self.deferred, 0
+        self.budget.charge(owed)
+
     def call(self, root: Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return self.scalar(root, self.arguments(args, kwargs))
 
@@ -420,18 +429,19 @@ class _Engine:
         """DEF as the fitness body sees it: `root`'s value at a sample from `values`, else
         walked; each call charged like the compiled defn's entry and its defn primitives."""
         arity = len(self.vocabulary.params)
-        cost = 1 + root.user_nodes
-        # Called inside the evaluation: the budget's ticker is the running one.
-        tick, charge, one = self.budget.tick, self.budget.charge, cost == 1
+        extra = root.user_nodes
+        # Called inside the evaluation: the budget's ticker is the running one. The entry's
+        # step is taken at once; the primitives' steps are added up and charged when the
+        # task returns (`settle`), one charge per evaluation instead of one per call.
+        tick = self.budget.tick
         values, index = root.values, self.index
         engine = self
 
         if arity == 1 and record is None and values is not None:
             def candidate(*args: Any, **kwargs: Any) -> Any:
-                if one:
-                    tick()
-                else:
-                    charge(cost)
+                tick()
+                if extra:
+                    engine.deferred += extra
                 if len(args) == 1 and not kwargs:
                     x = args[0]
                     if type(x) is float:
@@ -444,7 +454,8 @@ class _Engine:
                 return engine.call(root, args, kwargs)
         else:
             def candidate(*args: Any, **kwargs: Any) -> Any:
-                charge(cost)
+                tick()
+                engine.deferred += extra
                 if record is not None:
                     args = engine.arguments(args, kwargs)
                     record.append(args)
@@ -473,7 +484,10 @@ class _Engine:
             if record is None:
                 self.fill(root)
             interpreter.define(target, self.function(root, record))
-            return self.fitness_fn()
+            try:
+                return self.fitness_fn()
+            finally:
+                self.settle()
 
         self.evaluations += 1
         try:
@@ -544,7 +558,10 @@ class _Engine:
                 self.fill(root)
                 environment[self.target_name] = self.function(root)
                 try:
-                    value = fitness_fn()
+                    try:
+                        value = fitness_fn()
+                    finally:
+                        self.settle()
                 except _BUDGET_ERRORS:
                     return  # the budget now refuses every step: end the batch, score it again
                 except Exception:
