@@ -118,8 +118,9 @@ STUCK = """\
 def test_a_run_that_times_out_says_how_to_resume_it(tmp_path: Path) -> None:
     (tmp_path / "stuck.hy").write_text(STUCK)
     data = tmp_path / "data"
-    first = subprocess.run(o_lisp("evolve", "stuck.hy", "label", "--data", str(data), "--population", "50",
-                                  "--generations", "10", "--seed", "1", "--workers", "2", "--timeout", "2",
+    # Large enough that it cannot finish within the 2 s timeout on a fast machine (~300 evaluations/s).
+    first = subprocess.run(o_lisp("evolve", "stuck.hy", "label", "--data", str(data), "--population", "100",
+                                  "--generations", "30", "--seed", "1", "--workers", "2", "--timeout", "2",
                                   cwd=tmp_path),
                            cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
     assert first.returncode == 1

@@ -145,13 +145,16 @@ def _pos(form: Any) -> Any:
 class _Recorder:
     """What one test run's asserts report to: check K's outcome (None: it never ran)."""
 
-    def __init__(self, asserts: int) -> None:
+    def __init__(self, asserts: int, on_record: Callable[[int, bool], None] | None = None) -> None:
         self.outcomes: list[bool | None] = [None] * asserts
+        self.on_record = on_record
 
     def __call__(self, index: int, value: Any) -> None:
         ok = bool(value)
         previous = self.outcomes[index - 1]
         self.outcomes[index - 1] = ok if previous is None else previous and ok
+        if self.on_record is not None:
+            self.on_record(index, ok)
 
 
 def compile_check_test(agent: Agent, name: str) -> tuple[Any, int]:
@@ -191,9 +194,11 @@ class CheckRun:
             except LispError as error:
                 self.tests.append((name, None, 0, f"does not compile in check mode: {error}"))
 
-    def run(self, before_test: Callable[[str], None] | None = None) -> CheckReport:
+    def run(self, before_test: Callable[[str], None] | None = None,
+            on_record: Callable[[int, bool], None] | None = None) -> CheckReport:
         """Run every test once (on the agent itself: its state takes their mutations, so
-        give it a scratch copy). `before_test(name)` is called before each. A protected
+        give it a scratch copy). `before_test(name)` is called before each, and
+        `on_record(K, ok)` each time the test's assert K is evaluated. A protected
         binding rebound while a test runs fails that test and is put back (as in
         `Agent.run_tests`)."""
         interpreter = self.agent.interpreter
@@ -204,7 +209,7 @@ class CheckRun:
             for name, fn, asserts, problem in self.tests:
                 if before_test is not None:
                     before_test(name)
-                results.append(_run_one(self.agent, name, fn, asserts) if fn is not None
+                results.append(_run_one(self.agent, name, fn, asserts, on_record) if fn is not None
                                else TestChecks(name, (), problem))
         finally:
             interpreter.limits = saved
@@ -217,9 +222,10 @@ def run_checks(
     *,
     step_limit: int | None = None,
     before_test: Callable[[str], None] | None = None,
+    on_record: Callable[[int, bool], None] | None = None,
 ) -> CheckReport:
     """Run every `deftest` of `agent` once in check mode (`CheckRun`)."""
-    return CheckRun(agent, first, step_limit=step_limit).run(before_test)
+    return CheckRun(agent, first, step_limit=step_limit).run(before_test, on_record)
 
 
 def _order(tests: Iterable[str], first: Sequence[str]) -> list[str]:
@@ -228,9 +234,10 @@ def _order(tests: Iterable[str], first: Sequence[str]) -> list[str]:
     return leading + [n for n in names if n not in leading]
 
 
-def _run_one(agent: Agent, name: str, fn: Any, asserts: int) -> TestChecks:
+def _run_one(agent: Agent, name: str, fn: Any, asserts: int,
+             on_record: Callable[[int, bool], None] | None = None) -> TestChecks:
     interpreter = agent.interpreter
-    recorder = _Recorder(asserts)
+    recorder = _Recorder(asserts, on_record)
     before = agent._bindings()
     error = limit = ""
     result: Any = None

@@ -86,7 +86,9 @@ class EvaluationRequest:
 @dataclass(frozen=True)
 class Coverage:
     """Fault-localisation evidence for one subform of the target: how many failing and
-    passing tests executed it (Ochiai: failed / sqrt(total_failed * (failed + passed)))."""
+    passing checks executed it (Ochiai: failed / sqrt(total_failed * (failed + passed))).
+    A check is one assert of one test; the code run between two of a test's asserts
+    counts for the second (`o_lisp.worker._evaluate._spectrum`)."""
 
     path: Path
     failed: int

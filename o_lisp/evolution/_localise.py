@@ -1,9 +1,9 @@
 """Spectrum-based fault localisation: where in the parent mutations should land.
 
 The parent is evaluated once with a spectrum (`Evaluation.spectrum`: for each
-instrumented subform, how many failing and passing tests executed it). Ochiai's
+instrumented subform, how many failing and passing checks executed it). Ochiai's
 suspiciousness ``failed / sqrt(total_failed * (failed + passed))`` ranks the subforms:
-code executed only by failing tests scores 1, code executed only by passing ones 0.
+code executed only by failing checks scores 1, code executed only by passing ones 0.
 A subform that was not instrumented (an atom, a binding) inherits the score of its
 nearest instrumented ancestor. Every site keeps a floor weight, because the bug may be
 a *missing* statement next to code the failing tests never reached, and because with a

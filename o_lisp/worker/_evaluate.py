@@ -34,7 +34,7 @@ unexpected error in one proposal is reported the same way and never escapes
 candidate runs in its own scratch agent with its own copy of the state, so nothing a
 candidate does (state writes, mutating a shared value, rebinding) reaches the next one
 or the parent. With `request.spectrum` each proposal's own target is also run
-instrumented (`o_lisp.worker._spectrum`), giving per-test coverage of its subforms.
+instrumented (`o_lisp.worker._spectrum`), giving per-check coverage of its subforms.
 """
 
 from __future__ import annotations
@@ -254,7 +254,12 @@ def _timing(parent: Agent, data: dict[str, Any], candidate: _Candidate, request:
 
 def _spectrum(parent: Agent, data: dict[str, Any], candidate: _Candidate,
               request: EvaluationRequest) -> tuple[Coverage, ...]:
-    """Per-test coverage of the target's subforms: an instrumented run of the checks."""
+    """Per-check coverage of the target's subforms: an instrumented run of the checks.
+    What runs between two evaluated asserts of a test counts for the second (its
+    condition is what called the code); what runs after a test's last assert, or before
+    it raised, counts as the test as a whole went. An assert in a loop counts once per
+    run. So a single `deftest` of several asserts still tells the code its failing
+    asserts ran from the code its passing ones ran."""
     target = candidate.target
     hit = Symbol(f"o-hit-{secrets.token_hex(8)}")
     # The macros the target sees are the parent's: a candidate cannot define one (the scan).
@@ -266,21 +271,33 @@ def _spectrum(parent: Agent, data: dict[str, Any], candidate: _Candidate,
         agent = _load(parent, data, candidate, Definition(target.name, target.kind, to_source(instrumented)))
     except _Stop:  # the plain candidate loaded: the spectrum is a hint, the evaluation stands without it
         return ()
-    executed: dict[str, set[int]] = {}
+    segments: list[tuple[str, set[int], bool | None]] = []
     current: set[int] = set()
+    test_name: str | None = None
 
     def record(index: int) -> None:
         current.add(index)
 
     def before_test(name: str) -> None:
+        nonlocal current, test_name
+        if test_name is not None:
+            segments.append((test_name, current, None))
+        current, test_name = set(), name
+
+    def on_record(index: int, ok: bool) -> None:  # what ran since the previous assert ran for this one
         nonlocal current
-        current = executed.setdefault(name, set())
+        segments.append((test_name or "", current, ok))
+        current = set()
 
     agent.interpreter.define(str(hit), record)
-    report: CheckReport = run_checks(agent, request.first, step_limit=request.step_limit, before_test=before_test)
+    report: CheckReport = run_checks(agent, request.first, step_limit=request.step_limit, before_test=before_test,
+                                     on_record=on_record)
+    if test_name is not None:
+        segments.append((test_name, current, None))
+    verdicts = {test.name: test.ok for test in report.tests}
     failed, passed = Counter[int](), Counter[int]()
-    for test in report.tests:
-        (passed if test.ok else failed).update(executed.get(test.name, ()))
+    for name, hits, ok in segments:  # code run after a test's last assert: as the test went
+        (passed if (verdicts.get(name, False) if ok is None else ok) else failed).update(hits)
     coverage = (Coverage(path, failed[i], passed[i]) for i, path in enumerate(paths))
     return tuple(sorted(coverage, key=lambda c: c.path))  # pre-order, as `_mutate.subforms` walks
 

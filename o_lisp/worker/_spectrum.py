@@ -1,7 +1,7 @@
-"""Spectrum: which subforms of a target definition each test executed (fault localisation).
+"""Spectrum: which subforms of a target definition each check executed (fault localisation).
 
 A spectrum-based localiser (Ochiai) ranks the subforms of the target by how often
-failing tests executed them compared with passing ones, and the search mutates the
+failing checks executed them compared with passing ones, and the search mutates the
 suspicious ones first. To observe execution, the target is *instrumented*: selected
 subforms X become `(do (HIT K) X)`, where HIT is a recorder bound under a random name
 in a scratch agent and K indexes the path of X in the original form, numbered exactly as

@@ -313,16 +313,18 @@ def test_instrumentation_keeps_the_code_and_its_paths_point_at_what_it_wraps() -
     assert set(calls) == set(range(len(paths)))  # between them, these inputs run every instrumented form
 
 
-def test_the_spectrum_counts_failing_and_passing_tests_per_subform(parent: Agent) -> None:
+def test_the_spectrum_counts_failing_and_passing_checks_per_subform(parent: Agent) -> None:
     seed = wire(one(parent, parent.definitions["middle"].source, spectrum=True))
     coverage = {c.path: (c.failed, c.passed) for c in seed.spectrum}
     order = [path for path, _ in subforms(PARENT_MIDDLE)]
     assert [c.path for c in seed.spectrum] == [p for p in order if p in coverage]  # in pre-order
     assert get_at(PARENT_MIDDLE, BUGGY_BRANCH) == Symbol("y")
-    # The buggy branch runs only in the failing test `middles` (`untouched` never calls middle).
+    # The buggy branch runs only for the failing check middles#3 (`untouched` never calls middle);
+    # the body runs for each of the four asserts of `middles` (the fitness task is not a test).
     assert coverage[BUGGY_BRANCH] == (1, 0)
-    assert coverage[(3,)] == (1, 0)  # only `middles` calls middle (the fitness task is not a test)
-    assert all(f + p <= 1 for f, p in coverage.values())
+    assert coverage[(3,)] == (1, 3)
+    assert all(f + p <= 4 for f, p in coverage.values())
+    assert sum(1 for f, p in coverage.values() if p == 0) < len(coverage)  # passing checks clear some code
     for path in coverage:
         get_at(PARENT_MIDDLE, path)  # every path is a real subform of the target's form
     # The spectrum costs nothing in the counts: same checks and steps as without it.

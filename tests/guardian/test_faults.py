@@ -364,7 +364,8 @@ def test_self_modification_is_preceded_by_a_durable_checkpoint(tmp_path: Path) -
     the promotion that finally swaps the code is preceded by a durable checkpoint."""
     from o_lisp.guardian._evolution import EvolutionConfig
 
-    config = _config(tmp_path, checkpoint_on_stop=False,
+    # No checkpoint by WAL size: on a slow machine the live traffic below can pass 10 000 records.
+    config = _config(tmp_path, checkpoint_on_stop=False, checkpoint_wal_records=10**9,
                      evolution=EvolutionConfig(mirror_share=1.0, shadow_min_seconds=0.1, fitness_rounds=0,
                                                intent_canary=False))
     before: dict[str, Any] = {}
