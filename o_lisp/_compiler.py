@@ -887,7 +887,10 @@ class Compiler:
         snap = self.snapshots(exprs)
         assert snap is not None
         tests, (a, b) = snap
-        flat_a: ast.BoolOp = self.scalar_test(a)
+        # Ordering and equality are mostly on ints: one identity test, no temporary (a
+        # walrus costs a recursive function like `tak` ~5 %); membership tests are often
+        # on strs, which `scalar_test` lets through with one `type()` call.
+        flat_a: ast.BoolOp = self.scalar_test(a) if op in ("in", "not-in") else _scalar_test(a)
         inline = ast.Compare(left=a, ops=ops, comparators=[b])
         if op in ("in", "not-in"):
             checked: ast.expr = _call("_o_contains", a, b)
