@@ -6,7 +6,12 @@
 ;; `:primitives` the functions a candidate may use (`pdiv` is this agent's own
 ;; protected division, `[- 1]` is negation), `:terminals` its leaves (the parameter
 ;; `x`, and `[-1.0 0.0 1.0]`, an ephemeral constant: one of them each time it is
-;; drawn). o_lisp.evolution._gp grows `f` from it (docs/evolution.md):
+;; drawn). `o-lisp evolve` grows `f` from it and promotes the grown f if it fits better
+;; (docs/evolution.md, "Genetic programming"):
+;;
+;;   o-lisp evolve agents/regression.hy f --population 300 --generations 40 --seed 1
+;;
+;; or, in Python, o_lisp.evolution._gp alone:
 ;;
 ;;   from o_lisp.agent import Agent
 ;;   from o_lisp.evolution._gp import GPConfig, grow

@@ -133,3 +133,43 @@ def test_a_run_that_times_out_says_how_to_resume_it(tmp_path: Path) -> None:
     assert resumed.returncode == 1, resumed.stderr
     assert f"resumed run {directory.name} after generation " in resumed.stdout
     assert (directory / "summary.json").exists()
+
+
+def test_a_deffitness_for_target_is_grown_by_genetic_programming(tmp_path: Path) -> None:
+    """`o-lisp evolve agents/regression.hy f`: the breeder grows f from the deffitness's
+    vocabulary, the pool evaluates the grown f, and it is promoted and committed."""
+    shutil.copyfile(ROOT / "agents" / "regression.hy", tmp_path / "regression.hy")
+    data = tmp_path / "data"
+    done = subprocess.run(o_lisp("evolve", "regression.hy", "f", "--data", str(data), "--population", "60",
+                                 "--generations", "6", "--seed", "1", "--workers", "1", "--json", cwd=tmp_path),
+                          cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    cycle = json.loads(done.stdout)
+    assert cycle["status"] == "promoted"
+    run = cycle["population"]
+    assert run["best"]["operator"] == "gp" and run["best"]["source"].startswith("(defn f [x] ")
+    assert run["best"]["fitness"]["mse"] > run["parent"]["fitness"]["mse"]
+    gp = cycle["logbook"][0]["gp"]
+    assert gp["fitness"] == "mse" and gp["evaluations"] > 60 and len(gp["logbook"]) == gp["generations"] + 1
+    assert "grown by genetic programming from deffitness mse" in done.stderr
+    repository = pygit2.Repository(str(data / "code"))
+    head = repository.revparse_single("HEAD")
+    assert "Definition: f" in head.message and "Operator: gp" in head.message
+    assert run["best"]["source"] in _tree_text(repository)
+    assert "(defn f [x] 0.0)" not in _tree_text(repository)
+
+
+def _tree_text(repository: pygit2.Repository) -> str:
+    """Every blob of HEAD's tree, concatenated (the grown definition is one of them)."""
+    out: list[str] = []
+
+    def walk(tree: pygit2.Tree) -> None:
+        for entry in tree:
+            obj = repository[entry.id]
+            if isinstance(obj, pygit2.Tree):
+                walk(obj)
+            elif isinstance(obj, pygit2.Blob):
+                out.append(obj.data.decode(errors="replace"))
+
+    walk(repository.revparse_single("HEAD^{tree}"))  # type: ignore[arg-type]
+    return "\n".join(out)

@@ -224,9 +224,13 @@ class _Rates:
 class PopulationSearch:
     """See the module docstring. `ask` -> request (None when done), `tell(evaluations)`."""
 
-    def __init__(self, settings: Settings, target: Target) -> None:
+    def __init__(self, settings: Settings, target: Target, given: Sequence[tuple[str, str]] = ()) -> None:
         self.settings = settings
         self.target = target
+        self.given = tuple(given)
+        """Candidates written elsewhere, as (source, operator): when there are any, they are
+        generation 1 in place of the parent's mutants (the definition grown by genetic
+        programming: o_lisp/worker/_breed_gp.py)."""
         self.parent_form = _read_one(target.source)
         self.parent_source = to_source(self.parent_form)
         self.tolerated = frozenset(n for _, n in unbound(analyse(self.parent_form, target.body_from), target.known))
@@ -408,8 +412,19 @@ class PopulationSearch:
         return EvaluationRequest(proposals, step_limit=self.step_limit, first=self.first)
 
     def _breed_first(self) -> EvaluationRequest | None:
-        """Generation 1: distinct one-edit mutants of the parent, dealt round-robin to the islands."""
+        """Generation 1: distinct one-edit mutants of the parent, dealt round-robin to the
+        islands, or the `given` candidates (through the same duplicate and scope checks)."""
         children: list[Individual] = []
+        if self.given:
+            for source, operator in self.given:
+                try:
+                    form = _read_one(source)
+                except (LispError, SearchError, RecursionError):
+                    continue
+                child = self._admit(form, (PARENT_ID,), operator, 0, ((operator, "*"),), 1.0)
+                if child is not None:
+                    children.append(child)
+            return self._request(children)
         tries = 0
         while len(children) < self.settings.population and tries < TRIES * self.settings.population:
             tries += 1

@@ -854,6 +854,12 @@ class EvolutionManager:
                     run["completed_generations"] = completed
                     run["best_fitness"] = row.get("best")
                     cycle.at("evaluate", completed / settings.generations)
+                    gp = row.get("gp")
+                    if isinstance(gp, dict):  # the breeder grew DEF first (o_lisp/worker/_breed_gp.py)
+                        cycle.event(f"grown by genetic programming from deffitness {gp.get('fitness')}: "
+                                    f"{gp.get('evaluations')} evaluation(s) in {gp.get('generations')} generation(s), "
+                                    f"{gp.get('seconds')} s, best {_number_text(gp.get('best_fitness'))}; the pool evaluated "
+                                    "the grown definition")
                     cycle.event(f"generation {min(max(completed, 1), settings.generations)}/{settings.generations}: "
                                 f"{row.get('evals', len(evaluations))} evaluation(s), best {_fitness_text(row.get('best'))}"
                                 f"; {run['evaluations']} in all, {run['evaluations_per_second'] or 0:g}/s")
@@ -1418,6 +1424,11 @@ class _PoolShadow:
 
     async def close(self) -> None:
         await self._manager._close_shadow(self._link)
+
+
+def _number_text(value: Any) -> str:
+    """A figure for a progress line: 4 significant digits for a float."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _fitness_text(best: object) -> str:

@@ -6,7 +6,9 @@ agent loaded); the guardian only carries requests from the breeder to the evalua
 their answers back (docs/evolution.md, "The population engine"). `Breeder` builds the
 pure `o_lisp.evolution._search.PopulationSearch` from the loaded agent — the target's
 source, where its body starts, and every name usable without a local binding (the scope
-check's `known`) — and turns its answers into the lab methods' plain-data replies.
+check's `known`) — and turns its answers into the lab methods' plain-data replies. A definition that a
+`deffitness` grows (its `:for` target) is grown by genetic programming first, and the
+grown definition is the run's one generation (`_breed_gp`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from o_lisp.agent._definitions import DefinitionKind
 from o_lisp.evolution._individual import Evaluation
 from o_lisp.evolution._mutate import body_start
 from o_lisp.evolution._search import PopulationSearch, SearchError, Settings, Target
+from o_lisp.worker._breed_gp import Grown, grow_for
 from o_lisp.worker._evaluate import scope_names
 
 _BREEDABLE = (DefinitionKind.FUNCTION, DefinitionKind.TOOL, DefinitionKind.RULE, DefinitionKind.VALUE)
@@ -46,14 +49,21 @@ class Breeder:
                  state: Mapping[str, Any] | None = None,
                  writer: Callable[[PopulationSearch], Any] | None = None) -> None:
         target = target_of(agent, definition)
-        self.search = (PopulationSearch.restore(state, target) if state is not None
-                       else PopulationSearch(Settings.from_data(settings), target))
+        self.grown: Grown | None = None
+        """DEF grown by genetic programming when it is a deffitness's `:for` target (`_breed_gp`)."""
+        if state is not None:
+            self.search = PopulationSearch.restore(state, target)
+        else:
+            checked = Settings.from_data(settings)
+            self.grown = grow_for(agent, definition, checked)
+            self.search = (PopulationSearch(checked, target) if self.grown is None
+                           else PopulationSearch(self.grown.settings(checked), target, self.grown.given))
         self.writer = writer
         """Called once a generation is bred, before it is asked for: a model's share
         (`_breed_llm.LLMShare`), None for mutation only."""
 
     def _ask(self) -> Any:
-        if self.writer is not None:
+        if self.writer is not None and self.grown is None:  # a model's share would replace the grown DEF
             self.writer(self.search)
         return self.search.ask()
 
@@ -68,9 +78,12 @@ class Breeder:
             raise SearchError(f"an evaluation is malformed: {type(error).__name__}: {error}") from None
         told = self.search.tell(answers)
         request = self._ask()
+        logbook = told.logbook
+        if logbook is not None and self.grown is not None and self.search.generation == 1:
+            logbook = {**logbook, "gp": self.grown.row()}
         return {"request": None if request is None else request.as_data(), "generation": self.search.generation,
                 "generation_done": told.generation_done, "individuals": list(told.individuals),
-                "logbook": told.logbook, "done": told.done}
+                "logbook": logbook, "done": told.done}
 
     def state(self) -> dict[str, Any]:
         return {"state": self.search.state()}
