@@ -23,6 +23,17 @@ from typing import Any
 
 from o_lisp._assertions import assertion_source
 from o_lisp._errors import CompileError, LispError, Position, SandboxViolation
+from o_lisp._helpers import (
+    APPEND,
+    FATAL,
+    METHOD,
+    QUASI,
+    REGISTER_MACRO,
+    RESULT,
+    SETITEM,
+    SETSLICE,
+    TICK,
+)
 from o_lisp._mangle import mangle
 from o_lisp._printer import to_source
 from o_lisp._runtime import (
@@ -33,6 +44,7 @@ from o_lisp._runtime import (
     SMALL_ALLOCATION,
     UNCHECKED_PRODUCT_BITS,
 )
+from o_lisp._vet import vet
 from o_lisp.forms import (
     Bytes,
     Complex,
@@ -51,16 +63,6 @@ from o_lisp.forms import (
 
 Stmts = list[ast.stmt]
 
-# Names of the runtime helpers compiled code refers to (bound in the interpreter's builtins).
-TICK = "_o_tick"
-METHOD = "_o_method"
-FATAL = "_o_FATAL"
-APPEND = "_o_append"
-SETSLICE = "_o_setslice"
-SETITEM = "_o_setitem"
-QUASI = "_o_quasi"
-REGISTER_MACRO = "_o_register_macro"
-RESULT = "_o_result"
 HY_NAMES = {
     "repr": "hy_repr",
     "gensym": "_o_hy_gensym",
@@ -2397,18 +2399,6 @@ SPECIAL_FORMS: dict[str, Callable[[Compiler, Expression], Result]] = {
 
 # -- the vetted AST subset -------------------------------------------------------------------
 
-_ALLOWED_NODES: tuple[type, ...] = (
-    ast.Module, ast.Expr, ast.Assign, ast.AugAssign, ast.Delete, ast.If, ast.While, ast.For,
-    ast.Break, ast.Continue, ast.Return, ast.Raise, ast.Try, ast.ExceptHandler, ast.FunctionDef,
-    ast.arguments, ast.arg, ast.keyword, ast.Global, ast.Nonlocal, ast.Pass, ast.Name,
-    ast.Constant, ast.List, ast.Tuple, ast.Set, ast.Dict, ast.Starred, ast.Subscript, ast.Slice,
-    ast.Call, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.ListComp,
-    ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.comprehension, ast.Yield, ast.YieldFrom,
-    ast.NamedExpr,
-    ast.Load, ast.Store, ast.Del, ast.operator, ast.unaryop, ast.boolop, ast.cmpop,
-)
-
-
 # Literals whose value is always of one exact type (by the name compiled code tests it with).
 _LITERAL_TYPES: dict[type, str] = {ast.List: "_o_list", ast.Dict: "_o_dict", ast.Set: "_o_set"}
 
@@ -2549,64 +2539,6 @@ def _drop_known_type_tests(fdef: ast.FunctionDef, tests: list[tuple[ast.Compare,
     true = {id(test) for test, name, kind in tests if known.get(name) == kind}
     if true:
         _DropTrueTests(true).visit(fdef)
-
-
-def _ticks_on_entry(fdef: ast.FunctionDef) -> bool:
-    """Whether the function's first statement (after its docstring) is `_o_tick()`:
-    the safe `map`/`filter` rely on it to charge one step per item."""
-    body = fdef.body
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and len(body) > 1:
-        body = body[1:]
-    first = body[0] if body else None
-    return (
-        isinstance(first, ast.Expr) and isinstance(first.value, ast.Call) and isinstance(first.value.func, ast.Name)
-        and first.value.func.id == TICK and not first.value.args and not first.value.keywords
-    )
-
-
-def _is_generator(fdef: ast.FunctionDef) -> bool:
-    """Whether `fdef` itself (not a function nested in it) contains `yield`."""
-    todo: list[ast.AST] = list(fdef.body)
-    while todo:
-        node = todo.pop()
-        if isinstance(node, ast.Yield | ast.YieldFrom):
-            return True
-        if not isinstance(node, ast.FunctionDef | ast.Lambda):
-            todo.extend(ast.iter_child_nodes(node))
-    return False
-
-
-def vet(tree: ast.AST) -> None:
-    """Refuse generated code outside the vetted subset (a compiler bug, never user input).
-
-    This is the last line of defence: whatever the compiler's special forms do,
-    the code that runs contains no attribute access, imports, classes, lambdas
-    or dunder names.
-    """
-    for node in ast.walk(tree):
-        if not isinstance(node, _ALLOWED_NODES):
-            raise SandboxViolation(f"internal: generated code contains a forbidden {type(node).__name__} node")
-        name = None
-        if isinstance(node, ast.Name):
-            name = node.id
-        elif isinstance(node, ast.FunctionDef):
-            name = node.name
-            if not _ticks_on_entry(node) and not _is_generator(node):
-                raise SandboxViolation(f"internal: function {node.name!r} does not charge a step on entry")
-        elif isinstance(node, ast.arg):
-            name = node.arg
-        elif isinstance(node, ast.keyword):
-            name = node.arg
-        elif isinstance(node, ast.ExceptHandler):
-            name = node.name
-        elif isinstance(node, ast.Global | ast.Nonlocal):
-            for n in node.names:
-                if n.startswith("__"):
-                    raise SandboxViolation(f"internal: dunder name {n!r} in generated code")
-        if name is not None and name.startswith("__"):
-            raise SandboxViolation(f"internal: dunder name {name!r} in generated code")
-        if isinstance(node, ast.Constant) and not isinstance(node.value, int | float | complex | str | bytes | bool | type(None) | type(...)):
-            raise SandboxViolation("internal: non-literal constant in generated code")
 
 
 __all__ = ["CompiledUnit", "Compiler", "forbidden_name", "vet"]

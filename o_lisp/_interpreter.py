@@ -28,7 +28,7 @@ from o_lisp._budget import (
     recursion_limit_for,
 )
 from o_lisp._builtins import make_builtins
-from o_lisp._compiler import RESULT, CompiledUnit, Compiler, forbidden_name
+from o_lisp._compiler import CompiledUnit, Compiler, forbidden_name
 from o_lisp._errors import (
     CompileError,
     LimitExceeded,
@@ -40,6 +40,7 @@ from o_lisp._errors import (
 )
 from o_lisp._evalthread import run_evaluation, stack_size_for
 from o_lisp._fstrings import make_formatter
+from o_lisp._helpers import RESULT
 from o_lisp._limits import Limits
 from o_lisp._mangle import mangle, unmangle
 from o_lisp._printer import hy_repr

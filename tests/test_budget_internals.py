@@ -21,9 +21,10 @@ def test_watchdog_heap_stays_small_when_alarms_are_cancelled() -> None:
     """One time-limit alarm per evaluation, cancelled long before it is due: without the
     sweep the heap would hold every one of them for a minute."""
     fired: list[int] = []
+    before = WATCHDOG.pending()  # other interpreters' alarms (kept until due) from earlier tests
     for i in range(10_000):
         WATCHDOG.schedule(60, fired.append, i).cancel()
-    assert WATCHDOG.pending() < 200
+    assert WATCHDOG.pending() - before < 200
     assert fired == []
 
 

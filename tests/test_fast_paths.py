@@ -346,7 +346,7 @@ def test_map_of_a_compiled_function_stops_on_time() -> None:
 def test_vet_refuses_a_function_that_does_not_tick_on_entry() -> None:
     import ast
 
-    from o_lisp._compiler import vet
+    from o_lisp._vet import vet
 
     vet(ast.parse("def f():\n    _o_tick()\n    return 1\n"))
     vet(ast.parse("def f():\n    'doc'\n    _o_tick()\n    return 1\n"))
