@@ -43,7 +43,6 @@ import hmac
 import ipaddress
 import json
 import logging
-import math
 import os
 import re
 import time
@@ -77,8 +76,10 @@ from o_lisp.guardian._evolution import EvolutionError
 from o_lisp.guardian._protocol import LLM_METRICS_FILE
 from o_lisp.guardian._requests import (
     DEFAULT_K,
+    MAX_COMMENT_LENGTH,
     MAX_ID_LENGTH,
     MAX_K,
+    Feedback,
     InvalidRequest,
     MemoryAdd,
     MemoryGet,
@@ -86,7 +87,6 @@ from o_lisp.guardian._requests import (
     MessageRequest,
     check_fields,
     check_text,
-    id_field,
     int_field,
     invalid,
     is_number,
@@ -147,9 +147,7 @@ EVOLUTION_STATUS: Mapping[str, int] = {
 
 MAX_HYPOTHESIS_LENGTH = 1000
 """The evolution manager keeps this much of a hypothesis; longer ones are refused, not cut."""
-MAX_COMMENT_LENGTH = 10_000
 MAX_NAME_LENGTH = 256
-STARS_MIN, STARS_MAX = 1, 5
 _BAD_NAME = re.compile(r"[\s\x00-\x1f\x7f]")  # what the code repository refuses in a definition name
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -765,35 +763,8 @@ class _Api:
         fields rather than one because ``rating: 1`` would otherwise mean both "best"
         and "one star".
         """
-        body = await _read_json_object(request, self.max_body)
-        check_fields(body, (), ("reply_id", "rating", "stars", "comment"))
-        if ("rating" in body) == ("stars" in body):
-            raise ApiError(
-                400,
-                "missing_field" if "rating" not in body else "invalid_field",
-                "exactly one of 'rating' (a number from -1 to 1) and 'stars' (an integer from 1 to 5) is required",
-                field="rating",
-            )
-        if "rating" in body:
-            rating = body["rating"]
-            if not is_number(rating):
-                raise invalid("rating", f"must be a number, got {json_type(rating)}")
-            if not (math.isfinite(rating) and -1.0 <= rating <= 1.0):
-                raise invalid("rating", f"must be between -1 and 1, got {rating!r}")
-            value = float(rating)
-        else:
-            stars = body["stars"]
-            if not (isinstance(stars, int) and not isinstance(stars, bool)):
-                given = "a fractional number" if is_number(stars) else json_type(stars)
-                raise invalid("stars", f"must be an integer from {STARS_MIN} to {STARS_MAX}, got {given}")
-            if not STARS_MIN <= stars <= STARS_MAX:
-                raise invalid("stars", f"must be an integer from {STARS_MIN} to {STARS_MAX}, got {stars}")
-            value = (stars - 3) / 2
-        comment = optional_text_field(body, "comment", MAX_COMMENT_LENGTH)
-        reply_id: str | None = None
-        if "reply_id" in body:
-            reply_id = id_field(body, "reply_id")
-        result = await self._call("feedback", {"rating": value, "comment": comment, "reply_to": reply_id})
+        feedback = Feedback.from_body(await _read_json_object(request, self.max_body))
+        result = await self._call(feedback.method, feedback.as_args())
         feedback_id = result.get("id") if isinstance(result, Mapping) else None
         if not isinstance(feedback_id, str):
             log.error("feedback returned %r instead of {'id': str}", result)

@@ -23,9 +23,11 @@ from o_lisp.guardian._errors import GuardianError
 __all__ = [
     "DEFAULT_IMPORTANCE",
     "DEFAULT_K",
+    "MAX_COMMENT_LENGTH",
     "MAX_ID_LENGTH",
     "MAX_K",
     "MAX_METADATA_DEPTH",
+    "Feedback",
     "InvalidRequest",
     "MemoryAdd",
     "MemoryGet",
@@ -50,6 +52,8 @@ MAX_ID_LENGTH = 256
 MAX_METADATA_DEPTH = 32
 """The memory store's own limit (`o_lisp.memory._store._check_metadata`), enforced here first."""
 DEFAULT_IMPORTANCE = 0.5
+MAX_COMMENT_LENGTH = 10_000
+STARS_MIN, STARS_MAX = 1, 5
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what msgpack can encode
 
 
@@ -273,3 +277,46 @@ class MemoryGet:
 
     def as_args(self) -> dict[str, Any]:
         return {"id": self.id}
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """``POST /v1/feedback``: a rating of a reply (``reply_id``) or of the agent in general.
+
+    ``rating`` is a number in [-1, 1]; ``stars`` (an integer 1..5) is the alternative for
+    star widgets and maps linearly onto it (1 → -1, 3 → 0, 5 → 1). They are two fields
+    rather than one because ``rating: 1`` would otherwise mean both "best" and "one star"."""
+
+    method: ClassVar[str] = "feedback"
+    rating: float
+    comment: str = ""
+    reply_to: str | None = None
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Feedback:
+        check_fields(body, (), ("reply_id", "rating", "stars", "comment"))
+        if ("rating" in body) == ("stars" in body):
+            raise InvalidRequest("missing_field" if "rating" not in body else "invalid_field",
+                                 "exactly one of 'rating' (a number from -1 to 1) and 'stars' (an integer from 1 to 5) "
+                                 "is required", "rating")
+        if "rating" in body:
+            rating = body["rating"]
+            if not is_number(rating):
+                raise invalid("rating", f"must be a number, got {json_type(rating)}")
+            if not (math.isfinite(rating) and -1.0 <= rating <= 1.0):
+                raise invalid("rating", f"must be between -1 and 1, got {rating!r}")
+            value = float(rating)
+        else:
+            stars = body["stars"]
+            if not (isinstance(stars, int) and not isinstance(stars, bool)):
+                given = "a fractional number" if is_number(stars) else json_type(stars)
+                raise invalid("stars", f"must be an integer from {STARS_MIN} to {STARS_MAX}, got {given}")
+            if not STARS_MIN <= stars <= STARS_MAX:
+                raise invalid("stars", f"must be an integer from {STARS_MIN} to {STARS_MAX}, got {stars}")
+            value = (stars - 3) / 2
+        comment = optional_text_field(body, "comment", MAX_COMMENT_LENGTH)
+        reply_to = id_field(body, "reply_id") if "reply_id" in body else None
+        return cls(value, comment, reply_to)
+
+    def as_args(self) -> dict[str, Any]:
+        return {"rating": self.rating, "comment": self.comment, "reply_to": self.reply_to}

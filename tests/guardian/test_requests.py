@@ -8,6 +8,7 @@ import pytest
 from o_lisp._errors import OLispError
 from o_lisp.guardian._requests import (
     DEFAULT_K,
+    Feedback,
     InvalidRequest,
     MemoryAdd,
     MemoryGet,
@@ -68,3 +69,15 @@ def test_a_refusal_is_a_user_error_under_the_one_root() -> None:
     with pytest.raises(OLispError) as caught:
         MemoryAdd.from_body({"text": 3})
     assert getattr(caught.value, "exit_code", None) == 2
+
+
+def test_feedback_takes_exactly_one_of_rating_and_stars() -> None:
+    assert Feedback.from_body({"stars": 5, "reply_id": "r-1"}).as_args() == {"rating": 1.0, "comment": "",
+                                                                            "reply_to": "r-1"}
+    assert Feedback.from_body({"rating": -0.5, "comment": "meh"}) == Feedback(-0.5, "meh", None)
+    both = ("invalid_field", "exactly one of 'rating' (a number from -1 to 1) and 'stars' (an integer from 1 to 5) "
+                             "is required", "rating")
+    assert _refusal(Feedback.from_body, {"rating": 1, "stars": 5}) == both
+    assert _refusal(Feedback.from_body, {})[0] == "missing_field"
+    assert _refusal(Feedback.from_body, {"stars": 2.0}) == (
+        "invalid_field", "field 'stars' must be an integer from 1 to 5, got a fractional number", "stars")
