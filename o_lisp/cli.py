@@ -1355,7 +1355,7 @@ def _log_lines(stream: TextIO) -> Iterator[None]:
 
 
 def _check_hypothesis(hypothesis: str) -> None:
-    from o_lisp.guardian._http import MAX_HYPOTHESIS_LENGTH
+    from o_lisp.guardian._requests import MAX_HYPOTHESIS_LENGTH
 
     if len(hypothesis) > MAX_HYPOTHESIS_LENGTH:
         raise click.BadParameter(f"longer than {MAX_HYPOTHESIS_LENGTH} characters", param_hint="'--hypothesis'")

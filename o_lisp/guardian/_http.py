@@ -44,7 +44,6 @@ import ipaddress
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from functools import partial
@@ -66,10 +65,6 @@ from o_lisp._errors import OLispError
 from o_lisp._limits import (
     MAX_CANDIDATES,
     MAX_GENERATIONS,
-    MAX_ISLANDS,
-    MAX_POPULATION,
-    MAX_SEED,
-    MAX_WORKERS,
 )
 from o_lisp.guardian._errors import ErrorCode, GuardianError
 from o_lisp.guardian._evolution import EvolutionError
@@ -77,24 +72,21 @@ from o_lisp.guardian._protocol import LLM_METRICS_FILE
 from o_lisp.guardian._requests import (
     DEFAULT_K,
     MAX_COMMENT_LENGTH,
+    MAX_HYPOTHESIS_LENGTH,
     MAX_ID_LENGTH,
     MAX_K,
+    EvolutionStart,
     Feedback,
     InvalidRequest,
     MemoryAdd,
     MemoryGet,
     MemorySearch,
     MessageRequest,
-    check_fields,
     check_text,
-    int_field,
-    invalid,
     is_number,
     json_type,
-    optional_text_field,
-    text_field,
 )
-from o_lisp.guardian._runs import PopulationSettings, valid_run_id
+from o_lisp.guardian._runs import PopulationSettings
 
 __all__ = [
     "DEFAULT_K",
@@ -145,10 +137,6 @@ EVOLUTION_STATUS: Mapping[str, int] = {
 }
 """HTTP status for a refusal of the evolution manager (`EvolutionError.code`); else a 500."""
 
-MAX_HYPOTHESIS_LENGTH = 1000
-"""The evolution manager keeps this much of a hypothesis; longer ones are refused, not cut."""
-MAX_NAME_LENGTH = 256
-_BAD_NAME = re.compile(r"[\s\x00-\x1f\x7f]")  # what the code repository refuses in a definition name
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _FSYNC_WINDOW = 1024
@@ -333,50 +321,6 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise ValueError(f"duplicate field {key!r}")
         result[key] = value
     return result
-
-
-POPULATION_FIELDS = ("population", "islands", "workers", "seed", "max_evals", "resume")
-"""``POST /v1/evolution``'s fields of a population cycle (docs/protocol.md)."""
-
-
-def _population_fields(body: Mapping[str, Any]) -> tuple[PopulationSettings | None, str | None]:
-    """The population settings of a ``POST /v1/evolution`` body (None: a hill-climbing cycle)
-    and the run to resume (None: a new run). `islands`, `workers`, `seed` and `max_evals`
-    need `population` or `resume`; `resume` takes the run's own settings (only `workers` may
-    change), so it refuses `population`, `generations`, `islands`, `seed` and `max_evals`."""
-    given = [f for f in POPULATION_FIELDS if f in body]
-    resume = None
-    if "resume" in body:
-        resume = body["resume"]
-        if not isinstance(resume, str) or not valid_run_id(resume):
-            shown = json.dumps(resume)[:100] if isinstance(resume, str) else json_type(resume)
-            raise invalid("resume", f"must be a run id like \"20261205T071502-3fa9c1\", got {shown}")
-        clash = [f for f in ("population", "generations", "islands", "seed", "max_evals") if f in body]
-        if clash:
-            raise invalid(clash[0], "does not go with resume: a resumed run keeps its own settings")
-        workers = int_field(body, "workers", 0, 1, MAX_WORKERS)
-        return (PopulationSettings(workers=workers) if workers else None), resume
-    if not given:
-        return None, None
-    if "population" not in body:
-        raise invalid(given[0], "needs population (or resume): it is a setting of a population cycle")
-    max_evals = body.get("max_evals")
-    if max_evals is not None:
-        max_evals = int_field(body, "max_evals", 0, 1, 10**9)
-    seed = body.get("seed")
-    if seed is not None:
-        seed = int_field(body, "seed", 0, 0, MAX_SEED)
-    population = int_field(body, "population", 50, 2, MAX_POPULATION)
-    settings = PopulationSettings(
-        population=population,
-        generations=int_field(body, "generations", 10, 1, MAX_GENERATIONS),
-        islands=int_field(body, "islands", PopulationSettings.default_islands(population), 1, MAX_ISLANDS),
-        workers=int_field(body, "workers", 0, 1, MAX_WORKERS) if "workers" in body else 0,
-        seed=seed, max_evals=max_evals)
-    problems = settings.problems()
-    if problems:  # what the field checks above leave: more islands than individuals
-        raise invalid("islands", problems[0].removeprefix("islands "))
-    return settings, None
 
 
 async def _read_json_object(request: web.Request, max_body: int) -> dict[str, Any]:
@@ -790,45 +734,10 @@ class _Api:
 
     async def evolution_start(self, request: web.Request) -> web.Response:
         """Queue a cycle; 202 at once with where to follow it (a cycle takes minutes)."""
-        body = await _read_json_object(request, self.max_body)
-        check_fields(body, ("definition",), ("hypothesis", "generations", "candidates", "canary", "candidate",
-                                              "generator", "model", *POPULATION_FIELDS))
-        definition = text_field(body, "definition")
-        if len(definition) > MAX_NAME_LENGTH:
-            raise invalid("definition", f"is longer than {MAX_NAME_LENGTH} characters")
-        if _BAD_NAME.search(definition) or definition.startswith("#"):
-            raise invalid("definition", "must be a definition name (no whitespace or control characters, no leading '#')")
-        hypothesis = optional_text_field(body, "hypothesis", MAX_HYPOTHESIS_LENGTH)
-        generations = int_field(body, "generations", 1, 1, MAX_GENERATIONS)
-        candidates = int_field(body, "candidates", 4, 1, MAX_CANDIDATES)
-        canary = body.get("canary", False)
-        if not isinstance(canary, bool):
-            raise invalid("canary", f"must be true or false, got {json_type(canary)}")
-        candidate = body.get("candidate")  # an operator's own candidate source (else: generated)
-        if candidate is not None:
-            if not isinstance(candidate, str) or not candidate.strip():
-                raise invalid("candidate", f"must be the source of one definition, got {json_type(candidate)}")
-            check_text("candidate", candidate)
-        generator = body.get("generator", "mutation")  # docs/llm.md, "LLM-written candidates"
-        if generator not in ("mutation", "llm", "mixed"):
-            shown = json.dumps(generator) if isinstance(generator, str) else json_type(generator)
-            raise invalid("generator", f"must be \"mutation\", \"llm\" or \"mixed\", got {shown}")
-        model = optional_text_field(body, "model", MAX_NAME_LENGTH) or None
-        population, resume = _population_fields(body)
-        if (population is not None or resume is not None) and (candidate is not None or "candidates" in body):
-            clash = "candidates" if "candidates" in body else "candidate"
-            raise invalid(clash, "does not go with a population cycle (population, resume): it breeds its own "
-                                  "candidates (by mutation, and with generator llm/mixed a model writes a share)")
-        extra: dict[str, Any] = {}
-        if population is not None or resume is not None:  # (older managers do not know the fields)
-            extra = {"population": population, "resume": resume}
+        start = EvolutionStart.from_body(await _read_json_object(request, self.max_body))
         manager = self._evolution()
         try:
-            cycle_id = await manager.start(
-                definition, hypothesis=hypothesis, generations=generations, candidates=candidates, canary=canary,
-                source=candidate, **({"generator": generator, "model": model} if generator != "mutation" else {}),
-                **extra,
-            )
+            cycle_id = await manager.start(start.definition, **start.start_options())
         except (EvolutionError, OLispError) as error:
             raise self._evolution_failure(error) from None
         url = f"/v1/evolution/{cycle_id}"

@@ -8,6 +8,7 @@ import pytest
 from o_lisp._errors import OLispError
 from o_lisp.guardian._requests import (
     DEFAULT_K,
+    EvolutionStart,
     Feedback,
     InvalidRequest,
     MemoryAdd,
@@ -81,3 +82,19 @@ def test_feedback_takes_exactly_one_of_rating_and_stars() -> None:
     assert _refusal(Feedback.from_body, {})[0] == "missing_field"
     assert _refusal(Feedback.from_body, {"stars": 2.0}) == (
         "invalid_field", "field 'stars' must be an integer from 1 to 5, got a fractional number", "stars")
+
+
+def test_an_evolution_request_is_checked_once_and_says_what_the_manager_gets() -> None:
+    plain = EvolutionStart.from_body({"definition": "greet", "generations": 2})
+    assert plain.start_options() == {"hypothesis": "", "generations": 2, "candidates": 4, "canary": False,
+                                     "source": None}
+    population = EvolutionStart.from_body({"definition": "greet", "population": 10, "seed": 3, "generator": "mixed"})
+    options = population.start_options()
+    assert (options["generator"], options["model"], options["resume"]) == ("mixed", None, None)
+    assert (options["population"].population, options["population"].seed) == (10, 3)
+    assert _refusal(EvolutionStart.from_body, {"definition": "a b"})[1] == (
+        "field 'definition' must be a definition name (no whitespace or control characters, no leading '#')")
+    assert _refusal(EvolutionStart.from_body, {"definition": "greet", "population": 10, "candidates": 3})[2] == (
+        "candidates")
+    assert _refusal(EvolutionStart.from_body, {"definition": "greet", "seed": 1})[1] == (
+        "field 'seed' needs population (or resume): it is a setting of a population cycle")
