@@ -155,6 +155,8 @@ def test_a_deffitness_for_target_is_grown_by_genetic_programming(tmp_path: Path)
     repository = pygit2.Repository(str(data / "code"))
     head = repository.revparse_single("HEAD")
     assert "Definition: f" in head.message and "Operator: gp" in head.message
+    assert "Grown-By: genetic programming, deffitness mse" in head.message
+    assert f"GP-Evaluations: {gp['evaluations']}" in head.message and f"GP-Generations: {gp['generations']}" in head.message
     assert run["best"]["source"] in _tree_text(repository)
     assert "(defn f [x] 0.0)" not in _tree_text(repository)
 

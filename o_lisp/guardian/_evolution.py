@@ -856,6 +856,7 @@ class EvolutionManager:
                     cycle.at("evaluate", completed / settings.generations)
                     gp = row.get("gp")
                     if isinstance(gp, dict):  # the breeder grew DEF first (o_lisp/worker/_breed_gp.py)
+                        run["gp"] = gp
                         cycle.event(f"grown by genetic programming from deffitness {gp.get('fitness')}: "
                                     f"{gp.get('evaluations')} evaluation(s) in {gp.get('generations')} generation(s), "
                                     f"{gp.get('seconds')} s, best {_number_text(gp.get('best_fitness'))}; the pool evaluated "
@@ -923,6 +924,10 @@ class EvolutionManager:
         trailers = {"Evolution-Run": store.run_id, "Generations": str(run["completed_generations"]),
                     "Evaluations": str(run["evaluations"]), "Best-Fitness": _fitness_trailer(best_eval),
                     "Parent-Fitness": "unknown" if parent is None else _fitness_trailer(parent)}
+        gp = run.get("gp")
+        if isinstance(gp, dict):  # the GP's own work, beside the pool's (which evaluated only the grown DEF)
+            trailers.update({"Grown-By": f"genetic programming, deffitness {gp.get('fitness')}",
+                             "GP-Generations": str(gp.get("generations")), "GP-Evaluations": str(gp.get("evaluations"))})
         if best.get("helpers"):
             improved, reason = False, ("the best candidate also changes helper definitions, which a promotion "
                                        "cannot commit yet")
