@@ -8,6 +8,7 @@ model layer unless an agent is actually loaded.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -32,4 +33,10 @@ def write_llm_metrics(spec: WorkerSpec) -> bool:
     # lazily: as in llm_settings
     from o_lisp.llm._metrics import write_metrics_if_changed
 
-    return write_metrics_if_changed(str(Path(spec.data_dir) / LLM_METRICS_FILE))
+    return write_metrics_if_changed(_metrics_path(spec.data_dir))
+
+
+@functools.cache
+def _metrics_path(data_dir: str) -> str:
+    """Built once per data directory: this runs after every request."""
+    return str(Path(data_dir) / LLM_METRICS_FILE)
