@@ -497,3 +497,12 @@ def test_mod_of_arithmetic_is_plain_and_formatting_still_checked() -> None:
     with pytest.raises(ProgramError, match="TypeError"):
         interp.eval('(setv s "%d") (% (+ s 1) 3)')
     assert limit_of('(setv f "%999999999d") (% (+ f "") 1)', Limits()) == "size"
+
+
+def test_the_type_of_map_and_filter_values_is_refused_as_documented() -> None:
+    """docs/language.md, `type`: zip/enumerate give their class, map/filter are refused."""
+    interp = Interpreter()
+    assert interp.eval("(= (type (zip [1] [2])) zip)") is True
+    for source in ("(type (map str [1]))", "(type (filter None [1]))"):
+        with pytest.raises(SandboxViolation, match="the type of a generator value is not available"):
+            interp.eval(source)
