@@ -201,3 +201,14 @@ def test_a_population_that_breeds_nothing_new_stops(tmp_path: Path) -> None:
     agent = agent_from(text, tmp_path)
     result = grow(agent, "mse", GPConfig(population=10, generations=10_000, seed=0))
     assert result.generations < 100
+
+
+def test_a_defn_primitive_returning_ints_takes_the_runtimes_guarded_operators(tmp_path: Path) -> None:
+    """`(pdiv a 0.0)` is the int 1 here: sums and products of ints go through the runtime's
+    `_o_add`/`_o_mul` in compiled code, and so in the engine; scores agree."""
+    text = REGRESSION.replace("(if (= b 0) 1.0 (/ a b))", "(if (= b 0) 1 (/ a b))")
+    agent = agent_from(text, tmp_path)
+    scored = list(candidates(agent, "mse", 80, seed=5))
+    for source, fitness in scored:
+        assert fitness == verify(agent, "mse", source), source
+    assert any("pdiv" in source and "0.0" in source for source, _ in scored)
