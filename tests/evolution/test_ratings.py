@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from o_lisp.evolution._decision import Thresholds
 from o_lisp.evolution._ratings import RatingThresholds, rating_objection
 from o_lisp.guardian._supervisor import Guardian, RequestFailed
 from tests.evolution.test_cycle import _config, _evolve_target, _run, _story
@@ -33,10 +34,14 @@ RESULT_RULE = ('(when-> :name double (.startswith msg "double ")\n'
                '  (+ "result: " (str (twice (int (cut msg 7 None))))))')
 
 
+NOT_ABOUT_SPEED = Thresholds(alpha=0.01, min_latency_change_ms=5.0)
+"""The reworded reply runs as fast as the stable one: these tests are about ratings, so a
+sub-millisecond latency difference on a loaded machine must not decide the shadow test."""
+
 def test_a_canary_users_rate_worse_is_stopped_and_the_stable_version_keeps_serving(tmp_path: Path) -> None:
     """A reworded reply runs as fast as the stable one; users rate it -1 and the stable +1
     (`feedback` with the reply's id): the canary stops on the ratings, nothing is promoted."""
-    config = _config(tmp_path)
+    config = _config(tmp_path, thresholds=NOT_ABOUT_SPEED)
     rated = {"canary": 0, "stable": 0}
     failures: list[str] = []
 
@@ -75,7 +80,7 @@ def test_a_canary_users_rate_worse_is_stopped_and_the_stable_version_keeps_servi
 def test_a_promoted_version_users_rate_worse_is_rolled_back_during_probation(tmp_path: Path) -> None:
     """No canary: the reworded reply is promoted; during probation users rate its replies -1
     where they rated the parent's +1, and the guardian rolls it back on the ratings."""
-    config = _config(tmp_path, probation_seconds=60.0)
+    config = _config(tmp_path, probation_seconds=60.0, thresholds=NOT_ABOUT_SPEED)
     failures: list[str] = []
 
     async def rate_once(g: Guardian) -> None:
