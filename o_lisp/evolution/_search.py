@@ -411,17 +411,22 @@ class PopulationSearch:
         proposals = tuple(Proposal(c.id, self.target.name, c.source, c.parents, c.operator) for c in children)
         return EvaluationRequest(proposals, step_limit=self.step_limit, first=self.first)
 
+    def _admit_source(self, source: str, operator: str) -> Individual | None:
+        """A candidate written outside the operators (grown by GP, written by a model) as a
+        child of the parent, through the same duplicate and scope checks; None if refused."""
+        try:
+            form = _read_one(source)
+        except (LispError, SearchError, RecursionError):
+            return None
+        return self._admit(form, (PARENT_ID,), operator, 0, ((operator, "*"),), 1.0)
+
     def _breed_first(self) -> EvaluationRequest | None:
         """Generation 1: distinct one-edit mutants of the parent, dealt round-robin to the
         islands, or the `given` candidates (through the same duplicate and scope checks)."""
         children: list[Individual] = []
         if self.given:
             for source, operator in self.given:
-                try:
-                    form = _read_one(source)
-                except (LispError, SearchError, RecursionError):
-                    continue
-                child = self._admit(form, (PARENT_ID,), operator, 0, ((operator, "*"),), 1.0)
+                child = self._admit_source(source, operator)
                 if child is not None:
                     children.append(child)
             return self._request(children)
@@ -620,11 +625,7 @@ class PopulationSearch:
         for source in sources:
             if len(adopted) >= room:
                 break
-            try:
-                form = _read_one(source)
-            except (LispError, SearchError, RecursionError):
-                continue
-            child = self._admit(form, (PARENT_ID,), operator, 0, ((operator, "*"),), 1.0)
+            child = self._admit_source(source, operator)
             if child is not None:
                 adopted.append(child)
         replaced = {}
