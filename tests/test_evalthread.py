@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 
@@ -47,6 +48,9 @@ def _trimmed_idle_thread() -> Iterator[None]:
     """Leave no untrimmed stack behind: a last small evaluation trims the idle thread."""
     yield
     Interpreter(load_stdlib=False).eval("1")
+    idle = POOL.idle()
+    if idle is not None:
+        idle.settle()
 
 
 def test_consecutive_evaluations_reuse_one_thread_that_is_not_the_caller() -> None:
@@ -84,12 +88,14 @@ def test_deep_c_recursion_leaves_no_resident_stack_unless_the_trim_is_disabled(
 
     before = resident_bytes()
     interp.eval("(hash x)")
+    assert _idle().settle()  # the trim follows the answer, within TRIM_INTERVAL
     with_trim = resident_bytes() - before
 
     interp.eval("1")  # the idle thread is trimmed and stays the one in use
     monkeypatch.setattr(EvalThread, "_trim", lambda self: True)
     before = resident_bytes()
     interp.eval("(hash x)")
+    assert _idle().settle()
     without_trim = resident_bytes() - before
     monkeypatch.undo()
     interp.eval("1")  # trims what the untrimmed evaluation left
@@ -97,6 +103,51 @@ def test_deep_c_recursion_leaves_no_resident_stack_unless_the_trim_is_disabled(
     assert with_trim < 4 * MiB, with_trim / MiB
     assert without_trim > 10 * MiB, without_trim / MiB
     interp.eval("(setv x None)")
+
+
+@pytest.mark.skipif(evalthread._LIBC is None, reason="stack trimming needs glibc (Linux)")
+def test_the_trim_follows_the_answer_and_a_stream_of_calls_is_not_trimmed_per_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The stack trim is off the caller's path: an evaluation's answer does not wait for
+    it, and back-to-back evaluations share one trim per TRIM_INTERVAL instead of one each."""
+    interp = Interpreter()
+    interp.eval("1")
+    assert _idle().settle()
+    trims: list[float] = []
+    real_trim = EvalThread._trim
+
+    def slow_trim(self: EvalThread) -> bool:
+        trims.append(time.monotonic())
+        time.sleep(0.3)
+        return real_trim(self)
+
+    monkeypatch.setattr(EvalThread, "_trim", slow_trim)
+    time.sleep(evalthread.TRIM_INTERVAL)  # the next trim is due right after the next answer
+    started = time.monotonic()
+    assert interp.eval("(+ 1 2)") == 3
+    assert time.monotonic() - started < 0.25  # answered before the 0.3 s trim ended
+    assert _idle().settle()
+    assert len(trims) == 1
+
+    monkeypatch.setattr(EvalThread, "_trim", real_trim)
+    counted: list[int] = []
+
+    def counting_trim(self: EvalThread) -> bool:
+        counted.append(1)
+        return real_trim(self)
+
+    monkeypatch.setattr(EvalThread, "_trim", counting_trim)
+    interp.eval("(defn nop [] None)")
+    started = time.monotonic()
+    calls = 0
+    while time.monotonic() - started < 0.2:
+        interp.call("nop")
+        calls += 1
+    elapsed = time.monotonic() - started
+    assert calls > 50, calls  # many evaluations...
+    assert len(counted) <= elapsed / evalthread.TRIM_INTERVAL + 2, (len(counted), calls)  # ...few trims
+    assert _idle().settle()
 
 
 def test_program_error_propagates_and_the_interpreter_stays_usable() -> None:
