@@ -26,6 +26,8 @@ from o_lisp._errors import CompileError, LispError, Position, SandboxViolation
 from o_lisp._helpers import (
     APPEND,
     FATAL,
+    HY_EVAL,
+    HY_EVAL_LOCALS,
     METHOD,
     QUASI,
     REGISTER_MACRO,
@@ -550,6 +552,10 @@ class Compiler:
                 keywords.append(ast.keyword(arg=None, value=expr))
             else:
                 keywords.append(ast.keyword(arg=kind[3:], value=expr))
+        if (isinstance(head_result.expr, ast.Name) and head_result.expr.id == HY_EVAL
+                and [kind for kind, _ in plan] == [""] and not self.scopes[-1].is_module):
+            # `(hy.eval form)` in a function sees the function's variables, as in Hy.
+            call_args.append(ast.Call(func=_name(HY_EVAL_LOCALS), args=[], keywords=[]))
         return Result(
             head_result.stmts + stmts,
             ast.Call(func=head_result.expr, args=call_args, keywords=keywords),
@@ -1038,9 +1044,11 @@ class Compiler:
             raise self.error(form, f"({op}) needs at least 2 arguments")
         if not args:
             raise self.error(form, f"({op}) needs at least 1 argument")
+        if len(args) == 1:
+            # As in Hy 1.3: True, keeping only the statements the argument compiles to;
+            # its final expression is not evaluated (`(= (f))` does not call f).
+            return Result(self.compile(args[0]).stmts, ast.Constant(value=True))
         stmts, exprs = self.compile_args(args)
-        if len(exprs) == 1:
-            return Result(stmts + [ast.Expr(value=exprs[0])], ast.Constant(value=True))
         return Result(stmts, self.guarded_compare(op, exprs))
 
     def fstring(self, form: Expression) -> Result:

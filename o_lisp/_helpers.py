@@ -25,6 +25,11 @@ SETITEM = "_o_setitem"
 QUASI = "_o_quasi"
 REGISTER_MACRO = "_o_register_macro"
 
+HY_EVAL = "_o_hy_eval"
+HY_EVAL_LOCALS = "_o_locals"
+"""Python's `locals`: a `(hy.eval form)` inside a function passes `_o_locals()` along, so
+the form sees the function's variables, as Hy's `hy.eval` does."""
+
 RESULT = "_o_result"
 """Not a helper: the variable a compiled unit leaves its value in."""
 
@@ -42,7 +47,7 @@ RUNTIME_HELPERS: frozenset[str] = frozenset({
     "_o_format", "_o_fjoin", "_o_AssertionError", "_o_assertion_failed", "_o_splice", "_o_yield_from",
     # the sandbox's own versions of Hy's hy.* functions
     "_o_hy_gensym", "_o_hy_mangle", "_o_hy_unmangle", "_o_hy_read", "_o_hy_read_many", "_o_hy_eval",
-    "_o_hy_as_model",
+    "_o_hy_as_model", HY_EVAL_LOCALS,
 })
 """Every helper bound by name in an interpreter's builtins."""
 
@@ -74,6 +79,6 @@ def is_family_member(name: str) -> bool:
 
 
 __all__ = [
-    "APPEND", "COMPILER_LOCALS", "FAMILIES", "FATAL", "METHOD", "NUMBERED_FAMILIES", "PREFIX", "QUASI", "REGISTER_MACRO", "RESULT",
+    "APPEND", "COMPILER_LOCALS", "FAMILIES", "FATAL", "HY_EVAL", "HY_EVAL_LOCALS", "METHOD", "NUMBERED_FAMILIES", "PREFIX", "QUASI", "REGISTER_MACRO", "RESULT",
     "RUNTIME_HELPERS", "SETITEM", "SETSLICE", "TICK", "is_family_member",
 ]

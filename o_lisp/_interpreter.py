@@ -40,7 +40,7 @@ from o_lisp._errors import (
 )
 from o_lisp._evalthread import run_evaluation, stack_size_for
 from o_lisp._fstrings import make_formatter
-from o_lisp._helpers import RESULT
+from o_lisp._helpers import PREFIX, RESULT
 from o_lisp._limits import Limits
 from o_lisp._mangle import mangle, unmangle
 from o_lisp._printer import hy_repr
@@ -400,10 +400,13 @@ class Interpreter:
         except RecursionError:
             raise compiler.error(form, "form nested too deeply to compile") from None
 
-    def _execute(self, unit: CompiledUnit, form: Any) -> Any:
-        self._record_definition(form)
+    def _execute(self, unit: CompiledUnit, form: Any, scope: dict[str, Any] | None = None) -> Any:
         globals_ = self._globals
         globals_.update(unit.constants)
+        if scope is not None:  # `hy.eval` in a function: reads and writes its variables' copy
+            exec(unit.code, globals_, scope)
+            return scope.get(RESULT)
+        self._record_definition(form)
         try:
             exec(unit.code, globals_)
             return globals_.pop(RESULT, None)
@@ -509,8 +512,16 @@ class Interpreter:
                 budget.allocate(len(text), "the source text")
                 rt.charge_work(len(text) * _READ_STEPS_PER_CHAR, "reading the source text")
 
-        def hy_eval(form: Any) -> Any:
-            return self._eval_form(self._checked_form(form, "the evaluated form"), "<hy.eval>")
+        def hy_eval(form: Any, scope: dict[str, Any] | None = None) -> Any:
+            checked = self._checked_form(form, "the evaluated form")
+            if scope is None:
+                return self._eval_form(checked, "<hy.eval>")
+            # Called with the calling function's `locals()` (the compiler passes them; a
+            # program cannot name `_o_locals`): the form reads those variables first, as in
+            # Hy; top-level assignments land in this copy. Runtime names stay out of it.
+            budget.charge(len(scope))
+            names = {k: v for k, v in scope.items() if not k.startswith(PREFIX)}
+            return self._execute(self._compile(checked, "<hy.eval>"), checked, names)
 
         def yield_from(value: Any) -> Any:
             # A generator (sandboxed code's own, or a gfor) ticks on every resumption
@@ -625,6 +636,7 @@ class Interpreter:
             "_o_hy_read": read_one,
             "_o_hy_read_many": read_many,
             "_o_hy_eval": hy_eval,
+            "_o_locals": locals,
             "_o_hy_as_model": as_model,
             "_o_yield_from": yield_from,
             "macroexpand": macroexpand,

@@ -1,6 +1,11 @@
 ;; o_lisp standard library: macros and helpers written in o_lisp itself.
 ;; Loaded into every Interpreter at start-up (the reader's output is cached per process).
 
+(defmacro do-mac [#* body]
+  "Evaluate `body` now, at macro-expansion time, and use its value as code (Hy's `do-mac`)."
+  (setv run hy.eval)  ; called by another name: the body sees globals, not this macro's locals
+  (run `(do ~@body)))
+
 (defmacro -> [head #* rest]
   "Thread `head` through the forms as their first argument: (-> x (f a) g) is (g (f x a))."
   (setv acc head)

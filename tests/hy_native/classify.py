@@ -126,7 +126,7 @@ def _imported_names(form: Any) -> set[str]:
     """Names an `import`/`require` form binds (approximately: every symbol in it)."""
     import hy
 
-    return {str(x) for x in _walk(form) if isinstance(x, hy.models.Symbol)}
+    return {str(x) for x in _walk(form) if isinstance(x, hy.models.Symbol)} - {".", "None"}
 
 
 def refusal(form: Any, text: str, imported: set[str]) -> str | None:
@@ -143,6 +143,7 @@ def refusal(form: Any, text: str, imported: set[str]) -> str | None:
         _reader.read_many(text, "<classify>")
     except Exception as error:
         return f"reader: {error}"
+    members: set[int] = set()  # the member names of `(. hy eval)`, `(. None append)`: not variables
     for x in _walk(form):
         if isinstance(x, hy.models.Expression) and x and isinstance(x[0], hy.models.Symbol):
             head = str(x[0])
@@ -150,6 +151,10 @@ def refusal(form: Any, text: str, imported: set[str]) -> str | None:
                 return f"refused form {head}"
             if head == ".":
                 parts = [str(p) for p in x[1:]]
+                if parts and parts[0] in ("hy", "None"):
+                    members.update(id(p) for p in x[2:])
+                if len(parts) == 2 and parts[0] == "None":
+                    continue  # `.method` in a call's head: allow-listed or not, decided below
                 if not ((len(parts) == 2 and parts[0] == "hy" and parts[1] in HY_NAMES)
                         or (len(parts) == 3 and parts[:2] == ["hy", "models"])):
                     return "attribute access"
@@ -159,7 +164,7 @@ def refusal(form: Any, text: str, imported: set[str]) -> str | None:
                 method = mangle(str(inner[2]))
                 if method not in METHOD_NAMES:
                     return f"method .{inner[2]} is not allow-listed"
-        if isinstance(x, hy.models.Symbol):
+        if isinstance(x, hy.models.Symbol) and id(x) not in members:
             name = str(x)
             if name in imported:
                 return f"uses the imported name {name}"
