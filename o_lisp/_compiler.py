@@ -188,6 +188,9 @@ class FunctionScope:
     # Copies `(_o_aN := NAME)` made because the other operand might rebind NAME (see
     # `_drop_needless_copies`): (the walrus, NAME, the other operand).
     name_copies: list[tuple[ast.NamedExpr, str, ast.expr]] = field(default_factory=list)
+    # The always-true tests `(_o_oN := NAME) is _o_oN` that make some of those copies
+    # (see `Compiler.snapshot`): dropped with their copy.
+    copy_tests: dict[int, ast.Compare] = field(default_factory=dict)
 
 
 @dataclass
@@ -234,6 +237,9 @@ class Compiler:
         self.positions: list[tuple[int, int, int, int]] = [(1, 1, 1, 1)]
         self.loop_depth = 0
         self.no_walrus = 0
+        # `x * c` fast paths (see `_constant_cases`) whose inline branch certainly
+        # gives a float or an int of at most `_PRODUCT_BITS` bits: by node id.
+        self.small_products: dict[int, ast.IfExp] = {}
         # Enclosing "loop" / "function" / "finally" blocks, innermost last.
         self.blocks: list[str] = []
 
@@ -636,7 +642,7 @@ class Compiler:
         if self.no_walrus and not (_simple(exprs[0]) and _simple(exprs[1])):
             return Result(stmts, _call("_o_m_" + name, *exprs))
         first_x, x = self.snapshot(exprs[1], "x")
-        first_o, o = self.snapshot(exprs[0], "o", force=_may_rebind(exprs[1]))
+        first_o, o = self.snapshot(exprs[0], "o", force=_may_rebind(exprs[1]), other=exprs[1])
         test = ast.BoolOp(op=ast.And(), values=[
             *(c for c in (first_o, first_x) if c is not None),
             self.type_test(o, type_name, exprs[0]),
@@ -751,6 +757,9 @@ class Compiler:
         r = self.compile(form[1])
         if self.no_walrus and not _simple(r.expr):
             return Result(r.stmts, _call(name, r.expr))
+        product = self.small_products.get(id(r.expr)) if name == "str" else None
+        if product is not None:
+            return Result(r.stmts, self.str_of_product(product))
         # Python reads the callee, then evaluates the argument. A simple argument is
         # evaluated by whichever branch runs; any other once, at its first use in the
         # test, and the test then starts with it so that the other branch can use its
@@ -778,6 +787,21 @@ class Compiler:
         checks = [*prefix, kinds, unshadowed] if x_first is not x else [unshadowed, kinds]
         test = ast.BoolOp(op=ast.And(), values=checks)
         return Result(r.stmts, ast.IfExp(test=test, body=_call("_o_" + name, x), orelse=ast.Call(func=callee, args=[x], keywords=[])))
+
+    def str_of_product(self, product: ast.IfExp) -> ast.expr:
+        """`(str (* x c))`, `c` an int literal: the product's own test decides, since its
+        inline branch gives a float or an int far below the 4 096 bits `str` converts
+        unchecked: `_o_str(x * c) if <its test> and str is _o_safe_str else str(_o_mul(x, c))`.
+        The operands are evaluated once, at the start of the test, as in `fast_binary`;
+        if they might rebind `str`, the callee is read into a temporary first."""
+        assert _PRODUCT_BITS < 4096
+        callee: ast.expr = _name("str")
+        prefix: list[ast.expr] = []
+        if _may_rebind(product.test):
+            callee_first, callee = self.operand(callee, "c", force=True)
+            prefix.append(ast.Compare(left=callee_first, ops=[ast.Is()], comparators=[callee]))
+        test = ast.BoolOp(op=ast.And(), values=[*prefix, product.test, _is(callee, "_o_safe_str")])
+        return ast.IfExp(test=test, body=_call("_o_str", product.body), orelse=ast.Call(func=callee, args=[product.orelse], keywords=[]))
 
     # -- operators ---------------------------------------------------------------------
     def binop(self, form: Expression, op: str) -> Result:
@@ -908,15 +932,24 @@ class Compiler:
             return guarded
         return ast.BoolOp(op=ast.And(), values=[*tests, guarded])
 
-    def snapshot(self, value: ast.expr, hint: str, force: bool = False) -> tuple[ast.expr | None, ast.expr]:
+    def snapshot(self, value: ast.expr, hint: str, force: bool = False, other: ast.expr | None = None) -> tuple[ast.expr | None, ast.expr]:
         """(a test that evaluates `value` once into a temporary and is always true, the
-        temporary); constants, and names unless `force`, need none: (None, value)."""
+        temporary); constants, and names unless `force`, need none: (None, value).
+
+        A name copied only because `other`, evaluated after it, might rebind it is noted
+        for `_drop_needless_copies`: where `other` cannot (a local that no call can
+        rebind), the copy and its test go once the function is compiled."""
         if isinstance(value, ast.Constant) or (isinstance(value, ast.Name) and not force):
             return None, value
         name = self.temp(hint)
         store = ast.NamedExpr(target=ast.Name(id=name, ctx=ast.Store()), value=value)
         load = ast.Name(id=name, ctx=ast.Load())
-        return ast.Compare(left=store, ops=[ast.Is()], comparators=[load]), ast.Name(id=name, ctx=ast.Load())
+        test = ast.Compare(left=store, ops=[ast.Is()], comparators=[load])
+        if other is not None and isinstance(value, ast.Name) and not value.id.startswith("_o_"):
+            scope = self.scopes[-1]
+            scope.name_copies.append((store, value.id, other))
+            scope.copy_tests[id(store)] = test
+        return test, ast.Name(id=name, ctx=ast.Load())
 
     def fast_binary(self, op: str, helper: str, left: ast.expr, right: ast.expr, in_place: bool = False) -> ast.expr:
         """`a OP b` inline behind a type test on the common exact types, else the guarded helper.
@@ -959,7 +992,12 @@ class Compiler:
         # Each case list starts with the operands' first uses (the temporaries' walruses),
         # evaluated unconditionally, left to right, before anything else.
         test = cases[0] if len(cases) == 1 else ast.BoolOp(op=ast.Or(), values=cases)
-        return ast.IfExp(test=test, body=ast.BinOp(left=a, op=ALL_BINOPS[op](), right=b), orelse=_call(helper, a, b))
+        fast = ast.IfExp(test=test, body=ast.BinOp(left=a, op=ALL_BINOPS[op](), right=b), orelse=_call(helper, a, b))
+        const = const_b if const_b is not None else const_a
+        if op == "*" and (const_a is None) != (const_b is None) and const is not None and type(const.value) is int:
+            # The inline branch multiplies an int below its bound or a float by an int.
+            self.small_products[id(fast)] = fast
+        return fast
 
     def operand(self, value: ast.expr, hint: str, force: bool = False) -> tuple[ast.expr, ast.expr]:
         """(its first use, later uses) of a value used several times: a walrus into a
@@ -1989,7 +2027,7 @@ class Compiler:
         if scope.type_tests:
             _drop_known_type_tests(fdef, scope.type_tests)
         if scope.name_copies:
-            _drop_needless_copies(fdef, scope.name_copies)
+            _drop_needless_copies(fdef, scope.name_copies, scope.copy_tests)
         fdef.decorator_list = dec_exprs
         return Result(dec_stmts + default_stmts + [fdef], ast.Name(id=pyname, ctx=ast.Load()))
 
@@ -2445,13 +2483,16 @@ class _Uncopy(ast.NodeTransformer):
         return node
 
 
-def _drop_needless_copies(fdef: ast.FunctionDef, copies: list[tuple[ast.NamedExpr, str, ast.expr]]) -> None:
+def _drop_needless_copies(
+    fdef: ast.FunctionDef, copies: list[tuple[ast.NamedExpr, str, ast.expr]], tests: dict[int, ast.Compare] | None = None
+) -> None:
     """Read NAME itself instead of its copy `(_o_aN := NAME)` where the other operand
     cannot rebind it: NAME is bound in this function (a local; a call can rebind a local
     only through `nonlocal`, and a global only through `global`: names declared either
     way anywhere in the function keep their copies) and the operand assigns no NAME
     itself. The copy held a second reference, which kept `s = s + t` from extending
-    `s` in place."""
+    `s` in place. A copy made by an always-true test `(_o_oN := NAME) is _o_oN` (in
+    `tests`, by the walrus's id) loses the test too."""
     bindings, excluded = _bindings(fdef)
     keep: dict[int, tuple[str, str]] = {}
     for walrus, name, other in copies:
@@ -2462,11 +2503,15 @@ def _drop_needless_copies(fdef: ast.FunctionDef, copies: list[tuple[ast.NamedExp
         keep[id(walrus)] = (walrus.target.id, name)
     if keep:
         _Uncopy(keep).visit(fdef)
+        true = {id(test) for key, test in (tests or {}).items() if key in keep}
+        if true:
+            _DropTrueTests(true).visit(fdef)
 
 
 def _known_types(fdef: ast.FunctionDef) -> dict[str, str]:
-    """Locals of `fdef` bound exactly once, by `NAME = <list, dict or set literal>` in
-    the function's own body: NAME -> the literal's type. Every other way to bind a name
+    """Locals of `fdef` bound exactly once, by `NAME = <list, dict or set literal>` (or
+    `NAME = set()`, see `_empty_set_call`) in the function's own body: NAME -> the
+    literal's type. Every other way to bind a name
     counts as a binding wherever it is (nested functions and comprehensions included,
     which only forgets facts), and `global`/`nonlocal` anywhere rule a name out."""
     bindings, excluded = _bindings(fdef)
@@ -2479,10 +2524,23 @@ def _known_types(fdef: ast.FunctionDef) -> dict[str, str]:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             name = node.targets[0].id
             kind = _LITERAL_TYPES.get(type(node.value))
+            if kind is None and _empty_set_call(node.value, bindings, excluded):
+                kind = "_o_set"
             if kind is not None and bindings.get(name) == 1 and name not in excluded:
                 known[name] = kind
         todo.extend(ast.iter_child_nodes(node))
     return known
+
+
+def _empty_set_call(value: ast.expr, bindings: dict[str, int], excluded: set[str]) -> bool:
+    """`set()` (how `(set)` compiles), with `set` bound nowhere in the function: an
+    empty set unless the program has rebound the global `set`. The fact only drops the
+    type test of `.add`, whose inline `set.add` refuses anything but a set (a wrong
+    fact turns the sandbox's refusal into that method's TypeError, as for literals)."""
+    return (
+        isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "set"
+        and not value.args and not value.keywords and not bindings.get("set") and "set" not in excluded
+    )
 
 
 class _DropTrueTests(ast.NodeTransformer):

@@ -506,3 +506,85 @@ def test_the_type_of_map_and_filter_values_is_refused_as_documented() -> None:
     for source in ("(type (map str [1]))", "(type (filter None [1]))"):
         with pytest.raises(SandboxViolation, match="the type of a generator value is not available"):
             interp.eval(source)
+
+
+# -- round four: receivers, empty sets, str of a product ------------------------------
+
+
+def test_a_local_receiver_is_not_copied_before_its_argument() -> None:
+    """`(.append xs (f))` reads `xs` before calling `f`; a local that no call can rebind
+    is read where it is used instead (no `(_o_oN := xs) is _o_oN`)."""
+    source = "(defn f [n] (setv xs []) (for [i (range n)] (.append xs (str i))) xs)"
+    code = _source_of(source, "f")
+    assert "_o_o" not in code and "_o_append(xs," in code, code
+    interp = Interpreter()
+    interp.eval(source)
+    assert interp.call("f", 3) == ["0", "1", "2"]
+    assert limit_of(source + " (f 5000)", Limits(max_size=1000)) == "size"
+    interp = Interpreter(limits=Limits(max_size=1000))
+    interp.eval("(defn g [] (setv xs []) (while True (.append xs (str 1))) xs)")
+    with pytest.raises(LimitExceeded) as info:
+        interp.call("g")
+    assert info.value.limit == "size"
+
+
+def test_a_receiver_that_the_argument_may_rebind_is_still_read_first() -> None:
+    interp = Interpreter()
+    interp.eval(
+        "(defn f [] (setv xs [] ys xs)"
+        " (defn g [] (nonlocal xs) (setv xs [0]) 1)"
+        " (.append xs (g)) [xs ys])"
+    )
+    assert interp.eval("(f)") == [[0], [1]]
+    interp.eval("(defn h [] (setv xs [] ys xs) (.append xs (do (setv xs [0]) 1)) [xs ys])")
+    assert interp.eval("(h)") == [[0], [1]]
+    assert "_o_o" in _source_of("(defn f [] (setv xs []) (defn g [] (nonlocal xs) 1) (.append xs (g)))", "f")
+
+
+def test_an_empty_set_from_set_is_a_known_set() -> None:
+    source = "(defn f [n] (setv s (set)) (for [i (range n)] (.add s (% i 7))) (sorted s))"
+    code = _source_of(source, "f")
+    assert "_o_type(s)" not in code and "_o_len(s) < _o_maxlen" in code, code
+    interp = Interpreter()
+    interp.eval(source)
+    assert interp.call("f", 20) == list(range(7))
+    big = "(defn g [] (setv s (set) i 0) (while True (.add s i) (+= i 1)))"
+    interp = Interpreter(limits=Limits(max_size=500))
+    interp.eval(big)
+    with pytest.raises(LimitExceeded) as info:
+        interp.call("g")
+    assert info.value.limit == "size"
+    # A rebound `set` makes the fact wrong: the inline `set.add` refuses the value.
+    interp = Interpreter()
+    interp.eval("(setv set list) (defn h [] (setv s (set)) (.add s 1) s)")
+    with pytest.raises(ProgramError, match="TypeError"):
+        interp.eval("(h)")
+    assert "_o_type(s)" in _source_of("(defn f [] (setv set list) (setv s (set)) (.add s 1))", "f")
+
+
+@pytest.mark.parametrize(
+    ("x", "expected"),
+    [("6", "42"), ("-6", "-42"), ("1.5", "10.5"), ("True", "7"), ('"ab"', "ab" * 7),
+     ("(** 2 70)", str(2**70 * 7)), ("(hy.models.Integer 3)", "21"), ("(- (** 2 61) 1)", str((2**61 - 1) * 7))],
+)
+def test_str_of_a_product_with_an_int_literal(x: str, expected: str) -> None:
+    """`(str (* x 7))` takes the product's own test: inline for small ints and floats,
+    `str` of the checked product otherwise, with the same values."""
+    interp = Interpreter()
+    interp.eval(f"(setv x {x}) (defn f [x] (str (* x 7)))")
+    assert interp.eval("(str (* x 7))") == expected
+    assert interp.eval("(f x)") == expected
+
+
+def test_str_of_a_product_keeps_the_int_bits_limit_and_a_shadowed_str() -> None:
+    assert limit_of("(setv x (** 2 99)) (str (* x 7))", Limits(max_int_bits=100)) == "int_bits"
+    assert Interpreter().eval("(setv x (** 2 4094)) (str (* x 7))") == str(2**4094 * 7)
+    interp = Interpreter()
+    interp.define("str", lambda x: ["mine", x])
+    assert interp.eval("(setv x 3) [(str (* x 7)) (str (* 2.0 x))]") == [["mine", 21], ["mine", 6.0]]
+    # An operand that rebinds `str` runs after the callee was read, as in Python.
+    interp = Interpreter()
+    interp.eval('(defn g [x] (global str) (setv str (fn [v] "shadow")) x) (defn f [x] (str (* (g x) 7)))')
+    assert interp.eval("[(f 3) (f 3)]") == ["21", "shadow"]
+    code = _source_of("(defn f [x] (str (* x 7)))", "f")
+    assert "_o_str(x * 7)" in code and "str(_o_mul(x, 7))" in code, code
