@@ -191,6 +191,13 @@ class FunctionScope:
     # The always-true tests `(_o_oN := NAME) is _o_oN` that make some of those copies
     # (see `Compiler.snapshot`): dropped with their copy.
     copy_tests: dict[int, ast.Compare] = field(default_factory=dict)
+    # The conditional expressions of `.append`/`.add` fast paths (see `growth_call`),
+    # by id: those whose value is discarded become statements (`_growth_statements`).
+    growth_exprs: set[int] = field(default_factory=set)
+    # Scalar tests `(t := type(NAME)) is int or ...` on a variable (see `scalar_test`),
+    # by id: NAME. A later one on the same value reuses the first one's answer
+    # (`_reuse_scalar_tests`).
+    scalar_tests: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -275,9 +282,14 @@ class Compiler:
         return self.error(form, message, SandboxViolation)
 
     def temp(self, hint: str = "t") -> str:
-        name = f"_o_{hint}{next(self._counter)}"
+        name = self.fresh(hint)
         self.scopes[-1].temps.append(name)
         return name
+
+    def fresh(self, hint: str) -> str:
+        """A new temporary's name, not recorded in any scope's `temps` (for a function's
+        own temporaries made once its scope is closed)."""
+        return f"_o_{hint}{next(self._counter)}"
 
     def constant(self, value: Any) -> ast.expr:
         name = next(self.constant_names)
@@ -649,7 +661,9 @@ class Compiler:
             ast.Compare(left=_call("_o_len", o), ops=[ast.Lt()], comparators=[_name("_o_maxlen")]),
             ast.UnaryOp(op=ast.Not(), operand=_call(TICK)),  # the ticker returns None or raises
         ])
-        return Result(stmts, ast.IfExp(test=test, body=_call(method, o, x), orelse=_call("_o_m_" + name, o, x)))
+        fast = ast.IfExp(test=test, body=_call(method, o, x), orelse=_call("_o_m_" + name, o, x))
+        self.scopes[-1].growth_exprs.add(id(fast))
+        return Result(stmts, fast)
 
     def snapshots(self, exprs: list[ast.expr]) -> tuple[list[ast.expr], list[ast.expr]] | None:
         """Evaluate `exprs` once each, in order: (always-true tests that do it, the values
@@ -890,7 +904,10 @@ class Compiler:
             return _scalar_test(value, first)
         first_t, t = self._type_temp(first if first is not None else value)
         flat = ast.Compare(left=t, ops=[ast.In()], comparators=[_name("_o_flat")])
-        return ast.BoolOp(op=ast.Or(), values=[_is(first_t, "_o_int"), _is(t, "_o_str"), flat])
+        test = ast.BoolOp(op=ast.Or(), values=[_is(first_t, "_o_int"), _is(t, "_o_str"), flat])
+        if first is None and isinstance(value, ast.Name) and not value.id.startswith("_o_"):
+            self.scopes[-1].scalar_tests[id(test)] = value.id
+        return test
 
     def guarded_compare(self, op: str, exprs: list[ast.expr]) -> ast.expr:
         """`a OP b` inline when an operand is a scalar (a literal, or `type(x) in _o_flat`
@@ -2028,6 +2045,10 @@ class Compiler:
             _drop_known_type_tests(fdef, scope.type_tests)
         if scope.name_copies:
             _drop_needless_copies(fdef, scope.name_copies, scope.copy_tests)
+        if scope.growth_exprs:
+            _growth_statements(fdef.body, scope.growth_exprs)
+        if len(scope.scalar_tests) > 1:
+            _ScalarTestReuse(fdef, scope.scalar_tests, lambda: self.fresh("f")).run()
         fdef.decorator_list = dec_exprs
         return Result(dec_stmts + default_stmts + [fdef], ast.Name(id=pyname, ctx=ast.Load()))
 
@@ -2541,6 +2562,241 @@ def _empty_set_call(value: ast.expr, bindings: dict[str, int], excluded: set[str
         isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "set"
         and not value.args and not value.keywords and not bindings.get("set") and "set" not in excluded
     )
+
+
+def _snapshot_test(node: ast.expr) -> ast.NamedExpr | None:
+    """The walrus of an always-true `(_o_xN := V) is _o_xN` (see `Compiler.snapshot`)."""
+    if (
+        isinstance(node, ast.Compare) and isinstance(node.left, ast.NamedExpr) and len(node.ops) == 1
+        and isinstance(node.ops[0], ast.Is) and isinstance(node.comparators[0], ast.Name)
+        and node.comparators[0].id == node.left.target.id and node.left.target.id.startswith("_o_")
+    ):
+        return node.left
+    return None
+
+
+def _growth_statements(body: list[ast.stmt], growth: set[int]) -> None:
+    """Growth fast paths (`Compiler.growth_call`) whose value is discarded, as statements:
+    `o(...) if (_o_xN := V) is _o_xN and TESTS else d(...)` becomes `_o_xN = V` and
+    `if TESTS: o(...) else: d(...)`, the same evaluation without a walrus and a test
+    (in the blocks of `body`, nested ones included)."""
+    todo: list[list[ast.stmt]] = [body]
+    while todo:
+        stmts = todo.pop()
+        i = 0
+        while i < len(stmts):
+            stmt = stmts[i]
+            for name in ("body", "orelse", "finalbody"):
+                block = getattr(stmt, name, None)
+                if isinstance(block, list) and not isinstance(stmt, ast.FunctionDef):
+                    todo.append(block)
+            for handler in getattr(stmt, "handlers", []):
+                todo.append(handler.body)
+            value = stmt.value if isinstance(stmt, ast.Expr) else None
+            if not (isinstance(value, ast.IfExp) and id(value) in growth):
+                i += 1
+                continue
+            tests = value.test.values if isinstance(value.test, ast.BoolOp) and isinstance(value.test.op, ast.And) else [value.test]
+            new: list[ast.stmt] = []
+            while tests and (walrus := _snapshot_test(tests[0])) is not None:
+                new.append(ast.Assign(targets=[ast.Name(id=walrus.target.id, ctx=ast.Store())], value=walrus.value))
+                tests = tests[1:]
+            test = tests[0] if len(tests) == 1 else ast.BoolOp(op=ast.And(), values=tests)
+            new.append(ast.If(test=test, body=[ast.Expr(value=value.body)], orelse=[ast.Expr(value=value.orelse)]))
+            for node in new:
+                ast.copy_location(node, stmt)
+            stmts[i:i + 1] = new
+            i += len(new)
+
+
+def _own_locals(fdef: ast.FunctionDef) -> set[str]:
+    """Names local to `fdef` itself that no call can rebind: bound in its own scope (not
+    only inside a nested function, lambda or comprehension) and declared `global` or
+    `nonlocal` nowhere in it."""
+    names = {a.arg for a in [*fdef.args.posonlyargs, *fdef.args.args, *fdef.args.kwonlyargs]}
+    names.update(a.arg for a in (fdef.args.vararg, fdef.args.kwarg) if a is not None)
+    excluded: set[str] = set()
+    todo: list[ast.AST] = list(fdef.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Global | ast.Nonlocal):
+            excluded.update(node.names)
+        if isinstance(node, ast.FunctionDef | ast.Lambda | ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
+            if isinstance(node, ast.FunctionDef):
+                names.add(node.name)
+            # Only `global`/`nonlocal` matter inside: they exclude a name everywhere.
+            excluded.update(n for sub in ast.walk(node) if isinstance(sub, ast.Global | ast.Nonlocal) for n in sub.names)
+            continue
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            names.add(node.id)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        todo.extend(ast.iter_child_nodes(node))
+    return names - excluded
+
+
+def _stored(node: ast.AST) -> set[str]:
+    """Every name `node` may bind or delete (nested scopes included: a walrus in a
+    comprehension binds in the function)."""
+    out: set[str] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and not isinstance(sub.ctx, ast.Load):
+            out.add(sub.id)
+        elif isinstance(sub, ast.ExceptHandler) and sub.name:
+            out.add(sub.name)
+        elif isinstance(sub, ast.FunctionDef):
+            out.add(sub.name)
+    return out
+
+
+_SCOPES = (ast.FunctionDef, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+class _ScalarTestReuse:
+    """Reuse a scalar test's answer for the same variable (`Compiler.scalar_test`).
+
+    `(setv (get counts w) (+ (.get counts w 0) 1))` tests whether `w` is a flat scalar
+    before each hash. Where a test on a local NAME certainly ran before (earlier in the
+    same straight-line code, where it is evaluated whatever happens) and NAME was not
+    rebound since, a later test on NAME reads the first one's answer from a temporary:
+    the first becomes `(_o_fN := <test>)`, the later ones `_o_fN`. A key that is not a
+    flat scalar still goes through `_o_key` at each use, which charges its walk each
+    time, as before. Only the functions' own locals qualify (a call can rebind no other
+    name), and code is walked in Python's evaluation order; what it does not model
+    (nested scopes, unknown nodes) only makes it forget."""
+
+    def __init__(self, fdef: ast.FunctionDef, tests: dict[int, str], new_flag: Callable[[], str]) -> None:
+        self.fdef = fdef
+        self.tests = tests
+        self.new_flag = new_flag
+        self.locals = _own_locals(fdef)
+        self.dry = False
+        self.reused: set[str] = set()  # the first tests read again (their ids, as text)
+
+    def run(self) -> None:
+        """A dry run finds the tests whose answer is read again; only those get a
+        temporary in the second, which rewrites the code."""
+        if not any(name in self.locals for name in self.tests.values()):
+            return
+        self.dry = True  # rewrites nothing; `avail` holds the first tests' ids
+        self.block(self.fdef.body, {})
+        self.dry = False
+        if self.reused:
+            self.block(self.fdef.body, {})
+
+    # -- statements: `avail` maps NAME to the temporary holding its test's answer
+    def block(self, stmts: list[ast.stmt], avail: dict[str, str]) -> dict[str, str]:
+        for stmt in stmts:
+            avail = self.stmt(stmt, avail)
+        return avail
+
+    def forget(self, avail: dict[str, str], node: ast.AST) -> dict[str, str]:
+        gone = _stored(node)
+        return {n: f for n, f in avail.items() if n not in gone}
+
+    def stmt(self, stmt: ast.stmt, avail: dict[str, str]) -> dict[str, str]:
+        if isinstance(stmt, ast.Expr | ast.Return) and stmt.value is not None:
+            stmt.value = self.expr(stmt.value, avail, True)
+            return avail
+        if isinstance(stmt, ast.Assign):
+            stmt.value = self.expr(stmt.value, avail, True)
+            for target in stmt.targets:
+                if isinstance(target, ast.Subscript):
+                    target.value = self.expr(target.value, avail, True)
+                    target.slice = self.expr(target.slice, avail, True)
+            return self.forget(avail, stmt)
+        if isinstance(stmt, ast.If):
+            stmt.test = self.expr(stmt.test, avail, True)
+            self.block(stmt.body, dict(avail))
+            self.block(stmt.orelse, dict(avail))
+            return self.forget(avail, stmt)
+        if isinstance(stmt, ast.For):
+            stmt.iter = self.expr(stmt.iter, avail, True)
+            avail = self.forget(avail, stmt)
+            self.block(stmt.body, dict(avail))
+            self.block(stmt.orelse, dict(avail))
+            return avail
+        if isinstance(stmt, ast.While):
+            avail = self.forget(avail, stmt)
+            stmt.test = self.expr(stmt.test, avail, False)
+            self.block(stmt.body, dict(avail))
+            self.block(stmt.orelse, dict(avail))
+            return avail
+        if isinstance(stmt, ast.Try):
+            inner = self.forget(avail, stmt)
+            self.block(stmt.body, dict(avail))
+            for handler in stmt.handlers:
+                self.block(handler.body, dict(inner))
+            self.block(stmt.orelse, dict(inner))
+            self.block(stmt.finalbody, dict(inner))
+            return inner
+        return self.forget(avail, stmt)
+
+    # -- expressions, in evaluation order; `first`: evaluated whenever `node` is
+    def expr(self, node: ast.expr, avail: dict[str, str], first: bool) -> ast.expr:
+        name = self.tests.get(id(node))
+        if name is not None and name in self.locals:
+            flag = avail.get(name)
+            if flag is not None:
+                if self.dry:
+                    self.reused.add(flag)
+                    return node
+                return ast.Name(id=flag, ctx=ast.Load())
+            if first and self.dry:
+                avail[name] = str(id(node))
+            elif first and str(id(node)) in self.reused:
+                flag = avail[name] = self.new_flag()
+                return ast.NamedExpr(target=ast.Name(id=flag, ctx=ast.Store()), value=node)
+            return node
+        if isinstance(node, _SCOPES):
+            for gone in _stored(node):
+                avail.pop(gone, None)
+            return node
+        if isinstance(node, ast.Name | ast.Constant):
+            return node
+        if isinstance(node, ast.NamedExpr):
+            node.value = self.expr(node.value, avail, first)
+            avail.pop(node.target.id, None)
+            return node
+        if isinstance(node, ast.BoolOp):
+            node.values = [self.expr(v, avail, first and i == 0) for i, v in enumerate(node.values)]
+            return node
+        if isinstance(node, ast.Compare):
+            node.left = self.expr(node.left, avail, first)
+            node.comparators = [self.expr(c, avail, first and i == 0) for i, c in enumerate(node.comparators)]
+            return node
+        if isinstance(node, ast.IfExp):
+            node.test = self.expr(node.test, avail, first)
+            node.body = self.expr(node.body, avail, False)
+            node.orelse = self.expr(node.orelse, avail, False)
+            return node
+        if isinstance(node, ast.BinOp):
+            node.left = self.expr(node.left, avail, first)
+            node.right = self.expr(node.right, avail, first)
+            return node
+        if isinstance(node, ast.UnaryOp):
+            node.operand = self.expr(node.operand, avail, first)
+            return node
+        if isinstance(node, ast.Call):
+            node.func = self.expr(node.func, avail, first)
+            node.args = [self.expr(a, avail, first) for a in node.args]
+            for keyword in node.keywords:
+                keyword.value = self.expr(keyword.value, avail, first)
+            return node
+        if isinstance(node, ast.Subscript):
+            node.value = self.expr(node.value, avail, first)
+            node.slice = self.expr(node.slice, avail, first)
+            return node
+        if isinstance(node, ast.Tuple | ast.List | ast.Set):
+            node.elts = [self.expr(e, avail, first) for e in node.elts]
+            return node
+        if isinstance(node, ast.Starred):
+            node.value = self.expr(node.value, avail, first)
+            return node
+        # Anything else: nothing learnt, nothing reused, and what it binds forgotten.
+        for gone in _stored(node):
+            avail.pop(gone, None)
+        return node
 
 
 class _DropTrueTests(ast.NodeTransformer):

@@ -10,6 +10,7 @@ helpers. (Results against Hy are in tests/differential/programs/fast_paths.hy.)
 from __future__ import annotations
 
 import dis
+import re
 import sys
 from typing import Any
 
@@ -588,3 +589,96 @@ def test_str_of_a_product_keeps_the_int_bits_limit_and_a_shadowed_str() -> None:
     assert interp.eval("[(f 3) (f 3)]") == ["21", "shadow"]
     code = _source_of("(defn f [x] (str (* x 7)))", "f")
     assert "_o_str(x * 7)" in code and "str(_o_mul(x, 7))" in code, code
+
+
+def test_a_discarded_growth_call_is_a_statement() -> None:
+    """`(.append xs x)` as a statement: `_o_xN = x` and an `if` on the size and the step,
+    the same evaluation as the conditional expression (kept where the value is used)."""
+    source = "(defn f [n] (setv xs []) (for [i (range n)] (.append xs (str i))) [xs (.append xs 0)])"
+    code = _source_of(source, "f")
+    assert "if _o_len(xs) < _o_maxlen and (not _o_tick()):" in code, code
+    assert "_o_append(xs, 0) if _o_len(xs) < _o_maxlen" in code, code
+    interp = Interpreter()
+    interp.eval(source)
+    assert interp.call("f", 3) == [["0", "1", "2", 0], None]
+    interp = Interpreter(limits=Limits(max_size=100))
+    interp.eval("(defn g [] (setv s (set) i 0) (while True (.add s (str i)) (+= i 1)))")
+    with pytest.raises(LimitExceeded) as info:
+        interp.call("g")
+    assert info.value.limit == "size"
+
+
+def _fewest_steps(interp: Interpreter, source: str) -> int:
+    """The smallest step limit under which `source` runs (a binary search)."""
+    low, high = 1, 1 << 20
+    while low < high:
+        mid = (low + high) // 2
+        try:
+            interp.eval(source, limits=Limits(steps=mid))
+        except LimitExceeded as exc:
+            assert exc.limit == "steps"
+            low = mid + 1
+            continue
+        high = mid
+    return low
+
+
+def test_a_scalar_test_is_reused_for_the_same_variable() -> None:
+    source = "(defn f [ws] (setv counts {}) (for [w ws] (setv (get counts w) (+ (.get counts w 0) 1))) counts)"
+    code = _source_of(source, "f")
+    assert code.count("_o_type(w)") == 1 and re.search(r"w if _o_f\d+ else _o_key\(w\)", code), code
+    interp = Interpreter()
+    interp.eval(source)
+    assert interp.call("f", ["a", 1, "a", (1, 2), (1, 2), 2.5]) == {"a": 2, 1: 1, (1, 2): 2, 2.5: 1}
+
+
+def test_a_reused_scalar_test_still_charges_each_hash_of_a_tuple(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key that is not a flat scalar goes through `_o_key` at every use, as before:
+    with the reuse, the same steps as without it, and the same size refusal."""
+    from o_lisp import _compiler
+
+    source = (
+        "(setv K (tuple (gfor i (range 3000) #(i #(i)))))"
+        "(defn f [k] (setv d {}) (for [_ (range 3)] (setv (get d k) (+ (.get d k 0) 1))) d)"
+    )
+    assert re.search(r"_o_f\d", _source_of(source, "f"))
+    reused = Interpreter()
+    reused.eval(source)
+    monkeypatch.setattr(_compiler._ScalarTestReuse, "run", lambda self: None)
+    assert not re.search(r"_o_f\d", _source_of(source, "f"))
+    plain = Interpreter()
+    plain.eval(source)
+    assert reused.eval("(f K)") == plain.eval("(f K)") == {reused.lookup("K"): 3}
+    steps = _fewest_steps(plain, "(f K)")
+    assert _fewest_steps(reused, "(f K)") == steps > 6 * 9000
+    for interp in (reused, plain):
+        with pytest.raises(LimitExceeded) as info:
+            interp.eval("(f K)", limits=Limits(max_size=5000))
+        assert info.value.limit == "size"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "(setv (get d w) 1) (setv w #(1 2)) (setv (get d w) 2)",
+        "(setv (get d w) 1) (setv (get d (setx w #(1 2))) 2)",
+        "(setv (get d w) 1) (for [w [#(1 2)]] (setv (get d w) 2))",
+        "(when c (setv (get d w) 1)) (setv (get d w) 2)",
+        "(setv (get d w) (do (when c (setv (get d w) 1)) 2))",
+        "(try (when c (raise (ValueError))) (setv (get d w) 1) (except [ValueError] None)) (setv (get d w) 2)",
+    ],
+)
+def test_a_scalar_test_is_not_reused_across_a_rebinding_or_a_branch(body: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rebound, or first tested where it may not have run: the later test is its own,
+    and the results are those of the code without any reuse."""
+    from o_lisp import _compiler
+
+    source = f"(defn f [w c] (setv d {{}}) {body} d)"
+    calls = ['(f "a" True)', '(f "a" False)', "(f #(1 #(2)) True)", "(f #(1 #(2)) False)"]
+    interp = Interpreter()
+    interp.eval(source)
+    got = [interp.eval(call) for call in calls]
+    monkeypatch.setattr(_compiler._ScalarTestReuse, "run", lambda self: None)
+    plain = Interpreter()
+    plain.eval(source)
+    assert got == [plain.eval(call) for call in calls]
