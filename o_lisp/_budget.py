@@ -1,8 +1,8 @@
 """The per-evaluation budget: steps, wall time, call depth, memory growth.
 
-Compiled code calls `_o_tick()` at every function entry and loop back-edge.
-The ticker is `itertools.chain.from_iterable(chunks)`'s `__next__`: each call
-costs one C-level step, and only when a chunk of `CHUNK` steps is used up does
+Compiled code calls `_o_next(_o_ticker)` at every function entry and loop back-edge.
+The ticker is `itertools.chain.from_iterable(chunks)` (`_o_next` is `next`; its
+`__next__` is also published, as `_o_tick`): each call costs one C-level step, and only when a chunk of `CHUNK` steps is used up does
 the Python generator `_chunks` run, account for the chunk and check the clock,
 the step limit and resident memory. Once a limit is hit, the ticker raises
 `LimitExceeded` on every further call, so `finally` blocks of the program cannot
@@ -262,8 +262,12 @@ class Budget:
         """The pending memory sample, kept across evaluations (see `_arm_alarms`)."""
 
     def bind(self, table: dict[str, Any]) -> None:
-        """Publish the ticker in `table` (the sandbox's builtins) as `_o_tick`."""
+        """Publish the ticker in `table` (the sandbox's builtins): the iterator as
+        `_o_ticker` (compiled code calls `_o_next(_o_ticker)`, `_o_next` being `next`)
+        and its `__next__` as `_o_tick`."""
         self._slots.append(table)
+        table["_o_next"] = next
+        table["_o_ticker"] = self.ticker
         table["_o_tick"] = self.tick
         table["_o_maxlen"], table["_o_intbits"], table["_o_small"] = _published(self.limits)
 
@@ -271,6 +275,7 @@ class Budget:
         self.ticker = ticker
         self.tick = tick = ticker.__next__
         for table in self._slots:
+            table["_o_ticker"] = ticker
             table["_o_tick"] = tick
 
     # -- evaluation bracket -------------------------------------------------

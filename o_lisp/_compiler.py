@@ -27,12 +27,14 @@ from o_lisp._helpers import (
     APPEND,
     FATAL,
     METHOD,
+    NEXT,
     QUASI,
     REGISTER_MACRO,
     RESULT,
     SETITEM,
     SETSLICE,
     TICK,
+    TICKER,
 )
 from o_lisp._mangle import mangle
 from o_lisp._printer import to_source
@@ -659,7 +661,7 @@ class Compiler:
             *(c for c in (first_o, first_x) if c is not None),
             self.type_test(o, type_name, exprs[0]),
             ast.Compare(left=_call("_o_len", o), ops=[ast.Lt()], comparators=[_name("_o_maxlen")]),
-            ast.UnaryOp(op=ast.Not(), operand=_call(TICK)),  # the ticker returns None or raises
+            ast.UnaryOp(op=ast.Not(), operand=_tick_call()),  # the ticker returns None or raises
         ])
         fast = ast.IfExp(test=test, body=_call(method, o, x), orelse=_call("_o_m_" + name, o, x))
         self.scopes[-1].growth_exprs.add(id(fast))
@@ -1446,8 +1448,8 @@ class Compiler:
         return Result(r.stmts, ast.UnaryOp(op=ast.Not(), operand=r.expr))
 
     def tick(self) -> Stmts:
-        """One step of budget: `_o_tick()` (see `_budget`), at function entry and loop back-edges."""
-        return [ast.Expr(value=ast.Call(func=ast.Name(id=TICK, ctx=ast.Load()), args=[], keywords=[]))]
+        """One step of budget: `_o_next(_o_ticker)` (see `_budget`), at function entry and loop back-edges."""
+        return [ast.Expr(value=_tick_call())]
 
     def _split_else(self, forms: list[Any]) -> tuple[list[Any], list[Any] | None]:
         if forms and _is_call(forms[-1], "else"):
@@ -1714,7 +1716,7 @@ class Compiler:
                     # Each item costs one step, taken before the body and the `:if`
                     # clauses run: the time limit and cancellation can stop a comprehension
                     # whose body does bounded but uncharged work per item.
-                    ticked = ast.UnaryOp(op=ast.Not(), operand=ast.Call(func=ast.Name(id=TICK, ctx=ast.Load()), args=[], keywords=[]))
+                    ticked = ast.UnaryOp(op=ast.Not(), operand=_tick_call())
                     generators.append(ast.comprehension(target=target, iter=it.expr, ifs=[ticked], is_async=0))
                 else:
                     cond = self.compile(a)
@@ -2237,6 +2239,11 @@ def _call(function: str, *args: ast.expr) -> ast.Call:
     return ast.Call(func=_name(function), args=list(args), keywords=[])
 
 
+def _tick_call() -> ast.Call:
+    """`_o_next(_o_ticker)`: one step of budget, one C call (see `_helpers.TICKER`)."""
+    return _call(NEXT, _name(TICKER))
+
+
 def _is(left: ast.expr, name: str) -> ast.Compare:
     return ast.Compare(left=left, ops=[ast.Is()], comparators=[_name(name)])
 
@@ -2287,7 +2294,7 @@ def _unassign(stmts: Stmts, name: str) -> Stmts:
 # program's generators): operators on built-in values, type tests, one-item growth.
 _NO_PROGRAM_CODE = frozenset([
     "_o_type", "_o_len", "_o_add", "_o_mul", "_o_mod", "_o_pow", "_o_lshift", "_o_str",
-    "_o_int", "_o_float", "_o_tick", "_o_append", "_o_add_to_set", "_o_str_replace",
+    "_o_int", "_o_float", TICK, NEXT, "_o_append", "_o_add_to_set", "_o_str_replace",
     "_o_str_split", "_o_min", "_o_max", "_o_concat",
 ])
 

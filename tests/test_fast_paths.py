@@ -338,6 +338,20 @@ def test_map_and_filter_stop_at_the_step_limit(source: str) -> None:
     assert limit_of(source, Limits(steps=5_000)) == "steps"
 
 
+def test_compiled_steps_are_one_c_call_on_the_ticker() -> None:
+    """Compiled code steps with `_o_next(_o_ticker)`: `next` of the budget's iterator,
+    the same iterator whose `__next__` is `_o_tick`, swapped with it when a limit hits."""
+    interp = Interpreter()
+    table = interp.builtin_table
+    assert table["_o_next"] is next
+    interp.eval("(defn f [] (for [i (range 5)] i))")
+    assert "_o_tick(" not in _source_of("(defn f [] (for [i (range 5)] i))", "f")
+    assert limit_of("(defn f [] (while True 1)) (f)", Limits(steps=1000)) == "steps"
+    assert limit_of("(defn f [] (while True 1)) (f)", Limits(steps=None, time=0.2)) == "time"
+    budget = interp._budget
+    assert table["_o_ticker"] is budget.ticker and table["_o_tick"] == budget.ticker.__next__
+
+
 def test_map_of_a_compiled_function_stops_on_time() -> None:
     """The time alarm swaps the ticker: the next item's function entry raises."""
     source = "(defn f [x] x) (for [_ (range 1000)] (list (map f (range 100000))))"
@@ -351,9 +365,13 @@ def test_vet_refuses_a_function_that_does_not_tick_on_entry() -> None:
 
     vet(ast.parse("def f():\n    _o_tick()\n    return 1\n"))
     vet(ast.parse("def f():\n    'doc'\n    _o_tick()\n    return 1\n"))
+    vet(ast.parse("def f():\n    _o_next(_o_ticker)\n    return 1\n"))
     vet(ast.parse("def g():\n    yield 1\n"))
     with pytest.raises(SandboxViolation):
         vet(ast.parse("def f():\n    return 1\n"))
+    for other in ("_o_next(_o_tick)", "_o_next(x)", "_o_next(_o_ticker, None)", "next(_o_ticker)", "_o_tick(1)"):
+        with pytest.raises(SandboxViolation):
+            vet(ast.parse(f"def f():\n    {other}\n    return 1\n"))
     with pytest.raises(SandboxViolation):
         vet(ast.parse("def f():\n    def g():\n        yield 1\n    return g\n"))
 
@@ -596,7 +614,7 @@ def test_a_discarded_growth_call_is_a_statement() -> None:
     the same evaluation as the conditional expression (kept where the value is used)."""
     source = "(defn f [n] (setv xs []) (for [i (range n)] (.append xs (str i))) [xs (.append xs 0)])"
     code = _source_of(source, "f")
-    assert "if _o_len(xs) < _o_maxlen and (not _o_tick()):" in code, code
+    assert "if _o_len(xs) < _o_maxlen and (not _o_next(_o_ticker)):" in code, code
     assert "_o_append(xs, 0) if _o_len(xs) < _o_maxlen" in code, code
     interp = Interpreter()
     interp.eval(source)
