@@ -49,6 +49,13 @@ ALLOCATION_CHECK = 8_000_000
 """Elements allocated between two memory checks."""
 MEMORY_SAMPLE = 0.05
 """Seconds between two clock-driven memory samples (by the watchdog thread)."""
+STEP_MEMORY_SAMPLE = 0.01
+"""Seconds at least between two memory samples taken at chunk boundaries. Reading the
+resident set size is a system call, which releases the GIL: at every chunk (a tight
+loop ends one every 0.1-0.3 ms) another thread waiting for the GIL never got it, since
+CPython only forces a switch after a whole switch interval (5 ms) without any release.
+`cancel()` from another thread and the watchdog's own alarms waited seconds, or for
+ever. Twice the switch interval between samples lets them in."""
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -241,6 +248,8 @@ class Budget:
         self.steps_used = 0
         self.deadline: float | None = None
         self.rss_base = 0
+        self.sampled_at = 0.0
+        """When a chunk boundary last sampled memory (`time.monotonic()`)."""
         self.alloc_since_check = 0
         self.failed: LimitExceeded | None = None
         self.cancelled = False
@@ -420,8 +429,13 @@ class Budget:
             try:
                 if self.cancelled:
                     self._fail("time", "evaluation cancelled")
-                # Not at step 0: the memory base is taken at the first check after it.
-                self._check_clock_and_memory(memory=self.steps_used > 0)
+                # Not at step 0: the memory base is taken at the first check after it;
+                # then memory is compared at most every STEP_MEMORY_SAMPLE seconds.
+                now = time.monotonic()
+                sample = self.steps_used > 0 and (self.rss_base < 0 or now - self.sampled_at >= STEP_MEMORY_SAMPLE)
+                if sample:
+                    self.sampled_at = now
+                self._check_clock_and_memory(memory=sample)
                 if self.deadlines:
                     self._fire_due_deadline()
                 chunk = FIRST_CHUNK if self.rss_base < 0 else CHUNK
