@@ -1,8 +1,8 @@
 """The per-evaluation budget: steps, wall time, call depth, memory growth.
 
-Compiled code calls `_o_tick()` at every function entry and loop back-edge.
-The ticker is `itertools.chain.from_iterable(chunks)`'s `__next__`: each call
-costs one C-level step, and only when a chunk of `CHUNK` steps is used up does
+Compiled code calls `_o_next(_o_ticker)` at every function entry and loop back-edge.
+The ticker is `itertools.chain.from_iterable(chunks)` (`_o_next` is `next`; its
+`__next__` is also published, as `_o_tick`): each call costs one C-level step, and only when a chunk of `CHUNK` steps is used up does
 the Python generator `_chunks` run, account for the chunk and check the clock,
 the step limit and resident memory. Once a limit is hit, the ticker raises
 `LimitExceeded` on every further call, so `finally` blocks of the program cannot
@@ -49,6 +49,13 @@ ALLOCATION_CHECK = 8_000_000
 """Elements allocated between two memory checks."""
 MEMORY_SAMPLE = 0.05
 """Seconds between two clock-driven memory samples (by the watchdog thread)."""
+STEP_MEMORY_SAMPLE = 0.01
+"""Seconds at least between two memory samples taken at chunk boundaries. Reading the
+resident set size is a system call, which releases the GIL: at every chunk (a tight
+loop ends one every 0.1-0.3 ms) another thread waiting for the GIL never got it, since
+CPython only forces a switch after a whole switch interval (5 ms) without any release.
+`cancel()` from another thread and the watchdog's own alarms waited seconds, or for
+ever. Twice the switch interval between samples lets them in."""
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -241,6 +248,8 @@ class Budget:
         self.steps_used = 0
         self.deadline: float | None = None
         self.rss_base = 0
+        self.sampled_at = 0.0
+        """When a chunk boundary last sampled memory (`time.monotonic()`)."""
         self.alloc_since_check = 0
         self.failed: LimitExceeded | None = None
         self.cancelled = False
@@ -262,8 +271,12 @@ class Budget:
         """The pending memory sample, kept across evaluations (see `_arm_alarms`)."""
 
     def bind(self, table: dict[str, Any]) -> None:
-        """Publish the ticker in `table` (the sandbox's builtins) as `_o_tick`."""
+        """Publish the ticker in `table` (the sandbox's builtins): the iterator as
+        `_o_ticker` (compiled code calls `_o_next(_o_ticker)`, `_o_next` being `next`)
+        and its `__next__` as `_o_tick`."""
         self._slots.append(table)
+        table["_o_next"] = next
+        table["_o_ticker"] = self.ticker
         table["_o_tick"] = self.tick
         table["_o_maxlen"], table["_o_intbits"], table["_o_small"] = _published(self.limits)
 
@@ -271,6 +284,7 @@ class Budget:
         self.ticker = ticker
         self.tick = tick = ticker.__next__
         for table in self._slots:
+            table["_o_ticker"] = ticker
             table["_o_tick"] = tick
 
     # -- evaluation bracket -------------------------------------------------
@@ -415,8 +429,13 @@ class Budget:
             try:
                 if self.cancelled:
                     self._fail("time", "evaluation cancelled")
-                # Not at step 0: the memory base is taken at the first check after it.
-                self._check_clock_and_memory(memory=self.steps_used > 0)
+                # Not at step 0: the memory base is taken at the first check after it;
+                # then memory is compared at most every STEP_MEMORY_SAMPLE seconds.
+                now = time.monotonic()
+                sample = self.steps_used > 0 and (self.rss_base < 0 or now - self.sampled_at >= STEP_MEMORY_SAMPLE)
+                if sample:
+                    self.sampled_at = now
+                self._check_clock_and_memory(memory=sample)
                 if self.deadlines:
                     self._fire_due_deadline()
                 chunk = FIRST_CHUNK if self.rss_base < 0 else CHUNK

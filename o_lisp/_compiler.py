@@ -29,12 +29,14 @@ from o_lisp._helpers import (
     HY_EVAL,
     HY_EVAL_LOCALS,
     METHOD,
+    NEXT,
     QUASI,
     REGISTER_MACRO,
     RESULT,
     SETITEM,
     SETSLICE,
     TICK,
+    TICKER,
 )
 from o_lisp._mangle import mangle
 from o_lisp._printer import to_source
@@ -190,6 +192,16 @@ class FunctionScope:
     # Copies `(_o_aN := NAME)` made because the other operand might rebind NAME (see
     # `_drop_needless_copies`): (the walrus, NAME, the other operand).
     name_copies: list[tuple[ast.NamedExpr, str, ast.expr]] = field(default_factory=list)
+    # The always-true tests `(_o_oN := NAME) is _o_oN` that make some of those copies
+    # (see `Compiler.snapshot`): dropped with their copy.
+    copy_tests: dict[int, ast.Compare] = field(default_factory=dict)
+    # The conditional expressions of `.append`/`.add` fast paths (see `growth_call`),
+    # by id: those whose value is discarded become statements (`_growth_statements`).
+    growth_exprs: set[int] = field(default_factory=set)
+    # Scalar tests `(t := type(NAME)) is int or ...` on a variable (see `scalar_test`),
+    # by id: NAME. A later one on the same value reuses the first one's answer
+    # (`_reuse_scalar_tests`).
+    scalar_tests: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -236,6 +248,9 @@ class Compiler:
         self.positions: list[tuple[int, int, int, int]] = [(1, 1, 1, 1)]
         self.loop_depth = 0
         self.no_walrus = 0
+        # `x * c` fast paths (see `_constant_cases`) whose inline branch certainly
+        # gives a float or an int of at most `_PRODUCT_BITS` bits: by node id.
+        self.small_products: dict[int, ast.IfExp] = {}
         # Enclosing "loop" / "function" / "finally" blocks, innermost last.
         self.blocks: list[str] = []
 
@@ -271,9 +286,14 @@ class Compiler:
         return self.error(form, message, SandboxViolation)
 
     def temp(self, hint: str = "t") -> str:
-        name = f"_o_{hint}{next(self._counter)}"
+        name = self.fresh(hint)
         self.scopes[-1].temps.append(name)
         return name
+
+    def fresh(self, hint: str) -> str:
+        """A new temporary's name, not recorded in any scope's `temps` (for a function's
+        own temporaries made once its scope is closed)."""
+        return f"_o_{hint}{next(self._counter)}"
 
     def constant(self, value: Any) -> ast.expr:
         name = next(self.constant_names)
@@ -642,14 +662,16 @@ class Compiler:
         if self.no_walrus and not (_simple(exprs[0]) and _simple(exprs[1])):
             return Result(stmts, _call("_o_m_" + name, *exprs))
         first_x, x = self.snapshot(exprs[1], "x")
-        first_o, o = self.snapshot(exprs[0], "o", force=_may_rebind(exprs[1]))
+        first_o, o = self.snapshot(exprs[0], "o", force=_may_rebind(exprs[1]), other=exprs[1])
         test = ast.BoolOp(op=ast.And(), values=[
             *(c for c in (first_o, first_x) if c is not None),
             self.type_test(o, type_name, exprs[0]),
             ast.Compare(left=_call("_o_len", o), ops=[ast.Lt()], comparators=[_name("_o_maxlen")]),
-            ast.UnaryOp(op=ast.Not(), operand=_call(TICK)),  # the ticker returns None or raises
+            ast.UnaryOp(op=ast.Not(), operand=_tick_call()),  # the ticker returns None or raises
         ])
-        return Result(stmts, ast.IfExp(test=test, body=_call(method, o, x), orelse=_call("_o_m_" + name, o, x)))
+        fast = ast.IfExp(test=test, body=_call(method, o, x), orelse=_call("_o_m_" + name, o, x))
+        self.scopes[-1].growth_exprs.add(id(fast))
+        return Result(stmts, fast)
 
     def snapshots(self, exprs: list[ast.expr]) -> tuple[list[ast.expr], list[ast.expr]] | None:
         """Evaluate `exprs` once each, in order: (always-true tests that do it, the values
@@ -757,6 +779,9 @@ class Compiler:
         r = self.compile(form[1])
         if self.no_walrus and not _simple(r.expr):
             return Result(r.stmts, _call(name, r.expr))
+        product = self.small_products.get(id(r.expr)) if name == "str" else None
+        if product is not None:
+            return Result(r.stmts, self.str_of_product(product))
         # Python reads the callee, then evaluates the argument. A simple argument is
         # evaluated by whichever branch runs; any other once, at its first use in the
         # test, and the test then starts with it so that the other branch can use its
@@ -784,6 +809,21 @@ class Compiler:
         checks = [*prefix, kinds, unshadowed] if x_first is not x else [unshadowed, kinds]
         test = ast.BoolOp(op=ast.And(), values=checks)
         return Result(r.stmts, ast.IfExp(test=test, body=_call("_o_" + name, x), orelse=ast.Call(func=callee, args=[x], keywords=[])))
+
+    def str_of_product(self, product: ast.IfExp) -> ast.expr:
+        """`(str (* x c))`, `c` an int literal: the product's own test decides, since its
+        inline branch gives a float or an int far below the 4 096 bits `str` converts
+        unchecked: `_o_str(x * c) if <its test> and str is _o_safe_str else str(_o_mul(x, c))`.
+        The operands are evaluated once, at the start of the test, as in `fast_binary`;
+        if they might rebind `str`, the callee is read into a temporary first."""
+        assert _PRODUCT_BITS < 4096
+        callee: ast.expr = _name("str")
+        prefix: list[ast.expr] = []
+        if _may_rebind(product.test):
+            callee_first, callee = self.operand(callee, "c", force=True)
+            prefix.append(ast.Compare(left=callee_first, ops=[ast.Is()], comparators=[callee]))
+        test = ast.BoolOp(op=ast.And(), values=[*prefix, product.test, _is(callee, "_o_safe_str")])
+        return ast.IfExp(test=test, body=_call("_o_str", product.body), orelse=ast.Call(func=callee, args=[product.orelse], keywords=[]))
 
     # -- operators ---------------------------------------------------------------------
     def binop(self, form: Expression, op: str) -> Result:
@@ -872,7 +912,10 @@ class Compiler:
             return _scalar_test(value, first)
         first_t, t = self._type_temp(first if first is not None else value)
         flat = ast.Compare(left=t, ops=[ast.In()], comparators=[_name("_o_flat")])
-        return ast.BoolOp(op=ast.Or(), values=[_is(first_t, "_o_int"), _is(t, "_o_str"), flat])
+        test = ast.BoolOp(op=ast.Or(), values=[_is(first_t, "_o_int"), _is(t, "_o_str"), flat])
+        if first is None and isinstance(value, ast.Name) and not value.id.startswith("_o_"):
+            self.scopes[-1].scalar_tests[id(test)] = value.id
+        return test
 
     def guarded_compare(self, op: str, exprs: list[ast.expr]) -> ast.expr:
         """`a OP b` inline when an operand is a scalar (a literal, or `type(x) in _o_flat`
@@ -914,15 +957,24 @@ class Compiler:
             return guarded
         return ast.BoolOp(op=ast.And(), values=[*tests, guarded])
 
-    def snapshot(self, value: ast.expr, hint: str, force: bool = False) -> tuple[ast.expr | None, ast.expr]:
+    def snapshot(self, value: ast.expr, hint: str, force: bool = False, other: ast.expr | None = None) -> tuple[ast.expr | None, ast.expr]:
         """(a test that evaluates `value` once into a temporary and is always true, the
-        temporary); constants, and names unless `force`, need none: (None, value)."""
+        temporary); constants, and names unless `force`, need none: (None, value).
+
+        A name copied only because `other`, evaluated after it, might rebind it is noted
+        for `_drop_needless_copies`: where `other` cannot (a local that no call can
+        rebind), the copy and its test go once the function is compiled."""
         if isinstance(value, ast.Constant) or (isinstance(value, ast.Name) and not force):
             return None, value
         name = self.temp(hint)
         store = ast.NamedExpr(target=ast.Name(id=name, ctx=ast.Store()), value=value)
         load = ast.Name(id=name, ctx=ast.Load())
-        return ast.Compare(left=store, ops=[ast.Is()], comparators=[load]), ast.Name(id=name, ctx=ast.Load())
+        test = ast.Compare(left=store, ops=[ast.Is()], comparators=[load])
+        if other is not None and isinstance(value, ast.Name) and not value.id.startswith("_o_"):
+            scope = self.scopes[-1]
+            scope.name_copies.append((store, value.id, other))
+            scope.copy_tests[id(store)] = test
+        return test, ast.Name(id=name, ctx=ast.Load())
 
     def fast_binary(self, op: str, helper: str, left: ast.expr, right: ast.expr, in_place: bool = False) -> ast.expr:
         """`a OP b` inline behind a type test on the common exact types, else the guarded helper.
@@ -965,7 +1017,12 @@ class Compiler:
         # Each case list starts with the operands' first uses (the temporaries' walruses),
         # evaluated unconditionally, left to right, before anything else.
         test = cases[0] if len(cases) == 1 else ast.BoolOp(op=ast.Or(), values=cases)
-        return ast.IfExp(test=test, body=ast.BinOp(left=a, op=ALL_BINOPS[op](), right=b), orelse=_call(helper, a, b))
+        fast = ast.IfExp(test=test, body=ast.BinOp(left=a, op=ALL_BINOPS[op](), right=b), orelse=_call(helper, a, b))
+        const = const_b if const_b is not None else const_a
+        if op == "*" and (const_a is None) != (const_b is None) and const is not None and type(const.value) is int:
+            # The inline branch multiplies an int below its bound or a float by an int.
+            self.small_products[id(fast)] = fast
+        return fast
 
     def operand(self, value: ast.expr, hint: str, force: bool = False) -> tuple[ast.expr, ast.expr]:
         """(its first use, later uses) of a value used several times: a walrus into a
@@ -1399,8 +1456,8 @@ class Compiler:
         return Result(r.stmts, ast.UnaryOp(op=ast.Not(), operand=r.expr))
 
     def tick(self) -> Stmts:
-        """One step of budget: `_o_tick()` (see `_budget`), at function entry and loop back-edges."""
-        return [ast.Expr(value=ast.Call(func=ast.Name(id=TICK, ctx=ast.Load()), args=[], keywords=[]))]
+        """One step of budget: `_o_next(_o_ticker)` (see `_budget`), at function entry and loop back-edges."""
+        return [ast.Expr(value=_tick_call())]
 
     def _split_else(self, forms: list[Any]) -> tuple[list[Any], list[Any] | None]:
         if forms and _is_call(forms[-1], "else"):
@@ -1667,7 +1724,7 @@ class Compiler:
                     # Each item costs one step, taken before the body and the `:if`
                     # clauses run: the time limit and cancellation can stop a comprehension
                     # whose body does bounded but uncharged work per item.
-                    ticked = ast.UnaryOp(op=ast.Not(), operand=ast.Call(func=ast.Name(id=TICK, ctx=ast.Load()), args=[], keywords=[]))
+                    ticked = ast.UnaryOp(op=ast.Not(), operand=_tick_call())
                     generators.append(ast.comprehension(target=target, iter=it.expr, ifs=[ticked], is_async=0))
                 else:
                     cond = self.compile(a)
@@ -1997,7 +2054,11 @@ class Compiler:
         if scope.type_tests:
             _drop_known_type_tests(fdef, scope.type_tests)
         if scope.name_copies:
-            _drop_needless_copies(fdef, scope.name_copies)
+            _drop_needless_copies(fdef, scope.name_copies, scope.copy_tests)
+        if scope.growth_exprs:
+            _growth_statements(fdef.body, scope.growth_exprs)
+        if len(scope.scalar_tests) > 1:
+            _ScalarTestReuse(fdef, scope.scalar_tests, lambda: self.fresh("f")).run()
         fdef.decorator_list = dec_exprs
         return Result(dec_stmts + default_stmts + [fdef], ast.Name(id=pyname, ctx=ast.Load()))
 
@@ -2186,6 +2247,11 @@ def _call(function: str, *args: ast.expr) -> ast.Call:
     return ast.Call(func=_name(function), args=list(args), keywords=[])
 
 
+def _tick_call() -> ast.Call:
+    """`_o_next(_o_ticker)`: one step of budget, one C call (see `_helpers.TICKER`)."""
+    return _call(NEXT, _name(TICKER))
+
+
 def _is(left: ast.expr, name: str) -> ast.Compare:
     return ast.Compare(left=left, ops=[ast.Is()], comparators=[_name(name)])
 
@@ -2236,7 +2302,7 @@ def _unassign(stmts: Stmts, name: str) -> Stmts:
 # program's generators): operators on built-in values, type tests, one-item growth.
 _NO_PROGRAM_CODE = frozenset([
     "_o_type", "_o_len", "_o_add", "_o_mul", "_o_mod", "_o_pow", "_o_lshift", "_o_str",
-    "_o_int", "_o_float", "_o_tick", "_o_append", "_o_add_to_set", "_o_str_replace",
+    "_o_int", "_o_float", TICK, NEXT, "_o_append", "_o_add_to_set", "_o_str_replace",
     "_o_str_split", "_o_min", "_o_max", "_o_concat",
 ])
 
@@ -2453,13 +2519,16 @@ class _Uncopy(ast.NodeTransformer):
         return node
 
 
-def _drop_needless_copies(fdef: ast.FunctionDef, copies: list[tuple[ast.NamedExpr, str, ast.expr]]) -> None:
+def _drop_needless_copies(
+    fdef: ast.FunctionDef, copies: list[tuple[ast.NamedExpr, str, ast.expr]], tests: dict[int, ast.Compare] | None = None
+) -> None:
     """Read NAME itself instead of its copy `(_o_aN := NAME)` where the other operand
     cannot rebind it: NAME is bound in this function (a local; a call can rebind a local
     only through `nonlocal`, and a global only through `global`: names declared either
     way anywhere in the function keep their copies) and the operand assigns no NAME
     itself. The copy held a second reference, which kept `s = s + t` from extending
-    `s` in place."""
+    `s` in place. A copy made by an always-true test `(_o_oN := NAME) is _o_oN` (in
+    `tests`, by the walrus's id) loses the test too."""
     bindings, excluded = _bindings(fdef)
     keep: dict[int, tuple[str, str]] = {}
     for walrus, name, other in copies:
@@ -2470,11 +2539,15 @@ def _drop_needless_copies(fdef: ast.FunctionDef, copies: list[tuple[ast.NamedExp
         keep[id(walrus)] = (walrus.target.id, name)
     if keep:
         _Uncopy(keep).visit(fdef)
+        true = {id(test) for key, test in (tests or {}).items() if key in keep}
+        if true:
+            _DropTrueTests(true).visit(fdef)
 
 
 def _known_types(fdef: ast.FunctionDef) -> dict[str, str]:
-    """Locals of `fdef` bound exactly once, by `NAME = <list, dict or set literal>` in
-    the function's own body: NAME -> the literal's type. Every other way to bind a name
+    """Locals of `fdef` bound exactly once, by `NAME = <list, dict or set literal>` (or
+    `NAME = set()`, see `_empty_set_call`) in the function's own body: NAME -> the
+    literal's type. Every other way to bind a name
     counts as a binding wherever it is (nested functions and comprehensions included,
     which only forgets facts), and `global`/`nonlocal` anywhere rule a name out."""
     bindings, excluded = _bindings(fdef)
@@ -2487,10 +2560,258 @@ def _known_types(fdef: ast.FunctionDef) -> dict[str, str]:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             name = node.targets[0].id
             kind = _LITERAL_TYPES.get(type(node.value))
+            if kind is None and _empty_set_call(node.value, bindings, excluded):
+                kind = "_o_set"
             if kind is not None and bindings.get(name) == 1 and name not in excluded:
                 known[name] = kind
         todo.extend(ast.iter_child_nodes(node))
     return known
+
+
+def _empty_set_call(value: ast.expr, bindings: dict[str, int], excluded: set[str]) -> bool:
+    """`set()` (how `(set)` compiles), with `set` bound nowhere in the function: an
+    empty set unless the program has rebound the global `set`. The fact only drops the
+    type test of `.add`, whose inline `set.add` refuses anything but a set (a wrong
+    fact turns the sandbox's refusal into that method's TypeError, as for literals)."""
+    return (
+        isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "set"
+        and not value.args and not value.keywords and not bindings.get("set") and "set" not in excluded
+    )
+
+
+def _snapshot_test(node: ast.expr) -> ast.NamedExpr | None:
+    """The walrus of an always-true `(_o_xN := V) is _o_xN` (see `Compiler.snapshot`)."""
+    if (
+        isinstance(node, ast.Compare) and isinstance(node.left, ast.NamedExpr) and len(node.ops) == 1
+        and isinstance(node.ops[0], ast.Is) and isinstance(node.comparators[0], ast.Name)
+        and node.comparators[0].id == node.left.target.id and node.left.target.id.startswith("_o_")
+    ):
+        return node.left
+    return None
+
+
+def _growth_statements(body: list[ast.stmt], growth: set[int]) -> None:
+    """Growth fast paths (`Compiler.growth_call`) whose value is discarded, as statements:
+    `o(...) if (_o_xN := V) is _o_xN and TESTS else d(...)` becomes `_o_xN = V` and
+    `if TESTS: o(...) else: d(...)`, the same evaluation without a walrus and a test
+    (in the blocks of `body`, nested ones included)."""
+    todo: list[list[ast.stmt]] = [body]
+    while todo:
+        stmts = todo.pop()
+        i = 0
+        while i < len(stmts):
+            stmt = stmts[i]
+            for name in ("body", "orelse", "finalbody"):
+                block = getattr(stmt, name, None)
+                if isinstance(block, list) and not isinstance(stmt, ast.FunctionDef):
+                    todo.append(block)
+            for handler in getattr(stmt, "handlers", []):
+                todo.append(handler.body)
+            value = stmt.value if isinstance(stmt, ast.Expr) else None
+            if not (isinstance(value, ast.IfExp) and id(value) in growth):
+                i += 1
+                continue
+            tests = value.test.values if isinstance(value.test, ast.BoolOp) and isinstance(value.test.op, ast.And) else [value.test]
+            new: list[ast.stmt] = []
+            while tests and (walrus := _snapshot_test(tests[0])) is not None:
+                new.append(ast.Assign(targets=[ast.Name(id=walrus.target.id, ctx=ast.Store())], value=walrus.value))
+                tests = tests[1:]
+            test = tests[0] if len(tests) == 1 else ast.BoolOp(op=ast.And(), values=tests)
+            new.append(ast.If(test=test, body=[ast.Expr(value=value.body)], orelse=[ast.Expr(value=value.orelse)]))
+            for node in new:
+                ast.copy_location(node, stmt)
+            stmts[i:i + 1] = new
+            i += len(new)
+
+
+def _own_locals(fdef: ast.FunctionDef) -> set[str]:
+    """Names local to `fdef` itself that no call can rebind: bound in its own scope (not
+    only inside a nested function, lambda or comprehension) and declared `global` or
+    `nonlocal` nowhere in it."""
+    names = {a.arg for a in [*fdef.args.posonlyargs, *fdef.args.args, *fdef.args.kwonlyargs]}
+    names.update(a.arg for a in (fdef.args.vararg, fdef.args.kwarg) if a is not None)
+    excluded: set[str] = set()
+    todo: list[ast.AST] = list(fdef.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Global | ast.Nonlocal):
+            excluded.update(node.names)
+        if isinstance(node, ast.FunctionDef | ast.Lambda | ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
+            if isinstance(node, ast.FunctionDef):
+                names.add(node.name)
+            # Only `global`/`nonlocal` matter inside: they exclude a name everywhere.
+            excluded.update(n for sub in ast.walk(node) if isinstance(sub, ast.Global | ast.Nonlocal) for n in sub.names)
+            continue
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            names.add(node.id)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        todo.extend(ast.iter_child_nodes(node))
+    return names - excluded
+
+
+def _stored(node: ast.AST) -> set[str]:
+    """Every name `node` may bind or delete (nested scopes included: a walrus in a
+    comprehension binds in the function)."""
+    out: set[str] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and not isinstance(sub.ctx, ast.Load):
+            out.add(sub.id)
+        elif isinstance(sub, ast.ExceptHandler) and sub.name:
+            out.add(sub.name)
+        elif isinstance(sub, ast.FunctionDef):
+            out.add(sub.name)
+    return out
+
+
+_SCOPES = (ast.FunctionDef, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+class _ScalarTestReuse:
+    """Reuse a scalar test's answer for the same variable (`Compiler.scalar_test`).
+
+    `(setv (get counts w) (+ (.get counts w 0) 1))` tests whether `w` is a flat scalar
+    before each hash. Where a test on a local NAME certainly ran before (earlier in the
+    same straight-line code, where it is evaluated whatever happens) and NAME was not
+    rebound since, a later test on NAME reads the first one's answer from a temporary:
+    the first becomes `(_o_fN := <test>)`, the later ones `_o_fN`. A key that is not a
+    flat scalar still goes through `_o_key` at each use, which charges its walk each
+    time, as before. Only the functions' own locals qualify (a call can rebind no other
+    name), and code is walked in Python's evaluation order; what it does not model
+    (nested scopes, unknown nodes) only makes it forget."""
+
+    def __init__(self, fdef: ast.FunctionDef, tests: dict[int, str], new_flag: Callable[[], str]) -> None:
+        self.fdef = fdef
+        self.tests = tests
+        self.new_flag = new_flag
+        self.locals = _own_locals(fdef)
+        self.dry = False
+        self.reused: set[str] = set()  # the first tests read again (their ids, as text)
+
+    def run(self) -> None:
+        """A dry run finds the tests whose answer is read again; only those get a
+        temporary in the second, which rewrites the code."""
+        if not any(name in self.locals for name in self.tests.values()):
+            return
+        self.dry = True  # rewrites nothing; `avail` holds the first tests' ids
+        self.block(self.fdef.body, {})
+        self.dry = False
+        if self.reused:
+            self.block(self.fdef.body, {})
+
+    # -- statements: `avail` maps NAME to the temporary holding its test's answer
+    def block(self, stmts: list[ast.stmt], avail: dict[str, str]) -> dict[str, str]:
+        for stmt in stmts:
+            avail = self.stmt(stmt, avail)
+        return avail
+
+    def forget(self, avail: dict[str, str], node: ast.AST) -> dict[str, str]:
+        gone = _stored(node)
+        return {n: f for n, f in avail.items() if n not in gone}
+
+    def stmt(self, stmt: ast.stmt, avail: dict[str, str]) -> dict[str, str]:
+        if isinstance(stmt, ast.Expr | ast.Return) and stmt.value is not None:
+            stmt.value = self.expr(stmt.value, avail, True)
+            return avail
+        if isinstance(stmt, ast.Assign):
+            stmt.value = self.expr(stmt.value, avail, True)
+            for target in stmt.targets:
+                if isinstance(target, ast.Subscript):
+                    target.value = self.expr(target.value, avail, True)
+                    target.slice = self.expr(target.slice, avail, True)
+            return self.forget(avail, stmt)
+        if isinstance(stmt, ast.If):
+            stmt.test = self.expr(stmt.test, avail, True)
+            self.block(stmt.body, dict(avail))
+            self.block(stmt.orelse, dict(avail))
+            return self.forget(avail, stmt)
+        if isinstance(stmt, ast.For):
+            stmt.iter = self.expr(stmt.iter, avail, True)
+            avail = self.forget(avail, stmt)
+            self.block(stmt.body, dict(avail))
+            self.block(stmt.orelse, dict(avail))
+            return avail
+        if isinstance(stmt, ast.While):
+            avail = self.forget(avail, stmt)
+            stmt.test = self.expr(stmt.test, avail, False)
+            self.block(stmt.body, dict(avail))
+            self.block(stmt.orelse, dict(avail))
+            return avail
+        if isinstance(stmt, ast.Try):
+            inner = self.forget(avail, stmt)
+            self.block(stmt.body, dict(avail))
+            for handler in stmt.handlers:
+                self.block(handler.body, dict(inner))
+            self.block(stmt.orelse, dict(inner))
+            self.block(stmt.finalbody, dict(inner))
+            return inner
+        return self.forget(avail, stmt)
+
+    # -- expressions, in evaluation order; `first`: evaluated whenever `node` is
+    def expr(self, node: ast.expr, avail: dict[str, str], first: bool) -> ast.expr:
+        name = self.tests.get(id(node))
+        if name is not None and name in self.locals:
+            flag = avail.get(name)
+            if flag is not None:
+                if self.dry:
+                    self.reused.add(flag)
+                    return node
+                return ast.Name(id=flag, ctx=ast.Load())
+            if first and self.dry:
+                avail[name] = str(id(node))
+            elif first and str(id(node)) in self.reused:
+                flag = avail[name] = self.new_flag()
+                return ast.NamedExpr(target=ast.Name(id=flag, ctx=ast.Store()), value=node)
+            return node
+        if isinstance(node, _SCOPES):
+            for gone in _stored(node):
+                avail.pop(gone, None)
+            return node
+        if isinstance(node, ast.Name | ast.Constant):
+            return node
+        if isinstance(node, ast.NamedExpr):
+            node.value = self.expr(node.value, avail, first)
+            avail.pop(node.target.id, None)
+            return node
+        if isinstance(node, ast.BoolOp):
+            node.values = [self.expr(v, avail, first and i == 0) for i, v in enumerate(node.values)]
+            return node
+        if isinstance(node, ast.Compare):
+            node.left = self.expr(node.left, avail, first)
+            node.comparators = [self.expr(c, avail, first and i == 0) for i, c in enumerate(node.comparators)]
+            return node
+        if isinstance(node, ast.IfExp):
+            node.test = self.expr(node.test, avail, first)
+            node.body = self.expr(node.body, avail, False)
+            node.orelse = self.expr(node.orelse, avail, False)
+            return node
+        if isinstance(node, ast.BinOp):
+            node.left = self.expr(node.left, avail, first)
+            node.right = self.expr(node.right, avail, first)
+            return node
+        if isinstance(node, ast.UnaryOp):
+            node.operand = self.expr(node.operand, avail, first)
+            return node
+        if isinstance(node, ast.Call):
+            node.func = self.expr(node.func, avail, first)
+            node.args = [self.expr(a, avail, first) for a in node.args]
+            for keyword in node.keywords:
+                keyword.value = self.expr(keyword.value, avail, first)
+            return node
+        if isinstance(node, ast.Subscript):
+            node.value = self.expr(node.value, avail, first)
+            node.slice = self.expr(node.slice, avail, first)
+            return node
+        if isinstance(node, ast.Tuple | ast.List | ast.Set):
+            node.elts = [self.expr(e, avail, first) for e in node.elts]
+            return node
+        if isinstance(node, ast.Starred):
+            node.value = self.expr(node.value, avail, first)
+            return node
+        # Anything else: nothing learnt, nothing reused, and what it binds forgotten.
+        for gone in _stored(node):
+            avail.pop(gone, None)
+        return node
 
 
 class _DropTrueTests(ast.NodeTransformer):

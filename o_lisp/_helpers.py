@@ -17,6 +17,11 @@ PREFIX = "_o_"
 
 # The helpers the compiler refers to by a constant.
 TICK = "_o_tick"
+TICKER = "_o_ticker"
+"""The budget's ticker itself, an iterator: compiled code charges a step with
+`_o_next(_o_ticker)`, one C call (`next` of an `itertools.chain`), about half the cost
+of calling its `__next__` (`_o_tick`, a method wrapper; kept for hand-written checks)."""
+NEXT = "_o_next"
 METHOD = "_o_method"
 FATAL = "_o_FATAL"
 APPEND = "_o_append"
@@ -34,7 +39,7 @@ RESULT = "_o_result"
 """Not a helper: the variable a compiled unit leaves its value in."""
 
 RUNTIME_HELPERS: frozenset[str] = frozenset({
-    TICK, METHOD, FATAL, APPEND, SETSLICE, SETITEM, QUASI, REGISTER_MACRO,
+    TICK, TICKER, NEXT, METHOD, FATAL, APPEND, SETSLICE, SETITEM, QUASI, REGISTER_MACRO,
     # arithmetic and growth, with their size checks
     "_o_add", "_o_mul", "_o_pow", "_o_lshift", "_o_mod", "_o_iadd", "_o_imul", "_o_concat", "_o_join",
     "_o_add_to_set", "_o_intbits", "_o_small", "_o_maxlen",
@@ -79,6 +84,7 @@ def is_family_member(name: str) -> bool:
 
 
 __all__ = [
-    "APPEND", "COMPILER_LOCALS", "FAMILIES", "FATAL", "HY_EVAL", "HY_EVAL_LOCALS", "METHOD", "NUMBERED_FAMILIES", "PREFIX", "QUASI", "REGISTER_MACRO", "RESULT",
-    "RUNTIME_HELPERS", "SETITEM", "SETSLICE", "TICK", "is_family_member",
+    "APPEND", "COMPILER_LOCALS", "FAMILIES", "FATAL", "HY_EVAL", "HY_EVAL_LOCALS", "METHOD", "NEXT", "NUMBERED_FAMILIES",
+    "PREFIX", "QUASI", "REGISTER_MACRO", "RESULT", "RUNTIME_HELPERS", "SETITEM", "SETSLICE", "TICK", "TICKER",
+    "is_family_member",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 
 from o_lisp._errors import SandboxViolation
-from o_lisp._helpers import TICK
+from o_lisp._helpers import NEXT, TICK, TICKER
 
 _ALLOWED_NODES: tuple[type, ...] = (
     ast.Module, ast.Expr, ast.Assign, ast.AugAssign, ast.Delete, ast.If, ast.While, ast.For,
@@ -27,15 +27,23 @@ _ALLOWED_NODES: tuple[type, ...] = (
 
 
 def _ticks_on_entry(fdef: ast.FunctionDef) -> bool:
-    """Whether the function's first statement (after its docstring) is `_o_tick()`:
-    the safe `map`/`filter` rely on it to charge one step per item."""
+    """Whether the function's first statement (after its docstring) is a step,
+    `_o_next(_o_ticker)` (or `_o_tick()`): the safe `map`/`filter` rely on it to charge
+    one step per item."""
     body = fdef.body
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and len(body) > 1:
         body = body[1:]
     first = body[0] if body else None
+    if not (isinstance(first, ast.Expr) and isinstance(first.value, ast.Call)):
+        return False
+    call = first.value
+    if not isinstance(call.func, ast.Name) or call.keywords:
+        return False
+    if call.func.id == TICK:
+        return not call.args
     return (
-        isinstance(first, ast.Expr) and isinstance(first.value, ast.Call) and isinstance(first.value.func, ast.Name)
-        and first.value.func.id == TICK and not first.value.args and not first.value.keywords
+        call.func.id == NEXT and len(call.args) == 1
+        and isinstance(call.args[0], ast.Name) and call.args[0].id == TICKER
     )
 
 

@@ -266,3 +266,43 @@ def test_memory_sampler_is_kept_across_evaluations() -> None:
     assert alarm is not None
     interp.call("nop")
     assert interp._budget._memory_alarm is alarm  # the same sample, not a new one per call
+
+
+def test_chunk_boundaries_sample_memory_at_most_every_step_memory_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading the resident set size releases the GIL; read at every chunk of a tight loop
+    it starved other threads (`cancel()`, the watchdog) for seconds. Now at most once per
+    `STEP_MEMORY_SAMPLE`, and a cancel from another thread stops the loop at once."""
+    import threading
+    import time
+
+    from o_lisp import Limits
+
+    calls: list[int] = []
+    real = budget_module.resident_bytes
+
+    def counting() -> int:
+        calls.append(1)
+        return real()
+
+    monkeypatch.setattr(budget_module, "resident_bytes", counting)
+    interp = Interpreter(limits=Limits(steps=None, time=0.5))
+    with pytest.raises(LimitExceeded) as info:
+        interp.eval("(while True)")
+    assert info.value.limit == "time"
+    assert 1 <= len(calls) <= 0.5 / budget_module.STEP_MEMORY_SAMPLE + 20, len(calls)
+    interp = Interpreter(limits=Limits(steps=None, time=None))
+    timer = threading.Timer(0.2, interp.cancel)
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(LimitExceeded, match="cancelled"):
+        interp.eval("(while True)")
+    assert time.monotonic() - started < 2
+
+
+def test_memory_growth_of_small_steps_is_still_caught() -> None:
+    from o_lisp import Limits
+
+    interp = Interpreter(limits=Limits(memory=32 << 20, steps=None, time=30))
+    with pytest.raises(LimitExceeded) as failed:
+        interp.eval("(do (setv keep []) (while True (.append keep [1 2 3 4 5 6 7 8])))")
+    assert failed.value.limit == "memory"

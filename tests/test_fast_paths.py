@@ -10,6 +10,7 @@ helpers. (Results against Hy are in tests/differential/programs/fast_paths.hy.)
 from __future__ import annotations
 
 import dis
+import re
 import sys
 from typing import Any
 
@@ -337,6 +338,20 @@ def test_map_and_filter_stop_at_the_step_limit(source: str) -> None:
     assert limit_of(source, Limits(steps=5_000)) == "steps"
 
 
+def test_compiled_steps_are_one_c_call_on_the_ticker() -> None:
+    """Compiled code steps with `_o_next(_o_ticker)`: `next` of the budget's iterator,
+    the same iterator whose `__next__` is `_o_tick`, swapped with it when a limit hits."""
+    interp = Interpreter()
+    table = interp.builtin_table
+    assert table["_o_next"] is next
+    interp.eval("(defn f [] (for [i (range 5)] i))")
+    assert "_o_tick(" not in _source_of("(defn f [] (for [i (range 5)] i))", "f")
+    assert limit_of("(defn f [] (while True 1)) (f)", Limits(steps=1000)) == "steps"
+    assert limit_of("(defn f [] (while True 1)) (f)", Limits(steps=None, time=0.2)) == "time"
+    budget = interp._budget
+    assert table["_o_ticker"] is budget.ticker and table["_o_tick"] == budget.ticker.__next__
+
+
 def test_map_of_a_compiled_function_stops_on_time() -> None:
     """The time alarm swaps the ticker: the next item's function entry raises."""
     source = "(defn f [x] x) (for [_ (range 1000)] (list (map f (range 100000))))"
@@ -350,9 +365,13 @@ def test_vet_refuses_a_function_that_does_not_tick_on_entry() -> None:
 
     vet(ast.parse("def f():\n    _o_tick()\n    return 1\n"))
     vet(ast.parse("def f():\n    'doc'\n    _o_tick()\n    return 1\n"))
+    vet(ast.parse("def f():\n    _o_next(_o_ticker)\n    return 1\n"))
     vet(ast.parse("def g():\n    yield 1\n"))
     with pytest.raises(SandboxViolation):
         vet(ast.parse("def f():\n    return 1\n"))
+    for other in ("_o_next(_o_tick)", "_o_next(x)", "_o_next(_o_ticker, None)", "next(_o_ticker)", "_o_tick(1)"):
+        with pytest.raises(SandboxViolation):
+            vet(ast.parse(f"def f():\n    {other}\n    return 1\n"))
     with pytest.raises(SandboxViolation):
         vet(ast.parse("def f():\n    def g():\n        yield 1\n    return g\n"))
 
@@ -506,3 +525,178 @@ def test_the_type_of_map_and_filter_values_is_refused_as_documented() -> None:
     for source in ("(type (map str [1]))", "(type (filter None [1]))"):
         with pytest.raises(SandboxViolation, match="the type of a generator value is not available"):
             interp.eval(source)
+
+
+# -- round four: receivers, empty sets, str of a product ------------------------------
+
+
+def test_a_local_receiver_is_not_copied_before_its_argument() -> None:
+    """`(.append xs (f))` reads `xs` before calling `f`; a local that no call can rebind
+    is read where it is used instead (no `(_o_oN := xs) is _o_oN`)."""
+    source = "(defn f [n] (setv xs []) (for [i (range n)] (.append xs (str i))) xs)"
+    code = _source_of(source, "f")
+    assert "_o_o" not in code and "_o_append(xs," in code, code
+    interp = Interpreter()
+    interp.eval(source)
+    assert interp.call("f", 3) == ["0", "1", "2"]
+    assert limit_of(source + " (f 5000)", Limits(max_size=1000)) == "size"
+    interp = Interpreter(limits=Limits(max_size=1000))
+    interp.eval("(defn g [] (setv xs []) (while True (.append xs (str 1))) xs)")
+    with pytest.raises(LimitExceeded) as info:
+        interp.call("g")
+    assert info.value.limit == "size"
+
+
+def test_a_receiver_that_the_argument_may_rebind_is_still_read_first() -> None:
+    interp = Interpreter()
+    interp.eval(
+        "(defn f [] (setv xs [] ys xs)"
+        " (defn g [] (nonlocal xs) (setv xs [0]) 1)"
+        " (.append xs (g)) [xs ys])"
+    )
+    assert interp.eval("(f)") == [[0], [1]]
+    interp.eval("(defn h [] (setv xs [] ys xs) (.append xs (do (setv xs [0]) 1)) [xs ys])")
+    assert interp.eval("(h)") == [[0], [1]]
+    assert "_o_o" in _source_of("(defn f [] (setv xs []) (defn g [] (nonlocal xs) 1) (.append xs (g)))", "f")
+
+
+def test_an_empty_set_from_set_is_a_known_set() -> None:
+    source = "(defn f [n] (setv s (set)) (for [i (range n)] (.add s (% i 7))) (sorted s))"
+    code = _source_of(source, "f")
+    assert "_o_type(s)" not in code and "_o_len(s) < _o_maxlen" in code, code
+    interp = Interpreter()
+    interp.eval(source)
+    assert interp.call("f", 20) == list(range(7))
+    big = "(defn g [] (setv s (set) i 0) (while True (.add s i) (+= i 1)))"
+    interp = Interpreter(limits=Limits(max_size=500))
+    interp.eval(big)
+    with pytest.raises(LimitExceeded) as info:
+        interp.call("g")
+    assert info.value.limit == "size"
+    # A rebound `set` makes the fact wrong: the inline `set.add` refuses the value.
+    interp = Interpreter()
+    interp.eval("(setv set list) (defn h [] (setv s (set)) (.add s 1) s)")
+    with pytest.raises(ProgramError, match="TypeError"):
+        interp.eval("(h)")
+    assert "_o_type(s)" in _source_of("(defn f [] (setv set list) (setv s (set)) (.add s 1))", "f")
+
+
+@pytest.mark.parametrize(
+    ("x", "expected"),
+    [("6", "42"), ("-6", "-42"), ("1.5", "10.5"), ("True", "7"), ('"ab"', "ab" * 7),
+     ("(** 2 70)", str(2**70 * 7)), ("(hy.models.Integer 3)", "21"), ("(- (** 2 61) 1)", str((2**61 - 1) * 7))],
+)
+def test_str_of_a_product_with_an_int_literal(x: str, expected: str) -> None:
+    """`(str (* x 7))` takes the product's own test: inline for small ints and floats,
+    `str` of the checked product otherwise, with the same values."""
+    interp = Interpreter()
+    interp.eval(f"(setv x {x}) (defn f [x] (str (* x 7)))")
+    assert interp.eval("(str (* x 7))") == expected
+    assert interp.eval("(f x)") == expected
+
+
+def test_str_of_a_product_keeps_the_int_bits_limit_and_a_shadowed_str() -> None:
+    assert limit_of("(setv x (** 2 99)) (str (* x 7))", Limits(max_int_bits=100)) == "int_bits"
+    assert Interpreter().eval("(setv x (** 2 4094)) (str (* x 7))") == str(2**4094 * 7)
+    interp = Interpreter()
+    interp.define("str", lambda x: ["mine", x])
+    assert interp.eval("(setv x 3) [(str (* x 7)) (str (* 2.0 x))]") == [["mine", 21], ["mine", 6.0]]
+    # An operand that rebinds `str` runs after the callee was read, as in Python.
+    interp = Interpreter()
+    interp.eval('(defn g [x] (global str) (setv str (fn [v] "shadow")) x) (defn f [x] (str (* (g x) 7)))')
+    assert interp.eval("[(f 3) (f 3)]") == ["21", "shadow"]
+    code = _source_of("(defn f [x] (str (* x 7)))", "f")
+    assert "_o_str(x * 7)" in code and "str(_o_mul(x, 7))" in code, code
+
+
+def test_a_discarded_growth_call_is_a_statement() -> None:
+    """`(.append xs x)` as a statement: `_o_xN = x` and an `if` on the size and the step,
+    the same evaluation as the conditional expression (kept where the value is used)."""
+    source = "(defn f [n] (setv xs []) (for [i (range n)] (.append xs (str i))) [xs (.append xs 0)])"
+    code = _source_of(source, "f")
+    assert "if _o_len(xs) < _o_maxlen and (not _o_next(_o_ticker)):" in code, code
+    assert "_o_append(xs, 0) if _o_len(xs) < _o_maxlen" in code, code
+    interp = Interpreter()
+    interp.eval(source)
+    assert interp.call("f", 3) == [["0", "1", "2", 0], None]
+    interp = Interpreter(limits=Limits(max_size=100))
+    interp.eval("(defn g [] (setv s (set) i 0) (while True (.add s (str i)) (+= i 1)))")
+    with pytest.raises(LimitExceeded) as info:
+        interp.call("g")
+    assert info.value.limit == "size"
+
+
+def _fewest_steps(interp: Interpreter, source: str) -> int:
+    """The smallest step limit under which `source` runs (a binary search)."""
+    low, high = 1, 1 << 20
+    while low < high:
+        mid = (low + high) // 2
+        try:
+            interp.eval(source, limits=Limits(steps=mid))
+        except LimitExceeded as exc:
+            assert exc.limit == "steps"
+            low = mid + 1
+            continue
+        high = mid
+    return low
+
+
+def test_a_scalar_test_is_reused_for_the_same_variable() -> None:
+    source = "(defn f [ws] (setv counts {}) (for [w ws] (setv (get counts w) (+ (.get counts w 0) 1))) counts)"
+    code = _source_of(source, "f")
+    assert code.count("_o_type(w)") == 1 and re.search(r"w if _o_f\d+ else _o_key\(w\)", code), code
+    interp = Interpreter()
+    interp.eval(source)
+    assert interp.call("f", ["a", 1, "a", (1, 2), (1, 2), 2.5]) == {"a": 2, 1: 1, (1, 2): 2, 2.5: 1}
+
+
+def test_a_reused_scalar_test_still_charges_each_hash_of_a_tuple(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key that is not a flat scalar goes through `_o_key` at every use, as before:
+    with the reuse, the same steps as without it, and the same size refusal."""
+    from o_lisp import _compiler
+
+    source = (
+        "(setv K (tuple (gfor i (range 3000) #(i #(i)))))"
+        "(defn f [k] (setv d {}) (for [_ (range 3)] (setv (get d k) (+ (.get d k 0) 1))) d)"
+    )
+    assert re.search(r"_o_f\d", _source_of(source, "f"))
+    reused = Interpreter()
+    reused.eval(source)
+    monkeypatch.setattr(_compiler._ScalarTestReuse, "run", lambda self: None)
+    assert not re.search(r"_o_f\d", _source_of(source, "f"))
+    plain = Interpreter()
+    plain.eval(source)
+    assert reused.eval("(f K)") == plain.eval("(f K)") == {reused.lookup("K"): 3}
+    steps = _fewest_steps(plain, "(f K)")
+    assert _fewest_steps(reused, "(f K)") == steps > 6 * 9000
+    for interp in (reused, plain):
+        with pytest.raises(LimitExceeded) as info:
+            interp.eval("(f K)", limits=Limits(max_size=5000))
+        assert info.value.limit == "size"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "(setv (get d w) 1) (setv w #(1 2)) (setv (get d w) 2)",
+        "(setv (get d w) 1) (setv (get d (setx w #(1 2))) 2)",
+        "(setv (get d w) 1) (for [w [#(1 2)]] (setv (get d w) 2))",
+        "(when c (setv (get d w) 1)) (setv (get d w) 2)",
+        "(setv (get d w) (do (when c (setv (get d w) 1)) 2))",
+        "(try (when c (raise (ValueError))) (setv (get d w) 1) (except [ValueError] None)) (setv (get d w) 2)",
+    ],
+)
+def test_a_scalar_test_is_not_reused_across_a_rebinding_or_a_branch(body: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rebound, or first tested where it may not have run: the later test is its own,
+    and the results are those of the code without any reuse."""
+    from o_lisp import _compiler
+
+    source = f"(defn f [w c] (setv d {{}}) {body} d)"
+    calls = ['(f "a" True)', '(f "a" False)', "(f #(1 #(2)) True)", "(f #(1 #(2)) False)"]
+    interp = Interpreter()
+    interp.eval(source)
+    got = [interp.eval(call) for call in calls]
+    monkeypatch.setattr(_compiler._ScalarTestReuse, "run", lambda self: None)
+    plain = Interpreter()
+    plain.eval(source)
+    assert got == [plain.eval(call) for call in calls]
