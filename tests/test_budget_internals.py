@@ -189,10 +189,8 @@ def test_a_deadline_fired_by_the_watchdog_does_not_fire_again_at_the_next_chunk(
     assert seen == [("slow", "tool timed out"), ("total", 4999950000), ("total", 4999950000)]
 
 
-def test_a_short_evaluation_does_not_read_the_resident_set_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The memory base is taken lazily: a rule check costs no /proc read."""
-    interp = Interpreter()
-    interp.eval("(defn f [x] (+ x 1))")
+def _count_rss_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that grows by one at every read of the resident set size."""
     calls: list[int] = []
     real = budget_module.resident_bytes
 
@@ -201,6 +199,14 @@ def test_a_short_evaluation_does_not_read_the_resident_set_size(monkeypatch: pyt
         return real()
 
     monkeypatch.setattr(budget_module, "resident_bytes", counting)
+    return calls
+
+
+def test_a_short_evaluation_does_not_read_the_resident_set_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The memory base is taken lazily: a rule check costs no /proc read."""
+    interp = Interpreter()
+    interp.eval("(defn f [x] (+ x 1))")
+    calls = _count_rss_reads(monkeypatch)
     assert interp.eval("(f 1)") == 2
     assert calls == []
     # Past FIRST_CHUNK steps the base is taken (and then compared at every chunk).
@@ -272,19 +278,7 @@ def test_chunk_boundaries_sample_memory_at_most_every_step_memory_sample(monkeyp
     """Reading the resident set size releases the GIL; read at every chunk of a tight loop
     it starved other threads (`cancel()`, the watchdog) for seconds. Now at most once per
     `STEP_MEMORY_SAMPLE`, and a cancel from another thread stops the loop at once."""
-    import threading
-    import time
-
-    from o_lisp import Limits
-
-    calls: list[int] = []
-    real = budget_module.resident_bytes
-
-    def counting() -> int:
-        calls.append(1)
-        return real()
-
-    monkeypatch.setattr(budget_module, "resident_bytes", counting)
+    calls = _count_rss_reads(monkeypatch)
     interp = Interpreter(limits=Limits(steps=None, time=0.5))
     with pytest.raises(LimitExceeded) as info:
         interp.eval("(while True)")
