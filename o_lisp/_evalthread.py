@@ -34,8 +34,8 @@ Handing an evaluation to another thread and back still costs two thread wake-ups
 another core, away from the caller's warm caches (an empty `interp.call` takes 10-12
 µs of CPU there against 7-8 µs inline): about 25 µs in all from the main thread. A
 spinning hand-over would avoid the wake-ups, but Python has no GIL-free spin short
-of a compiled kernel, and loading Numba for one costs ~160 MB of resident memory. A host that evaluates all the time, such as a
-guardian worker, avoids even that: it runs its whole loop on a deep-stack thread
+of a compiled kernel, and loading Numba for one costs ~160 MB of resident memory.
+A host that evaluates all the time, such as a guardian worker, avoids even that: it runs its whole loop on a deep-stack thread
 (`run_on_deep_thread`, public as `o_lisp.run_on_deep_stack`), on which evaluations
 then run inline, and trims that thread's stack at points where its own frames are
 shallow, at most every 50 ms (`trim_deep_stack`). Any other thread whose stack is big
@@ -173,12 +173,12 @@ class EvalThread:
                 return  # retired
             # A thread whose trim failed runs what it was already handed, then exits.
             last = not self.reusable
-            started = time.thread_time_ns()
+            started = evaluation_cpu_ns()  # counts evaluations this one hands on, too
             try:
                 self._value = work()
             except BaseException as error:
                 self._error = error
-            self.cpu_ns = time.thread_time_ns() - started
+            self.cpu_ns = evaluation_cpu_ns() - started
             del work
             self.dirty = True
             self._done.release()
